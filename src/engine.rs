@@ -1,0 +1,245 @@
+//! [`Engine`]: a loaded model on a chosen backend, with frame-level calls that every front
+//! end (CLI, wasm, tests) shares. All readback is async, as WebGPU in wasm requires; native
+//! callers block on it with [`block_on`].
+
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::backend::{Backend, BackendKind};
+use crate::error::Error;
+use crate::frame::Frame;
+use crate::model::{ModelId, VqVae, VqVaeConfig, Weights};
+
+/// Code indices for a batch of frames: `batch × levels × height × width`, row-major, where
+/// `height × width` is the latent grid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Frames.
+    pub batch: usize,
+    /// RVQ levels per position.
+    pub levels: usize,
+    /// Latent rows.
+    pub height: usize,
+    /// Latent columns.
+    pub width: usize,
+    /// The indices.
+    pub data: Vec<u32>,
+}
+
+impl Tokens {
+    /// The first `levels` levels of every frame (a coarser rung of the RVQ ladder).
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] if `levels` is 0 or more than the tokens hold.
+    pub fn prefix(&self, levels: usize) -> Result<Tokens, Error> {
+        if levels == 0 || levels > self.levels {
+            return Err(Error::InvalidTokens(format!(
+                "prefix of {levels} levels out of 1..={}",
+                self.levels
+            )));
+        }
+        let plane = self.height * self.width;
+        let data = self
+            .data
+            .chunks_exact(self.levels * plane)
+            .flat_map(|frame| frame[..levels * plane].iter().copied())
+            .collect();
+        Ok(Tokens {
+            levels,
+            data,
+            ..*self
+        })
+    }
+}
+
+/// Frames decoded back and the tokens they came through.
+#[derive(Debug, Clone)]
+pub struct RoundTrip {
+    /// The decoded frames, same size as the input.
+    pub frames: Vec<Frame>,
+    /// The indices chosen by the encoder.
+    pub tokens: Tokens,
+}
+
+/// A model loaded onto a backend.
+#[derive(Debug)]
+pub struct Engine {
+    model: VqVae,
+    config: VqVaeConfig,
+    id: ModelId,
+    backend: Backend,
+}
+
+impl Engine {
+    /// Loads `weights` onto `backend`.
+    ///
+    /// # Errors
+    /// [`Error::Weights`] if the tensors do not fit the architecture.
+    pub fn new(weights: &Weights, backend: Backend) -> Result<Self, Error> {
+        let model = weights.load(&backend.device)?;
+        Ok(Self {
+            model,
+            config: weights.config().clone(),
+            id: weights.id(),
+            backend,
+        })
+    }
+
+    /// The backend in use and why.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Which backend.
+    pub fn backend_kind(&self) -> BackendKind {
+        self.backend.kind
+    }
+
+    /// The model's sizes.
+    pub fn config(&self) -> &VqVaeConfig {
+        &self.config
+    }
+
+    /// The weights' id.
+    pub fn model_id(&self) -> ModelId {
+        self.id
+    }
+
+    /// The burn model.
+    pub fn model(&self) -> &VqVae {
+        &self.model
+    }
+
+    fn check_batch(frames: &[Frame]) -> Result<(usize, usize), Error> {
+        let first = frames.first().ok_or(Error::MixedSizes)?;
+        let (w, h) = (first.width(), first.height());
+        if frames.iter().any(|f| f.width() != w || f.height() != h) {
+            return Err(Error::MixedSizes);
+        }
+        Ok((w, h))
+    }
+
+    fn levels(&self, levels: Option<usize>) -> usize {
+        levels
+            .unwrap_or(self.config.levels)
+            .clamp(1, self.config.levels)
+    }
+
+    /// Frames → tokens with the first `levels` RVQ levels (all when `None`).
+    ///
+    /// # Errors
+    /// [`Error::MixedSizes`] for an empty batch or frames of different sizes;
+    /// [`Error::Backend`] if readback fails.
+    pub async fn encode(&self, frames: &[Frame], levels: Option<usize>) -> Result<Tokens, Error> {
+        Self::check_batch(frames)?;
+        let x = Frame::to_tensor(frames, &self.backend.device);
+        let idx = self.model.encode(x, self.levels(levels));
+        read_tokens(idx).await
+    }
+
+    /// Tokens → frames of `width × height` (the latent grid must be the one that size gives).
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] if the tokens do not fit the model or the frame size;
+    /// [`Error::Backend`] if readback fails.
+    pub async fn decode(
+        &self,
+        tokens: &Tokens,
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<Frame>, Error> {
+        let idx = self.tokens_tensor(tokens, width, height)?;
+        let out = self.model.decode(idx, height, width);
+        let data = read_f32(out).await?;
+        Frame::from_planar(&data, tokens.batch, height, width)
+    }
+
+    /// Encoder → RVQ → decoder on a batch, one pass on the device.
+    ///
+    /// # Errors
+    /// As [`Engine::encode`].
+    pub async fn roundtrip(
+        &self,
+        frames: &[Frame],
+        levels: Option<usize>,
+    ) -> Result<RoundTrip, Error> {
+        let (w, h) = Self::check_batch(frames)?;
+        let x = Frame::to_tensor(frames, &self.backend.device);
+        let idx = self.model.encode(x, self.levels(levels));
+        let out = self.model.decode(idx.clone(), h, w);
+        let data = read_f32(out).await?;
+        let tokens = read_tokens(idx).await?;
+        Ok(RoundTrip {
+            frames: Frame::from_planar(&data, frames.len(), h, w)?,
+            tokens,
+        })
+    }
+
+    fn tokens_tensor(
+        &self,
+        t: &Tokens,
+        width: usize,
+        height: usize,
+    ) -> Result<Tensor<4, Int>, Error> {
+        let (lh, lw) = self.model.latent_size(height, width);
+        if t.height != lh || t.width != lw {
+            return Err(Error::InvalidTokens(format!(
+                "latent grid {}x{} does not match {width}x{height} frames (expected {lw}x{lh})",
+                t.width, t.height
+            )));
+        }
+        if t.levels == 0 || t.levels > self.config.levels {
+            return Err(Error::InvalidTokens(format!(
+                "{} levels (model has {})",
+                t.levels, self.config.levels
+            )));
+        }
+        if t.data.len() != t.batch * t.levels * t.height * t.width || t.batch == 0 {
+            return Err(Error::InvalidTokens(
+                "length does not match the shape".into(),
+            ));
+        }
+        let k = self.config.codebook_size as u32;
+        if let Some(bad) = t.data.iter().find(|&&v| v >= k) {
+            return Err(Error::InvalidTokens(format!(
+                "index {bad} out of range (codebook has {k})"
+            )));
+        }
+        let data: Vec<i32> = t.data.iter().map(|&v| v as i32).collect();
+        Ok(Tensor::from_data(
+            TensorData::new(data, [t.batch, t.levels, t.height, t.width]),
+            &self.backend.device,
+        ))
+    }
+}
+
+async fn read_f32(t: Tensor<4>) -> Result<Vec<f32>, Error> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Backend(format!("{e:?}")))?;
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
+async fn read_tokens(t: Tensor<4, Int>) -> Result<Tokens, Error> {
+    let [batch, levels, height, width] = t.dims();
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Backend(format!("{e:?}")))?;
+    let data = data.iter::<i64>().map(|v| v as u32).collect();
+    Ok(Tokens {
+        batch,
+        levels,
+        height,
+        width,
+        data,
+    })
+}
+
+/// Runs a future to completion on the current thread (native callers of the async API).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    burn::tensor::read_sync(f)
+}

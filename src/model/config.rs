@@ -1,0 +1,117 @@
+//! Model sizes.
+
+use burn::config::Config;
+
+use super::layers::conv_flops;
+
+/// Sizes of a [`VqVae`](super::VqVae). The two shipped presets are [`VqVaeConfig::base`]
+/// (for WebGPU) and [`VqVaeConfig::lite`] (for the CPU fallback).
+#[derive(Config, Debug, PartialEq)]
+pub struct VqVaeConfig {
+    /// Spatial downsampling from pixels to latent positions: 4, 8 or 16.
+    #[config(default = 8)]
+    pub downsample: usize,
+    /// Channels at 1/4 resolution, after the 4× pixel-unshuffle stem; 0 skips that stage
+    /// and goes straight to 1/8 resolution (cheaper, used by the lite model).
+    #[config(default = 32)]
+    pub mid_channels: usize,
+    /// Channels of the residual trunk at latent resolution.
+    #[config(default = 128)]
+    pub latent_channels: usize,
+    /// Residual blocks in the encoder trunk and again in the decoder trunk.
+    #[config(default = 2)]
+    pub res_blocks: usize,
+    /// Dimension of each code vector.
+    #[config(default = 16)]
+    pub code_dim: usize,
+    /// Residual quantizer depth L (levels).
+    #[config(default = 3)]
+    pub levels: usize,
+    /// Codes per level K (a power of two keeps the raw token rate whole bits).
+    #[config(default = 128)]
+    pub codebook_size: usize,
+}
+
+impl VqVaeConfig {
+    /// The base model, sized for WebGPU.
+    pub fn base() -> Self {
+        Self::new()
+    }
+
+    /// The lite model, sized for the CPU fallback in wasm (a few kFLOP per pixel).
+    pub fn lite() -> Self {
+        Self::new()
+            .with_mid_channels(0)
+            .with_latent_channels(64)
+            .with_res_blocks(1)
+    }
+
+    /// Checks that the sizes describe a buildable model.
+    ///
+    /// # Errors
+    /// Returns a description of the first size out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if ![4, 8, 16].contains(&self.downsample) {
+            return Err(format!(
+                "downsample {} (expected 4, 8 or 16)",
+                self.downsample
+            ));
+        }
+        if self.downsample == 4 && self.mid_channels == 0 {
+            return Err("downsample 4 needs mid_channels > 0".into());
+        }
+        for (name, v, max) in [
+            ("latent_channels", self.latent_channels, 4096),
+            ("code_dim", self.code_dim, 1024),
+            ("levels", self.levels, 16),
+            ("codebook_size", self.codebook_size, 65536),
+        ] {
+            if v == 0 || v > max {
+                return Err(format!("{name} {v} (expected 1..={max})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Raw token rate with `levels` RVQ levels, in bits per pixel, *before* entropy coding:
+    /// `levels × log2(K) / downsample²`.
+    pub fn raw_bpp(&self, levels: usize) -> f64 {
+        levels as f64 * (self.codebook_size as f64).log2()
+            / (self.downsample * self.downsample) as f64
+    }
+
+    /// Floating-point operations per pixel of the encoder (including the nearest-code search
+    /// over all levels) and of the decoder, counting a multiply–add as two.
+    pub fn flops_per_pixel(&self) -> (f64, f64) {
+        let s2 = (self.downsample * self.downsample) as f64;
+        let c = self.latent_channels;
+        let mut enc = 0.0;
+        let mut dec = 0.0;
+        if self.mid_channels > 0 {
+            let m = self.mid_channels;
+            // at 1/4 resolution: 1×1 stem and a 3×3, both ways
+            let quarter = (conv_flops(1, 48, m) + conv_flops(3, m, m)) as f64 / 16.0;
+            if self.downsample == 4 {
+                enc += quarter + conv_flops(1, m, c) as f64 / 16.0;
+                dec += quarter + conv_flops(1, c, m) as f64 / 16.0;
+            } else {
+                enc += quarter + conv_flops(1, 4 * m, c) as f64 / 64.0;
+                dec += quarter + conv_flops(1, c, 4 * m) as f64 / 64.0;
+            }
+        } else {
+            enc += conv_flops(1, 192, c) as f64 / 64.0;
+            dec += conv_flops(1, c, 192) as f64 / 64.0;
+        }
+        if self.downsample == 16 {
+            enc += conv_flops(1, 4 * c, c) as f64 / 256.0;
+            dec += conv_flops(1, c, 4 * c) as f64 / 256.0;
+        }
+        let trunk =
+            self.res_blocks as f64 * (conv_flops(3, c, c) + conv_flops(1, c, c)) as f64 / s2;
+        enc += trunk + conv_flops(1, c, self.code_dim) as f64 / s2;
+        dec += trunk + conv_flops(1, self.code_dim, c) as f64 / s2;
+        // nearest-code search: one [D]·[D×K] product per level and position
+        enc += (self.levels * 2 * self.code_dim * self.codebook_size) as f64 / s2;
+        (enc, dec)
+    }
+}

@@ -1,0 +1,165 @@
+//! The VQ-VAE: [`Encoder`] → [`ResidualQuantizer`] → [`Decoder`], in burn.
+//!
+//! One definition serves training (through [`VqVae::forward`]), the CLI and the browser
+//! (through [`VqVae::encode`] and [`VqVae::decode`]). Frames of any size are padded (edge
+//! replication) to a multiple of the stride and cropped back.
+
+mod config;
+mod decoder;
+mod encoder;
+mod layers;
+mod quantizer;
+mod weights;
+
+pub use config::VqVaeConfig;
+pub use decoder::Decoder;
+pub use encoder::Encoder;
+pub use layers::{pixel_shuffle, pixel_unshuffle};
+pub use quantizer::{EmaState, Quantized, ResidualQuantizer};
+pub use weights::{ModelId, ModelKind, Precision, Weights, WeightsError};
+
+use burn::module::Module;
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Int, Tensor};
+
+/// The whole model.
+#[derive(Module, Debug)]
+pub struct VqVae {
+    /// Frame → latent.
+    pub encoder: Encoder,
+    /// Latent → code indices (and back).
+    pub quantizer: ResidualQuantizer,
+    /// Latent → frame.
+    pub decoder: Decoder,
+    downsample: usize,
+}
+
+/// What a training forward pass yields.
+#[derive(Debug)]
+pub struct ForwardOutput {
+    /// Reconstruction `[B, 3, H, W]` (cropped to the input size, not clamped).
+    pub reconstruction: Tensor<4>,
+    /// Code indices `[B, levels, h, w]`.
+    pub indices: Tensor<4, Int>,
+    /// The encoder's latent, flattened to `[B·h·w, D]`.
+    pub latent: Tensor<2>,
+    /// The quantizer's pass (commitment loss, residuals for the EMA and restart hooks).
+    pub quantized: Quantized,
+}
+
+impl VqVaeConfig {
+    /// Builds a model with freshly initialised weights on `device`.
+    ///
+    /// # Panics
+    /// If [`VqVaeConfig::validate`] fails; validate configs from untrusted sources first.
+    pub fn init(&self, device: &Device) -> VqVae {
+        if let Err(e) = self.validate() {
+            panic!("model config should be valid: {e}");
+        }
+        VqVae {
+            encoder: Encoder::new(self, device),
+            quantizer: ResidualQuantizer::new(
+                self.levels,
+                self.codebook_size,
+                self.code_dim,
+                device,
+            ),
+            decoder: Decoder::new(self, device),
+            downsample: self.downsample,
+        }
+    }
+}
+
+impl VqVae {
+    /// Pixels per latent position along each axis.
+    pub fn stride(&self) -> usize {
+        self.downsample
+    }
+
+    /// RVQ levels the model has.
+    pub fn levels(&self) -> usize {
+        self.quantizer.dims().0
+    }
+
+    /// Latent grid `(h, w)` for a `height × width` frame: the frame padded up to a multiple
+    /// of the stride.
+    pub fn latent_size(&self, height: usize, width: usize) -> (usize, usize) {
+        (
+            height.div_ceil(self.downsample),
+            width.div_ceil(self.downsample),
+        )
+    }
+
+    fn pad(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let (lh, lw) = self.latent_size(h, w);
+        let (ph, pw) = (lh * self.downsample - h, lw * self.downsample - w);
+        if ph == 0 && pw == 0 {
+            x
+        } else {
+            x.pad((0, pw, 0, ph), PadMode::Edge)
+        }
+    }
+
+    fn flatten(z: Tensor<4>) -> Tensor<2> {
+        let [b, d, h, w] = z.dims();
+        z.permute([0, 2, 3, 1]).reshape([b * h * w, d])
+    }
+
+    fn unflatten(z: Tensor<2>, b: usize, h: usize, w: usize) -> Tensor<4> {
+        let [_, d] = z.dims();
+        z.reshape([b, h, w, d]).permute([0, 3, 1, 2])
+    }
+
+    /// The encoder's continuous latent `[B, D, h, w]` for frames `[B, 3, H, W]` in [0, 1].
+    pub fn latent(&self, frames: Tensor<4>) -> Tensor<4> {
+        self.encoder.forward(self.pad(frames))
+    }
+
+    /// Training pass with the first `levels` RVQ levels (straight-through estimator).
+    pub fn forward(&self, frames: Tensor<4>, levels: usize) -> ForwardOutput {
+        let [b, _, height, width] = frames.dims();
+        let z = self.latent(frames);
+        let [_, _, h, w] = z.dims();
+        let latent = Self::flatten(z);
+        let quantized = self.quantizer.forward(latent.clone(), levels);
+        let l = quantized.indices.dims()[1];
+        let indices = quantized
+            .indices
+            .clone()
+            .reshape([b, h, w, l])
+            .permute([0, 3, 1, 2]);
+        let zq = Self::unflatten(quantized.quantized.clone(), b, h, w);
+        let reconstruction = self
+            .decoder
+            .forward(zq)
+            .slice([0..b, 0..3, 0..height, 0..width]);
+        ForwardOutput {
+            reconstruction,
+            indices,
+            latent,
+            quantized,
+        }
+    }
+
+    /// Frames `[B, 3, H, W]` in [0, 1] → code indices `[B, levels, h, w]`.
+    pub fn encode(&self, frames: Tensor<4>, levels: usize) -> Tensor<4, Int> {
+        let z = self.latent(frames);
+        let [b, _, h, w] = z.dims();
+        let idx = self.quantizer.encode(Self::flatten(z), levels);
+        let l = idx.dims()[1];
+        idx.reshape([b, h, w, l]).permute([0, 3, 1, 2])
+    }
+
+    /// Code indices `[B, L', h, w]` (any L' ≤ L) → frames `[B, 3, height, width]`, clamped
+    /// to [0, 1]. `height` and `width` crop the padded output back to the frame size.
+    pub fn decode(&self, indices: Tensor<4, Int>, height: usize, width: usize) -> Tensor<4> {
+        let [b, l, h, w] = indices.dims();
+        let flat = indices.permute([0, 2, 3, 1]).reshape([b * h * w, l]);
+        let zq = Self::unflatten(self.quantizer.decode(flat), b, h, w);
+        self.decoder
+            .forward(zq)
+            .slice([0..b, 0..3, 0..height, 0..width])
+            .clamp(0.0, 1.0)
+    }
+}

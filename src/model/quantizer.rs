@@ -1,0 +1,297 @@
+//! Residual vector quantizer: L codebooks of K codes of D dimensions; each level quantizes
+//! the residual the previous levels left.
+//!
+//! Training hooks live here too: exponential-moving-average codebook updates
+//! ([`ResidualQuantizer::ema_update`]), k-means initialisation
+//! ([`ResidualQuantizer::kmeans_init`]) and dead-code restarts
+//! ([`ResidualQuantizer::restart_dead_codes`]). The codebooks are parameters so they are
+//! saved with the weights, but the forward pass detaches them: they move by EMA, not by
+//! the optimiser.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+
+/// The quantizer's learned state.
+#[derive(Module, Debug)]
+pub struct ResidualQuantizer {
+    /// `[L, K, D]`.
+    pub codebooks: Param<Tensor<3>>,
+}
+
+/// What one quantizer pass yields.
+#[derive(Debug)]
+pub struct Quantized {
+    /// Σ of the chosen codes over the levels used, with the straight-through estimator
+    /// applied (`z + (ẑ − z).detach()`), `[N, D]`.
+    pub quantized: Tensor<2>,
+    /// Chosen code per position and level, `[N, levels]`.
+    pub indices: Tensor<2, Int>,
+    /// Commitment loss: mean over levels of ‖r_l − sg(c_l)‖², averaged over elements.
+    pub commitment: Tensor<1>,
+    /// The (detached) residual each level quantized: what EMA and k-means fit.
+    pub residuals: Vec<Tensor<2>>,
+}
+
+/// Running EMA statistics for the codebooks; owned by the trainer, not saved with weights.
+#[derive(Debug, Clone)]
+pub struct EmaState {
+    /// Smoothed count of assignments per code, `[L, K]`.
+    pub cluster_size: Tensor<2>,
+    /// Smoothed sum of the vectors assigned to each code, `[L, K, D]`.
+    pub embed_sum: Tensor<3>,
+}
+
+impl ResidualQuantizer {
+    pub(crate) fn new(levels: usize, codes: usize, dim: usize, device: &Device) -> Self {
+        // Deeper levels see smaller residuals: start their codes smaller.
+        let scale = Tensor::<1>::from_floats(
+            (0..levels)
+                .map(|l| 0.5f32.powi(l as i32))
+                .collect::<Vec<_>>()
+                .as_slice(),
+            device,
+        )
+        .reshape([levels, 1, 1]);
+        let cb = Tensor::<3>::random([levels, codes, dim], Distribution::Normal(0.0, 1.0), device)
+            * scale;
+        Self {
+            codebooks: Param::from_tensor(cb),
+        }
+    }
+
+    /// `(levels, codes, dim)`.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        let [l, k, d] = self.codebooks.val().dims();
+        (l, k, d)
+    }
+
+    /// The codebooks as a constant: no gradient flows into them (they move by EMA). On
+    /// autodiff, `detach` alone keeps a parameter's `require_grad`, which would make every
+    /// tensor derived from it tracked again.
+    fn constant_codebooks(&self) -> Tensor<3> {
+        self.codebooks.val().detach().set_require_grad(false)
+    }
+
+    fn codebook(&self, level: usize) -> Tensor<2> {
+        let (_, k, d) = self.dims();
+        self.constant_codebooks()
+            .slice([level..level + 1])
+            .reshape([k, d])
+    }
+
+    /// Index of the nearest code (squared Euclidean distance) for each row of `x` `[N, D]`.
+    pub fn nearest(x: Tensor<2>, codebook: Tensor<2>) -> Tensor<1, Int> {
+        let [n, _] = x.dims();
+        let [k, _] = codebook.dims();
+        // ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖²; ‖x‖² does not change the argmin.
+        let c2 = codebook.clone().square().sum_dim(1).reshape([1, k]);
+        let dist = c2 - x.matmul(codebook.transpose()).mul_scalar(2.0);
+        dist.argmin(1).reshape([n])
+    }
+
+    /// Quantizes `z` `[N, D]` with the first `levels` levels.
+    pub fn forward(&self, z: Tensor<2>, levels: usize) -> Quantized {
+        let (total, _, _) = self.dims();
+        let levels = levels.clamp(1, total);
+        let mut residual = z.clone();
+        let mut sum = z.zeros_like();
+        let mut indices = Vec::with_capacity(levels);
+        let mut residuals = Vec::with_capacity(levels);
+        let mut commitment = Tensor::<1>::zeros([1], &z.device());
+        for level in 0..levels {
+            let cb = self.codebook(level);
+            let r = residual.clone().detach();
+            let idx = Self::nearest(r.clone(), cb.clone());
+            let q = cb.select(0, idx.clone());
+            commitment = commitment + (residual.clone() - q.clone()).square().mean();
+            residuals.push(r);
+            residual = residual - q.clone();
+            sum = sum + q;
+            indices.push(idx.unsqueeze_dim::<2>(1));
+        }
+        Quantized {
+            quantized: z.clone() + (sum - z).detach(),
+            indices: Tensor::cat(indices, 1),
+            commitment: commitment.div_scalar(levels as f32),
+            residuals,
+        }
+    }
+
+    /// Quantizes `z` `[N, D]` greedily and returns only the indices `[N, levels]`.
+    pub fn encode(&self, z: Tensor<2>, levels: usize) -> Tensor<2, Int> {
+        let (total, _, _) = self.dims();
+        let levels = levels.clamp(1, total);
+        let mut residual = z;
+        let mut indices = Vec::with_capacity(levels);
+        for level in 0..levels {
+            let cb = self.codebook(level);
+            let idx = Self::nearest(residual.clone(), cb.clone());
+            residual = residual - cb.select(0, idx.clone());
+            indices.push(idx.unsqueeze_dim::<2>(1));
+        }
+        Tensor::cat(indices, 1)
+    }
+
+    /// ẑ = Σ_l codebook_l[indices[:, l]] for `indices` `[N, L']`, L' ≤ L, in one gather.
+    pub fn decode(&self, indices: Tensor<2, Int>) -> Tensor<2> {
+        let (_, k, d) = self.dims();
+        let [n, levels] = indices.dims();
+        let device = indices.device();
+        let flat = self
+            .codebooks
+            .val()
+            .slice([0..levels])
+            .reshape([levels * k, d]);
+        let offsets = Tensor::<1, Int>::arange(0..levels as i64, &device)
+            .mul_scalar(k as i64)
+            .reshape([1, levels]);
+        let idx = (indices + offsets).reshape([n * levels]);
+        flat.select(0, idx)
+            .reshape([n, levels, d])
+            .sum_dim(1)
+            .reshape([n, d])
+    }
+
+    /// Fresh EMA statistics that match the current codebooks (each code counted once).
+    pub fn ema_state(&self) -> EmaState {
+        let cb = self.constant_codebooks();
+        let [l, k, _] = cb.dims();
+        EmaState {
+            cluster_size: Tensor::ones([l, k], &cb.device()),
+            embed_sum: cb,
+        }
+    }
+
+    /// One EMA codebook step from a forward pass's residuals and indices:
+    /// `N_k ← γN_k + (1−γ)n_k`, `m_k ← γm_k + (1−γ)Σx`, `c_k = m_k / N_k` (Laplace-smoothed).
+    pub fn ema_update(self, state: &mut EmaState, out: &Quantized, decay: f32) -> Self {
+        let (total, k, d) = self.dims();
+        let mut sizes = Vec::with_capacity(total);
+        let mut sums = Vec::with_capacity(total);
+        for level in 0..total {
+            let size = state
+                .cluster_size
+                .clone()
+                .slice([level..level + 1])
+                .reshape([k]);
+            let sum = state
+                .embed_sum
+                .clone()
+                .slice([level..level + 1])
+                .reshape([k, d]);
+            if level < out.residuals.len() {
+                let idx = out
+                    .indices
+                    .clone()
+                    .slice([0..out.indices.dims()[0], level..level + 1]);
+                let n = idx.dims()[0];
+                let onehot = idx.reshape([n]).one_hot::<2>(k).float(); // [N, K]
+                let counts = onehot.clone().sum_dim(0).reshape([k]);
+                let vsum = onehot.transpose().matmul(out.residuals[level].clone()); // [K, D]
+                sizes.push(size.mul_scalar(decay) + counts.mul_scalar(1.0 - decay));
+                sums.push(sum.mul_scalar(decay) + vsum.mul_scalar(1.0 - decay));
+            } else {
+                sizes.push(size);
+                sums.push(sum);
+            }
+        }
+        state.cluster_size = Tensor::stack(sizes, 0);
+        state.embed_sum = Tensor::stack(sums, 0);
+        // Laplace smoothing keeps rarely used codes from dividing by ~0.
+        let eps = 1e-5;
+        let n = state.cluster_size.clone().sum_dim(1); // [L, 1]
+        let smoothed =
+            (state.cluster_size.clone().add_scalar(eps) / n.clone().add_scalar(k as f32 * eps)) * n;
+        let cb = state.embed_sum.clone() / smoothed.reshape([total, k, 1]);
+        Self {
+            codebooks: Param::from_tensor(cb.detach()),
+        }
+    }
+
+    /// Codes whose smoothed usage fell below `threshold` take a random residual from
+    /// `out` (same level) as their new value; their EMA statistics restart from it.
+    /// Returns the updated quantizer and how many codes were restarted per level.
+    pub fn restart_dead_codes(
+        self,
+        state: &mut EmaState,
+        out: &Quantized,
+        threshold: f32,
+    ) -> (Self, Vec<usize>) {
+        let (total, k, d) = self.dims();
+        let mut cbs = Vec::with_capacity(total);
+        let mut sizes = Vec::with_capacity(total);
+        let mut sums = Vec::with_capacity(total);
+        let mut restarted = vec![0; total];
+        for level in 0..total {
+            let cb = self.codebook(level);
+            let size = state
+                .cluster_size
+                .clone()
+                .slice([level..level + 1])
+                .reshape([k]);
+            let sum = state
+                .embed_sum
+                .clone()
+                .slice([level..level + 1])
+                .reshape([k, d]);
+            let Some(res) = out.residuals.get(level) else {
+                cbs.push(cb);
+                sizes.push(size);
+                sums.push(sum);
+                continue;
+            };
+            let dead = size.clone().lower_elem(threshold); // [K]
+            restarted[level] = dead.clone().int().sum().into_scalar::<i64>() as usize;
+            let n = res.dims()[0];
+            let pick =
+                Tensor::<1>::random([k], Distribution::Uniform(0.0, n as f64), &res.device())
+                    .int()
+                    .clamp(0, n as i64 - 1);
+            let fresh = res.clone().select(0, pick);
+            let mask2 = dead.clone().reshape([k, 1]).expand([k, d]);
+            cbs.push(cb.mask_where(mask2.clone(), fresh.clone()));
+            sizes.push(size.mask_where(dead, Tensor::ones([k], &res.device())));
+            sums.push(sum.mask_where(mask2, fresh));
+        }
+        state.cluster_size = Tensor::stack(sizes, 0);
+        state.embed_sum = Tensor::stack(sums, 0);
+        (
+            Self {
+                codebooks: Param::from_tensor(Tensor::stack(cbs, 0).detach()),
+            },
+            restarted,
+        )
+    }
+
+    /// Lloyd's k-means, level by level, on samples `z` `[N, D]`: level l is fitted to the
+    /// residuals levels `0..l` leave. `iters` rounds per level. Empty clusters keep their code.
+    pub fn kmeans_init(self, z: Tensor<2>, iters: usize) -> Self {
+        let (total, k, d) = self.dims();
+        let n = z.dims()[0];
+        let device = z.device();
+        let mut residual = z.detach();
+        let mut cbs = Vec::with_capacity(total);
+        for _ in 0..total {
+            // initial centres: K samples spread over the set
+            let step = (n / k).max(1);
+            let pick = Tensor::<1, Int>::arange_step(0..(k * step) as i64, step, &device)
+                .remainder_scalar(n as i64);
+            let mut cb = residual.clone().select(0, pick);
+            for _ in 0..iters {
+                let idx = Self::nearest(residual.clone(), cb.clone());
+                let onehot = idx.one_hot::<2>(k).float();
+                let counts = onehot.clone().sum_dim(0).reshape([k, 1]);
+                let sums = onehot.transpose().matmul(residual.clone());
+                let empty = counts.clone().lower_elem(0.5).expand([k, d]);
+                let mean = sums / counts.clamp_min(1.0);
+                cb = mean.mask_where(empty, cb);
+            }
+            let idx = Self::nearest(residual.clone(), cb.clone());
+            residual = residual - cb.clone().select(0, idx);
+            cbs.push(cb);
+        }
+        Self {
+            codebooks: Param::from_tensor(Tensor::stack(cbs, 0).detach()),
+        }
+    }
+}

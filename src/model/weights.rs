@@ -1,0 +1,257 @@
+//! Weight files: a small header with the model's config, then a burnpack of f16 tensors.
+//!
+//! ```text
+//! "VQW1" | u32 LE header length | header JSON {"dtype": "f16"|"f32", "config": {…}} | burnpack bytes
+//! ```
+//! Shipped weights are f16; training checkpoints are f32 so a resumed run loses nothing.
+//! The [`ModelId`] is a hash of the whole file, so a stream records exactly which weights
+//! made it and a decoder can refuse a stream made with other weights.
+
+use std::fmt;
+
+use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
+use burn::tensor::{Bytes, Device};
+
+use super::{VqVae, VqVaeConfig};
+
+const MAGIC: &[u8; 4] = b"VQW1";
+/// A weight file larger than this is refused before it is parsed.
+pub const MAX_WEIGHTS_BYTES: usize = 64 << 20;
+
+/// The shipped models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// The larger model, meant for WebGPU.
+    Base,
+    /// The small model, meant for the CPU fallback.
+    Lite,
+}
+
+impl ModelKind {
+    /// `"base"` or `"lite"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Base => "base",
+            Self::Lite => "lite",
+        }
+    }
+
+    /// The weight file embedded in the library.
+    pub fn embedded_bytes(self) -> &'static [u8] {
+        match self {
+            Self::Base => include_bytes!("../../weights/base.vqw"),
+            Self::Lite => include_bytes!("../../weights/lite.vqw"),
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "base" => Ok(Self::Base),
+            "lite" => Ok(Self::Lite),
+            other => Err(format!("unknown model {other:?} (expected base or lite)")),
+        }
+    }
+}
+
+/// Identifies a set of weights: FNV-1a 64 of the weight file's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelId(pub u64);
+
+impl ModelId {
+    /// Hash of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self(h)
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Why a weight file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WeightsError {
+    /// The bytes do not start with the weight-file magic (bad input).
+    #[error("not a vqcodec weight file (bad magic)")]
+    BadMagic,
+    /// The file is cut short or its lengths are inconsistent (bad input).
+    #[error("weight file truncated or malformed: {0}")]
+    Malformed(String),
+    /// The file is larger than [`MAX_WEIGHTS_BYTES`] (bad input).
+    #[error("weight file of {0} bytes is over the {MAX_WEIGHTS_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The config in the header does not describe a valid model (bad input).
+    #[error("invalid model config in weight file: {0}")]
+    Config(String),
+    /// The tensors do not fit the architecture the config describes (bad input, or a
+    /// weight file from another version of the model).
+    #[error("weights do not match the model architecture: {0}")]
+    Mismatch(String),
+}
+
+/// Storage precision of the tensors in a weight file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Half precision: shipped weights.
+    F16,
+    /// Single precision: training checkpoints.
+    F32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    dtype: Precision,
+    config: VqVaeConfig,
+}
+
+/// A parsed weight file.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    config: VqVaeConfig,
+    precision: Precision,
+    bytes: Vec<u8>,
+    pack_offset: usize,
+    id: ModelId,
+}
+
+impl Weights {
+    /// Parses a weight file (does not build the model yet; see [`Weights::load`]).
+    ///
+    /// # Errors
+    /// [`WeightsError`] for a file that is not a weight file, is truncated, too large, or
+    /// holds an invalid config.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, WeightsError> {
+        if bytes.len() > MAX_WEIGHTS_BYTES {
+            return Err(WeightsError::TooLarge(bytes.len()));
+        }
+        if bytes.len() < 8 || &bytes[..4] != MAGIC {
+            return Err(WeightsError::BadMagic);
+        }
+        let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+        let end = 8usize
+            .checked_add(len)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| WeightsError::Malformed(format!("config length {len} past the end")))?;
+        let Header {
+            dtype: precision,
+            config,
+        } = serde_json::from_slice(&bytes[8..end])
+            .map_err(|e| WeightsError::Config(e.to_string()))?;
+        config.validate().map_err(WeightsError::Config)?;
+        let id = ModelId::of(&bytes);
+        Ok(Self {
+            config,
+            precision,
+            bytes,
+            pack_offset: end,
+            id,
+        })
+    }
+
+    /// The weights embedded for `kind`.
+    ///
+    /// # Panics
+    /// Never for a correctly built crate: a test checks every embedded file parses.
+    pub fn embedded(kind: ModelKind) -> Self {
+        Self::from_bytes(kind.embedded_bytes().to_vec()).expect("embedded weights should parse")
+    }
+
+    /// Serialises `model` (built from `config`) with f16 tensors, as shipped.
+    ///
+    /// # Errors
+    /// [`WeightsError::Mismatch`] if burn cannot collect the module's tensors.
+    pub fn from_model(config: &VqVaeConfig, model: &VqVae) -> Result<Self, WeightsError> {
+        Self::from_model_with(config, model, Precision::F16)
+    }
+
+    /// Serialises `model` with tensors stored at `precision`.
+    ///
+    /// # Errors
+    /// [`WeightsError::Mismatch`] if burn cannot collect the module's tensors.
+    pub fn from_model_with(
+        config: &VqVaeConfig,
+        model: &VqVae,
+        precision: Precision,
+    ) -> Result<Self, WeightsError> {
+        let mut store = BurnpackStore::from_bytes(None);
+        if precision == Precision::F16 {
+            store = store.with_to_adapter(half_adapter());
+        }
+        model
+            .save_into(&mut store)
+            .map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+        let pack = store
+            .get_bytes()
+            .map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+        let header = Header {
+            dtype: precision,
+            config: config.clone(),
+        };
+        let json = serde_json::to_vec(&header).map_err(|e| WeightsError::Config(e.to_string()))?;
+        let mut bytes = Vec::with_capacity(8 + json.len() + pack.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&json);
+        bytes.extend_from_slice(&pack);
+        Self::from_bytes(bytes)
+    }
+
+    /// Builds the model on `device` and loads the tensors into it.
+    ///
+    /// # Errors
+    /// [`WeightsError::Mismatch`] if a tensor is missing, extra or of the wrong shape.
+    pub fn load(&self, device: &Device) -> Result<VqVae, WeightsError> {
+        let mut model = self.config.init(device);
+        let pack = Bytes::from_bytes_vec(self.bytes[self.pack_offset..].to_vec());
+        let mut store = BurnpackStore::from_bytes(Some(pack));
+        if self.precision == Precision::F16 {
+            store = store.with_from_adapter(half_adapter());
+        }
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+            return Err(WeightsError::Mismatch(format!(
+                "errors {:?}, missing {:?}, unused {:?}",
+                result.errors, result.missing, result.unused
+            )));
+        }
+        Ok(model)
+    }
+
+    /// The model config from the header.
+    pub fn config(&self) -> &VqVaeConfig {
+        &self.config
+    }
+
+    /// Storage precision of the tensors.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The id derived from the file's bytes.
+    pub fn id(&self) -> ModelId {
+        self.id
+    }
+
+    /// The whole file.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+fn half_adapter() -> HalfPrecisionAdapter {
+    HalfPrecisionAdapter::new().with_module("ResidualQuantizer")
+}

@@ -1,0 +1,342 @@
+//! The VQ-VAE on the CPU backend: shapes, padding, nearest-code search, RVQ, determinism,
+//! and the shipped weights.
+
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use vqcodec::model::{ModelKind, ResidualQuantizer, VqVae, VqVaeConfig, Weights};
+use vqcodec::{Backend, Frame};
+
+fn cpu() -> burn::tensor::Device {
+    Backend::cpu("test").device
+}
+
+fn small_config() -> VqVaeConfig {
+    VqVaeConfig::new()
+        .with_mid_channels(8)
+        .with_latent_channels(16)
+        .with_res_blocks(1)
+        .with_code_dim(4)
+        .with_levels(3)
+        .with_codebook_size(16)
+}
+
+fn model(cfg: &VqVaeConfig) -> VqVae {
+    let device = cpu();
+    device.seed(7);
+    cfg.init(&device)
+}
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+}
+
+fn ints(t: Tensor<4, Int>) -> Vec<i64> {
+    t.into_data().iter::<i64>().collect()
+}
+
+/// A real frame from the checked-in clip, as a tensor.
+fn carphone(device: &burn::tensor::Device) -> (Frame, Tensor<4>) {
+    let bytes = std::fs::read("tests/data/carphone_6f.y4m").unwrap();
+    let mut dec = y4m_frames(&bytes);
+    let f = dec.remove(0);
+    let t = Frame::to_tensor(std::slice::from_ref(&f), device);
+    (f, t)
+}
+
+fn y4m_frames(bytes: &[u8]) -> Vec<Frame> {
+    // minimal reader for the test clip: 4:2:0, header then FRAME markers
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let header = std::str::from_utf8(&bytes[..header_end]).unwrap();
+    let field = |c: char| {
+        header.split(' ').find(|t| t.starts_with(c)).unwrap()[1..]
+            .parse::<usize>()
+            .unwrap()
+    };
+    let (w, h) = (field('W'), field('H'));
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let mut frames = Vec::new();
+    let mut pos = header_end + 1;
+    while pos < bytes.len() {
+        pos += bytes[pos..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        let y = &bytes[pos..pos + w * h];
+        let u = &bytes[pos + w * h..pos + w * h + cw * ch];
+        let v = &bytes[pos + w * h + cw * ch..pos + w * h + 2 * cw * ch];
+        frames.push(Frame::from_yuv(w, h, vqcodec::Chroma::C420, y, u, v).unwrap());
+        pos += w * h + 2 * cw * ch;
+    }
+    frames
+}
+
+#[test]
+fn odd_frame_sizes_give_ceil_latents_and_exact_output_sizes() {
+    for cfg in [
+        small_config(),
+        small_config().with_mid_channels(0),
+        small_config().with_downsample(16),
+        small_config().with_downsample(4),
+    ] {
+        let m = model(&cfg);
+        let s = cfg.downsample;
+        for (h, w) in [(29, 37), (1, 1), (8, 8), (17, 9), (s + 1, 2 * s - 1)] {
+            let x = Tensor::<4>::random([2, 3, h, w], Distribution::Uniform(0.0, 1.0), &cpu());
+            let idx = m.encode(x.clone(), cfg.levels);
+            assert_eq!(
+                idx.dims(),
+                [2, cfg.levels, h.div_ceil(s), w.div_ceil(s)],
+                "{cfg:?} {h}x{w}"
+            );
+            let y = m.decode(idx, h, w);
+            assert_eq!(y.dims(), [2, 3, h, w]);
+            let out = m.forward(x, cfg.levels);
+            assert_eq!(out.reconstruction.dims(), [2, 3, h, w]);
+        }
+    }
+}
+
+#[test]
+fn padding_replicates_edges_and_cropping_is_exact() {
+    let cfg = small_config();
+    let m = model(&cfg);
+    let device = cpu();
+    let (_, x) = carphone(&device);
+    // 37×29 crop: padded to 40×32 by edge replication
+    let crop = x.slice([0..1, 0..3, 0..29, 0..37]);
+    let manual = crop
+        .clone()
+        .pad((0, 3, 0, 3), burn::tensor::ops::PadMode::Edge);
+    let a = values(m.latent(crop.clone()));
+    let b = values(m.latent(manual));
+    assert_eq!(a, b, "the model should pad with edge replication");
+
+    // decoding to 37×29 equals the top-left corner of decoding to the padded 40×32
+    let idx = m.encode(crop, cfg.levels);
+    let small = values(m.decode(idx.clone(), 29, 37));
+    let big = m.decode(idx, 32, 40).slice([0..1, 0..3, 0..29, 0..37]);
+    assert_eq!(small, values(big));
+}
+
+#[test]
+fn nearest_code_matches_brute_force() {
+    let device = cpu();
+    for (n, k, d) in [(200, 16, 4), (513, 256, 16), (64, 7, 3)] {
+        let x = Tensor::<2>::random([n, d], Distribution::Normal(0.0, 1.0), &device);
+        let cb = Tensor::<2>::random([k, d], Distribution::Normal(0.0, 1.0), &device);
+        let got: Vec<i64> = ResidualQuantizer::nearest(x.clone(), cb.clone())
+            .into_data()
+            .iter::<i64>()
+            .collect();
+        let xs: Vec<f32> = x.into_data().into_vec().unwrap();
+        let cs: Vec<f32> = cb.into_data().into_vec().unwrap();
+        let dist = |i: usize, j: usize| -> f64 {
+            (0..d)
+                .map(|c| f64::from(xs[i * d + c] - cs[j * d + c]).powi(2))
+                .sum()
+        };
+        for i in 0..n {
+            let best = (0..k).map(|j| dist(i, j)).fold(f64::INFINITY, f64::min);
+            let chosen = dist(i, got[i] as usize);
+            // ties and f32 rounding may pick another code at (nearly) the same distance
+            assert!(
+                chosen <= best + 1e-4 * (1.0 + best),
+                "row {i}: chose {chosen}, best {best}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rvq_residual_shrinks_with_each_level_after_kmeans() {
+    let cfg = small_config().with_levels(4).with_codebook_size(32);
+    let device = cpu();
+    let m = model(&cfg);
+    // latents of a real frame, plus random vectors so there are enough samples
+    let (_, x) = carphone(&device);
+    let z = m.latent(x);
+    let [_, d, h, w] = z.dims();
+    let z = z.permute([0, 2, 3, 1]).reshape([h * w, d]);
+    let q = m.quantizer.clone().kmeans_init(z.clone(), 8);
+    let mut residual = z.clone();
+    let mut energies = vec![f64::from(
+        residual.clone().square().sum().into_scalar::<f32>(),
+    )];
+    let idx = q.encode(z.clone(), 4);
+    for level in 0..4 {
+        let partial = idx.clone().slice([0..h * w, 0..level + 1]);
+        residual = z.clone() - q.decode(partial);
+        energies.push(f64::from(
+            residual.clone().square().sum().into_scalar::<f32>(),
+        ));
+    }
+    for pair in energies.windows(2) {
+        assert!(
+            pair[1] < pair[0],
+            "residual energy should shrink level by level: {energies:?}"
+        );
+    }
+    assert!(
+        energies[4] < 0.5 * energies[0],
+        "four levels should remove most of the energy: {energies:?}"
+    );
+}
+
+#[test]
+fn ema_update_moves_used_codes_towards_their_data_and_restarts_dead_ones() {
+    let cfg = small_config();
+    let device = cpu();
+    let m = model(&cfg);
+    let z = Tensor::<2>::random([400, cfg.code_dim], Distribution::Normal(3.0, 0.1), &device);
+    let out = m.quantizer.forward(z.clone(), 1);
+    let mut state = m.quantizer.ema_state();
+    let before = m
+        .quantizer
+        .codebooks
+        .val()
+        .slice([0..1])
+        .reshape([cfg.codebook_size, cfg.code_dim]);
+    let mut q = m.quantizer.clone();
+    for _ in 0..50 {
+        let o = q.forward(z.clone(), 1);
+        q = q.ema_update(&mut state, &o, 0.8);
+    }
+    let used: Vec<i64> = out
+        .indices
+        .clone()
+        .slice([0..400, 0..1])
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    let code = used[0] as usize;
+    let after = q
+        .codebooks
+        .val()
+        .slice([0..1, code..code + 1])
+        .reshape([cfg.code_dim]);
+    let mean: Vec<f32> = after.into_data().into_vec().unwrap();
+    for v in &mean {
+        assert!(
+            (v - 3.0).abs() < 0.5,
+            "a used code should move to the data mean (3.0), got {mean:?}"
+        );
+    }
+    // codes never chosen have decayed usage: restart them from data
+    let o = q.forward(z.clone(), 1);
+    let (q2, restarted) = q.restart_dead_codes(&mut state, &o, 0.5);
+    assert!(restarted[0] > 0, "unused codes should be restarted");
+    assert_eq!(restarted[1], 0, "level 1 was not used in this pass");
+    let cb: Vec<f32> = q2
+        .codebooks
+        .val()
+        .slice([0..1])
+        .into_data()
+        .into_vec()
+        .unwrap();
+    let near_data = cb
+        .chunks(cfg.code_dim)
+        .filter(|c| c.iter().all(|v| (v - 3.0).abs() < 0.6))
+        .count();
+    assert!(
+        near_data >= restarted[0],
+        "restarted codes should sit on data ({near_data} near, {} restarted)",
+        restarted[0]
+    );
+    drop(before);
+}
+
+#[test]
+fn output_is_deterministic_and_survives_a_save_load_cycle() {
+    let cfg = small_config();
+    let device = cpu();
+    let m = model(&cfg);
+    let (_, x) = carphone(&device);
+    let idx1 = ints(m.encode(x.clone(), 3));
+    let idx2 = ints(m.encode(x.clone(), 3));
+    assert_eq!(idx1, idx2);
+    let y1 = values(m.decode(m.encode(x.clone(), 3), 144, 176));
+    let y2 = values(m.decode(m.encode(x.clone(), 3), 144, 176));
+    assert_eq!(y1, y2);
+
+    // f16 storage: reloaded weights give the same model up to half precision
+    let w = Weights::from_model(&cfg, &m).unwrap();
+    let m2 = w.load(&device).unwrap();
+    let w2 = Weights::from_model(&cfg, &m2).unwrap();
+    assert_eq!(
+        w.as_bytes(),
+        w2.as_bytes(),
+        "save → load → save should be byte-identical"
+    );
+    assert_eq!(w.id(), w2.id());
+    let y3 = values(m2.decode(m2.encode(x, 3), 144, 176));
+    let max = y1
+        .iter()
+        .zip(&y3)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 0.05, "f16 round trip moved outputs by {max}");
+}
+
+#[test]
+fn shipped_weights_load_into_the_architecture() {
+    for kind in [ModelKind::Base, ModelKind::Lite] {
+        let w = Weights::embedded(kind);
+        let expected = match kind {
+            ModelKind::Base => VqVaeConfig::base(),
+            ModelKind::Lite => VqVaeConfig::lite(),
+        };
+        assert_eq!(w.config().downsample, expected.downsample);
+        let m = w
+            .load(&cpu())
+            .unwrap_or_else(|e| panic!("{} weights should load: {e}", kind.name()));
+        let x = Tensor::<4>::random([1, 3, 24, 40], Distribution::Uniform(0.0, 1.0), &cpu());
+        let y = m.decode(m.encode(x, w.config().levels), 24, 40);
+        assert!(values(y).iter().all(|v| v.is_finite()));
+        assert!(
+            w.as_bytes().len() <= 2 << 20,
+            "{} weights are over 2 MB",
+            kind.name()
+        );
+    }
+}
+
+#[test]
+fn corrupt_weight_files_are_rejected_with_errors() {
+    let good = Weights::embedded(ModelKind::Lite).as_bytes().to_vec();
+    assert!(Weights::from_bytes(b"nope".to_vec()).is_err());
+    assert!(
+        Weights::from_bytes(good[..good.len() / 2].to_vec())
+            .and_then(|w| w.load(&cpu()).map(|_| ()))
+            .is_err()
+    );
+    let mut bad_len = good.clone();
+    bad_len[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Weights::from_bytes(bad_len).is_err());
+    // a valid file for another architecture does not load into this one
+    let other = VqVaeConfig::lite().with_latent_channels(32);
+    let m = model(&other);
+    let mut w = Weights::from_model(&other, &m).unwrap().as_bytes().to_vec();
+    let lite_json =
+        serde_json::to_vec(&serde_json::json!({"dtype": "f16", "config": VqVaeConfig::lite()}))
+            .unwrap();
+    let other_json =
+        serde_json::to_vec(&serde_json::json!({"dtype": "f16", "config": other})).unwrap();
+    // swap the header to claim the lite config: tensors then do not fit
+    let body = w.split_off(8 + other_json.len());
+    let mut forged = b"VQW1".to_vec();
+    forged.extend_from_slice(&(lite_json.len() as u32).to_le_bytes());
+    forged.extend_from_slice(&lite_json);
+    forged.extend_from_slice(&body);
+    let err = Weights::from_bytes(forged)
+        .unwrap()
+        .load(&cpu())
+        .err()
+        .expect("mismatched tensors should fail");
+    assert!(err.to_string().contains("match"), "{err}");
+}
+
+#[test]
+fn frame_conversions_round_trip() {
+    let (f, t) = carphone(&cpu());
+    let back = Frame::from_planar(&values(t), 1, f.height(), f.width()).unwrap();
+    assert_eq!(back, f);
+    let rgba = f.to_rgba();
+    assert_eq!(Frame::from_rgba(f.width(), f.height(), &rgba).unwrap(), f);
+    let _ = TensorData::new(vec![0f32], [1]);
+}
