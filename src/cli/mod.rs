@@ -1,0 +1,501 @@
+//! The `vqcodec` command-line tool (feature `cli`).
+
+pub(crate) mod y4m_io;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::frame::{Frame, psnr_rgb, psnr_y_planes};
+use crate::model::{ModelKind, VqVaeConfig, Weights};
+use crate::{Backend, BackendRequest, Engine, block_on};
+use y4m_io::{Y4mReader, Y4mWriter, create_output, open_input};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vqcodec",
+    version,
+    about = "A learned video codec (VQ-VAE) — native tool"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ModelArgs {
+    /// Backend: auto (GPU if an adapter exists, else CPU), wgpu, or cpu (burn-flex).
+    #[arg(long, default_value = "auto")]
+    backend: BackendRequest,
+    /// Which embedded model: base or lite.
+    #[arg(long, default_value = "base")]
+    model: ModelKind,
+    /// A weight file to use instead of the embedded model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    fn weights(&self) -> Result<Weights> {
+        match &self.weights {
+            Some(p) => {
+                let bytes = std::fs::read(p)
+                    .with_context(|| format!("cannot read weights {}", p.display()))?;
+                Ok(Weights::from_bytes(bytes)
+                    .with_context(|| format!("bad weight file {}", p.display()))?)
+            }
+            None => Ok(Weights::embedded(self.model)),
+        }
+    }
+
+    fn engine(&self) -> Result<Engine> {
+        let weights = self.weights()?;
+        let backend = Backend::select(self.backend)?;
+        Ok(Engine::new(&weights, backend)?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Encoder → RVQ → decoder on every frame; prints PSNR and the raw token rate.
+    Roundtrip {
+        /// Input y4m (`-` for stdin).
+        input: PathBuf,
+        /// Output y4m (`-` for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// RVQ levels to use (default: all).
+        #[arg(long)]
+        levels: Option<usize>,
+        /// Frames per batch on the device.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Print only the summary line.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Also decode every shorter prefix of the levels and report mean PSNR per depth.
+        #[arg(long)]
+        all_levels: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Sizes, parameters, FLOPs per pixel and id of a model.
+    ModelInfo {
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Times encode+decode of synthetic frames on a backend.
+    Bench {
+        /// Frame width.
+        #[arg(long, default_value_t = 640)]
+        width: usize,
+        /// Frame height.
+        #[arg(long, default_value_t = 360)]
+        height: usize,
+        /// Timed frames (after 2 warm-up frames).
+        #[arg(long, default_value_t = 10)]
+        frames: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Trains a model on y4m clips listed in a manifest (feature `train`).
+    #[cfg(feature = "train")]
+    Train {
+        /// Manifest: one y4m path per line, relative to the manifest.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output folder: checkpoint.vqw (f32, resumable), model.vqw (f16), state.json.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Architecture preset to start from (ignored when resuming).
+        #[arg(long, default_value = "base")]
+        preset: ModelKind,
+        /// Override the preset's RVQ levels.
+        #[arg(long)]
+        levels: Option<usize>,
+        /// Override the preset's codebook size.
+        #[arg(long)]
+        codebook_size: Option<usize>,
+        /// Take every N-th frame of each clip.
+        #[arg(long, default_value_t = 1)]
+        frame_stride: usize,
+        /// Steps in total.
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        /// Crops per batch.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Crop side.
+        #[arg(long, default_value_t = 128)]
+        crop: usize,
+        /// Peak learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Steps between logs.
+        #[arg(long, default_value_t = 50)]
+        log_every: usize,
+        /// Steps between checkpoints.
+        #[arg(long, default_value_t = 500)]
+        checkpoint_every: usize,
+        /// Steps between dead-code restarts.
+        #[arg(long, default_value_t = 100)]
+        restart_every: usize,
+        /// Total training seconds over all resumed runs (drives the LR schedule too).
+        #[arg(long)]
+        time_budget: Option<f64>,
+        /// Stop this run (after checkpointing) when this many seconds have passed.
+        #[arg(long)]
+        run_limit: Option<f64>,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Backend: auto, wgpu or cpu.
+        #[arg(long, default_value = "auto")]
+        backend: BackendRequest,
+    },
+    /// Writes freshly initialised (untrained) weights for a preset.
+    #[command(hide = true)]
+    InitWeights {
+        /// base or lite.
+        #[arg(long, default_value = "base")]
+        preset: ModelKind,
+        /// Seed for the initialisation.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output weight file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Roundtrip {
+            input,
+            output,
+            levels,
+            batch,
+            quiet,
+            all_levels,
+            model,
+        } => roundtrip(
+            &input,
+            &output,
+            levels,
+            batch.max(1),
+            quiet,
+            all_levels,
+            &model,
+        ),
+        Command::ModelInfo { model } => model_info(&model),
+        Command::Bench {
+            width,
+            height,
+            frames,
+            model,
+        } => bench(width, height, frames, &model),
+        Command::InitWeights {
+            preset,
+            seed,
+            output,
+        } => init_weights(preset, seed, &output),
+        #[cfg(feature = "train")]
+        Command::Train {
+            data,
+            output,
+            preset,
+            levels,
+            codebook_size,
+            frame_stride,
+            steps,
+            batch,
+            crop,
+            lr,
+            log_every,
+            checkpoint_every,
+            restart_every,
+            time_budget,
+            run_limit,
+            seed,
+            backend,
+        } => {
+            let mut cfg = preset_config(preset);
+            if let Some(l) = levels {
+                cfg = cfg.with_levels(l);
+            }
+            if let Some(k) = codebook_size {
+                cfg = cfg.with_codebook_size(k);
+            }
+            cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
+            let started = Instant::now();
+            let set = crate::train::data::Dataset::load(&data, frame_stride)?;
+            eprintln!(
+                "loaded {} frames ({:.1} Mpx) from {} clips in {:.1}s",
+                set.len(),
+                set.pixels() as f64 / 1e6,
+                set.clips.len(),
+                started.elapsed().as_secs_f64()
+            );
+            let backend = Backend::select(backend)?;
+            eprintln!("training on {} ({})", backend.kind, backend.reason);
+            let opts = crate::train::TrainOptions {
+                steps,
+                batch,
+                crop,
+                lr,
+                log_every,
+                checkpoint_every,
+                seed,
+                time_budget_s: time_budget,
+                run_limit_s: run_limit,
+                restart_every: restart_every.max(1),
+                ..Default::default()
+            };
+            let report =
+                crate::train::train(&cfg, &set, &backend, &opts, &output, &mut std::io::stdout())?;
+            println!(
+                "done: {} steps, last PSNR {:.2} dB, usage {:?}, {:.0}s",
+                report.steps, report.last_psnr, report.usage, report.seconds
+            );
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn roundtrip(
+    input: &PathBuf,
+    output: &PathBuf,
+    levels: Option<usize>,
+    batch: usize,
+    quiet: bool,
+    all_levels: bool,
+    args: &ModelArgs,
+) -> Result<()> {
+    let mut reader = Y4mReader::new(open_input(input)?, &input.display().to_string())?;
+    let engine = args.engine()?;
+    let cfg = engine.config().clone();
+    let levels_used = levels.unwrap_or(cfg.levels).clamp(1, cfg.levels);
+    if let Some(l) = levels
+        && (l == 0 || l > cfg.levels)
+    {
+        bail!(
+            "--levels {l} out of range (the model has 1..={} levels)",
+            cfg.levels
+        );
+    }
+    eprintln!(
+        "{}x{} {:?} | model {} ({}) | backend {} ({})",
+        reader.width,
+        reader.height,
+        reader.colorspace,
+        args.weights
+            .as_ref()
+            .map_or(args.model.name().to_string(), |p| p.display().to_string()),
+        engine.model_id(),
+        engine.backend_kind(),
+        engine.backend().reason
+    );
+    let mut writer = Y4mWriter::new(
+        create_output(output)?,
+        reader.width,
+        reader.height,
+        reader.framerate,
+        reader.chroma(),
+    )?;
+    let bar = if quiet || output.as_os_str() == "-" {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} frames {per_sec} {msg}")
+                .expect("template should parse"),
+        )
+    };
+    let (mut n, mut sum_rgb, mut sum_y) = (0usize, 0f64, 0f64);
+    // which codes each level used over the whole clip
+    let mut used = vec![vec![false; cfg.codebook_size]; levels_used];
+    // PSNR-RGB / PSNR-Y sums per shorter depth 1..levels_used-1 (with --all-levels)
+    let mut depth_sums = vec![(0f64, 0f64); levels_used];
+    let start = Instant::now();
+    loop {
+        let mut inputs = Vec::with_capacity(batch);
+        while inputs.len() < batch {
+            match reader.next_frame()? {
+                Some(f) => inputs.push(f),
+                None => break,
+            }
+        }
+        if inputs.is_empty() {
+            break;
+        }
+        let rgb: Vec<Frame> = inputs.iter().map(|f| f.rgb.clone()).collect();
+        let rt = block_on(engine.roundtrip(&rgb, Some(levels_used)))?;
+        let per_level = rt.tokens.height * rt.tokens.width;
+        for (i, &code) in rt.tokens.data.iter().enumerate() {
+            used[(i / per_level) % levels_used][code as usize] = true;
+        }
+        if all_levels {
+            for depth in 1..levels_used {
+                let frames = block_on(engine.decode(
+                    &rt.tokens.prefix(depth)?,
+                    reader.width,
+                    reader.height,
+                ))?;
+                for (inp, out) in inputs.iter().zip(&frames) {
+                    let (y, _, _) = out.to_yuv(crate::frame::Chroma::Mono);
+                    depth_sums[depth - 1].0 += psnr_rgb(&inp.rgb, out).min(100.0);
+                    depth_sums[depth - 1].1 += psnr_y_planes(&inp.luma, &y).min(100.0);
+                }
+            }
+        }
+        for (inp, out) in inputs.iter().zip(&rt.frames) {
+            let y = writer.write(out)?;
+            let (p_rgb, p_y) = (psnr_rgb(&inp.rgb, out), psnr_y_planes(&inp.luma, &y));
+            if !quiet {
+                bar.suspend(|| {
+                    println!("frame {n:5}  PSNR-RGB {p_rgb:6.2} dB  PSNR-Y {p_y:6.2} dB")
+                });
+            }
+            sum_rgb += p_rgb.min(100.0);
+            sum_y += p_y.min(100.0);
+            n += 1;
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    if n == 0 {
+        bail!("{} holds no frames", input.display());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let usage: Vec<String> = used
+        .iter()
+        .map(|u| {
+            format!(
+                "{:.0}%",
+                100.0 * u.iter().filter(|&&b| b).count() as f64 / u.len() as f64
+            )
+        })
+        .collect();
+    println!(
+        "codebook usage per level over the clip: {}",
+        usage.join(" / ")
+    );
+    if all_levels {
+        for depth in 1..levels_used {
+            let (r, y) = depth_sums[depth - 1];
+            println!(
+                "levels {depth}: PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB | raw token rate {:.4} bpp",
+                r / n as f64,
+                y / n as f64,
+                cfg.raw_bpp(depth)
+            );
+        }
+    }
+    println!(
+        "mean over {n} frames: PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB | raw token rate {:.4} bpp ({} levels x log2 {} bits / {}x{} px, before entropy coding) | {:.1} ms/frame on {}",
+        sum_rgb / n as f64,
+        sum_y / n as f64,
+        cfg.raw_bpp(levels_used),
+        levels_used,
+        cfg.codebook_size,
+        cfg.downsample,
+        cfg.downsample,
+        secs * 1000.0 / n as f64,
+        engine.backend_kind(),
+    );
+    Ok(())
+}
+
+fn model_info(args: &ModelArgs) -> Result<()> {
+    let weights = args.weights()?;
+    let cfg = weights.config();
+    let model = weights.load(&Backend::cpu("model-info").device)?;
+    let (enc, dec) = cfg.flops_per_pixel();
+    println!("model id        {}", weights.id());
+    println!("config          {}", serde_json::to_string(cfg)?);
+    println!(
+        "parameters      {}",
+        burn::module::Module::num_params(&model)
+    );
+    println!("file bytes      {}", weights.as_bytes().len());
+    println!(
+        "FLOPs/pixel     encode {enc:.0}, decode {dec:.0}, total {:.0}",
+        enc + dec
+    );
+    for l in 1..=cfg.levels {
+        println!(
+            "raw rate L={l}    {:.4} bpp (before entropy coding)",
+            cfg.raw_bpp(l)
+        );
+    }
+    Ok(())
+}
+
+fn bench(width: usize, height: usize, frames: usize, args: &ModelArgs) -> Result<()> {
+    let engine = args.engine()?;
+    // a smooth synthetic pattern, different per frame
+    let make = |t: usize| {
+        let rgb = (0..width * height)
+            .flat_map(|i| {
+                let (x, y) = (i % width, i / width);
+                [
+                    ((x + t) % 256) as u8,
+                    ((y * 2 + t) % 256) as u8,
+                    ((x ^ y) % 256) as u8,
+                ]
+            })
+            .collect();
+        Frame::from_rgb(width, height, rgb).expect("synthetic frame should be valid")
+    };
+    for t in 0..2 {
+        block_on(engine.roundtrip(&[make(t)], None))?;
+    }
+    let mut times = Vec::with_capacity(frames);
+    for t in 0..frames {
+        let f = make(t + 2);
+        let s = Instant::now();
+        block_on(engine.roundtrip(&[f], None))?;
+        times.push(s.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{}x{} {} on {}: median {median:.2} ms/frame encode+decode ({:.2} Mpx/s, {:.1} fps), min {:.2} ms",
+        width,
+        height,
+        args.model.name(),
+        engine.backend_kind(),
+        (width * height) as f64 / median / 1000.0,
+        1000.0 / median,
+        times[0]
+    );
+    Ok(())
+}
+
+fn preset_config(preset: ModelKind) -> VqVaeConfig {
+    match preset {
+        ModelKind::Base => VqVaeConfig::base(),
+        ModelKind::Lite => VqVaeConfig::lite(),
+    }
+}
+
+fn init_weights(preset: ModelKind, seed: u64, output: &PathBuf) -> Result<()> {
+    let cfg = preset_config(preset);
+    let backend = Backend::cpu("init");
+    backend.device.seed(seed);
+    let model = cfg.init(&backend.device);
+    let w = Weights::from_model(&cfg, &model)?;
+    std::fs::write(output, w.as_bytes())?;
+    println!(
+        "wrote {} ({} bytes, id {})",
+        output.display(),
+        w.as_bytes().len(),
+        w.id()
+    );
+    Ok(())
+}
