@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Browser test: Debian Chromium (headless, driven by playwright-core) loads the demo page
+// served on 127.0.0.1, round-trips a frame of the bundled clip through the wasm model on the
+// CPU backend and, when the headless flags give a WebGPU adapter, on WebGPU too; asserts the
+// decoded frame's size and that both backends agree. Prints timings; `--bench` adds
+// 640×360 timings on every backend. Screenshots go to out/browser/.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '../../scripts/serve.mjs';
+
+const bench = process.argv.includes('--bench');
+const outDir = join(process.cwd(), 'out', 'browser');
+mkdirSync(outDir, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) { passed++; console.log(`  ok   ${name}${detail ? ` (${detail})` : ''}`); } else { failed++; console.log(`  FAIL ${name}${detail ? ` (${detail})` : ''}`); }
+}
+
+const server = await serve(0);
+const port = server.address().port;
+const profile = mkdtempSync(join(tmpdir(), 'vqcodec-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu'],
+});
+const page = context.pages()[0] ?? await context.newPage();
+const logs = [];
+page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+
+try {
+  const t0 = Date.now();
+  await page.goto(`http://127.0.0.1:${port}/www/`);
+  await page.waitForFunction(() => window.vqDemo !== undefined);
+  await page.evaluate(() => window.vqDemo.ready);
+  console.log(`page + wasm ready in ${Date.now() - t0} ms`);
+
+  const adapter = await page.evaluate(async () => {
+    if (!navigator.gpu) return null;
+    const a = await navigator.gpu.requestAdapter();
+    if (!a) return null;
+    const info = a.info ?? {};
+    return { vendor: info.vendor, architecture: info.architecture, description: info.description, fallback: a.isFallbackAdapter ?? info.isFallbackAdapter };
+  });
+  console.log(`WebGPU adapter: ${adapter ? JSON.stringify(adapter) : 'none'}`);
+
+  const W = 160;
+  const H = 96;
+  const run = (opts) => page.evaluate(async (o) => {
+    const r = await window.vqDemo.runOnce(o);
+    return { ...r, rgba: Array.from(r.rgba), input: undefined };
+  }, opts);
+
+  // CPU backend
+  const cpu = await run({ backend: 'cpu', model: 'base', time: 1.0, width: W, height: H, repeat: 2 });
+  check('cpu backend chosen', cpu.backend === 'cpu', cpu.reason);
+  check('decoded frame has the requested size', cpu.width === W && cpu.height === H && cpu.rgba.length === W * H * 4, `${cpu.width}x${cpu.height}`);
+  check('decoded frame is not blank', new Set(cpu.rgba.filter((_, i) => i % 4 === 0)).size > 10);
+  check('PSNR is finite', Number.isFinite(cpu.psnrRgb), `${cpu.psnrRgb.toFixed(2)} dB`);
+  console.log(`  cpu ${W}x${H}: ${cpu.times.map((t) => t.toFixed(1)).join(', ')} ms`);
+  await page.screenshot({ path: join(outDir, 'cpu.png'), fullPage: true });
+
+  // odd size on CPU: padding and cropping in the browser path
+  const odd = await run({ backend: 'cpu', model: 'lite', time: 1.0, width: 37, height: 29 });
+  check('odd frame size 37x29 round-trips (lite)', odd.width === 37 && odd.height === 29 && odd.rgba.length === 37 * 29 * 4);
+
+  // WebGPU backend, where the flags give an adapter
+  if (adapter) {
+    const gpu = await run({ backend: 'webgpu', model: 'base', time: 1.0, width: W, height: H, repeat: 2 });
+    check('webgpu backend chosen', gpu.backend === 'webgpu', gpu.reason);
+    check('webgpu decoded size', gpu.width === W && gpu.height === H && gpu.rgba.length === W * H * 4);
+    let sum = 0;
+    let max = 0;
+    for (let i = 0; i < gpu.rgba.length; i++) {
+      if (i % 4 === 3) continue;
+      const d = Math.abs(gpu.rgba[i] - cpu.rgba[i]);
+      sum += d;
+      max = Math.max(max, d);
+    }
+    const mean = sum / (W * H * 3);
+    check('webgpu and cpu agree (mean |diff| <= 1.0 level of 255)', mean <= 1.0, `mean ${mean.toFixed(3)}, max ${max}`);
+    check('webgpu and cpu PSNR within 0.1 dB', Math.abs(gpu.psnrRgb - cpu.psnrRgb) < 0.1, `${gpu.psnrRgb.toFixed(3)} vs ${cpu.psnrRgb.toFixed(3)}`);
+    console.log(`  webgpu ${W}x${H}: ${gpu.times.map((t) => t.toFixed(1)).join(', ')} ms`);
+    await page.screenshot({ path: join(outDir, 'webgpu.png'), fullPage: true });
+  } else {
+    console.log('  (no WebGPU adapter with these flags: WebGPU checks skipped)');
+  }
+
+  // ms per frame at 640×360 (printed, not asserted: speed targets live in benchmarks)
+  const sizes = bench ? [['cpu', 'base'], ['cpu', 'lite'], ...(adapter ? [['webgpu', 'base'], ['webgpu', 'lite']] : [])] : [['cpu', 'base']];
+  for (const [backend, model] of sizes) {
+    const r = await run({ backend, model, time: 2.0, width: 640, height: 360, repeat: bench ? 3 : 2 });
+    const best = Math.min(...r.times.slice(1));
+    console.log(`  bench ${backend} ${model} 640x360: ${r.times.map((t) => t.toFixed(0)).join(', ')} ms (warm ${best.toFixed(0)} ms, ${(640 * 360 / best / 1000).toFixed(2)} Mpx/s), PSNR ${r.psnrRgb.toFixed(2)} dB`);
+  }
+  await page.screenshot({ path: join(outDir, 'demo.png'), fullPage: true });
+} catch (e) {
+  failed++;
+  console.log(`  FAIL ${e.stack ?? e}`);
+} finally {
+  const errors = logs.filter((l) => l.startsWith('[error]') || l.startsWith('[pageerror]'));
+  if (errors.length) console.log(`browser console errors:\n${errors.join('\n')}`);
+  await context.close();
+  server.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
