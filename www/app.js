@@ -1,6 +1,9 @@
 // The demo page: draw a frame from <video> into a canvas, round-trip it through the wasm
 // model, show both, with the backend in use and ms per frame.
-import init, { VqCodec } from '../pkg/vqcodec.js';
+// `?pkg=../out/pkg-ndarray/vqcodec.js` loads a comparison build (docs/backends.md); same origin only.
+const pkgParam = new URLSearchParams(location.search).get('pkg');
+const pkgUrl = pkgParam && /^\.\.\/out\/[\w-]+\/vqcodec\.js$/.test(pkgParam) ? pkgParam : '../pkg/vqcodec.js';
+const { default: init, VqCodec } = await import(pkgUrl);
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');

@@ -316,6 +316,12 @@ fn roundtrip(
                 .expect("template should parse"),
         )
     };
+    // Statistics go to stdout, or to stderr when stdout carries the y4m.
+    let mut report: Box<dyn std::io::Write> = if output.as_os_str() == "-" {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     let (mut n, mut sum_rgb, mut sum_y) = (0usize, 0f64, 0f64);
     // which codes each level used over the whole clip
     let mut used = vec![vec![false; cfg.codebook_size]; levels_used];
@@ -358,8 +364,11 @@ fn roundtrip(
             let (p_rgb, p_y) = (psnr_rgb(&inp.rgb, out), psnr_y_planes(&inp.luma, &y));
             if !quiet {
                 bar.suspend(|| {
-                    println!("frame {n:5}  PSNR-RGB {p_rgb:6.2} dB  PSNR-Y {p_y:6.2} dB")
-                });
+                    writeln!(
+                        report,
+                        "frame {n:5}  PSNR-RGB {p_rgb:6.2} dB  PSNR-Y {p_y:6.2} dB"
+                    )
+                })?;
             }
             sum_rgb += p_rgb.min(100.0);
             sum_y += p_y.min(100.0);
@@ -381,22 +390,25 @@ fn roundtrip(
             )
         })
         .collect();
-    println!(
+    writeln!(
+        report,
         "codebook usage per level over the clip: {}",
         usage.join(" / ")
-    );
+    )?;
     if all_levels {
         for depth in 1..levels_used {
             let (r, y) = depth_sums[depth - 1];
-            println!(
+            writeln!(
+                report,
                 "levels {depth}: PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB | raw token rate {:.4} bpp",
                 r / n as f64,
                 y / n as f64,
                 cfg.raw_bpp(depth)
-            );
+            )?;
         }
     }
-    println!(
+    writeln!(
+        report,
         "mean over {n} frames: PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB | raw token rate {:.4} bpp ({} levels x log2 {} bits / {}x{} px, before entropy coding) | {:.1} ms/frame on {}",
         sum_rgb / n as f64,
         sum_y / n as f64,
@@ -407,7 +419,7 @@ fn roundtrip(
         cfg.downsample,
         secs * 1000.0 / n as f64,
         engine.backend_kind(),
-    );
+    )?;
     Ok(())
 }
 

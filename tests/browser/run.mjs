@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
 
 const bench = process.argv.includes('--bench');
+// --pkg=../out/pkg-ndarray/vqcodec.js --backends=cpu,ndarray: benchmark a comparison build
+const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const pkg = arg('pkg');
+const benchBackends = arg('backends')?.split(',');
 const outDir = join(process.cwd(), 'out', 'browser');
 mkdirSync(outDir, { recursive: true });
 
@@ -36,7 +40,7 @@ page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
 
 try {
   const t0 = Date.now();
-  await page.goto(`http://127.0.0.1:${port}/www/`);
+  await page.goto(`http://127.0.0.1:${port}/www/${pkg ? `?pkg=${pkg}` : ''}`);
   await page.waitForFunction(() => window.vqDemo !== undefined);
   await page.evaluate(() => window.vqDemo.ready);
   console.log(`page + wasm ready in ${Date.now() - t0} ms`);
@@ -93,7 +97,8 @@ try {
   }
 
   // ms per frame at 640×360 (printed, not asserted: speed targets live in benchmarks)
-  const sizes = bench ? [['cpu', 'base'], ['cpu', 'lite'], ...(adapter ? [['webgpu', 'base'], ['webgpu', 'lite']] : [])] : [['cpu', 'base']];
+  const backends = benchBackends ?? ['cpu', ...(adapter ? ['webgpu'] : [])];
+  const sizes = bench ? backends.flatMap((b) => [[b, 'base'], [b, 'lite']]) : [['cpu', 'base']];
   for (const [backend, model] of sizes) {
     const r = await run({ backend, model, time: 2.0, width: 640, height: 360, repeat: bench ? 3 : 2 });
     const best = Math.min(...r.times.slice(1));
