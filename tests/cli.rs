@@ -126,63 +126,64 @@ fn fewer_levels_cost_fewer_bits_and_lose_quality() {
         mean_psnr(&one) < mean_psnr(&all) - 0.5,
         "more levels should decode better:\n{one}\n{all}"
     );
-    vqcodec()
-        .args([
+    fails_with(
+        &[
             "roundtrip",
             "tests/data/carphone_6f.y4m",
             "-o",
             "-",
             "--levels",
             "99",
-        ])
+        ],
+        "out of range",
+    );
+}
+
+/// The command fails and its stderr names the problem.
+fn fails_with(args: &[&str], needle: &str) {
+    vqcodec()
+        .args(args)
         .assert()
         .failure()
-        .stderr(predicates::str::contains("out of range"));
+        .stderr(predicates::str::contains(needle));
 }
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    vqcodec()
-        .args([
+    fails_with(
+        &[
             "roundtrip",
             "tests/data/does-not-exist.y4m",
             "-o",
             "-",
             "--backend",
             "cpu",
-        ])
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains(
-            "cannot open input tests/data/does-not-exist.y4m",
-        ));
+        ],
+        "cannot open input tests/data/does-not-exist.y4m",
+    );
 }
 
 #[test]
 fn non_y4m_input_is_a_clear_error() {
-    vqcodec()
-        .args(["roundtrip", "Cargo.toml", "-o", "-", "--backend", "cpu"])
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains("is not a readable y4m file"));
+    fails_with(
+        &["roundtrip", "Cargo.toml", "-o", "-", "--backend", "cpu"],
+        "is not a readable y4m file",
+    );
 }
 
 #[test]
 fn unsupported_colour_format_is_a_clear_error() {
-    vqcodec()
-        .args([
+    fails_with(
+        &[
             "roundtrip",
             "tests/data/tiny_p10.y4m",
             "-o",
             "-",
             "--backend",
             "cpu",
-        ])
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains(
-            "unsupported y4m colour format C420p10",
-        ));
+        ],
+        "unsupported y4m colour format C420p10",
+    );
 }
 
 #[test]
