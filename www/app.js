@@ -48,6 +48,10 @@ async function doLoad(backend, model) {
   $('once').disabled = false;
   $('play').disabled = false;
   loaded = { backend, model };
+  // keep the controls in step with what was loaded (also when the test hooks load)
+  for (const [id, value] of [['backend', backend], ['model', model]]) {
+    if ([...$(id).options].some((o) => o.value === value)) $(id).value = value;
+  }
   return codec;
 }
 

@@ -105,6 +105,28 @@ try {
     console.log(`  bench ${backend} ${model} 640x360: ${r.times.map((t) => t.toFixed(0)).join(', ')} ms (warm ${best.toFixed(0)} ms, ${(640 * 360 / best / 1000).toFixed(2)} Mpx/s), PSNR ${r.psnrRgb.toFixed(2)} dB`);
   }
   await page.screenshot({ path: join(outDir, 'demo.png'), fullPage: true });
+  // Without --enable-unsafe-webgpu headless Chromium offers no adapter: 'auto' must fall back
+  // to the CPU and say why.
+  const plainProfile = mkdtempSync(join(tmpdir(), 'vqcodec-chromium-'));
+  const plain = await chromium.launchPersistentContext(plainProfile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-quic'],
+  });
+  try {
+    const p2 = plain.pages()[0] ?? await plain.newPage();
+    await p2.goto(`http://127.0.0.1:${port}/www/`);
+    await p2.waitForFunction(() => window.vqDemo !== undefined);
+    const auto = await p2.evaluate(async () => {
+      const r = await window.vqDemo.runOnce({ backend: 'auto', model: 'lite', time: 1.0, width: 64, height: 48 });
+      return { backend: r.backend, reason: r.reason, width: r.width, badge: document.getElementById('badge').textContent };
+    });
+    check('auto falls back to the CPU without an adapter, with a reason', auto.backend === 'cpu' && /CPU fallback: .*(requestAdapter|navigator\.gpu)/.test(auto.reason) && auto.badge === 'cpu', auto.reason);
+  } finally {
+    await plain.close();
+    rmSync(plainProfile, { recursive: true, force: true });
+  }
 } catch (e) {
   failed++;
   console.log(`  FAIL ${e.stack ?? e}`);
