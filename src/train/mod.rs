@@ -146,7 +146,7 @@ pub fn train(
     device.seed(opts.seed);
     let ckpt = out_dir.join("checkpoint.vqw");
     let state_path = out_dir.join("state.json");
-    let (mut model, config, mut step, mut seconds_before) = if ckpt.exists() {
+    let (mut model, config, mut step, seconds_before) = if ckpt.exists() {
         let w = Weights::from_bytes(std::fs::read(&ckpt)?)?;
         let st: RunState =
             serde_json::from_slice(&std::fs::read(&state_path)?).context("bad state.json")?;
@@ -267,7 +267,8 @@ pub fn train(
             )?;
             log.flush()?;
         }
-        if step % opts.checkpoint_every == 0 || done || out_of_time {
+        // the last checkpoint is written once, after the loop
+        if step % opts.checkpoint_every == 0 && !(done || out_of_time) {
             save(&model, step, start.elapsed().as_secs_f64() + seconds_before)?;
         }
         if out_of_time {
@@ -279,8 +280,7 @@ pub fn train(
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    seconds_before += seconds;
-    save(&model, step, seconds_before)?;
+    save(&model, step, seconds_before + seconds)?;
     Ok(TrainReport {
         steps: step,
         last_psnr,
