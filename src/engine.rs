@@ -174,6 +174,48 @@ impl Engine {
         })
     }
 
+    /// The encoder's continuous latents for a batch: one `rows × columns × dim` vector per
+    /// frame, position-major, as [`crate::codec::Encoder::encode_latent`] takes them.
+    ///
+    /// # Errors
+    /// As [`Engine::encode`].
+    pub async fn latents(&self, frames: &[Frame]) -> Result<Vec<Vec<f32>>, Error> {
+        Self::check_batch(frames)?;
+        let x = Frame::to_tensor(frames, &self.backend.device);
+        let z = self.model.latent(x).permute([0, 2, 3, 1]);
+        let [b, h, w, d] = z.dims();
+        let data = read_f32(z).await?;
+        debug_assert_eq!(data.len(), b * h * w * d);
+        Ok(data.chunks_exact(h * w * d).map(<[f32]>::to_vec).collect())
+    }
+
+    /// The model's sizes and id as the codec needs them.
+    pub fn codec_info(&self) -> crate::codec::ModelInfo {
+        crate::codec::ModelInfo {
+            id: self.id.0,
+            levels: self.config.levels,
+            codebook_size: self.config.codebook_size,
+            downsample: self.config.downsample,
+        }
+    }
+
+    /// The RVQ codebooks, read back to the CPU for the encoder's decisions.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if readback fails.
+    pub async fn codebooks(&self) -> Result<crate::codec::Codebooks, Error> {
+        let cb = self.model.quantizer.constant_codebooks();
+        let [l, k, d] = cb.dims();
+        let data = cb
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Backend(format!("{e:?}")))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::Backend(format!("{e:?}")))?;
+        crate::codec::Codebooks::new(l, k, d, data)
+    }
+
     fn tokens_tensor(
         &self,
         t: &Tokens,

@@ -36,6 +36,12 @@ pub enum Error {
     /// The requested backend is not available here (environment).
     #[error("backend unavailable: {0}")]
     BackendUnavailable(String),
+    /// An encoder or decoder setting outside what it accepts (caller misuse).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A damaged, cut or foreign `.vqc` stream (bad input).
+    #[error(transparent)]
+    Stream(#[from] crate::codec::StreamError),
     /// The backend failed while running the model (environment: a lost GPU device, say).
     #[error("backend failed: {0}")]
     Backend(String),

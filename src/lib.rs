@@ -6,6 +6,7 @@
 //! ```
 //! * [`model`]: the burn VQ-VAE (one definition for training, CLI and browser).
 //! * [`Engine`]: a loaded model on a run-time chosen [`Backend`], with frame-level calls.
+//! * [`codec`]: the `.vqc` bitstream: entropy coding, prediction, rate control, container.
 //! * [`Frame`]: RGB frames, colour conversion and PSNR.
 //! * `web` (wasm32 only): the wasm-bindgen API behind `pkg/`.
 #![warn(missing_docs)]
@@ -13,6 +14,7 @@
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod codec;
 pub mod engine;
 pub mod error;
 pub mod frame;

@@ -5,6 +5,9 @@ use burn::tensor::{Distribution, Int, Tensor};
 use vqcodec::model::{ModelKind, ResidualQuantizer, VqVae, VqVaeConfig, Weights};
 use vqcodec::{Backend, Frame};
 
+mod common;
+use common::y4m_frames;
+
 fn cpu() -> burn::tensor::Device {
     Backend::cpu("test").device
 }
@@ -43,30 +46,6 @@ fn carphone(device: &burn::tensor::Device) -> (Frame, Tensor<4>) {
     let f = dec.remove(0);
     let t = Frame::to_tensor(std::slice::from_ref(&f), device);
     (f, t)
-}
-
-fn y4m_frames(bytes: &[u8]) -> Vec<Frame> {
-    // minimal reader for the test clip: 4:2:0, header then FRAME markers
-    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap();
-    let header = std::str::from_utf8(&bytes[..header_end]).unwrap();
-    let field = |c: char| {
-        header.split(' ').find(|t| t.starts_with(c)).unwrap()[1..]
-            .parse::<usize>()
-            .unwrap()
-    };
-    let (w, h) = (field('W'), field('H'));
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut frames = Vec::new();
-    let mut pos = header_end + 1;
-    while pos < bytes.len() {
-        pos += bytes[pos..].iter().position(|&b| b == b'\n').unwrap() + 1;
-        let y = &bytes[pos..pos + w * h];
-        let u = &bytes[pos + w * h..pos + w * h + cw * ch];
-        let v = &bytes[pos + w * h + cw * ch..pos + w * h + 2 * cw * ch];
-        frames.push(Frame::from_yuv(w, h, vqcodec::Chroma::C420, y, u, v).unwrap());
-        pos += w * h + 2 * cw * ch;
-    }
-    frames
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The `vqcodec` command-line tool (feature `cli`).
 
+mod codec_cmd;
 pub(crate) mod y4m_io;
 
 use std::path::PathBuf;
@@ -51,6 +52,13 @@ impl ModelArgs {
         }
     }
 
+    /// How the model was chosen, for messages.
+    fn label(&self) -> String {
+        self.weights
+            .as_ref()
+            .map_or(self.model.name().to_string(), |p| p.display().to_string())
+    }
+
     fn engine(&self) -> Result<Engine> {
         let weights = self.weights()?;
         let backend = Backend::select(self.backend)?;
@@ -60,6 +68,14 @@ impl ModelArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Compresses a y4m clip into a `.vqc` stream.
+    Encode(codec_cmd::EncodeArgs),
+    /// Decodes a `.vqc` stream to y4m (damaged chunks are reported and concealed).
+    Decode(codec_cmd::DecodeArgs),
+    /// Shows a `.vqc` stream's header and chunks, checking each one.
+    Info(codec_cmd::InfoArgs),
+    /// Exports the code indices of a y4m clip or a `.vqc` stream as `.npy`.
+    Tokens(codec_cmd::TokensArgs),
     /// Encoder → RVQ → decoder on every frame; prints PSNR and the raw token rate.
     Roundtrip {
         /// Input y4m (`-` for stdin).
@@ -175,6 +191,10 @@ enum Command {
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Encode(a) => codec_cmd::encode(&a),
+        Command::Decode(a) => codec_cmd::decode(&a),
+        Command::Info(a) => codec_cmd::info(&a),
+        Command::Tokens(a) => codec_cmd::tokens(&a),
         Command::Roundtrip {
             input,
             output,

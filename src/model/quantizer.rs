@@ -68,7 +68,8 @@ impl ResidualQuantizer {
     /// The codebooks as a constant: no gradient flows into them (they move by EMA). On
     /// autodiff, `detach` alone keeps a parameter's `require_grad`, which would make every
     /// tensor derived from it tracked again.
-    fn constant_codebooks(&self) -> Tensor<3> {
+    /// The codebooks `[L, K, D]`, detached from autodiff.
+    pub fn constant_codebooks(&self) -> Tensor<3> {
         self.codebooks.val().detach().set_require_grad(false)
     }
 

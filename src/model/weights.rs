@@ -28,6 +28,9 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// Every shipped model.
+    pub const ALL: [ModelKind; 2] = [ModelKind::Base, ModelKind::Lite];
+
     /// `"base"` or `"lite"`.
     pub fn name(self) -> &'static str {
         match self {

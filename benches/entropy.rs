@@ -1,0 +1,127 @@
+//! Entropy coder throughput on real symbols: a clip is encoded once (network on the CPU),
+//! then its frames' symbols are entropy-coded and decoded again and again.
+//!
+//! `cargo bench --features cli --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY]`
+//! (default: data/y4m/coinpen.y4m if fetched, else the checked-in carphone clip; 60; 80).
+
+use std::time::Instant;
+
+use vqcodec::codec::syntax::{Contexts, TokenState, decode_frame, symbol_count, write_frame};
+use vqcodec::codec::{Encoder, EncoderConfig, FrameKind, RateControl};
+use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on};
+
+fn read_clip(path: &str, max: usize) -> (Vec<Frame>, (u32, u32)) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut dec = y4m::decode(std::io::BufReader::new(file)).expect("a y4m clip");
+    let (w, h) = (dec.get_width(), dec.get_height());
+    let r = dec.get_framerate();
+    let chroma = match dec.get_colorspace() {
+        y4m::Colorspace::C444 => vqcodec::Chroma::C444,
+        y4m::Colorspace::C422 => vqcodec::Chroma::C422,
+        y4m::Colorspace::Cmono => vqcodec::Chroma::Mono,
+        _ => vqcodec::Chroma::C420,
+    };
+    let mut frames = Vec::new();
+    while frames.len() < max {
+        match dec.read_frame() {
+            Ok(f) => frames.push(
+                Frame::from_yuv(w, h, chroma, f.get_y_plane(), f.get_u_plane(), f.get_v_plane())
+                    .expect("frame"),
+            ),
+            Err(_) => break,
+        }
+    }
+    (frames, (r.num as u32, r.den as u32))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let clip = args.first().cloned().unwrap_or_else(|| {
+        if std::path::Path::new("data/y4m/coinpen.y4m").exists() {
+            "data/y4m/coinpen.y4m".into()
+        } else {
+            "tests/data/carphone_6f.y4m".into()
+        }
+    });
+    let max: usize = args.get(1).map_or(60, |s| s.parse().expect("frames"));
+    let quality: u8 = args.get(2).map_or(80, |s| s.parse().expect("quality"));
+    let (frames, (num, den)) = read_clip(&clip, max);
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let engine = Engine::new(&Weights::embedded(ModelKind::Base), Backend::cpu("bench")).unwrap();
+    let books = block_on(engine.codebooks()).unwrap();
+    let cfg = EncoderConfig {
+        fps_num: num.max(1),
+        fps_den: den.max(1),
+        rate: RateControl::Quality(quality),
+        ..EncoderConfig::new(w as u32, h as u32)
+    };
+    let mut enc = Encoder::new(cfg, &engine.codec_info(), books).unwrap();
+    let mut coded: Vec<(FrameKind, TokenState, Vec<u8>)> = Vec::new();
+    let mut t_decide = 0f64;
+    for chunk in frames.chunks(8) {
+        for latent in block_on(engine.latents(chunk)).unwrap() {
+            let t = Instant::now();
+            let p = enc.encode_latent(&latent, false).unwrap();
+            t_decide += t.elapsed().as_secs_f64();
+            let payload = p.data[vqcodec::codec::container::CHUNK_HEADER_LEN..].to_vec();
+            coded.push((p.kind, p.state, payload));
+        }
+    }
+    // symbols per pass, and a check that write_frame reproduces the encoder's payloads
+    let mut symbols = 0usize;
+    let mut prev: Option<&TokenState> = None;
+    let mut ctx = Contexts::new(3, 7);
+    for (kind, state, payload) in &coded {
+        if *kind == FrameKind::Key {
+            ctx = Contexts::new(3, 7);
+        }
+        symbols += symbol_count(state, prev);
+        assert_eq!(&write_frame(state, *kind, &mut ctx, prev), payload, "write_frame differs");
+        prev = Some(state);
+    }
+    let bytes: usize = coded.iter().map(|c| c.2.len()).sum();
+    let reps = (20_000_000 / symbols.max(1)).clamp(3, 2000);
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        t.elapsed().as_secs_f64() / reps as f64
+    };
+    let t_enc = time(&mut || {
+        let mut prev: Option<&TokenState> = None;
+        let mut ctx = Contexts::new(3, 7);
+        for (kind, state, _) in &coded {
+            if *kind == FrameKind::Key {
+                ctx = Contexts::new(3, 7);
+            }
+            std::hint::black_box(write_frame(state, *kind, &mut ctx, prev));
+            prev = Some(state);
+        }
+    });
+    let t_dec = time(&mut || {
+        let mut prev: Option<TokenState> = None;
+        let mut ctx = Contexts::new(3, 7);
+        for (kind, state, payload) in &coded {
+            if *kind == FrameKind::Key {
+                ctx = Contexts::new(3, 7);
+            }
+            let s = decode_frame(payload, *kind, state.coded, (3, state.height, state.width), 128, &mut ctx, prev.as_ref())
+                .expect("decodes");
+            prev = Some(std::hint::black_box(s));
+        }
+    });
+    println!(
+        "{clip}: {} frames {w}x{h}, quality {quality}: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
+        coded.len(),
+        bytes as f64 * 8.0 / symbols as f64
+    );
+    println!(
+        "entropy encode {:.1} M symbols/s ({:.2} ms/frame) | decode {:.1} M symbols/s ({:.2} ms/frame) | encoder decisions (RVQ search + coding) {:.2} ms/frame",
+        symbols as f64 / t_enc / 1e6,
+        t_enc * 1e3 / coded.len() as f64,
+        symbols as f64 / t_dec / 1e6,
+        t_dec * 1e3 / coded.len() as f64,
+        t_decide * 1e3 / coded.len() as f64
+    );
+}

@@ -1,0 +1,97 @@
+//! The RVQ codebooks on the CPU, for the encoder's closed-loop decisions.
+//!
+//! The encoder quantises the network's latent here rather than on the device, so that it can
+//! weigh "keep the previous frame's code" against "send a new one" with the entropy coder's
+//! actual costs. Only the encoder's *choices* use floating point; the symbols it writes are
+//! integers that every decoder reads back identically.
+
+/// `levels × size × dim` codebooks in f32, with each code's squared norm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Codebooks {
+    levels: usize,
+    size: usize,
+    dim: usize,
+    data: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl Codebooks {
+    /// Wraps `data` (`levels × size × dim`, row-major).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidTokens`] if the length does not match the shape.
+    pub fn new(levels: usize, size: usize, dim: usize, data: Vec<f32>) -> Result<Self, crate::Error> {
+        if levels == 0 || size == 0 || dim == 0 || data.len() != levels * size * dim {
+            return Err(crate::Error::InvalidTokens(format!(
+                "codebooks of {} values do not make {levels}x{size}x{dim}",
+                data.len()
+            )));
+        }
+        let norms = data
+            .chunks_exact(dim)
+            .map(|c| c.iter().map(|v| v * v).sum())
+            .collect();
+        Ok(Self {
+            levels,
+            size,
+            dim,
+            data,
+            norms,
+        })
+    }
+
+    /// RVQ levels.
+    pub fn levels(&self) -> usize {
+        self.levels
+    }
+
+    /// Codes per level.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Code dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The values, `levels × size × dim`.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Code `k` of `level`.
+    #[inline]
+    pub fn code(&self, level: usize, k: usize) -> &[f32] {
+        let at = (level * self.size + k) * self.dim;
+        &self.data[at..at + self.dim]
+    }
+
+    /// The code of `level` nearest to `r` and its squared distance.
+    #[inline]
+    pub fn nearest(&self, level: usize, r: &[f32]) -> (u16, f32) {
+        let rr: f32 = r.iter().map(|v| v * v).sum();
+        let base = level * self.size;
+        let (mut best, mut best_d) = (0usize, f32::INFINITY);
+        for k in 0..self.size {
+            let c = &self.data[(base + k) * self.dim..(base + k + 1) * self.dim];
+            let dot: f32 = c.iter().zip(r).map(|(a, b)| a * b).sum();
+            let d = self.norms[base + k] - 2.0 * dot;
+            if d < best_d {
+                best_d = d;
+                best = k;
+            }
+        }
+        (best as u16, (best_d + rr).max(0.0))
+    }
+
+    /// Squared distance from `r` to code `k` of `level`.
+    #[inline]
+    pub fn distance(&self, level: usize, k: usize, r: &[f32]) -> f32 {
+        self.code(level, k)
+            .iter()
+            .zip(r)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum()
+    }
+}

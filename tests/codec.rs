@@ -1,0 +1,300 @@
+//! The `.vqc` stream on a real clip: round trip, determinism, backends, damage, cuts and
+//! hostile headers.
+
+use vqcodec::codec::container::HEADER_LEN;
+use vqcodec::codec::{
+    DecodedFrame, Encoder, EncoderConfig, FrameKind, Header, Limits, Packet, RateControl,
+    StreamDecoder, StreamError,
+};
+use vqcodec::{Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb};
+
+mod common;
+
+fn engine(backend: Backend) -> Engine {
+    Engine::new(&Weights::embedded(ModelKind::Base), backend).unwrap()
+}
+
+fn clip() -> Vec<Frame> {
+    common::clip("tests/data/carphone_6f.y4m")
+}
+
+fn config(frames: &[Frame], rate: RateControl, keyint: u32) -> EncoderConfig {
+    EncoderConfig {
+        rate,
+        keyint,
+        frame_count: frames.len() as u32,
+        ..EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32)
+    }
+}
+
+/// Encodes `frames`; returns the stream and the packets.
+fn encode(engine: &Engine, frames: &[Frame], cfg: EncoderConfig) -> (Vec<u8>, Vec<Packet>) {
+    let books = block_on(engine.codebooks()).unwrap();
+    let mut enc = Encoder::new(cfg, &engine.codec_info(), books).unwrap();
+    let mut stream = enc.header_bytes();
+    let mut packets = Vec::new();
+    for latent in block_on(engine.latents(frames)).unwrap() {
+        let p = enc.encode_latent(&latent, false).unwrap();
+        stream.extend_from_slice(&p.data);
+        packets.push(p);
+    }
+    (stream, packets)
+}
+
+fn decode_all(bytes: &[u8]) -> (Vec<DecodedFrame>, Vec<StreamError>) {
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    match StreamDecoder::new(bytes, Limits::default(), None) {
+        Ok(s) => {
+            for item in s {
+                match item {
+                    Ok(f) => ok.push(f),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        Err(e) => errors.push(e),
+    }
+    (ok, errors)
+}
+
+fn pixels(engine: &Engine, frames: &[DecodedFrame], w: usize, h: usize) -> Vec<Frame> {
+    frames
+        .iter()
+        .map(|f| {
+            block_on(engine.decode(&f.state.tokens(), w, h))
+                .unwrap()
+                .remove(0)
+        })
+        .collect()
+}
+
+#[test]
+fn round_trip_gives_the_encoders_indices_and_identical_bytes_twice() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
+    let (decoded, errors) = decode_all(&stream);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(decoded.len(), frames.len());
+    for (d, p) in decoded.iter().zip(&packets) {
+        assert_eq!(d.state, p.state, "frame {}", p.pts);
+        assert_eq!(d.kind, p.kind);
+        assert_eq!(d.bytes, p.data.len());
+    }
+    assert_eq!(packets[0].kind, FrameKind::Key);
+    assert!(packets[1..].iter().any(|p| p.kind == FrameKind::Delta));
+    // the real rate is far below the raw token rate, at nearly the quality of plain RVQ
+    let bpp = stream.len() as f64 * 8.0 / (w * h * frames.len()) as f64;
+    let raw = e.config().raw_bpp(e.config().levels);
+    assert!(bpp < raw * 0.7, "{bpp} bpp vs raw {raw}");
+    let out = pixels(&e, &decoded, w, h);
+    let plain = block_on(e.roundtrip(&frames, None)).unwrap().frames;
+    let mean = |a: &[Frame]| {
+        a.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / a.len() as f64
+    };
+    let (coded, reference) = (mean(&out), mean(&plain));
+    assert!(coded > reference - 0.3, "{coded:.2} dB vs plain RVQ {reference:.2} dB");
+    // determinism: the same stream twice, the same pixels twice
+    let (again, _) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
+    assert_eq!(again, stream);
+    let out2 = pixels(&e, &decode_all(&stream).0, w, h);
+    for (a, b) in out.iter().zip(&out2) {
+        assert_eq!(a.rgb(), b.rgb());
+    }
+}
+
+#[test]
+fn quality_steps_and_bitrate_targets_order_size_and_quality() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let mut last: Option<(usize, f64)> = None;
+    for q in [10u8, 40, 80, 100] {
+        let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Quality(q), 60));
+        let out = pixels(&e, &decode_all(&stream).0, w, h);
+        let psnr = out.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / 6.0;
+        if let Some((size, p)) = last {
+            assert!(stream.len() > size, "quality {q}: {} bytes", stream.len());
+            assert!(psnr >= p - 0.05, "quality {q}: {psnr:.2} dB after {p:.2}");
+        }
+        last = Some((stream.len(), psnr));
+    }
+    // bitrate mode: a lower target gives a smaller stream, and the achieved rate is near it
+    let fps = 30.0;
+    let mut sizes = Vec::new();
+    for kbps in [20.0, 60.0] {
+        let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Bitrate(kbps), 60));
+        let achieved = (stream.len() - HEADER_LEN) as f64 * 8.0 * fps / frames.len() as f64 / 1000.0;
+        assert!(
+            achieved < kbps * 1.6,
+            "target {kbps} kbit/s, achieved {achieved:.1}"
+        );
+        sizes.push(stream.len());
+    }
+    assert!(sizes[0] < sizes[1], "{sizes:?}");
+}
+
+#[test]
+fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose() {
+    let cpu = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let mut encoders = vec![("cpu", cpu)];
+    match Backend::select(BackendRequest::Gpu) {
+        Ok(b) => encoders.push(("wgpu", engine(b))),
+        Err(e) => eprintln!("no GPU adapter here ({e}); checking the CPU stream only"),
+    }
+    let decoder = engine(Backend::cpu("decoder"));
+    let mut quality = Vec::new();
+    for (name, enc) in &encoders {
+        let (stream, packets) = encode(enc, &frames, config(&frames, RateControl::Quality(80), 3));
+        let (decoded, errors) = decode_all(&stream);
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        for (d, p) in decoded.iter().zip(&packets) {
+            assert_eq!(d.state, p.state, "{name} frame {}", p.pts);
+        }
+        let out = pixels(&decoder, &decoded, w, h);
+        quality.push(out.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / 6.0);
+    }
+    // float differences between backends move the encoder's choices a little, never much
+    if quality.len() == 2 {
+        assert!((quality[0] - quality[1]).abs() < 0.3, "{quality:?}");
+    }
+}
+
+/// Chunk start offsets and kinds of a clean stream.
+fn chunk_map(packets: &[Packet]) -> Vec<(usize, usize, FrameKind)> {
+    let mut at = HEADER_LEN;
+    packets
+        .iter()
+        .map(|p| {
+            let start = at;
+            at += p.data.len();
+            (start, at, p.kind)
+        })
+        .collect()
+}
+
+#[test]
+fn a_flipped_bit_costs_its_chunk_and_decoding_resumes_at_the_next_keyframe() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 2));
+    let map = chunk_map(&packets);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bit = HEADER_LEN * 8 + (x as usize) % ((stream.len() - HEADER_LEN) * 8);
+        let mut bad = stream.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        let hit = map.iter().position(|&(s, end, _)| (s..end).contains(&(bit / 8))).unwrap();
+        let resume = (hit + 1..packets.len())
+            .find(|&i| packets[i].kind == FrameKind::Key)
+            .unwrap_or(packets.len());
+        let (decoded, errors) = decode_all(&bad);
+        // reported as a CRC failure, or as an impossible length when the flip hit the length
+        assert!(
+            errors.iter().any(|e| match e {
+                StreamError::ChunkCrc { offset } => *offset as usize == map[hit].0,
+                StreamError::LimitExceeded { what, .. } => what.contains(&map[hit].0.to_string()),
+                _ => false,
+            }),
+            "bit {bit} in chunk {hit}: {errors:?}"
+        );
+        let got: Vec<u32> = decoded.iter().map(|d| d.pts).collect();
+        let want: Vec<u32> = (0..packets.len() as u32)
+            .filter(|&i| (i as usize) < hit || i as usize >= resume)
+            .collect();
+        assert_eq!(got, want, "bit {bit} in chunk {hit}");
+        for d in &decoded {
+            assert_eq!(d.state, packets[d.pts as usize].state);
+        }
+    }
+    // the header has its own CRC
+    let mut bad = stream.clone();
+    bad[30] ^= 4;
+    assert_eq!(
+        StreamDecoder::new(&bad, Limits::default(), None).unwrap_err(),
+        StreamError::HeaderCrc
+    );
+}
+
+#[test]
+fn a_cut_stream_decodes_every_frame_before_the_cut_and_names_it() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
+    let map = chunk_map(&packets);
+    for cut in (0..=stream.len()).step_by(3).chain(map.iter().map(|m| m.1)) {
+        let (decoded, errors) = decode_all(&stream[..cut]);
+        let complete = map.iter().filter(|m| m.1 <= cut).count();
+        assert_eq!(decoded.len(), if cut < HEADER_LEN { 0 } else { complete }, "cut {cut}");
+        for d in &decoded {
+            assert_eq!(d.state, packets[d.pts as usize].state);
+        }
+        let at_boundary = cut == HEADER_LEN || map.iter().any(|m| m.1 == cut);
+        if at_boundary {
+            assert!(errors.is_empty(), "cut {cut}: {errors:?}");
+        } else {
+            let offset = if cut < HEADER_LEN { cut } else { map[complete].0 };
+            let frames_before = if cut < HEADER_LEN { 0 } else { complete };
+            assert!(
+                errors.contains(&StreamError::Truncated {
+                    offset: offset as u64,
+                    frames: frames_before as u64
+                }) || (cut < 8 && errors == [StreamError::Truncated { offset: cut as u64, frames: 0 }]),
+                "cut {cut}: {errors:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_headers_are_refused_before_anything_is_allocated() {
+    let e = engine(Backend::cpu("test"));
+    let info = e.codec_info();
+    let frames = clip();
+    let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
+    let header = Header::parse(&stream, &Limits::default()).unwrap();
+    let rewrite = |h: Header| {
+        let mut b = h.to_bytes();
+        b.extend_from_slice(&stream[HEADER_LEN..]);
+        b
+    };
+    let limited = |h: Header, limits: Limits, what: &str| {
+        match StreamDecoder::new(&rewrite(h), limits, Some(&info)) {
+            Err(StreamError::LimitExceeded { what: w, .. }) => assert!(w.contains(what), "{w}"),
+            Err(other) => panic!("{what}: {other}"),
+            Ok(_) => panic!("{what}: accepted"),
+        }
+    };
+    let default = Limits::default();
+    limited(Header { width: 1 << 31, ..header.clone() }, default, "width");
+    limited(Header { height: 100_000, ..header.clone() }, default, "height");
+    let few_pixels = Limits { max_pixels: 1 << 20, ..default };
+    limited(Header { width: 2000, height: 2000, ..header.clone() }, few_pixels, "pixels");
+    limited(Header { frame_count: u32::MAX, ..header.clone() }, default, "frame count");
+    match StreamDecoder::new(&rewrite(Header { model_id: 42, ..header.clone() }), Limits::default(), Some(&info)) {
+        Err(StreamError::ModelMismatch { stream: 42, .. }) => {}
+        Err(other) => panic!("model id: {other}"),
+        Ok(_) => panic!("model id: accepted"),
+    }
+    // a caller's own limits apply too
+    let small = Limits { max_width: 100, ..Limits::default() };
+    assert!(matches!(
+        StreamDecoder::new(&stream, small, Some(&info)),
+        Err(StreamError::LimitExceeded { .. })
+    ));
+    // a chunk length over the limit is refused without reading it
+    let tight = Limits { max_chunk_bytes: 8, ..Limits::default() };
+    let (_, errors) = {
+        let s = StreamDecoder::new(&stream, tight, None).unwrap();
+        let items: Vec<_> = s.collect();
+        (0, items.into_iter().filter_map(Result::err).collect::<Vec<_>>())
+    };
+    assert!(matches!(errors.first(), Some(StreamError::LimitExceeded { .. })), "{errors:?}");
+    assert_eq!(StreamDecoder::new(b"RIFF0000", Limits::default(), None).unwrap_err(), StreamError::NotVqc);
+}
