@@ -65,6 +65,8 @@ impl TokenState {
 #[derive(Debug, Clone)]
 pub struct Contexts {
     skip: Vec<BitModel>,
+    same_left: Vec<BitModel>,
+    same_above: Vec<BitModel>,
     key: Vec<BitTree>,
     delta: Vec<BitTree>,
 }
@@ -76,6 +78,8 @@ impl Contexts {
     pub fn new(levels: usize, bits: u32) -> Self {
         Self {
             skip: vec![BitModel::new(); levels * SKIP_CTX],
+            same_left: vec![BitModel::new(); 2 * levels * 2],
+            same_above: vec![BitModel::new(); 2 * levels],
             key: vec![BitTree::new(bits); levels],
             delta: vec![BitTree::new(bits); levels],
         }
@@ -86,12 +90,122 @@ impl Contexts {
         level * SKIP_CTX + (usize::from(left) + usize::from(above)) * 2 + usize::from(lower)
     }
 
+    #[inline]
     fn tree(&mut self, kind: FrameKind, level: usize) -> &mut BitTree {
         match kind {
             FrameKind::Key => &mut self.key[level],
             FrameKind::Delta => &mut self.delta[level],
         }
     }
+}
+
+/// The spatial candidates for a new index at one position and level: the indices already
+/// chosen to the left and above, minus any that cannot occur (equal to each other, or equal
+/// to the reference index, which would have been a skip).
+#[derive(Debug, Clone, Copy)]
+struct Neighbours {
+    kind: usize,
+    level: usize,
+    left: Option<u16>,
+    above: Option<u16>,
+    /// Context of the same-as-left flag: the left and above indices agree.
+    agree: bool,
+}
+
+impl Neighbours {
+    #[inline]
+    fn new(
+        kind: FrameKind,
+        level: usize,
+        idx: &[u16],
+        (p, x, y, width): (usize, usize, usize, usize),
+        reference: u16,
+    ) -> Self {
+        let left = (x > 0).then(|| idx[p - 1]);
+        let above = (y > 0).then(|| idx[p - width]);
+        let agree = left.is_some() && left == above;
+        let excluded = |v: Option<u16>| v.filter(|&v| v != reference);
+        let left = excluded(left);
+        let above = excluded(above).filter(|&a| Some(a) != left && !agree);
+        Self {
+            kind: usize::from(kind == FrameKind::Delta),
+            level,
+            left,
+            above,
+            agree,
+        }
+    }
+
+    #[inline]
+    fn left_ctx(&self) -> usize {
+        self.level * 4 + self.kind * 2 + usize::from(self.agree)
+    }
+
+    #[inline]
+    fn above_ctx(&self) -> usize {
+        self.kind + 2 * self.level
+    }
+}
+
+fn kind_of(n: &Neighbours) -> FrameKind {
+    if n.kind == 1 { FrameKind::Delta } else { FrameKind::Key }
+}
+
+/// Bits to code `v` as a new index.
+#[inline]
+fn index_cost(ctx: &Contexts, n: &Neighbours, v: u16) -> f32 {
+    let mut bits = 0.0;
+    if let Some(l) = n.left {
+        let m = ctx.same_left[n.left_ctx()];
+        if v == l {
+            return m.cost(true);
+        }
+        bits += m.cost(false);
+    }
+    if let Some(a) = n.above {
+        let m = ctx.same_above[n.above_ctx()];
+        if v == a {
+            return bits + m.cost(true);
+        }
+        bits += m.cost(false);
+    }
+    let tree = match kind_of(n) {
+        FrameKind::Key => &ctx.key[n.level],
+        FrameKind::Delta => &ctx.delta[n.level],
+    };
+    bits + tree.cost(u32::from(v))
+}
+
+#[inline]
+fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, v: u16) {
+    if let Some(l) = n.left {
+        enc.encode(&mut ctx.same_left[n.left_ctx()], v == l);
+        if v == l {
+            return;
+        }
+    }
+    if let Some(a) = n.above {
+        enc.encode(&mut ctx.same_above[n.above_ctx()], v == a);
+        if v == a {
+            return;
+        }
+    }
+    ctx.tree(kind_of(n), n.level).encode(enc, u32::from(v));
+}
+
+#[inline]
+fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours) -> u16 {
+    if let Some(l) = n.left
+        && dec.decode(&mut ctx.same_left[n.left_ctx()])
+    {
+        return l;
+    }
+    if let Some(a) = n.above
+        && dec.decode(&mut ctx.same_above[n.above_ctx()])
+    {
+        return a;
+    }
+    ctx.tree(kind_of(n), n.level).decode(dec) as u16
 }
 
 /// What the encoder decided for a frame.
@@ -114,11 +228,14 @@ pub struct FrameParams {
     pub kind: FrameKind,
     /// Levels to code.
     pub levels: usize,
-    /// Latent squared error per bit: how much distortion a skip may add to save one bit.
+    /// Latent squared error per bit: how much distortion a cheaper choice may add per bit saved.
     pub lambda: f32,
 }
 
-/// Quantises `latent` (`h·w × dim`, position-major) and codes it.
+/// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position and
+/// level the encoder weighs the candidates the syntax makes cheap — the reference index (a
+/// skip), the left and above indices — against the nearest code, by `distortion + λ·bits`
+/// with the models' current costs.
 ///
 /// # Panics
 /// If `prev` is `None` for a delta frame, or shapes disagree (caller bugs).
@@ -134,12 +251,12 @@ pub fn encode_frame(
     let n = height * width;
     assert_eq!(latent.len(), n * dim, "latent shape");
     let coded = params.levels.clamp(1, levels);
-    let delta = params.kind == FrameKind::Delta;
-    let prev = if delta {
-        Some(prev.expect("a delta frame needs a reference"))
-    } else {
-        None
+    let kind = params.kind;
+    let prev = match kind {
+        FrameKind::Delta => Some(prev.expect("a delta frame needs a reference")),
+        FrameKind::Key => None,
     };
+    let lambda = params.lambda;
     let mut state = TokenState::empty(levels, height, width, coded);
     let mut flags = vec![false; coded * n];
     let mut enc = RangeEncoder::new();
@@ -152,34 +269,41 @@ pub fn encode_frame(
             let plane = l * n;
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
             let (near, d_near) = books.nearest(l, &residual);
+            let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
+            let dist = |v: u16| books.distance(l, usize::from(v), &residual);
+            // the best new index: the nearest code, or a cheaper neighbour when λ allows
+            let new_bits = |v: u16| index_cost(ctx, &nb, v);
+            let mut best = (near, d_near + lambda * new_bits(near));
+            if lambda > 0.0 {
+                for v in [nb.left, nb.above].into_iter().flatten() {
+                    if v != near {
+                        let c = dist(v) + lambda * new_bits(v);
+                        if c < best.1 {
+                            best = (v, c);
+                        }
+                    }
+                }
+            }
             let chosen = if reference != NONE {
                 let left = x > 0 && flags[plane + p - 1];
                 let above = y > 0 && flags[plane + p - width];
                 let lower = l > 0 && flags[plane - n + p];
                 let c = Contexts::skip_ctx(l, left, above, lower);
-                let skip = if near == reference {
-                    true
-                } else {
-                    let d_ref = books.distance(l, usize::from(reference), &residual);
-                    let m = ctx.skip[c];
-                    let keep = d_ref + params.lambda * m.cost(true);
-                    let send = d_near
-                        + params.lambda
-                            * (m.cost(false) + ctx.delta[l].cost(u32::from(near)));
-                    keep <= send
-                };
+                let m = ctx.skip[c];
+                let skip = near == reference
+                    || dist(reference) + lambda * m.cost(true) <= best.1 + lambda * m.cost(false);
                 enc.encode(&mut ctx.skip[c], skip);
                 flags[plane + p] = skip;
                 if skip {
                     skipped += 1;
                     reference
                 } else {
-                    ctx.delta[l].encode(&mut enc, u32::from(near));
-                    near
+                    write_index(&mut enc, ctx, &nb, best.0);
+                    best.0
                 }
             } else {
-                ctx.tree(params.kind, l).encode(&mut enc, u32::from(near));
-                near
+                write_index(&mut enc, ctx, &nb, best.0);
+                best.0
             };
             state.idx[plane + p] = chosen;
             for (r, c) in residual.iter_mut().zip(books.code(l, usize::from(chosen))) {
@@ -223,6 +347,7 @@ pub fn write_frame(
             let plane = l * n;
             let value = state.idx[plane + p];
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
+            let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
             if reference != NONE {
                 let left = x > 0 && flags[plane + p - 1];
                 let above = y > 0 && flags[plane + p - width];
@@ -231,10 +356,10 @@ pub fn write_frame(
                 enc.encode(&mut ctx.skip[Contexts::skip_ctx(l, left, above, lower)], skip);
                 flags[plane + p] = skip;
                 if !skip {
-                    ctx.delta[l].encode(&mut enc, u32::from(value));
+                    write_index(&mut enc, ctx, &nb, value);
                 }
             } else {
-                ctx.tree(kind, l).encode(&mut enc, u32::from(value));
+                write_index(&mut enc, ctx, &nb, value);
             }
         }
     }
@@ -282,6 +407,7 @@ pub fn decode_frame(
         for l in 0..coded {
             let plane = l * n;
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
+            let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
             let value = if reference != NONE {
                 let left = x > 0 && flags[plane + p - 1];
                 let above = y > 0 && flags[plane + p - width];
@@ -292,10 +418,10 @@ pub fn decode_frame(
                 if skip {
                     reference
                 } else {
-                    ctx.delta[l].decode(&mut dec) as u16
+                    read_index(&mut dec, ctx, &nb)
                 }
             } else {
-                ctx.tree(kind, l).decode(&mut dec) as u16
+                read_index(&mut dec, ctx, &nb)
             };
             if usize::from(value) >= codebook_size {
                 return Err(format!("code index {value} outside a codebook of {codebook_size}"));
