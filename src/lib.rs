@@ -7,6 +7,7 @@
 //! * [`model`]: the burn VQ-VAE (one definition for training, CLI and browser).
 //! * [`Engine`]: a loaded model on a run-time chosen [`Backend`], with frame-level calls.
 //! * [`codec`]: the `.vqc` bitstream: entropy coding, prediction, rate control, container.
+//! * [`VideoEncoder`] / [`VideoDecoder`]: frames ↔ chunks (engine + codec), for every front end.
 //! * [`Frame`]: RGB frames, colour conversion and PSNR.
 //! * `web` (wasm32 only): the wasm-bindgen API behind `pkg/`.
 #![warn(missing_docs)]
@@ -21,6 +22,7 @@ pub mod frame;
 pub mod model;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod video;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
@@ -32,6 +34,7 @@ pub use engine::{Engine, RoundTrip, Tokens};
 pub use error::Error;
 pub use frame::{Chroma, Frame, psnr_rgb, psnr_y};
 pub use model::{ModelId, ModelKind, VqVae, VqVaeConfig, Weights};
+pub use video::{DecodedVideoFrame, VideoDecoder, VideoEncoder};
 
 /// The commonly used items.
 pub mod prelude {

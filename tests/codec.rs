@@ -298,3 +298,42 @@ fn hostile_headers_are_refused_before_anything_is_allocated() {
     assert!(matches!(errors.first(), Some(StreamError::LimitExceeded { .. })), "{errors:?}");
     assert_eq!(StreamDecoder::new(b"RIFF0000", Limits::default(), None).unwrap_err(), StreamError::NotVqc);
 }
+
+#[test]
+fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
+    use vqcodec::{VideoDecoder, VideoEncoder};
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let mut enc = block_on(VideoEncoder::new(&e, config(&frames, RateControl::Quality(70), 3))).unwrap();
+    let header = enc.header_bytes();
+    // two calls, the second forcing a keyframe at frame 4
+    let mut packets = block_on(enc.encode(&e, &frames[..4], false)).unwrap();
+    packets.extend(block_on(enc.encode(&e, &frames[4..], true)).unwrap());
+    assert_eq!(packets[4].kind, FrameKind::Key);
+    let mut stream = header.clone();
+    for p in &packets {
+        stream.extend_from_slice(&p.data);
+    }
+    let reference = pixels(&e, &decode_all(&stream).0, w, h);
+    let mut dec = VideoDecoder::new(&e, &header, Limits::default()).unwrap();
+    for (i, p) in packets.iter().enumerate() {
+        let f = block_on(dec.decode(&e, &p.data)).unwrap();
+        assert_eq!(f.state, p.state);
+        assert_eq!(f.pts, i as u32);
+        assert_eq!(f.frame.rgb(), reference[i].rgb());
+    }
+    // a damaged chunk is an error, the delta frames after it wait for the next keyframe
+    let mut dec = VideoDecoder::new(&e, &header, Limits::default()).unwrap();
+    let mut bad = packets[1].data.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x10;
+    block_on(dec.decode(&e, &packets[0].data)).unwrap();
+    assert!(matches!(block_on(dec.decode(&e, &bad)), Err(vqcodec::Error::Stream(StreamError::ChunkCrc { .. }))));
+    assert!(matches!(block_on(dec.decode(&e, &packets[2].data)), Err(vqcodec::Error::Stream(StreamError::NeedKeyframe { .. }))));
+    let kf = packets.iter().position(|p| p.kind == FrameKind::Key && p.pts > 2).unwrap();
+    assert_eq!(block_on(dec.decode(&e, &packets[kf].data)).unwrap().state, packets[kf].state);
+    // frames of another size are refused
+    let small = Frame::from_rgb(8, 8, vec![0; 192]).unwrap();
+    assert!(matches!(block_on(enc.encode(&e, &[small], false)), Err(vqcodec::Error::MixedSizes)));
+}

@@ -338,9 +338,81 @@ pub struct ChunkReader<'a> {
     done: bool,
 }
 
+impl<'a> Chunk<'a> {
+    /// Parses and checks the chunk at the start of `bytes` (found at stream byte `offset`);
+    /// returns it and its length in bytes.
+    ///
+    /// # Errors
+    /// [`StreamError::Truncated`] if `bytes` ends inside the chunk, [`StreamError::ChunkCrc`]
+    /// for a missing sync word or a CRC mismatch, [`StreamError::LimitExceeded`] for a length
+    /// over `limits` (checked before the CRC reads the payload), [`StreamError::Unsupported`]
+    /// or [`StreamError::Malformed`] for fields v1 does not allow.
+    pub fn parse(
+        bytes: &'a [u8],
+        offset: u64,
+        header: &Header,
+        limits: &Limits,
+    ) -> Result<(Chunk<'a>, usize), StreamError> {
+        let cut = StreamError::Truncated { offset, frames: 0 };
+        if bytes.len() < CHUNK_HEADER_LEN {
+            return Err(cut);
+        }
+        if bytes[..2] != SYNC {
+            return Err(StreamError::ChunkCrc { offset });
+        }
+        let flags = bytes[2];
+        let len = le_u32(bytes, 8);
+        if len > limits.max_chunk_bytes {
+            return Err(StreamError::LimitExceeded {
+                what: format!("chunk payload at byte {offset}"),
+                value: len.into(),
+                max: limits.max_chunk_bytes.into(),
+            });
+        }
+        let total = CHUNK_HEADER_LEN + len as usize;
+        if bytes.len() < total {
+            return Err(cut);
+        }
+        let mut h = crc32fast::Hasher::new();
+        h.update(&bytes[..12]);
+        h.update(&bytes[CHUNK_HEADER_LEN..total]);
+        if h.finalize() != le_u32(bytes, 12) {
+            return Err(StreamError::ChunkCrc { offset });
+        }
+        if flags & 0x70 != 0 || bytes[3] != 0 {
+            return Err(StreamError::Unsupported(format!(
+                "chunk flags {flags:#x}/{:#x} at byte {offset}",
+                bytes[3]
+            )));
+        }
+        let levels = flags & 0x0F;
+        if levels == 0 || levels > header.levels {
+            return Err(StreamError::Malformed(format!(
+                "chunk at byte {offset} codes {levels} levels (model has {})",
+                header.levels
+            )));
+        }
+        let kind = if flags & 0x80 != 0 {
+            FrameKind::Delta
+        } else {
+            FrameKind::Key
+        };
+        Ok((
+            Chunk {
+                kind,
+                levels,
+                pts: le_u32(bytes, 4),
+                offset,
+                payload: &bytes[CHUNK_HEADER_LEN..total],
+            },
+            total,
+        ))
+    }
+}
+
 /// Result of checking the chunk that starts at a position.
-enum Probe {
-    Ok(FrameKind, u8, u32, usize),
+enum Probe<'a> {
+    Ok(Chunk<'a>, usize),
     Bad(StreamError),
     Cut,
 }
@@ -372,54 +444,12 @@ impl<'a> ChunkReader<'a> {
         self.pos as u64
     }
 
-    fn probe(&self, at: usize) -> Probe {
-        let b = &self.bytes[at..];
-        if b.len() < CHUNK_HEADER_LEN {
-            return Probe::Cut;
+    fn probe(&self, at: usize) -> Probe<'a> {
+        match Chunk::parse(&self.bytes[at..], at as u64, &self.header, &self.limits) {
+            Ok((chunk, len)) => Probe::Ok(chunk, len),
+            Err(StreamError::Truncated { .. }) => Probe::Cut,
+            Err(e) => Probe::Bad(e),
         }
-        if b[..2] != SYNC {
-            return Probe::Bad(StreamError::ChunkCrc { offset: at as u64 });
-        }
-        let flags = b[2];
-        let levels = flags & 0x0F;
-        let kind = if flags & 0x80 != 0 {
-            FrameKind::Delta
-        } else {
-            FrameKind::Key
-        };
-        let pts = le_u32(b, 4);
-        let len = le_u32(b, 8);
-        let crc = le_u32(b, 12);
-        if len > self.limits.max_chunk_bytes {
-            return Probe::Bad(StreamError::LimitExceeded {
-                what: format!("chunk payload at byte {at}"),
-                value: len.into(),
-                max: self.limits.max_chunk_bytes.into(),
-            });
-        }
-        let len = len as usize;
-        if b.len() < CHUNK_HEADER_LEN + len {
-            return Probe::Cut;
-        }
-        let mut h = crc32fast::Hasher::new();
-        h.update(&b[..12]);
-        h.update(&b[CHUNK_HEADER_LEN..CHUNK_HEADER_LEN + len]);
-        if h.finalize() != crc {
-            return Probe::Bad(StreamError::ChunkCrc { offset: at as u64 });
-        }
-        if flags & 0x70 != 0 || b[3] != 0 {
-            return Probe::Bad(StreamError::Unsupported(format!(
-                "chunk flags {flags:#x}/{:#x} at byte {at}",
-                b[3]
-            )));
-        }
-        if levels == 0 || levels > self.header.levels {
-            return Probe::Bad(StreamError::Malformed(format!(
-                "chunk at byte {at} codes {levels} levels (model has {})",
-                self.header.levels
-            )));
-        }
-        Probe::Ok(kind, levels, pts, len)
     }
 
     /// Scans forward from `from` for the next chunk that passes its checks.
@@ -454,16 +484,10 @@ impl<'a> Iterator for ChunkReader<'a> {
         }
         let at = self.pos;
         match self.probe(at) {
-            Probe::Ok(kind, levels, pts, len) => {
-                self.pos = at + CHUNK_HEADER_LEN + len;
+            Probe::Ok(chunk, len) => {
+                self.pos = at + len;
                 self.chunks += 1;
-                Some(Ok(Chunk {
-                    kind,
-                    levels,
-                    pts,
-                    offset: at as u64,
-                    payload: &self.bytes[at + CHUNK_HEADER_LEN..self.pos],
-                }))
+                Some(Ok(chunk))
             }
             Probe::Cut => {
                 // a cut, unless a later chunk parses (then this one was damaged)
