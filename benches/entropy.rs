@@ -1,8 +1,9 @@
 //! Entropy coder throughput on real symbols: a clip is encoded once (network on the CPU),
 //! then its frames' symbols are entropy-coded and decoded again and again.
 //!
-//! `cargo bench --features cli --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY]`
-//! (default: data/y4m/coinpen.y4m if fetched, else the checked-in carphone clip; 60; 80).
+//! `cargo bench --features cli --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY] [KEYINT]`
+//! (default: data/y4m/coinpen.y4m if fetched, else the checked-in carphone clip; 60; 80; 60).
+//! KEYINT 1 makes every frame a keyframe: every symbol an index, the coder's slowest case.
 
 use std::time::Instant;
 
@@ -45,6 +46,7 @@ fn main() {
     });
     let max: usize = args.get(1).map_or(60, |s| s.parse().expect("frames"));
     let quality: u8 = args.get(2).map_or(80, |s| s.parse().expect("quality"));
+    let keyint: u32 = args.get(3).map_or(60, |s| s.parse().expect("keyint"));
     let (frames, (num, den)) = read_clip(&clip, max);
     let (w, h) = (frames[0].width(), frames[0].height());
     let engine = Engine::new(&Weights::embedded(ModelKind::Base), Backend::cpu("bench")).unwrap();
@@ -53,6 +55,7 @@ fn main() {
         fps_num: num.max(1),
         fps_den: den.max(1),
         rate: RateControl::Quality(quality),
+        keyint,
         ..EncoderConfig::new(w as u32, h as u32)
     };
     let mut enc = Encoder::new(cfg, &engine.codec_info(), books).unwrap();
@@ -112,7 +115,7 @@ fn main() {
         }
     });
     println!(
-        "{clip}: {} frames {w}x{h}, quality {quality}: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
+        "{clip}: {} frames {w}x{h}, quality {quality}, keyint {keyint}: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
         coded.len(),
         bytes as f64 * 8.0 / symbols as f64
     );

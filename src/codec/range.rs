@@ -43,12 +43,9 @@ impl BitModel {
     }
 
     /// Adaptation shift: 4 for the first 16 bits, 5 up to 64, then 6.
+    #[inline]
     fn shift(self) -> u32 {
-        match self.seen {
-            0..16 => 4,
-            16..64 => 5,
-            _ => 6,
-        }
+        4 + u32::from(self.seen >= 16) + u32::from(self.seen >= 64)
     }
 
     #[inline]
@@ -62,7 +59,8 @@ impl BitModel {
         };
         // the shifts keep p in 1..PROB_ONE: p − p>>s ≥ 1 for p ≥ 1, p + (2^15−p)>>s < 2^15
         self.p0 = p as u16;
-        self.seen = self.seen.saturating_add(1);
+        // counting stops at 64: only the shift reads it
+        self.seen += u16::from(self.seen < 64);
     }
 
     /// Cost of coding `bit` with this model, in bits (encoder-side estimate).
