@@ -19,6 +19,28 @@ if [ "${VQ_WASM_OPT:-1}" = 1 ]; then
     --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
 fi
+# the hand-written layer: WebCodecs-shaped API, worker, types, README; then our package.json
+cp js/index.js js/worker.js js/index.d.ts "$out/"
+cp js/README.md "$out/README.md"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+cat > "$out/package.json" <<JSON
+{
+  "name": "vqcodec",
+  "version": "$version",
+  "description": "A learned video codec (VQ-VAE) in WebAssembly: WebCodecs-shaped encoder and decoder on WebGPU or the CPU",
+  "license": "MIT",
+  "type": "module",
+  "main": "./index.js",
+  "types": "./index.d.ts",
+  "exports": {
+    ".": { "types": "./index.d.ts", "default": "./index.js" },
+    "./worker.js": "./worker.js",
+    "./wasm": { "types": "./vqcodec.d.ts", "default": "./vqcodec.js" }
+  },
+  "files": ["index.js", "index.d.ts", "worker.js", "vqcodec.js", "vqcodec.d.ts", "vqcodec_bg.wasm", "README.md"],
+  "sideEffects": false
+}
+JSON
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 printf 'wasm: %s raw (%s before wasm-opt), %s gzipped; built in %ss\n' \

@@ -112,9 +112,161 @@ $('load').onclick = () => load($('backend').value, $('model').value).catch(() =>
 $('once').onclick = async () => { await videoReady(); await roundtrip(); };
 $('play').onclick = () => playLoop();
 
+// ---- The stream section: the npm package's encoder/decoder (in its worker) on the clip ----
+const pkgLayer = await import(pkgUrl.replace(/vqcodec\.js$/, 'index.js'));
+const { VqVideoEncoder, VqVideoDecoder, VqcPlayer } = pkgLayer;
+let lastVqc = null;
+
+function psnrRgba(a, b) {
+  let se = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i += 4) {
+    for (let c = 0; c < 3; c++) { const d = a[i + c] - b[i + c]; se += d * d; }
+    n += 3;
+  }
+  return se === 0 ? 100 : 10 * Math.log10((255 * 255 * n) / se);
+}
+
+function drawChart(rows) {
+  const c = $('chart');
+  const ctx = c.getContext('2d');
+  ctx.clearRect(0, 0, c.width, c.height);
+  if (!rows.length) return;
+  const maxB = Math.max(...rows.map((r) => r.bytes));
+  const w = c.width / rows.length;
+  rows.forEach((r, i) => {
+    const h = (r.bytes / maxB) * (c.height - 20);
+    ctx.fillStyle = r.type === 'key' ? '#e8913a' : '#4a7bd0';
+    ctx.fillRect(i * w + 1, c.height - h, Math.max(1, w - 2), h);
+  });
+  const ps = rows.map((r) => r.psnr).filter(Number.isFinite);
+  const lo = Math.min(...ps) - 1;
+  const hi = Math.max(...ps) + 1;
+  ctx.strokeStyle = '#1a1a1a';
+  ctx.beginPath();
+  rows.forEach((r, i) => {
+    const y = c.height - ((r.psnr - lo) / (hi - lo)) * (c.height - 20);
+    if (i === 0) ctx.moveTo(i * w + w / 2, y); else ctx.lineTo(i * w + w / 2, y);
+  });
+  ctx.stroke();
+  ctx.fillStyle = '#1a1a1a';
+  ctx.fillText(`${maxB} B`, 4, 12);
+  ctx.fillText(`PSNR ${lo.toFixed(1)}–${hi.toFixed(1)} dB`, c.width - 130, 12);
+}
+
+function setStream(text, cls, reason = '') {
+  $('sbadge').textContent = text;
+  $('sbadge').className = `badge ${cls}`;
+  $('sreason').textContent = reason;
+}
+
+/** Encodes `frames` frames of the clip with the package's encoder, then decodes them back. */
+async function encodeClip({ frames = 30, quality = 70, keyInterval = 60, backend = $('backend').value,
+  model, width = 640, height = 360, fps = 30 } = {}) {
+  await videoReady();
+  video.pause();
+  setStream('encoding…', 'off');
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx2 = canvas.getContext('2d', { willReadFrequently: true });
+  const sources = [];
+  const parts = [];
+  const rows = [];
+  const encTokens = [];
+  let failure = null;
+  const encoder = new VqVideoEncoder({
+    output(chunk, meta, extra) {
+      if (meta) parts.push(meta.decoderConfig.description);
+      parts.push(chunk.data);
+      rows.push({ type: chunk.type, bytes: chunk.byteLength, stats: extra.stats });
+      encTokens.push(extra.tokens);
+    },
+    error(e) { failure = e; },
+  });
+  encoder.configure({ width, height, framerate: fps, quality, keyInterval, backend, ...(model ? { model } : {}) });
+  const t0 = performance.now();
+  for (let i = 0; i < frames; i++) {
+    await seek(((i + 0.5) / fps) % video.duration);
+    ctx2.drawImage(video, 0, 0, width, height);
+    const img = ctx2.getImageData(0, 0, width, height);
+    sources.push(img.data);
+    encoder.encode(img, { timestamp: Math.round((i * 1e6) / fps) });
+    setStream(`encoding ${i + 1}/${frames}`, 'off');
+  }
+  await encoder.flush().catch(() => {});
+  const encodeMs = performance.now() - t0;
+  const info = encoder.info;
+  encoder.close();
+  if (failure) { setStream('error', 'error', String(failure.message ?? failure)); throw failure; }
+  const vqc = new Uint8Array(await new Blob(parts).arrayBuffer());
+  // decode it back: what a receiver sees
+  const decTokens = [];
+  const decoded = [];
+  const decoder = new VqVideoDecoder({
+    output(frame, meta) { if (frame) { decoded.push(frame); decTokens.push(meta.tokens); } },
+    error(e) { failure = e; },
+  });
+  decoder.configure({ codec: `vqc1.${info.model}`, description: parts[0], backend });
+  const t1 = performance.now();
+  for (const p of parts.slice(1)) decoder.decode({ data: p });
+  await decoder.flush().catch(() => {});
+  const decodeMs = performance.now() - t1;
+  decoder.close();
+  if (failure) { setStream('error', 'error', String(failure.message ?? failure)); throw failure; }
+  rows.forEach((r, i) => { r.psnr = decoded[i] ? psnrRgba(sources[i], decoded[i].data) : NaN; });
+  const psnr = rows.reduce((a, r) => a + r.psnr, 0) / rows.length;
+  const bpp = (vqc.byteLength * 8) / (width * height * frames);
+  lastVqc = vqc;
+  const url = URL.createObjectURL(new Blob([vqc], { type: 'application/x-vqc' }));
+  Object.assign($('download'), { href: url, hidden: false });
+  $('playvqc').disabled = false;
+  $('ssize').textContent = `${(vqc.byteLength / 1024).toFixed(1)} KiB`;
+  $('sbpp').textContent = `${bpp.toFixed(4)} bpp`;
+  $('ssaving').textContent = `${((width * height * 3 * frames) / vqc.byteLength).toFixed(0)}× smaller`;
+  $('spsnr').textContent = `${psnr.toFixed(2)} dB`;
+  $('sfps').textContent = `${((frames * 1000) / encodeMs).toFixed(1)} / ${((frames * 1000) / decodeMs).toFixed(1)}`;
+  setStream(info.backend, info.backend, `${info.model} · ${info.reason}`);
+  drawChart(rows);
+  if (decoded.length) {
+    const v = $('vqcview');
+    v.width = width;
+    v.height = height;
+    v.getContext('2d').putImageData(decoded[decoded.length - 1], 0, 0);
+  }
+  return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded.length,
+    types: rows.map((r) => r.type), chunkBytes: rows.map((r) => r.bytes), psnrs: rows.map((r) => r.psnr),
+    encodeMs, decodeMs, backend: info.backend, model: info.model, reason: info.reason,
+    tokensMatch: encTokens.every((t, i) => decTokens[i] && t.length === decTokens[i].length && t.every((v, j) => v === decTokens[i][j])),
+    tokens: decTokens.map((t) => Array.from(t)) };
+}
+
+const player = new VqcPlayer($('vqcview'), { backend: 'cpu' });
+async function playVqc(bytes) {
+  setStream('decoding…', 'off');
+  const info = await player.load(bytes);
+  $('vqccaption').textContent = `${info.frames} frames, ${info.width}x${info.height} @ ${info.framerate.toFixed(2)} fps, ${info.bytes} bytes${info.errors.length ? `, ${info.errors.length} damaged` : ''}`;
+  setStream('playing', 'cpu');
+  player.play();
+  return info;
+}
+
+$('quality').oninput = () => { $('qval').textContent = $('quality').value; };
+$('encode').onclick = () => encodeClip({ frames: Number($('nframes').value), quality: Number($('quality').value),
+  keyInterval: Number($('keyint').value) }).catch((e) => setStream('error', 'error', String(e.message ?? e)));
+$('playvqc').onclick = () => lastVqc && playVqc(lastVqc).catch((e) => setStream('error', 'error', String(e.message ?? e)));
+$('openvqc').onchange = async () => {
+  const f = $('openvqc').files[0];
+  if (f) playVqc(new Uint8Array(await f.arrayBuffer())).catch((e) => setStream('error', 'error', String(e.message ?? e)));
+};
+
 // Hooks for the browser tests and the benchmark (tests/browser/).
 window.vqDemo = {
   ready,
+  encodeClip,
+  playVqc,
+  /** The last encoded stream, as a plain array (for the tests). */
+  lastVqc: () => (lastVqc ? Array.from(lastVqc) : null),
   load,
   seek,
   /** Round-trip the frame at `time` seconds, optionally scaled to width × height. */

@@ -5,7 +5,8 @@
 // decoded frame's size and that both backends agree. Prints timings; `--bench` adds
 // 640×360 timings on every backend. Screenshots go to out/browser/.
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
@@ -73,6 +74,39 @@ try {
   // odd size on CPU: padding and cropping in the browser path
   const odd = await run({ backend: 'cpu', model: 'lite', time: 1.0, width: 37, height: 29 });
   check('odd frame size 37x29 round-trips (lite)', odd.width === 37 && odd.height === 29 && odd.rgba.length === 37 * 29 * 4);
+
+  // The .vqc stream: the npm package's WebCodecs-shaped encoder and decoder, in their worker,
+  // on the CPU; then the native CLI on the same stream and on the same clip.
+  const N = 10;
+  const enc = await page.evaluate((n) => window.vqDemo.encodeClip({ frames: n, quality: 80, backend: 'cpu', model: 'lite' }), N);
+  check('stream: every frame encoded and decoded in the worker', enc.frames === N && enc.decodedFrames === N, `${enc.frames} chunks, ${enc.bytes} bytes, ${enc.backend}/${enc.model}`);
+  check('stream: keyframe first, predicted frames after', enc.types[0] === 'key' && enc.types.slice(1).includes('delta'), enc.types.join(','));
+  check('stream: the page decoder gets the encoder\'s indices', enc.tokensMatch);
+  check('stream: real rate below the raw token rate', enc.bpp < 0.328, `${enc.bpp.toFixed(4)} bpp, PSNR ${enc.psnr.toFixed(2)} dB, encode ${(N * 1000 / enc.encodeMs).toFixed(1)} fps, decode ${(N * 1000 / enc.decodeMs).toFixed(1)} fps`);
+  await page.screenshot({ path: join(outDir, 'stream.png'), fullPage: true });
+  const vqc = Uint8Array.from(await page.evaluate(() => window.vqDemo.lastVqc()));
+  const vqcPath = join(outDir, 'page.vqc');
+  writeFileSync(vqcPath, vqc);
+  const bin = join(process.env.CARGO_TARGET_DIR ?? join(process.cwd(), 'target'), 'release', 'vqcodec');
+  const npyPath = join(outDir, 'page.npy');
+  execFileSync(bin, ['tokens', vqcPath, '-o', npyPath], { stdio: 'pipe' });
+  const npy = readFileSync(npyPath);
+  const hlen = npy.readUInt16LE(8);
+  const native = new Int16Array(npy.buffer.slice(npy.byteOffset + 10 + hlen, npy.byteOffset + npy.length));
+  const pageTokens = enc.tokens.flat().map((v) => (v === 65535 ? -1 : v));
+  check('stream: the native CLI decodes the browser\'s .vqc to the same indices', native.length === pageTokens.length && native.every((v, i) => v === pageTokens[i]), `${native.length} indices`);
+  const y4m = join(outDir, 'sample.y4m');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', 'www/sample.webm', '-frames:v', String(N), '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', y4m]);
+  const cli = execFileSync(bin, ['encode', y4m, '-o', join(outDir, 'native.vqc'), '--backend', 'cpu', '--model', 'lite', '--quality', '80', '-q'], { encoding: 'utf8' });
+  const nativePsnr = Number(/PSNR-RGB ([0-9.]+) dB/.exec(cli)[1]);
+  check('stream: in-page PSNR within 0.5 dB of the native CLI on the same clip', Math.abs(nativePsnr - enc.psnr) <= 0.5, `page ${enc.psnr.toFixed(2)} dB, CLI ${nativePsnr.toFixed(2)} dB`);
+  const played = await page.evaluate(async () => {
+    const r = await window.vqDemo.playVqc(new Uint8Array(window.vqDemo.lastVqc()));
+    return { frames: r.frames, errors: r.errors.length };
+  });
+  check('stream: the player decodes and plays the .vqc', played.frames === N && played.errors === 0, `${played.frames} frames`);
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: join(outDir, 'player.png'), fullPage: true });
 
   // WebGPU backend, where the flags give an adapter
   if (adapter) {

@@ -1,0 +1,145 @@
+// Types for the vqcodec web package (index.js).
+
+export type Backend = 'auto' | 'webgpu' | 'cpu';
+export type Model = 'base' | 'lite';
+export type CodecState = 'unconfigured' | 'configured' | 'closed';
+
+export interface VqEncoderConfig {
+  width: number;
+  height: number;
+  /** Frames per second (default 30). */
+  framerate?: number;
+  /** Target bitrate in bit/s (per-frame rate control). Exclusive with `quality`. */
+  bitrate?: number;
+  /** Constant quality 0..=100 (default 80). */
+  quality?: number;
+  /** Most frames between keyframes (default 60). */
+  keyInterval?: number;
+  /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
+  backend?: Backend;
+  /** Default: 'base' on 'webgpu', else 'lite'. */
+  model?: Model;
+}
+
+export interface FrameStats {
+  bytes: number;
+  quality: number;
+  levels: number;
+  lambda: number;
+  skipped: number;
+  latent_mse: number;
+  scene_cut: boolean;
+}
+
+export interface VqEncodedChunk {
+  type: 'key' | 'delta';
+  /** Microseconds. */
+  timestamp: number;
+  duration: number;
+  byteLength: number;
+  /** The chunk's bytes (header + payload), as stored in a `.vqc` file. */
+  data: Uint8Array;
+  copyTo(destination: ArrayBufferView | ArrayBuffer): void;
+}
+
+export interface VqDecoderConfigOut {
+  codec: string;
+  codedWidth: number;
+  codedHeight: number;
+  /** The `.vqc` stream header: write it first; pass it to VqVideoDecoder.configure. */
+  description: Uint8Array;
+}
+
+export interface VqEncoderInfo {
+  backend: 'webgpu' | 'cpu';
+  reason: string;
+  modelId: string;
+  model: Model;
+}
+
+export interface VqVideoEncoderInit {
+  output(chunk: VqEncodedChunk, metadata: { decoderConfig: VqDecoderConfigOut } | undefined,
+    extra: { stats: FrameStats; tokens: Uint16Array }): void;
+  error(error: Error): void;
+}
+
+export declare class VqVideoEncoder {
+  constructor(init: VqVideoEncoderInit);
+  readonly state: CodecState;
+  readonly encodeQueueSize: number;
+  readonly info: VqEncoderInfo | null;
+  static isConfigSupported(config: VqEncoderConfig): Promise<{ supported: boolean; config: VqEncoderConfig; reason?: string }>;
+  configure(config: VqEncoderConfig): void;
+  encode(frame: VideoFrame | ImageData | ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLVideoElement | HTMLImageElement,
+    options?: { keyFrame?: boolean; timestamp?: number }): void;
+  flush(): Promise<void>;
+  reset(): void;
+  close(): void;
+}
+
+export interface VqDecoderConfig {
+  /** 'vqc1.base' or 'vqc1.lite' (the stream's model id decides; this says which to load first). */
+  codec: string;
+  description: BufferSource;
+  backend?: Backend;
+  output?: 'imagedata' | 'videoframe';
+}
+
+export interface VqDecodedMeta {
+  type: 'key' | 'delta';
+  timestamp: number;
+  pts: number;
+  levels: number;
+  tokens: Uint16Array;
+}
+
+export interface VqVideoDecoderInit {
+  /**
+   * A decoded frame, or `null` with `{error}` when a chunk was damaged (the frames up to the
+   * next keyframe are lost; the decoder stays usable).
+   */
+  output(frame: ImageData | VideoFrame | null, meta: VqDecodedMeta | { error: Error; timestamp?: number }): void;
+  error(error: Error): void;
+}
+
+export declare class VqVideoDecoder {
+  constructor(init: VqVideoDecoderInit);
+  readonly state: CodecState;
+  readonly decodeQueueSize: number;
+  readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string } | null;
+  static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig }>;
+  configure(config: VqDecoderConfig): void;
+  decode(chunk: { type?: string; timestamp?: number; data?: Uint8Array; byteLength?: number; copyTo?(dest: Uint8Array): void }): void;
+  flush(): Promise<void>;
+  reset(): void;
+  close(): void;
+}
+
+export interface VqStreamParts {
+  header: Uint8Array;
+  width: number;
+  height: number;
+  framerate: number;
+  chunks: { type: 'key' | 'delta'; pts: number; data: Uint8Array }[];
+  truncated: boolean;
+}
+
+export declare function splitStream(bytes: ArrayBuffer | Uint8Array): VqStreamParts;
+
+export interface CompressOptions extends Partial<VqEncoderConfig> {
+  maxFrames?: number;
+  signal?: AbortSignal;
+}
+
+export declare function compressVideo(source: Blob, options?: CompressOptions,
+  onProgress?: (p: { frame: number; total: number; bytes: number }) => void): Promise<Blob>;
+
+export declare class VqcPlayer {
+  constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; onframe?: (index: number, frame: ImageData) => void });
+  load(source: Blob | ArrayBuffer | Uint8Array): Promise<{ width: number; height: number; framerate: number; frames: number; bytes: number; errors: Error[]; truncated: boolean }>;
+  play(): void;
+  pause(): void;
+}
+
+/** Starts the worker early (optional: everything starts on first use). */
+export declare function init(options?: { workerUrl?: string | URL; probe?: { backend?: Backend; model?: Model } }): Promise<unknown>;

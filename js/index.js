@@ -1,0 +1,487 @@
+// vqcodec for the web: WebCodecs-shaped encoder and decoder running in a module worker,
+// plus compressVideo() and VqcPlayer for the two common jobs. Nothing to initialise: the
+// worker and the wasm module start on first use (call init() only to start them early).
+
+const MODELS = ['base', 'lite'];
+const BACKENDS = ['auto', 'webgpu', 'cpu'];
+const HEADER_LEN = 60;
+const CHUNK_HEADER_LEN = 16;
+
+class Client {
+  constructor(url) {
+    this.worker = new Worker(url ?? new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.next = 1;
+    this.pending = new Map();
+    this.worker.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      if (!p) return;
+      this.pending.delete(data.id);
+      if (data.ok) p.resolve(data.result);
+      else p.reject(new Error(data.error));
+    };
+    this.worker.onerror = (e) => {
+      const err = new Error(`vqcodec worker failed: ${e.message ?? e}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+  }
+
+  call(op, msg = {}, transfer = []) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, op, ...msg }, transfer);
+    });
+  }
+}
+
+let client = null;
+let sessions = 0;
+const shared = () => (client ??= new Client());
+
+/**
+ * Starts the worker (and, with `probe`, loads a model) ahead of first use. Only needed by
+ * hosts that want to pay the start-up cost early, or serve the worker from another URL.
+ */
+export async function init({ workerUrl, probe } = {}) {
+  client ??= new Client(workerUrl);
+  if (probe) return client.call('probe', { backend: probe.backend ?? 'auto', model: probe.model ?? 'lite' });
+  return undefined;
+}
+
+function invalidState(what) {
+  return new DOMException(what, 'InvalidStateError');
+}
+
+function checkEncoderConfig(c) {
+  if (!c || typeof c !== 'object') return 'config must be an object';
+  for (const k of ['width', 'height']) {
+    if (!Number.isInteger(c[k]) || c[k] < 1 || c[k] > 8192) return `${k} must be an integer in 1..=8192`;
+  }
+  if (c.framerate !== undefined && !(c.framerate > 0 && c.framerate <= 1000)) return 'framerate must be in (0, 1000]';
+  if (c.bitrate !== undefined && c.quality !== undefined) return 'give bitrate or quality, not both';
+  if (c.bitrate !== undefined && !(c.bitrate > 0)) return 'bitrate must be positive (bit/s)';
+  if (c.quality !== undefined && !(Number.isInteger(c.quality) && c.quality >= 0 && c.quality <= 100)) return 'quality must be an integer in 0..=100';
+  if (c.keyInterval !== undefined && !(Number.isInteger(c.keyInterval) && c.keyInterval >= 1)) return 'keyInterval must be a positive integer';
+  if (c.backend !== undefined && !BACKENDS.includes(c.backend)) return `backend must be one of ${BACKENDS.join(', ')}`;
+  if (c.model !== undefined && !MODELS.includes(c.model)) return `model must be one of ${MODELS.join(', ')}`;
+  return null;
+}
+
+// A frame as something the worker can take by transfer, and its timestamp (µs) if it has one.
+async function transferable(frame) {
+  if (typeof ImageData !== 'undefined' && frame instanceof ImageData) {
+    const rgba = frame.data.slice().buffer; // the caller keeps its ImageData
+    return [{ rgba, width: frame.width, height: frame.height }, [rgba], undefined];
+  }
+  if (typeof VideoFrame !== 'undefined' && frame instanceof VideoFrame) {
+    const copy = frame.clone(); // WebCodecs leaves closing the caller's frame to the caller
+    return [copy, [copy], frame.timestamp];
+  }
+  if (typeof ImageBitmap !== 'undefined' && frame instanceof ImageBitmap) {
+    const copy = await createImageBitmap(frame);
+    return [copy, [copy], undefined];
+  }
+  if ((typeof HTMLCanvasElement !== 'undefined' && frame instanceof HTMLCanvasElement)
+    || (typeof OffscreenCanvas !== 'undefined' && frame instanceof OffscreenCanvas)
+    || (typeof HTMLVideoElement !== 'undefined' && frame instanceof HTMLVideoElement)
+    || (typeof HTMLImageElement !== 'undefined' && frame instanceof HTMLImageElement)) {
+    const bmp = await createImageBitmap(frame);
+    return [bmp, [bmp], undefined];
+  }
+  throw new TypeError('encode() takes a VideoFrame, ImageData, ImageBitmap, canvas, video or image');
+}
+
+/** A WebCodecs-shaped encoder of `.vqc` chunks. */
+export class VqVideoEncoder {
+  #output; #error; #state = 'unconfigured'; #queue = Promise.resolve(); #queueSize = 0;
+  #generation = 0; #session = 0; #config = null; #metadata = null; #frames = 0; #failure = null;
+
+  /** @param {{output: Function, error: Function}} init */
+  constructor({ output, error } = {}) {
+    if (typeof output !== 'function' || typeof error !== 'function') {
+      throw new TypeError('VqVideoEncoder needs {output, error} callbacks');
+    }
+    this.#output = output;
+    this.#error = error;
+  }
+
+  get state() { return this.#state; }
+  get encodeQueueSize() { return this.#queueSize; }
+  /** Backend, reason and model id once configured (null before). */
+  get info() { return this.#metadata?.info ?? null; }
+
+  static async isConfigSupported(config) {
+    const problem = checkEncoderConfig(config);
+    return { supported: problem === null, config: { ...config }, ...(problem ? { reason: problem } : {}) };
+  }
+
+  configure(config) {
+    if (this.#state === 'closed') throw invalidState('the encoder is closed');
+    const problem = checkEncoderConfig(config);
+    if (problem) throw new TypeError(problem);
+    this.#state = 'configured';
+    this.#config = { ...config };
+    this.#frames = 0;
+    this.#metadata = null;
+    const session = (this.#session = ++sessions);
+    const generation = this.#generation;
+    const { width, height, framerate = 30, quality, bitrate, keyInterval, backend = 'auto' } = config;
+    const model = config.model ?? (backend === 'webgpu' ? 'base' : 'lite');
+    const options = { width, height, framerate, ...(quality !== undefined ? { quality } : {}),
+      ...(bitrate !== undefined ? { bitrate } : {}), ...(keyInterval !== undefined ? { keyInterval } : {}) };
+    this.#enqueue(generation, async () => {
+      const r = await shared().call('configure-encoder', { session, backend, model, options });
+      this.#metadata = {
+        decoderConfig: { codec: `vqc1.${model}`, codedWidth: width, codedHeight: height, description: r.header },
+        info: { backend: r.backend, reason: r.reason, modelId: r.modelId, model },
+      };
+    });
+  }
+
+  /**
+   * @param {VideoFrame|ImageData|ImageBitmap|HTMLCanvasElement|OffscreenCanvas} frame
+   * @param {{keyFrame?: boolean, timestamp?: number}} [options]
+   */
+  encode(frame, { keyFrame = false, timestamp } = {}) {
+    if (this.#state !== 'configured') throw invalidState(`encode() on a ${this.#state} encoder`);
+    const generation = this.#generation;
+    const session = this.#session;
+    const index = this.#frames++;
+    const fps = this.#config.framerate ?? 30;
+    this.#queueSize++;
+    const prepared = transferable(frame); // starts now: the caller may close its frame after encode()
+    this.#enqueue(generation, async () => {
+      const [msg, transfer, frameTs] = await prepared;
+      const r = await shared().call('encode', { session, frame: msg, keyFrame }, transfer);
+      if (generation !== this.#generation) return;
+      const data = r.data;
+      const chunk = {
+        type: r.type,
+        timestamp: timestamp ?? frameTs ?? Math.round((index * 1e6) / fps),
+        duration: Math.round(1e6 / fps),
+        byteLength: data.byteLength,
+        data,
+        copyTo(dest) { new Uint8Array(dest.buffer ?? dest, dest.byteOffset ?? 0).set(data); },
+      };
+      const first = index === 0 ? { decoderConfig: this.#metadata.decoderConfig } : undefined;
+      this.#output(chunk, first, { stats: r.stats, tokens: r.tokens });
+    }, () => { this.#queueSize--; });
+  }
+
+  /** Resolves when every queued frame has been output; rejects if the encoder failed. */
+  async flush() {
+    if (this.#state !== 'configured') throw invalidState(`flush() on a ${this.#state} encoder`);
+    await this.#queue;
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** Drops queued work; configure() again to go on. */
+  reset() {
+    if (this.#state === 'closed') throw invalidState('the encoder is closed');
+    this.#drop();
+    this.#state = 'unconfigured';
+  }
+
+  close() {
+    if (this.#state === 'closed') return;
+    this.#drop();
+    this.#state = 'closed';
+  }
+
+  #drop() {
+    this.#generation++;
+    this.#queueSize = 0;
+    if (this.#session) {
+      const session = this.#session;
+      this.#queue = this.#queue.then(() => shared().call('close', { session })).catch(() => {});
+    }
+  }
+
+  #enqueue(generation, job, done = () => {}) {
+    this.#queue = this.#queue.then(async () => {
+      if (generation !== this.#generation || this.#failure) return;
+      try {
+        await job();
+      } catch (e) {
+        if (generation !== this.#generation) return;
+        this.#failure = e instanceof Error ? e : new Error(String(e));
+        this.#state = 'closed';
+        this.#error(this.#failure);
+      } finally {
+        if (generation === this.#generation) done();
+      }
+    });
+  }
+}
+
+/** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
+export class VqVideoDecoder {
+  #output; #error; #state = 'unconfigured'; #queue = Promise.resolve(); #queueSize = 0;
+  #generation = 0; #session = 0; #config = null; #info = null; #failure = null;
+
+  constructor({ output, error } = {}) {
+    if (typeof output !== 'function' || typeof error !== 'function') {
+      throw new TypeError('VqVideoDecoder needs {output, error} callbacks');
+    }
+    this.#output = output;
+    this.#error = error;
+  }
+
+  get state() { return this.#state; }
+  get decodeQueueSize() { return this.#queueSize; }
+  /** Stream size, frame rate, backend and model once configured (null before). */
+  get info() { return this.#info; }
+
+  static async isConfigSupported(config) {
+    const ok = !!config && typeof config.codec === 'string' && config.codec.startsWith('vqc1')
+      && config.description && (config.description.byteLength ?? 0) >= HEADER_LEN;
+    return { supported: ok, config: { ...config } };
+  }
+
+  /** @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe'}} config */
+  configure(config) {
+    if (this.#state === 'closed') throw invalidState('the decoder is closed');
+    if (!config?.description || (config.description.byteLength ?? 0) < HEADER_LEN) {
+      throw new TypeError('configure() needs the stream header as `description`');
+    }
+    this.#state = 'configured';
+    this.#config = { ...config };
+    this.#info = null;
+    const session = (this.#session = ++sessions);
+    const generation = this.#generation;
+    const header = new Uint8Array(config.description.buffer ?? config.description,
+      config.description.byteOffset ?? 0, config.description.byteLength).slice().buffer;
+    const backend = config.backend ?? 'auto';
+    const model = String(config.codec).split('.')[1] ?? 'lite';
+    this.#enqueue(generation, async () => {
+      this.#info = await shared().call('configure-decoder', { session, backend, model, header }, [header]);
+    });
+  }
+
+  /** @param {{type?: string, timestamp?: number, data?: Uint8Array, copyTo?: Function, byteLength?: number}} chunk */
+  decode(chunk) {
+    if (this.#state !== 'configured') throw invalidState(`decode() on a ${this.#state} decoder`);
+    let bytes;
+    if (chunk.data instanceof Uint8Array) bytes = chunk.data.slice();
+    else if (typeof chunk.copyTo === 'function') { bytes = new Uint8Array(chunk.byteLength); chunk.copyTo(bytes); }
+    else throw new TypeError('decode() takes a chunk with `data` or `copyTo`');
+    const generation = this.#generation;
+    const session = this.#session;
+    const wantFrames = this.#config.output === 'videoframe' && typeof VideoFrame !== 'undefined';
+    this.#queueSize++;
+    this.#enqueue(generation, async () => {
+      let r;
+      try {
+        r = await shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]);
+      } catch (e) {
+        // a damaged chunk costs frames up to the next keyframe, not the decoder
+        this.#output(null, { error: e, timestamp: chunk.timestamp });
+        return;
+      }
+      if (generation !== this.#generation) return;
+      const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? 30));
+      const frame = wantFrames
+        ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })
+        : new ImageData(new Uint8ClampedArray(r.rgba.buffer, r.rgba.byteOffset, r.rgba.byteLength), r.width, r.height);
+      this.#output(frame, { type: r.type, timestamp, pts: r.pts, levels: r.levels, tokens: r.tokens });
+    }, () => { this.#queueSize--; });
+  }
+
+  async flush() {
+    if (this.#state !== 'configured') throw invalidState(`flush() on a ${this.#state} decoder`);
+    await this.#queue;
+    if (this.#failure) throw this.#failure;
+  }
+
+  reset() {
+    if (this.#state === 'closed') throw invalidState('the decoder is closed');
+    this.#drop();
+    this.#state = 'unconfigured';
+  }
+
+  close() {
+    if (this.#state === 'closed') return;
+    this.#drop();
+    this.#state = 'closed';
+  }
+
+  #drop() {
+    this.#generation++;
+    this.#queueSize = 0;
+    if (this.#session) {
+      const session = this.#session;
+      this.#queue = this.#queue.then(() => shared().call('close', { session })).catch(() => {});
+    }
+  }
+
+  #enqueue(generation, job, done = () => {}) {
+    this.#queue = this.#queue.then(async () => {
+      if (generation !== this.#generation || this.#failure) return;
+      try {
+        await job();
+      } catch (e) {
+        if (generation !== this.#generation) return;
+        this.#failure = e instanceof Error ? e : new Error(String(e));
+        this.#state = 'closed';
+        this.#error(this.#failure);
+      } finally {
+        if (generation === this.#generation) done();
+      }
+    });
+  }
+}
+
+/**
+ * Splits a `.vqc` file into its header and chunks (offsets and lengths only; the decoder
+ * checks every CRC).
+ * @param {ArrayBuffer|Uint8Array} bytes
+ */
+export function splitStream(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (b.length < HEADER_LEN || String.fromCharCode(...b.subarray(0, 4)) !== 'VQCV') {
+    throw new TypeError('not a .vqc stream');
+  }
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const chunks = [];
+  let at = HEADER_LEN;
+  while (at + CHUNK_HEADER_LEN <= b.length) {
+    const len = dv.getUint32(at + 8, true);
+    const end = at + CHUNK_HEADER_LEN + len;
+    if (end > b.length) break;
+    chunks.push({ type: b[at + 2] & 0x80 ? 'delta' : 'key', pts: dv.getUint32(at + 4, true), data: b.subarray(at, end) });
+    at = end;
+  }
+  const fps = dv.getUint32(36, true) / dv.getUint32(40, true);
+  return { header: b.subarray(0, HEADER_LEN), width: dv.getUint32(28, true), height: dv.getUint32(32, true),
+    framerate: fps, chunks, truncated: at !== b.length };
+}
+
+function seek(video, t) {
+  return new Promise((resolve, reject) => {
+    video.addEventListener('seeked', () => resolve(), { once: true });
+    video.addEventListener('error', () => reject(new Error('the video cannot be decoded')), { once: true });
+    video.currentTime = t;
+  });
+}
+
+/**
+ * Compresses a video file (anything the browser's <video> plays) into a `.vqc` Blob.
+ * @param {Blob} source
+ * @param {{framerate?: number, width?: number, height?: number, quality?: number, bitrate?: number,
+ *   keyInterval?: number, backend?: string, model?: string, maxFrames?: number, signal?: AbortSignal}} [options]
+ * @param {(p: {frame: number, total: number, bytes: number}) => void} [onProgress]
+ * @returns {Promise<Blob>}
+ */
+export async function compressVideo(source, options = {}, onProgress) {
+  const { signal, maxFrames = Infinity, ...config } = options;
+  signal?.throwIfAborted();
+  const video = document.createElement('video');
+  video.muted = true;
+  video.playsInline = true;
+  video.preload = 'auto';
+  const url = URL.createObjectURL(source);
+  try {
+    video.src = url;
+    await new Promise((resolve, reject) => {
+      video.onloadeddata = resolve;
+      video.onerror = () => reject(new Error('the browser cannot decode this video'));
+    });
+    const fps = config.framerate ?? 30;
+    const width = config.width ?? video.videoWidth;
+    const height = config.height ?? video.videoHeight;
+    const total = Math.max(1, Math.min(maxFrames, Math.floor((video.duration || 0) * fps) || 1));
+    const canvas = new OffscreenCanvas(width, height);
+    const ctx = canvas.getContext('2d');
+    const parts = [];
+    let bytes = 0;
+    let failed = null;
+    const encoder = new VqVideoEncoder({
+      output(chunk, meta) {
+        if (meta?.decoderConfig) { parts.push(meta.decoderConfig.description); bytes += meta.decoderConfig.description.byteLength; }
+        parts.push(chunk.data);
+        bytes += chunk.byteLength;
+      },
+      error(e) { failed = e; },
+    });
+    encoder.configure({ ...config, width, height, framerate: fps });
+    try {
+      for (let i = 0; i < total; i++) {
+        signal?.throwIfAborted();
+        if (failed) throw failed;
+        await seek(video, Math.min(i / fps, Math.max(0, video.duration - 1e-3)));
+        ctx.drawImage(video, 0, 0, width, height);
+        encoder.encode(canvas.transferToImageBitmap(), { timestamp: Math.round((i * 1e6) / fps) });
+        if (encoder.encodeQueueSize > 2) await encoder.flush();
+        onProgress?.({ frame: i + 1, total, bytes });
+      }
+      await encoder.flush();
+    } finally {
+      encoder.close();
+    }
+    if (failed) throw failed;
+    return new Blob(parts, { type: 'application/x-vqc' });
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+/** Plays a `.vqc` stream into a canvas at its frame rate. */
+export class VqcPlayer {
+  #canvas; #ctx; #options; #stream = null; #frames = []; #timer = null; #index = 0;
+
+  /** @param {HTMLCanvasElement|OffscreenCanvas} canvas @param {{backend?: string, onframe?: Function}} [options] */
+  constructor(canvas, options = {}) {
+    this.#canvas = canvas;
+    this.#ctx = canvas.getContext('2d');
+    this.#options = options;
+  }
+
+  /** Decodes every frame of `source` (a Blob, ArrayBuffer or Uint8Array); resolves with the stream info. */
+  async load(source) {
+    this.pause();
+    const bytes = source instanceof Blob ? new Uint8Array(await source.arrayBuffer()) : new Uint8Array(source.buffer ?? source);
+    const stream = splitStream(bytes);
+    const frames = [];
+    const errors = [];
+    const decoder = new VqVideoDecoder({
+      output: (frame, meta) => (frame ? frames.push(frame) : errors.push(meta.error)),
+      error: (e) => errors.push(e),
+    });
+    decoder.configure({ codec: 'vqc1', description: stream.header, backend: this.#options.backend });
+    for (const c of stream.chunks) decoder.decode({ type: c.type, data: c.data });
+    await decoder.flush().catch((e) => errors.push(e));
+    decoder.close();
+    this.#stream = stream;
+    this.#frames = frames;
+    this.#index = 0;
+    this.#canvas.width = stream.width;
+    this.#canvas.height = stream.height;
+    if (frames.length) this.#show(0);
+    return { width: stream.width, height: stream.height, framerate: stream.framerate,
+      frames: frames.length, bytes: bytes.byteLength, errors, truncated: stream.truncated };
+  }
+
+  #show(i) {
+    this.#ctx.putImageData(this.#frames[i], 0, 0);
+    this.#options.onframe?.(i, this.#frames[i]);
+  }
+
+  play() {
+    if (!this.#stream || this.#timer) return;
+    const period = 1000 / this.#stream.framerate;
+    const start = performance.now() - this.#index * period;
+    const tick = () => {
+      const i = Math.floor((performance.now() - start) / period);
+      if (i >= this.#frames.length) { this.#timer = null; this.#index = 0; return; }
+      if (i !== this.#index || i === 0) { this.#index = i; this.#show(i); }
+      this.#timer = requestAnimationFrame(tick);
+    };
+    this.#timer = requestAnimationFrame(tick);
+  }
+
+  pause() {
+    if (this.#timer) cancelAnimationFrame(this.#timer);
+    this.#timer = null;
+  }
+}
