@@ -143,3 +143,6 @@ export declare class VqcPlayer {
 
 /** Starts the worker early (optional: everything starts on first use). */
 export declare function init(options?: { workerUrl?: string | URL; probe?: { backend?: Backend; model?: Model } }): Promise<unknown>;
+
+/** The worker's wasm memory (bytes) and open encoder/decoder sessions. */
+export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number }>;

@@ -49,6 +49,11 @@ export async function init({ workerUrl, probe } = {}) {
   return undefined;
 }
 
+/** The worker's wasm memory size and open sessions (for monitoring long encodes). */
+export async function workerMemory() {
+  return shared().call('memory');
+}
+
 function invalidState(what) {
   return new DOMException(what, 'InvalidStateError');
 }
@@ -127,14 +132,14 @@ export class VqVideoEncoder {
     const session = (this.#session = ++sessions);
     const generation = this.#generation;
     const { width, height, framerate = 30, quality, bitrate, keyInterval, backend = 'auto' } = config;
-    const model = config.model ?? (backend === 'webgpu' ? 'base' : 'lite');
+    const model = config.model ?? null; // the worker picks: base on WebGPU, lite on the CPU
     const options = { width, height, framerate, ...(quality !== undefined ? { quality } : {}),
       ...(bitrate !== undefined ? { bitrate } : {}), ...(keyInterval !== undefined ? { keyInterval } : {}) };
     this.#enqueue(generation, async () => {
       const r = await shared().call('configure-encoder', { session, backend, model, options });
       this.#metadata = {
-        decoderConfig: { codec: `vqc1.${model}`, codedWidth: width, codedHeight: height, description: r.header },
-        info: { backend: r.backend, reason: r.reason, modelId: r.modelId, model },
+        decoderConfig: { codec: `vqc1.${r.model}`, codedWidth: width, codedHeight: height, description: r.header },
+        info: { backend: r.backend, reason: r.reason, modelId: r.modelId, model: r.model },
       };
     });
   }

@@ -34,12 +34,20 @@ function rgbaOf(frame, width, height) {
   return new Uint8Array(ctx.getImageData(0, 0, width, height).data.buffer);
 }
 
+// No model asked for: base where the backend resolves to WebGPU, lite on the CPU.
+async function codecAuto(backend, model) {
+  if (model) return [await codecFor(backend, model), model];
+  if (backend === 'cpu') return [await codecFor('cpu', 'lite'), 'lite'];
+  const base = await codecFor(backend, 'base');
+  return base.backend === 'cpu' ? [await codecFor('cpu', 'lite'), 'lite'] : [base, 'base'];
+}
+
 const ops = {
   async 'configure-encoder'({ session, backend, model, options }) {
-    const codec = await codecFor(backend, model);
+    const [codec, name] = await codecAuto(backend, model);
     const enc = await codec.encoder(options);
     sessions.set(session, { enc, width: options.width, height: options.height });
-    return { header: enc.header, backend: codec.backend, reason: codec.reason, modelId: codec.modelId };
+    return { header: enc.header, backend: codec.backend, reason: codec.reason, modelId: codec.modelId, model: name };
   },
   async encode({ session, frame, keyFrame }) {
     const s = sessions.get(session);
@@ -73,6 +81,10 @@ const ops = {
     s?.enc?.free();
     s?.dec?.free();
     sessions.delete(session);
+  },
+  async memory() {
+    const wasm = await (ready ??= init());
+    return { wasmBytes: wasm.memory.buffer.byteLength, sessions: sessions.size };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);

@@ -18,9 +18,14 @@ const types = {
   '.vqc': 'application/octet-stream', '.ts': 'text/plain; charset=utf-8',
 };
 
-export function serve(listenPort = port) {
+/**
+ * Serves the repository root on 127.0.0.1. `handle(req, res)` may answer a request itself
+ * (return true), as the upload example's server does for POST /upload.
+ */
+export function serve(listenPort = port, handle = null) {
   const server = createServer(async (req, res) => {
     try {
+      if (handle && (await handle(req, res))) return;
       const url = new URL(req.url, 'http://localhost');
       let path = normalize(join(root, decodeURIComponent(url.pathname)));
       if (!path.startsWith(root)) { res.writeHead(403).end(); return; }

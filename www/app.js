@@ -83,6 +83,67 @@ async function roundtrip(width, height) {
   return out;
 }
 
+// ---- Sources: the bundled clip, a file, the camera, or a canvas animation, all through <video> ----
+let live = false; // camera and canvas cannot seek: frames are taken as they come
+let animation = null;
+async function setSource(kind, file) {
+  if (animation) { cancelAnimationFrame(animation); animation = null; }
+  video.srcObject?.getTracks?.().forEach((t) => t.stop());
+  video.srcObject = null;
+  live = kind === 'camera' || kind === 'canvas';
+  if (kind === 'sample') video.src = 'sample.webm';
+  else if (kind === 'file') video.src = URL.createObjectURL(file);
+  else if (kind === 'camera') {
+    video.removeAttribute('src');
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+  } else {
+    video.removeAttribute('src');
+    const c = document.createElement('canvas');
+    c.width = 640;
+    c.height = 360;
+    const g = c.getContext('2d');
+    const draw = (t) => {
+      const s = t / 1000;
+      const sky = g.createLinearGradient(0, 0, 0, 360);
+      sky.addColorStop(0, '#6fa8dc');
+      sky.addColorStop(1, '#f6e7c1');
+      g.fillStyle = sky;
+      g.fillRect(0, 0, 640, 360);
+      for (let i = 0; i < 6; i++) {
+        g.fillStyle = `hsl(${(i * 60 + s * 40) % 360} 70% 50%)`;
+        g.beginPath();
+        g.arc(320 + Math.cos(s + i) * (80 + 30 * i), 180 + Math.sin(1.3 * s + i) * 90, 24 + 4 * i, 0, 2 * Math.PI);
+        g.fill();
+      }
+      g.fillStyle = '#1a1a1a';
+      g.font = 'bold 36px system-ui';
+      g.fillText(`vqcodec ${s.toFixed(1)} s`, 24, 330);
+      animation = requestAnimationFrame(draw);
+    };
+    animation = requestAnimationFrame(draw);
+    video.srcObject = c.captureStream(30);
+  }
+  await videoReady();
+  await video.play().catch(() => {});
+  if (!live) video.pause();
+}
+
+/** The next frame to encode: seek (files) or wait for a fresh one (camera, canvas). */
+async function nextFrame(i, fps) {
+  if (!live) return seek(((i + 0.5) / fps) % video.duration);
+  await new Promise((ok) => (video.requestVideoFrameCallback ? video.requestVideoFrameCallback(() => ok()) : setTimeout(ok, 1000 / fps)));
+}
+
+$('source').onchange = () => {
+  const kind = $('source').value;
+  if (kind === 'file') { $('srcfile').click(); return; }
+  setSource(kind).catch((e) => setStream('error', 'error', `source: ${e.message ?? e}`));
+};
+$('srcfile').onchange = () => {
+  const f = $('srcfile').files[0];
+  if (f) setSource('file', f).catch((e) => setStream('error', 'error', `source: ${e.message ?? e}`));
+};
+
 async function videoReady() {
   if (video.readyState >= 2) return;
   await new Promise((ok, fail) => {
@@ -116,6 +177,7 @@ $('play').onclick = () => playLoop();
 const pkgLayer = await import(pkgUrl.replace(/vqcodec\.js$/, 'index.js'));
 const { VqVideoEncoder, VqVideoDecoder, VqcPlayer } = pkgLayer;
 let lastVqc = null;
+let lastSources = []; // the frames that went into the last encode, for the split view
 
 function psnrRgba(a, b) {
   let se = 0;
@@ -161,61 +223,90 @@ function setStream(text, cls, reason = '') {
 }
 
 /** Encodes `frames` frames of the clip with the package's encoder, then decodes them back. */
-async function encodeClip({ frames = 30, quality = 70, keyInterval = 60, backend = $('backend').value,
-  model, width = 640, height = 360, fps = 30 } = {}) {
+async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60, backend = $('backend').value,
+  model, width = 640, height = 360, fps = 30, keepSources = frames <= 120, returnTokens = frames <= 120,
+  onFrame } = {}) {
   await videoReady();
-  video.pause();
+  if (!live) video.pause();
   setStream('encoding…', 'off');
   const canvas = document.createElement('canvas');
   canvas.width = width;
   canvas.height = height;
   const ctx2 = canvas.getContext('2d', { willReadFrequently: true });
+  // Encoder and decoder run side by side: each chunk is decoded as it arrives and compared
+  // with its source, then both are dropped (kept only for short clips, for the split view),
+  // so memory stays bounded however long the clip.
+  const pending = new Map(); // frame index -> source ImageData, until decoded
   const sources = [];
   const parts = [];
   const rows = [];
-  const encTokens = [];
+  let tokensMatch = true;
+  const encTokens = new Map();
+  const decTokens = [];
+  let decoded = 0;
+  let lastDecoded = null;
   let failure = null;
+  let decoder = null;
+  let t0 = 0;
+  let decodeMs = 0;
+  const decoderFor = (header, info) => {
+    const d = new VqVideoDecoder({
+      output(frame, meta) {
+        if (!frame) { failure ??= meta.error; return; }
+        const i = decoded++;
+        const src = pending.get(i);
+        pending.delete(i);
+        rows[i].psnr = src ? psnrRgba(src.data, frame.data) : NaN;
+        const enc = encTokens.get(i);
+        encTokens.delete(i);
+        tokensMatch &&= !!enc && enc.length === meta.tokens.length && enc.every((v, j) => v === meta.tokens[j]);
+        if (returnTokens) decTokens.push(Array.from(meta.tokens));
+        lastDecoded = frame;
+        onFrame?.(i);
+      },
+      error(e) { failure ??= e; },
+    });
+    d.configure({ codec: `vqc1.${info.model}`, description: header, backend });
+    return d;
+  };
   const encoder = new VqVideoEncoder({
     output(chunk, meta, extra) {
-      if (meta) parts.push(meta.decoderConfig.description);
+      if (meta) {
+        parts.push(meta.decoderConfig.description);
+        decoder = decoderFor(meta.decoderConfig.description, encoder.info);
+      }
       parts.push(chunk.data);
-      rows.push({ type: chunk.type, bytes: chunk.byteLength, stats: extra.stats });
-      encTokens.push(extra.tokens);
+      rows.push({ type: chunk.type, bytes: chunk.byteLength, stats: extra.stats, psnr: NaN });
+      encTokens.set(rows.length - 1, extra.tokens);
+      const t = performance.now();
+      decoder.decode({ data: chunk.data, timestamp: chunk.timestamp });
+      decodeMs += performance.now() - t;
     },
-    error(e) { failure = e; },
+    error(e) { failure ??= e; },
   });
-  encoder.configure({ width, height, framerate: fps, quality, keyInterval, backend, ...(model ? { model } : {}) });
-  const t0 = performance.now();
-  for (let i = 0; i < frames; i++) {
-    await seek(((i + 0.5) / fps) % video.duration);
+  encoder.configure({ width, height, framerate: fps, keyInterval, backend, ...(bitrate ? { bitrate } : { quality }),
+    ...(model ? { model } : {}) });
+  t0 = performance.now();
+  for (let i = 0; i < frames && !failure; i++) {
+    await nextFrame(i, fps);
     ctx2.drawImage(video, 0, 0, width, height);
     const img = ctx2.getImageData(0, 0, width, height);
-    sources.push(img.data);
+    pending.set(i, img);
+    if (keepSources) sources.push(img);
     encoder.encode(img, { timestamp: Math.round((i * 1e6) / fps) });
-    setStream(`encoding ${i + 1}/${frames}`, 'off');
+    if (encoder.encodeQueueSize > 2) await encoder.flush().catch(() => {});
+    if (i % 10 === 9) setStream(`encoding ${i + 1}/${frames}`, 'off');
   }
   await encoder.flush().catch(() => {});
-  const encodeMs = performance.now() - t0;
   const info = encoder.info;
   encoder.close();
+  await decoder?.flush().catch(() => {});
+  decoder?.close();
+  const totalMs = performance.now() - t0;
   if (failure) { setStream('error', 'error', String(failure.message ?? failure)); throw failure; }
-  const vqc = new Uint8Array(await new Blob(parts).arrayBuffer());
-  // decode it back: what a receiver sees
-  const decTokens = [];
-  const decoded = [];
-  const decoder = new VqVideoDecoder({
-    output(frame, meta) { if (frame) { decoded.push(frame); decTokens.push(meta.tokens); } },
-    error(e) { failure = e; },
-  });
-  decoder.configure({ codec: `vqc1.${info.model}`, description: parts[0], backend });
-  const t1 = performance.now();
-  for (const p of parts.slice(1)) decoder.decode({ data: p });
-  await decoder.flush().catch(() => {});
-  const decodeMs = performance.now() - t1;
-  decoder.close();
-  if (failure) { setStream('error', 'error', String(failure.message ?? failure)); throw failure; }
-  rows.forEach((r, i) => { r.psnr = decoded[i] ? psnrRgba(sources[i], decoded[i].data) : NaN; });
+  lastSources = sources;
   const psnr = rows.reduce((a, r) => a + r.psnr, 0) / rows.length;
+  const vqc = new Uint8Array(await new Blob(parts).arrayBuffer());
   const bpp = (vqc.byteLength * 8) / (width * height * frames);
   lastVqc = vqc;
   const url = URL.createObjectURL(new Blob([vqc], { type: 'application/x-vqc' }));
@@ -225,23 +316,38 @@ async function encodeClip({ frames = 30, quality = 70, keyInterval = 60, backend
   $('sbpp').textContent = `${bpp.toFixed(4)} bpp`;
   $('ssaving').textContent = `${((width * height * 3 * frames) / vqc.byteLength).toFixed(0)}× smaller`;
   $('spsnr').textContent = `${psnr.toFixed(2)} dB`;
-  $('sfps').textContent = `${((frames * 1000) / encodeMs).toFixed(1)} / ${((frames * 1000) / decodeMs).toFixed(1)}`;
+  $('sfps').textContent = `${((frames * 1000) / totalMs).toFixed(1)} (encode + decode)`;
   setStream(info.backend, info.backend, `${info.model} · ${info.reason}`);
   drawChart(rows);
-  if (decoded.length) {
-    const v = $('vqcview');
-    v.width = width;
-    v.height = height;
-    v.getContext('2d').putImageData(decoded[decoded.length - 1], 0, 0);
-  }
-  return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded.length,
+  if (lastDecoded) showSplit(rows.length - 1, lastDecoded);
+  return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded,
     types: rows.map((r) => r.type), chunkBytes: rows.map((r) => r.bytes), psnrs: rows.map((r) => r.psnr),
-    encodeMs, decodeMs, backend: info.backend, model: info.model, reason: info.reason,
-    tokensMatch: encTokens.every((t, i) => decTokens[i] && t.length === decTokens[i].length && t.every((v, j) => v === decTokens[i][j])),
-    tokens: decTokens.map((t) => Array.from(t)) };
+    totalMs, backend: info.backend, model: info.model, reason: info.reason, tokensMatch, tokens: decTokens };
 }
 
-const player = new VqcPlayer($('vqcview'), { backend: 'cpu' });
+// The split view: the original left of the slider, the decoded frame right of it.
+const splitCanvas = document.createElement('canvas');
+let shown = null;
+function showSplit(index, decodedFrame) {
+  shown = { index, decodedFrame };
+  const v = $('vqcview');
+  v.width = decodedFrame.width;
+  v.height = decodedFrame.height;
+  const g = v.getContext('2d');
+  g.putImageData(decodedFrame, 0, 0);
+  const src = lastSources[index];
+  if (!src || src.width !== decodedFrame.width || src.height !== decodedFrame.height) return;
+  const x = Math.round((Number($('split').value) / 100) * src.width);
+  splitCanvas.width = src.width;
+  splitCanvas.height = src.height;
+  splitCanvas.getContext('2d').putImageData(src, 0, 0);
+  g.drawImage(splitCanvas, 0, 0, x, src.height, 0, 0, x, src.height);
+  g.fillStyle = '#fff';
+  g.fillRect(x - 1, 0, 2, src.height);
+}
+$('split').oninput = () => shown && showSplit(shown.index, shown.decodedFrame);
+
+const player = new VqcPlayer(document.createElement('canvas'), { backend: 'cpu', onframe: (i, f) => showSplit(i, f) });
 async function playVqc(bytes) {
   setStream('decoding…', 'off');
   const info = await player.load(bytes);
@@ -251,12 +357,24 @@ async function playVqc(bytes) {
   return info;
 }
 
-$('quality').oninput = () => { $('qval').textContent = $('quality').value; };
-$('encode').onclick = () => encodeClip({ frames: Number($('nframes').value), quality: Number($('quality').value),
-  keyInterval: Number($('keyint').value) }).catch((e) => setStream('error', 'error', String(e.message ?? e)));
+const rateUi = () => {
+  const kbps = $('ratemode').value === 'bitrate';
+  $('qlabel').textContent = kbps ? 'kbit/s' : 'Quality';
+  Object.assign($('quality'), kbps ? { min: 20, max: 2000, step: 10 } : { min: 0, max: 100, step: 1 });
+  $('qval').textContent = $('quality').value;
+};
+$('ratemode').onchange = () => { $('quality').value = $('ratemode').value === 'bitrate' ? 300 : 70; rateUi(); };
+$('quality').oninput = rateUi;
+$('encode').onclick = () => {
+  const v = Number($('quality').value);
+  const rate = $('ratemode').value === 'bitrate' ? { bitrate: v * 1000 } : { quality: v };
+  encodeClip({ frames: Number($('nframes').value), keyInterval: Number($('keyint').value), ...rate })
+    .catch((e) => setStream('error', 'error', String(e.message ?? e)));
+};
 $('playvqc').onclick = () => lastVqc && playVqc(lastVqc).catch((e) => setStream('error', 'error', String(e.message ?? e)));
 $('openvqc').onchange = async () => {
   const f = $('openvqc').files[0];
+  lastSources = []; // an opened file has no originals to compare with
   if (f) playVqc(new Uint8Array(await f.arrayBuffer())).catch((e) => setStream('error', 'error', String(e.message ?? e)));
 };
 
@@ -267,6 +385,7 @@ window.vqDemo = {
   playVqc,
   /** The last encoded stream, as a plain array (for the tests). */
   lastVqc: () => (lastVqc ? Array.from(lastVqc) : null),
+  setSource,
   load,
   seek,
   /** Round-trip the frame at `time` seconds, optionally scaled to width × height. */
