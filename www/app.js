@@ -320,6 +320,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
   setStream(info.backend, info.backend, `${info.model} · ${info.reason}`);
   drawChart(rows);
   if (lastDecoded) showSplit(rows.length - 1, lastDecoded);
+  $('vqccaption').textContent = `${frames} frames ${width}x${height}: ${keepSources ? 'original left of the slider, ' : ''}decoded from the .vqc`;
   return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded,
     types: rows.map((r) => r.type), chunkBytes: rows.map((r) => r.bytes), psnrs: rows.map((r) => r.psnr),
     totalMs, backend: info.backend, model: info.model, reason: info.reason, tokensMatch, tokens: decTokens };
