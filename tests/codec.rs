@@ -157,6 +157,11 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
         let out = pixels(&decoder, &decoded, w, h);
         quality.push(out.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / 6.0);
     }
+    eprintln!(
+        "mean PSNR-RGB decoded on the CPU: {:?} for streams encoded on {:?}",
+        quality,
+        encoders.iter().map(|e| e.0).collect::<Vec<_>>()
+    );
     // float differences between backends move the encoder's choices a little, never much
     if quality.len() == 2 {
         assert!((quality[0] - quality[1]).abs() < 0.3, "{quality:?}");
