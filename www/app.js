@@ -348,6 +348,53 @@ function showSplit(index, decodedFrame) {
 }
 $('split').oninput = () => shown && showSplit(shown.index, shown.decodedFrame);
 
+/** Throughput of the package's encoder + decoder on `frames` frames (8 distinct ones cycled: no seeking in the timing). */
+async function benchStream({ backend = 'cpu', model = 'lite', width = 640, height = 360, frames = 30, quality = 80 } = {}) {
+  await videoReady();
+  const c = document.createElement('canvas');
+  c.width = width;
+  c.height = height;
+  const g = c.getContext('2d', { willReadFrequently: true });
+  const pool = [];
+  for (let i = 0; i < 8; i++) {
+    await seek((i + 0.5) / 30);
+    g.drawImage(video, 0, 0, width, height);
+    pool.push(g.getImageData(0, 0, width, height));
+  }
+  const run = async (n) => {
+    let decoder = null;
+    let info = null;
+    let out = 0;
+    const encoder = new VqVideoEncoder({
+      output(chunk, meta) {
+        if (meta) {
+          info = encoder.info;
+          decoder = new VqVideoDecoder({ output: (f) => { if (f) out++; }, error: () => {} });
+          decoder.configure({ codec: `vqc1.${info.model}`, description: meta.decoderConfig.description, backend });
+        }
+        decoder.decode({ data: chunk.data });
+      },
+      error: () => {},
+    });
+    encoder.configure({ width, height, quality, backend, model });
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      encoder.encode(pool[i % pool.length]);
+      if (encoder.encodeQueueSize > 2) await encoder.flush();
+    }
+    await encoder.flush();
+    await decoder.flush();
+    const ms = performance.now() - t;
+    encoder.close();
+    decoder.close();
+    return { ms, decoded: out, info };
+  };
+  await run(3); // warm-up: worker, wasm, model
+  const r = await run(frames);
+  const fps = (frames * 1000) / r.ms;
+  return { fps, mpxs: (fps * width * height) / 1e6, decoded: r.decoded, backend: r.info.backend, model: r.info.model };
+}
+
 const player = new VqcPlayer(document.createElement('canvas'), { backend: 'cpu', onframe: (i, f) => showSplit(i, f) });
 async function playVqc(bytes) {
   setStream('decoding…', 'off');
@@ -386,6 +433,7 @@ window.vqDemo = {
   playVqc,
   /** The last encoded stream, as a plain array (for the tests). */
   lastVqc: () => (lastVqc ? Array.from(lastVqc) : null),
+  benchStream,
   setSource,
   load,
   seek,

@@ -174,6 +174,11 @@ try {
     const best = Math.min(...r.times.slice(1));
     console.log(`  bench ${backend} ${model} 640x360: ${r.times.map((t) => t.toFixed(0)).join(', ')} ms (warm ${best.toFixed(0)} ms, ${(640 * 360 / best / 1000).toFixed(2)} Mpx/s), PSNR ${r.psnrRgb.toFixed(2)} dB`);
   }
+  // the package's encoder + decoder in the worker (printed, not asserted)
+  for (const [backend, model] of bench ? backends.flatMap((b) => [[b, 'lite'], [b, 'base']]) : [['cpu', 'lite']]) {
+    const s = await page.evaluate((o) => window.vqDemo.benchStream(o), { backend, model, frames: bench ? 60 : 20 });
+    console.log(`  bench stream ${s.backend} ${s.model} 640x360 encode+decode in the worker: ${s.fps.toFixed(1)} fps, ${s.mpxs.toFixed(2)} Mpx/s (${s.decoded} frames decoded)`);
+  }
   await page.screenshot({ path: join(outDir, 'demo.png'), fullPage: true });
   // Without --enable-unsafe-webgpu headless Chromium offers no adapter: 'auto' must fall back
   // to the CPU and say why.
