@@ -97,23 +97,92 @@ async function transferable(frame) {
   throw new TypeError('encode() takes a VideoFrame, ImageData, ImageBitmap, canvas, video or image');
 }
 
-/** A WebCodecs-shaped encoder of `.vqc` chunks. */
-export class VqVideoEncoder {
-  #output; #error; #state = 'unconfigured'; #queue = Promise.resolve(); #queueSize = 0;
-  #generation = 0; #session = 0; #config = null; #metadata = null; #frames = 0; #failure = null;
+/**
+ * What the encoder and decoder share: the WebCodecs life cycle (state, a queue of work that
+ * runs in order, flush / reset / close) and the worker session.
+ */
+class QueuedCodec {
+  _output; _error; _state = 'unconfigured'; _queue = Promise.resolve(); _queueSize = 0;
+  _generation = 0; _session = 0; _failure = null;
 
-  /** @param {{output: Function, error: Function}} init */
-  constructor({ output, error } = {}) {
+  constructor(name, { output, error } = {}) {
     if (typeof output !== 'function' || typeof error !== 'function') {
-      throw new TypeError('VqVideoEncoder needs {output, error} callbacks');
+      throw new TypeError(`${name} needs {output, error} callbacks`);
     }
-    this.#output = output;
-    this.#error = error;
+    this._name = name;
+    this._output = output;
+    this._error = error;
   }
 
-  get state() { return this.#state; }
-  get encodeQueueSize() { return this.#queueSize; }
-  /** Backend, reason and model id once configured (null before). */
+  get state() { return this._state; }
+
+  _configure() {
+    if (this._state === 'closed') throw invalidState(`the ${this._name} is closed`);
+    this._state = 'configured';
+    this._session = ++sessions;
+    return [this._session, this._generation];
+  }
+
+  _check(what) {
+    if (this._state !== 'configured') throw invalidState(`${what}() on a ${this._state} ${this._name}`);
+    return [this._session, this._generation];
+  }
+
+  /** Resolves when every queued job has run; rejects if the codec failed. */
+  async flush() {
+    this._check('flush');
+    await this._queue;
+    if (this._failure) throw this._failure;
+  }
+
+  /** Drops queued work; configure() again to go on. */
+  reset() {
+    if (this._state === 'closed') throw invalidState(`the ${this._name} is closed`);
+    this._drop();
+    this._state = 'unconfigured';
+  }
+
+  close() {
+    if (this._state === 'closed') return;
+    this._drop();
+    this._state = 'closed';
+  }
+
+  _drop() {
+    this._generation++;
+    this._queueSize = 0;
+    if (this._session) {
+      const session = this._session;
+      this._queue = this._queue.then(() => shared().call('close', { session })).catch(() => {});
+    }
+  }
+
+  _enqueue(generation, job, done = () => {}) {
+    this._queue = this._queue.then(async () => {
+      if (generation !== this._generation || this._failure) return;
+      try {
+        await job();
+      } catch (e) {
+        if (generation !== this._generation) return;
+        this._failure = e instanceof Error ? e : new Error(String(e));
+        this._state = 'closed';
+        this._error(this._failure);
+      } finally {
+        if (generation === this._generation) done();
+      }
+    });
+  }
+}
+
+/** A WebCodecs-shaped encoder of `.vqc` chunks. */
+export class VqVideoEncoder extends QueuedCodec {
+  #config = null; #metadata = null; #frames = 0;
+
+  /** @param {{output: Function, error: Function}} init */
+  constructor(init) { super('encoder', init); }
+
+  get encodeQueueSize() { return this._queueSize; }
+  /** Backend, reason, model and model id once configured (null before). */
   get info() { return this.#metadata?.info ?? null; }
 
   static async isConfigSupported(config) {
@@ -122,20 +191,17 @@ export class VqVideoEncoder {
   }
 
   configure(config) {
-    if (this.#state === 'closed') throw invalidState('the encoder is closed');
     const problem = checkEncoderConfig(config);
     if (problem) throw new TypeError(problem);
-    this.#state = 'configured';
+    const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#frames = 0;
     this.#metadata = null;
-    const session = (this.#session = ++sessions);
-    const generation = this.#generation;
     const { width, height, framerate = 30, quality, bitrate, keyInterval, backend = 'auto' } = config;
     const model = config.model ?? null; // the worker picks: base on WebGPU, lite on the CPU
     const options = { width, height, framerate, ...(quality !== undefined ? { quality } : {}),
       ...(bitrate !== undefined ? { bitrate } : {}), ...(keyInterval !== undefined ? { keyInterval } : {}) };
-    this.#enqueue(generation, async () => {
+    this._enqueue(generation, async () => {
       const r = await shared().call('configure-encoder', { session, backend, model, options });
       this.#metadata = {
         decoderConfig: { codec: `vqc1.${r.model}`, codedWidth: width, codedHeight: height, description: r.header },
@@ -149,17 +215,15 @@ export class VqVideoEncoder {
    * @param {{keyFrame?: boolean, timestamp?: number}} [options]
    */
   encode(frame, { keyFrame = false, timestamp } = {}) {
-    if (this.#state !== 'configured') throw invalidState(`encode() on a ${this.#state} encoder`);
-    const generation = this.#generation;
-    const session = this.#session;
+    const [session, generation] = this._check('encode');
     const index = this.#frames++;
     const fps = this.#config.framerate ?? 30;
-    this.#queueSize++;
+    this._queueSize++;
     const prepared = transferable(frame); // starts now: the caller may close its frame after encode()
-    this.#enqueue(generation, async () => {
+    this._enqueue(generation, async () => {
       const [msg, transfer, frameTs] = await prepared;
       const r = await shared().call('encode', { session, frame: msg, keyFrame }, transfer);
-      if (generation !== this.#generation) return;
+      if (generation !== this._generation) return;
       const data = r.data;
       const chunk = {
         type: r.type,
@@ -170,71 +234,18 @@ export class VqVideoEncoder {
         copyTo(dest) { new Uint8Array(dest.buffer ?? dest, dest.byteOffset ?? 0).set(data); },
       };
       const first = index === 0 ? { decoderConfig: this.#metadata.decoderConfig } : undefined;
-      this.#output(chunk, first, { stats: r.stats, tokens: r.tokens });
-    }, () => { this.#queueSize--; });
-  }
-
-  /** Resolves when every queued frame has been output; rejects if the encoder failed. */
-  async flush() {
-    if (this.#state !== 'configured') throw invalidState(`flush() on a ${this.#state} encoder`);
-    await this.#queue;
-    if (this.#failure) throw this.#failure;
-  }
-
-  /** Drops queued work; configure() again to go on. */
-  reset() {
-    if (this.#state === 'closed') throw invalidState('the encoder is closed');
-    this.#drop();
-    this.#state = 'unconfigured';
-  }
-
-  close() {
-    if (this.#state === 'closed') return;
-    this.#drop();
-    this.#state = 'closed';
-  }
-
-  #drop() {
-    this.#generation++;
-    this.#queueSize = 0;
-    if (this.#session) {
-      const session = this.#session;
-      this.#queue = this.#queue.then(() => shared().call('close', { session })).catch(() => {});
-    }
-  }
-
-  #enqueue(generation, job, done = () => {}) {
-    this.#queue = this.#queue.then(async () => {
-      if (generation !== this.#generation || this.#failure) return;
-      try {
-        await job();
-      } catch (e) {
-        if (generation !== this.#generation) return;
-        this.#failure = e instanceof Error ? e : new Error(String(e));
-        this.#state = 'closed';
-        this.#error(this.#failure);
-      } finally {
-        if (generation === this.#generation) done();
-      }
-    });
+      this._output(chunk, first, { stats: r.stats, tokens: r.tokens });
+    }, () => { this._queueSize--; });
   }
 }
 
 /** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
-export class VqVideoDecoder {
-  #output; #error; #state = 'unconfigured'; #queue = Promise.resolve(); #queueSize = 0;
-  #generation = 0; #session = 0; #config = null; #info = null; #failure = null;
+export class VqVideoDecoder extends QueuedCodec {
+  #config = null; #info = null;
 
-  constructor({ output, error } = {}) {
-    if (typeof output !== 'function' || typeof error !== 'function') {
-      throw new TypeError('VqVideoDecoder needs {output, error} callbacks');
-    }
-    this.#output = output;
-    this.#error = error;
-  }
+  constructor(init) { super('decoder', init); }
 
-  get state() { return this.#state; }
-  get decodeQueueSize() { return this.#queueSize; }
+  get decodeQueueSize() { return this._queueSize; }
   /** Stream size, frame rate, backend and model once configured (null before). */
   get info() { return this.#info; }
 
@@ -246,94 +257,46 @@ export class VqVideoDecoder {
 
   /** @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe'}} config */
   configure(config) {
-    if (this.#state === 'closed') throw invalidState('the decoder is closed');
     if (!config?.description || (config.description.byteLength ?? 0) < HEADER_LEN) {
       throw new TypeError('configure() needs the stream header as `description`');
     }
-    this.#state = 'configured';
+    const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#info = null;
-    const session = (this.#session = ++sessions);
-    const generation = this.#generation;
     const header = new Uint8Array(config.description.buffer ?? config.description,
       config.description.byteOffset ?? 0, config.description.byteLength).slice().buffer;
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
-    this.#enqueue(generation, async () => {
+    this._enqueue(generation, async () => {
       this.#info = await shared().call('configure-decoder', { session, backend, model, header }, [header]);
     });
   }
 
   /** @param {{type?: string, timestamp?: number, data?: Uint8Array, copyTo?: Function, byteLength?: number}} chunk */
   decode(chunk) {
-    if (this.#state !== 'configured') throw invalidState(`decode() on a ${this.#state} decoder`);
+    const [session, generation] = this._check('decode');
     let bytes;
     if (chunk.data instanceof Uint8Array) bytes = chunk.data.slice();
     else if (typeof chunk.copyTo === 'function') { bytes = new Uint8Array(chunk.byteLength); chunk.copyTo(bytes); }
     else throw new TypeError('decode() takes a chunk with `data` or `copyTo`');
-    const generation = this.#generation;
-    const session = this.#session;
     const wantFrames = this.#config.output === 'videoframe' && typeof VideoFrame !== 'undefined';
-    this.#queueSize++;
-    this.#enqueue(generation, async () => {
+    this._queueSize++;
+    this._enqueue(generation, async () => {
       let r;
       try {
         r = await shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]);
       } catch (e) {
         // a damaged chunk costs frames up to the next keyframe, not the decoder
-        this.#output(null, { error: e, timestamp: chunk.timestamp });
+        this._output(null, { error: e, timestamp: chunk.timestamp });
         return;
       }
-      if (generation !== this.#generation) return;
+      if (generation !== this._generation) return;
       const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? 30));
       const frame = wantFrames
         ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })
         : new ImageData(new Uint8ClampedArray(r.rgba.buffer, r.rgba.byteOffset, r.rgba.byteLength), r.width, r.height);
-      this.#output(frame, { type: r.type, timestamp, pts: r.pts, levels: r.levels, tokens: r.tokens });
-    }, () => { this.#queueSize--; });
-  }
-
-  async flush() {
-    if (this.#state !== 'configured') throw invalidState(`flush() on a ${this.#state} decoder`);
-    await this.#queue;
-    if (this.#failure) throw this.#failure;
-  }
-
-  reset() {
-    if (this.#state === 'closed') throw invalidState('the decoder is closed');
-    this.#drop();
-    this.#state = 'unconfigured';
-  }
-
-  close() {
-    if (this.#state === 'closed') return;
-    this.#drop();
-    this.#state = 'closed';
-  }
-
-  #drop() {
-    this.#generation++;
-    this.#queueSize = 0;
-    if (this.#session) {
-      const session = this.#session;
-      this.#queue = this.#queue.then(() => shared().call('close', { session })).catch(() => {});
-    }
-  }
-
-  #enqueue(generation, job, done = () => {}) {
-    this.#queue = this.#queue.then(async () => {
-      if (generation !== this.#generation || this.#failure) return;
-      try {
-        await job();
-      } catch (e) {
-        if (generation !== this.#generation) return;
-        this.#failure = e instanceof Error ? e : new Error(String(e));
-        this.#state = 'closed';
-        this.#error(this.#failure);
-      } finally {
-        if (generation === this.#generation) done();
-      }
-    });
+      this._output(frame, { type: r.type, timestamp, pts: r.pts, levels: r.levels, tokens: r.tokens });
+    }, () => { this._queueSize--; });
   }
 }
 
