@@ -12,7 +12,7 @@ echo "| clip | quality | frames (key) | bytes | bpp | PSNR-RGB dB | PSNR-Y dB | 
 echo "|---|---|---|---|---|---|---|---|"
 for clip in "${clips[@]}"; do
   for q in ${QUALITIES:-100 95 90 80 70 60 40 20}; do
-    line=$("$B" encode "data/y4m/$clip.y4m" -o "out/sweep/$clip-q$q.vqc" --backend cpu --quality "$q" -q 2>/dev/null | tail -1)
+    line=$("$B" encode "data/y4m/$clip.y4m" -o "out/sweep/$clip-q$q.vqc" --backend cpu --quality "$q" -q 2>/dev/null | grep ' frames (' | tail -1)
     # "N frames (K key, C at scene cuts) | BYTES bytes | BPP bpp = … | PSNR-RGB X dB  PSNR-Y Y dB | Rx below …"
     echo "$line" | sed -E "s/^([0-9]+) frames \(([0-9]+) key[^|]*\| ([0-9]+) bytes \| ([0-9.]+) bpp[^|]*\| PSNR-RGB ([0-9.]+) dB  PSNR-Y ([0-9.]+) dB \| ([0-9.]+)x.*/| $clip | $q | \1 (\2) | \3 | \4 | \5 | \6 | \7 |/"
   done

@@ -227,10 +227,10 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
     let enc = stdout_of(&a);
     let bytes = std::fs::metadata(&vqc).unwrap().len() as f64;
     // the reported rate is the file's size
-    let bpp = number_after(enc.lines().last().unwrap(), "bytes |");
+    let summary = enc.lines().find(|l| l.starts_with("6 frames")).expect("summary");
+    let bpp = number_after(summary, "bytes |");
     assert!((bpp - bytes * 8.0 / (176.0 * 144.0 * 6.0)).abs() < 1e-3, "{enc}");
     assert_eq!(enc.lines().filter(|l| l.starts_with("frame ")).count(), 6, "{enc}");
-    let summary = enc.lines().find(|l| l.starts_with("6 frames")).expect("summary");
     let enc_psnr = number_after(summary, "PSNR-RGB");
 
     let info = stdout_of(&vqcodec().arg("info").arg(&vqc).assert().success());

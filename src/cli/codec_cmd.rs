@@ -147,6 +147,8 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     let limit = a.frames.unwrap_or(usize::MAX);
     let start = Instant::now();
     let (mut t_net, mut t_code) = (0f64, 0f64);
+    // per-frame stage times (ms) for medians: the mean includes backend warm-up (autotune)
+    let (mut ms_latent, mut ms_code, mut ms_decode) = (Vec::new(), Vec::new(), Vec::new());
     while n < limit {
         let mut batch = Vec::with_capacity(a.batch.max(1));
         while batch.len() < a.batch.max(1) && n + batch.len() < limit {
@@ -162,15 +164,19 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         let rgb: Vec<Frame> = batch.iter().map(|f| f.rgb.clone()).collect();
         let latents = block_on(engine.latents(&rgb))?;
         t_net += t.elapsed().as_secs_f64();
+        let per = t.elapsed().as_secs_f64() * 1000.0 / batch.len() as f64;
+        ms_latent.extend(std::iter::repeat_n(per, batch.len()));
         for (input, latent) in batch.iter().zip(&latents) {
             let t = Instant::now();
             let packet = encoder.encode_latent(latent, false)?;
             t_code += t.elapsed().as_secs_f64();
+            ms_code.push(t.elapsed().as_secs_f64() * 1000.0);
             out.write_all(&packet.data)?;
             total_bytes += packet.data.len();
             let t = Instant::now();
             let decoded = block_on(engine.decode(&packet.state.tokens(), w, h))?;
             t_net += t.elapsed().as_secs_f64();
+            ms_decode.push(t.elapsed().as_secs_f64() * 1000.0);
             let (p_rgb, p_y) = psnr_pair(input, &decoded[0]);
             sum_rgb += p_rgb;
             sum_y += p_y;
@@ -216,6 +222,13 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         t_code * 1000.0 / n as f64,
         engine.backend_kind()
     )?;
+    writeln!(
+        report,
+        "median per frame: encoder network {:.1} ms, RVQ + entropy coding {:.1} ms, decoder network (for PSNR) {:.1} ms",
+        median(&mut ms_latent),
+        median(&mut ms_code),
+        median(&mut ms_decode)
+    )?;
     if let RateControl::Bitrate(target) = rate {
         writeln!(
             report,
@@ -224,6 +237,14 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Reads a whole stream (file or stdin) under `limits`.
@@ -306,6 +327,7 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     let (mut written, mut concealed, mut sum_rgb, mut sum_y, mut compared) =
         (0u64, 0u64, 0f64, 0f64, 0usize);
     let mut last: Option<Frame> = None;
+    let mut ms_frame = Vec::new();
     let mut errors: Vec<StreamError> = Vec::new();
     let mut emit = |frame: &Frame, writer: &mut Y4mWriter| -> Result<()> {
         writer.write(frame)?;
@@ -330,9 +352,11 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
                         concealed += 1;
                     }
                 }
+                let t = Instant::now();
                 let frame = block_on(engine.decode(&f.state.tokens(), w, h))?
                     .pop()
                     .context("the decoder returned no frame")?;
+                ms_frame.push(t.elapsed().as_secs_f64() * 1000.0);
                 emit(&frame, &mut writer)?;
                 written += 1;
                 last = Some(frame);
@@ -348,11 +372,12 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
     let pixels = (w * h) as f64 * written.max(1) as f64;
     let mut line = format!(
-        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {}",
+        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {} (median decoder network {:.1} ms)",
         bytes.len(),
         bytes.len() as f64 * 8.0 / pixels,
         secs * 1000.0 / written.max(1) as f64,
-        engine.backend_kind()
+        engine.backend_kind(),
+        median(&mut ms_frame)
     );
     if compared > 0 {
         line += &format!(
