@@ -72,10 +72,7 @@ impl Decoder {
             self.prev.as_ref(),
         );
         match result {
-            Ok(state) => {
-                self.prev = Some(state);
-                Ok(self.prev.as_ref().expect("just set"))
-            }
+            Ok(state) => Ok(&*self.prev.insert(state)),
             Err(reason) => {
                 self.prev = None;
                 Err(StreamError::BadPayload {
