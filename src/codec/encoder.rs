@@ -287,8 +287,13 @@ impl Encoder {
             false,
         );
         let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind);
-        if kind == FrameKind::Delta && self.config.scene_cut {
+        let coded = code.state.coded * self.grid.0 * self.grid.1;
+        let mostly_skipped = code.skipped * 2 >= coded;
+        if kind == FrameKind::Delta && self.config.scene_cut && !mostly_skipped {
             // a cut: at the same quality, the keyframe is not much larger than the delta frame
+            // (only tried when fewer than half the symbols are skips: a frame that mostly
+            // repeats its reference is never close to a keyframe's cost, and the trial would
+            // double the encoder's work)
             let (key, _, _) = self.trial(latent, FrameKind::Key, quality);
             if code.payload.len() as f64 > SCENE_CUT_RATIO * key.payload.len() as f64 {
                 kind = FrameKind::Key;
