@@ -14,9 +14,9 @@ use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::future_to_promise;
 
-use crate::backend::{Backend, BackendKind, BackendRequest};
+use crate::backend::{Backend, BackendRequest};
 use crate::codec::container::Chunk;
 use crate::codec::{
     Decoder, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl,
@@ -31,6 +31,7 @@ fn js_err(e: impl std::fmt::Display) -> JsValue {
 }
 
 /// Asks the browser for a WebGPU adapter. `Ok(())` when one exists, else why not.
+#[cfg(feature = "wgpu")]
 async fn webgpu_adapter() -> Result<(), String> {
     let global = js_sys::global();
     let navigator =
@@ -49,7 +50,7 @@ async fn webgpu_adapter() -> Result<(), String> {
         .call0(&gpu)
         .map_err(|e| format!("requestAdapter() threw: {e:?}"))?
         .into();
-    let adapter = JsFuture::from(promise)
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map_err(|e| format!("requestAdapter() failed: {e:?}"))?;
     if adapter.is_null() || adapter.is_undefined() {
@@ -58,16 +59,24 @@ async fn webgpu_adapter() -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(feature = "wgpu")]
 thread_local! {
     /// burn's wgpu runtime initialises once per page; later codecs reuse its device.
     static WEBGPU: std::cell::RefCell<Option<burn::tensor::Device>> = const { std::cell::RefCell::new(None) };
 }
 
+/// A CPU-only package (built without the `wgpu` feature, smaller) never offers WebGPU.
+#[cfg(not(feature = "wgpu"))]
+async fn webgpu_backend() -> Result<Backend, String> {
+    Err("this is the CPU-only build of the package (no WebGPU code in it)".into())
+}
+
+#[cfg(feature = "wgpu")]
 async fn webgpu_backend() -> Result<Backend, String> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(Backend {
             device,
-            kind: BackendKind::Gpu,
+            kind: crate::backend::BackendKind::Gpu,
             reason: "WebGPU adapter found".into(),
         });
     }
@@ -79,7 +88,7 @@ async fn webgpu_backend() -> Result<Backend, String> {
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(Backend {
         device,
-        kind: BackendKind::Gpu,
+        kind: crate::backend::BackendKind::Gpu,
         reason: "WebGPU adapter found".into(),
     })
 }
