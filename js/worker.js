@@ -1,18 +1,43 @@
 // The vqcodec worker: owns the wasm module, the models and the encoder/decoder sessions.
 // Messages: {id, op, ...}; replies: {id, ok, result} or {id, ok: false, error}.
-import init, { VqCodec, streamModelId } from './vqcodec.js';
+// Two builds of the module: ./vqcodec.js (WebGPU + CPU) is loaded only when the browser gives
+// a WebGPU adapter and WebGPU may be used; otherwise ./cpu/vqcodec.js, which has no GPU code
+// and is a fraction of the size.
 
-let ready = null;
+const modules = new Map(); // "gpu" | "cpu" -> Promise<module> (initialised)
 const codecs = new Map();   // "backend/model" -> Promise<VqCodec>
 const sessions = new Map(); // session id -> {enc | dec, width, height}
 let canvas = null;
 let ctx = null;
 
+async function hasAdapter() {
+  try {
+    return !!(await navigator.gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+function load(which) {
+  if (!modules.has(which)) {
+    const url = which === 'gpu' ? './vqcodec.js' : './cpu/vqcodec.js';
+    modules.set(which, import(url).then(async (m) => ({ m, wasm: await m.default() })));
+  }
+  return modules.get(which);
+}
+
+// 'cpu' always takes the CPU-only module; 'auto' takes it too when there is no adapter (the
+// full module would only fall back to the same CPU code); 'webgpu' needs the full module.
+async function moduleFor(backend) {
+  if (backend === 'cpu') return load('cpu');
+  if (backend === 'auto' && !(await hasAdapter())) return load('cpu');
+  return load('gpu');
+}
+
 function codecFor(backend, model) {
   const key = `${backend}/${model}`;
   if (!codecs.has(key)) {
-    ready ??= init();
-    codecs.set(key, ready.then(() => VqCodec.create(backend, model)));
+    codecs.set(key, moduleFor(backend).then(({ m }) => m.VqCodec.create(backend, model)));
   }
   return codecs.get(key);
 }
@@ -37,9 +62,12 @@ function rgbaOf(frame, width, height) {
 // No model asked for: base where the backend resolves to WebGPU, lite on the CPU.
 async function codecAuto(backend, model) {
   if (model) return [await codecFor(backend, model), model];
-  if (backend === 'cpu') return [await codecFor('cpu', 'lite'), 'lite'];
+  if (backend === 'cpu' || (backend === 'auto' && !(await hasAdapter()))) {
+    return [await codecFor(backend, 'lite'), 'lite'];
+  }
   const base = await codecFor(backend, 'base');
-  return base.backend === 'cpu' ? [await codecFor('cpu', 'lite'), 'lite'] : [base, 'base'];
+  // an adapter that fails to initialise leaves `auto` on the CPU: lite there too
+  return base.backend === 'cpu' ? [await codecFor(backend, 'lite'), 'lite'] : [base, 'base'];
 }
 
 const ops = {
@@ -56,7 +84,8 @@ const ops = {
     return [out, [out.data.buffer]];
   },
   async 'configure-decoder'({ session, backend, model, header }) {
-    const want = streamModelId(new Uint8Array(header));
+    const { m } = await moduleFor(backend);
+    const want = m.streamModelId(new Uint8Array(header));
     // the model the stream names; `model` only says which to try first
     const names = [model, ...['base', 'lite'].filter((m) => m !== model)];
     for (const name of names) {
@@ -83,8 +112,9 @@ const ops = {
     sessions.delete(session);
   },
   async memory() {
-    const wasm = await (ready ??= init());
-    return { wasmBytes: wasm.memory.buffer.byteLength, sessions: sessions.size };
+    let wasmBytes = 0;
+    for (const p of modules.values()) wasmBytes += (await p).wasm.memory.buffer.byteLength;
+    return { wasmBytes, sessions: sessions.size, modules: [...modules.keys()] };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);

@@ -31,7 +31,6 @@ fn js_err(e: impl std::fmt::Display) -> JsValue {
 }
 
 /// Asks the browser for a WebGPU adapter. `Ok(())` when one exists, else why not.
-#[cfg(feature = "wgpu")]
 async fn webgpu_adapter() -> Result<(), String> {
     let global = js_sys::global();
     let navigator =
@@ -68,7 +67,8 @@ thread_local! {
 /// A CPU-only package (built without the `wgpu` feature, smaller) never offers WebGPU.
 #[cfg(not(feature = "wgpu"))]
 async fn webgpu_backend() -> Result<Backend, String> {
-    Err("this is the CPU-only build of the package (no WebGPU code in it)".into())
+    webgpu_adapter().await?;
+    Err("a WebGPU adapter exists, but this is the CPU-only build of the package".into())
 }
 
 #[cfg(feature = "wgpu")]

@@ -123,11 +123,13 @@ try {
     const before = { wasm: (await workerMemory()).wasmBytes, heap: await heap() };
     const t = performance.now();
     const r = await window.vqDemo.encodeClip({ ...opts, frames: 1000 });
-    const after = { wasm: (await workerMemory()).wasmBytes, heap: await heap(), sessions: (await workerMemory()).sessions };
+    const m = await workerMemory();
+    const after = { wasm: m.wasmBytes, heap: await heap(), sessions: m.sessions, modules: m.modules };
     return { before, after, frames: r.frames, decoded: r.decodedFrames, ms: performance.now() - t, psnr: r.psnr, match: r.tokensMatch };
   });
   const mib = (b) => (b / 1048576).toFixed(1);
   check('1,000 frames encoded and decoded in the page', mem.frames === 1000 && mem.decoded === 1000 && mem.match, `${(mem.ms / 1000).toFixed(1)} s, PSNR ${mem.psnr.toFixed(2)} dB`);
+  check('the worker loaded only the CPU-only module for backend cpu', mem.after.modules.join() === 'cpu', String(mem.after.modules));
   check('memory stays flat over 1,000 frames (wasm +8 MiB, JS heap +16 MiB at most)',
     mem.after.wasm - mem.before.wasm <= 8 << 20 && mem.after.heap - mem.before.heap <= 16 << 20,
     `worker wasm ${mib(mem.before.wasm)} → ${mib(mem.after.wasm)} MiB, JS heap ${mib(mem.before.heap)} → ${mib(mem.after.heap)} MiB, ${mem.after.sessions} open sessions`);
@@ -201,6 +203,20 @@ try {
       return { backend: r.backend, reason: r.reason, width: r.width, badge: document.getElementById('badge').textContent };
     });
     check('auto falls back to the CPU without an adapter, with a reason', auto.backend === 'cpu' && /CPU fallback: .*(requestAdapter|navigator\.gpu)/.test(auto.reason) && auto.badge === 'cpu', auto.reason);
+    // the package's worker: without an adapter it loads only the small CPU-only module
+    const pkgAuto = await p2.evaluate(async () => {
+      const { VqVideoEncoder, workerMemory } = await import('../pkg/index.js');
+      const chunks = [];
+      const enc = new VqVideoEncoder({ output: (c) => chunks.push(c), error: () => {} });
+      enc.configure({ width: 64, height: 48 });
+      enc.encode(new ImageData(64, 48), { keyFrame: true });
+      await enc.flush();
+      return { info: enc.info, chunks: chunks.length, mem: await workerMemory() };
+    });
+    check('package on auto without an adapter: CPU-only module, lite model, with the reason',
+      pkgAuto.chunks === 1 && pkgAuto.info.backend === 'cpu' && pkgAuto.info.model === 'lite'
+      && /requestAdapter/.test(pkgAuto.info.reason) && pkgAuto.mem.modules.join() === 'cpu',
+      `${pkgAuto.info.model}, modules ${pkgAuto.mem.modules}, ${pkgAuto.info.reason}`);
   } finally {
     await plain.close();
     rmSync(plainProfile, { recursive: true, force: true });
