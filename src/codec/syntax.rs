@@ -2,13 +2,16 @@
 //! token state both sides keep. The encoder half makes its rate–distortion choices while it
 //! codes, with the very model state the decoder will have, so the two cannot drift.
 //!
-//! Payload of a frame with `L'` coded levels on an `h × w` latent grid, raster order:
+//! Payload of a frame with `L'` coded levels on an `h × w` latent grid, raster order (the
+//! normative text is docs/bitstream.md, "Frame syntax"):
 //! ```text
 //! for y in 0..h, x in 0..w, l in 0..L':
-//!     delta frame and the reference holds level l here:
-//!         skip flag   context (l, left flag + above flag, flag of level l−1 here)
-//!     not skipped:
-//!         index       bit tree per (frame kind, l)
+//!     r = reference index (previous frame, level l, here), if any
+//!     if r: skip flag     context (l, left flag + above flag, flag of level l−1 here)
+//!     if no r or not skipped: a new index:
+//!         same as left?   context (l, frame kind, left == above)   [left exists, ≠ r]
+//!         same as above?  context (l, frame kind)                  [above exists, ≠ left, ≠ r]
+//!         else bit tree   per (frame kind, l)
 //! ```
 
 use super::codebook::Codebooks;
