@@ -295,7 +295,13 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
     if (keepSources) sources.push(img);
     encoder.encode(img, { timestamp: Math.round((i * 1e6) / fps) });
     if (encoder.encodeQueueSize > 2) await encoder.flush().catch(() => {});
-    if (i % 10 === 9) setStream(`encoding ${i + 1}/${frames}`, 'off');
+    if (i % 10 === 9) {
+      // live: progress, fps so far, and the chart of what is already decoded
+      const sec = (performance.now() - t0) / 1000;
+      setStream(`encoding ${i + 1}/${frames}`, 'off');
+      $('sfps').textContent = `${((i + 1) / sec).toFixed(1)} (encode + decode)`;
+      drawChart(rows.slice(0, decoded));
+    }
   }
   await encoder.flush().catch(() => {});
   const info = encoder.info;
