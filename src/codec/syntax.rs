@@ -350,7 +350,6 @@ pub fn write_frame(
             let plane = l * n;
             let value = state.idx[plane + p];
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
-            let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
             if reference != NONE {
                 let left = x > 0 && flags[plane + p - 1];
                 let above = y > 0 && flags[plane + p - width];
@@ -359,9 +358,11 @@ pub fn write_frame(
                 enc.encode(&mut ctx.skip[Contexts::skip_ctx(l, left, above, lower)], skip);
                 flags[plane + p] = skip;
                 if !skip {
+                    let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
                     write_index(&mut enc, ctx, &nb, value);
                 }
             } else {
+                let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
                 write_index(&mut enc, ctx, &nb, value);
             }
         }
@@ -410,7 +411,6 @@ pub fn decode_frame(
         for l in 0..coded {
             let plane = l * n;
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
-            let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
             let value = if reference != NONE {
                 let left = x > 0 && flags[plane + p - 1];
                 let above = y > 0 && flags[plane + p - width];
@@ -421,9 +421,11 @@ pub fn decode_frame(
                 if skip {
                     reference
                 } else {
+                    let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
                     read_index(&mut dec, ctx, &nb)
                 }
             } else {
+                let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
                 read_index(&mut dec, ctx, &nb)
             };
             if usize::from(value) >= codebook_size {
