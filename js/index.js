@@ -360,7 +360,7 @@ export async function compressVideo(source, options = {}, onProgress) {
     const height = config.height ?? video.videoHeight;
     const total = Math.max(1, Math.min(maxFrames, Math.floor((video.duration || 0) * fps) || 1));
     const canvas = new OffscreenCanvas(width, height);
-    const ctx = canvas.getContext('2d');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
     const parts = [];
     let bytes = 0;
     let failed = null;
@@ -379,7 +379,8 @@ export async function compressVideo(source, options = {}, onProgress) {
         if (failed) throw failed;
         await seek(video, Math.min(i / fps, Math.max(0, video.duration - 1e-3)));
         ctx.drawImage(video, 0, 0, width, height);
-        encoder.encode(canvas.transferToImageBitmap(), { timestamp: Math.round((i * 1e6) / fps) });
+        // ImageData: its copy is transferred to the worker; nothing here waits for a close()
+        encoder.encode(ctx.getImageData(0, 0, width, height), { timestamp: Math.round((i * 1e6) / fps) });
         if (encoder.encodeQueueSize > 2) await encoder.flush();
         onProgress?.({ frame: i + 1, total, bytes });
       }
