@@ -26,8 +26,15 @@ fn read_clip(path: &str, max: usize) -> (Vec<Frame>, (u32, u32)) {
     while frames.len() < max {
         match dec.read_frame() {
             Ok(f) => frames.push(
-                Frame::from_yuv(w, h, chroma, f.get_y_plane(), f.get_u_plane(), f.get_v_plane())
-                    .expect("frame"),
+                Frame::from_yuv(
+                    w,
+                    h,
+                    chroma,
+                    f.get_y_plane(),
+                    f.get_u_plane(),
+                    f.get_v_plane(),
+                )
+                .expect("frame"),
             ),
             Err(_) => break,
         }
@@ -36,7 +43,10 @@ fn read_clip(path: &str, max: usize) -> (Vec<Frame>, (u32, u32)) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let clip = args.first().cloned().unwrap_or_else(|| {
         if std::path::Path::new("data/y4m/coinpen.y4m").exists() {
             "data/y4m/coinpen.y4m".into()
@@ -79,7 +89,11 @@ fn main() {
             ctx = Contexts::new(3, 7);
         }
         symbols += symbol_count(state, prev);
-        assert_eq!(&write_frame(state, *kind, &mut ctx, prev), payload, "write_frame differs");
+        assert_eq!(
+            &write_frame(state, *kind, &mut ctx, prev),
+            payload,
+            "write_frame differs"
+        );
         prev = Some(state);
     }
     let bytes: usize = coded.iter().map(|c| c.2.len()).sum();
@@ -109,8 +123,16 @@ fn main() {
             if *kind == FrameKind::Key {
                 ctx = Contexts::new(3, 7);
             }
-            let s = decode_frame(payload, *kind, state.coded, (3, state.height, state.width), 128, &mut ctx, prev.as_ref())
-                .expect("decodes");
+            let s = decode_frame(
+                payload,
+                *kind,
+                state.coded,
+                (3, state.height, state.width),
+                128,
+                &mut ctx,
+                prev.as_ref(),
+            )
+            .expect("decodes");
             prev = Some(std::hint::black_box(s));
         }
     });

@@ -206,7 +206,10 @@ fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
 
 /// The first number after `key` in `text`.
 fn number_after(text: &str, key: &str) -> f64 {
-    let rest = text.split(key).nth(1).unwrap_or_else(|| panic!("{key} in {text}"));
+    let rest = text
+        .split(key)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{key} in {text}"));
     rest.trim_start()
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
         .next()
@@ -227,19 +230,43 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
     let enc = stdout_of(&a);
     let bytes = std::fs::metadata(&vqc).unwrap().len() as f64;
     // the reported rate is the file's size
-    let summary = enc.lines().find(|l| l.starts_with("6 frames")).expect("summary");
+    let summary = enc
+        .lines()
+        .find(|l| l.starts_with("6 frames"))
+        .expect("summary");
     let bpp = number_after(summary, "bytes |");
-    assert!((bpp - bytes * 8.0 / (176.0 * 144.0 * 6.0)).abs() < 1e-3, "{enc}");
-    assert_eq!(enc.lines().filter(|l| l.starts_with("frame ")).count(), 6, "{enc}");
+    assert!(
+        (bpp - bytes * 8.0 / (176.0 * 144.0 * 6.0)).abs() < 1e-3,
+        "{enc}"
+    );
+    assert_eq!(
+        enc.lines().filter(|l| l.starts_with("frame ")).count(),
+        6,
+        "{enc}"
+    );
     let enc_psnr = number_after(summary, "PSNR-RGB");
 
     let info = stdout_of(&vqcodec().arg("info").arg(&vqc).assert().success());
-    assert!(info.contains("176x144") && info.contains("6 (2 key, 4 delta)"), "{info}");
+    assert!(
+        info.contains("176x144") && info.contains("6 (2 key, 4 delta)"),
+        "{info}"
+    );
     let json: serde_json::Value = serde_json::from_slice(
-        &vqcodec().args(["info", "--json"]).arg(&vqc).assert().success().get_output().stdout,
+        &vqcodec()
+            .args(["info", "--json"])
+            .arg(&vqc)
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
     )
     .unwrap();
-    let chunk_bytes: u64 = json["chunks"].as_array().unwrap().iter().map(|c| c["bytes"].as_u64().unwrap()).sum();
+    let chunk_bytes: u64 = json["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bytes"].as_u64().unwrap())
+        .sum();
     assert_eq!(chunk_bytes + 60, bytes as u64);
 
     let y4m = tmp("carphone-decoded.y4m");
@@ -249,26 +276,49 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
             .arg(&vqc)
             .arg("-o")
             .arg(&y4m)
-            .args(["--backend", "cpu", "--reference", "tests/data/carphone_6f.y4m"])
+            .args([
+                "--backend",
+                "cpu",
+                "--reference",
+                "tests/data/carphone_6f.y4m",
+            ])
             .assert()
             .success(),
     );
     assert_eq!(y4m_info(&y4m).1, 6);
     // the decoder sees what the encoder reported
-    assert!((number_after(&dec, "PSNR-RGB") - enc_psnr).abs() < 0.01, "{enc}\n{dec}");
+    assert!(
+        (number_after(&dec, "PSNR-RGB") - enc_psnr).abs() < 0.01,
+        "{enc}\n{dec}"
+    );
 
     // tokens from the stream: a valid .npy of frames × levels × rows × columns
     let npy = tmp("carphone.npy");
-    vqcodec().args(["tokens"]).arg(&vqc).arg("-o").arg(&npy).assert().success();
+    vqcodec()
+        .args(["tokens"])
+        .arg(&vqc)
+        .arg("-o")
+        .arg(&npy)
+        .assert()
+        .success();
     let raw = std::fs::read(&npy).unwrap();
     assert_eq!(&raw[..8], b"\x93NUMPY\x01\x00");
     let hlen = u16::from_le_bytes([raw[8], raw[9]]) as usize;
     let header = std::str::from_utf8(&raw[10..10 + hlen]).unwrap();
-    assert!(header.contains("'<i2'") && header.contains("(6, 3, 18, 22)"), "{header}");
+    assert!(
+        header.contains("'<i2'") && header.contains("(6, 3, 18, 22)"),
+        "{header}"
+    );
     assert_eq!((10 + hlen) % 64, 0);
     assert_eq!(raw.len(), 10 + hlen + 6 * 3 * 18 * 22 * 2);
-    let values: Vec<i16> = raw[10 + hlen..].chunks(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
-    assert!(values.iter().all(|&v| (0..128).contains(&v)), "quality 90 codes every level");
+    let values: Vec<i16> = raw[10 + hlen..]
+        .chunks(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    assert!(
+        values.iter().all(|&v| (0..128).contains(&v)),
+        "quality 90 codes every level"
+    );
 }
 
 #[test]
@@ -292,7 +342,10 @@ fn a_cut_stream_decodes_up_to_the_cut_and_fails_naming_it() {
         .args(["--backend", "cpu", "-q"])
         .assert()
         .failure()
-        .stderr(predicates::str::contains("the stream is cut at byte").and(predicates::str::contains("after 5 complete chunks")));
+        .stderr(
+            predicates::str::contains("the stream is cut at byte")
+                .and(predicates::str::contains("after 5 complete chunks")),
+        );
     assert_eq!(y4m_info(&y4m).1, 5);
     // a file that is not a stream, and a stream for weights that are not here
     fails_with(&["decode", "Cargo.toml", "-o", "-"], "not a vqcodec stream");
@@ -302,17 +355,33 @@ fn a_cut_stream_decodes_up_to_the_cut_and_fails_naming_it() {
     foreign[56..60].copy_from_slice(&crc.to_le_bytes());
     let path = tmp("foreign.vqc");
     std::fs::write(&path, &foreign).unwrap();
-    fails_with(&["decode", path.to_str().unwrap(), "-o", "-"], "not embedded here");
+    fails_with(
+        &["decode", path.to_str().unwrap(), "-o", "-"],
+        "not embedded here",
+    );
 }
 
 #[test]
 fn bitrate_mode_reports_its_target_and_error() {
     let a = vqcodec()
-        .args(["encode", "tests/data/carphone_6f.y4m", "-o", "-", "--backend", "cpu", "--bitrate", "60", "-q"])
+        .args([
+            "encode",
+            "tests/data/carphone_6f.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+            "--bitrate",
+            "60",
+            "-q",
+        ])
         .assert()
         .success();
     let stderr = String::from_utf8(a.get_output().stderr.clone()).unwrap();
-    assert!(stderr.contains("rate control: target 60.0 kbit/s, achieved"), "{stderr}");
+    assert!(
+        stderr.contains("rate control: target 60.0 kbit/s, achieved"),
+        "{stderr}"
+    );
     let out = &a.get_output().stdout;
     assert_eq!(&out[..4], b"VQCV");
 }

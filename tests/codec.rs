@@ -91,10 +91,17 @@ fn round_trip_gives_the_encoders_indices_and_identical_bytes_twice() {
     let out = pixels(&e, &decoded, w, h);
     let plain = block_on(e.roundtrip(&frames, None)).unwrap().frames;
     let mean = |a: &[Frame]| {
-        a.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / a.len() as f64
+        a.iter()
+            .zip(&frames)
+            .map(|(x, y)| psnr_rgb(x, y))
+            .sum::<f64>()
+            / a.len() as f64
     };
     let (coded, reference) = (mean(&out), mean(&plain));
-    assert!(coded > reference - 0.3, "{coded:.2} dB vs plain RVQ {reference:.2} dB");
+    assert!(
+        coded > reference - 0.3,
+        "{coded:.2} dB vs plain RVQ {reference:.2} dB"
+    );
     // determinism: the same stream twice, the same pixels twice
     let (again, _) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
     assert_eq!(again, stream);
@@ -113,7 +120,12 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
     for q in [10u8, 40, 80, 100] {
         let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Quality(q), 60));
         let out = pixels(&e, &decode_all(&stream).0, w, h);
-        let psnr = out.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / 6.0;
+        let psnr = out
+            .iter()
+            .zip(&frames)
+            .map(|(x, y)| psnr_rgb(x, y))
+            .sum::<f64>()
+            / 6.0;
         if let Some((size, p)) = last {
             assert!(stream.len() > size, "quality {q}: {} bytes", stream.len());
             assert!(psnr >= p - 0.05, "quality {q}: {psnr:.2} dB after {p:.2}");
@@ -125,7 +137,8 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
     let mut sizes = Vec::new();
     for kbps in [20.0, 60.0] {
         let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Bitrate(kbps), 60));
-        let achieved = (stream.len() - HEADER_LEN) as f64 * 8.0 * fps / frames.len() as f64 / 1000.0;
+        let achieved =
+            (stream.len() - HEADER_LEN) as f64 * 8.0 * fps / frames.len() as f64 / 1000.0;
         assert!(
             achieved < kbps * 1.6,
             "target {kbps} kbit/s, achieved {achieved:.1}"
@@ -155,7 +168,13 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
             assert_eq!(d.state, p.state, "{name} frame {}", p.pts);
         }
         let out = pixels(&decoder, &decoded, w, h);
-        quality.push(out.iter().zip(&frames).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / 6.0);
+        quality.push(
+            out.iter()
+                .zip(&frames)
+                .map(|(x, y)| psnr_rgb(x, y))
+                .sum::<f64>()
+                / 6.0,
+        );
     }
     eprintln!(
         "mean PSNR-RGB decoded on the CPU: {:?} for streams encoded on {:?}",
@@ -195,7 +214,10 @@ fn a_flipped_bit_costs_its_chunk_and_decoding_resumes_at_the_next_keyframe() {
         let bit = HEADER_LEN * 8 + (x as usize) % ((stream.len() - HEADER_LEN) * 8);
         let mut bad = stream.clone();
         bad[bit / 8] ^= 1 << (bit % 8);
-        let hit = map.iter().position(|&(s, end, _)| (s..end).contains(&(bit / 8))).unwrap();
+        let hit = map
+            .iter()
+            .position(|&(s, end, _)| (s..end).contains(&(bit / 8)))
+            .unwrap();
         let resume = (hit + 1..packets.len())
             .find(|&i| packets[i].kind == FrameKind::Key)
             .unwrap_or(packets.len());
@@ -236,7 +258,11 @@ fn a_cut_stream_decodes_every_frame_before_the_cut_and_names_it() {
     for cut in (0..=stream.len()).step_by(3).chain(map.iter().map(|m| m.1)) {
         let (decoded, errors) = decode_all(&stream[..cut]);
         let complete = map.iter().filter(|m| m.1 <= cut).count();
-        assert_eq!(decoded.len(), if cut < HEADER_LEN { 0 } else { complete }, "cut {cut}");
+        assert_eq!(
+            decoded.len(),
+            if cut < HEADER_LEN { 0 } else { complete },
+            "cut {cut}"
+        );
         for d in &decoded {
             assert_eq!(d.state, packets[d.pts as usize].state);
         }
@@ -244,13 +270,22 @@ fn a_cut_stream_decodes_every_frame_before_the_cut_and_names_it() {
         if at_boundary {
             assert!(errors.is_empty(), "cut {cut}: {errors:?}");
         } else {
-            let offset = if cut < HEADER_LEN { cut } else { map[complete].0 };
+            let offset = if cut < HEADER_LEN {
+                cut
+            } else {
+                map[complete].0
+            };
             let frames_before = if cut < HEADER_LEN { 0 } else { complete };
             assert!(
                 errors.contains(&StreamError::Truncated {
                     offset: offset as u64,
                     frames: frames_before as u64
-                }) || (cut < 8 && errors == [StreamError::Truncated { offset: cut as u64, frames: 0 }]),
+                }) || (cut < 8
+                    && errors
+                        == [StreamError::Truncated {
+                            offset: cut as u64,
+                            frames: 0
+                        }]),
                 "cut {cut}: {errors:?}"
             );
         }
@@ -269,39 +304,98 @@ fn hostile_headers_are_refused_before_anything_is_allocated() {
         b.extend_from_slice(&stream[HEADER_LEN..]);
         b
     };
-    let limited = |h: Header, limits: Limits, what: &str| {
-        match StreamDecoder::new(&rewrite(h), limits, Some(&info)) {
-            Err(StreamError::LimitExceeded { what: w, .. }) => assert!(w.contains(what), "{w}"),
-            Err(other) => panic!("{what}: {other}"),
-            Ok(_) => panic!("{what}: accepted"),
-        }
+    let limited = |h: Header, limits: Limits, what: &str| match StreamDecoder::new(
+        &rewrite(h),
+        limits,
+        Some(&info),
+    ) {
+        Err(StreamError::LimitExceeded { what: w, .. }) => assert!(w.contains(what), "{w}"),
+        Err(other) => panic!("{what}: {other}"),
+        Ok(_) => panic!("{what}: accepted"),
     };
     let default = Limits::default();
-    limited(Header { width: 1 << 31, ..header.clone() }, default, "width");
-    limited(Header { height: 100_000, ..header.clone() }, default, "height");
-    let few_pixels = Limits { max_pixels: 1 << 20, ..default };
-    limited(Header { width: 2000, height: 2000, ..header.clone() }, few_pixels, "pixels");
-    limited(Header { frame_count: u32::MAX, ..header.clone() }, default, "frame count");
-    match StreamDecoder::new(&rewrite(Header { model_id: 42, ..header.clone() }), Limits::default(), Some(&info)) {
+    limited(
+        Header {
+            width: 1 << 31,
+            ..header.clone()
+        },
+        default,
+        "width",
+    );
+    limited(
+        Header {
+            height: 100_000,
+            ..header.clone()
+        },
+        default,
+        "height",
+    );
+    let few_pixels = Limits {
+        max_pixels: 1 << 20,
+        ..default
+    };
+    limited(
+        Header {
+            width: 2000,
+            height: 2000,
+            ..header.clone()
+        },
+        few_pixels,
+        "pixels",
+    );
+    limited(
+        Header {
+            frame_count: u32::MAX,
+            ..header.clone()
+        },
+        default,
+        "frame count",
+    );
+    match StreamDecoder::new(
+        &rewrite(Header {
+            model_id: 42,
+            ..header.clone()
+        }),
+        Limits::default(),
+        Some(&info),
+    ) {
         Err(StreamError::ModelMismatch { stream: 42, .. }) => {}
         Err(other) => panic!("model id: {other}"),
         Ok(_) => panic!("model id: accepted"),
     }
     // a caller's own limits apply too
-    let small = Limits { max_width: 100, ..Limits::default() };
+    let small = Limits {
+        max_width: 100,
+        ..Limits::default()
+    };
     assert!(matches!(
         StreamDecoder::new(&stream, small, Some(&info)),
         Err(StreamError::LimitExceeded { .. })
     ));
     // a chunk length over the limit is refused without reading it
-    let tight = Limits { max_chunk_bytes: 8, ..Limits::default() };
+    let tight = Limits {
+        max_chunk_bytes: 8,
+        ..Limits::default()
+    };
     let (_, errors) = {
         let s = StreamDecoder::new(&stream, tight, None).unwrap();
         let items: Vec<_> = s.collect();
-        (0, items.into_iter().filter_map(Result::err).collect::<Vec<_>>())
+        (
+            0,
+            items
+                .into_iter()
+                .filter_map(Result::err)
+                .collect::<Vec<_>>(),
+        )
     };
-    assert!(matches!(errors.first(), Some(StreamError::LimitExceeded { .. })), "{errors:?}");
-    assert_eq!(StreamDecoder::new(b"RIFF0000", Limits::default(), None).unwrap_err(), StreamError::NotVqc);
+    assert!(
+        matches!(errors.first(), Some(StreamError::LimitExceeded { .. })),
+        "{errors:?}"
+    );
+    assert_eq!(
+        StreamDecoder::new(b"RIFF0000", Limits::default(), None).unwrap_err(),
+        StreamError::NotVqc
+    );
 }
 
 #[test]
@@ -310,7 +404,11 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
     let e = engine(Backend::cpu("test"));
     let frames = clip();
     let (w, h) = (frames[0].width(), frames[0].height());
-    let mut enc = block_on(VideoEncoder::new(&e, config(&frames, RateControl::Quality(70), 3))).unwrap();
+    let mut enc = block_on(VideoEncoder::new(
+        &e,
+        config(&frames, RateControl::Quality(70), 3),
+    ))
+    .unwrap();
     let header = enc.header_bytes();
     // two calls, the second forcing a keyframe at frame 4
     let mut packets = block_on(enc.encode(&e, &frames[..4], false)).unwrap();
@@ -334,11 +432,26 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
     let last = bad.len() - 1;
     bad[last] ^= 0x10;
     block_on(dec.decode(&e, &packets[0].data)).unwrap();
-    assert!(matches!(block_on(dec.decode(&e, &bad)), Err(vqcodec::Error::Stream(StreamError::ChunkCrc { .. }))));
-    assert!(matches!(block_on(dec.decode(&e, &packets[2].data)), Err(vqcodec::Error::Stream(StreamError::NeedKeyframe { .. }))));
-    let kf = packets.iter().position(|p| p.kind == FrameKind::Key && p.pts > 2).unwrap();
-    assert_eq!(block_on(dec.decode(&e, &packets[kf].data)).unwrap().state, packets[kf].state);
+    assert!(matches!(
+        block_on(dec.decode(&e, &bad)),
+        Err(vqcodec::Error::Stream(StreamError::ChunkCrc { .. }))
+    ));
+    assert!(matches!(
+        block_on(dec.decode(&e, &packets[2].data)),
+        Err(vqcodec::Error::Stream(StreamError::NeedKeyframe { .. }))
+    ));
+    let kf = packets
+        .iter()
+        .position(|p| p.kind == FrameKind::Key && p.pts > 2)
+        .unwrap();
+    assert_eq!(
+        block_on(dec.decode(&e, &packets[kf].data)).unwrap().state,
+        packets[kf].state
+    );
     // frames of another size are refused
     let small = Frame::from_rgb(8, 8, vec![0; 192]).unwrap();
-    assert!(matches!(block_on(enc.encode(&e, &[small], false)), Err(vqcodec::Error::MixedSizes)));
+    assert!(matches!(
+        block_on(enc.encode(&e, &[small], false)),
+        Err(vqcodec::Error::MixedSizes)
+    ));
 }

@@ -18,7 +18,9 @@ fn header_strategy() -> impl Strategy<Value = Header> {
         1u8..=64,
         0usize..4,
     )
-        .prop_filter("pixels within the limit", |t| u64::from(t.1) * u64::from(t.2) <= 8192 * 8192)
+        .prop_filter("pixels within the limit", |t| {
+            u64::from(t.1) * u64::from(t.2) <= 8192 * 8192
+        })
         .prop_map(|(id, w, h, num, den, count, levels, bits, ds, c)| Header {
             model_id: id,
             codebook_id: 0,
@@ -30,7 +32,12 @@ fn header_strategy() -> impl Strategy<Value = Header> {
             levels,
             codebook_bits: bits,
             downsample: ds,
-            chroma: [SourceChroma::C420, SourceChroma::C422, SourceChroma::C444, SourceChroma::Mono][c],
+            chroma: [
+                SourceChroma::C420,
+                SourceChroma::C422,
+                SourceChroma::C444,
+                SourceChroma::Mono,
+            ][c],
         })
 }
 

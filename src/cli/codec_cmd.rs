@@ -142,7 +142,10 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     out.write_all(&header)?;
     let mut total_bytes = header.len();
     let mut report = report_sink(&a.output);
-    let bar = progress(a.quiet || a.output.as_os_str() == "-", a.frames.map(|n| n as u64));
+    let bar = progress(
+        a.quiet || a.output.as_os_str() == "-",
+        a.frames.map(|n| n as u64),
+    );
     let (mut n, mut keys, mut cuts, mut sum_rgb, mut sum_y) = (0usize, 0usize, 0usize, 0f64, 0f64);
     let limit = a.frames.unwrap_or(usize::MAX);
     let start = Instant::now();
@@ -388,10 +391,7 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     }
     writeln!(report, "{line}")?;
     if let Some(e) = errors.last() {
-        bail!(
-            "the stream has {} error(s); the last: {e}",
-            errors.len()
-        );
+        bail!("the stream has {} error(s); the last: {e}", errors.len());
     }
     Ok(())
 }
@@ -444,10 +444,19 @@ pub fn info(a: &InfoArgs) -> Result<()> {
             }))?
         );
     } else {
-        println!("format          vqc version {}", crate::codec::container::VERSION);
+        println!(
+            "format          vqc version {}",
+            crate::codec::container::VERSION
+        );
         println!("model id        {:016x}", header.model_id);
-        println!("size            {}x{} ({:?} source)", header.width, header.height, header.chroma);
-        println!("frame rate      {}/{} ({fps:.3} fps)", header.fps_num, header.fps_den);
+        println!(
+            "size            {}x{} ({:?} source)",
+            header.width, header.height, header.chroma
+        );
+        println!(
+            "frame rate      {}/{} ({fps:.3} fps)",
+            header.fps_num, header.fps_den
+        );
         println!(
             "model           {} levels x {} codes, stride {}",
             header.levels,
@@ -460,7 +469,10 @@ pub fn info(a: &InfoArgs) -> Result<()> {
             chunks.len(),
             chunks.len() - keys
         );
-        println!("bytes           {} ({bpp:.4} bpp, {kbps:.1} kbit/s)", bytes.len());
+        println!(
+            "bytes           {} ({bpp:.4} bpp, {kbps:.1} kbit/s)",
+            bytes.len()
+        );
         println!("  frame   offset  type  levels    bytes");
         for (i, c) in chunks.iter().enumerate() {
             println!(
@@ -530,7 +542,9 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
     let (shape, data) = if magic == crate::codec::container::MAGIC {
         let limits = Limits::default();
         let mut bytes = Vec::new();
-        chained.take(limits.max_stream_bytes + 1).read_to_end(&mut bytes)?;
+        chained
+            .take(limits.max_stream_bytes + 1)
+            .read_to_end(&mut bytes)?;
         if bytes.len() as u64 > limits.max_stream_bytes {
             bail!("{} is over the size limit", a.input.display());
         }
@@ -543,7 +557,11 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
             match item {
                 Ok(f) => {
                     data.extend(f.state.idx.iter().map(|&v| {
-                        if v == crate::codec::syntax::NONE { -1 } else { v as i16 }
+                        if v == crate::codec::syntax::NONE {
+                            -1
+                        } else {
+                            v as i16
+                        }
                     }));
                     frames += 1;
                 }

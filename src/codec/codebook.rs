@@ -20,7 +20,12 @@ impl Codebooks {
     ///
     /// # Errors
     /// [`crate::Error::InvalidTokens`] if the length does not match the shape.
-    pub fn new(levels: usize, size: usize, dim: usize, data: Vec<f32>) -> Result<Self, crate::Error> {
+    pub fn new(
+        levels: usize,
+        size: usize,
+        dim: usize,
+        data: Vec<f32>,
+    ) -> Result<Self, crate::Error> {
         if levels == 0 || size == 0 || dim == 0 || data.len() != levels * size * dim {
             return Err(crate::Error::InvalidTokens(format!(
                 "codebooks of {} values do not make {levels}x{size}x{dim}",

@@ -220,12 +220,14 @@ impl Header {
             levels: bytes[48],
             codebook_bits: bytes[49],
             downsample: bytes[50],
-            chroma: SourceChroma::from_u8(bytes[52]).ok_or_else(|| {
-                StreamError::Malformed(format!("chroma code {}", bytes[52]))
-            })?,
+            chroma: SourceChroma::from_u8(bytes[52])
+                .ok_or_else(|| StreamError::Malformed(format!("chroma code {}", bytes[52])))?,
         };
         if bytes[51] != 0 {
-            return Err(StreamError::Unsupported(format!("colour code {}", bytes[51])));
+            return Err(StreamError::Unsupported(format!(
+                "colour code {}",
+                bytes[51]
+            )));
         }
         if h.codebook_id != 0 {
             return Err(StreamError::Unsupported(

@@ -1,10 +1,10 @@
 //! The stream decoder: chunks in, code indices out. Pure integer work; no model needed
 //! beyond its id and sizes.
 
+use super::ModelInfo;
 use super::container::{Chunk, ChunkReader, FrameKind, Header, Limits};
 use super::error::StreamError;
 use super::syntax::{Contexts, TokenState, decode_frame};
-use super::ModelInfo;
 
 /// Decodes chunks of one stream into [`TokenState`]s.
 #[derive(Debug, Clone)]
@@ -112,7 +112,11 @@ impl<'a> StreamDecoder<'a> {
     ///
     /// # Errors
     /// As [`Header::parse`] and [`Decoder::new`]; nothing is allocated for a stream that fails.
-    pub fn new(bytes: &'a [u8], limits: Limits, model: Option<&ModelInfo>) -> Result<Self, StreamError> {
+    pub fn new(
+        bytes: &'a [u8],
+        limits: Limits,
+        model: Option<&ModelInfo>,
+    ) -> Result<Self, StreamError> {
         let reader = ChunkReader::new(bytes, limits)?;
         let decoder = Decoder::new(reader.header(), model)?;
         Ok(Self { reader, decoder })

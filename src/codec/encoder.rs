@@ -1,10 +1,10 @@
 //! The stream encoder: latents in, chunks out (send a frame, receive its packet).
 
+use super::ModelInfo;
 use super::codebook::Codebooks;
 use super::container::{FrameKind, HEADER_LEN, Header, SourceChroma, write_chunk};
 use super::rate::{BitrateState, RateControl, quality_params};
 use super::syntax::{Contexts, FrameCode, FrameParams, TokenState, encode_frame};
-use super::ModelInfo;
 use crate::Error;
 
 /// What the encoder is asked to make.
@@ -226,7 +226,12 @@ impl Encoder {
     }
 
     /// The best quality step whose frame fits `target` bits (the lowest step if none does).
-    fn search(&self, latent: &[f32], kind: FrameKind, target: f64) -> (u8, FrameCode, Contexts, f32) {
+    fn search(
+        &self,
+        latent: &[f32],
+        kind: FrameKind,
+        target: f64,
+    ) -> (u8, FrameCode, Contexts, f32) {
         let (mut lo, mut hi) = (0u8, 100u8);
         let mut best = None;
         while lo <= hi {

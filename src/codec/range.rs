@@ -66,11 +66,7 @@ impl BitModel {
     /// Cost of coding `bit` with this model, in bits (encoder-side estimate).
     #[inline]
     pub fn cost(self, bit: bool) -> f32 {
-        let p = if bit {
-            PROB_ONE - self.p0()
-        } else {
-            self.p0()
-        };
+        let p = if bit { PROB_ONE - self.p0() } else { self.p0() };
         COST.get()[(p >> (PROB_BITS - COST_BITS)) as usize]
     }
 }
@@ -356,7 +352,11 @@ mod tests {
         }
         let bytes = enc.finish();
         // entropy of p=0.05 is 0.286 bits/bit
-        assert!(bytes.len() * 8 < (bits.len() as f64 * 0.30) as usize, "{}", bytes.len());
+        assert!(
+            bytes.len() * 8 < (bits.len() as f64 * 0.30) as usize,
+            "{}",
+            bytes.len()
+        );
         let mut dec = RangeDecoder::new(&bytes);
         let mut m = BitModel::new();
         for &b in &bits {

@@ -151,7 +151,11 @@ impl Neighbours {
 }
 
 fn kind_of(n: &Neighbours) -> FrameKind {
-    if n.kind == 1 { FrameKind::Delta } else { FrameKind::Key }
+    if n.kind == 1 {
+        FrameKind::Delta
+    } else {
+        FrameKind::Key
+    }
 }
 
 /// Bits to code `v` as a new index.
@@ -272,7 +276,13 @@ pub fn encode_frame(
             let plane = l * n;
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
             let (near, d_near) = books.nearest(l, &residual);
-            let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
+            let nb = Neighbours::new(
+                kind,
+                l,
+                &state.idx[plane..plane + n],
+                (p, x, y, width),
+                reference,
+            );
             let dist = |v: u16| books.distance(l, usize::from(v), &residual);
             // the best new index: the nearest code, or a cheaper neighbour when λ allows
             let new_bits = |v: u16| index_cost(ctx, &nb, v);
@@ -355,14 +365,29 @@ pub fn write_frame(
                 let above = y > 0 && flags[plane + p - width];
                 let lower = l > 0 && flags[plane - n + p];
                 let skip = value == reference;
-                enc.encode(&mut ctx.skip[Contexts::skip_ctx(l, left, above, lower)], skip);
+                enc.encode(
+                    &mut ctx.skip[Contexts::skip_ctx(l, left, above, lower)],
+                    skip,
+                );
                 flags[plane + p] = skip;
                 if !skip {
-                    let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
+                    let nb = Neighbours::new(
+                        kind,
+                        l,
+                        &state.idx[plane..plane + n],
+                        (p, x, y, width),
+                        reference,
+                    );
                     write_index(&mut enc, ctx, &nb, value);
                 }
             } else {
-                let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
+                let nb = Neighbours::new(
+                    kind,
+                    l,
+                    &state.idx[plane..plane + n],
+                    (p, x, y, width),
+                    reference,
+                );
                 write_index(&mut enc, ctx, &nb, value);
             }
         }
@@ -421,24 +446,35 @@ pub fn decode_frame(
                 if skip {
                     reference
                 } else {
-                    let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
+                    let nb = Neighbours::new(
+                        kind,
+                        l,
+                        &state.idx[plane..plane + n],
+                        (p, x, y, width),
+                        reference,
+                    );
                     read_index(&mut dec, ctx, &nb)
                 }
             } else {
-                let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], (p, x, y, width), reference);
+                let nb = Neighbours::new(
+                    kind,
+                    l,
+                    &state.idx[plane..plane + n],
+                    (p, x, y, width),
+                    reference,
+                );
                 read_index(&mut dec, ctx, &nb)
             };
             if usize::from(value) >= codebook_size {
-                return Err(format!("code index {value} outside a codebook of {codebook_size}"));
+                return Err(format!(
+                    "code index {value} outside a codebook of {codebook_size}"
+                ));
             }
             state.idx[plane + p] = value;
         }
     }
     if dec.overrun() > 0 {
-        return Err(format!(
-            "the payload ended {} bytes early",
-            dec.overrun()
-        ));
+        return Err(format!("the payload ended {} bytes early", dec.overrun()));
     }
     Ok(state)
 }

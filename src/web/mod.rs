@@ -19,8 +19,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::backend::{Backend, BackendRequest};
 use crate::codec::container::Chunk;
 use crate::codec::{
-    Decoder, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl,
-    SourceChroma,
+    Decoder, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma,
 };
 use crate::engine::Engine;
 use crate::frame::{Frame, psnr_rgb, psnr_y};
@@ -379,7 +378,10 @@ impl VqStreamEncoder {
                 ("pts", p.pts.into()),
                 ("data", js_sys::Uint8Array::from(p.data.as_slice()).into()),
                 ("stats", to_js(&p.stats)?),
-                ("tokens", js_sys::Uint16Array::from(p.state.idx.as_slice()).into()),
+                (
+                    "tokens",
+                    js_sys::Uint16Array::from(p.state.idx.as_slice()).into(),
+                ),
             ]))
         })
     }
@@ -449,9 +451,15 @@ impl VqStreamDecoder {
                 ("pts", pts.into()),
                 ("width", w.into()),
                 ("height", h.into()),
-                ("rgba", js_sys::Uint8Array::from(frame[0].to_rgba().as_slice()).into()),
+                (
+                    "rgba",
+                    js_sys::Uint8Array::from(frame[0].to_rgba().as_slice()).into(),
+                ),
                 ("levels", state.coded.into()),
-                ("tokens", js_sys::Uint16Array::from(state.idx.as_slice()).into()),
+                (
+                    "tokens",
+                    js_sys::Uint16Array::from(state.idx.as_slice()).into(),
+                ),
             ]))
         })
     }
