@@ -250,16 +250,16 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Reads a whole stream (file or stdin) under `limits`.
-fn read_stream(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
+/// Reads a whole stream from `input` (named `name` in errors) under `limits`.
+fn read_stream(input: Box<dyn Read>, name: &Path, limits: &Limits) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let max = limits.max_stream_bytes;
-    open_input(path)?
+    input
         .take(max + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .with_context(|| format!("cannot read {}", name.display()))?;
     if bytes.len() as u64 > max {
-        bail!("{} is larger than the limit of {max} bytes", path.display());
+        bail!("{} is larger than the limit of {max} bytes", name.display());
     }
     Ok(bytes)
 }
@@ -304,7 +304,7 @@ pub struct DecodeArgs {
 /// command exits with an error after writing everything it could.
 pub fn decode(a: &DecodeArgs) -> Result<()> {
     let limits = Limits::default();
-    let bytes = read_stream(&a.input, &limits)?;
+    let bytes = read_stream(open_input(&a.input)?, &a.input, &limits)?;
     let header = Header::parse(&bytes, &limits)
         .with_context(|| format!("cannot read {}", a.input.display()))?;
     let weights = weights_for(&header, &a.model)?;
@@ -409,7 +409,7 @@ pub struct InfoArgs {
 /// `vqcodec info`: the header and every chunk (checking each one's CRC and symbols).
 pub fn info(a: &InfoArgs) -> Result<()> {
     let limits = Limits::default();
-    let bytes = read_stream(&a.input, &limits)?;
+    let bytes = read_stream(open_input(&a.input)?, &a.input, &limits)?;
     let stream = StreamDecoder::new(&bytes, limits, None)
         .with_context(|| format!("cannot read {}", a.input.display()))?;
     let header = stream.header().clone();
@@ -541,19 +541,13 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
     let chained: Box<dyn Read> = Box::new(std::io::Cursor::new(magic).chain(input));
     let (shape, data) = if magic == crate::codec::container::MAGIC {
         let limits = Limits::default();
-        let mut bytes = Vec::new();
-        chained
-            .take(limits.max_stream_bytes + 1)
-            .read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > limits.max_stream_bytes {
-            bail!("{} is over the size limit", a.input.display());
-        }
-        let header = Header::parse(&bytes, &limits)?;
-        let (lh, lw) = header.latent_size();
-        let levels = usize::from(header.levels);
+        let bytes = read_stream(chained, &a.input, &limits)?;
+        let stream = StreamDecoder::new(&bytes, limits, None)?;
+        let (lh, lw) = stream.header().latent_size();
+        let levels = usize::from(stream.header().levels);
         let mut data = Vec::new();
         let mut frames = 0usize;
-        for item in StreamDecoder::new(&bytes, limits, None)? {
+        for item in stream {
             match item {
                 Ok(f) => {
                     data.extend(f.state.idx.iter().map(|&v| {

@@ -88,8 +88,19 @@ impl Contexts {
         }
     }
 
+    /// Context of the skip flag of `level` at position `p` (column `x`, row `y`) from the flags
+    /// already coded in this frame (`flags`: level-major, `n` positions per level): the flags
+    /// to the left and above at this level, and of the level below here.
     #[inline]
-    fn skip_ctx(level: usize, left: bool, above: bool, lower: bool) -> usize {
+    fn skip_ctx(
+        flags: &[bool],
+        level: usize,
+        (p, x, y, width, n): (usize, usize, usize, usize, usize),
+    ) -> usize {
+        let plane = level * n;
+        let left = x > 0 && flags[plane + p - 1];
+        let above = y > 0 && flags[plane + p - width];
+        let lower = level > 0 && flags[plane - n + p];
         level * SKIP_CTX + (usize::from(left) + usize::from(above)) * 2 + usize::from(lower)
     }
 
@@ -107,7 +118,7 @@ impl Contexts {
 /// to the reference index, which would have been a skip).
 #[derive(Debug, Clone, Copy)]
 struct Neighbours {
-    kind: usize,
+    kind: FrameKind,
     level: usize,
     left: Option<u16>,
     above: Option<u16>,
@@ -131,7 +142,7 @@ impl Neighbours {
         let left = excluded(left);
         let above = excluded(above).filter(|&a| Some(a) != left && !agree);
         Self {
-            kind: usize::from(kind == FrameKind::Delta),
+            kind,
             level,
             left,
             above,
@@ -141,20 +152,12 @@ impl Neighbours {
 
     #[inline]
     fn left_ctx(&self) -> usize {
-        self.level * 4 + self.kind * 2 + usize::from(self.agree)
+        self.level * 4 + usize::from(self.kind == FrameKind::Delta) * 2 + usize::from(self.agree)
     }
 
     #[inline]
     fn above_ctx(&self) -> usize {
-        self.kind + 2 * self.level
-    }
-}
-
-fn kind_of(n: &Neighbours) -> FrameKind {
-    if n.kind == 1 {
-        FrameKind::Delta
-    } else {
-        FrameKind::Key
+        usize::from(self.kind == FrameKind::Delta) + 2 * self.level
     }
 }
 
@@ -176,7 +179,7 @@ fn index_cost(ctx: &Contexts, n: &Neighbours, v: u16) -> f32 {
         }
         bits += m.cost(false);
     }
-    let tree = match kind_of(n) {
+    let tree = match n.kind {
         FrameKind::Key => &ctx.key[n.level],
         FrameKind::Delta => &ctx.delta[n.level],
     };
@@ -197,7 +200,7 @@ fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, v: u1
             return;
         }
     }
-    ctx.tree(kind_of(n), n.level).encode(enc, u32::from(v));
+    ctx.tree(n.kind, n.level).encode(enc, u32::from(v));
 }
 
 #[inline]
@@ -212,7 +215,7 @@ fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours) ->
     {
         return a;
     }
-    ctx.tree(kind_of(n), n.level).decode(dec) as u16
+    ctx.tree(n.kind, n.level).decode(dec) as u16
 }
 
 /// What the encoder decided for a frame.
@@ -298,10 +301,7 @@ pub fn encode_frame(
                 }
             }
             let chosen = if reference != NONE {
-                let left = x > 0 && flags[plane + p - 1];
-                let above = y > 0 && flags[plane + p - width];
-                let lower = l > 0 && flags[plane - n + p];
-                let c = Contexts::skip_ctx(l, left, above, lower);
+                let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
                 let m = ctx.skip[c];
                 let skip = near == reference
                     || dist(reference) + lambda * m.cost(true) <= best.1 + lambda * m.cost(false);
@@ -361,14 +361,9 @@ pub fn write_frame(
             let value = state.idx[plane + p];
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
             if reference != NONE {
-                let left = x > 0 && flags[plane + p - 1];
-                let above = y > 0 && flags[plane + p - width];
-                let lower = l > 0 && flags[plane - n + p];
+                let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
                 let skip = value == reference;
-                enc.encode(
-                    &mut ctx.skip[Contexts::skip_ctx(l, left, above, lower)],
-                    skip,
-                );
+                enc.encode(&mut ctx.skip[c], skip);
                 flags[plane + p] = skip;
                 if !skip {
                     let nb = Neighbours::new(
@@ -437,10 +432,7 @@ pub fn decode_frame(
             let plane = l * n;
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
             let value = if reference != NONE {
-                let left = x > 0 && flags[plane + p - 1];
-                let above = y > 0 && flags[plane + p - width];
-                let lower = l > 0 && flags[plane - n + p];
-                let c = Contexts::skip_ctx(l, left, above, lower);
+                let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
                 let skip = dec.decode(&mut ctx.skip[c]);
                 flags[plane + p] = skip;
                 if skip {
