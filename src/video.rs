@@ -109,16 +109,13 @@ impl VideoDecoder {
         &self.header
     }
 
-    /// Decodes one chunk (the bytes of one [`Packet::data`]: header and payload).
+    /// Reads one chunk (the bytes of one [`Packet::data`]: header and payload) down to its
+    /// code indices: the integer half of [`VideoDecoder::decode`], no model involved.
     ///
     /// # Errors
-    /// [`Error::Stream`] for a damaged chunk or a delta frame without its reference (then
-    /// chunks up to the next keyframe fail too); [`Error::Backend`] if the model fails.
-    pub async fn decode(
-        &mut self,
-        engine: &Engine,
-        chunk: &[u8],
-    ) -> Result<DecodedVideoFrame, Error> {
+    /// [`Error::Stream`] for a damaged chunk or a delta frame without its reference; either
+    /// way the reference is dropped and chunks up to the next keyframe fail too.
+    pub fn decode_symbols(&mut self, chunk: &[u8]) -> Result<(FrameKind, u32, TokenState), Error> {
         let parsed = match Chunk::parse(chunk, 0, &self.header, &self.limits) {
             Ok((c, len)) if len == chunk.len() => c,
             Ok((_, len)) => {
@@ -135,17 +132,43 @@ impl VideoDecoder {
             }
         };
         let state = self.decoder.decode(&parsed)?.clone();
-        let (w, h) = (self.header.width as usize, self.header.height as usize);
-        let frame = engine
-            .decode(&state.tokens(), w, h)
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Backend("the model returned no frame".into()))?;
+        Ok((parsed.kind, parsed.pts, state))
+    }
+
+    /// Decodes one chunk to a frame: [`VideoDecoder::decode_symbols`], then [`frame_of`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub async fn decode(
+        &mut self,
+        engine: &Engine,
+        chunk: &[u8],
+    ) -> Result<DecodedVideoFrame, Error> {
+        let (kind, pts, state) = self.decode_symbols(chunk)?;
+        let frame = frame_of(engine, &self.header, &state).await?;
         Ok(DecodedVideoFrame {
             frame,
-            kind: parsed.kind,
-            pts: parsed.pts,
+            kind,
+            pts,
             state,
         })
     }
+}
+
+/// The frame a stream's code indices decode to, through `engine`'s model.
+///
+/// # Errors
+/// [`Error::InvalidTokens`] if the indices do not fit the header's size; [`Error::Backend`] if
+/// the model fails.
+pub async fn frame_of(
+    engine: &Engine,
+    header: &Header,
+    state: &TokenState,
+) -> Result<Frame, Error> {
+    let (w, h) = (header.width as usize, header.height as usize);
+    engine
+        .decode(&state.tokens(), w, h)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Backend("the model returned no frame".into()))
 }

@@ -66,6 +66,63 @@ impl ModelArgs {
     }
 }
 
+/// Options of `vqcodec train`.
+#[cfg(feature = "train")]
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Manifest: one y4m path per line, relative to the manifest.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: checkpoint.vqw (f32, resumable), model.vqw (f16), state.json.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Architecture preset to start from (ignored when resuming).
+    #[arg(long, default_value = "base")]
+    preset: ModelKind,
+    /// Override the preset's RVQ levels.
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Override the preset's codebook size.
+    #[arg(long)]
+    codebook_size: Option<usize>,
+    /// Take every N-th frame of each clip.
+    #[arg(long, default_value_t = 1)]
+    frame_stride: usize,
+    /// Steps in total.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Crops per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Crop side.
+    #[arg(long, default_value_t = 128)]
+    crop: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Steps between logs.
+    #[arg(long, default_value_t = 50)]
+    log_every: usize,
+    /// Steps between checkpoints.
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: usize,
+    /// Steps between dead-code restarts.
+    #[arg(long, default_value_t = 100)]
+    restart_every: usize,
+    /// Total training seconds over all resumed runs (drives the LR schedule too).
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Stop this run (after checkpointing) when this many seconds have passed.
+    #[arg(long)]
+    run_limit: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend: auto, wgpu or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: BackendRequest,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Compresses a y4m clip into a `.vqc` stream.
@@ -119,59 +176,7 @@ enum Command {
     },
     /// Trains a model on y4m clips listed in a manifest (feature `train`).
     #[cfg(feature = "train")]
-    Train {
-        /// Manifest: one y4m path per line, relative to the manifest.
-        #[arg(long)]
-        data: PathBuf,
-        /// Output folder: checkpoint.vqw (f32, resumable), model.vqw (f16), state.json.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Architecture preset to start from (ignored when resuming).
-        #[arg(long, default_value = "base")]
-        preset: ModelKind,
-        /// Override the preset's RVQ levels.
-        #[arg(long)]
-        levels: Option<usize>,
-        /// Override the preset's codebook size.
-        #[arg(long)]
-        codebook_size: Option<usize>,
-        /// Take every N-th frame of each clip.
-        #[arg(long, default_value_t = 1)]
-        frame_stride: usize,
-        /// Steps in total.
-        #[arg(long, default_value_t = 2000)]
-        steps: usize,
-        /// Crops per batch.
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Crop side.
-        #[arg(long, default_value_t = 128)]
-        crop: usize,
-        /// Peak learning rate.
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        /// Steps between logs.
-        #[arg(long, default_value_t = 50)]
-        log_every: usize,
-        /// Steps between checkpoints.
-        #[arg(long, default_value_t = 500)]
-        checkpoint_every: usize,
-        /// Steps between dead-code restarts.
-        #[arg(long, default_value_t = 100)]
-        restart_every: usize,
-        /// Total training seconds over all resumed runs (drives the LR schedule too).
-        #[arg(long)]
-        time_budget: Option<f64>,
-        /// Stop this run (after checkpointing) when this many seconds have passed.
-        #[arg(long)]
-        run_limit: Option<f64>,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Backend: auto, wgpu or cpu.
-        #[arg(long, default_value = "auto")]
-        backend: BackendRequest,
-    },
+    Train(TrainArgs),
     /// Writes freshly initialised (untrained) weights for a preset.
     #[command(hide = true)]
     InitWeights {
@@ -225,66 +230,58 @@ pub fn main() -> Result<()> {
             output,
         } => init_weights(preset, seed, &output),
         #[cfg(feature = "train")]
-        Command::Train {
-            data,
-            output,
-            preset,
-            levels,
-            codebook_size,
-            frame_stride,
-            steps,
-            batch,
-            crop,
-            lr,
-            log_every,
-            checkpoint_every,
-            restart_every,
-            time_budget,
-            run_limit,
-            seed,
-            backend,
-        } => {
-            let mut cfg = preset_config(preset);
-            if let Some(l) = levels {
-                cfg = cfg.with_levels(l);
-            }
-            if let Some(k) = codebook_size {
-                cfg = cfg.with_codebook_size(k);
-            }
-            cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
-            let started = Instant::now();
-            let set = crate::train::data::Dataset::load(&data, frame_stride)?;
-            eprintln!(
-                "loaded {} frames ({:.1} Mpx) from {} clips in {:.1}s",
-                set.len(),
-                set.pixels() as f64 / 1e6,
-                set.clips.len(),
-                started.elapsed().as_secs_f64()
-            );
-            let backend = Backend::select(backend)?;
-            eprintln!("training on {} ({})", backend.kind, backend.reason);
-            let opts = crate::train::TrainOptions {
-                steps,
-                batch,
-                crop,
-                lr,
-                log_every,
-                checkpoint_every,
-                seed,
-                time_budget_s: time_budget,
-                run_limit_s: run_limit,
-                restart_every: restart_every.max(1),
-                ..Default::default()
-            };
-            let report =
-                crate::train::train(&cfg, &set, &backend, &opts, &output, &mut std::io::stdout())?;
-            println!(
-                "done: {} steps, last PSNR {:.2} dB, usage {:?}, {:.0}s",
-                report.steps, report.last_psnr, report.usage, report.seconds
-            );
-            Ok(())
-        }
+        Command::Train(args) => train(&args),
     }
+}
+
+/// `vqcodec train`.
+#[cfg(feature = "train")]
+fn train(args: &TrainArgs) -> Result<()> {
+    let mut cfg = preset_config(args.preset);
+    if let Some(l) = args.levels {
+        cfg = cfg.with_levels(l);
+    }
+    if let Some(k) = args.codebook_size {
+        cfg = cfg.with_codebook_size(k);
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let started = Instant::now();
+    let set = crate::train::data::Dataset::load(&args.data, args.frame_stride)?;
+    eprintln!(
+        "loaded {} frames ({:.1} Mpx) from {} clips in {:.1}s",
+        set.len(),
+        set.pixels() as f64 / 1e6,
+        set.clips.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let backend = Backend::select(args.backend)?;
+    eprintln!("training on {} ({})", backend.kind, backend.reason);
+    let opts = crate::train::TrainOptions {
+        steps: args.steps,
+        batch: args.batch,
+        crop: args.crop,
+        lr: args.lr,
+        log_every: args.log_every,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        time_budget_s: args.time_budget,
+        run_limit_s: args.run_limit,
+        restart_every: args.restart_every.max(1),
+        ..Default::default()
+    };
+    let report = crate::train::train(
+        &cfg,
+        &set,
+        &backend,
+        &opts,
+        &args.output,
+        &mut std::io::stdout(),
+    )?;
+    println!(
+        "done: {} steps, last PSNR {:.2} dB, usage {:?}, {:.0}s",
+        report.steps, report.last_psnr, report.usage, report.seconds
+    );
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -360,22 +360,13 @@ pub fn write_frame(
             let plane = l * n;
             let value = state.idx[plane + p];
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
+            let skip = reference != NONE && value == reference;
             if reference != NONE {
                 let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
-                let skip = value == reference;
                 enc.encode(&mut ctx.skip[c], skip);
                 flags[plane + p] = skip;
-                if !skip {
-                    let nb = Neighbours::new(
-                        kind,
-                        l,
-                        &state.idx[plane..plane + n],
-                        (p, x, y, width),
-                        reference,
-                    );
-                    write_index(&mut enc, ctx, &nb, value);
-                }
-            } else {
+            }
+            if !skip {
                 let nb = Neighbours::new(
                     kind,
                     l,
@@ -431,22 +422,13 @@ pub fn decode_frame(
         for l in 0..coded {
             let plane = l * n;
             let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
-            let value = if reference != NONE {
+            let skip = reference != NONE && {
                 let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
-                let skip = dec.decode(&mut ctx.skip[c]);
-                flags[plane + p] = skip;
-                if skip {
-                    reference
-                } else {
-                    let nb = Neighbours::new(
-                        kind,
-                        l,
-                        &state.idx[plane..plane + n],
-                        (p, x, y, width),
-                        reference,
-                    );
-                    read_index(&mut dec, ctx, &nb)
-                }
+                dec.decode(&mut ctx.skip[c])
+            };
+            flags[plane + p] = skip;
+            let value = if skip {
+                reference
             } else {
                 let nb = Neighbours::new(
                     kind,

@@ -17,13 +17,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::backend::{Backend, BackendRequest};
-use crate::codec::container::Chunk;
-use crate::codec::{
-    Decoder, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma,
-};
+use crate::codec::{Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma};
 use crate::engine::Engine;
 use crate::frame::{Frame, psnr_rgb, psnr_y};
 use crate::model::{ModelKind, Weights};
+use crate::video::{VideoDecoder, frame_of};
 
 fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
@@ -221,14 +219,11 @@ impl VqCodec {
     /// A decoder for the stream whose header is `header`; throws when the stream is not
     /// valid or was made with other weights than this codec's.
     pub fn decoder(&self, header: &[u8]) -> Result<VqStreamDecoder, JsValue> {
-        let limits = Limits::default();
-        let h = Header::parse(header, &limits).map_err(js_err)?;
-        let decoder = Decoder::new(&h, Some(&self.engine.codec_info())).map_err(js_err)?;
+        let decoder = VideoDecoder::new(&self.engine, header, Limits::default()).map_err(js_err)?;
         Ok(VqStreamDecoder {
             engine: Rc::clone(&self.engine),
+            header: decoder.header().clone(),
             decoder: Rc::new(RefCell::new(decoder)),
-            header: h,
-            limits,
         })
     }
 
@@ -391,9 +386,8 @@ impl VqStreamEncoder {
 #[wasm_bindgen]
 pub struct VqStreamDecoder {
     engine: Rc<Engine>,
-    decoder: Rc<RefCell<Decoder>>,
+    decoder: Rc<RefCell<VideoDecoder>>,
     header: Header,
-    limits: Limits,
 }
 
 #[wasm_bindgen]
@@ -422,30 +416,13 @@ impl VqStreamDecoder {
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn decode(&self, chunk: &[u8]) -> Promise {
         let engine = Rc::clone(&self.engine);
-        let parsed = {
-            let mut dec = self.decoder.borrow_mut();
-            match Chunk::parse(chunk, 0, &self.header, &self.limits) {
-                Ok((c, len)) if len == chunk.len() => dec
-                    .decode(&c)
-                    .map(|s| (c.kind, c.pts, s.clone()))
-                    .map_err(|e| e.to_string()),
-                Ok(_) => {
-                    dec.lose_reference();
-                    Err("stray bytes after the chunk".into())
-                }
-                Err(e) => {
-                    dec.lose_reference();
-                    Err(e.to_string())
-                }
-            }
-        };
+        let header = self.header.clone();
+        // the integer half now, in call order (no borrow is held across the await)
+        let parsed = self.decoder.borrow_mut().decode_symbols(chunk);
         let (w, h) = (self.header.width, self.header.height);
         future_to_promise(async move {
             let (kind, pts, state) = parsed.map_err(js_err)?;
-            let frame = engine
-                .decode(&state.tokens(), w as usize, h as usize)
-                .await
-                .map_err(js_err)?;
+            let frame = frame_of(&engine, &header, &state).await.map_err(js_err)?;
             Ok(object(&[
                 ("type", kind_name(kind).into()),
                 ("pts", pts.into()),
@@ -453,7 +430,7 @@ impl VqStreamDecoder {
                 ("height", h.into()),
                 (
                     "rgba",
-                    js_sys::Uint8Array::from(frame[0].to_rgba().as_slice()).into(),
+                    js_sys::Uint8Array::from(frame.to_rgba().as_slice()).into(),
                 ),
                 ("levels", state.coded.into()),
                 (
