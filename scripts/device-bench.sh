@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # GPU timings of the whole codec on the device machine (the `device` tool): native burn-wgpu
-# over Vulkan, the stand-in for WebGPU speed. Needs, carried: .gl/ (Vulkan loader .debs) and
-# .carry2/ (vqcodec.gz: a stripped release binary built with --features cli,wgpu,train,fusion;
-# sample640.y4m.gz: www/sample.webm as 640x360 4:2:0 y4m, 120 frames).
-#   run: bash scripts/device-bench.sh
+# over Vulkan, the stand-in for WebGPU speed, and burn-flex on that machine's CPU. Needs,
+# carried: .gl/ (Vulkan loader .debs) and .carry2/ (vqcodec.gz: a stripped release binary built
+# with --features cli,wgpu,train,fusion; sample640.y4m.gz: www/sample.webm as 640x360 4:2:0
+# y4m, 120 frames).
+#   run (device tool): bash scripts/device-bench.sh      carry: [".gl", ".carry2"]
+# The output also goes to $OUT/device-bench.txt (kept as docs/results/device-bench.txt).
 set -uo pipefail
+exec > >(tee "${OUT:-/tmp}/device-bench.txt") 2>&1
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 gunzip -c .carry2/vqcodec.gz > /tmp/vqcodec && chmod +x /tmp/vqcodec
 gunzip -c .carry2/sample640.y4m.gz > /tmp/clip.y4m
-nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader)
+nvidia-smi --query-gpu=name,memory.used,memory.total,clocks.max.sm --format=csv,noheader
+lscpu | grep -E 'Model name|^CPU\(s\)'
+# f32 peak without tensor cores: H100 SXM 66.9 TFLOP/s, H100 PCIe 51.2
+case "$gpu" in *PCIe*) peak=51.2 ;; *) peak=66.9 ;; esac
 B=/tmp/vqcodec
+echo "== per-stage timings, burn-wgpu over Vulkan (fusion + autotune)"
+$B bench --backend wgpu --frames 20 --batch 8 --peak-tflops $peak 2>/dev/null
+echo "== per-stage timings, burn-flex on the host CPU"
+$B bench --backend cpu --frames 5 --batch 1 2>/dev/null
 for model in base lite; do
-  echo "== $model: model alone (encoder+RVQ+decoder, one frame per call)"
-  $B bench --backend wgpu --model $model --width 640 --height 360 --frames 30 2>/dev/null
+  echo "== $model: vqcodec encode of the 640x360 clip, batch 1 and 8 (network time includes the decode for PSNR)"
   for batch in 1 8; do
-    echo "== $model: vqcodec encode, batch $batch (network time includes the decode for PSNR)"
     $B encode /tmp/clip.y4m -o /tmp/$model.vqc --backend wgpu --model $model --batch $batch -q 2>/dev/null | tail -2
   done
   echo "== $model: vqcodec decode"

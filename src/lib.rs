@@ -8,7 +8,7 @@
 //! * [`Engine`]: a loaded model on a run-time chosen [`Backend`], with frame-level calls.
 //! * [`codec`]: the `.vqc` bitstream: entropy coding, prediction, rate control, container.
 //! * [`VideoEncoder`] / [`VideoDecoder`]: frames ↔ chunks (engine + codec), for every front end.
-//! * [`Frame`]: RGB frames, colour conversion and PSNR.
+//! * [`Frame`]: RGB frames, colour conversion and PSNR; [`metrics`]: MS-SSIM.
 //! * `web` (wasm32 only): the wasm-bindgen API behind `pkg/`.
 #![warn(missing_docs)]
 
@@ -19,6 +19,7 @@ pub mod codec;
 pub mod engine;
 pub mod error;
 pub mod frame;
+pub mod metrics;
 pub mod model;
 #[cfg(feature = "train")]
 pub mod train;

@@ -75,7 +75,7 @@ fn report_sink(output: &Path) -> Box<dyn Write> {
     }
 }
 
-fn source_chroma(c: Chroma) -> SourceChroma {
+pub(super) fn source_chroma(c: Chroma) -> SourceChroma {
     match c {
         Chroma::C420 => SourceChroma::C420,
         Chroma::C422 => SourceChroma::C422,

@@ -1,6 +1,8 @@
 //! The `vqcodec` command-line tool (feature `cli`).
 
+mod bench;
 mod codec_cmd;
+mod eval;
 pub(crate) mod y4m_io;
 
 use std::path::PathBuf;
@@ -133,6 +135,8 @@ enum Command {
     Info(codec_cmd::InfoArgs),
     /// Exports the code indices of a y4m clip or a `.vqc` stream as `.npy`.
     Tokens(codec_cmd::TokensArgs),
+    /// Rate–distortion against x264, x265, VP9 and AV1 (ffmpeg): CSV, BD-rates, SVG plots.
+    Eval(eval::EvalArgs),
     /// Encoder → RVQ → decoder on every frame; prints PSNR and the raw token rate.
     Roundtrip {
         /// Input y4m (`-` for stdin).
@@ -160,20 +164,8 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Times encode+decode of synthetic frames on a backend.
-    Bench {
-        /// Frame width.
-        #[arg(long, default_value_t = 640)]
-        width: usize,
-        /// Frame height.
-        #[arg(long, default_value_t = 360)]
-        height: usize,
-        /// Timed frames (after 2 warm-up frames).
-        #[arg(long, default_value_t = 10)]
-        frames: usize,
-        #[command(flatten)]
-        model: ModelArgs,
-    },
+    /// Where a frame's time goes: networks, RVQ + entropy coding, readback; per size and model.
+    Bench(bench::BenchArgs),
     /// Trains a model on y4m clips listed in a manifest (feature `train`).
     #[cfg(feature = "train")]
     Train(TrainArgs),
@@ -200,6 +192,7 @@ pub fn main() -> Result<()> {
         Command::Decode(a) => codec_cmd::decode(&a),
         Command::Info(a) => codec_cmd::info(&a),
         Command::Tokens(a) => codec_cmd::tokens(&a),
+        Command::Eval(a) => eval::eval(&a),
         Command::Roundtrip {
             input,
             output,
@@ -218,12 +211,7 @@ pub fn main() -> Result<()> {
             &model,
         ),
         Command::ModelInfo { model } => model_info(&model),
-        Command::Bench {
-            width,
-            height,
-            frames,
-            model,
-        } => bench(width, height, frames, &model),
+        Command::Bench(a) => bench::bench(&a),
         Command::InitWeights {
             preset,
             seed,
@@ -462,47 +450,6 @@ fn model_info(args: &ModelArgs) -> Result<()> {
             cfg.raw_bpp(l)
         );
     }
-    Ok(())
-}
-
-fn bench(width: usize, height: usize, frames: usize, args: &ModelArgs) -> Result<()> {
-    let engine = args.engine()?;
-    // a smooth synthetic pattern, different per frame
-    let make = |t: usize| {
-        let rgb = (0..width * height)
-            .flat_map(|i| {
-                let (x, y) = (i % width, i / width);
-                [
-                    ((x + t) % 256) as u8,
-                    ((y * 2 + t) % 256) as u8,
-                    ((x ^ y) % 256) as u8,
-                ]
-            })
-            .collect();
-        Frame::from_rgb(width, height, rgb).expect("synthetic frame should be valid")
-    };
-    for t in 0..2 {
-        block_on(engine.roundtrip(&[make(t)], None))?;
-    }
-    let mut times = Vec::with_capacity(frames);
-    for t in 0..frames {
-        let f = make(t + 2);
-        let s = Instant::now();
-        block_on(engine.roundtrip(&[f], None))?;
-        times.push(s.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    println!(
-        "{}x{} {} on {}: median {median:.2} ms/frame encode+decode ({:.2} Mpx/s, {:.1} fps), min {:.2} ms",
-        width,
-        height,
-        args.model.name(),
-        engine.backend_kind(),
-        (width * height) as f64 / median / 1000.0,
-        1000.0 / median,
-        times[0]
-    );
     Ok(())
 }
 
