@@ -51,6 +51,8 @@ export interface VqDecoderConfigOut {
 }
 
 export interface VqEncoderInfo {
+  /** Becomes 'cpu' (with the reason) if the WebGPU device is lost mid-stream: the CPU takes
+   * over with the same model, from a keyframe, without dropping a frame. */
   backend: 'webgpu' | 'cpu';
   reason: string;
   modelId: string;
@@ -145,4 +147,6 @@ export declare class VqcPlayer {
 export declare function init(options?: { workerUrl?: string | URL; probe?: { backend?: Backend; model?: Model } }): Promise<unknown>;
 
 /** The worker's wasm memory (bytes) and open encoder/decoder sessions. */
+/** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */
+export declare function loseGpuForTesting(): Promise<boolean>;
 export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number }>;

@@ -49,6 +49,14 @@ export async function init({ workerUrl, probe } = {}) {
   return undefined;
 }
 
+/**
+ * Testing only: destroys the worker's WebGPU device (a real device loss). Resolves to whether
+ * the worker saw the loss; sessions on the GPU then go on on the CPU.
+ */
+export async function loseGpuForTesting() {
+  return shared().call('lose-gpu');
+}
+
 /** The worker's wasm memory size and open sessions (for monitoring long encodes). */
 export async function workerMemory() {
   return shared().call('memory');
@@ -224,6 +232,8 @@ export class VqVideoEncoder extends QueuedCodec {
       const [msg, transfer, frameTs] = await prepared;
       const r = await shared().call('encode', { session, frame: msg, keyFrame }, transfer);
       if (generation !== this._generation) return;
+      // the GPU was lost and the CPU took over (this chunk is a keyframe)
+      if (r.info) Object.assign(this.#metadata.info, r.info);
       const data = r.data;
       const chunk = {
         type: r.type,
@@ -291,6 +301,7 @@ export class VqVideoDecoder extends QueuedCodec {
         return;
       }
       if (generation !== this._generation) return;
+      if (r.info && this.#info) Object.assign(this.#info, r.info); // the CPU took over from a lost GPU
       const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? 30));
       const frame = wantFrames
         ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })

@@ -6,11 +6,56 @@
 
 const modules = new Map(); // "gpu" | "cpu" -> Promise<module> (initialised)
 const codecs = new Map();   // "backend/model" -> Promise<VqCodec>
-const sessions = new Map(); // session id -> {enc | dec, width, height}
+const sessions = new Map(); // session id -> {enc | dec, gpu, ...}
 let canvas = null;
 let ctx = null;
 
+// WebGPU device loss. The worker keeps the GPUDevice that burn-wgpu asks for, so it hears of a
+// loss (device.lost), can stop waiting on work that will never finish, and a test can cause
+// one (op 'lose-gpu'). After a loss everything runs on the CPU module; sessions that were on
+// the GPU carry on there without losing a frame (see encode / decode below).
+let gpuDevice = null;
+let gpuLost = null; // the reason, once lost
+let markLost;
+const lost = new Promise((resolve) => { markLost = resolve; });
+function loseGpu(reason) {
+  if (gpuLost) return;
+  gpuLost = reason;
+  modules.delete('gpu');
+  for (const key of [...codecs.keys()]) if (!key.startsWith('cpu/')) codecs.delete(key);
+  markLost(reason);
+}
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    gpuDevice = device;
+    device.lost.then((info) => loseGpu(`CPU fallback: the WebGPU device was lost (${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''})`));
+    return device;
+  };
+}
+
+/** `work` from a GPU session, or an error as soon as the device is lost. */
+function onGpu(work) {
+  return Promise.race([work, lost.then((reason) => { throw new GpuLost(reason); })]);
+}
+class GpuLost extends Error {}
+
+/** Whether `e`, thrown by GPU work, means the GPU is gone (then marks it so). */
+async function gpuFailed(e) {
+  if (e instanceof GpuLost || gpuLost) return true;
+  // the loss may be reported just after the failing call
+  await Promise.race([lost, new Promise((r) => setTimeout(r, 200))]);
+  if (gpuLost) return true;
+  if (e instanceof WebAssembly.RuntimeError) { // a trap: the GPU module is unusable
+    loseGpu(`CPU fallback: the WebGPU module failed (${e.message})`);
+    return true;
+  }
+  return false;
+}
+
 async function hasAdapter() {
+  if (gpuLost) return false;
   try {
     return !!(await navigator.gpu?.requestAdapter());
   } catch {
@@ -29,18 +74,22 @@ function load(which) {
 // 'cpu' always takes the CPU-only module; 'auto' takes it too when there is no adapter (the
 // full module would only fall back to the same CPU code); 'webgpu' needs the full module.
 async function moduleFor(backend) {
-  if (backend === 'cpu') return load('cpu');
+  if (backend === 'cpu' || gpuLost) return load('cpu');
   if (backend === 'auto' && !(await hasAdapter())) return load('cpu');
   return load('gpu');
 }
 
 function codecFor(backend, model) {
-  const key = `${backend}/${model}`;
+  const effective = gpuLost ? 'cpu' : backend;
+  const key = `${effective}/${model}`;
   if (!codecs.has(key)) {
-    codecs.set(key, moduleFor(backend).then(({ m }) => m.VqCodec.create(backend, model)));
+    codecs.set(key, moduleFor(effective).then(({ m }) => m.VqCodec.create(effective, model)));
   }
   return codecs.get(key);
 }
+
+/** Backend and reason of a codec, as the caller should see them. */
+const describe = (codec) => ({ backend: codec.backend, reason: gpuLost && codec.backend === 'cpu' ? gpuLost : codec.reason });
 
 // A transferred VideoFrame / ImageBitmap, or an RGBA buffer, as RGBA bytes of width×height.
 function rgbaOf(frame, width, height) {
@@ -74,13 +123,30 @@ const ops = {
   async 'configure-encoder'({ session, backend, model, options }) {
     const [codec, name] = await codecAuto(backend, model);
     const enc = await codec.encoder(options);
-    sessions.set(session, { enc, width: options.width, height: options.height });
-    return { header: enc.header, backend: codec.backend, reason: codec.reason, modelId: codec.modelId, model: name };
+    sessions.set(session, { enc, gpu: codec.backend === 'webgpu', model: name, options, next: 0,
+      header: enc.header, width: options.width, height: options.height });
+    return { header: enc.header, ...describe(codec), modelId: codec.modelId, model: name };
   },
   async encode({ session, frame, keyFrame }) {
     const s = sessions.get(session);
     if (!s?.enc) throw new Error('encoder is not configured');
-    const out = await s.enc.encode(rgbaOf(frame, s.width, s.height), keyFrame);
+    const rgba = rgbaOf(frame, s.width, s.height); // wasm copies it: still ours for a retry
+    let out;
+    try {
+      out = await (s.gpu ? onGpu(s.enc.encode(rgba, keyFrame)) : s.enc.encode(rgba, keyFrame));
+    } catch (e) {
+      if (!s.gpu || !(await gpuFailed(e))) throw e;
+      // the same model on the CPU takes over the stream at this frame, with a keyframe
+      const codec = await codecFor('cpu', s.model);
+      const enc = await codec.encoder(s.options);
+      if (enc.header.join() !== s.header.join()) throw new Error(`${gpuLost}, and the CPU encoder cannot continue this stream`);
+      enc.resumeAt(s.next);
+      try { s.enc.free(); } catch { /* its module may be gone */ }
+      Object.assign(s, { enc, gpu: false });
+      out = await enc.encode(rgba, true);
+      out.info = describe(codec);
+    }
+    s.next++;
     return [out, [out.data.buffer]];
   },
   async 'configure-decoder'({ session, backend, model, header }) {
@@ -92,9 +158,9 @@ const ops = {
       const codec = await codecFor(backend, name);
       if (codec.modelId === want) {
         const dec = codec.decoder(new Uint8Array(header));
-        sessions.set(session, { dec });
+        sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [] });
         return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-          backend: codec.backend, reason: codec.reason, modelId: codec.modelId };
+          ...describe(codec), modelId: codec.modelId };
       }
     }
     throw new Error(`the stream was made with model ${want}, which this package does not ship`);
@@ -102,7 +168,27 @@ const ops = {
   async decode({ session, data }) {
     const s = sessions.get(session);
     if (!s?.dec) throw new Error('decoder is not configured');
-    const out = await s.dec.decode(new Uint8Array(data));
+    const chunk = new Uint8Array(data);
+    if (s.gpu) {
+      // the chunks since the last keyframe, to bring a CPU decoder up to date if the GPU goes
+      if (chunk.length > 2 && (chunk[2] & 0x80) === 0) s.sinceKey = [];
+      s.sinceKey.push(chunk.slice());
+    }
+    let out;
+    try {
+      out = await (s.gpu ? onGpu(s.dec.decode(chunk)) : s.dec.decode(chunk));
+    } catch (e) {
+      if (!s.gpu || !(await gpuFailed(e))) throw e;
+      const codec = await codecFor('cpu', s.model);
+      const dec = codec.decoder(s.header);
+      for (const c of s.sinceKey.slice(0, -1)) {
+        try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
+      }
+      try { s.dec.free(); } catch { /* its module may be gone */ }
+      Object.assign(s, { dec, gpu: false, sinceKey: [] });
+      out = await dec.decode(chunk);
+      out.info = describe(codec);
+    }
     return [out, [out.rgba.buffer]];
   },
   async close({ session }) {
@@ -118,7 +204,14 @@ const ops = {
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
-    return { backend: codec.backend, reason: codec.reason, modelId: codec.modelId };
+    return { ...describe(codec), modelId: codec.modelId };
+  },
+  // testing: destroys the GPUDevice burn-wgpu uses, a real device loss
+  async 'lose-gpu'() {
+    if (!gpuDevice) return false;
+    gpuDevice.destroy();
+    await Promise.race([lost, new Promise((r) => setTimeout(r, 2000))]);
+    return !!gpuLost;
   },
 };
 

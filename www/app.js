@@ -2,7 +2,10 @@
 // model, show both, with the backend in use and ms per frame.
 // `?pkg=../out/pkg-ndarray/vqcodec.js` loads a comparison build (docs/backends.md); same origin only.
 const pkgParam = new URLSearchParams(location.search).get('pkg');
-const pkgUrl = pkgParam && /^\.\.\/out\/[\w-]+\/vqcodec\.js$/.test(pkgParam) ? pkgParam : '../pkg/vqcodec.js';
+const comparison = pkgParam && /^\.\.\/out\/[\w-]+\/vqcodec\.js$/.test(pkgParam) ? pkgParam : null;
+// Without a WebGPU adapter the page loads the CPU-only module (2.2 MiB gzipped, not 5.0).
+const adapter = await navigator.gpu?.requestAdapter?.().catch(() => null) ?? null;
+const pkgUrl = comparison ?? (adapter ? '../pkg/vqcodec.js' : '../pkg/cpu/vqcodec.js');
 const { default: init, VqCodec } = await import(pkgUrl);
 
 const $ = (id) => document.getElementById(id);
@@ -174,7 +177,7 @@ $('once').onclick = async () => { await videoReady(); await roundtrip(); };
 $('play').onclick = () => playLoop();
 
 // ---- The stream section: the npm package's encoder/decoder (in its worker) on the clip ----
-const pkgLayer = await import(pkgUrl.replace(/vqcodec\.js$/, 'index.js'));
+const pkgLayer = await import(comparison ? comparison.replace(/vqcodec\.js$/, 'index.js') : '../pkg/index.js');
 const { VqVideoEncoder, VqVideoDecoder, VqcPlayer } = pkgLayer;
 let lastVqc = null;
 let lastSources = []; // the frames that went into the last encode, for the split view

@@ -195,6 +195,13 @@ impl Encoder {
         b
     }
 
+    /// Makes the next frame's timestamp `pts`: for an encoder that takes over a stream midway,
+    /// as the browser's worker does when the GPU is lost. Send that frame as a keyframe; the
+    /// decoder needs nothing from the encoder that came before.
+    pub fn resume_at(&mut self, pts: u32) {
+        self.pts = pts;
+    }
+
     /// Latent values per frame the encoder expects: `rows × columns × dim`.
     pub fn latent_len(&self) -> usize {
         self.grid.0 * self.grid.1 * self.books.dim()

@@ -350,6 +350,13 @@ impl VqStreamEncoder {
         self.encoder.borrow().header_bytes()
     }
 
+    /// Makes the next frame's timestamp `pts` (an encoder taking over a stream, e.g. on the CPU
+    /// after the GPU was lost); encode that frame as a keyframe.
+    #[wasm_bindgen(js_name = resumeAt)]
+    pub fn resume_at(&self, pts: u32) {
+        self.encoder.borrow_mut().resume_at(pts);
+    }
+
     /// Encodes one RGBA frame of the configured size; resolves to
     /// `{type: 'key'|'delta', pts, data: Uint8Array, stats, tokens}`. Call in order and await each
     /// call before the next (the worker does).
@@ -408,6 +415,20 @@ impl VqStreamDecoder {
     #[wasm_bindgen(getter)]
     pub fn framerate(&self) -> f64 {
         f64::from(self.header.fps_num) / f64::from(self.header.fps_den)
+    }
+
+    /// Reads one chunk's symbols without making its frame: brings a new decoder up to the
+    /// reference state of one that had decoded the same chunks (the worker replays the chunks
+    /// since the last keyframe this way after losing the GPU).
+    ///
+    /// # Errors
+    /// Throws for a damaged chunk or a delta frame without its reference.
+    pub fn advance(&self, chunk: &[u8]) -> Result<(), JsValue> {
+        self.decoder
+            .borrow_mut()
+            .decode_symbols(chunk)
+            .map(|_| ())
+            .map_err(js_err)
     }
 
     /// Decodes one chunk (as an encoder's `data`); resolves to

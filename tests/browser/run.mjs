@@ -167,6 +167,69 @@ try {
     check('webgpu and cpu PSNR within 0.1 dB', Math.abs(gpu.psnrRgb - cpu.psnrRgb) < 0.1, `${gpu.psnrRgb.toFixed(3)} vs ${cpu.psnrRgb.toFixed(3)}`);
     console.log(`  webgpu ${W}x${H}: ${gpu.times.map((t) => t.toFixed(1)).join(', ')} ms`);
     await page.screenshot({ path: join(outDir, 'webgpu.png'), fullPage: true });
+
+    // The package's stream on WebGPU in its worker, and a real device loss midway (the worker
+    // destroys the GPUDevice burn-wgpu uses): the decoder loses it at a delta frame and must
+    // replay the chunks since the keyframe on the CPU; the encoder goes on on the CPU with a
+    // keyframe. No frame may be lost, and the native CLI must read the whole stream.
+    const loss = await page.evaluate(async () => {
+      const { VqVideoEncoder, VqVideoDecoder, loseGpuForTesting } = await import('../pkg/index.js');
+      const [w, h] = [64, 48];
+      const frame = (t) => {
+        const d = new Uint8ClampedArray(w * h * 4);
+        for (let i = 0; i < w * h; i++) {
+          const x = i % w; const y = (i / w) | 0;
+          d.set([(x * 4 + t * 9) & 255, (y * 5 + t * 3) & 255, ((x ^ y) * 3 + t) & 255, 255], i * 4);
+        }
+        return new ImageData(d, w, h);
+      };
+      const chunks = []; const encTokens = []; const encBackends = []; const errors = [];
+      let header = null;
+      const enc = new VqVideoEncoder({
+        output: (c, meta, extra) => { chunks.push(c); encTokens.push(Array.from(extra.tokens)); encBackends.push(enc.info.backend); if (meta) header = meta.decoderConfig.description; },
+        error: (e) => errors.push(`encoder: ${e.message}`),
+      });
+      enc.configure({ width: w, height: h, backend: 'webgpu', model: 'lite', quality: 80 });
+      for (let t = 0; t < 3; t++) enc.encode(frame(t));
+      await enc.flush();
+      const decoded = []; const decBackends = [];
+      const dec = new VqVideoDecoder({
+        output: (f, meta) => { if (f) { decoded.push({ pts: meta.pts, tokens: Array.from(meta.tokens) }); decBackends.push(dec.info.backend); } else errors.push(`decoder: ${meta.error.message}`); },
+        error: (e) => errors.push(`decoder: ${e.message}`),
+      });
+      dec.configure({ codec: 'vqc1.lite', description: header, backend: 'webgpu' });
+      dec.decode(chunks[0]); dec.decode(chunks[1]);
+      await dec.flush();
+      const before = { enc: enc.info.backend, dec: dec.info.backend };
+      const lostSeen = await loseGpuForTesting();
+      dec.decode(chunks[2]);
+      await dec.flush();
+      for (let t = 3; t < 6; t++) enc.encode(frame(t));
+      await enc.flush();
+      for (const c of chunks.slice(3)) dec.decode(c);
+      await dec.flush();
+      const stream = [new Uint8Array(header), ...chunks.map((c) => c.data)];
+      const bytes = new Uint8Array(stream.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of stream) { bytes.set(p, o); o += p.length; }
+      return { before, lostSeen, errors, types: chunks.map((c) => c.type), encBackends, decBackends,
+        reason: enc.info.reason, decReason: dec.info.reason, decodedPts: decoded.map((d) => d.pts),
+        tokensMatch: decoded.length === encTokens.length && decoded.every((d, i) => d.tokens.join() === encTokens[i].join()),
+        bytes: Array.from(bytes) };
+    });
+    check('stream on WebGPU in the worker', loss.before.enc === 'webgpu' && loss.before.dec === 'webgpu', JSON.stringify(loss.before));
+    check('GPU loss: no frame lost, CPU takes over (encoder: keyframe at the loss; decoder: replay to a delta frame)',
+      loss.lostSeen && loss.errors.length === 0 && loss.types.join() === 'key,delta,delta,key,delta,delta'
+      && loss.decodedPts.join() === '0,1,2,3,4,5' && loss.tokensMatch
+      && loss.encBackends.join() === 'webgpu,webgpu,webgpu,cpu,cpu,cpu' && loss.decBackends.join() === 'webgpu,webgpu,cpu,cpu,cpu,cpu'
+      && /device was lost/.test(loss.reason) && /device was lost/.test(loss.decReason),
+    `${loss.types.join(',')} | enc ${loss.encBackends.join(',')} | dec ${loss.decBackends.join(',')} | ${loss.reason} ${loss.errors.join('; ')}`);
+    const lossPath = join(outDir, 'gpu-loss.vqc');
+    writeFileSync(lossPath, Uint8Array.from(loss.bytes));
+    const lossInfo = JSON.parse(execFileSync(bin, ['info', lossPath, '--json'], { encoding: 'utf8' }));
+    check('GPU loss: the native CLI reads the whole stream (6 chunks, pts 0..5, no errors)',
+      lossInfo.chunks.length === 6 && lossInfo.chunks.map((c) => c.pts).join() === '0,1,2,3,4,5' && (lossInfo.errors ?? []).length === 0,
+      `${lossInfo.chunks.length} chunks`);
   } else {
     console.log('  (no WebGPU adapter with these flags: WebGPU checks skipped)');
   }
@@ -202,6 +265,10 @@ try {
       const r = await window.vqDemo.runOnce({ backend: 'auto', model: 'lite', time: 1.0, width: 64, height: 48 });
       return { backend: r.backend, reason: r.reason, width: r.width, badge: document.getElementById('badge').textContent };
     });
+    const wasmFetched = await p2.evaluate(() => performance.getEntriesByType('resource')
+      .map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm')));
+    check('without an adapter the demo page fetches only the CPU-only module', wasmFetched.length > 0
+      && wasmFetched.every((p) => p.endsWith('/pkg/cpu/vqcodec_bg.wasm')), wasmFetched.join(', '));
     check('auto falls back to the CPU without an adapter, with a reason', auto.backend === 'cpu' && /CPU fallback: .*(requestAdapter|navigator\.gpu)/.test(auto.reason) && auto.badge === 'cpu', auto.reason);
     // the package's worker: without an adapter it loads only the small CPU-only module
     const pkgAuto = await p2.evaluate(async () => {
