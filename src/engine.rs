@@ -199,6 +199,35 @@ impl Engine {
         }
     }
 
+    /// Replaces the RVQ codebooks (e.g. with ones adapted to a clip, [`crate::adapt`]): the
+    /// device's nearest-code search and the decoder use them from now on.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] if their shape is not the model's.
+    pub fn set_codebooks(&mut self, books: &crate::codec::Codebooks) -> Result<(), Error> {
+        let c = &self.config;
+        if (books.levels(), books.size(), books.dim()) != (c.levels, c.codebook_size, c.code_dim) {
+            return Err(Error::InvalidTokens(format!(
+                "codebooks {}x{}x{} for a model of {}x{}x{}",
+                books.levels(),
+                books.size(),
+                books.dim(),
+                c.levels,
+                c.codebook_size,
+                c.code_dim
+            )));
+        }
+        let t = Tensor::<3>::from_data(
+            TensorData::new(
+                books.data().to_vec(),
+                [books.levels(), books.size(), books.dim()],
+            ),
+            &self.backend.device,
+        );
+        self.model.quantizer.codebooks = burn::module::Param::from_tensor(t);
+        Ok(())
+    }
+
     /// The RVQ codebooks, read back to the CPU for the encoder's decisions.
     ///
     /// # Errors

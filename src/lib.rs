@@ -12,6 +12,7 @@
 //! * `web` (wasm32 only): the wasm-bindgen API behind `pkg/`.
 #![warn(missing_docs)]
 
+pub mod adapt;
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -1,5 +1,6 @@
 //! The `vqcodec` command-line tool (feature `cli`).
 
+mod adapt_cmd;
 mod bench;
 mod codec_cmd;
 mod eval;
@@ -137,6 +138,8 @@ enum Command {
     Tokens(codec_cmd::TokensArgs),
     /// Rate–distortion against x264, x265, VP9 and AV1 (ffmpeg): CSV, BD-rates, SVG plots.
     Eval(eval::EvalArgs),
+    /// Refits codebook levels to a clip (k-means on its latents); writes a `.codebook` file.
+    Adapt(adapt_cmd::AdaptArgs),
     /// Encoder → RVQ → decoder on every frame; prints PSNR and the raw token rate.
     Roundtrip {
         /// Input y4m (`-` for stdin).
@@ -193,6 +196,7 @@ pub fn main() -> Result<()> {
         Command::Info(a) => codec_cmd::info(&a),
         Command::Tokens(a) => codec_cmd::tokens(&a),
         Command::Eval(a) => eval::eval(&a),
+        Command::Adapt(a) => adapt_cmd::adapt_cmd(&a),
         Command::Roundtrip {
             input,
             output,

@@ -14,6 +14,7 @@ pub mod container;
 mod decoder;
 mod encoder;
 pub mod error;
+pub mod patch;
 pub mod range;
 pub mod rate;
 pub mod syntax;
@@ -23,6 +24,7 @@ pub use container::{Chunk, ChunkReader, FrameKind, Header, Limits, SourceChroma}
 pub use decoder::{DecodedFrame, Decoder, StreamDecoder};
 pub use encoder::{Encoder, EncoderConfig, FrameStats, Packet};
 pub use error::StreamError;
+pub use patch::CodebookPatch;
 pub use rate::RateControl;
 pub use syntax::TokenState;
 

@@ -1,0 +1,274 @@
+//! Adapting the codebooks to one clip (issue 6): Lloyd's k-means on the encoder's latents,
+//! starting from the trained codebooks, level by level in RVQ order. No autodiff: it runs
+//! wherever the latents are (the CPU here, in the browser's worker too).
+//!
+//! Level `l` is refitted on the residuals left after levels `0..l` (with those levels' codebooks
+//! as adapted so far), so each refit sees what the encoder will actually hand it. Codes that no
+//! vector picks keep their trained value.
+
+use std::time::{Duration, Instant};
+
+use crate::codec::Codebooks;
+
+/// What to adapt and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptOptions {
+    /// RVQ levels to refit (0-based); the others keep their trained codes.
+    pub levels: Vec<usize>,
+    /// Lloyd iterations per level.
+    pub iterations: usize,
+    /// Stop after this long, keeping what is done (the report says so).
+    pub budget: Option<Duration>,
+}
+
+impl Default for AdaptOptions {
+    fn default() -> Self {
+        Self {
+            levels: vec![0, 1],
+            iterations: 8,
+            budget: None,
+        }
+    }
+}
+
+/// Where a run is, for progress bars: `step` of `steps` (level × iteration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptProgress {
+    /// The level being refitted.
+    pub level: usize,
+    /// Steps done.
+    pub step: usize,
+    /// Steps in all.
+    pub steps: usize,
+    /// Mean squared quantisation error of this level's residuals after this step.
+    pub mse: f64,
+}
+
+/// What a run achieved: the latent quantisation error at full depth, per latent value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptReport {
+    /// Before adapting.
+    pub mse_before: f64,
+    /// After.
+    pub mse_after: f64,
+    /// Steps run (level × iteration).
+    pub steps: usize,
+    /// Whether the time budget cut the run short.
+    pub out_of_time: bool,
+}
+
+/// Why a run gave no codebook (the caller's codebook stays in use).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdaptError {
+    /// Fewer latent vectors than codes per level: k-means would leave most codes untouched.
+    #[error("{got} latent vectors are too few to adapt {need} codes (use more or larger frames)")]
+    TooFewVectors {
+        /// Vectors given.
+        got: usize,
+        /// Codes per level.
+        need: usize,
+    },
+    /// A latent whose length is not a whole number of code vectors.
+    #[error("a latent of {len} values is not a whole number of {dim}-value vectors")]
+    BadLatent {
+        /// Its length.
+        len: usize,
+        /// The code dimension.
+        dim: usize,
+    },
+    /// A level the codebooks do not have.
+    #[error("level {level} does not exist (the model has {levels})")]
+    BadLevel {
+        /// Asked for.
+        level: usize,
+        /// Levels of the model.
+        levels: usize,
+    },
+    /// The progress callback asked to stop.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Mean squared error per value of greedy RVQ at full depth over `vectors` (`n × dim`).
+pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
+    let dim = books.dim();
+    let mut r = vec![0f32; dim];
+    let mut se = 0f64;
+    for v in vectors.chunks_exact(dim) {
+        r.copy_from_slice(v);
+        for l in 0..books.levels() {
+            let (k, _) = books.nearest(l, &r);
+            for (x, c) in r.iter_mut().zip(books.code(l, usize::from(k))) {
+                *x -= c;
+            }
+        }
+        se += r.iter().map(|x| f64::from(x * x)).sum::<f64>();
+    }
+    se / vectors.len().max(1) as f64
+}
+
+/// Refits `options.levels` of `books` to `latents` (each `rows × columns × dim`, as
+/// [`crate::Engine::latents`] gives them). `progress` sees every step and returns `false` to
+/// cancel.
+///
+/// # Errors
+/// [`AdaptError`]: too few vectors, a malformed latent, a level out of range, or cancelled.
+pub fn adapt(
+    books: &Codebooks,
+    latents: &[Vec<f32>],
+    options: &AdaptOptions,
+    mut progress: impl FnMut(&AdaptProgress) -> bool,
+) -> Result<(Codebooks, AdaptReport), AdaptError> {
+    let (levels, size, dim) = (books.levels(), books.size(), books.dim());
+    if let Some(&level) = options.levels.iter().find(|&&l| l >= levels) {
+        return Err(AdaptError::BadLevel { level, levels });
+    }
+    if let Some(z) = latents.iter().find(|z| z.len() % dim != 0) {
+        return Err(AdaptError::BadLatent { len: z.len(), dim });
+    }
+    let vectors: Vec<f32> = latents.iter().flatten().copied().collect();
+    let n = vectors.len() / dim;
+    if n < size {
+        return Err(AdaptError::TooFewVectors { got: n, need: size });
+    }
+    let started = Instant::now();
+    let mse_before = quantisation_mse(books, &vectors);
+    let mut data = books.data().to_vec();
+    let mut current = books.clone();
+    let steps = options.levels.len() * options.iterations;
+    let (mut step, mut out_of_time) = (0usize, false);
+    // residuals entering the level being worked on
+    let mut residual = vectors.clone();
+    'levels: for level in 0..levels {
+        if options.levels.contains(&level) {
+            for _ in 0..options.iterations {
+                if options.budget.is_some_and(|b| started.elapsed() >= b) {
+                    out_of_time = true;
+                    break 'levels;
+                }
+                let mut sums = vec![0f64; size * dim];
+                let mut counts = vec![0u32; size];
+                let mut se = 0f64;
+                for r in residual.chunks_exact(dim) {
+                    let (k, d) = current.nearest(level, r);
+                    se += f64::from(d);
+                    counts[usize::from(k)] += 1;
+                    for (s, x) in sums[usize::from(k) * dim..][..dim].iter_mut().zip(r) {
+                        *s += f64::from(*x);
+                    }
+                }
+                for k in 0..size {
+                    if counts[k] > 0 {
+                        let at = (level * size + k) * dim;
+                        for j in 0..dim {
+                            data[at + j] = (sums[k * dim + j] / f64::from(counts[k])) as f32;
+                        }
+                    }
+                }
+                current = Codebooks::new(levels, size, dim, data.clone())
+                    .expect("the shape is the input's");
+                step += 1;
+                let p = AdaptProgress {
+                    level,
+                    step,
+                    steps,
+                    mse: se / (n * dim) as f64,
+                };
+                if !progress(&p) {
+                    return Err(AdaptError::Cancelled);
+                }
+            }
+        }
+        // the residuals for the next level, through this level's (final) codes
+        for r in residual.chunks_exact_mut(dim) {
+            let (k, _) = current.nearest(level, r);
+            for (x, c) in r.iter_mut().zip(current.code(level, usize::from(k))) {
+                *x -= c;
+            }
+        }
+    }
+    let mse_after = quantisation_mse(&current, &vectors);
+    Ok((
+        current,
+        AdaptReport {
+            mse_before,
+            mse_after,
+            steps: step,
+            out_of_time,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Latents from two clusters far from every trained code, and codebooks that fit neither.
+    fn setup() -> (Codebooks, Vec<Vec<f32>>) {
+        let (levels, size, dim) = (2, 4, 3);
+        let data = (0..levels * size * dim)
+            .map(|i| (i % 5) as f32 * 0.1)
+            .collect();
+        let books = Codebooks::new(levels, size, dim, data).unwrap();
+        let latent = (0..64)
+            .flat_map(|i| {
+                let c = if i % 2 == 0 { 3.0 } else { -2.0 };
+                [c + (i as f32 * 0.01), c, -c]
+            })
+            .collect();
+        (books, vec![latent])
+    }
+
+    #[test]
+    fn refitting_lowers_the_error_and_keeps_other_levels() {
+        let (books, latents) = setup();
+        let opts = AdaptOptions {
+            levels: vec![0],
+            ..AdaptOptions::default()
+        };
+        let mut seen = 0;
+        let (new, report) = adapt(&books, &latents, &opts, |p| {
+            seen = p.step;
+            true
+        })
+        .unwrap();
+        assert!(report.mse_after < report.mse_before * 0.1, "{report:?}");
+        assert_eq!((seen, report.steps), (8, 8));
+        assert_eq!(&new.data()[12..], &books.data()[12..], "level 1 untouched");
+    }
+
+    #[test]
+    fn cancel_budget_and_bad_requests() {
+        let (books, latents) = setup();
+        let opts = AdaptOptions::default();
+        assert_eq!(
+            adapt(&books, &latents, &opts, |_| false),
+            Err(AdaptError::Cancelled)
+        );
+        let short = AdaptOptions {
+            budget: Some(Duration::ZERO),
+            ..AdaptOptions::default()
+        };
+        let (same, report) = adapt(&books, &latents, &short, |_| true).unwrap();
+        assert!(report.out_of_time && report.steps == 0 && same == books);
+        let bad = AdaptOptions {
+            levels: vec![2],
+            ..AdaptOptions::default()
+        };
+        assert!(matches!(
+            adapt(&books, &latents, &bad, |_| true),
+            Err(AdaptError::BadLevel {
+                level: 2,
+                levels: 2
+            })
+        ));
+        assert!(matches!(
+            adapt(&books, &[vec![0.0; 6]], &opts, |_| true),
+            Err(AdaptError::TooFewVectors { got: 2, need: 4 })
+        ));
+        assert!(matches!(
+            adapt(&books, &[vec![0.0; 7]], &opts, |_| true),
+            Err(AdaptError::BadLatent { len: 7, dim: 3 })
+        ));
+    }
+}
