@@ -87,6 +87,12 @@ impl Row {
     fn bpp(&self) -> f64 {
         self.bytes as f64 * 8.0 / (self.width * self.height * self.frames) as f64
     }
+    fn encode_fps(&self) -> f64 {
+        self.frames as f64 / self.encode_s
+    }
+    fn decode_fps(&self) -> f64 {
+        self.frames as f64 / self.decode_s
+    }
     fn psnr_point(&self) -> RdPoint {
         RdPoint {
             rate: self.bpp(),
@@ -233,23 +239,16 @@ fn eval_vqcodec(
             .into_iter()
             .map(|f| (f.to_yuv(Chroma::Mono).0, f))
             .collect();
-        let [psnr_y, psnr_rgb, msssim] = quality(&clip.frames, &decoded, clip.width, clip.height);
-        let row = Row {
-            clip: clip.name.clone(),
-            codec: format!("vqcodec-{}", model.name()),
-            setting: format!("q{q}"),
-            frames: clip.frames.len(),
-            width: clip.width,
-            height: clip.height,
-            bytes: std::fs::metadata(&file)?.len(),
-            psnr_y,
-            psnr_rgb,
-            msssim,
-            encode_s,
-            decode_s,
-        };
-        print_row(&row);
-        rows.push(row);
+        let codec = format!("vqcodec-{}", model.name());
+        let times = (encode_s, decode_s);
+        rows.push(measure(
+            clip,
+            &codec,
+            format!("q{q}"),
+            &file,
+            &decoded,
+            times,
+        )?);
     }
     Ok(rows)
 }
@@ -278,25 +277,46 @@ fn eval_baseline(clip: &Clip, codec: Baseline, crfs: &[u32], streams: &Path) -> 
                 clip.frames.len()
             );
         }
-        let [psnr_y, psnr_rgb, msssim] = quality(&clip.frames, &decoded, clip.width, clip.height);
-        let row = Row {
-            clip: clip.name.clone(),
-            codec: codec.name().to_string(),
-            setting: format!("crf{crf}"),
-            frames: clip.frames.len(),
-            width: clip.width,
-            height: clip.height,
-            bytes: std::fs::metadata(&file)?.len(),
-            psnr_y,
-            psnr_rgb,
-            msssim,
-            encode_s,
-            decode_s,
-        };
-        print_row(&row);
-        rows.push(row);
+        let times = (encode_s, decode_s);
+        rows.push(measure(
+            clip,
+            codec.name(),
+            format!("crf{crf}"),
+            &file,
+            &decoded,
+            times,
+        )?);
     }
     Ok(rows)
+}
+
+/// The row of one rate point: the file's size, the decoded frames' quality against the
+/// source, and the encode / decode seconds; printed as it is made.
+fn measure(
+    clip: &Clip,
+    codec: &str,
+    setting: String,
+    file: &Path,
+    decoded: &[(Vec<u8>, Frame)],
+    (encode_s, decode_s): (f64, f64),
+) -> Result<Row> {
+    let [psnr_y, psnr_rgb, msssim] = quality(&clip.frames, decoded, clip.width, clip.height);
+    let row = Row {
+        clip: clip.name.clone(),
+        codec: codec.to_string(),
+        setting,
+        frames: clip.frames.len(),
+        width: clip.width,
+        height: clip.height,
+        bytes: std::fs::metadata(file)?.len(),
+        psnr_y,
+        psnr_rgb,
+        msssim,
+        encode_s,
+        decode_s,
+    };
+    print_row(&row);
+    Ok(row)
 }
 
 fn print_row(r: &Row) {
@@ -310,8 +330,8 @@ fn print_row(r: &Row) {
         r.psnr_y,
         r.psnr_rgb,
         r.msssim,
-        r.frames as f64 / r.encode_s,
-        r.frames as f64 / r.decode_s
+        r.encode_fps(),
+        r.decode_fps()
     );
 }
 
@@ -395,8 +415,8 @@ fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
             r.psnr_rgb,
             r.msssim,
             ms_ssim_db(r.msssim),
-            r.frames as f64 / r.encode_s,
-            r.frames as f64 / r.decode_s
+            r.encode_fps(),
+            r.decode_fps()
         )?;
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
@@ -522,8 +542,8 @@ fn report(
                 r.psnr_rgb,
                 r.msssim,
                 ms_ssim_db(r.msssim),
-                r.frames as f64 / r.encode_s,
-                r.frames as f64 / r.decode_s
+                r.encode_fps(),
+                r.decode_fps()
             )?;
         }
     }
