@@ -88,8 +88,9 @@ function codecFor(backend, model) {
   return codecs.get(key);
 }
 
-/** Backend and reason of a codec, as the caller should see them. */
-const describe = (codec) => ({ backend: codec.backend, reason: gpuLost && codec.backend === 'cpu' ? gpuLost : codec.reason });
+/** Backend and reason of a codec, as a caller who asked for `requested` should see them. */
+const describe = (codec, requested) => ({ backend: codec.backend,
+  reason: gpuLost && requested !== 'cpu' && codec.backend === 'cpu' ? gpuLost : codec.reason });
 
 // A transferred VideoFrame / ImageBitmap, or an RGBA buffer, as RGBA bytes of width×height.
 function rgbaOf(frame, width, height) {
@@ -125,7 +126,7 @@ const ops = {
     const enc = await codec.encoder(options);
     sessions.set(session, { enc, gpu: codec.backend === 'webgpu', model: name, options, next: 0,
       header: enc.header, width: options.width, height: options.height });
-    return { header: enc.header, ...describe(codec), modelId: codec.modelId, model: name };
+    return { header: enc.header, ...describe(codec, backend), modelId: codec.modelId, model: name };
   },
   async encode({ session, frame, keyFrame }) {
     const s = sessions.get(session);
@@ -144,7 +145,7 @@ const ops = {
       try { s.enc.free(); } catch { /* its module may be gone */ }
       Object.assign(s, { enc, gpu: false });
       out = await enc.encode(rgba, true);
-      out.info = describe(codec);
+      out.info = describe(codec, 'webgpu');
     }
     s.next++;
     return [out, [out.data.buffer]];
@@ -160,7 +161,7 @@ const ops = {
         const dec = codec.decoder(new Uint8Array(header));
         sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [] });
         return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-          ...describe(codec), modelId: codec.modelId };
+          ...describe(codec, backend), modelId: codec.modelId };
       }
     }
     throw new Error(`the stream was made with model ${want}, which this package does not ship`);
@@ -187,7 +188,7 @@ const ops = {
       try { s.dec.free(); } catch { /* its module may be gone */ }
       Object.assign(s, { dec, gpu: false, sinceKey: [] });
       out = await dec.decode(chunk);
-      out.info = describe(codec);
+      out.info = describe(codec, 'webgpu');
     }
     return [out, [out.rgba.buffer]];
   },
@@ -204,7 +205,7 @@ const ops = {
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
-    return { ...describe(codec), modelId: codec.modelId };
+    return { ...describe(codec, backend), modelId: codec.modelId };
   },
   // testing: destroys the GPUDevice burn-wgpu uses, a real device loss
   async 'lose-gpu'() {
