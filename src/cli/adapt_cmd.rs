@@ -73,17 +73,18 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
     // evenly spaced learning frames; the others are held out to measure
     let n = a.frames.min(all.len());
     let picked: Vec<usize> = (0..n).map(|i| i * all.len() / n).collect();
-    let learn: Vec<Frame> = picked.iter().map(|&i| all[i].clone()).collect();
-    let held: Vec<Frame> = (0..all.len())
-        .filter(|i| !picked.contains(i))
-        .map(|i| all[i].clone())
-        .collect();
+    let (width, height, total) = (all[0].width(), all[0].height(), all.len());
+    let (mut learn, mut held) = (Vec::with_capacity(n), Vec::with_capacity(total - n));
+    for (i, f) in all.into_iter().enumerate() {
+        if picked.binary_search(&i).is_ok() {
+            learn.push(f);
+        } else {
+            held.push(f);
+        }
+    }
     let mut engine = a.model.engine()?;
     let started = Instant::now();
-    let mut latents = Vec::with_capacity(learn.len());
-    for batch in learn.chunks(4) {
-        latents.extend(block_on(engine.latents(batch))?);
-    }
+    let latents = super::latents_of(&engine, &learn)?;
     let t_latents = started.elapsed().as_secs_f64();
     let books = block_on(engine.codebooks())?;
     let options = AdaptOptions {
@@ -116,9 +117,9 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
     println!(
         "{} learning frames of {} ({}x{}) | levels {:?} | {} steps{} | latents {:.1} s, k-means {:.1} s on {}",
         learn.len(),
-        all.len(),
-        all[0].width(),
-        all[0].height(),
+        total,
+        width,
+        height,
         patch.adapted,
         report.steps,
         if report.out_of_time {

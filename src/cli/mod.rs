@@ -187,6 +187,15 @@ enum Command {
     },
 }
 
+/// The encoder network's latents of `frames`, four frames per device call.
+fn latents_of(engine: &Engine, frames: &[Frame]) -> Result<Vec<Vec<f32>>> {
+    let mut latents = Vec::with_capacity(frames.len());
+    for batch in frames.chunks(4) {
+        latents.extend(block_on(engine.latents(batch))?);
+    }
+    Ok(latents)
+}
+
 /// Entry point of the binary.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();

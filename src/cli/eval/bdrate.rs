@@ -126,19 +126,24 @@ fn mean_difference(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Result<f64, Bd
     Ok(sum * step / 3.0 / (hi - lo))
 }
 
+/// The mean difference of `test` over `anchor` with both curves' efficient points placed on
+/// the axes `xy` gives.
+fn delta(
+    anchor: &[RdPoint],
+    test: &[RdPoint],
+    xy: fn(&RdPoint) -> (f64, f64),
+) -> Result<f64, BdError> {
+    let curve = |c: &[RdPoint]| -> Vec<(f64, f64)> { frontier(c).iter().map(xy).collect() };
+    mean_difference(&curve(anchor), &curve(test))
+}
+
 /// BD-rate of `test` against `anchor`, in percent: negative means `test` needs fewer bits for
 /// the same quality.
 ///
 /// # Errors
 /// [`BdError`] when a curve has fewer than two points or the quality ranges do not overlap.
 pub fn bd_rate(anchor: &[RdPoint], test: &[RdPoint]) -> Result<f64, BdError> {
-    let curve = |c: &[RdPoint]| -> Vec<(f64, f64)> {
-        frontier(c)
-            .iter()
-            .map(|p| (p.quality, p.rate.ln()))
-            .collect()
-    };
-    let d = mean_difference(&curve(anchor), &curve(test))?;
+    let d = delta(anchor, test, |p| (p.quality, p.rate.ln()))?;
     Ok((d.exp() - 1.0) * 100.0)
 }
 
@@ -148,13 +153,7 @@ pub fn bd_rate(anchor: &[RdPoint], test: &[RdPoint]) -> Result<f64, BdError> {
 /// # Errors
 /// As [`bd_rate`], on the rate axis.
 pub fn bd_quality(anchor: &[RdPoint], test: &[RdPoint]) -> Result<f64, BdError> {
-    let curve = |c: &[RdPoint]| -> Vec<(f64, f64)> {
-        frontier(c)
-            .iter()
-            .map(|p| (p.rate.ln(), p.quality))
-            .collect()
-    };
-    mean_difference(&curve(anchor), &curve(test))
+    delta(anchor, test, |p| (p.rate.ln(), p.quality))
 }
 
 #[cfg(test)]

@@ -185,10 +185,7 @@ fn eval_vqcodec(
     let engine = Engine::new(&Weights::embedded(model), Backend::select(args.backend)?)?;
     let rgb: Vec<Frame> = clip.frames.iter().map(|f| f.rgb.clone()).collect();
     let t = Instant::now();
-    let mut latents = Vec::with_capacity(rgb.len());
-    for batch in rgb.chunks(4) {
-        latents.extend(block_on(engine.latents(batch))?);
-    }
+    let latents = super::latents_of(&engine, &rgb)?;
     let latent_s = t.elapsed().as_secs_f64();
     let books = block_on(engine.codebooks())?;
     let info = engine.codec_info();
@@ -335,6 +332,28 @@ fn print_row(r: &Row) {
     );
 }
 
+/// The codecs measured on `clip`, in the order they ran.
+fn codecs_on<'a>(rows: &'a [Row], clip: &str) -> Vec<&'a str> {
+    let mut names: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.clip == clip)
+        .map(|r| r.codec.as_str())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// One codec's rate–quality points on one clip, in rate order.
+fn curve(rows: &[Row], clip: &str, codec: &str, point: fn(&Row) -> RdPoint) -> Vec<RdPoint> {
+    let mut points: Vec<RdPoint> = rows
+        .iter()
+        .filter(|r| r.clip == clip && r.codec == codec)
+        .map(point)
+        .collect();
+    points.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    points
+}
+
 /// One BD comparison: a vqcodec model against a reference on one clip.
 struct Delta {
     clip: String,
@@ -350,29 +369,19 @@ fn deltas(rows: &[Row]) -> Vec<Delta> {
     clips.dedup();
     let mut out = Vec::new();
     for clip in clips {
-        let of = |codec: &str| -> Vec<&Row> {
-            rows.iter()
-                .filter(|r| r.clip == clip && r.codec == codec)
-                .collect()
-        };
-        let mut codecs: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.clip == clip)
-            .map(|r| r.codec.as_str())
-            .collect();
-        codecs.dedup();
+        let codecs = codecs_on(rows, clip);
         for test in codecs.iter().filter(|c| c.starts_with("vqcodec")) {
             for anchor in codecs.iter().filter(|c| !c.starts_with("vqcodec")) {
-                let (t, a) = (of(test), of(anchor));
-                let p =
-                    |v: &[&Row], f: fn(&Row) -> RdPoint| v.iter().map(|r| f(r)).collect::<Vec<_>>();
+                let psnr = |c| curve(rows, clip, c, Row::psnr_point);
+                let msssim = |c| curve(rows, clip, c, Row::msssim_point);
+                let (a_psnr, t_psnr) = (psnr(anchor), psnr(test));
                 out.push(Delta {
                     clip: clip.to_string(),
                     test: (*test).to_string(),
                     anchor: (*anchor).to_string(),
-                    rate_psnr: bd_rate(&p(&a, Row::psnr_point), &p(&t, Row::psnr_point)),
-                    rate_msssim: bd_rate(&p(&a, Row::msssim_point), &p(&t, Row::msssim_point)),
-                    psnr: bd_quality(&p(&a, Row::psnr_point), &p(&t, Row::psnr_point)),
+                    rate_psnr: bd_rate(&a_psnr, &t_psnr),
+                    rate_msssim: bd_rate(&msssim(anchor), &msssim(test)),
+                    psnr: bd_quality(&a_psnr, &t_psnr),
                 });
             }
         }
@@ -391,7 +400,7 @@ fn fmt_pct(v: &Result<f64, BdError>) -> String {
 fn fmt_db(v: &Result<f64, BdError>) -> String {
     match v {
         Ok(x) => format!("{x:+.2} dB"),
-        Err(e) => fmt_pct(&Err(e.clone())),
+        Err(_) => fmt_pct(v),
     }
 }
 
@@ -608,28 +617,14 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             rows.extend(eval_baseline(&clip, b, &crfs, &streams)?);
         }
         let curves = |point: fn(&Row) -> RdPoint| -> Vec<plot::Series> {
-            let mut names: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.clip == clip.name)
-                .map(|r| r.codec.as_str())
-                .collect();
-            names.dedup();
-            names
+            codecs_on(&rows, &clip.name)
                 .into_iter()
-                .map(|n| {
-                    let mut points: Vec<(f64, f64)> = rows
+                .map(|n| plot::Series {
+                    name: n.to_string(),
+                    points: curve(&rows, &clip.name, n, point)
                         .iter()
-                        .filter(|r| r.clip == clip.name && r.codec == n)
-                        .map(|r| {
-                            let p = point(r);
-                            (p.rate, p.quality)
-                        })
-                        .collect();
-                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    plot::Series {
-                        name: n.to_string(),
-                        points,
-                    }
+                        .map(|p| (p.rate, p.quality))
+                        .collect(),
                 })
                 .collect()
         };
