@@ -60,8 +60,8 @@ pub struct RoundTrip {
     pub tokens: Tokens,
 }
 
-/// A model loaded onto a backend.
-#[derive(Debug)]
+/// A model loaded onto a backend. Cloning shares the device tensors (no copy).
+#[derive(Debug, Clone)]
 pub struct Engine {
     model: VqVae,
     config: VqVaeConfig,
@@ -226,6 +226,54 @@ impl Engine {
         );
         self.model.quantizer.codebooks = burn::module::Param::from_tensor(t);
         Ok(())
+    }
+
+    /// This engine with `patch`'s levels in place of the model's codebook levels: the engine a
+    /// stream that carries an adapted codebook decodes through. Built on the device, no
+    /// readback; the other tensors are shared with `self`.
+    ///
+    /// # Errors
+    /// [`Error::Stream`] if the patch was made for another model or shape.
+    pub fn with_codebook(&self, patch: &crate::codec::CodebookPatch) -> Result<Engine, Error> {
+        let c = &self.config;
+        if patch.model_id != self.id.0 {
+            return Err(crate::codec::StreamError::ModelMismatch {
+                stream: patch.model_id,
+                decoder: self.id.0,
+            }
+            .into());
+        }
+        if (patch.levels, patch.size, patch.dim) != (c.levels, c.codebook_size, c.code_dim) {
+            return Err(Error::InvalidTokens(format!(
+                "codebook {}x{}x{} for a model of {}x{}x{}",
+                patch.levels, patch.size, patch.dim, c.levels, c.codebook_size, c.code_dim
+            )));
+        }
+        let base = self.model.quantizer.constant_codebooks();
+        let per_level = patch.size * patch.dim;
+        let levels = (0..c.levels)
+            .map(|l| {
+                let trained = base.clone().slice([l..l + 1]);
+                match patch.adapted.iter().position(|&a| a == l) {
+                    // trained + q · step, as `CodebookPatch::apply` computes it on the CPU
+                    Some(i) => {
+                        let q: Vec<f32> = patch.deltas[i * per_level..(i + 1) * per_level]
+                            .iter()
+                            .map(|&q| f32::from(q))
+                            .collect();
+                        let q = Tensor::<3>::from_data(
+                            TensorData::new(q, [1, patch.size, patch.dim]),
+                            &self.backend.device,
+                        );
+                        trained + q.mul_scalar(patch.steps[i])
+                    }
+                    None => trained,
+                }
+            })
+            .collect();
+        let mut engine = self.clone();
+        engine.model.quantizer.codebooks = burn::module::Param::from_tensor(Tensor::cat(levels, 0));
+        Ok(engine)
     }
 
     /// The RVQ codebooks, read back to the CPU for the encoder's decisions.

@@ -73,6 +73,8 @@ pub struct VideoDecoder {
     header: Header,
     limits: Limits,
     decoder: Decoder,
+    /// The caller's engine with the stream's codebook, when the stream carries one.
+    adapted: Option<Engine>,
 }
 
 /// One decoded frame and what it came from.
@@ -89,19 +91,31 @@ pub struct DecodedVideoFrame {
 }
 
 impl VideoDecoder {
-    /// A decoder for the stream whose header starts `header_bytes`, checked against `engine`'s
-    /// model.
+    /// A decoder for the stream whose header (with its codebook block, if any) starts
+    /// `header_bytes`, checked against `engine`'s model. A stream's own codebook is loaded
+    /// onto `engine`'s device here; [`VideoDecoder::decode`] uses it.
     ///
     /// # Errors
-    /// As [`Header::parse`] and [`Decoder::new`] (as [`Error::Stream`]).
+    /// As [`Header::parse`], [`Decoder::new`] and [`Engine::with_codebook`].
     pub fn new(engine: &Engine, header_bytes: &[u8], limits: Limits) -> Result<Self, Error> {
         let header = Header::parse(header_bytes, &limits)?;
         let decoder = Decoder::new(&header, Some(&engine.codec_info()))?;
+        let adapted = match &header.codebook {
+            Some(patch) => Some(engine.with_codebook(patch)?),
+            None => None,
+        };
         Ok(Self {
             header,
             limits,
             decoder,
+            adapted,
         })
+    }
+
+    /// The engine this stream's frames decode through: `engine`, or `engine` with the stream's
+    /// codebook (the one given to [`VideoDecoder::new`]).
+    pub fn engine<'a>(&'a self, engine: &'a Engine) -> &'a Engine {
+        self.adapted.as_ref().unwrap_or(engine)
     }
 
     /// The stream header.
@@ -145,7 +159,7 @@ impl VideoDecoder {
         chunk: &[u8],
     ) -> Result<DecodedVideoFrame, Error> {
         let (kind, pts, state) = self.decode_symbols(chunk)?;
-        let frame = frame_of(engine, &self.header, &state).await?;
+        let frame = frame_of(self.engine(engine), &self.header, &state).await?;
         Ok(DecodedVideoFrame {
             frame,
             kind,
@@ -155,7 +169,8 @@ impl VideoDecoder {
     }
 }
 
-/// The frame a stream's code indices decode to, through `engine`'s model.
+/// The frame a stream's code indices decode to, through `engine`'s model (which must hold the
+/// stream's codebook: see [`Engine::with_codebook`], [`VideoDecoder::engine`]).
 ///
 /// # Errors
 /// [`Error::InvalidTokens`] if the indices do not fit the header's size; [`Error::Backend`] if

@@ -38,6 +38,7 @@ fn header_strategy() -> impl Strategy<Value = Header> {
                 SourceChroma::C444,
                 SourceChroma::Mono,
             ][c],
+            codebook: None,
         })
 }
 
@@ -137,6 +138,7 @@ proptest! {
         let header = Header {
             model_id: 1, codebook_id: 0, width: w, height: h, fps_num: 30, fps_den: 1,
             frame_count: 0, levels: 3, codebook_bits: 7, downsample: 8, chroma: SourceChroma::C420,
+            codebook: None,
         };
         let mut stream = header.to_bytes();
         stream.extend_from_slice(b"VQ");

@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::ModelArgs;
 use super::y4m_io::{InputFrame, Y4mReader, Y4mWriter, create_output, open_input};
 use crate::codec::{
-    Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma, StreamDecoder,
-    StreamError,
+    CodebookPatch, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma,
+    StreamDecoder, StreamError,
 };
 use crate::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use crate::model::{ModelKind, Weights};
@@ -46,8 +46,17 @@ pub struct EncodeArgs {
     /// Print only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// A codebook adapted to this footage (`vqcodec adapt`); the stream carries it.
+    #[arg(long)]
+    pub codebook: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// Reads a `.codebook` file made by `vqcodec adapt`.
+pub(super) fn read_codebook(path: &Path) -> Result<CodebookPatch> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    CodebookPatch::parse(&bytes).with_context(|| format!("cannot use {}", path.display()))
 }
 
 fn progress(hidden: bool, len: Option<u64>) -> ProgressBar {
@@ -104,7 +113,8 @@ fn psnr_pair(input: &InputFrame, out: &Frame) -> (f64, f64) {
 /// `vqcodec encode`.
 pub fn encode(a: &EncodeArgs) -> Result<()> {
     let mut reader = Y4mReader::new(open_input(&a.input)?, &a.input.display().to_string())?;
-    let engine = a.model.engine()?;
+    let codebook = a.codebook.as_deref().map(read_codebook).transpose()?;
+    let mut engine = a.model.engine()?;
     let books = block_on(engine.codebooks())?;
     let info = engine.codec_info();
     let rate = match (a.quality, a.bitrate) {
@@ -123,9 +133,28 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         scene_cut: !a.no_scene_cut,
         chroma: source_chroma(reader.chroma()),
         frame_count: 0,
+        codebook: codebook.clone(),
     };
     let fps = f64::from(config.fps_num) / f64::from(config.fps_den);
-    let mut encoder = Encoder::new(config, &info, books)?;
+    let mut encoder = Encoder::new(config, &info, books).with_context(|| {
+        format!(
+            "cannot encode with {}",
+            a.codebook
+                .as_deref()
+                .unwrap_or(Path::new("the model's codebook"))
+                .display()
+        )
+    })?;
+    if let Some(patch) = &codebook {
+        // the reconstruction below (for PSNR) decodes as a decoder of this stream will
+        engine = engine.with_codebook(patch)?;
+        eprintln!(
+            "codebook {:016x}: levels {:?} adapted ({} bytes in the header)",
+            patch.id(),
+            patch.adapted,
+            patch.byte_len() + 4
+        );
+    }
     eprintln!(
         "{w}x{h} @ {fps:.3} fps | model {} ({}) | backend {} ({}) | {}",
         a.model.label(),
@@ -308,7 +337,10 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     let header = Header::parse(&bytes, &limits)
         .with_context(|| format!("cannot read {}", a.input.display()))?;
     let weights = weights_for(&header, &a.model)?;
-    let engine = Engine::new(&weights, Backend::select(a.model.backend)?)?;
+    let mut engine = Engine::new(&weights, Backend::select(a.model.backend)?)?;
+    if let Some(patch) = &header.codebook {
+        engine = engine.with_codebook(patch)?;
+    }
     let info = engine.codec_info();
     let stream = StreamDecoder::new(&bytes, limits, Some(&info))?;
     let (w, h) = (header.width as usize, header.height as usize);
@@ -436,6 +468,7 @@ pub fn info(a: &InfoArgs) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "header": header,
+                "codebook": header.codebook,
                 "bytes": bytes.len(),
                 "bpp": bpp,
                 "kbps": kbps,
@@ -449,6 +482,15 @@ pub fn info(a: &InfoArgs) -> Result<()> {
             crate::codec::container::VERSION
         );
         println!("model id        {:016x}", header.model_id);
+        match &header.codebook {
+            Some(p) => println!(
+                "codebook        {:016x}: levels {:?} adapted ({} bytes)",
+                header.codebook_id,
+                p.adapted,
+                p.byte_len()
+            ),
+            None => println!("codebook        the model's own"),
+        }
         println!(
             "size            {}x{} ({:?} source)",
             header.width, header.height, header.chroma

@@ -5,6 +5,7 @@
 //! actually present, and never allocates from a field it has not checked.
 
 use super::error::StreamError;
+use super::patch::CodebookPatch;
 
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
@@ -12,6 +13,8 @@ pub const MAGIC: [u8; 4] = *b"VQCV";
 pub const VERSION: u16 = 1;
 /// Bytes in a version-1 sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
+/// Header flag: a codebook block follows the fixed header (issue 6).
+pub const FLAG_CODEBOOK: u32 = 1;
 /// Chunk sync word.
 pub const SYNC: [u8; 2] = *b"VQ";
 /// Bytes in a chunk header, CRC included.
@@ -32,10 +35,13 @@ pub struct Limits {
     pub max_chunk_bytes: u32,
     /// Largest whole stream a reader loads into memory, in bytes.
     pub max_stream_bytes: u64,
+    /// Largest codebook block a header may carry, in bytes.
+    pub max_codebook_bytes: u32,
 }
 
 impl Default for Limits {
-    /// 8192 × 8192, 64 Mpx, 10 million frames, 64 MiB per chunk, 1 GiB per stream.
+    /// 8192 × 8192, 64 Mpx, 10 million frames, 64 MiB per chunk, 1 GiB per stream, 4 MiB of
+    /// codebook.
     fn default() -> Self {
         Self {
             max_width: 8192,
@@ -44,6 +50,7 @@ impl Default for Limits {
             max_frames: 10_000_000,
             max_chunk_bytes: 64 << 20,
             max_stream_bytes: 1 << 30,
+            max_codebook_bytes: 4 << 20,
         }
     }
 }
@@ -83,12 +90,13 @@ impl SourceChroma {
     }
 }
 
-/// The sequence header.
+/// The sequence header, with the codebook block that may follow it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Header {
     /// Id of the weights the stream was made with (see [`crate::ModelId`]).
     pub model_id: u64,
-    /// 0: the model's own codebooks. Other values name a custom codebook (reserved in v1).
+    /// 0: the model's own codebooks; else [`CodebookPatch::id`] of the codebook the header
+    /// carries (use [`Header::with_codebook`] to set both).
     pub codebook_id: u64,
     /// Frame width in pixels.
     pub width: u32,
@@ -108,6 +116,11 @@ pub struct Header {
     pub downsample: u8,
     /// Source chroma layout (informative).
     pub chroma: SourceChroma,
+    /// Codebook levels adapted to this stream's footage (`vqcodec adapt`), carried after the
+    /// fixed header; a decoder draws the stream's indices from these levels instead of the
+    /// model's own.
+    #[serde(skip)]
+    pub codebook: Option<CodebookPatch>,
 }
 
 fn le_u16(b: &[u8], at: usize) -> u16 {
@@ -121,6 +134,19 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 }
 
 impl Header {
+    /// This header carrying `patch` (its id goes in `codebook_id`), or the model's own
+    /// codebooks for `None`.
+    pub fn with_codebook(mut self, patch: Option<CodebookPatch>) -> Self {
+        self.codebook_id = patch.as_ref().map_or(0, CodebookPatch::id);
+        self.codebook = patch;
+        self
+    }
+
+    /// Bytes the header takes in the stream: 60, plus the codebook block when there is one.
+    pub fn byte_len(&self) -> usize {
+        HEADER_LEN + self.codebook.as_ref().map_or(0, |p| 4 + p.byte_len())
+    }
+
     /// Latent grid `(rows, columns)`.
     pub fn latent_size(&self) -> (usize, usize) {
         let s = usize::from(self.downsample.max(1));
@@ -130,13 +156,16 @@ impl Header {
         )
     }
 
-    /// Serialises the header (60 bytes).
+    /// Serialises the header ([`Header::byte_len`] bytes: the fixed 60, then the codebook
+    /// block if any).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEADER_LEN);
+        let patch = self.codebook.as_ref().map(CodebookPatch::to_bytes);
+        let mut b = Vec::with_capacity(HEADER_LEN + patch.as_ref().map_or(0, |p| 4 + p.len()));
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes()); // flags
+        let flags = if patch.is_some() { FLAG_CODEBOOK } else { 0 };
+        b.extend_from_slice(&flags.to_le_bytes());
         b.extend_from_slice(&self.model_id.to_le_bytes());
         b.extend_from_slice(&self.codebook_id.to_le_bytes());
         for v in [
@@ -161,16 +190,25 @@ impl Header {
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
         debug_assert_eq!(b.len(), HEADER_LEN);
+        if let Some(p) = patch {
+            debug_assert_eq!(self.codebook_id, crate::model::ModelId::of(&p).0);
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            b.extend_from_slice(&p);
+        }
         b
     }
 
-    /// Parses and checks a header at the start of `bytes`.
+    /// Parses and checks a header at the start of `bytes`, with its codebook block if the
+    /// flags say one follows (then `bytes` must hold it too; [`Header::byte_len`] tells where
+    /// the first chunk starts).
     ///
     /// # Errors
     /// [`StreamError::Truncated`], [`StreamError::NotVqc`], [`StreamError::Version`],
-    /// [`StreamError::HeaderCrc`], [`StreamError::Unsupported`] or
-    /// [`StreamError::LimitExceeded`]: every field is checked here, before a caller allocates
-    /// anything from it.
+    /// [`StreamError::HeaderCrc`], [`StreamError::Unsupported`],
+    /// [`StreamError::LimitExceeded`] or [`StreamError::Malformed`]: every field is checked
+    /// here, before a caller allocates anything from it; a codebook block's length is checked
+    /// against [`Limits::max_codebook_bytes`] and the bytes present before it is read, and its
+    /// content against the id the header names and the model's sizes.
     pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Header, StreamError> {
         if bytes.len() < 8 {
             return Err(if bytes.len() >= 4 && bytes[..4] != MAGIC {
@@ -206,10 +244,10 @@ impl Header {
             return Err(StreamError::HeaderCrc);
         }
         let flags = le_u32(bytes, 8);
-        if flags != 0 {
+        if flags & !FLAG_CODEBOOK != 0 {
             return Err(StreamError::Unsupported(format!("header flags {flags:#x}")));
         }
-        let h = Header {
+        let mut h = Header {
             model_id: le_u64(bytes, 12),
             codebook_id: le_u64(bytes, 20),
             width: le_u32(bytes, 28),
@@ -222,6 +260,7 @@ impl Header {
             downsample: bytes[50],
             chroma: SourceChroma::from_u8(bytes[52])
                 .ok_or_else(|| StreamError::Malformed(format!("chroma code {}", bytes[52])))?,
+            codebook: None,
         };
         if bytes[51] != 0 {
             return Err(StreamError::Unsupported(format!(
@@ -229,13 +268,58 @@ impl Header {
                 bytes[51]
             )));
         }
-        if h.codebook_id != 0 {
-            return Err(StreamError::Unsupported(
-                "custom codebooks (codebook id ≠ 0) need a newer decoder".into(),
-            ));
-        }
         h.check(limits)?;
+        if flags & FLAG_CODEBOOK == 0 {
+            if h.codebook_id != 0 {
+                return Err(StreamError::Malformed(format!(
+                    "codebook id {:016x} without a codebook block",
+                    h.codebook_id
+                )));
+            }
+            return Ok(h);
+        }
+        h.codebook = Some(Self::parse_codebook(bytes, &h, limits)?);
         Ok(h)
+    }
+
+    /// The codebook block after the fixed header: u32 LE length, then a `.codebook` file.
+    fn parse_codebook(
+        bytes: &[u8],
+        h: &Header,
+        limits: &Limits,
+    ) -> Result<CodebookPatch, StreamError> {
+        let cut = || StreamError::Truncated {
+            offset: bytes.len() as u64,
+            frames: 0,
+        };
+        let len_bytes = bytes.get(HEADER_LEN..HEADER_LEN + 4).ok_or_else(cut)?;
+        let len = le_u32(len_bytes, 0);
+        if len > limits.max_codebook_bytes {
+            return Err(StreamError::LimitExceeded {
+                what: "codebook block".into(),
+                value: len.into(),
+                max: limits.max_codebook_bytes.into(),
+            });
+        }
+        let start = HEADER_LEN + 4;
+        let block = bytes.get(start..start + len as usize).ok_or_else(cut)?;
+        if crate::model::ModelId::of(block).0 != h.codebook_id {
+            return Err(StreamError::Malformed(format!(
+                "the codebook block is not codebook {:016x} (damaged or replaced)",
+                h.codebook_id
+            )));
+        }
+        let patch = CodebookPatch::parse(block)?;
+        if patch.model_id != h.model_id
+            || patch.levels != usize::from(h.levels)
+            || patch.size != 1usize << h.codebook_bits
+        {
+            return Err(StreamError::Malformed(format!(
+                "the stream's codebook ({} levels of {} codes, model {:016x}) does not fit its header",
+                patch.levels, patch.size, patch.model_id
+            )));
+        }
+        Ok(patch)
     }
 
     /// Checks the fields against `limits` and against what version 1 can express.
@@ -428,7 +512,7 @@ impl<'a> ChunkReader<'a> {
         let header = Header::parse(bytes, &limits)?;
         Ok(Self {
             bytes,
-            pos: HEADER_LEN,
+            pos: header.byte_len(),
             header,
             limits,
             chunks: 0,

@@ -2,7 +2,8 @@
 
 use super::ModelInfo;
 use super::codebook::Codebooks;
-use super::container::{FrameKind, HEADER_LEN, Header, SourceChroma, write_chunk};
+use super::container::{FrameKind, Header, SourceChroma, write_chunk};
+use super::patch::CodebookPatch;
 use super::rate::{BitrateState, RateControl, quality_params};
 use super::syntax::{Contexts, FrameCode, FrameParams, TokenState, encode_frame};
 use crate::Error;
@@ -28,6 +29,9 @@ pub struct EncoderConfig {
     pub chroma: SourceChroma,
     /// Frames to come, when known (0: unknown).
     pub frame_count: u32,
+    /// Codebook levels adapted to the footage ([`crate::adapt`]): the encoder quantises with
+    /// them and the header carries them, so every decoder uses them too.
+    pub codebook: Option<CodebookPatch>,
 }
 
 impl EncoderConfig {
@@ -44,6 +48,7 @@ impl EncoderConfig {
             scene_cut: true,
             chroma: SourceChroma::C420,
             frame_count: 0,
+            codebook: None,
         }
     }
 }
@@ -106,12 +111,14 @@ const KEY_LAMBDA_SCALE: f32 = 0.02;
 const SCENE_CUT_RATIO: f64 = 0.85;
 
 impl Encoder {
-    /// An encoder for `model`'s codebooks.
+    /// An encoder for `model`'s codebooks `books`, with `config.codebook`'s levels in place of
+    /// theirs when it has one.
     ///
     /// # Errors
     /// [`Error::InvalidDimensions`] for a zero or oversized frame, [`Error::InvalidTokens`]
     /// for a codebook size that is not a power of two or a model the format cannot describe,
-    /// [`Error::InvalidConfig`] for a zero frame rate or bitrate.
+    /// [`Error::InvalidConfig`] for a zero frame rate or bitrate, [`Error::Stream`] for a
+    /// codebook made for another model.
     pub fn new(config: EncoderConfig, model: &ModelInfo, books: Codebooks) -> Result<Self, Error> {
         let limits = super::Limits::default();
         if config.width == 0
@@ -145,6 +152,10 @@ impl Encoder {
                 model.codebook_size
             )));
         }
+        let books = match &config.codebook {
+            Some(patch) => patch.apply(model.id, &books)?,
+            None => books,
+        };
         let bits = k.trailing_zeros();
         let header = Header {
             model_id: model.id,
@@ -158,7 +169,9 @@ impl Encoder {
             codebook_bits: bits as u8,
             downsample: model.downsample as u8,
             chroma: config.chroma,
-        };
+            codebook: None,
+        }
+        .with_codebook(config.codebook.clone());
         header
             .check(&limits)
             .map_err(|e| Error::InvalidConfig(e.to_string()))?;
@@ -188,10 +201,10 @@ impl Encoder {
         &self.header
     }
 
-    /// The header's bytes: the start of the stream.
+    /// The header's bytes (with the codebook block, if any): the start of the stream.
     pub fn header_bytes(&self) -> Vec<u8> {
         let b = self.header.to_bytes();
-        debug_assert_eq!(b.len(), HEADER_LEN);
+        debug_assert_eq!(b.len(), self.header.byte_len());
         b
     }
 
