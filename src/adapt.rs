@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Codebooks;
 
+/// Fewest frames a refit learns from: fewer would fit the codebook to one moment of the clip.
+pub const MIN_FRAMES: usize = 4;
+
 /// What to adapt and for how long.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptOptions {
@@ -19,6 +22,9 @@ pub struct AdaptOptions {
     pub iterations: usize,
     /// Stop after this long, keeping what is done (the report says so).
     pub budget: Option<Duration>,
+    /// Most latent vectors k-means sees, taken evenly from all of them: each Lloyd step costs
+    /// vectors × codes, and a few hundred vectors per code place it as well as thousands.
+    pub max_vectors: usize,
 }
 
 impl Default for AdaptOptions {
@@ -27,6 +33,7 @@ impl Default for AdaptOptions {
             levels: vec![0, 1],
             iterations: 8,
             budget: None,
+            max_vectors: 1 << 17,
         }
     }
 }
@@ -60,6 +67,14 @@ pub struct AdaptReport {
 /// Why a run gave no codebook (the caller's codebook stays in use).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdaptError {
+    /// Fewer frames than [`MIN_FRAMES`].
+    #[error("{got} frame(s) are too few to adapt a codebook (at least {need})")]
+    TooFewFrames {
+        /// Frames given.
+        got: usize,
+        /// [`MIN_FRAMES`].
+        need: usize,
+    },
     /// Fewer latent vectors than codes per level: k-means would leave most codes untouched.
     #[error("{got} latent vectors are too few to adapt {need} codes (use more or larger frames)")]
     TooFewVectors {
@@ -109,7 +124,7 @@ pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
 
 /// Refits `options.levels` of `books` to `latents` (each `rows × columns × dim`, as
 /// [`crate::Engine::latents`] gives them). `progress` sees every step and returns `false` to
-/// cancel.
+/// cancel. [`Trainer`] is the same, one step per call.
 ///
 /// # Errors
 /// [`AdaptError`]: too few vectors, a malformed latent, a level out of range, or cancelled.
@@ -119,84 +134,187 @@ pub fn adapt(
     options: &AdaptOptions,
     mut progress: impl FnMut(&AdaptProgress) -> bool,
 ) -> Result<(Codebooks, AdaptReport), AdaptError> {
-    let (levels, size, dim) = (books.levels(), books.size(), books.dim());
-    if let Some(&level) = options.levels.iter().find(|&&l| l >= levels) {
-        return Err(AdaptError::BadLevel { level, levels });
-    }
-    if let Some(z) = latents.iter().find(|z| z.len() % dim != 0) {
-        return Err(AdaptError::BadLatent { len: z.len(), dim });
-    }
-    let vectors: Vec<f32> = latents.iter().flatten().copied().collect();
-    let n = vectors.len() / dim;
-    if n < size {
-        return Err(AdaptError::TooFewVectors { got: n, need: size });
-    }
     let started = Instant::now();
-    let mse_before = quantisation_mse(books, &vectors);
-    let mut data = books.data().to_vec();
-    let mut current = books.clone();
-    let steps = options.levels.len() * options.iterations;
-    let (mut step, mut out_of_time) = (0usize, false);
-    // residuals entering the level being worked on
-    let mut residual = vectors.clone();
-    'levels: for level in 0..levels {
-        if options.levels.contains(&level) {
-            for _ in 0..options.iterations {
-                if options.budget.is_some_and(|b| started.elapsed() >= b) {
-                    out_of_time = true;
-                    break 'levels;
-                }
-                let mut sums = vec![0f64; size * dim];
-                let mut counts = vec![0u32; size];
-                let mut se = 0f64;
-                for r in residual.chunks_exact(dim) {
-                    let (k, d) = current.nearest(level, r);
-                    se += f64::from(d);
-                    counts[usize::from(k)] += 1;
-                    for (s, x) in sums[usize::from(k) * dim..][..dim].iter_mut().zip(r) {
-                        *s += f64::from(*x);
-                    }
-                }
-                for k in 0..size {
-                    if counts[k] > 0 {
-                        let at = (level * size + k) * dim;
-                        for j in 0..dim {
-                            data[at + j] = (sums[k * dim + j] / f64::from(counts[k])) as f32;
-                        }
-                    }
-                }
-                current = Codebooks::new(levels, size, dim, data.clone())
-                    .expect("the shape is the input's");
-                step += 1;
-                let p = AdaptProgress {
-                    level,
-                    step,
-                    steps,
-                    mse: se / (n * dim) as f64,
-                };
-                if !progress(&p) {
-                    return Err(AdaptError::Cancelled);
-                }
-            }
+    let mut trainer = Trainer::new(books, latents, options)?;
+    let mut out_of_time = false;
+    loop {
+        if options.budget.is_some_and(|b| started.elapsed() >= b) {
+            out_of_time = trainer.remaining() > 0;
+            break;
         }
-        // the residuals for the next level, through this level's (final) codes
-        for r in residual.chunks_exact_mut(dim) {
-            let (k, _) = current.nearest(level, r);
-            for (x, c) in r.iter_mut().zip(current.code(level, usize::from(k))) {
-                *x -= c;
-            }
+        let Some(p) = trainer.step() else { break };
+        if !progress(&p) {
+            return Err(AdaptError::Cancelled);
         }
     }
-    let mse_after = quantisation_mse(&current, &vectors);
-    Ok((
-        current,
-        AdaptReport {
-            mse_before,
+    let (books, mut report) = trainer.finish();
+    report.out_of_time = out_of_time;
+    Ok((books, report))
+}
+
+/// A k-means refit that runs one Lloyd iteration per [`Trainer::step`], so that a caller that
+/// must stay responsive (the browser's worker, between steps) can report progress, cancel and
+/// keep its own time budget (it reads no clock: `std::time` does not exist in wasm).
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    trained: Codebooks,
+    current: Codebooks,
+    vectors: Vec<f32>,
+    /// `vectors` minus the codes of levels `0..through` (as `current` has them).
+    residual: Vec<f32>,
+    through: usize,
+    /// Levels still to refit, ascending; the first is being worked on.
+    pending: Vec<usize>,
+    iterations: usize,
+    iteration: usize,
+    step: usize,
+    steps: usize,
+    mse_before: f64,
+}
+
+impl Trainer {
+    /// A refit of `options.levels` of `books` to `latents`, one per frame.
+    ///
+    /// # Errors
+    /// [`AdaptError`]: too few frames or vectors, a malformed latent, or a level out of range.
+    pub fn new(
+        books: &Codebooks,
+        latents: &[Vec<f32>],
+        options: &AdaptOptions,
+    ) -> Result<Self, AdaptError> {
+        let (levels, size, dim) = (books.levels(), books.size(), books.dim());
+        if let Some(&level) = options.levels.iter().find(|&&l| l >= levels) {
+            return Err(AdaptError::BadLevel { level, levels });
+        }
+        if let Some(z) = latents.iter().find(|z| z.len() % dim != 0) {
+            return Err(AdaptError::BadLatent { len: z.len(), dim });
+        }
+        if latents.len() < MIN_FRAMES {
+            return Err(AdaptError::TooFewFrames {
+                got: latents.len(),
+                need: MIN_FRAMES,
+            });
+        }
+        let mut vectors: Vec<f32> = latents.iter().flatten().copied().collect();
+        let n = vectors.len() / dim;
+        if n < size {
+            return Err(AdaptError::TooFewVectors { got: n, need: size });
+        }
+        let keep = options.max_vectors.max(size);
+        if n > keep {
+            // every (n / keep)-th vector, spread over all frames and positions
+            vectors = (0..keep)
+                .flat_map(|i| {
+                    let at = i * n / keep * dim;
+                    vectors[at..at + dim].to_vec()
+                })
+                .collect();
+        }
+        let mut pending = options.levels.clone();
+        pending.sort_unstable();
+        pending.dedup();
+        Ok(Self {
+            trained: books.clone(),
+            current: books.clone(),
+            mse_before: quantisation_mse(books, &vectors),
+            residual: vectors.clone(),
+            vectors,
+            through: 0,
+            steps: pending.len() * options.iterations,
+            pending,
+            iterations: options.iterations,
+            iteration: 0,
+            step: 0,
+        })
+    }
+
+    /// Steps in all (levels × iterations).
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The codebooks it started from (the model's own).
+    pub fn trained(&self) -> &Codebooks {
+        &self.trained
+    }
+
+    /// Steps not run yet.
+    pub fn remaining(&self) -> usize {
+        self.steps - self.step
+    }
+
+    /// Runs the next Lloyd iteration; `None` when every step is done.
+    pub fn step(&mut self) -> Option<AdaptProgress> {
+        if self.iterations == 0 {
+            return None;
+        }
+        let &level = self.pending.first()?;
+        self.subtract_through(level);
+        let (size, dim) = (self.current.size(), self.current.dim());
+        let mut sums = vec![0f64; size * dim];
+        let mut counts = vec![0u32; size];
+        let mut se = 0f64;
+        for r in self.residual.chunks_exact(dim) {
+            let (k, d) = self.current.nearest(level, r);
+            se += f64::from(d);
+            counts[usize::from(k)] += 1;
+            for (s, x) in sums[usize::from(k) * dim..][..dim].iter_mut().zip(r) {
+                *s += f64::from(*x);
+            }
+        }
+        let mut data = self.current.data().to_vec();
+        for k in 0..size {
+            // codes that nothing picked keep their trained value
+            if counts[k] > 0 {
+                let at = (level * size + k) * dim;
+                for j in 0..dim {
+                    data[at + j] = (sums[k * dim + j] / f64::from(counts[k])) as f32;
+                }
+            }
+        }
+        self.current = Codebooks::new(self.current.levels(), size, dim, data)
+            .expect("the shape is the input's");
+        self.step += 1;
+        self.iteration += 1;
+        if self.iteration == self.iterations {
+            self.iteration = 0;
+            self.pending.remove(0);
+        }
+        Some(AdaptProgress {
+            level,
+            step: self.step,
+            steps: self.steps,
+            mse: se / self.vectors.len() as f64,
+        })
+    }
+
+    /// Brings the residuals to the input of `level`, through the codes as they are now.
+    fn subtract_through(&mut self, level: usize) {
+        let dim = self.current.dim();
+        while self.through < level {
+            let l = self.through;
+            for r in self.residual.chunks_exact_mut(dim) {
+                let (k, _) = self.current.nearest(l, r);
+                for (x, c) in r.iter_mut().zip(self.current.code(l, usize::from(k))) {
+                    *x -= c;
+                }
+            }
+            self.through += 1;
+        }
+    }
+
+    /// The codebooks as refitted so far, and the report (`out_of_time` is the caller's to
+    /// set).
+    pub fn finish(self) -> (Codebooks, AdaptReport) {
+        let mse_after = quantisation_mse(&self.current, &self.vectors);
+        let report = AdaptReport {
+            mse_before: self.mse_before,
             mse_after,
-            steps: step,
-            out_of_time,
-        },
-    ))
+            steps: self.step,
+            out_of_time: false,
+        };
+        (self.current, report)
+    }
 }
 
 #[cfg(test)]
@@ -210,13 +328,13 @@ mod tests {
             .map(|i| (i % 5) as f32 * 0.1)
             .collect();
         let books = Codebooks::new(levels, size, dim, data).unwrap();
-        let latent = (0..64)
+        let latent: Vec<f32> = (0..64)
             .flat_map(|i| {
                 let c = if i % 2 == 0 { 3.0 } else { -2.0 };
                 [c + (i as f32 * 0.01), c, -c]
             })
             .collect();
-        (books, vec![latent])
+        (books, latent.chunks(48).map(<[f32]>::to_vec).collect())
     }
 
     #[test]
@@ -263,7 +381,16 @@ mod tests {
             })
         ));
         assert!(matches!(
-            adapt(&books, &[vec![0.0; 6]], &opts, |_| true),
+            adapt(&books, &latents[..3], &opts, |_| true),
+            Err(AdaptError::TooFewFrames { got: 3, need: 4 })
+        ));
+        assert!(matches!(
+            adapt(
+                &books,
+                &[vec![0.0; 3], vec![0.0; 3], vec![], vec![]],
+                &opts,
+                |_| true
+            ),
             Err(AdaptError::TooFewVectors { got: 2, need: 4 })
         ));
         assert!(matches!(

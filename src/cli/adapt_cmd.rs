@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::ModelArgs;
 use super::y4m_io::{Y4mReader, open_input};
-use crate::adapt::{AdaptOptions, adapt};
+use crate::adapt::{AdaptOptions, MIN_FRAMES, adapt};
 use crate::codec::CodebookPatch;
 use crate::frame::{Frame, psnr_rgb};
 use crate::{Engine, block_on};
@@ -55,17 +55,20 @@ fn psnr(engine: &Engine, frames: &[Frame]) -> Result<f64> {
 
 /// `vqcodec adapt`.
 pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
-    if a.frames < 2 {
-        bail!("--frames {}: at least 2 frames are needed", a.frames);
+    if a.frames < MIN_FRAMES {
+        bail!(
+            "--frames {}: at least {MIN_FRAMES} frames are needed",
+            a.frames
+        );
     }
     let mut reader = Y4mReader::new(open_input(&a.input)?, &a.input.display().to_string())?;
     let mut all = Vec::new();
     while let Some(f) = reader.next_frame()? {
         all.push(f.rgb);
     }
-    if all.len() < 2 {
+    if all.len() < MIN_FRAMES {
         bail!(
-            "{} holds {} frame(s); adapting needs at least 2",
+            "{} holds {} frame(s); adapting needs at least {MIN_FRAMES}",
             a.input.display(),
             all.len()
         );
@@ -91,6 +94,7 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
         levels: a.levels.clone(),
         iterations: a.iterations,
         budget: a.budget.map(Duration::from_secs_f64),
+        ..AdaptOptions::default()
     };
     let bar = ProgressBar::new((a.levels.len() * a.iterations) as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg}")
@@ -105,8 +109,8 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
     .with_context(|| format!("adapting to {}", a.input.display()))?;
     bar.finish_and_clear();
     let t_adapt = t.elapsed().as_secs_f64();
-    let patch = CodebookPatch::new(engine.model_id().0, &adapted, &a.levels);
-    // measure with what the file holds (f16), as a decoder will use it
+    let patch = CodebookPatch::new(engine.model_id().0, &adapted, &books, &a.levels);
+    // measure with what the file holds (quantised), as a decoder will use it
     let applied = patch.apply(engine.model_id().0, &books)?;
     let before = (psnr(&engine, &learn)?, psnr(&engine, &held)?);
     engine.set_codebooks(&applied)?;
@@ -148,7 +152,7 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
         held.len()
     );
     println!(
-        "wrote {} ({} bytes, codebook id {:08x}, for model {})",
+        "wrote {} ({} bytes, codebook id {:016x}, for model {})",
         a.output.display(),
         bytes.len(),
         patch.id(),
