@@ -19,7 +19,8 @@ use anyhow::{Context, Result, bail};
 
 use super::codec_cmd::source_chroma;
 use super::y4m_io::{InputFrame, Y4mReader, open_input};
-use crate::codec::{EncoderConfig, Limits, RateControl, StreamDecoder};
+use crate::adapt::{AdaptOptions, adapt};
+use crate::codec::{CodebookPatch, EncoderConfig, Limits, RateControl, StreamDecoder};
 use crate::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use crate::metrics::{ms_ssim, ms_ssim_db};
 use crate::model::{ModelKind, Weights};
@@ -64,6 +65,10 @@ pub struct EvalArgs {
     /// Backend for vqcodec: auto, wgpu or cpu.
     #[arg(long, default_value = "auto")]
     pub backend: BackendRequest,
+    /// Also run each model with codebooks adapted to the clip (`vqcodec adapt`'s defaults:
+    /// 64 frames sampled across it, levels 0–1), the codebook carried in every stream.
+    #[arg(long)]
+    pub adapt: bool,
 }
 
 /// One measured rate point.
@@ -174,21 +179,57 @@ fn quality(src: &[InputFrame], decoded: &[(Vec<u8>, Frame)], w: usize, h: usize)
     sums.map(|s| s / n.max(1) as f64)
 }
 
+/// Codebooks adapted to a clip as `vqcodec adapt` makes them by default: 64 of its latents,
+/// evenly spaced, levels 0–1.
+fn adapted_codebook(
+    books: &crate::codec::Codebooks,
+    latents: &[Vec<f32>],
+    model_id: u64,
+) -> Result<CodebookPatch> {
+    let n = latents.len().min(64);
+    let sample: Vec<Vec<f32>> = (0..n)
+        .map(|i| latents[i * latents.len() / n].clone())
+        .collect();
+    let options = AdaptOptions::default();
+    let (adapted, _) = adapt(books, &sample, &options, |_| true)?;
+    Ok(CodebookPatch::new(
+        model_id,
+        &adapted,
+        books,
+        &options.levels,
+    ))
+}
+
 /// vqcodec at every quality point: the encoder network runs once per frame (its latents do
 /// not depend on the quality), then each quality is coded, written, read back and decoded.
+/// With `adapted`, the codebooks are first adapted to the clip and every stream carries them
+/// (the time to adapt counts as encoding time, the codebook's bytes as rate).
 fn eval_vqcodec(
     clip: &Clip,
     model: ModelKind,
     args: &EvalArgs,
     streams: &Path,
+    adapted: bool,
 ) -> Result<Vec<Row>> {
-    let engine = Engine::new(&Weights::embedded(model), Backend::select(args.backend)?)?;
+    let mut engine = Engine::new(&Weights::embedded(model), Backend::select(args.backend)?)?;
     let rgb: Vec<Frame> = clip.frames.iter().map(|f| f.rgb.clone()).collect();
     let t = Instant::now();
     let latents = super::latents_of(&engine, &rgb)?;
-    let latent_s = t.elapsed().as_secs_f64();
     let books = block_on(engine.codebooks())?;
     let info = engine.codec_info();
+    let codebook = if adapted {
+        let patch = adapted_codebook(&books, &latents, info.id)?;
+        engine = engine.with_codebook(&patch)?;
+        Some(patch)
+    } else {
+        None
+    };
+    let latent_s = t.elapsed().as_secs_f64();
+    let codec = format!(
+        "vqcodec-{}{}",
+        model.name(),
+        if adapted { "-adapted" } else { "" }
+    );
     let mut rows = Vec::new();
     for &q in &args.qualities {
         let config = EncoderConfig {
@@ -201,6 +242,7 @@ fn eval_vqcodec(
             scene_cut: true,
             chroma: source_chroma(clip.chroma),
             frame_count: u32::try_from(clip.frames.len())?,
+            codebook: codebook.clone(),
         };
         let t = Instant::now();
         let mut enc = crate::codec::Encoder::new(config, &info, books.clone())?;
@@ -209,7 +251,7 @@ fn eval_vqcodec(
             bytes.extend_from_slice(&enc.encode_latent(z, false)?.data);
         }
         let encode_s = latent_s + t.elapsed().as_secs_f64();
-        let file = streams.join(format!("{}-vqcodec-{}-q{q}.vqc", clip.name, model.name()));
+        let file = streams.join(format!("{}-{codec}-q{q}.vqc", clip.name));
         std::fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
         // decode what is on disk, as any decoder would
         let on_disk = std::fs::read(&file)?;
@@ -236,7 +278,6 @@ fn eval_vqcodec(
             .into_iter()
             .map(|f| (f.to_yuv(Chroma::Mono).0, f))
             .collect();
-        let codec = format!("vqcodec-{}", model.name());
         let times = (encode_s, decode_s);
         rows.push(measure(
             clip,
@@ -354,7 +395,8 @@ fn curve(rows: &[Row], clip: &str, codec: &str, point: fn(&Row) -> RdPoint) -> V
     points
 }
 
-/// One BD comparison: a vqcodec model against a reference on one clip.
+/// One BD comparison: a vqcodec model against a reference (or, for an adapted run, against
+/// the same model with its own codebooks) on one clip.
 struct Delta {
     clip: String,
     test: String,
@@ -371,7 +413,11 @@ fn deltas(rows: &[Row]) -> Vec<Delta> {
     for clip in clips {
         let codecs = codecs_on(rows, clip);
         for test in codecs.iter().filter(|c| c.starts_with("vqcodec")) {
-            for anchor in codecs.iter().filter(|c| !c.starts_with("vqcodec")) {
+            let plain = test.strip_suffix("-adapted");
+            let anchors = codecs
+                .iter()
+                .filter(|c| !c.starts_with("vqcodec") || Some(**c) == plain);
+            for anchor in anchors {
                 let psnr = |c| curve(rows, clip, c, Row::psnr_point);
                 let msssim = |c| curve(rows, clip, c, Row::msssim_point);
                 let (a_psnr, t_psnr) = (psnr(anchor), psnr(test));
@@ -610,7 +656,10 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             clip.height
         );
         for &model in &args.models {
-            rows.extend(eval_vqcodec(&clip, model, args, &streams)?);
+            rows.extend(eval_vqcodec(&clip, model, args, &streams, false)?);
+            if args.adapt {
+                rows.extend(eval_vqcodec(&clip, model, args, &streams, true)?);
+            }
         }
         for &b in &baselines {
             let crfs = args.crf.clone().unwrap_or_else(|| b.default_crfs());
