@@ -4,7 +4,9 @@
 // 320×180, 640×360 and 1280×720 for both models, and ffmpeg.wasm's x264 (@ffmpeg/core, one
 // thread, -preset medium) on the same frames; then bpp at equal PSNR-Y against x264, with
 // PSNR computed here from the decoded streams (vqcodec: the native CLI; x264: native ffmpeg).
-//   node benches/browser.mjs [--frames=N] [--webgpu]      (needs pkg/ built and the CLI)
+// Also trainCodebook() on 64 frames at 640×360 (issue 6's target: ≤ 10 s on WebGPU, ≤ 60 s on
+// the CPU). `--only=codebook` runs just that.
+//   node benches/browser.mjs [--frames=N] [--webgpu] [--only=codebook]   (needs pkg/ and the CLI)
 // Prints a table and writes out/bench/browser.json.
 import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -88,6 +90,23 @@ try {
   const mpx = (w, h, n, ms) => (w * h * n) / ms / 1000;
   const backends = ['cpu', ...(webgpu ? ['webgpu'] : [])];
   console.log(`machine: ${results.machine}; Chromium ${results.chromium}`);
+  results.codebook = [];
+  for (const backend of backends) {
+    for (const model of ['lite', 'base']) {
+      // SwiftShader runs the base encoder at seconds per frame: fewer frames there
+      const n = backend === 'webgpu' ? 16 : 64;
+      const path = clip(640, 360, n);
+      const r = await page.evaluate((o) => window.bench.train(o), { url: `/${path.slice(process.cwd().length + 1)}`, model, backend });
+      results.codebook.push(r);
+      console.log(`trainCodebook ${r.backend} ${r.model} ${r.width}×${r.height}, ${r.frames} frames: ${(r.totalMs / 1000).toFixed(1)} s `
+        + `(encoder network ${(r.framesMs / 1000).toFixed(1)} s, k-means ${r.steps} steps ${(r.kmeansMs / 1000).toFixed(1)} s); `
+        + `latent error ${r.mseBefore.toExponential(3)} → ${r.mseAfter.toExponential(3)} (${((r.mseAfter / r.mseBefore - 1) * 100).toFixed(1)}%); ${r.bytes} bytes`);
+    }
+  }
+  if (arg('only') === 'codebook') {
+    writeFileSync(join(outDir, 'browser.json'), JSON.stringify(results, null, 1));
+    process.exit(0);
+  }
   console.log('| backend | model | size | frames | encode fps | encode Mpx/s | decode fps | decode Mpx/s | bpp | PSNR-Y |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const backend of backends) {

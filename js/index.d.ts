@@ -17,8 +17,11 @@ export interface VqEncoderConfig {
   keyInterval?: number;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;
-  /** Default: 'base' on 'webgpu', else 'lite'. */
+  /** Default: 'base' on 'webgpu', else 'lite' (or the codebook's model). */
   model?: Model;
+  /** Codebook levels adapted to the footage (trainCodebook / Codebook.from); the stream carries
+   * it in its header. configure() throws a TypeError if it was made for another model. */
+  codebook?: Codebook | null;
 }
 
 export interface FrameStats {
@@ -57,6 +60,8 @@ export interface VqEncoderInfo {
   reason: string;
   modelId: string;
   model: Model;
+  /** The id of the adapted codebook in use, or null. */
+  codebook: string | null;
 }
 
 export interface VqVideoEncoderInit {
@@ -124,6 +129,8 @@ export interface VqStreamParts {
   framerate: number;
   chunks: { type: 'key' | 'delta'; pts: number; data: Uint8Array }[];
   truncated: boolean;
+  /** Whether the header carries an adapted codebook. */
+  codebook: boolean;
 }
 
 export declare function splitStream(bytes: ArrayBuffer | Uint8Array): VqStreamParts;
@@ -150,3 +157,64 @@ export declare function init(options?: { workerUrl?: string | URL; probe?: { bac
 /** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */
 export declare function loseGpuForTesting(): Promise<boolean>;
 export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number }>;
+
+export interface CodebookReport {
+  frames: number;
+  steps: number;
+  /** Latent quantisation error (mean squared, all levels) before and after. */
+  mseBefore: number;
+  mseAfter: number;
+  /** Wall-clock seconds, frames and k-means together. */
+  seconds: number;
+  backend: 'webgpu' | 'cpu';
+  reason: string;
+  /** True when `budget` ran out before every step ran. */
+  stopped: boolean;
+}
+
+/** Codebook levels adapted to some footage: a small `.codebook` file. */
+export declare class Codebook {
+  /** 16 hex digits, as a stream header names it. */
+  readonly id: string;
+  /** Id and name of the model it was made for (name null if this package does not ship it). */
+  readonly modelId: string;
+  readonly model: Model | null;
+  /** The RVQ levels it replaces. */
+  readonly levels: number[];
+  readonly byteLength: number;
+  /** Set for a codebook made by trainCodebook(). */
+  readonly report: CodebookReport | null;
+  bytes(): Uint8Array;
+  toBlob(): Blob;
+  /** Reads a `.codebook` file; rejects for anything else. */
+  static from(source: Blob | ArrayBuffer | Uint8Array): Promise<Codebook>;
+}
+
+export interface TrainCodebookOptions {
+  /** Frames to learn from, sampled evenly across the source (default 64, at least 4). */
+  frames?: number;
+  /** RVQ levels to refit (default [0, 1]). */
+  levels?: number[];
+  /** k-means iterations per level (default 8). */
+  iterations?: number;
+  model?: Model;
+  backend?: Backend;
+  /** Frame size (default: the source's). */
+  width?: number;
+  height?: number;
+  /** Milliseconds for the k-means; when spent, the codebook so far is returned. */
+  budget?: number;
+  signal?: AbortSignal;
+  onProgress?(p: { phase: 'frames' | 'kmeans'; done: number; total: number; level?: number; mse?: number }): void;
+}
+
+/** Fewest frames trainCodebook() learns from. */
+export declare const MIN_CODEBOOK_FRAMES: number;
+
+/**
+ * Adapts codebook levels to your footage on this device (the encoder network on WebGPU or the
+ * CPU, then k-means). Rejects for too few frames, frames of different sizes, a cancelled
+ * signal; nothing changes for encoders already configured.
+ */
+export declare function trainCodebook(source: Blob | HTMLVideoElement | Array<VideoFrame | ImageData | ImageBitmap | HTMLCanvasElement | OffscreenCanvas>,
+  options?: TrainCodebookOptions): Promise<Codebook>;

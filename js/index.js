@@ -6,6 +6,9 @@ const MODELS = ['base', 'lite'];
 const BACKENDS = ['auto', 'webgpu', 'cpu'];
 const HEADER_LEN = 60;
 const CHUNK_HEADER_LEN = 16;
+const FLAG_CODEBOOK = 1;
+/** Fewest frames trainCodebook() learns from. */
+export const MIN_CODEBOOK_FRAMES = 4;
 
 class Client {
   constructor(url) {
@@ -78,6 +81,13 @@ function checkEncoderConfig(c) {
   if (c.keyInterval !== undefined && !(Number.isInteger(c.keyInterval) && c.keyInterval >= 1)) return 'keyInterval must be a positive integer';
   if (c.backend !== undefined && !BACKENDS.includes(c.backend)) return `backend must be one of ${BACKENDS.join(', ')}`;
   if (c.model !== undefined && !MODELS.includes(c.model)) return `model must be one of ${MODELS.join(', ')}`;
+  if (c.codebook !== undefined && c.codebook !== null) {
+    if (!(c.codebook instanceof Codebook)) return 'codebook must be a Codebook (from trainCodebook() or Codebook.from())';
+    if (c.model !== undefined && c.model !== c.codebook.model) {
+      return `the codebook was made for the ${c.codebook.model ?? 'unknown'} model, not ${c.model}`;
+    }
+    if (!MODELS.includes(c.codebook.model)) return `the codebook was made for model ${c.codebook.modelId}, which this package does not ship`;
+  }
   return null;
 }
 
@@ -206,14 +216,18 @@ export class VqVideoEncoder extends QueuedCodec {
     this.#frames = 0;
     this.#metadata = null;
     const { width, height, framerate = 30, quality, bitrate, keyInterval, backend = 'auto' } = config;
-    const model = config.model ?? null; // the worker picks: base on WebGPU, lite on the CPU
+    const codebook = config.codebook ? config.codebook.bytes() : null;
+    // the worker picks: base on WebGPU, lite on the CPU (or the codebook's model)
+    const model = config.model ?? config.codebook?.model ?? null;
     const options = { width, height, framerate, ...(quality !== undefined ? { quality } : {}),
       ...(bitrate !== undefined ? { bitrate } : {}), ...(keyInterval !== undefined ? { keyInterval } : {}) };
     this._enqueue(generation, async () => {
-      const r = await shared().call('configure-encoder', { session, backend, model, options });
+      const r = await shared().call('configure-encoder', { session, backend, model, options, codebook },
+        codebook ? [codebook.buffer] : []);
       this.#metadata = {
         decoderConfig: { codec: `vqc1.${r.model}`, codedWidth: width, codedHeight: height, description: r.header },
-        info: { backend: r.backend, reason: r.reason, modelId: r.modelId, model: r.model },
+        info: { backend: r.backend, reason: r.reason, modelId: r.modelId, model: r.model,
+          codebook: config.codebook?.id ?? null },
       };
     });
   }
@@ -323,7 +337,14 @@ export function splitStream(bytes) {
   }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const chunks = [];
+  // the header, with the codebook block that follows it when the stream carries one
   let at = HEADER_LEN;
+  if (dv.getUint32(8, true) & FLAG_CODEBOOK) {
+    if (b.length < HEADER_LEN + 4) throw new TypeError('the .vqc stream is cut inside its header');
+    at += 4 + dv.getUint32(HEADER_LEN, true);
+    if (at > b.length) throw new TypeError('the .vqc stream is cut inside its codebook');
+  }
+  const headerLen = at;
   while (at + CHUNK_HEADER_LEN <= b.length) {
     const len = dv.getUint32(at + 8, true);
     const end = at + CHUNK_HEADER_LEN + len;
@@ -332,8 +353,165 @@ export function splitStream(bytes) {
     at = end;
   }
   const fps = dv.getUint32(36, true) / dv.getUint32(40, true);
-  return { header: b.subarray(0, HEADER_LEN), width: dv.getUint32(28, true), height: dv.getUint32(32, true),
-    framerate: fps, chunks, truncated: at !== b.length };
+  return { header: b.subarray(0, headerLen), width: dv.getUint32(28, true), height: dv.getUint32(32, true),
+    framerate: fps, chunks, truncated: at !== b.length, codebook: headerLen > HEADER_LEN };
+}
+
+/**
+ * Codebook levels adapted to some footage: made by trainCodebook() or read from a `.codebook`
+ * file with Codebook.from(). Give it to VqVideoEncoder.configure({codebook}); the stream then
+ * carries it, so any decoder (this package or the CLI) plays the stream with it.
+ */
+export class Codebook {
+  #bytes;
+
+  /** @internal use trainCodebook() or Codebook.from() */
+  constructor(bytes, info, report = null) {
+    this.#bytes = bytes;
+    /** 16 hex digits, as a stream header names it. */
+    this.id = info.id;
+    /** The id of the model it was made for, and that model's name ('base' | 'lite'), or null. */
+    this.modelId = info.model;
+    this.model = info.modelName ?? null;
+    /** The RVQ levels it replaces. */
+    this.levels = info.levels;
+    /** For a trained codebook: {frames, steps, mseBefore, mseAfter, seconds, backend, stopped}. */
+    this.report = report;
+  }
+
+  get byteLength() { return this.#bytes.byteLength; }
+
+  /** A copy of the `.codebook` file's bytes. */
+  bytes() { return this.#bytes.slice(); }
+
+  /** The `.codebook` file, to save (a few KiB). */
+  toBlob() { return new Blob([this.#bytes], { type: 'application/octet-stream' }); }
+
+  /**
+   * Reads a `.codebook` file (a Blob, ArrayBuffer or Uint8Array). Rejects for anything that is
+   * not a valid codebook file.
+   */
+  static async from(source) {
+    const bytes = source instanceof Blob ? new Uint8Array(await source.arrayBuffer())
+      : new Uint8Array(source.buffer ?? source, source.byteOffset ?? 0, source.byteLength).slice();
+    const info = await shared().call('codebook-info', { bytes: bytes.slice().buffer });
+    return new Codebook(bytes, info);
+  }
+}
+
+function frameSize(f) {
+  if (typeof VideoFrame !== 'undefined' && f instanceof VideoFrame) return [f.displayWidth, f.displayHeight];
+  if (typeof HTMLVideoElement !== 'undefined' && f instanceof HTMLVideoElement) return [f.videoWidth, f.videoHeight];
+  if (typeof HTMLImageElement !== 'undefined' && f instanceof HTMLImageElement) return [f.naturalWidth, f.naturalHeight];
+  return [f?.width, f?.height];
+}
+
+// `count` frames sampled evenly across `source`: an array of frames, a <video>, or a video Blob.
+async function* sampleFrames(source, count, size) {
+  if (Array.isArray(source)) {
+    const n = Math.min(count, source.length);
+    for (let i = 0; i < n; i++) yield source[Math.floor((i * source.length) / n)];
+    return;
+  }
+  let video = source;
+  let url = null;
+  if (source instanceof Blob) {
+    video = document.createElement('video');
+    video.muted = true;
+    video.playsInline = true;
+    video.preload = 'auto';
+    url = URL.createObjectURL(source);
+    video.src = url;
+  } else if (!(typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement)) {
+    throw new TypeError('trainCodebook() takes a video Blob, a <video> element or an array of frames');
+  }
+  try {
+    if (video.readyState < 2) {
+      await new Promise((resolve, reject) => {
+        video.addEventListener('loadeddata', resolve, { once: true });
+        video.addEventListener('error', () => reject(new Error('the browser cannot decode this video')), { once: true });
+      });
+    }
+    if (!Number.isFinite(video.duration)) throw new TypeError('trainCodebook() needs a video it can seek in (not a live stream): pass an array of frames');
+    const [w, h] = size ?? [video.videoWidth, video.videoHeight];
+    const canvas = new OffscreenCanvas(w, h);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    for (let i = 0; i < count; i++) {
+      await seek(video, ((i + 0.5) / count) * video.duration);
+      ctx.drawImage(video, 0, 0, w, h);
+      yield ctx.getImageData(0, 0, w, h);
+    }
+  } finally {
+    if (url) URL.revokeObjectURL(url);
+  }
+}
+
+/**
+ * Adapts codebook levels to your footage, on this device: samples `frames` frames across
+ * `source`, runs the encoder network on them (WebGPU or CPU, as configure() would pick) and
+ * refits the codebooks by k-means. Nothing leaves the page.
+ * @param {Blob|HTMLVideoElement|Array<VideoFrame|ImageData|ImageBitmap|HTMLCanvasElement>} source
+ * @param {{frames?: number, levels?: number[], iterations?: number, model?: string, backend?: string,
+ *   width?: number, height?: number, budget?: number, signal?: AbortSignal,
+ *   onProgress?: (p: {phase: 'frames'|'kmeans', done: number, total: number, level?: number, mse?: number}) => void}} [options]
+ *   `budget`: milliseconds for the k-means; when spent, the codebook so far is returned.
+ * @returns {Promise<Codebook>}
+ */
+export async function trainCodebook(source, options = {}) {
+  const { frames = 64, levels, iterations, signal, onProgress, backend = 'auto', budget } = options;
+  signal?.throwIfAborted();
+  if (options.model !== undefined && !MODELS.includes(options.model)) throw new TypeError(`model must be one of ${MODELS.join(', ')}`);
+  if (!BACKENDS.includes(backend)) throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}`);
+  if (!Number.isInteger(frames) || frames < MIN_CODEBOOK_FRAMES) {
+    throw new RangeError(`frames must be an integer ≥ ${MIN_CODEBOOK_FRAMES}`);
+  }
+  if (Array.isArray(source) && source.length < MIN_CODEBOOK_FRAMES) {
+    throw new RangeError(`${source.length} frame(s) are too few: a codebook needs at least ${MIN_CODEBOOK_FRAMES}`);
+  }
+  const first = Array.isArray(source) ? frameSize(source[0]) : null;
+  const size = options.width && options.height ? [options.width, options.height] : first;
+  const session = ++sessions;
+  const started = performance.now();
+  let opened = null;
+  try {
+    let n = 0;
+    for await (const frame of sampleFrames(source, frames, size)) {
+      signal?.throwIfAborted();
+      const [w, h] = frameSize(frame);
+      if (!opened) {
+        const [width, height] = size ?? [w, h];
+        if (!(width >= 1 && height >= 1)) throw new TypeError('cannot tell the frame size: pass width and height');
+        opened = await shared().call('train-start', { session, backend, model: options.model ?? null, width, height,
+          options: { ...(levels ? { levels } : {}), ...(iterations !== undefined ? { iterations } : {}) } });
+        opened.size = [width, height];
+      }
+      if (w !== opened.size[0] || h !== opened.size[1]) {
+        throw new RangeError(`frame ${n} is ${w}x${h}, the others are ${opened.size[0]}x${opened.size[1]}`);
+      }
+      const [msg, transfer] = await transferable(frame);
+      await shared().call('train-frame', { session, frame: msg }, transfer);
+      n++;
+      onProgress?.({ phase: 'frames', done: n, total: Array.isArray(source) ? Math.min(frames, source.length) : frames });
+    }
+    if (n < MIN_CODEBOOK_FRAMES) throw new RangeError(`${n} frame(s) are too few: a codebook needs at least ${MIN_CODEBOOK_FRAMES}`);
+    signal?.throwIfAborted();
+    const steps = await shared().call('train-begin', { session });
+    const t0 = performance.now();
+    let stopped = false;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (budget !== undefined && performance.now() - t0 >= budget) { stopped = true; break; }
+      const p = await shared().call('train-step', { session });
+      if (!p) break;
+      onProgress?.({ phase: 'kmeans', done: p.step, total: steps, level: p.level, mse: p.mse });
+    }
+    const r = await shared().call('train-finish', { session });
+    return new Codebook(r.bytes, { id: r.id, model: r.model, modelName: opened.model, levels: r.levels },
+      { frames: r.frames, steps: r.steps, mseBefore: r.mseBefore, mseAfter: r.mseAfter, stopped,
+        seconds: (performance.now() - started) / 1000, backend: opened.backend, reason: opened.reason });
+  } finally {
+    shared().call('close', { session }).catch(() => {});
+  }
 }
 
 function seek(video, t) {

@@ -121,10 +121,11 @@ async function codecAuto(backend, model) {
 }
 
 const ops = {
-  async 'configure-encoder'({ session, backend, model, options }) {
+  async 'configure-encoder'({ session, backend, model, options, codebook }) {
     const [codec, name] = await codecAuto(backend, model);
-    const enc = await codec.encoder(options);
-    sessions.set(session, { enc, gpu: codec.backend === 'webgpu', model: name, options, next: 0,
+    const book = codebook ? new Uint8Array(codebook) : undefined;
+    const enc = await codec.encoder(options, book);
+    sessions.set(session, { enc, gpu: codec.backend === 'webgpu', model: name, options, book, next: 0,
       header: enc.header, width: options.width, height: options.height });
     return { header: enc.header, ...describe(codec, backend), modelId: codec.modelId, model: name };
   },
@@ -139,7 +140,7 @@ const ops = {
       if (!s.gpu || !(await gpuFailed(e))) throw e;
       // the same model on the CPU takes over the stream at this frame, with a keyframe
       const codec = await codecFor('cpu', s.model);
-      const enc = await codec.encoder(s.options);
+      const enc = await codec.encoder(s.options, s.book);
       if (enc.header.join() !== s.header.join()) throw new Error(`${gpuLost}, and the CPU encoder cannot continue this stream`);
       enc.resumeAt(s.next);
       try { s.enc.free(); } catch { /* its module may be gone */ }
@@ -196,7 +197,39 @@ const ops = {
     const s = sessions.get(session);
     s?.enc?.free();
     s?.dec?.free();
+    s?.trainer?.free();
     sessions.delete(session);
+  },
+  // A codebook file's id, model and levels (any loaded module reads it).
+  async 'codebook-info'({ bytes }) {
+    const { m } = await (modules.get('gpu') ?? load('cpu'));
+    const info = m.codebookInfo(new Uint8Array(bytes));
+    const ids = m.modelIds();
+    const modelName = Object.keys(ids).find((k) => ids[k] === info.model) ?? null;
+    return { ...info, modelName };
+  },
+  // trainCodebook(): frames in, then one k-means step per message (the caller can cancel
+  // between them), then the codebook file.
+  async 'train-start'({ session, backend, model, width, height, options }) {
+    const [codec, name] = await codecAuto(backend, model);
+    const trainer = codec.trainer(width, height, options);
+    sessions.set(session, { trainer, width, height });
+    return { ...describe(codec, backend), model: name, modelId: codec.modelId };
+  },
+  async 'train-frame'({ session, frame }) {
+    const s = sessions.get(session);
+    if (!s?.trainer) throw new Error('no codebook training in progress');
+    return s.trainer.addFrame(rgbaOf(frame, s.width, s.height));
+  },
+  async 'train-begin'({ session }) {
+    return sessions.get(session).trainer.start();
+  },
+  async 'train-step'({ session }) {
+    return sessions.get(session).trainer.step();
+  },
+  async 'train-finish'({ session }) {
+    const r = sessions.get(session).trainer.finish();
+    return [r, [r.bytes.buffer]];
   },
   async memory() {
     let wasmBytes = 0;

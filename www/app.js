@@ -178,7 +178,7 @@ $('play').onclick = () => playLoop();
 
 // ---- The stream section: the npm package's encoder/decoder (in its worker) on the clip ----
 const pkgLayer = await import(comparison ? comparison.replace(/vqcodec\.js$/, 'index.js') : '../pkg/index.js');
-const { VqVideoEncoder, VqVideoDecoder, VqcPlayer } = pkgLayer;
+const { VqVideoEncoder, VqVideoDecoder, VqcPlayer, Codebook, trainCodebook } = pkgLayer;
 let lastVqc = null;
 let lastSources = []; // the frames that went into the last encode, for the split view
 
@@ -228,7 +228,7 @@ function setStream(text, cls, reason = '') {
 /** Encodes `frames` frames of the clip with the package's encoder, then decodes them back. */
 async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60, backend = $('backend').value,
   model, width = 640, height = 360, fps = 30, keepSources = frames <= 120, returnTokens = frames <= 120,
-  onFrame } = {}) {
+  codebook = $('usecb').checked ? myCodebook : null, onFrame } = {}) {
   await videoReady();
   if (!live) video.pause();
   setStream('encoding…', 'off');
@@ -288,7 +288,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
     error(e) { failure ??= e; },
   });
   encoder.configure({ width, height, framerate: fps, keyInterval, backend, ...(bitrate ? { bitrate } : { quality }),
-    ...(model ? { model } : {}) });
+    ...(model ? { model } : {}), ...(codebook ? { codebook } : {}) });
   t0 = performance.now();
   for (let i = 0; i < frames && !failure; i++) {
     await nextFrame(i, fps);
@@ -330,7 +330,10 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
   drawChart(rows);
   if (lastDecoded) showSplit(rows.length - 1, lastDecoded);
   $('vqccaption').textContent = `${frames} frames ${width}x${height}: ${keepSources ? 'original left of the slider, ' : ''}decoded from the .vqc`;
-  return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded,
+  const headerBytes = parts[0].byteLength;
+  return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded, headerBytes,
+    chunkBpp: ((vqc.byteLength - headerBytes) * 8) / (width * height * frames), lastFrame: lastDecoded,
+    codebook: info.codebook,
     types: rows.map((r) => r.type), chunkBytes: rows.map((r) => r.bytes), psnrs: rows.map((r) => r.psnr),
     totalMs, backend: info.backend, model: info.model, reason: info.reason, tokensMatch, tokens: decTokens };
 }
@@ -435,6 +438,140 @@ $('openvqc').onchange = async () => {
   if (f) playVqc(new Uint8Array(await f.arrayBuffer())).catch((e) => setStream('error', 'error', String(e.message ?? e)));
 };
 
+// ---- Learn my codebook: trainCodebook() on this video, then before/after at one bitrate ----
+let myCodebook = null;
+let learning = null; // AbortController of the run in progress
+
+function setCodebook(book, note) {
+  myCodebook = book;
+  $('usecb').disabled = !book;
+  $('usecb').checked = !!book;
+  $('cbbadge').textContent = book ? `my codebook ${book.id.slice(0, 8)}` : "model's codebook";
+  $('cbbadge').className = `badge ${book ? 'webgpu' : 'off'}`;
+  $('cbstatus').textContent = note;
+  if (book) Object.assign($('cbdownload'), { href: URL.createObjectURL(book.toBlob()), hidden: false });
+}
+
+/** `count` frames of the current source at width × height: seeks a file, waits for live frames. */
+async function sourceFrames(count, width, height) {
+  if (!live) return video; // trainCodebook() samples a seekable <video> itself
+  const c = document.createElement('canvas');
+  Object.assign(c, { width, height });
+  const g = c.getContext('2d', { willReadFrequently: true });
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    await nextFrame(i, 30);
+    g.drawImage(video, 0, 0, width, height);
+    out.push(g.getImageData(0, 0, width, height));
+  }
+  return out;
+}
+
+/** Learns a codebook from `frames` frames of the source, then compares at one bitrate. */
+async function learnCodebook({ frames = Number($('cbframes').value), model = $('model').value,
+  backend = $('backend').value, width = 640, height = 360, compareFrames = Number($('nframes').value),
+  bitrate, compare = true } = {}) {
+  learning?.abort();
+  const ac = new AbortController();
+  learning = ac;
+  $('learn').disabled = true;
+  $('cbcancel').disabled = false;
+  const bar = $('cbprogress');
+  const previous = myCodebook;
+  const events = [];
+  try {
+    await videoReady();
+    $('cbstatus').textContent = 'reading frames…';
+    const source = await sourceFrames(frames, width, height);
+    const book = await trainCodebook(source, {
+      frames, model, backend, width, height, signal: ac.signal,
+      onProgress(p) {
+        events.push(p);
+        // frames are the first half of the bar, k-means steps the second
+        bar.value = p.phase === 'frames' ? 0.5 * (p.done / p.total) : 0.5 + 0.5 * (p.done / p.total);
+        $('cbstatus').textContent = p.phase === 'frames'
+          ? `encoder network on frame ${p.done}/${p.total}`
+          : `k-means step ${p.done}/${p.total} (level ${p.level}, error ${p.mse.toFixed(4)})`;
+      },
+    });
+    bar.value = 1;
+    const r = book.report;
+    setCodebook(book, `${r.frames} frames, ${r.steps} k-means steps in ${r.seconds.toFixed(1)} s on ${r.backend}; `
+      + `latent error −${((1 - r.mseAfter / r.mseBefore) * 100).toFixed(0)}%; ${book.byteLength} bytes, levels ${book.levels.join(', ')}`);
+    const summary = $('cbstatus').textContent;
+    let compared = null;
+    if (compare) {
+      compared = await compareCodebooks(book, { frames: compareFrames, backend, bitrate });
+      const gain = compared[1].psnr - compared[0].psnr;
+      $('cbstatus').textContent = `${summary} · at ${compared.bitrate / 1000} kbit/s: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB with my codebook`;
+    }
+    return { id: book.id, model: book.model, levels: book.levels, bytes: book.byteLength, report: r,
+      progress: events.length, phases: [...new Set(events.map((e) => e.phase))], comparison: compared };
+  } catch (e) {
+    // a cancelled or failed run leaves the previous codebook in use
+    setCodebook(previous, ac.signal.aborted ? 'cancelled — the previous codebook stays in use'
+      : `error: ${e.message ?? e} — the previous codebook stays in use`);
+    bar.value = 0;
+    throw e;
+  } finally {
+    if (learning === ac) learning = null;
+    $('learn').disabled = false;
+    $('cbcancel').disabled = true;
+  }
+}
+
+/**
+ * The clip encoded with the model's codebook and with `book`, both rate-controlled to one
+ * target: the slider's kbit/s, or (in quality mode) the rate the model's codebook takes at the
+ * slider's quality, so that the target is one both can reach.
+ */
+async function compareCodebooks(book, { frames = 30, backend = $('backend').value, bitrate } = {}) {
+  const [width, height, fps] = [640, 360, 30];
+  if (!bitrate && $('ratemode').value === 'bitrate') bitrate = Number($('quality').value) * 1000;
+  if (!bitrate) {
+    $('cbstatus').textContent = `finding the rate of quality ${$('quality').value}…`;
+    const probe = await encodeClip({ frames, quality: Number($('quality').value), backend, model: book.model, codebook: null, width, height, fps });
+    bitrate = Math.max(10_000, Math.round((probe.chunkBpp * width * height * fps) / 1000) * 1000);
+  }
+  const rows = [];
+  for (const [name, codebook] of [["model's", null], ['mine', book]]) {
+    $('cbstatus').textContent = `encoding ${frames} frames at ${bitrate / 1000} kbit/s with ${name === 'mine' ? 'my' : "the model's"} codebook…`;
+    const r = await encodeClip({ frames, bitrate, backend, model: book.model, codebook, width, height, fps });
+    rows.push({ name, bytes: r.bytes, bpp: r.bpp, chunkBpp: r.chunkBpp, psnr: r.psnr, frame: r.lastFrame });
+  }
+  const body = $('cbcompare').querySelector('tbody');
+  body.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement('tr');
+    for (const v of [r.name === 'mine' ? `mine (${book.id.slice(0, 8)})` : "model's own", `${(r.bytes / 1024).toFixed(1)} KiB`,
+      r.bpp.toFixed(4), r.chunkBpp.toFixed(4), `${r.psnr.toFixed(2)} dB`]) {
+      const td = document.createElement('td');
+      td.textContent = v;
+      tr.append(td);
+    }
+    return tr;
+  }));
+  $('cbcompare').hidden = false;
+  $('cbviews').hidden = false;
+  for (const [id, r] of [['cbbefore', rows[0]], ['cbafter', rows[1]]]) {
+    const c = $(id);
+    Object.assign(c, { width: r.frame.width, height: r.frame.height });
+    c.getContext('2d').putImageData(r.frame, 0, 0);
+  }
+  return Object.assign(rows.map(({ frame, ...r }) => r), { bitrate });
+}
+
+$('learn').onclick = () => learnCodebook().catch(() => {});
+$('cbcancel').onclick = () => learning?.abort();
+$('opencb').onchange = async () => {
+  const f = $('opencb').files[0];
+  if (!f) return;
+  try {
+    setCodebook(await Codebook.from(f), `opened ${f.name}`);
+  } catch (e) {
+    setCodebook(myCodebook, `${f.name}: ${e.message ?? e} — the previous codebook stays in use`);
+  }
+};
+
 // Hooks for the browser tests and the benchmark (tests/browser/).
 window.vqDemo = {
   ready,
@@ -443,6 +580,16 @@ window.vqDemo = {
   /** The last encoded stream, as a plain array (for the tests). */
   lastVqc: () => (lastVqc ? Array.from(lastVqc) : null),
   benchStream,
+  learnCodebook,
+  /** The codebook in use, as a .codebook file's bytes (for the tests). */
+  codebookBytes: () => (myCodebook ? Array.from(myCodebook.bytes()) : null),
+  /** Opens a .codebook file's bytes as the file input does; resolves to the status line. */
+  async openCodebook(bytes) {
+    try { setCodebook(await Codebook.from(new Uint8Array(bytes)), 'opened'); } catch (e) {
+      setCodebook(myCodebook, `${e.message ?? e} — the previous codebook stays in use`);
+    }
+    return { status: $('cbstatus').textContent, id: myCodebook?.id ?? null };
+  },
   setSource,
   load,
   seek,

@@ -16,8 +16,11 @@ use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::adapt::{AdaptOptions, Trainer};
 use crate::backend::{Backend, BackendRequest};
-use crate::codec::{Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma};
+use crate::codec::{
+    CodebookPatch, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma,
+};
 use crate::engine::Engine;
 use crate::frame::{Frame, psnr_rgb, psnr_y};
 use crate::model::{ModelKind, Weights};
@@ -197,13 +200,21 @@ impl VqCodec {
     }
 
     /// An encoder for `options` (`{width, height, framerate?, quality? | bitrate? (bit/s),
-    /// keyInterval?, sceneCut?}`); resolves to a [`VqStreamEncoder`].
+    /// keyInterval?, sceneCut?}`), with `codebook` (a `.codebook` file's bytes, made for this
+    /// model) in place of the model's codebook levels if given; resolves to a
+    /// [`VqStreamEncoder`]. Rejects for a codebook made for another model.
     #[wasm_bindgen(unchecked_return_type = "Promise<VqStreamEncoder>")]
-    pub fn encoder(&self, options: JsValue) -> Promise {
+    pub fn encoder(&self, options: JsValue, codebook: Option<Vec<u8>>) -> Promise {
         let engine = Rc::clone(&self.engine);
         future_to_promise(async move {
             let opts: EncoderOptions = serde_wasm_bindgen::from_value(options).map_err(js_err)?;
-            let config = opts.config().map_err(js_err)?;
+            let mut config = opts.config().map_err(js_err)?;
+            if let Some(bytes) = codebook {
+                let patch = CodebookPatch::parse(&bytes).map_err(js_err)?;
+                // refuse another model's codebook before anything else changes
+                engine.with_codebook(&patch).map_err(js_err)?;
+                config.codebook = Some(patch);
+            }
             let books = engine.codebooks().await.map_err(js_err)?;
             let encoder = Encoder::new(config, &engine.codec_info(), books).map_err(js_err)?;
             Ok(VqStreamEncoder {
@@ -216,14 +227,55 @@ impl VqCodec {
         })
     }
 
-    /// A decoder for the stream whose header is `header`; throws when the stream is not
-    /// valid or was made with other weights than this codec's.
+    /// A decoder for the stream whose header (with its codebook block, if any) is `header`;
+    /// throws when the stream is not valid or was made with other weights than this codec's.
     pub fn decoder(&self, header: &[u8]) -> Result<VqStreamDecoder, JsValue> {
         let decoder = VideoDecoder::new(&self.engine, header, Limits::default()).map_err(js_err)?;
+        // frames decode through the stream's codebook when it carries one
+        let engine = if decoder.header().codebook.is_some() {
+            Rc::new(decoder.engine(&self.engine).clone())
+        } else {
+            Rc::clone(&self.engine)
+        };
         Ok(VqStreamDecoder {
-            engine: Rc::clone(&self.engine),
+            engine,
             header: decoder.header().clone(),
             decoder: Rc::new(RefCell::new(decoder)),
+        })
+    }
+
+    /// A codebook trainer for frames of `width × height` (`options`: `{levels?: number[],
+    /// iterations?: number}`): feed it frames, then step it (see [`VqCodebookTrainer`]).
+    ///
+    /// # Errors
+    /// Throws for bad options or a frame size of zero.
+    pub fn trainer(
+        &self,
+        width: u32,
+        height: u32,
+        options: JsValue,
+    ) -> Result<VqCodebookTrainer, JsValue> {
+        let opts: TrainOptions = if options.is_undefined() || options.is_null() {
+            TrainOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(js_err)?
+        };
+        if width == 0 || height == 0 {
+            return Err(js_err(format!("frame size {width}x{height}")));
+        }
+        let defaults = AdaptOptions::default();
+        Ok(VqCodebookTrainer {
+            engine: Rc::clone(&self.engine),
+            width,
+            height,
+            options: AdaptOptions {
+                levels: opts.levels.unwrap_or(defaults.levels),
+                iterations: opts.iterations.unwrap_or(defaults.iterations),
+                budget: None,
+                max_vectors: defaults.max_vectors,
+            },
+            latents: Rc::new(RefCell::new(Vec::new())),
+            trainer: Rc::new(RefCell::new(None)),
         })
     }
 
@@ -270,6 +322,155 @@ struct EncoderOptions {
     scene_cut: Option<bool>,
 }
 
+/// Codebook training options from JS.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TrainOptions {
+    #[serde(default)]
+    levels: Option<Vec<usize>>,
+    #[serde(default)]
+    iterations: Option<usize>,
+}
+
+/// Refits codebook levels to a user's frames, in the browser (made by [`VqCodec::trainer`]):
+/// `addFrame()` each frame (the encoder network runs on the codec's backend), then `start()`,
+/// `step()` until it returns `null` (one Lloyd iteration per call, so the worker can report
+/// progress and cancel in between), then `finish()`.
+#[wasm_bindgen]
+pub struct VqCodebookTrainer {
+    engine: Rc<Engine>,
+    width: u32,
+    height: u32,
+    options: AdaptOptions,
+    latents: Rc<RefCell<Vec<Vec<f32>>>>,
+    trainer: Rc<RefCell<Option<Trainer>>>,
+}
+
+#[wasm_bindgen]
+impl VqCodebookTrainer {
+    /// Runs the encoder network on one RGBA frame of the trainer's size and keeps its latent;
+    /// resolves to the number of frames kept.
+    #[wasm_bindgen(js_name = addFrame, unchecked_return_type = "Promise<number>")]
+    pub fn add_frame(&self, rgba: &[u8]) -> Promise {
+        let engine = Rc::clone(&self.engine);
+        let latents = Rc::clone(&self.latents);
+        let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
+        future_to_promise(async move {
+            let frame = frame.map_err(js_err)?;
+            let z = engine
+                .latents(std::slice::from_ref(&frame))
+                .await
+                .map_err(js_err)?;
+            let mut kept = latents.borrow_mut();
+            kept.extend(z);
+            Ok((kept.len() as u32).into())
+        })
+    }
+
+    /// Frames kept so far.
+    #[wasm_bindgen(getter)]
+    pub fn frames(&self) -> u32 {
+        self.latents.borrow().len() as u32
+    }
+
+    /// Reads the model's codebooks and sets up the refit; resolves to the number of steps.
+    /// Rejects for too few frames (fewer latent vectors than codes) or a level the model does
+    /// not have.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn start(&self) -> Promise {
+        let engine = Rc::clone(&self.engine);
+        let latents = Rc::clone(&self.latents);
+        let slot = Rc::clone(&self.trainer);
+        let options = self.options.clone();
+        future_to_promise(async move {
+            let books = engine.codebooks().await.map_err(js_err)?;
+            let t = Trainer::new(&books, &latents.borrow(), &options).map_err(js_err)?;
+            let steps = t.steps() as u32;
+            *slot.borrow_mut() = Some(t);
+            Ok(steps.into())
+        })
+    }
+
+    /// Runs one Lloyd iteration: `{level, step, steps, mse}`, or `null` when all are done.
+    ///
+    /// # Errors
+    /// Throws if `start()` has not resolved.
+    pub fn step(&self) -> Result<JsValue, JsValue> {
+        let mut slot = self.trainer.borrow_mut();
+        let t = slot
+            .as_mut()
+            .ok_or_else(|| js_err("step() before start() resolved"))?;
+        Ok(match t.step() {
+            Some(p) => object(&[
+                ("level", (p.level as u32).into()),
+                ("step", (p.step as u32).into()),
+                ("steps", (p.steps as u32).into()),
+                ("mse", p.mse.into()),
+            ]),
+            None => JsValue::NULL,
+        })
+    }
+
+    /// The codebook as refitted so far (all steps, or fewer when stopped early):
+    /// `{bytes: Uint8Array (a .codebook file), id, model, levels, mseBefore, mseAfter, steps,
+    /// frames}`.
+    ///
+    /// # Errors
+    /// Throws if `start()` has not resolved.
+    pub fn finish(&self) -> Result<JsValue, JsValue> {
+        let t = self
+            .trainer
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| js_err("finish() before start() resolved"))?;
+        let trained = t.trained().clone();
+        let (books, report) = t.finish();
+        let patch = CodebookPatch::new(
+            self.engine.model_id().0,
+            &books,
+            &trained,
+            &self.options.levels,
+        );
+        let levels = js_sys::Array::new();
+        for &l in &patch.adapted {
+            levels.push(&(l as u32).into());
+        }
+        Ok(object(&[
+            (
+                "bytes",
+                js_sys::Uint8Array::from(patch.to_bytes().as_slice()).into(),
+            ),
+            ("id", format!("{:016x}", patch.id()).into()),
+            ("model", self.engine.model_id().to_string().into()),
+            ("levels", levels.into()),
+            ("mseBefore", report.mse_before.into()),
+            ("mseAfter", report.mse_after.into()),
+            ("steps", (report.steps as u32).into()),
+            ("frames", (self.latents.borrow().len() as u32).into()),
+        ]))
+    }
+}
+
+/// What a `.codebook` file holds: `{id, model, levels, bytes}` (its length); throws for a file
+/// that is not a valid codebook.
+///
+/// # Errors
+/// Throws for bytes that are not a valid `.codebook` file.
+#[wasm_bindgen(js_name = codebookInfo)]
+pub fn codebook_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
+    let patch = CodebookPatch::parse(bytes).map_err(js_err)?;
+    let levels = js_sys::Array::new();
+    for &l in &patch.adapted {
+        levels.push(&(l as u32).into());
+    }
+    Ok(object(&[
+        ("id", format!("{:016x}", patch.id()).into()),
+        ("model", format!("{:016x}", patch.model_id).into()),
+        ("levels", levels.into()),
+        ("bytes", (bytes.len() as u32).into()),
+    ]))
+}
+
 /// A frame rate as a small fraction: integers exactly, NTSC rates as n/1001, else n/1000.
 fn fps_fraction(fps: f64) -> Result<(u32, u32), String> {
     if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
@@ -305,6 +506,7 @@ impl EncoderOptions {
             scene_cut: self.scene_cut.unwrap_or(true),
             chroma: SourceChroma::C444,
             frame_count: 0,
+            codebook: None,
         })
     }
 }
@@ -471,6 +673,16 @@ impl VqStreamDecoder {
 pub fn stream_model_id(header: &[u8]) -> Result<String, JsValue> {
     let h = Header::parse(header, &Limits::default()).map_err(js_err)?;
     Ok(format!("{:016x}", h.model_id))
+}
+
+/// The ids of the shipped models (16 hex digits each): `{base, lite}`.
+#[wasm_bindgen(js_name = modelIds)]
+pub fn model_ids() -> JsValue {
+    let fields: Vec<(&str, JsValue)> = ModelKind::ALL
+        .iter()
+        .map(|&k| (k.name(), Weights::embedded(k).id().to_string().into()))
+        .collect();
+    object(&fields)
 }
 
 /// Installs a panic hook that logs to the console (called once by the JS glue).

@@ -109,6 +109,100 @@ try {
   await page.waitForTimeout(200);
   await page.screenshot({ path: join(outDir, 'player.png'), fullPage: true });
 
+  // Learn my codebook (issue 6): click the button, see progress, then the before/after table.
+  await page.selectOption('#backend', 'cpu');
+  await page.selectOption('#model', 'lite');
+  await page.fill('#cbframes', '8');
+  await page.fill('#nframes', String(N));
+  await page.click('#learn');
+  const progressSeen = await page.waitForFunction(() => {
+    const v = document.getElementById('cbprogress').value;
+    return v > 0 && v < 1 ? v : null;
+  }, null, { polling: 20, timeout: 120_000 }).then((h) => h.jsonValue());
+  await page.waitForFunction(() => !document.getElementById('cbcompare').hidden && !document.getElementById('learn').disabled,
+    null, { timeout: 300_000 });
+  const learned = await page.evaluate(() => ({
+    badge: document.getElementById('cbbadge').textContent,
+    status: document.getElementById('cbstatus').textContent,
+    rows: [...document.querySelectorAll('#cbcompare tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    use: document.getElementById('usecb').checked,
+    download: !document.getElementById('cbdownload').hidden,
+  }));
+  check('codebook: the button shows progress and a result', progressSeen > 0 && learned.rows.length === 2 && learned.use
+    && learned.download && /my codebook/.test(learned.badge) && /k-means steps/.test(learned.status),
+  `progress ${Number(progressSeen).toFixed(2)} seen; ${learned.status}`);
+  await page.screenshot({ path: join(outDir, 'codebook.png'), fullPage: true });
+
+  // the stream with the codebook in its header: page decoder and native CLI agree
+  const cb = await page.evaluate((n) => window.vqDemo.encodeClip({ frames: n, quality: 80, backend: 'cpu', model: 'lite' }), N);
+  const cbVqc = Uint8Array.from(await page.evaluate(() => window.vqDemo.lastVqc()));
+  const cbPath = join(outDir, 'page-codebook.vqc');
+  writeFileSync(cbPath, cbVqc);
+  const cbInfo = JSON.parse(execFileSync(bin, ['info', cbPath, '--json'], { encoding: 'utf8' }));
+  execFileSync(bin, ['tokens', cbPath, '-o', npyPath], { stdio: 'pipe' });
+  const npy2 = readFileSync(npyPath);
+  const native2 = new Int16Array(npy2.buffer.slice(npy2.byteOffset + 10 + npy2.readUInt16LE(8), npy2.byteOffset + npy2.length));
+  const page2 = cb.tokens.flat().map((v) => (v === 65535 ? -1 : v));
+  check("codebook: the stream carries it and the page decodes it to the encoder's indices",
+    cb.codebook && cbInfo.codebook && cb.tokensMatch && cb.headerBytes > 60 && cb.decodedFrames === N,
+    `codebook ${cb.codebook}, header ${cb.headerBytes} bytes, levels ${JSON.stringify(cbInfo.codebook?.adapted)}`);
+  check("codebook: the native CLI reads the browser's stream to the same indices",
+    native2.length === page2.length && native2.every((v, i) => v === page2[i]), `${native2.length} indices`);
+  // the page's codebook in the native encoder on the same clip: the same quality as in the page
+  // (as for the plain stream above; each against its own source frames)
+  const bookPath = join(outDir, 'page.codebook');
+  writeFileSync(bookPath, Uint8Array.from(await page.evaluate(() => window.vqDemo.codebookBytes())));
+  const cbCli = execFileSync(bin, ['encode', y4m, '-o', join(outDir, 'native-codebook.vqc'), '--backend', 'cpu', '--model', 'lite',
+    '--quality', '80', '-q', '--codebook', bookPath], { encoding: 'utf8' });
+  const cliCbPsnr = Number(/PSNR-RGB ([0-9.]+) dB/.exec(cbCli)[1]);
+  const cbDecode = execFileSync(bin, ['decode', join(outDir, 'native-codebook.vqc'), '-o', join(outDir, 'native-codebook.y4m'), '--reference', y4m, '-q'], { encoding: 'utf8' });
+  const cliCbDecoded = Number(/PSNR-RGB ([0-9.]+) dB/.exec(cbDecode)[1]);
+  check("codebook: in-page PSNR within 0.5 dB of the native CLI's with the same codebook (and the CLI decoder agrees with its encoder)",
+    Math.abs(cliCbPsnr - cb.psnr) <= 0.5 && Math.abs(cliCbDecoded - cliCbPsnr) < 0.01 && cb.psnr > enc.psnr,
+    `page ${cb.psnr.toFixed(2)} dB (without the codebook ${enc.psnr.toFixed(2)}), CLI encode ${cliCbPsnr.toFixed(2)} dB, CLI decode ${cliCbDecoded.toFixed(2)} dB`);
+
+  // bad input: each a clear error, the codebook in use stays
+  const bad = await page.evaluate(async () => {
+    const { trainCodebook, Codebook, VqVideoEncoder } = await import('../pkg/index.js');
+    const out = {};
+    const catching = async (f) => { try { await f(); return 'no error'; } catch (e) { return `${e.name}: ${e.message}`; } };
+    const img = (w, h) => new ImageData(w, h);
+    out.few = await catching(() => trainCodebook([img(64, 48), img(64, 48)], { backend: 'cpu', model: 'lite' }));
+    out.sizes = await catching(() => trainCodebook([img(64, 48), img(64, 48), img(32, 32), img(64, 48)], { backend: 'cpu', model: 'lite' }));
+    const before = (await window.vqDemo.openCodebook(new Uint8Array(0))).id;
+    out.garbage = await window.vqDemo.openCodebook(new TextEncoder().encode('not a codebook at all, no'));
+    out.keptAfterGarbage = out.garbage.id === before;
+    // cancelled mid-run: rejects with AbortError, the codebook in use stays
+    const ac = new AbortController();
+    const run = trainCodebook(document.getElementById('video'), { frames: 8, backend: 'cpu', model: 'lite', width: 160, height: 96,
+      signal: ac.signal, onProgress: (p) => { if (p.done === 2) ac.abort(); } });
+    out.cancelled = await catching(() => run);
+    // a small real one, saved and loaded back
+    const frames = [];
+    const c = new OffscreenCanvas(160, 96);
+    const g = c.getContext('2d');
+    const v = document.getElementById('video');
+    for (let i = 0; i < 6; i++) { await window.vqDemo.seek(i * 0.3); g.drawImage(v, 0, 0, 160, 96); frames.push(g.getImageData(0, 0, 160, 96)); }
+    const book = await trainCodebook(frames, { backend: 'cpu', model: 'lite' });
+    const again = await Codebook.from(book.toBlob());
+    out.saved = { id: book.id, againId: again.id, model: again.model, levels: again.levels, bytes: again.byteLength,
+      gain: 1 - book.report.mseAfter / book.report.mseBefore };
+    // another model's codebook: configure() throws, the encoder stays as it was
+    const enc = new VqVideoEncoder({ output: () => {}, error: () => {} });
+    out.otherModel = await catching(() => enc.configure({ width: 160, height: 96, model: 'base', codebook: book }));
+    out.stateAfter = enc.state;
+    enc.close();
+    return out;
+  });
+  check('codebook: too few frames → clear error', /RangeError: 2 frame\(s\) are too few/.test(bad.few), bad.few);
+  check('codebook: frames of another size → clear error', /RangeError: frame 2 is 32x32/.test(bad.sizes), bad.sizes);
+  check('codebook: a file that is not a codebook → clear error, previous codebook kept', /not a vqcodec codebook/.test(bad.garbage.status) && bad.keptAfterGarbage, bad.garbage.status);
+  check('codebook: a cancelled run rejects with AbortError', /AbortError/.test(bad.cancelled), bad.cancelled);
+  check('codebook: saved and loaded back (same id, model, levels)', bad.saved.id === bad.saved.againId && bad.saved.model === 'lite'
+    && bad.saved.levels.join() === '0,1' && bad.saved.gain > 0.1, JSON.stringify(bad.saved));
+  check('codebook: another model\'s codebook → TypeError from configure(), state unchanged', /TypeError: the codebook was made for the lite model, not base/.test(bad.otherModel)
+    && bad.stateAfter === 'unconfigured', `${bad.otherModel}; state ${bad.stateAfter}`);
+
   // 1,000 frames through the page's encoder and decoder: memory must stay flat. Bound: after
   // a 100-frame warm-up, the worker's wasm memory may grow by at most 8 MiB and the page's
   // JS heap (after GCs) by at most 16 MiB.
