@@ -10,6 +10,8 @@
 #   VQ_WASM_CPU=0  skip the CPU-only module
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the same target dir as the other scripts: a build in ./target would start from nothing
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vqcodec/target}
 profile=${VQ_WASM_PROFILE:-wasm}
 start=$(date +%s)
 features=${VQ_WASM_FEATURES:-wgpu}
