@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use vqcodec::codec::container::{ChunkReader, HEADER_LEN, write_chunk};
 use vqcodec::codec::range::{BitModel, BitTree, RangeDecoder, RangeEncoder};
-use vqcodec::codec::{FrameKind, Header, Limits, SourceChroma, StreamDecoder};
+use vqcodec::codec::{
+    CodebookPatch, Codebooks, FrameKind, Header, Limits, SourceChroma, StreamDecoder,
+};
 
 fn header_strategy() -> impl Strategy<Value = Header> {
     (
@@ -155,6 +157,55 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         if let Ok(dec) = StreamDecoder::new(&bytes, Limits::default(), None) {
             for _ in dec.take(10_000) {}
+        }
+    }
+
+    #[test]
+    fn codebook_files_round_trip_within_half_a_step(
+        seed in prop::collection::vec(-2.0f32..2.0, 3 * 16 * 4),
+        moves in prop::collection::vec(-0.5f32..0.5, 3 * 16 * 4),
+        levels in prop::sample::subsequence(vec![0usize, 1, 2], 1..=3),
+    ) {
+        let trained = Codebooks::new(3, 16, 4, seed.clone()).unwrap();
+        let moved: Vec<f32> = seed.iter().zip(&moves).map(|(a, b)| a + b).collect();
+        let adapted = Codebooks::new(3, 16, 4, moved).unwrap();
+        let patch = CodebookPatch::new(9, &adapted, &trained, &levels);
+        let back = CodebookPatch::parse(&patch.to_bytes()).unwrap();
+        prop_assert_eq!(&back, &patch);
+        let applied = back.apply(9, &trained).unwrap();
+        for l in 0..3 {
+            let step = levels.iter().position(|&x| x == l).map(|i| patch.steps[i]);
+            for i in l * 64..(l + 1) * 64 {
+                let want = if step.is_some() { adapted.data()[i] } else { trained.data()[i] };
+                let tol = step.map_or(0.0, |s| s * 0.5 + 1e-5);
+                prop_assert!((applied.data()[i] - want).abs() <= tol);
+            }
+        }
+    }
+
+    /// Hostile codebook files that pass the CRC (anyone can compute one): any change to the
+    /// fields or the range-coded payload gives an error or a codebook, never a panic.
+    #[test]
+    fn recrcd_codebook_files_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let trained = Codebooks::new(2, 8, 3, (0..48).map(|i| (i as f32).sin()).collect()).unwrap();
+        let adapted = Codebooks::new(2, 8, 3, (0..48).map(|i| (i as f32).cos()).collect()).unwrap();
+        let mut bytes = CodebookPatch::new(1, &adapted, &trained, &[0, 1]).to_bytes();
+        let body = bytes.len() - 4;
+        for (at, v) in &flips {
+            let i = at.index(body);
+            bytes[i] ^= v;
+        }
+        let keep = cut.index(body) + 1;
+        for b in [&bytes[..body], &bytes[..keep]] {
+            let mut f = b.to_vec();
+            let crc = crc32fast::hash(&f);
+            f.extend_from_slice(&crc.to_le_bytes());
+            if let Ok(p) = CodebookPatch::parse(&f) {
+                prop_assert_eq!(p.deltas.len(), p.adapted.len() * p.size * p.dim);
+            }
         }
     }
 }

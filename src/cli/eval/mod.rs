@@ -534,22 +534,28 @@ fn report(
         "- Machine: {} · vqcodec backend: {backend} · {ffmpeg}",
         machine()
     )?;
+    let references = if args.codecs.iter().all(|c| c == "none") {
+        "no reference codecs".to_string()
+    } else {
+        format!(
+            "references at CRF {} (4:2:0, elementary streams)",
+            args.crf.as_ref().map_or_else(
+                || {
+                    Baseline::ALL
+                        .iter()
+                        .map(|b| format!("{} {:?}", b.name(), b.default_crfs()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                |c| format!("{c:?}")
+            )
+        )
+    };
     writeln!(
         s,
-        "- vqcodec qualities {:?}, keyframe every {} frames; references at CRF {} (4:2:0, \
-         elementary streams); quality is the mean over frames against the source; MS-SSIM on Y'.\n",
-        args.qualities,
-        args.keyint,
-        args.crf.as_ref().map_or_else(
-            || {
-                Baseline::ALL
-                    .iter()
-                    .map(|b| format!("{} {:?}", b.name(), b.default_crfs()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            |c| format!("{c:?}")
-        ),
+        "- vqcodec qualities {:?}, keyframe every {} frames; {references}; quality is the mean \
+         over frames against the source; MS-SSIM on Y'.\n",
+        args.qualities, args.keyint,
     )?;
     writeln!(
         s,
