@@ -112,7 +112,8 @@ const SCENE_CUT_RATIO: f64 = 0.85;
 
 impl Encoder {
     /// An encoder for `model`'s codebooks `books`, with `config.codebook`'s levels in place of
-    /// theirs when it has one.
+    /// theirs when it has one. `books` must be the model's own (trained) codebooks: a codebook
+    /// patch holds differences from them.
     ///
     /// # Errors
     /// [`Error::InvalidDimensions`] for a zero or oversized frame, [`Error::InvalidTokens`]
