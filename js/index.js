@@ -394,7 +394,7 @@ export class Codebook {
   static async from(source) {
     const bytes = source instanceof Blob ? new Uint8Array(await source.arrayBuffer())
       : new Uint8Array(source.buffer ?? source, source.byteOffset ?? 0, source.byteLength).slice();
-    const info = await shared().call('codebook-info', { bytes: bytes.slice().buffer });
+    const info = await shared().call('codebook-info', { bytes }); // structured clone copies it
     return new Codebook(bytes, info);
   }
 }

@@ -203,12 +203,12 @@ impl Trainer {
         let keep = options.max_vectors.max(size);
         if n > keep {
             // every (n / keep)-th vector, spread over all frames and positions
-            vectors = (0..keep)
-                .flat_map(|i| {
-                    let at = i * n / keep * dim;
-                    vectors[at..at + dim].to_vec()
-                })
-                .collect();
+            let mut kept = Vec::with_capacity(keep * dim);
+            for i in 0..keep {
+                let at = i * n / keep * dim;
+                kept.extend_from_slice(&vectors[at..at + dim]);
+            }
+            vectors = kept;
         }
         let mut pending = options.levels.clone();
         pending.sort_unstable();

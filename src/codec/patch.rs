@@ -332,7 +332,7 @@ impl CodebookPatch {
                 return bad("the codebook's values run past its payload".into());
             }
         }
-        let mut patch = Self {
+        Ok(Self {
             model_id,
             levels,
             size,
@@ -340,10 +340,8 @@ impl CodebookPatch {
             adapted,
             steps,
             deltas,
-            bytes: Vec::new(),
-        };
-        patch.bytes = bytes.to_vec();
-        Ok(patch)
+            bytes: bytes.to_vec(),
+        })
     }
 }
 

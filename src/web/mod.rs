@@ -210,10 +210,8 @@ impl VqCodec {
             let opts: EncoderOptions = serde_wasm_bindgen::from_value(options).map_err(js_err)?;
             let mut config = opts.config().map_err(js_err)?;
             if let Some(bytes) = codebook {
-                let patch = CodebookPatch::parse(&bytes).map_err(js_err)?;
-                // refuse another model's codebook before anything else changes
-                engine.with_codebook(&patch).map_err(js_err)?;
-                config.codebook = Some(patch);
+                // Encoder::new below refuses a codebook made for another model
+                config.codebook = Some(CodebookPatch::parse(&bytes).map_err(js_err)?);
             }
             let books = engine.codebooks().await.map_err(js_err)?;
             let encoder = Encoder::new(config, &engine.codec_info(), books).map_err(js_err)?;
@@ -431,10 +429,6 @@ impl VqCodebookTrainer {
             &trained,
             &self.options.levels,
         );
-        let levels = js_sys::Array::new();
-        for &l in &patch.adapted {
-            levels.push(&(l as u32).into());
-        }
         Ok(object(&[
             (
                 "bytes",
@@ -442,13 +436,22 @@ impl VqCodebookTrainer {
             ),
             ("id", format!("{:016x}", patch.id()).into()),
             ("model", self.engine.model_id().to_string().into()),
-            ("levels", levels.into()),
+            ("levels", levels_array(&patch.adapted)),
             ("mseBefore", report.mse_before.into()),
             ("mseAfter", report.mse_after.into()),
             ("steps", (report.steps as u32).into()),
             ("frames", (self.latents.borrow().len() as u32).into()),
         ]))
     }
+}
+
+/// RVQ level numbers as a JS array.
+fn levels_array(levels: &[usize]) -> JsValue {
+    levels
+        .iter()
+        .map(|&l| JsValue::from(l as u32))
+        .collect::<js_sys::Array>()
+        .into()
 }
 
 /// What a `.codebook` file holds: `{id, model, levels, bytes}` (its length); throws for a file
@@ -459,14 +462,10 @@ impl VqCodebookTrainer {
 #[wasm_bindgen(js_name = codebookInfo)]
 pub fn codebook_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let patch = CodebookPatch::parse(bytes).map_err(js_err)?;
-    let levels = js_sys::Array::new();
-    for &l in &patch.adapted {
-        levels.push(&(l as u32).into());
-    }
     Ok(object(&[
         ("id", format!("{:016x}", patch.id()).into()),
         ("model", format!("{:016x}", patch.model_id).into()),
-        ("levels", levels.into()),
+        ("levels", levels_array(&patch.adapted)),
         ("bytes", (bytes.len() as u32).into()),
     ]))
 }
