@@ -17,7 +17,7 @@ export interface VqEncoderConfig {
   keyInterval?: number;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;
-  /** Default: 'base' on 'webgpu', else 'lite' (or the codebook's model). */
+  /** Default: 'lite' (or the codebook's model): as good as base on our clips, faster, and its weights are 0.2 MB against 1.3 MB. */
   model?: Model;
   /** Codebook levels adapted to the footage (trainCodebook / Codebook.from); the stream carries
    * it in its header. configure() throws a TypeError if it was made for another model. */
@@ -150,8 +150,12 @@ export declare class VqcPlayer {
   pause(): void;
 }
 
-/** Starts the worker early (optional: everything starts on first use). */
-export declare function init(options?: { workerUrl?: string | URL; probe?: { backend?: Backend; model?: Model } }): Promise<unknown>;
+/**
+ * Starts the worker ahead of first use (optional). `weightsUrl`: the folder holding
+ * `base.vqw` and `lite.vqw` when not `weights/` beside worker.js; each is fetched only when
+ * its model is first used, and refused unless it is the file this build was made with.
+ */
+export declare function init(options?: { workerUrl?: string | URL; weightsUrl?: string | URL; probe?: { backend?: Backend; model?: Model } }): Promise<unknown>;
 
 /** The worker's wasm memory (bytes) and open encoder/decoder sessions. */
 /** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */

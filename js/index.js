@@ -44,10 +44,16 @@ const shared = () => (client ??= new Client());
 
 /**
  * Starts the worker (and, with `probe`, loads a model) ahead of first use. Only needed by
- * hosts that want to pay the start-up cost early, or serve the worker from another URL.
+ * hosts that want to pay the start-up cost early, or serve the worker or the weight files
+ * (`weights/base.vqw`, `weights/lite.vqw`, next to worker.js by default) from other URLs.
  */
-export async function init({ workerUrl, probe } = {}) {
+export async function init({ workerUrl, weightsUrl, probe } = {}) {
   client ??= new Client(workerUrl);
+  if (weightsUrl) {
+    const base = new URL(weightsUrl, globalThis.location?.href);
+    if (!base.pathname.endsWith('/')) base.pathname += '/';
+    await client.call('weights-url', { url: base.href });
+  }
   if (probe) return client.call('probe', { backend: probe.backend ?? 'auto', model: probe.model ?? 'lite' });
   return undefined;
 }
@@ -217,7 +223,7 @@ export class VqVideoEncoder extends QueuedCodec {
     this.#metadata = null;
     const { width, height, framerate = 30, quality, bitrate, keyInterval, backend = 'auto' } = config;
     const codebook = config.codebook ? config.codebook.bytes() : null;
-    // the worker picks: base on WebGPU, lite on the CPU (or the codebook's model)
+    // the worker picks lite unless asked (or the codebook's model)
     const model = config.model ?? config.codebook?.model ?? null;
     const options = { width, height, framerate, ...(quality !== undefined ? { quality } : {}),
       ...(bitrate !== undefined ? { bitrate } : {}), ...(keyInterval !== undefined ? { keyInterval } : {}) };

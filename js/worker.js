@@ -1,10 +1,10 @@
 // The vqcodec worker: owns the wasm module, the models and the encoder/decoder sessions.
 // Messages: {id, op, ...}; replies: {id, ok, result} or {id, ok: false, error}.
-// Two builds of the module: ./vqcodec.js (WebGPU + CPU) is loaded only when the browser gives
-// a WebGPU adapter and WebGPU may be used; otherwise ./cpu/vqcodec.js, which has no GPU code
-// and is a fraction of the size.
+// Two builds of the module (loader.js): ./vqcodec.js (WebGPU only) is loaded only when the
+// browser gives a WebGPU adapter and WebGPU may be used; otherwise ./cpu/vqcodec.js. The
+// weights of a model are fetched when it is first used.
+import { createCodec, forgetModule, loadModule, loadedModules, setWeightsBase } from './loader.js';
 
-const modules = new Map(); // "gpu" | "cpu" -> Promise<module> (initialised)
 const codecs = new Map();   // "backend/model" -> Promise<VqCodec>
 const sessions = new Map(); // session id -> {enc | dec, gpu, ...}
 let canvas = null;
@@ -21,7 +21,7 @@ const lost = new Promise((resolve) => { markLost = resolve; });
 function loseGpu(reason) {
   if (gpuLost) return;
   gpuLost = reason;
-  modules.delete('gpu');
+  forgetModule('gpu');
   for (const key of [...codecs.keys()]) if (!key.startsWith('cpu/')) codecs.delete(key);
   markLost(reason);
 }
@@ -63,34 +63,32 @@ async function hasAdapter() {
   }
 }
 
-function load(which) {
-  if (!modules.has(which)) {
-    const url = which === 'gpu' ? './vqcodec.js' : './cpu/vqcodec.js';
-    modules.set(which, import(url).then(async (m) => ({ m, wasm: await m.default() })));
-  }
-  return modules.get(which);
-}
-
-// 'cpu' always takes the CPU-only module; 'auto' takes it too when there is no adapter (the
-// full module would only fall back to the same CPU code); 'webgpu' needs the full module.
+/** The module a session on `backend` uses (for calls that need no model). */
 async function moduleFor(backend) {
-  if (backend === 'cpu' || gpuLost) return load('cpu');
-  if (backend === 'auto' && !(await hasAdapter())) return load('cpu');
-  return load('gpu');
+  const cpu = backend === 'cpu' || gpuLost || (backend === 'auto' && !(await hasAdapter()));
+  return loadModule(cpu ? 'cpu' : 'gpu');
 }
 
 function codecFor(backend, model) {
   const effective = gpuLost ? 'cpu' : backend;
   const key = `${effective}/${model}`;
   if (!codecs.has(key)) {
-    codecs.set(key, moduleFor(effective).then(({ m }) => m.VqCodec.create(effective, model)));
+    const p = createCodec(effective, model).then(({ codec, fallback }) => {
+      if (fallback) fallbackReason.set(codec, fallback);
+      return codec;
+    });
+    p.catch(() => codecs.delete(key)); // not kept when it failed (a download may recover)
+    codecs.set(key, p);
   }
   return codecs.get(key);
 }
 
+const fallbackReason = new WeakMap(); // codec -> why it is on the CPU although WebGPU was tried
+
 /** Backend and reason of a codec, as a caller who asked for `requested` should see them. */
 const describe = (codec, requested) => ({ backend: codec.backend,
-  reason: gpuLost && requested !== 'cpu' && codec.backend === 'cpu' ? gpuLost : codec.reason });
+  reason: gpuLost && requested !== 'cpu' && codec.backend === 'cpu' ? gpuLost
+    : fallbackReason.get(codec) ?? codec.reason });
 
 // A transferred VideoFrame / ImageBitmap, or an RGBA buffer, as RGBA bytes of width×height.
 function rgbaOf(frame, width, height) {
@@ -109,15 +107,11 @@ function rgbaOf(frame, width, height) {
   return new Uint8Array(ctx.getImageData(0, 0, width, height).data.buffer);
 }
 
-// No model asked for: base where the backend resolves to WebGPU, lite on the CPU.
+// No model asked for: lite on every backend. It codes as well as base (docs/results.md: within
+// 0.3 dB), runs 2.5-4x faster, and its weights are 0.2 MB against base's 1.3 MB.
 async function codecAuto(backend, model) {
-  if (model) return [await codecFor(backend, model), model];
-  if (backend === 'cpu' || (backend === 'auto' && !(await hasAdapter()))) {
-    return [await codecFor(backend, 'lite'), 'lite'];
-  }
-  const base = await codecFor(backend, 'base');
-  // an adapter that fails to initialise leaves `auto` on the CPU: lite there too
-  return base.backend === 'cpu' ? [await codecFor(backend, 'lite'), 'lite'] : [base, 'base'];
+  const name = model ?? 'lite';
+  return [await codecFor(backend, name), name];
 }
 
 const ops = {
@@ -151,21 +145,18 @@ const ops = {
     s.next++;
     return [out, [out.data.buffer]];
   },
-  async 'configure-decoder'({ session, backend, model, header }) {
+  async 'configure-decoder'({ session, backend, header }) {
     const { m } = await moduleFor(backend);
     const want = m.streamModelId(new Uint8Array(header));
-    // the model the stream names; `model` only says which to try first
-    const names = [model, ...['base', 'lite'].filter((m) => m !== model)];
-    for (const name of names) {
-      const codec = await codecFor(backend, name);
-      if (codec.modelId === want) {
-        const dec = codec.decoder(new Uint8Array(header));
-        sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [] });
-        return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-          ...describe(codec, backend), modelId: codec.modelId };
-      }
-    }
-    throw new Error(`the stream was made with model ${want}, which this package does not ship`);
+    const ids = m.modelIds();
+    // the model the stream names (`model` is only a hint); only that one is loaded
+    const name = Object.keys(ids).find((k) => ids[k] === want);
+    if (!name) throw new Error(`the stream was made with model ${want}, which this package does not ship`);
+    const codec = await codecFor(backend, name);
+    const dec = codec.decoder(new Uint8Array(header));
+    sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [] });
+    return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
+      ...describe(codec, backend), modelId: codec.modelId };
   },
   async decode({ session, data }) {
     const s = sessions.get(session);
@@ -202,7 +193,7 @@ const ops = {
   },
   // A codebook file's id, model and levels (any loaded module reads it).
   async 'codebook-info'({ bytes }) {
-    const { m } = await (modules.get('gpu') ?? load('cpu'));
+    const { m } = await (loadedModules()[0]?.[1] ?? loadModule('cpu'));
     const info = m.codebookInfo(new Uint8Array(bytes));
     const ids = m.modelIds();
     const modelName = Object.keys(ids).find((k) => ids[k] === info.model) ?? null;
@@ -233,12 +224,17 @@ const ops = {
   },
   async memory() {
     let wasmBytes = 0;
-    for (const p of modules.values()) wasmBytes += (await p).wasm.memory.buffer.byteLength;
-    return { wasmBytes, sessions: sessions.size, modules: [...modules.keys()] };
+    const modules = loadedModules();
+    for (const [, p] of modules) wasmBytes += (await p).wasm.memory.buffer.byteLength;
+    return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name) };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
     return { ...describe(codec, backend), modelId: codec.modelId };
+  },
+  // init({weightsUrl}): where the weight files are served (a folder URL ending in '/')
+  async 'weights-url'({ url }) {
+    setWeightsBase(url); // files already fetched stay: they were checked
   },
   // testing: destroys the GPUDevice burn-wgpu uses, a real device loss
   async 'lose-gpu'() {

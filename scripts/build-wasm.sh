@@ -1,47 +1,73 @@
 #!/usr/bin/env bash
 # Builds the npm package in pkg/ with wasm-pack (target web), then shrinks it with npm's
-# binaryen wasm-opt (Debian's breaks the module, see ../shared/TOOLCHAIN.md). Two modules:
-#   pkg/vqcodec_bg.wasm       WebGPU + CPU (features wgpu): loaded when the browser has an adapter
-#   pkg/cpu/vqcodec_bg.wasm   CPU only (no wgpu/cubecl code, much smaller): loaded otherwise
-# plus the hand-written layer from js/ and our package.json. Prints the sizes.
+# binaryen wasm-opt (Debian's breaks the module, see ../shared/TOOLCHAIN.md). Two modules,
+# neither with weights inside (the worker fetches the one model it uses from pkg/weights/):
+#   pkg/vqcodec_bg.wasm       WebGPU only (features wgpu): loaded when the browser has an adapter
+#   pkg/cpu/vqcodec_bg.wasm   CPU only (features flex, no wgpu/cubecl code): loaded otherwise
+# plus the weights, the hand-written layer from js/ and our package.json. Prints the sizes.
 #   VQ_WASM_OPT=0  skip wasm-opt (faster dev builds)
 #   VQ_WASM_PROFILE=release  a faster-to-build profile than the size-tuned `wasm` one
-#   VQ_WASM_FEATURES=wgpu,ndarray VQ_WASM_OUT=out/pkg-ndarray   comparison builds (docs/backends.md)
+#   VQ_WASM_FEATURES=wgpu,flex,ndarray VQ_WASM_OUT=out/pkg-ndarray   comparison builds (docs/backends.md)
 #   VQ_WASM_CPU=0  skip the CPU-only module
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # the same target dir as the other scripts: a build in ./target would start from nothing
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vqcodec/target}
 profile=${VQ_WASM_PROFILE:-wasm}
+# the WebGPU module's own profile (built for size, see Cargo.toml)
+gpu_profile=${VQ_WASM_GPU_PROFILE:-wasm-gpu}
 start=$(date +%s)
 features=${VQ_WASM_FEATURES:-wgpu}
 out=${VQ_WASM_OUT:-pkg}
 
-build() { # features out-dir
-  wasm-pack build --target web --profile "$profile" --no-opt --out-dir "$2" --out-name vqcodec -- --features "$1"
+gz() { gzip -9 -c "$1" | wc -c; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1e6 }'; }
+
+build() { # features out-dir [profile] [wasm-opt level]
+  wasm-pack build --target web --profile "${3:-$profile}" --no-opt --out-dir "$2" --out-name vqcodec -- \
+    --no-default-features --features "$1"
   local wasm=$2/vqcodec_bg.wasm
   local before
   before=$(stat -c %s "$wasm")
   if [ "${VQ_WASM_OPT:-1}" = 1 ]; then
-    node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    node_modules/.bin/wasm-opt "${4:--O3}" --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
       --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
     mv "$wasm.opt" "$wasm"
   fi
   printf 'wasm %s (features %s): %s raw (%s before wasm-opt), %s gzipped\n' "$wasm" "$1" \
     "$(numfmt --to=iec-i --suffix=B "$(stat -c %s "$wasm")")" "$(numfmt --to=iec-i --suffix=B "$before")" \
-    "$(numfmt --to=iec-i --suffix=B "$(gzip -9 -c "$wasm" | wc -c)")"
+    "$(numfmt --to=iec-i --suffix=B "$(gz "$wasm")")"
 }
 
-build "$features" "$out"
+# the WebGPU module for size (-Oz), the CPU module for speed (-O3: its wasm runs the networks)
+if [ "$features" = wgpu ]; then build wgpu "$out" "$gpu_profile" -Oz; else build "$features" "$out"; fi
 if [ "${VQ_WASM_CPU:-1}" = 1 ] && [ "$features" = wgpu ]; then
   build flex "$out/cpu"
   # only the module and its glue: the package's metadata lives one level up
   rm -f "$out/cpu/package.json" "$out/cpu/README.md" "$out/cpu/LICENSE" "$out/cpu/.gitignore"
 fi
 
+# the weights, fetched by the worker for the model in use (each module checks the file's id)
+mkdir -p "$out/weights"
+cp weights/base.vqw weights/lite.vqw "$out/weights/"
+for w in base lite; do
+  printf 'weights %s/weights/%s.vqw: %s raw, %s gzipped\n' "$out" "$w" \
+    "$(numfmt --to=iec-i --suffix=B "$(stat -c %s "$out/weights/$w.vqw")")" \
+    "$(numfmt --to=iec-i --suffix=B "$(gz "$out/weights/$w.vqw")")"
+done
+# what a visitor downloads before the first frame (gzip -9, as a server would send it)
+if [ -f "$out/cpu/vqcodec_bg.wasm" ] && [ "$features" = wgpu ]; then
+  gpu=$(gz "$out/vqcodec_bg.wasm"); cpu=$(gz "$out/cpu/vqcodec_bg.wasm")
+  base=$(gz "$out/weights/base.vqw"); lite=$(gz "$out/weights/lite.vqw")
+  echo "first use, module + weights gzipped (target <= 3 MB):"
+  echo "  WebGPU, lite (the default): $(mb $((gpu + lite)))"
+  echo "  WebGPU, base (on request):  $(mb $((gpu + base)))"
+  echo "  CPU, lite (the default):    $(mb $((cpu + lite)))"
+fi
+
 # the hand-written layer: WebCodecs-shaped API, worker, types, README; then our package.json
-cp js/index.js js/worker.js js/index.d.ts "$out/"
+cp js/index.js js/worker.js js/loader.js js/index.d.ts "$out/"
 cp js/README.md "$out/README.md"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 cat > "$out/package.json" <<JSON
@@ -58,8 +84,9 @@ cat > "$out/package.json" <<JSON
     "./worker.js": "./worker.js",
     "./wasm": { "types": "./vqcodec.d.ts", "default": "./vqcodec.js" }
   },
-  "files": ["index.js", "index.d.ts", "worker.js", "vqcodec.js", "vqcodec.d.ts", "vqcodec_bg.wasm",
-    "cpu/vqcodec.js", "cpu/vqcodec.d.ts", "cpu/vqcodec_bg.wasm", "README.md"],
+  "files": ["index.js", "index.d.ts", "worker.js", "loader.js", "vqcodec.js", "vqcodec.d.ts", "vqcodec_bg.wasm",
+    "cpu/vqcodec.js", "cpu/vqcodec.d.ts", "cpu/vqcodec_bg.wasm", "weights/base.vqw", "weights/lite.vqw",
+    "README.md"],
   "sideEffects": false
 }
 JSON

@@ -2,7 +2,9 @@
 //! and the shipped weights.
 
 use burn::tensor::{Distribution, Int, Tensor};
-use vqcodec::model::{ModelKind, ResidualQuantizer, VqVae, VqVaeConfig, Weights};
+use vqcodec::model::{
+    ModelId, ModelKind, ResidualQuantizer, VqVae, VqVaeConfig, Weights, WeightsError,
+};
 use vqcodec::{Backend, Frame};
 
 mod common;
@@ -269,6 +271,33 @@ fn shipped_weights_load_into_the_architecture() {
             kind.name()
         );
     }
+}
+
+#[test]
+fn the_build_knows_each_shipped_files_id_and_refuses_other_bytes() {
+    // build.rs hashes weights/*.vqw; the wasm modules rely on it to check what they fetch
+    for kind in ModelKind::ALL {
+        let bytes = Weights::embedded(kind).as_bytes().to_vec();
+        assert_eq!(kind.id(), ModelId::of(&bytes), "{}", kind.name());
+        assert_eq!(ModelKind::from_id(kind.id()), Some(kind));
+        assert_eq!(Weights::shipped(kind, bytes).unwrap().id(), kind.id());
+    }
+    assert_ne!(ModelKind::Base.id(), ModelKind::Lite.id());
+    assert_eq!(ModelKind::from_id(ModelId(1)), None);
+    // the other model's file, and a file changed by one byte, are refused before parsing
+    let lite = Weights::embedded(ModelKind::Lite).as_bytes().to_vec();
+    let err = Weights::shipped(ModelKind::Base, lite.clone()).unwrap_err();
+    assert!(
+        matches!(err, WeightsError::NotShipped { model: "base", .. }),
+        "{err}"
+    );
+    let mut flipped = lite;
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(matches!(
+        Weights::shipped(ModelKind::Lite, flipped),
+        Err(WeightsError::NotShipped { .. })
+    ));
 }
 
 #[test]

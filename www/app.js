@@ -3,10 +3,16 @@
 // `?pkg=../out/pkg-ndarray/vqcodec.js` loads a comparison build (docs/backends.md); same origin only.
 const pkgParam = new URLSearchParams(location.search).get('pkg');
 const comparison = pkgParam && /^\.\.\/out\/[\w-]+\/vqcodec\.js$/.test(pkgParam) ? pkgParam : null;
-// Without a WebGPU adapter the page loads the CPU-only module (2.2 MiB gzipped, not 5.0).
-const adapter = await navigator.gpu?.requestAdapter?.().catch(() => null) ?? null;
-const pkgUrl = comparison ?? (adapter ? '../pkg/vqcodec.js' : '../pkg/cpu/vqcodec.js');
-const { default: init, VqCodec } = await import(pkgUrl);
+// The package's loader fetches the module the backend needs (WebGPU-only, or the CPU-only one
+// without an adapter) and the weights of the model asked for, each once.
+const loader = await import(comparison ? comparison.replace(/vqcodec\.js$/, 'loader.js') : '../pkg/loader.js');
+/** `{codec, fallback}` as the loader gives it; a comparison build is one module with every backend. */
+async function createCodec(backend, model) {
+  if (!comparison) return loader.createCodec(backend, model);
+  const [m, bytes] = await Promise.all([import(comparison), loader.fetchWeights(model)]);
+  await m.default();
+  return { codec: await m.VqCodec.create(backend, model, bytes), fallback: null };
+}
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -15,8 +21,7 @@ const decoded = $('decoded');
 let codec = null;
 let playing = false;
 let loaded = null; // what was asked for: { backend, model }
-
-const ready = init(); // fetch + compile the wasm once
+let reason = ''; // why the loaded codec runs where it does
 
 function setBadge(text, cls) {
   const b = $('badge');
@@ -33,19 +38,20 @@ function load(backend, model) {
 }
 
 async function doLoad(backend, model) {
-  await ready;
   setBadge('loading…', 'off');
   codec?.free();
   codec = null;
   try {
-    codec = await VqCodec.create(backend, model);
+    const made = await createCodec(backend, model);
+    codec = made.codec;
+    reason = made.fallback ?? codec.reason;
   } catch (e) {
     setBadge('error', 'error');
     $('reason').textContent = String(e.message ?? e);
     throw e;
   }
   setBadge(codec.backend, codec.backend);
-  $('reason').textContent = codec.reason;
+  $('reason').textContent = reason;
   $('modelid').textContent = `${model} ${codec.modelId}`;
   $('bpp').textContent = `${codec.rawBpp.toFixed(3)} bpp`;
   $('once').disabled = false;
@@ -80,7 +86,7 @@ async function roundtrip(width, height) {
   $('ms').textContent = ms.toFixed(1);
   $('psnr').textContent = `${r.psnrRgb.toFixed(2)} dB`;
   $('psnry').textContent = `${r.psnrY.toFixed(2)} dB`;
-  const out = { backend: codec.backend, reason: codec.reason, modelId: codec.modelId, width: r.width,
+  const out = { backend: codec.backend, reason, modelId: codec.modelId, width: r.width,
     height: r.height, ms, psnrRgb: r.psnrRgb, psnrY: r.psnrY, rgba, input: new Uint8Array(img.data) };
   r.free();
   return out;
@@ -572,6 +578,9 @@ $('opencb').onchange = async () => {
   }
 };
 
+// Start on the default backend and model: ready once its module and the lite weights are loaded.
+const ready = load('auto', 'lite').catch(() => {});
+
 // Hooks for the browser tests and the benchmark (tests/browser/).
 window.vqDemo = {
   ready,
@@ -594,7 +603,7 @@ window.vqDemo = {
   load,
   seek,
   /** Round-trip the frame at `time` seconds, optionally scaled to width × height. */
-  async runOnce({ backend = 'auto', model = 'base', time = 0.5, width, height, repeat = 1 } = {}) {
+  async runOnce({ backend = 'auto', model = 'lite', time = 0.5, width, height, repeat = 1 } = {}) {
     await loading;
     if (!codec || loaded?.backend !== backend || loaded?.model !== model) await load(backend, model);
     await seek(time);
@@ -605,6 +614,4 @@ window.vqDemo = {
   },
 };
 
-// Start on the default backend once the page is up.
 videoReady().then(() => grab()).catch(() => {});
-load('auto', 'base').catch(() => {});

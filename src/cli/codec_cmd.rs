@@ -14,7 +14,7 @@ use crate::codec::{
     StreamDecoder, StreamError,
 };
 use crate::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
-use crate::model::{ModelKind, Weights};
+use crate::model::{ModelId, ModelKind, Weights};
 use crate::{Backend, Engine, block_on};
 
 /// Options of `vqcodec encode`.
@@ -298,10 +298,8 @@ fn weights_for(header: &Header, args: &ModelArgs) -> Result<Weights> {
     if args.weights.is_some() {
         return args.weights();
     }
-    ModelKind::ALL
-        .into_iter()
+    ModelKind::from_id(ModelId(header.model_id))
         .map(Weights::embedded)
-        .find(|w| w.id().0 == header.model_id)
         .with_context(|| {
             format!(
                 "the stream was made with model {:016x}, which is not embedded here (pass --weights)",

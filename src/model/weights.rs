@@ -39,13 +39,33 @@ impl ModelKind {
         }
     }
 
+    /// The id of this model's shipped weight file (known in every build, also without the
+    /// `embedded-weights` feature).
+    pub fn id(self) -> ModelId {
+        match self {
+            Self::Base => ModelId(shipped::BASE_ID),
+            Self::Lite => ModelId(shipped::LITE_ID),
+        }
+    }
+
+    /// The shipped model whose weights have `id`, if any.
+    pub fn from_id(id: ModelId) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.id() == id)
+    }
+
     /// The weight file embedded in the library.
+    #[cfg(feature = "embedded-weights")]
     pub fn embedded_bytes(self) -> &'static [u8] {
         match self {
             Self::Base => include_bytes!("../../weights/base.vqw"),
             Self::Lite => include_bytes!("../../weights/lite.vqw"),
         }
     }
+}
+
+/// The shipped files' ids, computed by build.rs from `weights/*.vqw`.
+mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/model_ids.rs"));
 }
 
 impl std::str::FromStr for ModelKind {
@@ -97,6 +117,17 @@ pub enum WeightsError {
     /// The config in the header does not describe a valid model (bad input).
     #[error("invalid model config in weight file: {0}")]
     Config(String),
+    /// The bytes are not the weight file this build ships for `model` (a stale or wrong
+    /// download).
+    #[error("not the {model} weights this build ships (id {found}, expected {expected})")]
+    NotShipped {
+        /// The model asked for.
+        model: &'static str,
+        /// Its shipped file's id.
+        expected: ModelId,
+        /// The id of the bytes given.
+        found: ModelId,
+    },
     /// The tensors do not fit the architecture the config describes (bad input, or a
     /// weight file from another version of the model).
     #[error("weights do not match the model architecture: {0}")]
@@ -130,6 +161,24 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// Parses `bytes` as the shipped weights of `kind`: the file must be the very one this
+    /// build was made with (its [`ModelId`] is checked), as when a browser fetches it.
+    ///
+    /// # Errors
+    /// [`WeightsError::NotShipped`] for another file (another version, or the other model),
+    /// else as [`Weights::from_bytes`].
+    pub fn shipped(kind: ModelKind, bytes: Vec<u8>) -> Result<Self, WeightsError> {
+        let found = ModelId::of(&bytes);
+        if found != kind.id() {
+            return Err(WeightsError::NotShipped {
+                model: kind.name(),
+                expected: kind.id(),
+                found,
+            });
+        }
+        Self::from_bytes(bytes)
+    }
+
     /// Parses a weight file (does not build the model yet; see [`Weights::load`]).
     ///
     /// # Errors
@@ -167,6 +216,7 @@ impl Weights {
     ///
     /// # Panics
     /// Never for a correctly built crate: a test checks every embedded file parses.
+    #[cfg(feature = "embedded-weights")]
     pub fn embedded(kind: ModelKind) -> Self {
         Self::from_bytes(kind.embedded_bytes().to_vec()).expect("embedded weights should parse")
     }

@@ -93,16 +93,29 @@ async fn webgpu_backend() -> Result<Backend, String> {
     })
 }
 
+/// The backend for `request`. The WebGPU module (built without `flex`) has no CPU backend: it
+/// refuses `cpu`, and `auto` fails there when WebGPU does; the worker then loads the CPU module.
 async fn select(request: BackendRequest) -> Result<Backend, String> {
     match request {
-        BackendRequest::Cpu => Ok(Backend::cpu("CPU requested")),
+        BackendRequest::Cpu => cpu_backend("CPU requested".into()),
         BackendRequest::Ndarray => Backend::ndarray_or_err().map_err(|e| e.to_string()),
         BackendRequest::Gpu => webgpu_backend().await,
         BackendRequest::Auto => match webgpu_backend().await {
             Ok(b) => Ok(b),
-            Err(why) => Ok(Backend::cpu(format!("CPU fallback: {why}"))),
+            Err(why) => cpu_backend(format!("CPU fallback: {why}")).map_err(|_| why),
         },
     }
+}
+
+#[cfg(feature = "flex")]
+#[allow(clippy::unnecessary_wraps)] // the same signature as without flex
+fn cpu_backend(reason: String) -> Result<Backend, String> {
+    Ok(Backend::cpu(reason))
+}
+
+#[cfg(not(feature = "flex"))]
+fn cpu_backend(_reason: String) -> Result<Backend, String> {
+    Err("this is the WebGPU module (no CPU backend): use the CPU module".into())
 }
 
 /// A loaded model on the backend the browser offers.
@@ -158,17 +171,25 @@ impl RoundTripResult {
 
 #[wasm_bindgen]
 impl VqCodec {
-    /// Loads the embedded `model` (`"base"` or `"lite"`) on `backend` (`"auto"`, `"webgpu"`
-    /// or `"cpu"`). `auto` takes WebGPU when `requestAdapter()` gives an adapter, else the
-    /// CPU; [`VqCodec::reason`] says why.
+    /// Loads `model` (`"base"` or `"lite"`) from `weights`, the bytes of its shipped weight
+    /// file (`weights/<model>.vqw`, fetched by the worker), on `backend` (`"auto"`,
+    /// `"webgpu"` or `"cpu"`). `auto` takes WebGPU when `requestAdapter()` gives an adapter,
+    /// else the CPU; [`VqCodec::reason`] says why.
     ///
     /// # Errors
-    /// Rejects for an unknown name, or `"webgpu"` when no adapter is available.
-    pub async fn create(backend: String, model: String) -> Result<VqCodec, JsValue> {
+    /// Rejects for an unknown name, weights that are not the file this build ships for
+    /// `model`, `"webgpu"` when no adapter is available, and in the WebGPU module `"cpu"`
+    /// or an `auto` whose WebGPU fails (it has no CPU backend).
+    pub async fn create(
+        backend: String,
+        model: String,
+        weights: Vec<u8>,
+    ) -> Result<VqCodec, JsValue> {
         let request: BackendRequest = backend.parse().map_err(js_err)?;
         let kind: ModelKind = model.parse().map_err(js_err)?;
+        let weights = Weights::shipped(kind, weights).map_err(js_err)?;
         let backend = select(request).await.map_err(js_err)?;
-        let engine = Engine::new(&Weights::embedded(kind), backend).map_err(js_err)?;
+        let engine = Engine::new(&weights, backend).map_err(js_err)?;
         Ok(VqCodec {
             engine: Rc::new(engine),
         })
@@ -679,7 +700,7 @@ pub fn stream_model_id(header: &[u8]) -> Result<String, JsValue> {
 pub fn model_ids() -> JsValue {
     let fields: Vec<(&str, JsValue)> = ModelKind::ALL
         .iter()
-        .map(|&k| (k.name(), Weights::embedded(k).id().to_string().into()))
+        .map(|&k| (k.name(), k.id().to_string().into()))
         .collect();
     object(&fields)
 }

@@ -55,6 +55,24 @@ try {
     return { vendor: info.vendor, architecture: info.architecture, description: info.description, fallback: a.isFallbackAdapter ?? info.isFallbackAdapter };
   });
   console.log(`WebGPU adapter: ${adapter ? JSON.stringify(adapter) : 'none'}`);
+  // the page starts on auto/lite: only the module for that backend and that model's weights
+  const fetched = await page.evaluate(() => performance.getEntriesByType('resource')
+    .map((e) => new URL(e.name).pathname).filter((p) => /\.(wasm|vqw)$/.test(p)).sort());
+  if (adapter && !pkg) {
+    check('with an adapter the page fetches only the WebGPU module and the lite weights',
+      fetched.join() === '/pkg/vqcodec_bg.wasm,/pkg/weights/lite.vqw', fetched.join(', '));
+  }
+  // a module refuses weights that are not the file it was built with (here: lite's as base)
+  const wrongWeights = await page.evaluate(async () => {
+    const m = await import('../pkg/cpu/vqcodec.js');
+    await m.default();
+    const lite = new Uint8Array(await (await fetch('../pkg/weights/lite.vqw')).arrayBuffer());
+    const ok = await m.VqCodec.create('cpu', 'lite', lite).then((c) => { const id = c.modelId; c.free(); return id; });
+    const bad = await m.VqCodec.create('cpu', 'base', lite).then(() => 'accepted', (e) => String(e.message ?? e));
+    return { ok, bad, ids: m.modelIds() };
+  });
+  check('a module refuses another file as a model\'s weights', wrongWeights.ok === wrongWeights.ids.lite
+    && /not the base weights this build ships/.test(wrongWeights.bad), wrongWeights.bad);
 
   const W = 160;
   const H = 96;
@@ -324,6 +342,27 @@ try {
     check('GPU loss: the native CLI reads the whole stream (6 chunks, pts 0..5, no errors)',
       lossInfo.chunks.length === 6 && lossInfo.chunks.map((c) => c.pts).join() === '0,1,2,3,4,5' && (lossInfo.errors ?? []).length === 0,
       `${lossInfo.chunks.length} chunks`);
+    // an adapter whose device does not initialise: the WebGPU module has no CPU backend, so
+    // 'auto' must go on with the CPU module and keep the reason (a fresh tab: the patch stays there)
+    const tab = await context.newPage();
+    try {
+      await tab.addInitScript(() => {
+        GPUAdapter.prototype.requestDevice = () => Promise.reject(new Error('test: requestDevice refused'));
+      });
+      await tab.goto(`http://127.0.0.1:${port}/www/`);
+      await tab.waitForFunction(() => window.vqDemo !== undefined);
+      const noDevice = await tab.evaluate(async () => {
+        const r = await window.vqDemo.runOnce({ backend: 'auto', model: 'lite', time: 1.0, width: 64, height: 48 });
+        const loader = await import('../pkg/loader.js');
+        return { backend: r.backend, reason: r.reason, badge: document.getElementById('badge').textContent,
+          modules: loader.loadedModules().map(([n]) => n) };
+      });
+      check('auto with an adapter that does not initialise: CPU module, with the reason',
+        noDevice.backend === 'cpu' && noDevice.badge === 'cpu' && /CPU fallback: WebGPU initialisation failed.*requestDevice refused/.test(noDevice.reason)
+        && noDevice.modules.join() === 'gpu,cpu', `${noDevice.backend}, modules ${noDevice.modules}, ${noDevice.reason}`);
+    } finally {
+      await tab.close();
+    }
   } else {
     console.log('  (no WebGPU adapter with these flags: WebGPU checks skipped)');
   }
