@@ -72,6 +72,7 @@ export async function createCodec(backend, model) {
     return { codec: await m.VqCodec.create(backend, model, bytes), fallback: null };
   } catch (e) {
     if (onCpu || backend !== 'auto') throw e;
+    if (e instanceof WebAssembly.RuntimeError) forgetModule('gpu'); // a trap leaves it unusable
     const { m: cpu } = await loadModule('cpu');
     return { codec: await cpu.VqCodec.create('cpu', model, bytes), fallback: `CPU fallback: ${e?.message ?? e}` };
   }
