@@ -8,12 +8,12 @@
 // the CPU). `--only=codebook` runs just that.
 //   node benches/browser.mjs [--frames=N] [--webgpu] [--only=codebook]   (needs pkg/ and the CLI)
 // Prints a table and writes out/bench/browser.json.
-import { chromium } from 'playwright-core';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '../scripts/serve.mjs';
+import { launchChromium } from '../scripts/chromium.mjs';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const webgpu = process.argv.includes('--webgpu');
@@ -74,13 +74,7 @@ const decodeH264 = (bytes) => {
 
 const server = await serve(0);
 const port = server.address().port;
-const profile = mkdtempSync(join(tmpdir(), 'vqcodec-bench-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--disable-quic', ...(webgpu ? ['--enable-unsafe-webgpu'] : [])],
-});
+const { context, close } = await launchChromium({ webgpu });
 const results = { machine: execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"]).toString().trim().replace(/\n/, ', ') + ' threads', chromium: context.browser()?.version() ?? '', vq: [], x264: [] };
 try {
   const page = context.pages()[0] ?? await context.newPage();
@@ -161,7 +155,6 @@ try {
   writeFileSync(join(outDir, 'browser.json'), JSON.stringify(results, null, 1));
   console.log(`wrote ${join(outDir, 'browser.json')}`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
   server.close();
 }

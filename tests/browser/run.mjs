@@ -4,12 +4,11 @@
 // CPU backend and, when the headless flags give a WebGPU adapter, on WebGPU too; asserts the
 // decoded frame's size and that both backends agree. Prints timings; `--bench` adds
 // 640×360 timings on every backend. Screenshots go to out/browser/.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
+import { launchChromium } from '../../scripts/chromium.mjs';
 import { handleUpload } from '../../examples/upload/server.mjs';
 
 const bench = process.argv.includes('--bench');
@@ -28,13 +27,7 @@ function check(name, ok, detail = '') {
 
 const server = await serve(0, handleUpload);
 const port = server.address().port;
-const profile = mkdtempSync(join(tmpdir(), 'vqcodec-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--js-flags=--expose-gc', '--enable-precise-memory-info'],
-});
+const { context, close: closeChromium } = await launchChromium({ args: ['--js-flags=--expose-gc', '--enable-precise-memory-info'] });
 const page = context.pages()[0] ?? await context.newPage();
 const logs = [];
 page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
@@ -383,13 +376,7 @@ try {
   await page.screenshot({ path: join(outDir, 'demo.png'), fullPage: true });
   // Without --enable-unsafe-webgpu headless Chromium offers no adapter: 'auto' must fall back
   // to the CPU and say why.
-  const plainProfile = mkdtempSync(join(tmpdir(), 'vqcodec-chromium-'));
-  const plain = await chromium.launchPersistentContext(plainProfile, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--disable-quic'],
-  });
+  const { context: plain, close: closePlain } = await launchChromium({ webgpu: false });
   try {
     const p2 = plain.pages()[0] ?? await plain.newPage();
     await p2.goto(`http://127.0.0.1:${port}/www/`);
@@ -418,8 +405,7 @@ try {
       && /requestAdapter/.test(pkgAuto.info.reason) && pkgAuto.mem.modules.join() === 'cpu',
       `${pkgAuto.info.model}, modules ${pkgAuto.mem.modules}, ${pkgAuto.info.reason}`);
   } finally {
-    await plain.close();
-    rmSync(plainProfile, { recursive: true, force: true });
+    await closePlain();
   }
 } catch (e) {
   failed++;
@@ -427,9 +413,8 @@ try {
 } finally {
   const errors = logs.filter((l) => l.startsWith('[error]') || l.startsWith('[pageerror]'));
   if (errors.length) console.log(`browser console errors:\n${errors.join('\n')}`);
-  await context.close();
+  await closeChromium();
   server.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 console.log(`browser: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
