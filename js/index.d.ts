@@ -85,7 +85,7 @@ export declare class VqVideoEncoder {
 }
 
 export interface VqDecoderConfig {
-  /** 'vqc1.base' or 'vqc1.lite' (the stream's model id decides; this says which to load first). */
+  /** 'vqc1.base' or 'vqc1.lite' (informative: the model id in the stream's header decides, and only that model is loaded). */
   codec: string;
   description: BufferSource;
   backend?: Backend;

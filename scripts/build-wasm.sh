@@ -56,14 +56,20 @@ for w in base lite; do
     "$(numfmt --to=iec-i --suffix=B "$(stat -c %s "$out/weights/$w.vqw")")" \
     "$(numfmt --to=iec-i --suffix=B "$(gz "$out/weights/$w.vqw")")"
 done
-# what a visitor downloads before the first frame (gzip -9, as a server would send it)
+# what a visitor downloads before the first frame, compressed as a server sends it: .br and .gz
+# beside each module and weight file (scripts/serve.mjs serves them; npm's package leaves them out)
 if [ -f "$out/cpu/vqcodec_bg.wasm" ] && [ "$features" = wgpu ]; then
-  gpu=$(gz "$out/vqcodec_bg.wasm"); cpu=$(gz "$out/cpu/vqcodec_bg.wasm")
-  base=$(gz "$out/weights/base.vqw"); lite=$(gz "$out/weights/lite.vqw")
-  echo "first use, module + weights gzipped (target <= 3 MB):"
-  echo "  WebGPU, lite (the default): $(mb $((gpu + lite)))"
-  echo "  WebGPU, base (on request):  $(mb $((gpu + base)))"
-  echo "  CPU, lite (the default):    $(mb $((cpu + lite)))"
+  sizes=$(node scripts/precompress.mjs "$out/vqcodec_bg.wasm" "$out/cpu/vqcodec_bg.wasm" "$out/weights/base.vqw" "$out/weights/lite.vqw")
+  size() { echo "$sizes" | grep "\"$1\"" | sed "s/.*\"$2\":\([0-9]*\).*/\1/"; }
+  first() { # label module weights
+    printf '  %-28s gzip %s, brotli %s\n' "$1" "$(mb $(( $(size "$2" gzip) + $(size "$3" gzip) )))" \
+      "$(mb $(( $(size "$2" brotli) + $(size "$3" brotli) )))"
+  }
+  echo "first use, module + weights as sent compressed (target <= 3 MB):"
+  first "WebGPU, lite (the default):" "$out/vqcodec_bg.wasm" "$out/weights/lite.vqw"
+  first "WebGPU, base (on request):" "$out/vqcodec_bg.wasm" "$out/weights/base.vqw"
+  first "CPU, lite (the default):" "$out/cpu/vqcodec_bg.wasm" "$out/weights/lite.vqw"
+  first "CPU, base (on request):" "$out/cpu/vqcodec_bg.wasm" "$out/weights/base.vqw"
 fi
 
 # the hand-written layer: WebCodecs-shaped API, worker, types, README; then our package.json

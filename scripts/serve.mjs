@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Static server for the demo: serves the repository root on 127.0.0.1 with the right MIME
-// types (application/wasm for streaming compilation) and COOP/COEP so the page is
+// types (application/wasm for streaming compilation), the precompressed .br / .gz of the wasm
+// modules and weights where the browser accepts them, and COOP/COEP so the page is
 // cross-origin isolated (needed if wasm threads are ever used; harmless otherwise).
 // Usage: node scripts/serve.mjs [port]   → http://127.0.0.1:PORT/www/
 import { createServer } from 'node:http';
@@ -19,6 +20,20 @@ const types = {
 };
 
 /**
+ * The file to send for `path`: its brotli or gzip sibling (written by scripts/precompress.mjs
+ * for the wasm modules and weights) when the browser accepts that encoding and the sibling is
+ * not older than the file, as a static host would; else the file itself.
+ */
+async function precompressed(path, info, accept) {
+  for (const [encoding, ext] of [['br', '.br'], ['gzip', '.gz']]) {
+    if (!new RegExp(`\\b${encoding}\\b`).test(accept)) continue;
+    const sibling = await stat(path + ext).catch(() => null);
+    if (sibling?.isFile() && sibling.mtimeMs >= info.mtimeMs) return [encoding, path + ext];
+  }
+  return [null, path];
+}
+
+/**
  * Serves the repository root on 127.0.0.1. `handle(req, res)` may answer a request itself
  * (return true), as the upload example's server does for POST /upload.
  */
@@ -29,13 +44,20 @@ export function serve(listenPort = port, handle = null) {
       const url = new URL(req.url, 'http://localhost');
       let path = normalize(join(root, decodeURIComponent(url.pathname)));
       if (!path.startsWith(root)) { res.writeHead(403).end(); return; }
-      if ((await stat(path)).isDirectory()) path = join(path, 'index.html');
-      const body = await readFile(path);
+      let info = await stat(path);
+      if (info.isDirectory()) {
+        path = join(path, 'index.html');
+        info = await stat(path);
+      }
+      const [encoding, file] = await precompressed(path, info, req.headers['accept-encoding'] ?? '');
+      const body = await readFile(file);
       res.writeHead(200, {
         'Content-Type': types[extname(path)] ?? 'application/octet-stream',
         'Cross-Origin-Opener-Policy': 'same-origin',
         'Cross-Origin-Embedder-Policy': 'require-corp',
         'Cache-Control': 'no-cache',
+        Vary: 'Accept-Encoding',
+        ...(encoding ? { 'Content-Encoding': encoding } : {}),
       });
       res.end(body);
     } catch {

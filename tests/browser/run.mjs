@@ -49,8 +49,12 @@ try {
   });
   console.log(`WebGPU adapter: ${adapter ? JSON.stringify(adapter) : 'none'}`);
   // the page starts on auto/lite: only the module for that backend and that model's weights
-  const fetched = await page.evaluate(() => performance.getEntriesByType('resource')
-    .map((e) => new URL(e.name).pathname).filter((p) => /\.(wasm|vqw)$/.test(p)).sort());
+  const entries = await page.evaluate(() => performance.getEntriesByType('resource')
+    .map((e) => ({ path: new URL(e.name).pathname, wire: e.encodedBodySize, body: e.decodedBodySize }))
+    .filter((e) => /\.(wasm|vqw)$/.test(e.path)).sort((a, b) => a.path.localeCompare(b.path)));
+  const fetched = entries.map((e) => e.path);
+  const wire = entries.reduce((n, e) => n + e.wire, 0);
+  console.log(`first use over the wire: ${(wire / 1e6).toFixed(2)} MB for ${entries.map((e) => `${e.path} ${(e.wire / 1e6).toFixed(2)} of ${(e.body / 1e6).toFixed(2)} MB`).join(', ')}`);
   if (adapter && !pkg) {
     check('with an adapter the page fetches only the WebGPU module and the lite weights',
       fetched.join() === '/pkg/vqcodec_bg.wasm,/pkg/weights/lite.vqw', fetched.join(', '));
@@ -385,10 +389,12 @@ try {
       const r = await window.vqDemo.runOnce({ backend: 'auto', model: 'lite', time: 1.0, width: 64, height: 48 });
       return { backend: r.backend, reason: r.reason, width: r.width, badge: document.getElementById('badge').textContent };
     });
-    const wasmFetched = await p2.evaluate(() => performance.getEntriesByType('resource')
-      .map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm')));
+    const plainEntries = await p2.evaluate(() => performance.getEntriesByType('resource')
+      .map((e) => ({ path: new URL(e.name).pathname, wire: e.encodedBodySize })).filter((e) => /\.(wasm|vqw)$/.test(e.path)));
+    const wasmFetched = plainEntries.map((e) => e.path).filter((p) => p.endsWith('.wasm'));
     check('without an adapter the demo page fetches only the CPU-only module', wasmFetched.length > 0
-      && wasmFetched.every((p) => p.endsWith('/pkg/cpu/vqcodec_bg.wasm')), wasmFetched.join(', '));
+      && wasmFetched.every((p) => p.endsWith('/pkg/cpu/vqcodec_bg.wasm')),
+      `${plainEntries.map((e) => e.path).join(', ')}: ${(plainEntries.reduce((n, e) => n + e.wire, 0) / 1e6).toFixed(2)} MB over the wire`);
     check('auto falls back to the CPU without an adapter, with a reason', auto.backend === 'cpu' && /CPU fallback: .*(requestAdapter|navigator\.gpu)/.test(auto.reason) && auto.badge === 'cpu', auto.reason);
     // the package's worker: without an adapter it loads only the small CPU-only module
     const pkgAuto = await p2.evaluate(async () => {
