@@ -410,6 +410,20 @@ try {
       pkgAuto.chunks === 1 && pkgAuto.info.backend === 'cpu' && pkgAuto.info.model === 'lite'
       && /requestAdapter/.test(pkgAuto.info.reason) && pkgAuto.mem.modules.join() === 'cpu',
       `${pkgAuto.info.model}, modules ${pkgAuto.mem.modules}, ${pkgAuto.info.reason}`);
+    // weights that cannot be fetched (a wrong weightsUrl): the error callback says which and
+    // where, flush() rejects, and nothing is thrown uncaught
+    const noWeights = await p2.evaluate(async () => {
+      const { VqVideoEncoder, init } = await import('../pkg/index.js');
+      await init({ weightsUrl: '/no-such-folder/' });
+      const errors = [];
+      const enc = new VqVideoEncoder({ output: () => {}, error: (e) => errors.push(String(e.message ?? e)) });
+      enc.configure({ width: 64, height: 48, model: 'base' });
+      const flushed = await enc.flush().then(() => 'resolved', (e) => `rejected: ${e.message ?? e}`);
+      return { errors, flushed, state: enc.state };
+    });
+    check('weights that cannot be fetched: the error callback names the model and the URL',
+      noWeights.errors.length === 1 && /could not fetch the base weights from http:\/\/127\.0\.0\.1:\d+\/no-such-folder\/base\.vqw: HTTP 404/.test(noWeights.errors[0])
+      && noWeights.flushed.startsWith('rejected'), `${noWeights.errors.join('; ')} | flush ${noWeights.flushed} | ${noWeights.state}`);
   } finally {
     await closePlain();
   }
