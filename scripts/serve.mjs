@@ -50,8 +50,16 @@ export function serve(listenPort = port, handle = null) {
         info = await stat(path);
       }
       const [encoding, file] = await precompressed(path, info, req.headers['accept-encoding'] ?? '');
+      // revalidation (Cache-Control: no-cache) costs a 304, not the file again: the demo page
+      // and the package's worker both load the module
+      const etag = `"${info.size.toString(36)}-${Math.floor(info.mtimeMs).toString(36)}${encoding ? `-${encoding}` : ''}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag, Vary: 'Accept-Encoding' }).end();
+        return;
+      }
       const body = await readFile(file);
       res.writeHead(200, {
+        ETag: etag,
         'Content-Type': types[extname(path)] ?? 'application/octet-stream',
         'Cross-Origin-Opener-Policy': 'same-origin',
         'Cross-Origin-Embedder-Policy': 'require-corp',

@@ -52,6 +52,7 @@ async function doLoad(backend, model) {
   }
   setBadge(codec.backend, codec.backend);
   $('reason').textContent = reason;
+  showDownload();
   $('modelid').textContent = `${model} ${codec.modelId}`;
   $('bpp').textContent = `${codec.rawBpp.toFixed(3)} bpp`;
   $('once').disabled = false;
@@ -62,6 +63,14 @@ async function doLoad(backend, model) {
     if ([...$(id).options].some((o) => o.value === value)) $(id).value = value;
   }
   return codec;
+}
+
+/** What this page fetched of modules and weights: bytes as sent (compressed) and as used. */
+function showDownload() {
+  const files = performance.getEntriesByType('resource').filter((e) => /\.(wasm|vqw)$/.test(new URL(e.name).pathname));
+  const sum = (k) => files.reduce((n, e) => n + e[k], 0) / 1e6;
+  $('download').textContent = files.length ? `${sum('encodedBodySize').toFixed(2)} MB (${sum('decodedBodySize').toFixed(2)} MB unpacked)` : '–';
+  $('download').title = files.map((e) => `${new URL(e.name).pathname}: ${(e.encodedBodySize / 1e6).toFixed(2)} MB sent`).join('\n');
 }
 
 function grab(width, height) {
