@@ -51,12 +51,17 @@ export function fetchWeights(model) {
 }
 
 /** Whether the browser gives a WebGPU adapter. */
-export async function hasAdapter() {
+async function hasAdapter() {
   try {
     return !!(await navigator.gpu?.requestAdapter());
   } catch {
     return false;
   }
+}
+
+/** Which module serves `backend`: 'cpu', and 'auto' without an adapter, take the CPU module. */
+export async function moduleFor(backend) {
+  return backend === 'cpu' || (backend === 'auto' && !(await hasAdapter())) ? 'cpu' : 'gpu';
 }
 
 /**
@@ -66,12 +71,12 @@ export async function hasAdapter() {
  * `{codec, fallback}`, `fallback` being why 'auto' is on the CPU although WebGPU was tried.
  */
 export async function createCodec(backend, model) {
-  const onCpu = backend === 'cpu' || (backend === 'auto' && !(await hasAdapter()));
-  const [{ m }, bytes] = await Promise.all([loadModule(onCpu ? 'cpu' : 'gpu'), fetchWeights(model)]);
+  const which = await moduleFor(backend);
+  const [{ m }, bytes] = await Promise.all([loadModule(which), fetchWeights(model)]);
   try {
     return { codec: await m.VqCodec.create(backend, model, bytes), fallback: null };
   } catch (e) {
-    if (onCpu || backend !== 'auto') throw e;
+    if (which === 'cpu' || backend !== 'auto') throw e;
     if (e instanceof WebAssembly.RuntimeError) forgetModule('gpu'); // a trap leaves it unusable
     const { m: cpu } = await loadModule('cpu');
     return { codec: await cpu.VqCodec.create('cpu', model, bytes), fallback: `CPU fallback: ${e?.message ?? e}` };

@@ -3,7 +3,7 @@
 // Two builds of the module (loader.js): ./vqcodec.js (WebGPU only) is loaded only when the
 // browser gives a WebGPU adapter and WebGPU may be used; otherwise ./cpu/vqcodec.js. The
 // weights of a model are fetched when it is first used.
-import { createCodec, forgetModule, loadModule, loadedModules, setWeightsBase } from './loader.js';
+import { createCodec, forgetModule, loadModule, loadedModules, moduleFor, setWeightsBase } from './loader.js';
 
 const codecs = new Map();   // "backend/model" -> Promise<VqCodec>
 const sessions = new Map(); // session id -> {enc | dec, gpu, ...}
@@ -54,19 +54,9 @@ async function gpuFailed(e) {
   return false;
 }
 
-async function hasAdapter() {
-  if (gpuLost) return false;
-  try {
-    return !!(await navigator.gpu?.requestAdapter());
-  } catch {
-    return false;
-  }
-}
-
 /** The module a session on `backend` uses (for calls that need no model). */
-async function moduleFor(backend) {
-  const cpu = backend === 'cpu' || gpuLost || (backend === 'auto' && !(await hasAdapter()));
-  return loadModule(cpu ? 'cpu' : 'gpu');
+async function moduleOf(backend) {
+  return loadModule(await moduleFor(gpuLost ? 'cpu' : backend));
 }
 
 function codecFor(backend, model) {
@@ -146,7 +136,7 @@ const ops = {
     return [out, [out.data.buffer]];
   },
   async 'configure-decoder'({ session, backend, header }) {
-    const { m } = await moduleFor(backend);
+    const { m } = await moduleOf(backend);
     const want = m.streamModelId(new Uint8Array(header));
     const ids = m.modelIds();
     // the model the stream names (`model` is only a hint); only that one is loaded

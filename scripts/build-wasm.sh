@@ -51,15 +51,11 @@ fi
 # the weights, fetched by the worker for the model in use (each module checks the file's id)
 mkdir -p "$out/weights"
 cp weights/base.vqw weights/lite.vqw "$out/weights/"
-for w in base lite; do
-  printf 'weights %s/weights/%s.vqw: %s raw, %s gzipped\n' "$out" "$w" \
-    "$(numfmt --to=iec-i --suffix=B "$(stat -c %s "$out/weights/$w.vqw")")" \
-    "$(numfmt --to=iec-i --suffix=B "$(gz "$out/weights/$w.vqw")")"
-done
 # what a visitor downloads before the first frame, compressed as a server sends it: .br and .gz
 # beside each module and weight file (scripts/serve.mjs serves them; npm's package leaves them out)
 if [ -f "$out/cpu/vqcodec_bg.wasm" ] && [ "$features" = wgpu ]; then
   sizes=$(node scripts/precompress.mjs "$out/vqcodec_bg.wasm" "$out/cpu/vqcodec_bg.wasm" "$out/weights/base.vqw" "$out/weights/lite.vqw")
+  echo "$sizes"
   size() { echo "$sizes" | grep "\"$1\"" | sed "s/.*\"$2\":\([0-9]*\).*/\1/"; }
   first() { # label module weights
     printf '  %-28s gzip %s, brotli %s\n' "$1" "$(mb $(( $(size "$2" gzip) + $(size "$3" gzip) )))" \

@@ -6,11 +6,8 @@
 # scripts/device-bench.sh: [".gl", ".carry2"]. Output also in $OUT/device-adapt.txt.
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-adapt.txt") 2>&1
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. scripts/device-vulkan.sh
 gunzip -c .carry2/vqcodec.gz > /tmp/vqcodec && chmod +x /tmp/vqcodec
-gunzip -c .carry2/sample640.y4m.gz > /tmp/clip.y4m
 nvidia-smi --query-gpu=name --format=csv,noheader
 lscpu | grep -E 'Model name|^CPU\(s\)'
 B=/tmp/vqcodec

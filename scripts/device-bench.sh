@@ -8,11 +8,8 @@
 # The output also goes to $OUT/device-bench.txt (kept as docs/results/device-bench.txt).
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-bench.txt") 2>&1
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. scripts/device-vulkan.sh
 gunzip -c .carry2/vqcodec.gz > /tmp/vqcodec && chmod +x /tmp/vqcodec
-gunzip -c .carry2/sample640.y4m.gz > /tmp/clip.y4m
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader)
 nvidia-smi --query-gpu=name,memory.used,memory.total,clocks.max.sm --format=csv,noheader
 lscpu | grep -E 'Model name|^CPU\(s\)'

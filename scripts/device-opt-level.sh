@@ -11,11 +11,8 @@
 #   run (device tool): bash scripts/device-opt-level.sh      carry: [".gl", ".carry2"]
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-opt-level.txt") 2>&1
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+. scripts/device-vulkan.sh
 for b in o3 z; do gunzip -c ".carry2/vqcodec-$b.gz" > "/tmp/$b" && chmod +x "/tmp/$b"; done
-gunzip -c .carry2/sample640.y4m.gz > /tmp/clip.y4m
 nvidia-smi --query-gpu=name --format=csv,noheader
 for round in 1 2 3; do
   for b in o3 z; do
