@@ -1,6 +1,9 @@
-//! Computes the shipped models' ids (FNV-1a 64 of `weights/*.vqw`, as `ModelId::of` does) so
-//! that a build without the weights embedded (the wasm modules, which fetch them) still knows
-//! which file belongs to which model and refuses any other.
+//! Computes the shipped models' ids (the format's id hash, FNV-1a 64, of `weights/*.vqw`, as
+//! `ModelId::of` computes it through `vqc::id_of`) so that a build without the weights embedded
+//! (the wasm modules, which fetch them) still knows which file belongs to which model and
+//! refuses any other. The hash is restated here rather than taken from the format crate: a build
+//! dependency on it would build its cdylib twice under one file name. `tests/model.rs` checks
+//! that the two agree on the shipped files.
 use std::{env, fs, path::Path};
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -16,7 +19,7 @@ fn main() {
         println!("cargo:rerun-if-changed={path}");
         let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         out.push_str(&format!(
-            "/// FNV-1a 64 of `{path}`.\npub const {konst}: u64 = {:#018x};\n",
+            "/// The id of `{path}`.\npub const {konst}: u64 = {:#018x};\n",
             fnv1a64(&bytes)
         ));
     }

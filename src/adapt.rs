@@ -5,10 +5,15 @@
 //! Level `l` is refitted on the residuals left after levels `0..l` (with those levels' codebooks
 //! as adapted so far), so each refit sees what the encoder will actually hand it. Codes that no
 //! vector picks keep their trained value.
+//!
+//! [`learn`] and [`Trainer::start`] take the model's codebooks from an [`Engine`]; the result is a
+//! [`CodebookPatch`] for [`vqc::EncoderConfig::codebook`], which the pipeline applies.
 
 use std::time::{Duration, Instant};
 
-use crate::codec::Codebooks;
+use vqc::{CodebookPatch, Codebooks};
+
+use crate::{Engine, Error, Frame};
 
 /// Fewest frames a refit learns from: fewer would fit the codebook to one moment of the clip.
 pub const MIN_FRAMES: usize = 4;
@@ -104,6 +109,61 @@ pub enum AdaptError {
     Cancelled,
 }
 
+impl AdaptError {
+    /// What kind of failure this is: the caller's request (`Config`).
+    pub fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::Config
+    }
+}
+
+/// Adapts `options.levels` of `engine`'s codebooks to `latents` (the encoder network's, one per
+/// frame: [`crate::pipeline::Analysis::latents`]) and returns them as a codebook file for
+/// `engine`'s model. `progress` sees every step and returns `false` to cancel.
+///
+/// # Errors
+/// [`Error::Adapt`] as [`adapt`]; [`Error::Backend`] if the codebooks cannot be read.
+pub async fn learn(
+    engine: &Engine,
+    latents: &[Vec<f32>],
+    options: &AdaptOptions,
+    progress: impl FnMut(&AdaptProgress) -> bool,
+) -> Result<(CodebookPatch, AdaptReport), Error> {
+    let trained = engine.codebooks().await?;
+    let (adapted, report) = adapt(&trained, latents, options, progress)?;
+    let patch = CodebookPatch::new(engine.model_id().0, &adapted, &trained, &options.levels);
+    Ok((patch, report))
+}
+
+/// Mean full-depth PSNR-RGB of `frames` through `engine`'s on-device RVQ (all levels), with
+/// `patch`'s levels in place of the model's when given: what adapting buys, before entropy
+/// coding.
+///
+/// # Errors
+/// [`Error::Config`] for a patch made for another model; [`Error::Backend`] if the device
+/// fails.
+pub async fn roundtrip_psnr(
+    engine: &Engine,
+    patch: Option<&CodebookPatch>,
+    frames: &[Frame],
+) -> Result<f64, Error> {
+    let mut engine = engine.clone();
+    if let Some(p) = patch {
+        // what the file holds (quantised), as a decoder will use it
+        let applied = p.apply(engine.model_id().0, &engine.codebooks().await?)?;
+        engine.set_codebooks(&applied)?;
+    }
+    let mut sum = 0.0;
+    for batch in frames.chunks(4) {
+        let rt = engine.roundtrip(batch, None).await?;
+        sum += batch
+            .iter()
+            .zip(&rt.frames)
+            .map(|(a, b)| crate::psnr_rgb(a, b).min(100.0))
+            .sum::<f64>();
+    }
+    Ok(sum / frames.len().max(1) as f64)
+}
+
 /// Mean squared error per value of greedy RVQ at full depth over `vectors` (`n × dim`).
 pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
     let dim = books.dim();
@@ -157,6 +217,8 @@ pub fn adapt(
 /// keep its own time budget (it reads no clock: `std::time` does not exist in wasm).
 #[derive(Debug, Clone)]
 pub struct Trainer {
+    model_id: u64,
+    levels: Vec<usize>,
     trained: Codebooks,
     current: Codebooks,
     vectors: Vec<f32>,
@@ -173,6 +235,22 @@ pub struct Trainer {
 }
 
 impl Trainer {
+    /// A refit of `options.levels` of `engine`'s codebooks to `latents`, one per frame: reads
+    /// the codebooks from the device, then [`Trainer::new`].
+    ///
+    /// # Errors
+    /// [`Error::Adapt`] as [`Trainer::new`]; [`Error::Backend`] if the codebooks cannot be read.
+    pub async fn start(
+        engine: &Engine,
+        latents: &[Vec<f32>],
+        options: &AdaptOptions,
+    ) -> Result<Self, Error> {
+        let books = engine.codebooks().await?;
+        let mut t = Self::new(&books, latents, options)?;
+        t.model_id = engine.model_id().0;
+        Ok(t)
+    }
+
     /// A refit of `options.levels` of `books` to `latents`, one per frame.
     ///
     /// # Errors
@@ -214,6 +292,8 @@ impl Trainer {
         pending.sort_unstable();
         pending.dedup();
         Ok(Self {
+            model_id: 0,
+            levels: pending.clone(),
             trained: books.clone(),
             current: books.clone(),
             mse_before: quantisation_mse(books, &vectors),
@@ -301,6 +381,18 @@ impl Trainer {
             }
             self.through += 1;
         }
+    }
+
+    /// The refit so far as a codebook file for the model of [`Trainer::start`]'s engine, and
+    /// the report (`out_of_time` is the caller's to set).
+    pub fn finish_patch(self) -> (CodebookPatch, AdaptReport) {
+        let (model_id, levels, trained) =
+            (self.model_id, self.levels.clone(), self.trained.clone());
+        let (books, report) = self.finish();
+        (
+            CodebookPatch::new(model_id, &books, &trained, &levels),
+            report,
+        )
     }
 
     /// The codebooks as refitted so far, and the report (`out_of_time` is the caller's to

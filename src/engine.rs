@@ -51,6 +51,19 @@ impl Tokens {
     }
 }
 
+impl From<&vqc::TokenState> for Tokens {
+    /// The coded levels of a decoded frame (`1 × coded × h × w`).
+    fn from(s: &vqc::TokenState) -> Self {
+        Tokens {
+            batch: 1,
+            levels: s.coded,
+            height: s.height,
+            width: s.width,
+            data: s.coded_indices().iter().map(|&v| u32::from(v)).collect(),
+        }
+    }
+}
+
 /// Frames decoded back and the tokens they came through.
 #[derive(Debug, Clone)]
 pub struct RoundTrip {
@@ -175,7 +188,8 @@ impl Engine {
     }
 
     /// The encoder's continuous latents for a batch: one `rows × columns × dim` vector per
-    /// frame, position-major, as [`crate::codec::Encoder::encode_latent`] takes them.
+    /// frame, position-major, as the format's encoder takes them (through
+    /// [`crate::pipeline::Encoder`]).
     ///
     /// # Errors
     /// As [`Engine::encode`].
@@ -190,8 +204,8 @@ impl Engine {
     }
 
     /// The model's sizes and id as the codec needs them.
-    pub fn codec_info(&self) -> crate::codec::ModelInfo {
-        crate::codec::ModelInfo {
+    pub fn codec_info(&self) -> vqc::ModelInfo {
+        vqc::ModelInfo {
             id: self.id.0,
             levels: self.config.levels,
             codebook_size: self.config.codebook_size,
@@ -199,12 +213,12 @@ impl Engine {
         }
     }
 
-    /// Replaces the RVQ codebooks (e.g. with ones adapted to a clip, [`crate::adapt`]): the
-    /// device's nearest-code search and the decoder use them from now on.
+    /// Replaces the RVQ codebooks (with ones adapted to a clip, [`crate::adapt`]): the device's
+    /// nearest-code search and the decoder use them from now on.
     ///
     /// # Errors
     /// [`Error::InvalidTokens`] if their shape is not the model's.
-    pub fn set_codebooks(&mut self, books: &crate::codec::Codebooks) -> Result<(), Error> {
+    pub(crate) fn set_codebooks(&mut self, books: &vqc::Codebooks) -> Result<(), Error> {
         let c = &self.config;
         if (books.levels(), books.size(), books.dim()) != (c.levels, c.codebook_size, c.code_dim) {
             return Err(Error::InvalidTokens(format!(
@@ -229,15 +243,15 @@ impl Engine {
     }
 
     /// This engine with `patch`'s levels in place of the model's codebook levels: the engine a
-    /// stream that carries an adapted codebook decodes through. Built on the device, no
-    /// readback; the other tensors are shared with `self`.
+    /// stream that carries an adapted codebook decodes through (the pipeline builds it). Built
+    /// on the device, no readback; the other tensors are shared with `self`.
     ///
     /// # Errors
     /// [`Error::Stream`] if the patch was made for another model or shape.
-    pub fn with_codebook(&self, patch: &crate::codec::CodebookPatch) -> Result<Engine, Error> {
+    pub(crate) fn with_codebook(&self, patch: &vqc::CodebookPatch) -> Result<Engine, Error> {
         let c = &self.config;
         if patch.model_id != self.id.0 {
-            return Err(crate::codec::StreamError::ModelMismatch {
+            return Err(vqc::StreamError::ModelMismatch {
                 stream: patch.model_id,
                 decoder: self.id.0,
             }
@@ -276,11 +290,11 @@ impl Engine {
         Ok(engine)
     }
 
-    /// The RVQ codebooks, read back to the CPU for the encoder's decisions.
+    /// The RVQ codebooks, read back to the CPU for the encoder's decisions and for adaptation.
     ///
     /// # Errors
     /// [`Error::Backend`] if readback fails.
-    pub async fn codebooks(&self) -> Result<crate::codec::Codebooks, Error> {
+    pub(crate) async fn codebooks(&self) -> Result<vqc::Codebooks, Error> {
         let cb = self.model.quantizer.constant_codebooks();
         let [l, k, d] = cb.dims();
         let data = cb
@@ -290,7 +304,7 @@ impl Engine {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        crate::codec::Codebooks::new(l, k, d, data)
+        Ok(vqc::Codebooks::new(l, k, d, data)?)
     }
 
     fn tokens_tensor(

@@ -1,8 +1,10 @@
-//! The library's error type.
+//! The engine's error type, and the [`ErrorKind`] every error maps to.
 
 use crate::model::WeightsError;
+pub use vqc::ErrorKind;
 
-/// Everything that can go wrong in the library. Each variant says whose fault it is.
+/// Everything that can go wrong in the library. Each variant says whose fault it is;
+/// [`Error::kind`] sorts them into the kinds the JS package branches on.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,8 +26,9 @@ pub enum Error {
         /// Bytes given.
         got: usize,
     },
-    /// Frames of different sizes in one batch (caller misuse).
-    #[error("frames in one call must share one size")]
+    /// Frames of different sizes in one batch, or of another size than the stream's (caller
+    /// misuse).
+    #[error("frames in one call must share one size, the stream's")]
     MixedSizes,
     /// A token array that does not fit the model (bad input or caller misuse).
     #[error("invalid tokens: {0}")]
@@ -36,13 +39,38 @@ pub enum Error {
     /// The requested backend is not available here (environment).
     #[error("backend unavailable: {0}")]
     BackendUnavailable(String),
-    /// An encoder or decoder setting outside what it accepts (caller misuse).
+    /// An engine setting outside what it accepts (caller misuse).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// Encoder settings the format cannot use (caller misuse).
+    #[error(transparent)]
+    Config(#[from] vqc::ConfigError),
     /// A damaged, cut or foreign `.vqc` stream (bad input).
     #[error(transparent)]
-    Stream(#[from] crate::codec::StreamError),
+    Stream(#[from] vqc::StreamError),
+    /// A codebook adaptation that could not run (too few frames, a level the model lacks).
+    #[error(transparent)]
+    Adapt(#[from] crate::adapt::AdaptError),
     /// The backend failed while running the model (environment: a lost GPU device, say).
     #[error("backend failed: {0}")]
     Backend(String),
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidDimensions { .. }
+            | Self::BufferSize { .. }
+            | Self::MixedSizes
+            | Self::InvalidTokens(_)
+            | Self::InvalidConfig(_) => ErrorKind::Config,
+            Self::Weights(WeightsError::NotShipped { .. }) => ErrorKind::ModelMismatch,
+            Self::Weights(_) => ErrorKind::Format,
+            Self::BackendUnavailable(_) | Self::Backend(_) => ErrorKind::Device,
+            Self::Config(e) => e.kind(),
+            Self::Adapt(e) => e.kind(),
+            Self::Stream(e) => e.kind(),
+        }
+    }
 }

@@ -7,8 +7,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::Error;
 
-/// Largest frame side accepted anywhere in the library (a safety limit).
-pub const MAX_SIDE: usize = 16384;
+/// Largest frame side accepted anywhere in the library: the format's ([`vqc::Limits::DEFAULT`]),
+/// so that every frame the engine takes can be coded.
+pub const MAX_SIDE: usize = vqc::Limits::DEFAULT.max_width as usize;
 
 /// An 8-bit RGB frame, interleaved `RGBRGB…`, rows top to bottom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,30 @@ pub enum Chroma {
     C444,
     /// Luma only (grey).
     Mono,
+}
+
+impl From<Chroma> for vqc::SourceChroma {
+    /// The layout a stream header records for a source of this chroma.
+    fn from(c: Chroma) -> Self {
+        match c {
+            Chroma::C420 => Self::C420,
+            Chroma::C422 => Self::C422,
+            Chroma::C444 => Self::C444,
+            Chroma::Mono => Self::Mono,
+        }
+    }
+}
+
+impl From<vqc::SourceChroma> for Chroma {
+    /// The chroma a decoder writes a stream back in.
+    fn from(c: vqc::SourceChroma) -> Self {
+        match c {
+            vqc::SourceChroma::C420 => Self::C420,
+            vqc::SourceChroma::C422 => Self::C422,
+            vqc::SourceChroma::C444 => Self::C444,
+            vqc::SourceChroma::Mono => Self::Mono,
+        }
+    }
 }
 
 impl Chroma {

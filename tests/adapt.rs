@@ -2,40 +2,40 @@
 //! latent error, the stream carries the codebook, every decoder path uses it, and quality at
 //! equal rate goes up.
 
-use vqcodec::adapt::{AdaptOptions, adapt};
-use vqcodec::codec::container::HEADER_LEN;
-use vqcodec::codec::{
-    CodebookPatch, Encoder, EncoderConfig, Header, Limits, RateControl, StreamDecoder, StreamError,
+use vqcodec::adapt::{AdaptOptions, learn};
+use vqcodec::pipeline::{Analyser, Analysis, Decoder, Encoder, StreamReader};
+use vqcodec::vqc::{
+    CodebookPatch, EncoderConfig, ErrorKind, HEADER_LEN, Header, Limits, RateControl,
+    StreamDecoder, StreamError, layout,
 };
-use vqcodec::{Backend, Engine, Frame, ModelKind, VideoDecoder, Weights, block_on, psnr_rgb};
+use vqcodec::{Backend, Engine, Frame, ModelKind, Tokens, Weights, block_on, psnr_rgb};
 
 mod common;
 
 struct Setup {
     engine: Engine,
     frames: Vec<Frame>,
-    latents: Vec<Vec<f32>>,
+    analysis: Analysis,
     patch: CodebookPatch,
 }
 
 fn setup() -> Setup {
     let engine = Engine::new(&Weights::embedded(ModelKind::Lite), Backend::cpu("test")).unwrap();
     let frames = common::clip("tests/data/carphone_6f.y4m");
-    let latents = block_on(engine.latents(&frames)).unwrap();
-    let books = block_on(engine.codebooks()).unwrap();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let analysis = block_on(Analyser::new(&engine, w, h).analyse(&frames)).unwrap();
     let options = AdaptOptions::default();
-    let (adapted, report) = adapt(&books, &latents, &options, |_| true).unwrap();
+    let (patch, report) = block_on(learn(&engine, analysis.latents(), &options, |_| true)).unwrap();
     assert!(
         report.mse_after < report.mse_before * 0.8,
         "latent error {} → {}",
         report.mse_before,
         report.mse_after
     );
-    let patch = CodebookPatch::new(engine.model_id().0, &adapted, &books, &options.levels);
     Setup {
         engine,
         frames,
-        latents,
+        analysis,
         patch,
     }
 }
@@ -48,36 +48,32 @@ fn encode(s: &Setup, q: u8, codebook: Option<&CodebookPatch>) -> Vec<u8> {
         codebook: codebook.cloned(),
         ..EncoderConfig::new(f.width() as u32, f.height() as u32)
     };
-    let books = block_on(s.engine.codebooks()).unwrap();
-    let mut enc = Encoder::new(config, &s.engine.codec_info(), books).unwrap();
+    let mut enc = block_on(Encoder::new(&s.engine, config)).unwrap();
     let mut out = enc.header_bytes();
-    for z in &s.latents {
-        out.extend_from_slice(&enc.encode_latent(z, false).unwrap().data);
+    for p in enc.code(&s.analysis, false).unwrap() {
+        out.extend_from_slice(&p.data);
     }
     out
 }
 
-/// Decodes `stream` as the CLI does (the engine takes the header's codebook); mean PSNR-RGB.
+/// `stream` decoded as the CLI decodes it (the whole stream, through its codebook).
+fn decoded(s: &Setup, stream: &[u8]) -> Vec<Frame> {
+    let reader = StreamReader::new(&s.engine, stream, Limits::default()).unwrap();
+    let renderer = reader.renderer();
+    reader
+        .map(|f| block_on(renderer.frame(&f.unwrap().state)).unwrap())
+        .collect()
+}
+
+/// Mean PSNR-RGB of `stream` decoded as the CLI decodes it.
 fn decoded_psnr(s: &Setup, stream: &[u8]) -> f64 {
-    let header = Header::parse(stream, &Limits::default()).unwrap();
-    let engine = match &header.codebook {
-        Some(p) => s.engine.with_codebook(p).unwrap(),
-        None => s.engine.clone(),
-    };
-    let (w, h) = (s.frames[0].width(), s.frames[0].height());
-    let dec = StreamDecoder::new(stream, Limits::default(), Some(&engine.codec_info())).unwrap();
-    let mut sum = 0.0;
-    let mut n = 0;
-    for (f, src) in dec.zip(&s.frames) {
-        let f = f.unwrap();
-        let out = block_on(engine.decode(&f.state.tokens(), w, h))
-            .unwrap()
-            .remove(0);
-        sum += psnr_rgb(&out, src);
-        n += 1;
-    }
-    assert_eq!(n, s.frames.len());
-    sum / n as f64
+    let out = decoded(s, stream);
+    assert_eq!(out.len(), s.frames.len());
+    out.iter()
+        .zip(&s.frames)
+        .map(|(o, src)| psnr_rgb(o, src))
+        .sum::<f64>()
+        / out.len() as f64
 }
 
 #[test]
@@ -95,21 +91,20 @@ fn the_stream_carries_the_codebook_and_every_decoder_uses_it() {
     );
 
     // the frame-by-frame decoder (the browser's path) gives the same pixels as the whole-stream
-    // one through an engine with the codebook, and other pixels than the model's own codes
+    // one, and other pixels than the model's own codes would
     let mut dec =
-        VideoDecoder::new(&s.engine, &adapted[..header.byte_len()], Limits::default()).unwrap();
-    let with = s.engine.with_codebook(&s.patch).unwrap();
-    let mut at = header.byte_len();
+        Decoder::new(&s.engine, &adapted[..header.byte_len()], Limits::default()).unwrap();
+    let whole = decoded(&s, &adapted);
     let (w, h) = (s.frames[0].width(), s.frames[0].height());
-    while at < adapted.len() {
-        let len = 16 + u32::from_le_bytes(adapted[at + 8..at + 12].try_into().unwrap()) as usize;
-        let f = block_on(dec.decode(&s.engine, &adapted[at..at + len])).unwrap();
-        let tokens = f.state.tokens();
-        let expected = block_on(with.decode(&tokens, w, h)).unwrap().remove(0);
-        let own = block_on(s.engine.decode(&tokens, w, h)).unwrap().remove(0);
+    let spans = layout(&adapted, Limits::default()).unwrap().chunks;
+    assert_eq!(spans.len(), whole.len());
+    for (span, expected) in spans.iter().zip(&whole) {
+        let f = block_on(dec.decode(&adapted[span.start..span.end])).unwrap();
+        let own = block_on(s.engine.decode(&Tokens::from(&f.state), w, h))
+            .unwrap()
+            .remove(0);
         assert_eq!(f.frame.rgb(), expected.rgb(), "pts {}", f.pts);
         assert_ne!(f.frame.rgb(), own.rgb(), "pts {}", f.pts);
-        at += len;
     }
     // and the codebook helps at the same setting
     assert!(decoded_psnr(&s, &adapted) > decoded_psnr(&s, &plain));
@@ -177,15 +172,16 @@ fn damaged_foreign_or_oversized_codebook_blocks_are_refused() {
         Header::parse(&stream, &small),
         Err(StreamError::LimitExceeded { .. })
     ));
-    // a codebook for another model is refused by the encoder and by the engine
+    // a codebook for another model is refused by the encoder, and its stream by that model
     let base = Engine::new(&Weights::embedded(ModelKind::Base), Backend::cpu("test")).unwrap();
-    assert!(base.with_codebook(&s.patch).is_err());
     let config = EncoderConfig {
         codebook: Some(s.patch.clone()),
         ..EncoderConfig::new(176, 144)
     };
-    let books = block_on(base.codebooks()).unwrap();
-    assert!(Encoder::new(config, &base.codec_info(), books).is_err());
+    let refused = block_on(Encoder::new(&base, config)).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ModelMismatch, "{refused}");
+    let refused = Decoder::new(&base, &stream, limits).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ModelMismatch, "{refused}");
     // the whole stream still decodes (symbols only) and its chunks start after the block
     let frames: Vec<_> = StreamDecoder::new(&stream, limits, None)
         .unwrap()

@@ -1,12 +1,14 @@
 //! The `.vqc` stream on a real clip: round trip, determinism, backends, damage, cuts and
 //! hostile headers.
 
-use vqcodec::codec::container::HEADER_LEN;
-use vqcodec::codec::{
-    DecodedFrame, Encoder, EncoderConfig, FrameKind, Header, Limits, Packet, RateControl,
+use vqcodec::pipeline::{Decoder, Encoder};
+use vqcodec::vqc::{
+    DecodedFrame, EncoderConfig, FrameKind, HEADER_LEN, Header, Limits, Packet, RateControl,
     StreamDecoder, StreamError,
 };
-use vqcodec::{Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb};
+use vqcodec::{
+    Backend, BackendRequest, Engine, Frame, ModelKind, Tokens, Weights, block_on, psnr_rgb,
+};
 
 mod common;
 
@@ -27,16 +29,14 @@ fn config(frames: &[Frame], rate: RateControl, keyint: u32) -> EncoderConfig {
     }
 }
 
-/// Encodes `frames`; returns the stream and the packets.
+/// Encodes `frames` through the pipeline (one network pass); returns the stream and the
+/// packets.
 fn encode(engine: &Engine, frames: &[Frame], cfg: EncoderConfig) -> (Vec<u8>, Vec<Packet>) {
-    let books = block_on(engine.codebooks()).unwrap();
-    let mut enc = Encoder::new(cfg, &engine.codec_info(), books).unwrap();
+    let mut enc = block_on(Encoder::new(engine, cfg)).unwrap();
     let mut stream = enc.header_bytes();
-    let mut packets = Vec::new();
-    for latent in block_on(engine.latents(frames)).unwrap() {
-        let p = enc.encode_latent(&latent, false).unwrap();
+    let packets = block_on(enc.encode(frames, false)).unwrap();
+    for p in &packets {
         stream.extend_from_slice(&p.data);
-        packets.push(p);
     }
     (stream, packets)
 }
@@ -61,7 +61,7 @@ fn pixels(engine: &Engine, frames: &[DecodedFrame], w: usize, h: usize) -> Vec<F
     frames
         .iter()
         .map(|f| {
-            block_on(engine.decode(&f.state.tokens(), w, h))
+            block_on(engine.decode(&Tokens::from(&f.state), w, h))
                 .unwrap()
                 .remove(0)
         })
@@ -400,44 +400,43 @@ fn hostile_headers_are_refused_before_anything_is_allocated() {
 
 #[test]
 fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
-    use vqcodec::{VideoDecoder, VideoEncoder};
     let e = engine(Backend::cpu("test"));
     let frames = clip();
     let (w, h) = (frames[0].width(), frames[0].height());
-    let mut enc = block_on(VideoEncoder::new(
+    let mut enc = block_on(Encoder::new(
         &e,
         config(&frames, RateControl::Quality(70), 3),
     ))
     .unwrap();
     let header = enc.header_bytes();
     // two calls, the second forcing a keyframe at frame 4
-    let mut packets = block_on(enc.encode(&e, &frames[..4], false)).unwrap();
-    packets.extend(block_on(enc.encode(&e, &frames[4..], true)).unwrap());
+    let mut packets = block_on(enc.encode(&frames[..4], false)).unwrap();
+    packets.extend(block_on(enc.encode(&frames[4..], true)).unwrap());
     assert_eq!(packets[4].kind, FrameKind::Key);
     let mut stream = header.clone();
     for p in &packets {
         stream.extend_from_slice(&p.data);
     }
     let reference = pixels(&e, &decode_all(&stream).0, w, h);
-    let mut dec = VideoDecoder::new(&e, &header, Limits::default()).unwrap();
+    let mut dec = Decoder::new(&e, &header, Limits::default()).unwrap();
     for (i, p) in packets.iter().enumerate() {
-        let f = block_on(dec.decode(&e, &p.data)).unwrap();
+        let f = block_on(dec.decode(&p.data)).unwrap();
         assert_eq!(f.state, p.state);
         assert_eq!(f.pts, i as u32);
         assert_eq!(f.frame.rgb(), reference[i].rgb());
     }
     // a damaged chunk is an error, the delta frames after it wait for the next keyframe
-    let mut dec = VideoDecoder::new(&e, &header, Limits::default()).unwrap();
+    let mut dec = Decoder::new(&e, &header, Limits::default()).unwrap();
     let mut bad = packets[1].data.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0x10;
-    block_on(dec.decode(&e, &packets[0].data)).unwrap();
+    block_on(dec.decode(&packets[0].data)).unwrap();
     assert!(matches!(
-        block_on(dec.decode(&e, &bad)),
+        block_on(dec.decode(&bad)),
         Err(vqcodec::Error::Stream(StreamError::ChunkCrc { .. }))
     ));
     assert!(matches!(
-        block_on(dec.decode(&e, &packets[2].data)),
+        block_on(dec.decode(&packets[2].data)),
         Err(vqcodec::Error::Stream(StreamError::NeedKeyframe { .. }))
     ));
     let kf = packets
@@ -445,13 +444,13 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
         .position(|p| p.kind == FrameKind::Key && p.pts > 2)
         .unwrap();
     assert_eq!(
-        block_on(dec.decode(&e, &packets[kf].data)).unwrap().state,
+        block_on(dec.decode(&packets[kf].data)).unwrap().state,
         packets[kf].state
     );
     // frames of another size are refused
     let small = Frame::from_rgb(8, 8, vec![0; 192]).unwrap();
     assert!(matches!(
-        block_on(enc.encode(&e, &[small], false)),
+        block_on(enc.encode(&[small], false)),
         Err(vqcodec::Error::MixedSizes)
     ));
 }

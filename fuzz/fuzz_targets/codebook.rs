@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vqcodec::codec::{CodebookPatch, Header, Limits};
+use vqc::{CodebookPatch, Header, Limits};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = CodebookPatch::parse(data) {

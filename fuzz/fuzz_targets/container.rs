@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vqcodec::codec::{Limits, StreamDecoder};
+use vqc::{Limits, StreamDecoder};
 
 fuzz_target!(|data: &[u8]| {
     // small limits keep a hostile frame size from costing seconds per input

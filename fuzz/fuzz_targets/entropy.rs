@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vqcodec::codec::FrameKind;
-use vqcodec::codec::syntax::{Contexts, NONE, decode_frame};
+use vqc::bench::{Contexts, decode_frame};
+use vqc::{FrameKind, NONE};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {

@@ -79,19 +79,15 @@ impl std::str::FromStr for ModelKind {
     }
 }
 
-/// Identifies a set of weights: FNV-1a 64 of the weight file's bytes.
+/// Identifies a set of weights: the format's id hash ([`vqc::id_of`]) of the weight file, as a
+/// stream header names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ModelId(pub u64);
 
 impl ModelId {
-    /// Hash of `bytes`.
+    /// The id of the weight file `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        Self(h)
+        Self(vqc::id_of(bytes))
     }
 }
 

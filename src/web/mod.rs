@@ -1,9 +1,14 @@
-//! The wasm-bindgen API behind `pkg/` (wasm32 only).
+//! The wasm-bindgen API behind `pkg/` (wasm32 only): conversions between JS values and the
+//! engine's pipeline, nothing else. Encoding and decoding go through [`pipeline::Encoder`] and
+//! [`pipeline::Decoder`] in their two phases (the network on a clone, the integer phase under a
+//! momentary borrow), so no `RefCell` borrow is held across an await. Every error is a JS
+//! `Error` with a `kind` (`vqc::ErrorKind`); the format crate's own exports (`headerInfo`,
+//! `layout`, `peekChunk`, `codebookInfo`, …) are linked into these modules too.
 //!
 //! ```js
 //! import init, { VqCodec } from './pkg/vqcodec.js';
 //! await init();
-//! const codec = await VqCodec.create('auto', 'base'); // 'auto' | 'webgpu' | 'cpu'
+//! const codec = await VqCodec.create('auto', 'lite', weightBytes); // 'auto' | 'webgpu' | 'cpu'
 //! console.log(codec.backend, codec.reason);
 //! const out = await codec.roundtrip(rgbaBytes, width, height); // RoundTripResult
 //! ```
@@ -13,21 +18,28 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
+use vqc::wasm::{encoder_options, js_error, kind_name, levels_array, object};
+use vqc::{CodebookPatch, ErrorKind};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::adapt::{AdaptOptions, Trainer};
 use crate::backend::{Backend, BackendRequest};
-use crate::codec::{
-    CodebookPatch, Encoder, EncoderConfig, FrameKind, Header, Limits, RateControl, SourceChroma,
-};
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::frame::{Frame, psnr_rgb, psnr_y};
 use crate::model::{ModelKind, Weights};
-use crate::video::{VideoDecoder, frame_of};
+use crate::pipeline::{self, Renderer};
 
-fn js_err(e: impl std::fmt::Display) -> JsValue {
-    JsError::new(&e.to_string()).into()
+/// The typed JS error (`kind`, `message`) for an engine error.
+fn js_err(e: impl Into<Error>) -> JsValue {
+    let e = e.into();
+    js_error(e.kind(), &e.to_string())
+}
+
+/// A typed JS error of `kind` with `message`.
+fn js_msg(kind: ErrorKind, message: impl std::fmt::Display) -> JsValue {
+    js_error(kind, &message.to_string())
 }
 
 /// Asks the browser for a WebGPU adapter. `Ok(())` when one exists, else why not.
@@ -93,10 +105,11 @@ async fn webgpu_backend() -> Result<Backend, String> {
     })
 }
 
-/// The backend for `request`. The WebGPU module (built without `flex`) has no CPU backend: it
-/// refuses `cpu`, and `auto` fails there when WebGPU does; the worker then loads the CPU module.
-async fn select(request: BackendRequest) -> Result<Backend, String> {
-    match request {
+/// The backend for `request`, or why there is none (a `Device` error for JS). The WebGPU module
+/// (built without `flex`) has no CPU backend: it refuses `cpu`, and `auto` fails there when
+/// WebGPU does; the worker then loads the CPU module.
+async fn select(request: BackendRequest) -> Result<Backend, JsValue> {
+    let backend = match request {
         BackendRequest::Cpu => cpu_backend("CPU requested".into()),
         BackendRequest::Ndarray => Backend::ndarray_or_err().map_err(|e| e.to_string()),
         BackendRequest::Gpu => webgpu_backend().await,
@@ -104,7 +117,9 @@ async fn select(request: BackendRequest) -> Result<Backend, String> {
             Ok(b) => Ok(b),
             Err(why) => cpu_backend(format!("CPU fallback: {why}")).map_err(|_| why),
         },
-    }
+    };
+    // the reason as it is: the page shows it after "CPU fallback: "
+    backend.map_err(|why| js_msg(ErrorKind::Device, why))
 }
 
 #[cfg(feature = "flex")]
@@ -177,18 +192,19 @@ impl VqCodec {
     /// else the CPU; [`VqCodec::reason`] says why.
     ///
     /// # Errors
-    /// Rejects for an unknown name, weights that are not the file this build ships for
-    /// `model`, `"webgpu"` when no adapter is available, and in the WebGPU module `"cpu"`
-    /// or an `auto` whose WebGPU fails (it has no CPU backend).
+    /// Rejects with a typed error: `Config` for an unknown name, `ModelMismatch` for weights
+    /// that are not the file this build ships for `model`, `Device` for `"webgpu"` when no
+    /// adapter is available, and in the WebGPU module for `"cpu"` or an `auto` whose WebGPU
+    /// fails (it has no CPU backend).
     pub async fn create(
         backend: String,
         model: String,
         weights: Vec<u8>,
     ) -> Result<VqCodec, JsValue> {
-        let request: BackendRequest = backend.parse().map_err(js_err)?;
-        let kind: ModelKind = model.parse().map_err(js_err)?;
+        let request: BackendRequest = backend.parse().map_err(|e| js_msg(ErrorKind::Config, e))?;
+        let kind: ModelKind = model.parse().map_err(|e| js_msg(ErrorKind::Config, e))?;
         let weights = Weights::shipped(kind, weights).map_err(js_err)?;
-        let backend = select(request).await.map_err(js_err)?;
+        let backend = select(request).await?;
         let engine = Engine::new(&weights, backend).map_err(js_err)?;
         Ok(VqCodec {
             engine: Rc::new(engine),
@@ -221,43 +237,42 @@ impl VqCodec {
     }
 
     /// An encoder for `options` (`{width, height, framerate?, quality? | bitrate? (bit/s),
-    /// keyInterval?, sceneCut?}`), with `codebook` (a `.codebook` file's bytes, made for this
-    /// model) in place of the model's codebook levels if given; resolves to a
-    /// [`VqStreamEncoder`]. Rejects for a codebook made for another model.
+    /// keyInterval?, sceneCut?}`, checked as the format module's `checkEncoderOptions`), with
+    /// `codebook` (a `.codebook` file's bytes, made for this model) in place of the model's
+    /// codebook levels if given; resolves to a [`VqStreamEncoder`]. Rejects with a typed error:
+    /// `Config` for bad options, `ModelMismatch` for a codebook made for another model, `Format`
+    /// or `Damaged` for bytes that are not a codebook file.
     #[wasm_bindgen(unchecked_return_type = "Promise<VqStreamEncoder>")]
     pub fn encoder(&self, options: JsValue, codebook: Option<Vec<u8>>) -> Promise {
         let engine = Rc::clone(&self.engine);
+        let opts = encoder_options(options);
         future_to_promise(async move {
-            let opts: EncoderOptions = serde_wasm_bindgen::from_value(options).map_err(js_err)?;
-            let mut config = opts.config().map_err(js_err)?;
+            let mut config = opts?.config()?;
             if let Some(bytes) = codebook {
-                // Encoder::new below refuses a codebook made for another model
-                config.codebook = Some(CodebookPatch::parse(&bytes).map_err(js_err)?);
+                config.codebook = Some(CodebookPatch::parse(&bytes)?);
             }
-            let books = engine.codebooks().await.map_err(js_err)?;
-            let encoder = Encoder::new(config, &engine.codec_info(), books).map_err(js_err)?;
+            let (width, height) = (config.width, config.height);
+            let encoder = pipeline::Encoder::new(&engine, config)
+                .await
+                .map_err(js_err)?;
             Ok(VqStreamEncoder {
-                engine,
                 encoder: Rc::new(RefCell::new(encoder)),
-                width: opts.width,
-                height: opts.height,
+                width,
+                height,
             }
             .into())
         })
     }
 
     /// A decoder for the stream whose header (with its codebook block, if any) is `header`;
-    /// throws when the stream is not valid or was made with other weights than this codec's.
+    /// throws a typed error when the header is not valid (`Format`, `Damaged`, `Limits`,
+    /// `Unsupported`) or the stream was made with other weights than this codec's
+    /// (`ModelMismatch`).
     pub fn decoder(&self, header: &[u8]) -> Result<VqStreamDecoder, JsValue> {
-        let decoder = VideoDecoder::new(&self.engine, header, Limits::default()).map_err(js_err)?;
-        // frames decode through the stream's codebook when it carries one
-        let engine = if decoder.header().codebook.is_some() {
-            Rc::new(decoder.engine(&self.engine).clone())
-        } else {
-            Rc::clone(&self.engine)
-        };
+        let decoder =
+            pipeline::Decoder::new(&self.engine, header, vqc::Limits::default()).map_err(js_err)?;
         Ok(VqStreamDecoder {
-            engine,
+            renderer: decoder.renderer(),
             header: decoder.header().clone(),
             decoder: Rc::new(RefCell::new(decoder)),
         })
@@ -267,7 +282,7 @@ impl VqCodec {
     /// iterations?: number}`): feed it frames, then step it (see [`VqCodebookTrainer`]).
     ///
     /// # Errors
-    /// Throws for bad options or a frame size of zero.
+    /// Throws a `Config` error for bad options or a frame size of zero.
     pub fn trainer(
         &self,
         width: u32,
@@ -277,10 +292,13 @@ impl VqCodec {
         let opts: TrainOptions = if options.is_undefined() || options.is_null() {
             TrainOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options).map_err(js_err)?
+            serde_wasm_bindgen::from_value(options).map_err(|e| js_msg(ErrorKind::Config, e))?
         };
         if width == 0 || height == 0 {
-            return Err(js_err(format!("frame size {width}x{height}")));
+            return Err(js_msg(
+                ErrorKind::Config,
+                format!("frame size {width}x{height}"),
+            ));
         }
         let defaults = AdaptOptions::default();
         Ok(VqCodebookTrainer {
@@ -294,6 +312,7 @@ impl VqCodec {
                 max_vectors: defaults.max_vectors,
             },
             latents: Rc::new(RefCell::new(Vec::new())),
+            frames: std::cell::Cell::new(0),
             trainer: Rc::new(RefCell::new(None)),
         })
     }
@@ -323,24 +342,6 @@ impl VqCodec {
     }
 }
 
-/// Encoder options, as the JS layer passes them (WebCodecs names; `bitrate` in bit/s).
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EncoderOptions {
-    width: u32,
-    height: u32,
-    #[serde(default)]
-    framerate: Option<f64>,
-    #[serde(default)]
-    quality: Option<u8>,
-    #[serde(default)]
-    bitrate: Option<f64>,
-    #[serde(default)]
-    key_interval: Option<u32>,
-    #[serde(default)]
-    scene_cut: Option<bool>,
-}
-
 /// Codebook training options from JS.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -361,7 +362,9 @@ pub struct VqCodebookTrainer {
     width: u32,
     height: u32,
     options: AdaptOptions,
+    /// The frames' latents until `start()` hands them to the trainer.
     latents: Rc<RefCell<Vec<Vec<f32>>>>,
+    frames: std::cell::Cell<u32>,
     trainer: Rc<RefCell<Option<Trainer>>>,
 }
 
@@ -389,21 +392,25 @@ impl VqCodebookTrainer {
     /// Frames kept so far.
     #[wasm_bindgen(getter)]
     pub fn frames(&self) -> u32 {
-        self.latents.borrow().len() as u32
+        self.frames.get().max(self.latents.borrow().len() as u32)
     }
 
     /// Reads the model's codebooks and sets up the refit; resolves to the number of steps.
-    /// Rejects for too few frames (fewer latent vectors than codes) or a level the model does
-    /// not have.
+    /// Rejects with a `Config` error for too few frames (fewer latent vectors than codes) or a
+    /// level the model does not have.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn start(&self) -> Promise {
         let engine = Rc::clone(&self.engine);
-        let latents = Rc::clone(&self.latents);
+        // the frames so far, moved out (the trainer copies what it samples): no borrow is held
+        // across the await, and the latents are not kept twice
+        let latents = std::mem::take(&mut *self.latents.borrow_mut());
+        self.frames.set(latents.len() as u32);
         let slot = Rc::clone(&self.trainer);
         let options = self.options.clone();
         future_to_promise(async move {
-            let books = engine.codebooks().await.map_err(js_err)?;
-            let t = Trainer::new(&books, &latents.borrow(), &options).map_err(js_err)?;
+            let t = Trainer::start(&engine, &latents, &options)
+                .await
+                .map_err(js_err)?;
             let steps = t.steps() as u32;
             *slot.borrow_mut() = Some(t);
             Ok(steps.into())
@@ -413,12 +420,12 @@ impl VqCodebookTrainer {
     /// Runs one Lloyd iteration: `{level, step, steps, mse}`, or `null` when all are done.
     ///
     /// # Errors
-    /// Throws if `start()` has not resolved.
+    /// Throws a `Config` error if `start()` has not resolved.
     pub fn step(&self) -> Result<JsValue, JsValue> {
         let mut slot = self.trainer.borrow_mut();
         let t = slot
             .as_mut()
-            .ok_or_else(|| js_err("step() before start() resolved"))?;
+            .ok_or_else(|| js_msg(ErrorKind::Config, "step() before start() resolved"))?;
         Ok(match t.step() {
             Some(p) => object(&[
                 ("level", (p.level as u32).into()),
@@ -435,21 +442,14 @@ impl VqCodebookTrainer {
     /// frames}`.
     ///
     /// # Errors
-    /// Throws if `start()` has not resolved.
+    /// Throws a `Config` error if `start()` has not resolved.
     pub fn finish(&self) -> Result<JsValue, JsValue> {
         let t = self
             .trainer
             .borrow_mut()
             .take()
-            .ok_or_else(|| js_err("finish() before start() resolved"))?;
-        let trained = t.trained().clone();
-        let (books, report) = t.finish();
-        let patch = CodebookPatch::new(
-            self.engine.model_id().0,
-            &books,
-            &trained,
-            &self.options.levels,
-        );
+            .ok_or_else(|| js_msg(ErrorKind::Config, "finish() before start() resolved"))?;
+        let (patch, report) = t.finish_patch();
         Ok(object(&[
             (
                 "bytes",
@@ -461,107 +461,22 @@ impl VqCodebookTrainer {
             ("mseBefore", report.mse_before.into()),
             ("mseAfter", report.mse_after.into()),
             ("steps", (report.steps as u32).into()),
-            ("frames", (self.latents.borrow().len() as u32).into()),
+            ("frames", self.frames().into()),
         ]))
-    }
-}
-
-/// RVQ level numbers as a JS array.
-fn levels_array(levels: &[usize]) -> JsValue {
-    levels
-        .iter()
-        .map(|&l| JsValue::from(l as u32))
-        .collect::<js_sys::Array>()
-        .into()
-}
-
-/// What a `.codebook` file holds: `{id, model, levels, bytes}` (its length); throws for a file
-/// that is not a valid codebook.
-///
-/// # Errors
-/// Throws for bytes that are not a valid `.codebook` file.
-#[wasm_bindgen(js_name = codebookInfo)]
-pub fn codebook_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
-    let patch = CodebookPatch::parse(bytes).map_err(js_err)?;
-    Ok(object(&[
-        ("id", format!("{:016x}", patch.id()).into()),
-        ("model", format!("{:016x}", patch.model_id).into()),
-        ("levels", levels_array(&patch.adapted)),
-        ("bytes", (bytes.len() as u32).into()),
-    ]))
-}
-
-/// A frame rate as a small fraction: integers exactly, NTSC rates as n/1001, else n/1000.
-fn fps_fraction(fps: f64) -> Result<(u32, u32), String> {
-    if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
-        return Err(format!("framerate {fps} (expected 0 < fps ≤ 1000)"));
-    }
-    if (fps - fps.round()).abs() < 1e-9 {
-        return Ok((fps.round() as u32, 1));
-    }
-    let ntsc = fps * 1.001;
-    if (ntsc - ntsc.round()).abs() < 1e-6 {
-        return Ok(((ntsc.round() as u32) * 1000, 1001));
-    }
-    Ok(((fps * 1000.0).round() as u32, 1000))
-}
-
-impl EncoderOptions {
-    fn config(&self) -> Result<EncoderConfig, String> {
-        let (fps_num, fps_den) = fps_fraction(self.framerate.unwrap_or(30.0))?;
-        let rate = match (self.quality, self.bitrate) {
-            (Some(_), Some(_)) => return Err("give quality or bitrate, not both".into()),
-            (Some(q), None) if q <= 100 => RateControl::Quality(q),
-            (Some(q), None) => return Err(format!("quality {q} (expected 0..=100)")),
-            (None, Some(b)) => RateControl::Bitrate(b / 1000.0),
-            (None, None) => RateControl::default(),
-        };
-        Ok(EncoderConfig {
-            width: self.width,
-            height: self.height,
-            fps_num,
-            fps_den,
-            rate,
-            keyint: self.key_interval.unwrap_or(60).max(1),
-            scene_cut: self.scene_cut.unwrap_or(true),
-            chroma: SourceChroma::C444,
-            frame_count: 0,
-            codebook: None,
-        })
     }
 }
 
 /// Turns RGBA frames into `.vqc` chunks (made by [`VqCodec::encoder`]).
 #[wasm_bindgen]
 pub struct VqStreamEncoder {
-    engine: Rc<Engine>,
-    encoder: Rc<RefCell<Encoder>>,
+    encoder: Rc<RefCell<pipeline::Encoder>>,
     width: u32,
     height: u32,
 }
 
-/// A plain JS object from `(key, value)` pairs. Pixel and index arrays go in as typed arrays
-/// (one copy each): serde-wasm-bindgen turns a `&[u16]` into a JS `Array` element by element,
-/// which measured ~2.5 s for one 640×360 frame's 10,800 indices.
-fn object(fields: &[(&str, JsValue)]) -> JsValue {
-    let o = js_sys::Object::new();
-    for (k, v) in fields {
-        // setting a property on a fresh plain object cannot fail
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
-}
-
-fn kind_name(kind: FrameKind) -> &'static str {
-    match kind {
-        FrameKind::Key => "key",
-        FrameKind::Delta => "delta",
-    }
-}
-
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
-        .map_err(js_err)
+        .map_err(|e| js_msg(ErrorKind::Config, e))
 }
 
 #[wasm_bindgen]
@@ -581,22 +496,26 @@ impl VqStreamEncoder {
 
     /// Encodes one RGBA frame of the configured size; resolves to
     /// `{type: 'key'|'delta', pts, data: Uint8Array, stats, tokens}`. Call in order and await each
-    /// call before the next (the worker does).
+    /// call before the next (the worker does): the network runs first, then the frame is coded
+    /// against the stream's state.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn encode(&self, rgba: &[u8], key_frame: bool) -> Promise {
-        let engine = Rc::clone(&self.engine);
         let encoder = Rc::clone(&self.encoder);
+        let analyser = self.encoder.borrow().analyser();
         let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
         future_to_promise(async move {
             let frame = frame.map_err(js_err)?;
-            let latents = engine
-                .latents(std::slice::from_ref(&frame))
+            let analysis = analyser
+                .analyse(std::slice::from_ref(&frame))
                 .await
                 .map_err(js_err)?;
-            let mut enc = encoder
-                .try_borrow_mut()
-                .map_err(|_| js_err("encode() called again before the previous call resolved"))?;
-            let p = enc.encode_latent(&latents[0], key_frame).map_err(js_err)?;
+            // the integer phase: borrowed here, never across an await
+            let p = encoder
+                .borrow_mut()
+                .code(&analysis, key_frame)
+                .map_err(js_err)?
+                .pop()
+                .ok_or_else(|| js_msg(ErrorKind::Config, "no frame was coded"))?;
             Ok(object(&[
                 ("type", kind_name(p.kind).into()),
                 ("pts", p.pts.into()),
@@ -614,9 +533,9 @@ impl VqStreamEncoder {
 /// Turns `.vqc` chunks back into RGBA frames (made by [`VqCodec::decoder`]).
 #[wasm_bindgen]
 pub struct VqStreamDecoder {
-    engine: Rc<Engine>,
-    decoder: Rc<RefCell<VideoDecoder>>,
-    header: Header,
+    decoder: Rc<RefCell<pipeline::Decoder>>,
+    renderer: Renderer,
+    header: vqc::Header,
 }
 
 #[wasm_bindgen]
@@ -644,55 +563,45 @@ impl VqStreamDecoder {
     /// since the last keyframe this way after losing the GPU).
     ///
     /// # Errors
-    /// Throws for a damaged chunk or a delta frame without its reference.
+    /// Throws a typed error for a damaged chunk or a delta frame without its reference
+    /// (`Damaged`).
     pub fn advance(&self, chunk: &[u8]) -> Result<(), JsValue> {
         self.decoder
             .borrow_mut()
-            .decode_symbols(chunk)
+            .symbols(chunk)
             .map(|_| ())
             .map_err(js_err)
     }
 
     /// Decodes one chunk (as an encoder's `data`); resolves to
     /// `{type, pts, width, height, rgba: Uint8Array, levels, tokens}`. A damaged chunk, or a delta
-    /// frame after one, rejects; decoding resumes at the next keyframe.
+    /// frame after one, rejects with a `Damaged` error; decoding resumes at the next keyframe.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn decode(&self, chunk: &[u8]) -> Promise {
-        let engine = Rc::clone(&self.engine);
-        let header = self.header.clone();
-        // the integer half now, in call order (no borrow is held across the await)
-        let parsed = self.decoder.borrow_mut().decode_symbols(chunk);
+        // the integer phase now, in call order; the network phase on the renderer's clone
+        let parsed = self.decoder.borrow_mut().symbols(chunk);
+        let renderer = self.renderer.clone();
         let (w, h) = (self.header.width, self.header.height);
         future_to_promise(async move {
-            let (kind, pts, state) = parsed.map_err(js_err)?;
-            let frame = frame_of(&engine, &header, &state).await.map_err(js_err)?;
+            let s = parsed.map_err(js_err)?;
+            let frame = renderer.frame(&s.state).await.map_err(js_err)?;
             Ok(object(&[
-                ("type", kind_name(kind).into()),
-                ("pts", pts.into()),
+                ("type", kind_name(s.kind).into()),
+                ("pts", s.pts.into()),
                 ("width", w.into()),
                 ("height", h.into()),
                 (
                     "rgba",
                     js_sys::Uint8Array::from(frame.to_rgba().as_slice()).into(),
                 ),
-                ("levels", state.coded.into()),
+                ("levels", s.state.coded.into()),
                 (
                     "tokens",
-                    js_sys::Uint16Array::from(state.idx.as_slice()).into(),
+                    js_sys::Uint16Array::from(s.state.idx.as_slice()).into(),
                 ),
             ]))
         })
     }
-}
-
-/// The model id a stream header names (16 hex digits), so a host can pick the model.
-///
-/// # Errors
-/// Throws for bytes that are not a valid `.vqc` header.
-#[wasm_bindgen(js_name = streamModelId)]
-pub fn stream_model_id(header: &[u8]) -> Result<String, JsValue> {
-    let h = Header::parse(header, &Limits::default()).map_err(js_err)?;
-    Ok(format!("{:016x}", h.model_id))
 }
 
 /// The ids of the shipped models (16 hex digits each): `{base, lite}`.

@@ -3,15 +3,13 @@
 //! `vqcodec tokens CLIP.y4m -o t.npy && cargo run --release -- t.npy`
 //!
 //! Codes each RVQ level's indices (frames in order, raster order inside a frame) three ways:
-//! * ours: an adaptive bit tree per level (src/codec/range.rs, compiled in from the crate);
+//! * ours: an adaptive bit tree per level (`vqc`'s range coder, through its `bench` feature);
 //! * constriction, static: one categorical model per level from counts over the whole clip
 //!   (the table would still have to be sent; its size is not counted: a best case);
 //! * constriction, adaptive: counts updated after every symbol and the categorical model
 //!   rebuilt every `REBUILD` symbols (what adaptive coding costs with a table-based model).
 
-#[path = "../../../src/codec/range.rs"]
-#[allow(dead_code)]
-mod range;
+use vqc::bench as range;
 
 use constriction::stream::model::DefaultContiguousCategoricalEntropyModel as Model;
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};

@@ -1,0 +1,607 @@
+//! `vqcodec encode | decode | info | tokens`: the `.vqc` stream on the command line.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::ModelArgs;
+use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
+use vqcodec::model::{ModelId, ModelKind, Weights};
+use vqcodec::pipeline::{Encoder, StreamReader};
+use vqcodec::vqc::{
+    CodebookPatch, EncoderConfig, FrameKind, Header, Limits, RateControl, StreamDecoder,
+    StreamError,
+};
+use vqcodec::y4m_io::{InputFrame, Y4mReader, Y4mWriter, create_output, open_input};
+use vqcodec::{Backend, Engine, block_on};
+
+/// Options of `vqcodec encode`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EncodeArgs {
+    /// Input y4m (`-` for stdin).
+    pub input: PathBuf,
+    /// Output `.vqc` (`-` for stdout).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Constant quality 0..=100 (RVQ depth and skip threshold); default 80.
+    #[arg(long, conflicts_with = "bitrate", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub quality: Option<u8>,
+    /// Target bitrate in kbit/s (per-frame rate control).
+    #[arg(long)]
+    pub bitrate: Option<f64>,
+    /// Most frames between keyframes.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keyint: u32,
+    /// Do not start keyframes at scene cuts.
+    #[arg(long)]
+    pub no_scene_cut: bool,
+    /// Encode at most this many frames.
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Frames per batch on the device.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Print only the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// A codebook adapted to this footage (`vqcodec adapt`); the stream carries it.
+    #[arg(long)]
+    pub codebook: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Reads a `.codebook` file made by `vqcodec adapt`.
+pub fn read_codebook(path: &Path) -> Result<CodebookPatch> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    CodebookPatch::parse(&bytes).with_context(|| format!("cannot use {}", path.display()))
+}
+
+fn progress(hidden: bool, len: Option<u64>) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} frames {per_sec} {msg}")
+                .expect("template should parse"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} frames {per_sec} {msg}")
+                .expect("template should parse"),
+        ),
+    }
+}
+
+/// Statistics go to stdout, or to stderr when stdout carries the output.
+fn report_sink(output: &Path) -> Box<dyn Write> {
+    if output.as_os_str() == "-" {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    }
+}
+
+fn psnr_pair(input: &InputFrame, out: &Frame) -> (f64, f64) {
+    let (y, _, _) = out.to_yuv(Chroma::Mono);
+    (
+        psnr_rgb(&input.rgb, out).min(100.0),
+        psnr_y_planes(&input.luma, &y).min(100.0),
+    )
+}
+
+/// `vqcodec encode`.
+pub fn encode(a: &EncodeArgs) -> Result<()> {
+    let mut reader = Y4mReader::new(open_input(&a.input)?, &a.input.display().to_string())?;
+    let codebook = a.codebook.as_deref().map(read_codebook).transpose()?;
+    let engine = a.model.engine()?;
+    let rate = match (a.quality, a.bitrate) {
+        (_, Some(k)) => RateControl::Bitrate(k),
+        (Some(q), None) => RateControl::Quality(q),
+        (None, None) => RateControl::default(),
+    };
+    let (w, h) = (reader.width, reader.height);
+    let config = EncoderConfig {
+        width: u32::try_from(w)?,
+        height: u32::try_from(h)?,
+        fps_num: u32::try_from(reader.framerate.num.max(1))?,
+        fps_den: u32::try_from(reader.framerate.den.max(1))?,
+        rate,
+        keyint: a.keyint,
+        scene_cut: !a.no_scene_cut,
+        chroma: reader.chroma().into(),
+        frame_count: 0,
+        codebook: codebook.clone(),
+    };
+    let fps = f64::from(config.fps_num) / f64::from(config.fps_den);
+    let mut encoder = block_on(Encoder::new(&engine, config)).with_context(|| {
+        format!(
+            "cannot encode with {}",
+            a.codebook
+                .as_deref()
+                .unwrap_or(Path::new("the model's codebook"))
+                .display()
+        )
+    })?;
+    // the reconstruction below (for PSNR) decodes as a decoder of this stream will
+    let (analyser, renderer) = (encoder.analyser(), encoder.renderer());
+    if let Some(patch) = &codebook {
+        eprintln!(
+            "codebook {:016x}: levels {:?} adapted ({} bytes in the header)",
+            patch.id(),
+            patch.adapted,
+            patch.byte_len() + 4
+        );
+    }
+    eprintln!(
+        "{w}x{h} @ {fps:.3} fps | model {} ({}) | backend {} ({}) | {}",
+        a.model.label(),
+        engine.model_id(),
+        engine.backend_kind(),
+        engine.backend().reason,
+        match rate {
+            RateControl::Quality(q) => format!("quality {q}"),
+            RateControl::Bitrate(k) => format!("target {k} kbit/s"),
+        }
+    );
+    let mut out = create_output(&a.output)?;
+    let header = encoder.header_bytes();
+    out.write_all(&header)?;
+    let mut total_bytes = header.len();
+    let mut report = report_sink(&a.output);
+    let bar = progress(
+        a.quiet || a.output.as_os_str() == "-",
+        a.frames.map(|n| n as u64),
+    );
+    let (mut n, mut keys, mut cuts, mut sum_rgb, mut sum_y) = (0usize, 0usize, 0usize, 0f64, 0f64);
+    let limit = a.frames.unwrap_or(usize::MAX);
+    let start = Instant::now();
+    let (mut t_net, mut t_code) = (0f64, 0f64);
+    // per-frame stage times (ms) for medians: the mean includes backend warm-up (autotune)
+    let (mut ms_latent, mut ms_code, mut ms_decode) = (Vec::new(), Vec::new(), Vec::new());
+    while n < limit {
+        let mut batch = Vec::with_capacity(a.batch.max(1));
+        while batch.len() < a.batch.max(1) && n + batch.len() < limit {
+            match reader.next_frame()? {
+                Some(f) => batch.push(f),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let t = Instant::now();
+        let rgb: Vec<Frame> = batch.iter().map(|f| f.rgb.clone()).collect();
+        let analysis = block_on(analyser.analyse(&rgb))?;
+        t_net += t.elapsed().as_secs_f64();
+        let per = t.elapsed().as_secs_f64() * 1000.0 / batch.len() as f64;
+        ms_latent.extend(std::iter::repeat_n(per, batch.len()));
+        // one frame at a time, as a live encoder codes them, for per-frame timings
+        for (input, one) in batch.iter().zip(analysis.split()) {
+            let t = Instant::now();
+            let packet = encoder
+                .code(&one, false)?
+                .pop()
+                .context("the encoder coded no frame")?;
+            t_code += t.elapsed().as_secs_f64();
+            ms_code.push(t.elapsed().as_secs_f64() * 1000.0);
+            out.write_all(&packet.data)?;
+            total_bytes += packet.data.len();
+            let t = Instant::now();
+            let decoded = block_on(renderer.frame(&packet.state))?;
+            t_net += t.elapsed().as_secs_f64();
+            ms_decode.push(t.elapsed().as_secs_f64() * 1000.0);
+            let (p_rgb, p_y) = psnr_pair(input, &decoded);
+            sum_rgb += p_rgb;
+            sum_y += p_y;
+            keys += usize::from(packet.kind == FrameKind::Key);
+            cuts += usize::from(packet.stats.scene_cut);
+            if !a.quiet {
+                let s = &packet.stats;
+                bar.suspend(|| {
+                    writeln!(
+                        report,
+                        "frame {n:5} {:5} {:7} B  q {:3} L{} skip {:5.1}%  PSNR-RGB {p_rgb:6.2}  PSNR-Y {p_y:6.2}{}",
+                        format!("{:?}", packet.kind).to_lowercase(),
+                        s.bytes,
+                        s.quality,
+                        s.levels,
+                        s.skipped * 100.0,
+                        if s.scene_cut { "  (scene cut)" } else { "" }
+                    )
+                })?;
+            }
+            n += 1;
+            bar.inc(1);
+        }
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    if n == 0 {
+        bail!("{} holds no frames", a.input.display());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let pixels = (w * h * n) as f64;
+    let bpp = total_bytes as f64 * 8.0 / pixels;
+    let kbps = total_bytes as f64 * 8.0 / (n as f64 / fps) / 1000.0;
+    let engine = encoder.engine();
+    let raw = engine.config().raw_bpp(engine.config().levels);
+    writeln!(
+        report,
+        "{n} frames ({keys} key, {cuts} at scene cuts) | {total_bytes} bytes | {bpp:.4} bpp = {kbps:.1} kbit/s | PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB | {:.1}x below the raw token rate ({raw:.4} bpp) | {:.1} ms/frame ({:.1} network, {:.1} entropy+decisions) on {}",
+        sum_rgb / n as f64,
+        sum_y / n as f64,
+        raw / bpp,
+        secs * 1000.0 / n as f64,
+        t_net * 1000.0 / n as f64,
+        t_code * 1000.0 / n as f64,
+        engine.backend_kind()
+    )?;
+    writeln!(
+        report,
+        "median per frame: encoder network {:.1} ms, RVQ + entropy coding {:.1} ms, decoder network (for PSNR) {:.1} ms",
+        median(&mut ms_latent),
+        median(&mut ms_code),
+        median(&mut ms_decode)
+    )?;
+    if let RateControl::Bitrate(target) = rate {
+        writeln!(
+            report,
+            "rate control: target {target:.1} kbit/s, achieved {kbps:.1} kbit/s ({:+.1}%)",
+            (kbps / target - 1.0) * 100.0
+        )?;
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Reads a whole stream from `input` (named `name` in errors) under `limits`.
+fn read_stream(input: Box<dyn Read>, name: &Path, limits: &Limits) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let max = limits.max_stream_bytes;
+    input
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", name.display()))?;
+    if bytes.len() as u64 > max {
+        bail!("{} is larger than the limit of {max} bytes", name.display());
+    }
+    Ok(bytes)
+}
+
+/// The weights a stream was made with: `--weights`, or the embedded model with its id.
+fn weights_for(header: &Header, args: &ModelArgs) -> Result<Weights> {
+    if args.weights.is_some() {
+        return args.weights();
+    }
+    ModelKind::from_id(ModelId(header.model_id))
+        .map(Weights::embedded)
+        .with_context(|| {
+            format!(
+                "the stream was made with model {:016x}, which is not embedded here (pass --weights)",
+                header.model_id
+            )
+        })
+}
+
+/// Options of `vqcodec decode`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DecodeArgs {
+    /// Input `.vqc` (`-` for stdin).
+    pub input: PathBuf,
+    /// Output y4m (`-` for stdout).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The source y4m, to report PSNR against.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Print only the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `vqcodec decode`. Damaged chunks are reported and concealed (the last good frame is
+/// repeated until the next keyframe); a cut stream decodes up to the cut. Either way the
+/// command exits with an error after writing everything it could.
+pub fn decode(a: &DecodeArgs) -> Result<()> {
+    let limits = Limits::default();
+    let bytes = read_stream(open_input(&a.input)?, &a.input, &limits)?;
+    let header = Header::parse(&bytes, &limits)
+        .with_context(|| format!("cannot read {}", a.input.display()))?;
+    let weights = weights_for(&header, &a.model)?;
+    let engine = Engine::new(&weights, Backend::select(a.model.backend)?)?;
+    let stream = StreamReader::new(&engine, &bytes, limits)?;
+    let renderer = stream.renderer();
+    let (w, h) = (header.width as usize, header.height as usize);
+    let framerate = y4m::Ratio::new(header.fps_num as usize, header.fps_den as usize);
+    let mut writer = Y4mWriter::new(
+        create_output(&a.output)?,
+        w,
+        h,
+        framerate,
+        header.chroma.into(),
+    )?;
+    let mut reference = match &a.reference {
+        Some(p) => Some(Y4mReader::new(open_input(p)?, &p.display().to_string())?),
+        None => None,
+    };
+    let mut report = report_sink(&a.output);
+    let bar = progress(a.quiet || a.output.as_os_str() == "-", None);
+    let start = Instant::now();
+    let (mut written, mut concealed, mut sum_rgb, mut sum_y, mut compared) =
+        (0u64, 0u64, 0f64, 0f64, 0usize);
+    let mut last: Option<Frame> = None;
+    let mut ms_frame = Vec::new();
+    let mut errors: Vec<StreamError> = Vec::new();
+    let mut emit = |frame: &Frame, writer: &mut Y4mWriter| -> Result<()> {
+        writer.write(frame)?;
+        if let Some(r) = reference.as_mut()
+            && let Some(input) = r.next_frame()?
+        {
+            let (p_rgb, p_y) = psnr_pair(&input, frame);
+            sum_rgb += p_rgb;
+            sum_y += p_y;
+            compared += 1;
+        }
+        Ok(())
+    };
+    for item in stream {
+        match item {
+            Ok(f) => {
+                // conceal frames lost before this one by repeating the last good frame
+                if let Some(prev) = &last {
+                    while written < u64::from(f.pts) {
+                        emit(prev, &mut writer)?;
+                        written += 1;
+                        concealed += 1;
+                    }
+                }
+                let t = Instant::now();
+                let frame = block_on(renderer.frame(&f.state))?;
+                ms_frame.push(t.elapsed().as_secs_f64() * 1000.0);
+                emit(&frame, &mut writer)?;
+                written += 1;
+                last = Some(frame);
+                bar.inc(1);
+            }
+            Err(e) => {
+                bar.suspend(|| writeln!(report, "warning: {e}"))?;
+                errors.push(e);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let pixels = (w * h) as f64 * written.max(1) as f64;
+    let mut line = format!(
+        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {} (median decoder network {:.1} ms)",
+        bytes.len(),
+        bytes.len() as f64 * 8.0 / pixels,
+        secs * 1000.0 / written.max(1) as f64,
+        engine.backend_kind(),
+        median(&mut ms_frame)
+    );
+    if compared > 0 {
+        line += &format!(
+            " | PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB vs the reference",
+            sum_rgb / compared as f64,
+            sum_y / compared as f64
+        );
+    }
+    writeln!(report, "{line}")?;
+    if let Some(e) = errors.last() {
+        bail!("the stream has {} error(s); the last: {e}", errors.len());
+    }
+    Ok(())
+}
+
+/// Options of `vqcodec info`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InfoArgs {
+    /// Input `.vqc` (`-` for stdin).
+    pub input: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `vqcodec info`: the header and every chunk (checking each one's CRC and symbols).
+pub fn info(a: &InfoArgs) -> Result<()> {
+    let limits = Limits::default();
+    let bytes = read_stream(open_input(&a.input)?, &a.input, &limits)?;
+    let stream = StreamDecoder::new(&bytes, limits, None)
+        .with_context(|| format!("cannot read {}", a.input.display()))?;
+    let header = stream.header().clone();
+    let mut chunks = Vec::new();
+    let mut errors = Vec::new();
+    for item in stream {
+        match item {
+            Ok(f) => chunks.push(serde_json::json!({
+                "offset": f.offset,
+                "kind": f.kind,
+                "levels": f.state.coded,
+                "pts": f.pts,
+                "bytes": f.bytes,
+            })),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let pixels = f64::from(header.width) * f64::from(header.height) * chunks.len().max(1) as f64;
+    let fps = f64::from(header.fps_num) / f64::from(header.fps_den);
+    let bpp = bytes.len() as f64 * 8.0 / pixels;
+    let kbps = bytes.len() as f64 * 8.0 * fps / chunks.len().max(1) as f64 / 1000.0;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "header": header,
+                "codebook": header.codebook,
+                "bytes": bytes.len(),
+                "bpp": bpp,
+                "kbps": kbps,
+                "chunks": chunks,
+                "errors": errors,
+            }))?
+        );
+    } else {
+        println!("format          vqc version {}", vqcodec::vqc::VERSION);
+        println!("model id        {:016x}", header.model_id);
+        match &header.codebook {
+            Some(p) => println!(
+                "codebook        {:016x}: levels {:?} adapted ({} bytes)",
+                header.codebook_id,
+                p.adapted,
+                p.byte_len()
+            ),
+            None => println!("codebook        the model's own"),
+        }
+        println!(
+            "size            {}x{} ({:?} source)",
+            header.width, header.height, header.chroma
+        );
+        println!(
+            "frame rate      {}/{} ({fps:.3} fps)",
+            header.fps_num, header.fps_den
+        );
+        println!(
+            "model           {} levels x {} codes, stride {}",
+            header.levels,
+            1u32 << header.codebook_bits,
+            header.downsample
+        );
+        let keys = chunks.iter().filter(|c| c["kind"] == "key").count();
+        println!(
+            "frames          {} ({keys} key, {} delta)",
+            chunks.len(),
+            chunks.len() - keys
+        );
+        println!(
+            "bytes           {} ({bpp:.4} bpp, {kbps:.1} kbit/s)",
+            bytes.len()
+        );
+        println!("  frame   offset  type  levels    bytes");
+        for (i, c) in chunks.iter().enumerate() {
+            println!(
+                "  {i:5} {:8}  {:5} {:6} {:8}",
+                c["offset"],
+                c["kind"].as_str().unwrap_or("?"),
+                c["levels"],
+                c["bytes"]
+            );
+        }
+        for e in &errors {
+            println!("error: {e}");
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{} chunk(s) could not be read", errors.len());
+    }
+    Ok(())
+}
+
+/// Options of `vqcodec tokens`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TokensArgs {
+    /// Input y4m or `.vqc` (`-` for stdin).
+    pub input: PathBuf,
+    /// Output `.npy`: int16, frames × levels × rows × columns; −1 where a frame coded fewer
+    /// levels.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Writes an int16 array as `.npy` (format 1.0).
+fn write_npy(out: &mut dyn Write, shape: &[usize], data: &[i16]) -> Result<()> {
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    // numpy's own spelling: a trailing comma only for a 1-tuple
+    let tuple = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut dict = format!("{{'descr': '<i2', 'fortran_order': False, 'shape': {tuple}, }}");
+    // magic (6) + version (2) + length (2) + dict + newline, padded to a multiple of 64
+    let total = (10 + dict.len() + 1).div_ceil(64) * 64;
+    dict.push_str(&" ".repeat(total - 10 - dict.len() - 1));
+    dict.push('\n');
+    out.write_all(b"\x93NUMPY\x01\x00")?;
+    out.write_all(&u16::try_from(dict.len())?.to_le_bytes())?;
+    out.write_all(dict.as_bytes())?;
+    let mut buf = Vec::with_capacity(data.len() * 2);
+    for v in data {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    out.write_all(&buf)?;
+    Ok(())
+}
+
+/// `vqcodec tokens`.
+pub fn tokens(a: &TokensArgs) -> Result<()> {
+    let mut input = open_input(&a.input)?;
+    let mut magic = [0u8; 4];
+    input
+        .read_exact(&mut magic)
+        .with_context(|| format!("{} is too short", a.input.display()))?;
+    let chained: Box<dyn Read> = Box::new(std::io::Cursor::new(magic).chain(input));
+    let (shape, data) = if magic == vqcodec::vqc::MAGIC {
+        let limits = Limits::default();
+        let bytes = read_stream(chained, &a.input, &limits)?;
+        let stream = StreamDecoder::new(&bytes, limits, None)?;
+        let (lh, lw) = stream.header().latent_size();
+        let levels = usize::from(stream.header().levels);
+        let mut data = Vec::new();
+        let mut frames = 0usize;
+        for item in stream {
+            match item {
+                Ok(f) => {
+                    data.extend(f.state.idx.iter().map(|&v| {
+                        if v == vqcodec::vqc::NONE {
+                            -1
+                        } else {
+                            v as i16
+                        }
+                    }));
+                    frames += 1;
+                }
+                Err(e) => eprintln!("warning: {e} (frame left out)"),
+            }
+        }
+        ([frames, levels, lh, lw], data)
+    } else {
+        let mut reader = Y4mReader::new(chained, &a.input.display().to_string())?;
+        let engine = a.model.engine()?;
+        let mut data = Vec::new();
+        let mut frames = 0usize;
+        let mut grid = (0, 0, 0);
+        while let Some(f) = reader.next_frame()? {
+            let t = block_on(engine.encode(&[f.rgb], None))?;
+            grid = (t.levels, t.height, t.width);
+            data.extend(t.data.iter().map(|&v| v as i16));
+            frames += 1;
+        }
+        ([frames, grid.0, grid.1, grid.2], data)
+    };
+    let mut out = create_output(&a.output)?;
+    write_npy(&mut out, &shape, &data)?;
+    out.flush()?;
+    eprintln!(
+        "wrote {} tokens, shape {:?} (frames, levels, rows, columns), int16",
+        data.len(),
+        shape
+    );
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! The `vqcodec` binary on checked-in clips (assert_cmd). Paths are the workspace root's.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// Runs in the workspace root, where `tests/data/` is (cargo starts tests in the package's
+/// folder; every test wants the same folder, so changing it once for the process is safe).
+fn at_root() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .expect("the workspace root should exist");
+    });
+}
+
+fn vqcodec() -> Command {
+    at_root();
+    Command::cargo_bin("vqcodec").expect("the vqcodec binary should be built")
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vqcodec-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Header and frame count of a 4:2:0 y4m file.
+fn y4m_info(path: &std::path::Path) -> (String, usize) {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let header = String::from_utf8(bytes[..end].to_vec()).unwrap();
+    let frames = bytes.windows(6).filter(|w| w == b"FRAME\n").count();
+    (header, frames)
+}
+
+fn mean_psnr(stdout: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("mean over"))
+        .expect("summary line");
+    let after = line.split("PSNR-RGB ").nth(1).unwrap();
+    after.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn roundtrip_writes_a_y4m_with_every_frame_and_reports_psnr_and_raw_rate() {
+    at_root();
+    let out = tmp("carphone.y4m");
+    let assert = vqcodec()
+        .args(["roundtrip", "tests/data/carphone_6f.y4m", "-o"])
+        .arg(&out)
+        .args(["--backend", "cpu"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("frame ")).count(),
+        6,
+        "{stdout}"
+    );
+    assert!(stdout.contains("mean over 6 frames"), "{stdout}");
+    assert!(
+        stdout.contains("bpp") && stdout.contains("before entropy coding"),
+        "{stdout}"
+    );
+    let psnr = mean_psnr(&stdout);
+    assert!(psnr.is_finite() && psnr > 5.0, "PSNR {psnr}");
+    let (header, frames) = y4m_info(&out);
+    assert!(header.contains("W176 H144"), "{header}");
+    assert_eq!(frames, 6);
+    let len = std::fs::metadata(&out).unwrap().len() as usize;
+    assert_eq!(len, header.len() + 1 + 6 * (6 + 176 * 144 * 3 / 2));
+}
+
+#[test]
+fn roundtrip_is_deterministic_and_handles_odd_sizes_and_stdio() {
+    at_root();
+    let input = std::fs::read("tests/data/odd_37x29.y4m").unwrap();
+    let run = || {
+        vqcodec()
+            .args([
+                "roundtrip",
+                "-",
+                "-o",
+                "-",
+                "--backend",
+                "cpu",
+                "--model",
+                "lite",
+            ])
+            .write_stdin(input.clone())
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let a = run();
+    let b = run();
+    assert_eq!(a, b, "the same input should decode to the same bytes");
+    assert!(
+        a.starts_with(b"YUV4MPEG2 W37 H29"),
+        "{:?}",
+        String::from_utf8_lossy(&a[..40])
+    );
+    // 3 frames of 37×29 4:2:0 after the header
+    let frame_bytes = 6 + 37 * 29 + 2 * 19 * 15;
+    let header_len = a.iter().position(|&x| x == b'\n').unwrap() + 1;
+    assert_eq!(a.len() - header_len, 3 * frame_bytes);
+}
+
+#[test]
+fn fewer_levels_cost_fewer_bits_and_lose_quality() {
+    at_root();
+    let run = |levels: &str| {
+        let out = tmp(&format!("levels{levels}.y4m"));
+        let a = vqcodec()
+            .args(["roundtrip", "tests/data/carphone_6f.y4m", "-o"])
+            .arg(&out)
+            .args(["--backend", "cpu", "--quiet", "--levels", levels])
+            .assert()
+            .success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    let one = run("1");
+    let all = run("3");
+    let bpp = |s: &str| -> f64 {
+        s.split("raw token rate ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(bpp(&one) < bpp(&all));
+    assert!((bpp(&one) * 3.0 - bpp(&all)).abs() < 1e-3, "{one}\n{all}");
+    assert!(
+        mean_psnr(&one) < mean_psnr(&all) - 0.5,
+        "more levels should decode better:\n{one}\n{all}"
+    );
+    fails_with(
+        &[
+            "roundtrip",
+            "tests/data/carphone_6f.y4m",
+            "-o",
+            "-",
+            "--levels",
+            "99",
+        ],
+        "out of range",
+    );
+}
+
+/// The command fails and its stderr names the problem.
+fn fails_with(args: &[&str], needle: &str) {
+    vqcodec()
+        .args(args)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(needle));
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    at_root();
+    fails_with(
+        &[
+            "roundtrip",
+            "tests/data/does-not-exist.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+        ],
+        "cannot open input tests/data/does-not-exist.y4m",
+    );
+}
+
+#[test]
+fn non_y4m_input_is_a_clear_error() {
+    at_root();
+    fails_with(
+        &["roundtrip", "Cargo.toml", "-o", "-", "--backend", "cpu"],
+        "is not a readable y4m file",
+    );
+}
+
+#[test]
+fn unsupported_colour_format_is_a_clear_error() {
+    at_root();
+    fails_with(
+        &[
+            "roundtrip",
+            "tests/data/tiny_p10.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+        ],
+        "unsupported y4m colour format C420p10",
+    );
+}
+
+#[test]
+fn model_info_reports_params_flops_and_id() {
+    at_root();
+    let a = vqcodec()
+        .args(["model-info", "--model", "lite"])
+        .assert()
+        .success();
+    let s = String::from_utf8(a.get_output().stdout.clone()).unwrap();
+    assert!(
+        s.contains("parameters") && s.contains("FLOPs/pixel") && s.contains("model id"),
+        "{s}"
+    );
+}
+
+fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(a.get_output().stdout.clone()).unwrap()
+}
+
+/// The first number after `key` in `text`.
+fn number_after(text: &str, key: &str) -> f64 {
+    let rest = text
+        .split(key)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{key} in {text}"));
+    rest.trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{key}: {e} in {text}"))
+}
+
+#[test]
+fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
+    at_root();
+    let vqc = tmp("carphone.vqc");
+    let a = vqcodec()
+        .args(["encode", "tests/data/carphone_6f.y4m", "-o"])
+        .arg(&vqc)
+        .args(["--backend", "cpu", "--keyint", "3", "--quality", "90"])
+        .assert()
+        .success();
+    let enc = stdout_of(&a);
+    let bytes = std::fs::metadata(&vqc).unwrap().len() as f64;
+    // the reported rate is the file's size
+    let summary = enc
+        .lines()
+        .find(|l| l.starts_with("6 frames"))
+        .expect("summary");
+    let bpp = number_after(summary, "bytes |");
+    assert!(
+        (bpp - bytes * 8.0 / (176.0 * 144.0 * 6.0)).abs() < 1e-3,
+        "{enc}"
+    );
+    assert_eq!(
+        enc.lines().filter(|l| l.starts_with("frame ")).count(),
+        6,
+        "{enc}"
+    );
+    let enc_psnr = number_after(summary, "PSNR-RGB");
+
+    let info = stdout_of(&vqcodec().arg("info").arg(&vqc).assert().success());
+    assert!(
+        info.contains("176x144") && info.contains("6 (2 key, 4 delta)"),
+        "{info}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(
+        &vqcodec()
+            .args(["info", "--json"])
+            .arg(&vqc)
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    let chunk_bytes: u64 = json["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(chunk_bytes + 60, bytes as u64);
+
+    let y4m = tmp("carphone-decoded.y4m");
+    let dec = stdout_of(
+        &vqcodec()
+            .args(["decode"])
+            .arg(&vqc)
+            .arg("-o")
+            .arg(&y4m)
+            .args([
+                "--backend",
+                "cpu",
+                "--reference",
+                "tests/data/carphone_6f.y4m",
+            ])
+            .assert()
+            .success(),
+    );
+    assert_eq!(y4m_info(&y4m).1, 6);
+    // the decoder sees what the encoder reported
+    assert!(
+        (number_after(&dec, "PSNR-RGB") - enc_psnr).abs() < 0.01,
+        "{enc}\n{dec}"
+    );
+
+    // tokens from the stream: a valid .npy of frames × levels × rows × columns
+    let npy = tmp("carphone.npy");
+    vqcodec()
+        .args(["tokens"])
+        .arg(&vqc)
+        .arg("-o")
+        .arg(&npy)
+        .assert()
+        .success();
+    let raw = std::fs::read(&npy).unwrap();
+    assert_eq!(&raw[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([raw[8], raw[9]]) as usize;
+    let header = std::str::from_utf8(&raw[10..10 + hlen]).unwrap();
+    assert!(
+        header.contains("'<i2'") && header.contains("(6, 3, 18, 22)"),
+        "{header}"
+    );
+    assert_eq!((10 + hlen) % 64, 0);
+    assert_eq!(raw.len(), 10 + hlen + 6 * 3 * 18 * 22 * 2);
+    let values: Vec<i16> = raw[10 + hlen..]
+        .chunks(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    assert!(
+        values.iter().all(|&v| (0..128).contains(&v)),
+        "quality 90 codes every level"
+    );
+}
+
+#[test]
+fn a_cut_stream_decodes_up_to_the_cut_and_fails_naming_it() {
+    at_root();
+    let vqc = tmp("cut-source.vqc");
+    vqcodec()
+        .args(["encode", "tests/data/carphone_6f.y4m", "-o"])
+        .arg(&vqc)
+        .args(["--backend", "cpu", "-q"])
+        .assert()
+        .success();
+    let bytes = std::fs::read(&vqc).unwrap();
+    let cut = tmp("cut.vqc");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let y4m = tmp("cut.y4m");
+    vqcodec()
+        .arg("decode")
+        .arg(&cut)
+        .arg("-o")
+        .arg(&y4m)
+        .args(["--backend", "cpu", "-q"])
+        .assert()
+        .failure()
+        .stderr(
+            predicates::str::contains("the stream is cut at byte")
+                .and(predicates::str::contains("after 5 complete chunks")),
+        );
+    assert_eq!(y4m_info(&y4m).1, 5);
+    // a file that is not a stream, and a stream for weights that are not here
+    fails_with(&["decode", "Cargo.toml", "-o", "-"], "not a vqcodec stream");
+    let mut foreign = bytes.clone();
+    foreign[12] ^= 1;
+    let crc = crc32fast::hash(&foreign[..56]);
+    foreign[56..60].copy_from_slice(&crc.to_le_bytes());
+    let path = tmp("foreign.vqc");
+    std::fs::write(&path, &foreign).unwrap();
+    fails_with(
+        &["decode", path.to_str().unwrap(), "-o", "-"],
+        "not embedded here",
+    );
+}
+
+#[test]
+fn bitrate_mode_reports_its_target_and_error() {
+    at_root();
+    let a = vqcodec()
+        .args([
+            "encode",
+            "tests/data/carphone_6f.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+            "--bitrate",
+            "60",
+            "-q",
+        ])
+        .assert()
+        .success();
+    let stderr = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("rate control: target 60.0 kbit/s, achieved"),
+        "{stderr}"
+    );
+    let out = &a.get_output().stdout;
+    assert_eq!(&out[..4], b"VQCV");
+}
+
+/// `adapt` on a real clip: k-means on 3 frames' latents lowers the quantisation error and raises
+/// the full-depth PSNR on the 3 frames it did not learn from; the file has the documented size;
+/// bad requests fail with a clear message.
+#[test]
+fn adapt_lowers_the_quantisation_error_and_raises_psnr_on_unseen_frames() {
+    at_root();
+    let out = tmp("carphone.codebook");
+    let assert = vqcodec()
+        .args([
+            "adapt",
+            "tests/data/carphone_6f.y4m",
+            "--frames",
+            "4",
+            "--backend",
+            "cpu",
+        ])
+        .args(["--model", "lite", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let nums = |line: &str, after: &str| -> (f64, f64) {
+        let l = stdout.lines().find(|l| l.starts_with(line)).expect(line);
+        let s = l.split(after).nth(1).unwrap();
+        let v: Vec<f64> = s
+            .split(|c: char| c == ' ' || c == '→')
+            .filter_map(|t| t.parse().ok())
+            .take(2)
+            .collect();
+        (v[0], v[1])
+    };
+    let (mse0, mse1) = nums("latent quantisation MSE", "MSE ");
+    assert!(mse1 < mse0 * 0.9, "{stdout}");
+    let (p0, p1) = nums("full-depth PSNR-RGB", "other frames ");
+    assert!(
+        p1 > p0,
+        "adapted codebook should help unseen frames: {stdout}"
+    );
+    // levels 0 and 1 of the lite model (128 codes × 16 values), range-coded differences from
+    // the trained codes: well under the 8 KiB the values would take in f16
+    let file_len = std::fs::metadata(&out).unwrap().len();
+    assert!((100..6000).contains(&file_len), "{file_len} bytes");
+    vqcodec()
+        .args(["adapt", "tests/data/carphone_6f.y4m", "--frames", "3", "-o"])
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("at least 4 frames"));
+    vqcodec()
+        .args([
+            "adapt",
+            "tests/data/carphone_6f.y4m",
+            "--backend",
+            "cpu",
+            "--model",
+            "lite",
+        ])
+        .args(["--levels", "5", "-o"])
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("level 5 does not exist"));
+
+    // the codebook in a stream: encode --codebook, then info and decode read it from the header
+    let vqc = tmp("carphone-cb.vqc");
+    let enc = vqcodec()
+        .args([
+            "encode",
+            "tests/data/carphone_6f.y4m",
+            "--backend",
+            "cpu",
+            "--model",
+            "lite",
+        ])
+        .args(["--quality", "80", "-q", "--codebook"])
+        .arg(&out)
+        .arg("-o")
+        .arg(&vqc)
+        .assert()
+        .success();
+    let enc_out = String::from_utf8(enc.get_output().stdout.clone()).unwrap();
+    let psnr = |s: &str| -> f64 {
+        let at = s.find("PSNR-RGB ").expect(s) + "PSNR-RGB ".len();
+        s[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let info = vqcodec().arg("info").arg(&vqc).assert().success();
+    let info = String::from_utf8(info.get_output().stdout.clone()).unwrap();
+    assert!(
+        info.contains(&format!("levels [0, 1] adapted ({file_len} bytes)")),
+        "{info}"
+    );
+    let dec = vqcodec()
+        .args([
+            "decode",
+            "--backend",
+            "cpu",
+            "-q",
+            "--reference",
+            "tests/data/carphone_6f.y4m",
+        ])
+        .arg(&vqc)
+        .args(["-o", "/dev/null"])
+        .assert()
+        .success();
+    let dec_out = String::from_utf8(dec.get_output().stdout.clone()).unwrap();
+    assert!(
+        (psnr(&enc_out) - psnr(&dec_out)).abs() < 0.01,
+        "the decoder must use the stream's codebook, as the encoder did: {enc_out} / {dec_out}"
+    );
+    // a codebook for another model is refused with the reason
+    vqcodec()
+        .args([
+            "encode",
+            "tests/data/carphone_6f.y4m",
+            "--backend",
+            "cpu",
+            "--model",
+            "base",
+        ])
+        .arg("--codebook")
+        .arg(&out)
+        .arg("-o")
+        .arg(tmp("refused.vqc"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("was made for model"));
+}

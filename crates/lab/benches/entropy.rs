@@ -1,0 +1,141 @@
+//! Entropy coder throughput on real symbols: a clip is encoded once (network on the CPU),
+//! then its frames' symbols are entropy-coded and decoded again and again.
+//!
+//! `cargo bench -p vqcodec-lab --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY] [KEYINT]`
+//! (default: data/y4m/coinpen.y4m if fetched, else the checked-in carphone clip; 60; 80; 60;
+//! paths from the workspace root).
+//! KEYINT 1 makes every frame a keyframe: every symbol an index, the coder's slowest case.
+
+use std::time::Instant;
+
+use vqc::bench::{Contexts, decode_frame, symbol_count, write_frame};
+use vqcodec::pipeline::Encoder;
+use vqcodec::vqc::{CHUNK_HEADER_LEN, EncoderConfig, FrameKind, RateControl, TokenState};
+use vqcodec::y4m_io::{Y4mReader, open_input};
+use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on};
+
+fn read_clip(path: &str, max: usize) -> (Vec<Frame>, (u32, u32)) {
+    let mut r =
+        Y4mReader::new(open_input(path.as_ref()).expect("a clip"), path).expect("a y4m clip");
+    let mut frames = Vec::new();
+    while frames.len() < max {
+        match r.next_frame().expect("a frame") {
+            Some(f) => frames.push(f.rgb),
+            None => break,
+        }
+    }
+    (frames, (r.framerate.num as u32, r.framerate.den as u32))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    // cargo runs benchmarks in the package's folder: paths are the workspace root's
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .expect("the workspace");
+    let clip = args.first().cloned().unwrap_or_else(|| {
+        if std::path::Path::new("data/y4m/coinpen.y4m").exists() {
+            "data/y4m/coinpen.y4m".into()
+        } else {
+            "tests/data/carphone_6f.y4m".into()
+        }
+    });
+    let max: usize = args.get(1).map_or(60, |s| s.parse().expect("frames"));
+    let quality: u8 = args.get(2).map_or(80, |s| s.parse().expect("quality"));
+    let keyint: u32 = args.get(3).map_or(60, |s| s.parse().expect("keyint"));
+    let (frames, (num, den)) = read_clip(&clip, max);
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let engine = Engine::new(&Weights::embedded(ModelKind::Base), Backend::cpu("bench")).unwrap();
+    let cfg = EncoderConfig {
+        fps_num: num.max(1),
+        fps_den: den.max(1),
+        rate: RateControl::Quality(quality),
+        keyint,
+        ..EncoderConfig::new(w as u32, h as u32)
+    };
+    let mut enc = block_on(Encoder::new(&engine, cfg)).unwrap();
+    let analyser = enc.analyser();
+    let mut coded: Vec<(FrameKind, TokenState, Vec<u8>)> = Vec::new();
+    let mut t_decide = 0f64;
+    for chunk in frames.chunks(8) {
+        let analysis = block_on(analyser.analyse(chunk)).unwrap();
+        let t = Instant::now();
+        let packets = enc.code(&analysis, false).unwrap();
+        t_decide += t.elapsed().as_secs_f64();
+        for p in packets {
+            let payload = p.data[CHUNK_HEADER_LEN..].to_vec();
+            coded.push((p.kind, p.state, payload));
+        }
+    }
+    // symbols per pass, and a check that write_frame reproduces the encoder's payloads
+    let mut symbols = 0usize;
+    let mut prev: Option<&TokenState> = None;
+    let mut ctx = Contexts::new(3, 7);
+    for (kind, state, payload) in &coded {
+        if *kind == FrameKind::Key {
+            ctx = Contexts::new(3, 7);
+        }
+        symbols += symbol_count(state, prev);
+        assert_eq!(
+            &write_frame(state, *kind, &mut ctx, prev),
+            payload,
+            "write_frame differs"
+        );
+        prev = Some(state);
+    }
+    let bytes: usize = coded.iter().map(|c| c.2.len()).sum();
+    let reps = (20_000_000 / symbols.max(1)).clamp(3, 2000);
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        t.elapsed().as_secs_f64() / reps as f64
+    };
+    let t_enc = time(&mut || {
+        let mut prev: Option<&TokenState> = None;
+        let mut ctx = Contexts::new(3, 7);
+        for (kind, state, _) in &coded {
+            if *kind == FrameKind::Key {
+                ctx = Contexts::new(3, 7);
+            }
+            std::hint::black_box(write_frame(state, *kind, &mut ctx, prev));
+            prev = Some(state);
+        }
+    });
+    let t_dec = time(&mut || {
+        let mut prev: Option<TokenState> = None;
+        let mut ctx = Contexts::new(3, 7);
+        for (kind, state, payload) in &coded {
+            if *kind == FrameKind::Key {
+                ctx = Contexts::new(3, 7);
+            }
+            let s = decode_frame(
+                payload,
+                *kind,
+                state.coded,
+                (3, state.height, state.width),
+                128,
+                &mut ctx,
+                prev.as_ref(),
+            )
+            .expect("decodes");
+            prev = Some(std::hint::black_box(s));
+        }
+    });
+    println!(
+        "{clip}: {} frames {w}x{h}, quality {quality}, keyint {keyint}: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
+        coded.len(),
+        bytes as f64 * 8.0 / symbols as f64
+    );
+    println!(
+        "entropy encode {:.1} M symbols/s ({:.2} ms/frame) | decode {:.1} M symbols/s ({:.2} ms/frame) | encoder decisions (RVQ search + coding) {:.2} ms/frame",
+        symbols as f64 / t_enc / 1e6,
+        t_enc * 1e3 / coded.len() as f64,
+        symbols as f64 / t_dec / 1e6,
+        t_dec * 1e3 / coded.len() as f64,
+        t_decide * 1e3 / coded.len() as f64
+    );
+}

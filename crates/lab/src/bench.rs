@@ -1,0 +1,207 @@
+//! `vqcodec-lab bench`: where the time of one frame goes, per model, size and backend.
+//!
+//! Per frame (batch 1, medians over timed frames after warm-up; synthetic moving frames):
+//! encoder network (upload, network, latent readback), the CPU's RVQ search + RD decisions +
+//! entropy coding at quality 80, entropy decoding, decoder network (index upload, network,
+//! frame readback); the model alone (encoder + RVQ on the device + decoder, one readback); and
+//! a bare readback of one frame-sized f32 tensor, to separate transfer and sync from compute.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::tensor::Tensor;
+
+use vqcodec::model::{ModelKind, Weights};
+use vqcodec::pipeline::{Decoder, Encoder};
+use vqcodec::vqc::{EncoderConfig, Limits};
+use vqcodec::{Backend, BackendRequest, Engine, Frame, Tokens, block_on};
+
+/// Options of `vqcodec bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Frame sizes, `WxH`, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "320x180,640x360,1280x720"
+    )]
+    pub sizes: Vec<String>,
+    /// Models, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "base,lite")]
+    pub models: Vec<ModelKind>,
+    /// Timed frames per case (after 3 warm-up frames).
+    #[arg(long, default_value_t = 10)]
+    pub frames: usize,
+    /// Also time the encoder network on batches of this many frames (per-frame time).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// The hardware's peak f32 rate in TFLOP/s, to report the fraction reached.
+    #[arg(long)]
+    pub peak_tflops: Option<f64>,
+    /// Backend: auto, wgpu or cpu.
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendRequest,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| anyhow::anyhow!("size {s:?} should be WxH"))?;
+    Ok((w.trim().parse()?, h.trim().parse()?))
+}
+
+/// A smooth moving pattern with some texture, different per frame.
+fn synthetic(width: usize, height: usize, t: usize) -> Frame {
+    let rgb = (0..width * height)
+        .flat_map(|i| {
+            let (x, y) = ((i % width) as f32, (i / width) as f32);
+            let t = t as f32;
+            let a = ((x + 2.0 * t) * 0.05).sin() * ((y - t) * 0.04).cos();
+            let b = ((x * 0.31 + y * 0.17).sin() * 0.5 + 0.5) * 40.0;
+            [
+                (128.0 + 90.0 * a + b * 0.3) as u8,
+                (110.0 + 60.0 * a - b * 0.2) as u8,
+                (90.0 + x * 120.0 / width as f32 + b * 0.5) as u8,
+            ]
+        })
+        .collect();
+    Frame::from_rgb(width, height, rgb).expect("synthetic frame should be valid")
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Times one model at one size; returns the printed line.
+fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) -> Result<String> {
+    let warm = 3;
+    let frames: Vec<Frame> = (0..warm + a.frames.max(1))
+        .map(|t| synthetic(w, h, t))
+        .collect();
+    let mut encoder = block_on(Encoder::new(
+        engine,
+        EncoderConfig::new(u32::try_from(w)?, u32::try_from(h)?),
+    ))?;
+    let analyser = encoder.analyser();
+    let mut dec = Decoder::new(engine, &encoder.header_bytes(), Limits::default())?;
+    let renderer = dec.renderer();
+    let (mut t_net_e, mut t_code, mut t_ent_d, mut t_net_d, mut t_model, mut t_read) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut last_state = None;
+    for (i, f) in frames.iter().enumerate() {
+        let s = Instant::now();
+        let analysis = block_on(analyser.analyse(std::slice::from_ref(f)))?;
+        let e1 = ms(s);
+        let s = Instant::now();
+        let packet = encoder.code(&analysis, false)?.remove(0);
+        let e2 = ms(s);
+        let s = Instant::now();
+        let symbols = dec.symbols(&packet.data)?;
+        let d1 = ms(s);
+        let s = Instant::now();
+        let _frame = block_on(renderer.frame(&symbols.state))?;
+        let d2 = ms(s);
+        last_state = Some(symbols.state);
+        let s = Instant::now();
+        block_on(engine.roundtrip(std::slice::from_ref(f), None))?;
+        let m = ms(s);
+        let s = Instant::now();
+        let probe = Tensor::<4>::ones([1, 3, h, w], &engine.backend().device);
+        let _ = block_on(probe.into_data_async());
+        let r = ms(s);
+        if i >= warm {
+            t_net_e.push(e1);
+            t_code.push(e2);
+            t_ent_d.push(d1);
+            t_net_d.push(d2);
+            t_model.push(m);
+            t_read.push(r);
+        }
+    }
+    // the networks on batches (per frame): a file decoder or a non-live encoder can batch
+    let (mut t_batch, mut t_batch_dec) = (Vec::new(), Vec::new());
+    if a.batch > 1 {
+        let batch: Vec<Frame> = frames.iter().cycle().take(a.batch).cloned().collect();
+        let one = Tokens::from(&last_state.expect("at least one frame was timed"));
+        let tokens = Tokens {
+            batch: a.batch,
+            data: one.data.repeat(a.batch),
+            ..one
+        };
+        for i in 0..4 {
+            let s = Instant::now();
+            block_on(engine.latents(&batch))?;
+            let e = ms(s);
+            let s = Instant::now();
+            block_on(engine.decode(&tokens, w, h))?;
+            if i >= 2 {
+                t_batch.push(e / a.batch as f64);
+                t_batch_dec.push(ms(s) / a.batch as f64);
+            }
+        }
+    }
+    // the decoder network's last step on the CPU: planar f32 → interleaved RGB8
+    let planar = vec![0.5f32; 3 * w * h];
+    let mut t_rgb = Vec::new();
+    for _ in 0..5 {
+        let s = Instant::now();
+        std::hint::black_box(Frame::from_planar(&planar, 1, h, w)?);
+        t_rgb.push(ms(s));
+    }
+    let (ne, c, ed, nd) = (
+        median(&mut t_net_e),
+        median(&mut t_code),
+        median(&mut t_ent_d),
+        median(&mut t_net_d),
+    );
+    let (enc_ms, dec_ms) = (ne + c, ed + nd);
+    let px = (w * h) as f64;
+    let (fe, fd) = engine.config().flops_per_pixel();
+    let gflop = (fe + fd) * px / 1e9;
+    // GFLOP per millisecond = TFLOP/s
+    let net_tflops = gflop / (ne + nd);
+    let mut line = format!(
+        "{} {w}x{h} on {}: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} + decoder net {nd:.2} (of which f32→RGB8 on the CPU {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
+        model.name(),
+        engine.backend_kind(),
+        1000.0 / enc_ms,
+        px / enc_ms / 1000.0,
+        1000.0 / dec_ms,
+        px / dec_ms / 1000.0,
+        median(&mut t_rgb),
+        median(&mut t_model),
+        median(&mut t_read),
+    );
+    if !t_batch.is_empty() {
+        line += &format!(
+            " | batch {}: encoder net {:.2}, decoder net {:.2} ms/frame",
+            a.batch,
+            median(&mut t_batch),
+            median(&mut t_batch_dec)
+        );
+    }
+    line += &format!(" | {gflop:.2} GFLOP/frame, {net_tflops:.3} TFLOP/s in the networks");
+    if let Some(peak) = a.peak_tflops {
+        line += &format!(" ({:.2}% of {peak} TFLOP/s)", net_tflops / peak * 100.0);
+    }
+    Ok(line)
+}
+
+/// `vqcodec bench`.
+pub fn bench(a: &BenchArgs) -> Result<()> {
+    let backend = Backend::select(a.backend)?;
+    println!("backend {} ({})", backend.kind, backend.reason);
+    for &model in &a.models {
+        let engine = Engine::new(&Weights::embedded(model), backend.clone())?;
+        for s in &a.sizes {
+            let (w, h) = parse_size(s)?;
+            println!("{}", case(&engine, model, w, h, a)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `vqcodec-lab`: the project's lab tools, apart from the `vqcodec` tool people install (which
+//! pulls no plotting, drives no ffmpeg and carries no autodiff):
+//! * `eval`: rate–distortion against x264, x265, VP9 and AV1 (ffmpeg), BD-rates, plots;
+//! * `bench`: where a frame's time goes, per stage, size, model and backend;
+//! * `train`: trains the VQ-VAE with burn autodiff (`init-weights` writes untrained weights).
+//!
+//! Every encode and decode goes through the engine's pipeline, as in the CLI and the browser.
+
+mod bench;
+mod eval;
+mod train;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use vqcodec::model::{ModelKind, Weights};
+use vqcodec::{Backend, BackendRequest};
+use vqcodec_cli::preset_config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vqcodec-lab",
+    version,
+    about = "vqcodec's lab tools: RD eval, per-stage benchmarks, training"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options of `vqcodec-lab train`.
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Manifest: one y4m path per line, relative to the manifest.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: checkpoint.vqw (f32, resumable), model.vqw (f16), state.json.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Architecture preset to start from (ignored when resuming).
+    #[arg(long, default_value = "base")]
+    preset: ModelKind,
+    /// Override the preset's RVQ levels.
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Override the preset's codebook size.
+    #[arg(long)]
+    codebook_size: Option<usize>,
+    /// Take every N-th frame of each clip.
+    #[arg(long, default_value_t = 1)]
+    frame_stride: usize,
+    /// Steps in total.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Crops per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Crop side.
+    #[arg(long, default_value_t = 128)]
+    crop: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Steps between logs.
+    #[arg(long, default_value_t = 50)]
+    log_every: usize,
+    /// Steps between checkpoints.
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: usize,
+    /// Steps between dead-code restarts.
+    #[arg(long, default_value_t = 100)]
+    restart_every: usize,
+    /// Total training seconds over all resumed runs (drives the LR schedule too).
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Stop this run (after checkpointing) when this many seconds have passed.
+    #[arg(long)]
+    run_limit: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend: auto, wgpu or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: BackendRequest,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Rate–distortion against x264, x265, VP9 and AV1 (ffmpeg): CSV, BD-rates, SVG plots.
+    Eval(eval::EvalArgs),
+    /// Where a frame's time goes: networks, RVQ + entropy coding, readback; per size and model.
+    Bench(bench::BenchArgs),
+    /// Trains a model on y4m clips listed in a manifest.
+    Train(TrainArgs),
+    /// Writes freshly initialised (untrained) weights for a preset.
+    InitWeights {
+        /// base or lite.
+        #[arg(long, default_value = "base")]
+        preset: ModelKind,
+        /// Seed for the initialisation.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output weight file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Eval(a) => eval::eval(&a),
+        Command::Bench(a) => bench::bench(&a),
+        Command::Train(a) => train(&a),
+        Command::InitWeights {
+            preset,
+            seed,
+            output,
+        } => init_weights(preset, seed, &output),
+    }
+}
+
+/// `vqcodec-lab train`.
+fn train(args: &TrainArgs) -> Result<()> {
+    let mut cfg = preset_config(args.preset);
+    if let Some(l) = args.levels {
+        cfg = cfg.with_levels(l);
+    }
+    if let Some(k) = args.codebook_size {
+        cfg = cfg.with_codebook_size(k);
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let started = Instant::now();
+    let set = train::data::Dataset::load(&args.data, args.frame_stride)?;
+    eprintln!(
+        "loaded {} frames ({:.1} Mpx) from {} clips in {:.1}s",
+        set.len(),
+        set.pixels() as f64 / 1e6,
+        set.clips.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let backend = Backend::select(args.backend)?;
+    eprintln!("training on {} ({})", backend.kind, backend.reason);
+    let opts = train::TrainOptions {
+        steps: args.steps,
+        batch: args.batch,
+        crop: args.crop,
+        lr: args.lr,
+        log_every: args.log_every,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        time_budget_s: args.time_budget,
+        run_limit_s: args.run_limit,
+        restart_every: args.restart_every.max(1),
+        ..Default::default()
+    };
+    let report = train::train(
+        &cfg,
+        &set,
+        &backend,
+        &opts,
+        &args.output,
+        &mut std::io::stdout(),
+    )?;
+    println!(
+        "done: {} steps, last PSNR {:.2} dB, usage {:?}, {:.0}s",
+        report.steps, report.last_psnr, report.usage, report.seconds
+    );
+    Ok(())
+}
+
+fn init_weights(preset: ModelKind, seed: u64, output: &PathBuf) -> Result<()> {
+    let cfg = preset_config(preset);
+    let backend = Backend::cpu("init");
+    backend.device.seed(seed);
+    let model = cfg.init(&backend.device);
+    let w = Weights::from_model(&cfg, &model)?;
+    std::fs::write(output, w.as_bytes())?;
+    println!(
+        "wrote {} ({} bytes, id {})",
+        output.display(),
+        w.as_bytes().len(),
+        w.id()
+    );
+    Ok(())
+}

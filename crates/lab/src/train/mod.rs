@@ -1,0 +1,290 @@
+//! `vqcodec-lab train`: trains the VQ-VAE with burn autodiff on any backend.
+//!
+//! Loss: MSE reconstruction + β·commitment. Codebooks follow EMA updates (not the
+//! optimiser), start from k-means on the first batches' latents, and restart dead codes
+//! from live residuals. Quantizer dropout (a random RVQ depth on half the steps) keeps every
+//! prefix of levels a usable quality rung. Checkpoints (f32 weights + a JSON state) let a
+//! later run resume: device sessions are short.
+
+pub mod data;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Tensor;
+
+use data::{Dataset, Rng};
+use vqcodec::Backend;
+use vqcodec::model::{Precision, VqVae, VqVaeConfig, Weights};
+
+/// Hyper-parameters of a run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainOptions {
+    /// Total optimiser steps (a resumed run continues to this count).
+    pub steps: usize,
+    /// Crops per batch.
+    pub batch: usize,
+    /// Crop side in pixels.
+    pub crop: usize,
+    /// Peak learning rate (Adam), after a short warm-up; cosine decay to `lr * 0.05`.
+    pub lr: f64,
+    /// Commitment loss weight β.
+    pub commitment: f32,
+    /// EMA decay of the codebooks.
+    pub ema_decay: f32,
+    /// Steps between dead-code restarts.
+    pub restart_every: usize,
+    /// A code whose EMA count (assignments per step) falls below this is dead.
+    pub restart_threshold: f32,
+    /// Steps between log lines.
+    pub log_every: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Seed for initialisation and sampling.
+    pub seed: u64,
+    /// Total training seconds over all resumed runs: the learning-rate schedule follows
+    /// `max(step / steps, seconds / budget)` and training ends when either is spent.
+    pub time_budget_s: Option<f64>,
+    /// Wall-clock limit of this invocation: checkpoint and stop (resume later).
+    pub run_limit_s: Option<f64>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            batch: 32,
+            crop: 128,
+            lr: 1e-3,
+            commitment: 0.25,
+            ema_decay: 0.99,
+            restart_every: 100,
+            restart_threshold: 1.0,
+            log_every: 50,
+            checkpoint_every: 500,
+            seed: 0,
+            time_budget_s: None,
+            run_limit_s: None,
+        }
+    }
+}
+
+/// Where a run stands, saved beside the checkpoint.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunState {
+    step: usize,
+    seconds: f64,
+}
+
+/// Summary of a finished run.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    /// Steps done in total (including resumed ones).
+    pub steps: usize,
+    /// PSNR (dB) of the last logged batch with all levels.
+    pub last_psnr: f64,
+    /// Fraction of codes alive per level at the end.
+    pub usage: Vec<f64>,
+    /// Wall-clock seconds of this run (not counting earlier resumed runs).
+    pub seconds: f64,
+}
+
+/// Training progress in [0, 1]: by steps, or by time when a total budget is set.
+fn progress(opts: &TrainOptions, step: usize, seconds: f64) -> f64 {
+    let by_steps = step as f64 / opts.steps.max(1) as f64;
+    let by_time = opts.time_budget_s.map_or(0.0, |b| seconds / b.max(1e-9));
+    by_steps.max(by_time).min(1.0)
+}
+
+/// Linear warm-up over the first 2%, then cosine decay to 5% of the peak.
+fn lr_at(opts: &TrainOptions, t: f64) -> f64 {
+    let warm = 0.02;
+    if t < warm {
+        return opts.lr * (0.05 + 0.95 * t / warm);
+    }
+    let u = (t - warm) / (1.0 - warm);
+    let min = opts.lr * 0.05;
+    min + 0.5 * (opts.lr - min) * (1.0 + (std::f64::consts::PI * u).cos())
+}
+
+/// Usage (fraction of codes with EMA count ≥ threshold) and perplexity per level.
+fn codebook_stats(sizes: &[f32], levels: usize, codes: usize, threshold: f32) -> Vec<(f64, f64)> {
+    (0..levels)
+        .map(|l| {
+            let s = &sizes[l * codes..(l + 1) * codes];
+            let total: f64 = s.iter().map(|&v| f64::from(v.max(0.0))).sum();
+            let alive = s.iter().filter(|&&v| v >= threshold).count() as f64 / codes as f64;
+            let entropy: f64 = s
+                .iter()
+                .map(|&v| f64::from(v.max(0.0)) / total.max(1e-12))
+                .filter(|&p| p > 0.0)
+                .map(|p| -p * p.ln())
+                .sum();
+            (alive, entropy.exp())
+        })
+        .collect()
+}
+
+/// Trains `config` (or resumes from `out_dir/checkpoint.vqw`) on `data` and writes
+/// `out_dir/checkpoint.vqw` (f32) and `out_dir/model.vqw` (f16, shippable).
+///
+/// # Errors
+/// On I/O failure or a checkpoint that does not load.
+pub fn train(
+    config: &VqVaeConfig,
+    data: &Dataset,
+    backend: &Backend,
+    opts: &TrainOptions,
+    out_dir: &Path,
+    log: &mut dyn Write,
+) -> Result<TrainReport> {
+    std::fs::create_dir_all(out_dir)?;
+    let device = backend.device.clone().autodiff();
+    device.seed(opts.seed);
+    let ckpt = out_dir.join("checkpoint.vqw");
+    let state_path = out_dir.join("state.json");
+    let (mut model, config, mut step, seconds_before) = if ckpt.exists() {
+        let w = Weights::from_bytes(std::fs::read(&ckpt)?)?;
+        let st: RunState =
+            serde_json::from_slice(&std::fs::read(&state_path)?).context("bad state.json")?;
+        writeln!(log, "resuming from {} at step {}", ckpt.display(), st.step)?;
+        (w.load(&device)?, w.config().clone(), st.step, st.seconds)
+    } else {
+        (config.init(&device), config.clone(), 0, 0.0)
+    };
+    let (levels, codes, _) = model.quantizer.dims();
+    let mut rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919));
+
+    if step == 0 {
+        // k-means initialisation from the latents of a few batches
+        let mut zs = Vec::new();
+        for _ in 0..4 {
+            let x = data.batch(&mut rng, opts.batch, opts.crop, &device);
+            let z = model.latent(x).detach();
+            let [b, d, h, w] = z.dims();
+            zs.push(z.permute([0, 2, 3, 1]).reshape([b * h * w, d]));
+        }
+        let z = Tensor::cat(zs, 0);
+        writeln!(log, "k-means init on {} latent vectors", z.dims()[0])?;
+        model.quantizer = model.quantizer.kmeans_init(z, 10);
+    }
+    let mut ema = model.quantizer.ema_state();
+    let mut optim = AdamConfig::new().init();
+    let start = Instant::now();
+    let step_at_start = step;
+    let mut last_psnr = f64::NAN;
+    let mut usage = vec![0.0; levels];
+    let save = |model: &VqVae, step: usize, secs: f64| -> Result<()> {
+        let w = Weights::from_model_with(&config, model, Precision::F32)?;
+        std::fs::write(&ckpt, w.as_bytes())?;
+        std::fs::write(
+            &state_path,
+            serde_json::to_vec(&RunState {
+                step,
+                seconds: secs,
+            })?,
+        )?;
+        let shipped = Weights::from_model(&config, model)?;
+        std::fs::write(out_dir.join("model.vqw"), shipped.as_bytes())?;
+        Ok(())
+    };
+    loop {
+        let total_seconds = seconds_before + start.elapsed().as_secs_f64();
+        let t = progress(opts, step, total_seconds);
+        if t >= 1.0 {
+            break;
+        }
+        let lr = lr_at(opts, t);
+        let x = data.batch(&mut rng, opts.batch, opts.crop, &device);
+        // quantizer dropout: half the steps train a random prefix of the levels
+        let depth = if rng.unit() < 0.5 {
+            levels
+        } else {
+            1 + rng.below(levels)
+        };
+        let out = model.forward(x.clone(), depth);
+        let mse = (out.reconstruction.clone() - x).square().mean();
+        let loss = mse.clone() + out.quantized.commitment.clone().mul_scalar(opts.commitment);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        model.quantizer = model
+            .quantizer
+            .ema_update(&mut ema, &out.quantized, opts.ema_decay);
+        step += 1;
+        if step % opts.restart_every == 0 && t < 0.9 {
+            let (q, n) = model.quantizer.restart_dead_codes(
+                &mut ema,
+                &out.quantized,
+                opts.restart_threshold,
+            );
+            model.quantizer = q;
+            if n.iter().any(|&k| k > 0) {
+                writeln!(log, "step {step}: restarted dead codes per level {n:?}")?;
+            }
+        }
+        let out_of_time = opts
+            .run_limit_s
+            .is_some_and(|b| start.elapsed().as_secs_f64() > b);
+        let done = progress(opts, step, seconds_before + start.elapsed().as_secs_f64()) >= 1.0;
+        if step % opts.log_every == 0 || done || out_of_time {
+            let mse_v = f64::from(mse.into_scalar::<f32>());
+            let psnr = -10.0 * mse_v.max(1e-12).log10();
+            if depth == levels {
+                last_psnr = psnr;
+            }
+            let sizes: Vec<f32> = ema
+                .cluster_size
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .unwrap_or_default();
+            let stats = codebook_stats(&sizes, levels, codes, opts.restart_threshold);
+            usage = stats.iter().map(|s| s.0).collect();
+            let elapsed = start.elapsed().as_secs_f64();
+            writeln!(
+                log,
+                "step {step:6} lr {:.2e} loss {:.5} psnr {psnr:6.2} dB (levels {depth}) usage {} perplexity {} | {:.0}s {:.2} Mpx/s",
+                lr,
+                f64::from(loss.into_scalar::<f32>()),
+                stats
+                    .iter()
+                    .map(|s| format!("{:.0}%", s.0 * 100.0))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                stats
+                    .iter()
+                    .map(|s| format!("{:.0}", s.1))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                elapsed + seconds_before,
+                (step - step_at_start) as f64 * (opts.batch * opts.crop * opts.crop) as f64
+                    / elapsed
+                    / 1e6,
+            )?;
+            log.flush()?;
+        }
+        // the last checkpoint is written once, after the loop
+        if step % opts.checkpoint_every == 0 && !(done || out_of_time) {
+            save(&model, step, start.elapsed().as_secs_f64() + seconds_before)?;
+        }
+        if out_of_time {
+            writeln!(
+                log,
+                "run limit reached at step {step}: checkpointed, resume to continue"
+            )?;
+            break;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    save(&model, step, seconds_before + seconds)?;
+    Ok(TrainReport {
+        steps: step,
+        last_psnr,
+        usage,
+        seconds,
+    })
+}

@@ -1,0 +1,102 @@
+//! `vqcodec-lab train` on the CPU backend: a few steps on a real clip, checkpoint, resume.
+//! Paths are the workspace root's.
+
+use assert_cmd::Command;
+
+/// Runs in the workspace root, where `tests/data/` is.
+fn at_root() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .expect("the workspace root should exist");
+    });
+}
+
+fn psnrs(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter_map(|l| l.split(" psnr ").nth(1))
+        .map(|s| s.trim_start().split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn trains_on_cpu_checkpoints_and_resumes() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |steps: &str| {
+        let a = Command::cargo_bin("vqcodec-lab")
+            .unwrap()
+            .args([
+                "train",
+                "--data",
+                "tests/data/manifest.txt",
+                "--backend",
+                "cpu",
+                "--preset",
+                "lite",
+            ])
+            .args([
+                "--steps",
+                steps,
+                "--batch",
+                "4",
+                "--crop",
+                "64",
+                "--log-every",
+                "5",
+                "--checkpoint-every",
+                "10",
+                "--lr",
+                "3e-3",
+            ])
+            .args(["--restart-every", "10"])
+            .arg("-o")
+            .arg(&dir)
+            .assert()
+            .success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    let first = run("40");
+    let p = psnrs(&first);
+    assert_eq!(p.len(), 8, "a log line every 5 steps: {first}");
+    assert!(
+        first.contains("usage") && first.contains("perplexity"),
+        "{first}"
+    );
+    // training on one clip should fit it better than the k-means-initialised start
+    let head = p[..2].iter().sum::<f64>() / 2.0;
+    let tail = p[p.len() - 2..].iter().sum::<f64>() / 2.0;
+    assert!(tail > head + 1.0, "PSNR should rise while training: {p:?}");
+    for f in ["checkpoint.vqw", "model.vqw", "state.json"] {
+        assert!(dir.join(f).exists(), "{f} should be written");
+    }
+    // the shippable f16 file loads as a model and round-trips the clip (in the `vqcodec` tool,
+    // built with the workspace)
+    Command::cargo_bin("vqcodec")
+        .unwrap()
+        .args([
+            "roundtrip",
+            "tests/data/carphone_6f.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--weights",
+        ])
+        .arg(dir.join("model.vqw"))
+        .assert()
+        .success();
+    let second = run("50");
+    assert!(
+        second.contains("resuming from") && second.contains("at step 40"),
+        "{second}"
+    );
+    assert_eq!(
+        psnrs(&second).len(),
+        2,
+        "resumed run should do steps 41..=50 only: {second}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,157 @@
+//! The RVQ codebooks on the CPU, for the encoder's closed-loop decisions.
+//!
+//! The encoder quantises the network's latent here rather than on the device, so that it can
+//! weigh "keep the previous frame's code" against "send a new one" with the entropy coder's
+//! actual costs. Only the encoder's *choices* use floating point; the symbols it writes are
+//! integers that every decoder reads back identically.
+
+use crate::error::ConfigError;
+
+/// `levels × size × dim` codebooks in f32, with each code's squared norm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Codebooks {
+    levels: usize,
+    size: usize,
+    dim: usize,
+    data: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl Codebooks {
+    /// Wraps `data` (`levels × size × dim`, row-major).
+    ///
+    /// # Errors
+    /// [`ConfigError::Codebooks`] if the length does not match the shape.
+    pub fn new(
+        levels: usize,
+        size: usize,
+        dim: usize,
+        data: Vec<f32>,
+    ) -> Result<Self, ConfigError> {
+        if levels == 0 || size == 0 || dim == 0 || data.len() != levels * size * dim {
+            return Err(ConfigError::Codebooks {
+                got: format!("of {} values", data.len()),
+                expected: format!("{levels}x{size}x{dim}"),
+            });
+        }
+        let norms = data
+            .chunks_exact(dim)
+            .map(|c| c.iter().map(|v| v * v).sum())
+            .collect();
+        Ok(Self {
+            levels,
+            size,
+            dim,
+            data,
+            norms,
+        })
+    }
+
+    /// RVQ levels.
+    pub fn levels(&self) -> usize {
+        self.levels
+    }
+
+    /// Codes per level.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Code dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The values, `levels × size × dim`.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Code `k` of `level`.
+    #[inline]
+    pub fn code(&self, level: usize, k: usize) -> &[f32] {
+        let at = (level * self.size + k) * self.dim;
+        &self.data[at..at + self.dim]
+    }
+
+    /// The code of `level` nearest to `r` and its squared distance.
+    #[inline]
+    pub fn nearest(&self, level: usize, r: &[f32]) -> (u16, f32) {
+        let rr: f32 = r.iter().map(|v| v * v).sum();
+        let base = level * self.size;
+        let (mut best, mut best_d) = (0usize, f32::INFINITY);
+        for k in 0..self.size {
+            let c = &self.data[(base + k) * self.dim..(base + k + 1) * self.dim];
+            let d = self.norms[base + k] - 2.0 * dot(c, r);
+            if d < best_d {
+                best_d = d;
+                best = k;
+            }
+        }
+        (best as u16, (best_d + rr).max(0.0))
+    }
+
+    /// Squared distance from `r` to code `k` of `level` (summed in code order: the encoder's
+    /// RD choices compare it with the entropy coder's costs).
+    #[inline]
+    pub fn distance(&self, level: usize, k: usize, r: &[f32]) -> f32 {
+        self.code(level, k)
+            .iter()
+            .zip(r)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum()
+    }
+}
+
+/// `a · b` in eight running sums, so that the compiler can keep them in SIMD registers (SSE on
+/// x86-64, simd128 in wasm); a single running sum must be added in order and stays scalar.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_finds_the_closest_code_for_odd_and_even_dimensions() {
+        for dim in [3usize, 8, 16, 21] {
+            let size = 37;
+            let data: Vec<f32> = (0..size * dim)
+                .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let books = Codebooks::new(1, size, dim, data).unwrap();
+            for t in 0..20 {
+                let r: Vec<f32> = (0..dim)
+                    .map(|i| ((i * 31 + t * 17) % 23) as f32 / 11.0 - 1.0)
+                    .collect();
+                let brute = (0..size)
+                    .map(|k| books.distance(0, k, &r))
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap();
+                let (k, d) = books.nearest(0, &r);
+                assert!((d - brute.1).abs() < 1e-4, "dim {dim}: {d} vs {}", brute.1);
+                assert!(
+                    (books.distance(0, usize::from(k), &r) - brute.1).abs() < 1e-4,
+                    "dim {dim}: code {k} vs {}",
+                    brute.0
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The pinned description of a conformance vector's symbols (feature `bench`): one line for the
+//! header, then one per chunk — its kind, timestamp, levels, size and the CRC32 of its decoded
+//! indices — or the error that cost it. `tests/conformance/NAME.txt` holds these lines; the
+//! format crate's test and the engine's test (which adds the frames) both compare against them.
+
+use crate::container::Limits;
+use crate::decoder::StreamDecoder;
+use crate::error::StreamError;
+use crate::syntax::TokenState;
+
+/// CRC32 of a frame's indices (`u16` LE, level-major, [`crate::NONE`] for uncoded levels).
+pub fn symbols_crc(s: &TokenState) -> u32 {
+    let bytes: Vec<u8> = s.idx.iter().flat_map(|v| v.to_le_bytes()).collect();
+    crc32fast::hash(&bytes)
+}
+
+/// The header and chunk lines of the stream in `bytes`, decoded without a model.
+///
+/// # Errors
+/// The header's error, for a stream whose header cannot be read.
+pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
+    let stream = StreamDecoder::new(bytes, Limits::default(), None)?;
+    let h = stream.header();
+    let mut text = format!(
+        "header {}x{} fps {}/{} levels {} bits {} downsample {} model {:016x} codebook {:016x}\n",
+        h.width,
+        h.height,
+        h.fps_num,
+        h.fps_den,
+        h.levels,
+        h.codebook_bits,
+        h.downsample,
+        h.model_id,
+        h.codebook_id
+    );
+    for item in stream {
+        text += &match item {
+            Ok(f) => format!(
+                "chunk {:?} pts {} levels {} bytes {} symbols {:08x}\n",
+                f.kind,
+                f.pts,
+                f.state.coded,
+                f.bytes,
+                symbols_crc(&f.state)
+            ),
+            Err(e) => format!("error {}: {e}\n", e.kind()),
+        };
+    }
+    Ok(text)
+}

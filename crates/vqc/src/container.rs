@@ -1,0 +1,609 @@
+//! The `.vqc` container: a fixed, CRC-protected sequence header followed by one chunk per
+//! frame, each with its own sync word, length and CRC32. See `docs/bitstream.md`.
+//!
+//! Parsing never trusts a length before checking it against [`Limits`] and the bytes
+//! actually present, and never allocates from a field it has not checked.
+
+use crate::error::StreamError;
+use crate::patch::CodebookPatch;
+
+/// Sequence header magic.
+pub const MAGIC: [u8; 4] = *b"VQCV";
+/// The format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+/// Bytes in a version-1 sequence header, CRC included.
+pub const HEADER_LEN: usize = 60;
+/// Header flag: a codebook block follows the fixed header (issue 6).
+pub const FLAG_CODEBOOK: u32 = 1;
+/// Chunk sync word.
+pub const SYNC: [u8; 2] = *b"VQ";
+/// Bytes in a chunk header, CRC included.
+pub const CHUNK_HEADER_LEN: usize = 16;
+
+/// Resource limits checked before anything is allocated from a stream's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame width accepted.
+    pub max_width: u32,
+    /// Largest frame height accepted.
+    pub max_height: u32,
+    /// Largest `width × height` accepted.
+    pub max_pixels: u64,
+    /// Most frames decoded from one stream (and the largest frame count a header may claim).
+    pub max_frames: u64,
+    /// Largest chunk payload accepted, in bytes.
+    pub max_chunk_bytes: u32,
+    /// Largest whole stream a reader loads into memory, in bytes.
+    pub max_stream_bytes: u64,
+    /// Largest codebook block a header may carry, in bytes.
+    pub max_codebook_bytes: u32,
+}
+
+impl Limits {
+    /// 8192 × 8192, 64 Mpx, 10 million frames, 64 MiB per chunk, 1 GiB per stream, 4 MiB of
+    /// codebook: the limits every front end uses unless its caller sets others, and the largest
+    /// frame the encoder accepts.
+    pub const DEFAULT: Limits = Limits {
+        max_width: 8192,
+        max_height: 8192,
+        max_pixels: 8192 * 8192,
+        max_frames: 10_000_000,
+        max_chunk_bytes: 64 << 20,
+        max_stream_bytes: 1 << 30,
+        max_codebook_bytes: 4 << 20,
+    };
+}
+
+impl Default for Limits {
+    /// [`Limits::DEFAULT`].
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Frame type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameKind {
+    /// Codes every position; decoding may start here.
+    Key,
+    /// Codes positions against the previous decoded frame's indices.
+    Delta,
+}
+
+/// Colour layout of the source, so a decoder can write its output back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum SourceChroma {
+    /// 4:2:0.
+    C420 = 0,
+    /// 4:2:2.
+    C422 = 1,
+    /// 4:4:4 (or RGB sources).
+    C444 = 2,
+    /// Luma only.
+    Mono = 3,
+}
+
+impl SourceChroma {
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::C420,
+            1 => Self::C422,
+            2 => Self::C444,
+            3 => Self::Mono,
+            _ => return None,
+        })
+    }
+}
+
+/// The sequence header, with the codebook block that may follow it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Header {
+    /// Id of the weights the stream was made with ([`crate::id_of`] of the weight file).
+    pub model_id: u64,
+    /// 0: the model's own codebooks; else [`CodebookPatch::id`] of the codebook the header
+    /// carries (use [`Header::with_codebook`] to set both).
+    pub codebook_id: u64,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Frame rate numerator.
+    pub fps_num: u32,
+    /// Frame rate denominator; a chunk's timestamp counts units of `fps_den / fps_num` s.
+    pub fps_den: u32,
+    /// Frames in the stream, or 0 when unknown (live encoding).
+    pub frame_count: u32,
+    /// RVQ levels of the model.
+    pub levels: u8,
+    /// log2 of the codebook size.
+    pub codebook_bits: u8,
+    /// Pixels per latent position along each axis.
+    pub downsample: u8,
+    /// Source chroma layout (informative).
+    pub chroma: SourceChroma,
+    /// Codebook levels adapted to this stream's footage (`vqcodec adapt`), carried after the
+    /// fixed header; a decoder draws the stream's indices from these levels instead of the
+    /// model's own.
+    #[serde(skip)]
+    pub codebook: Option<CodebookPatch>,
+}
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from(le_u32(b, at)) | (u64::from(le_u32(b, at + 4)) << 32)
+}
+
+impl Header {
+    /// This header carrying `patch` (its id goes in `codebook_id`), or the model's own
+    /// codebooks for `None`.
+    pub fn with_codebook(mut self, patch: Option<CodebookPatch>) -> Self {
+        self.codebook_id = patch.as_ref().map_or(0, CodebookPatch::id);
+        self.codebook = patch;
+        self
+    }
+
+    /// Bytes the header takes in the stream: 60, plus the codebook block when there is one.
+    pub fn byte_len(&self) -> usize {
+        HEADER_LEN + self.codebook.as_ref().map_or(0, |p| 4 + p.byte_len())
+    }
+
+    /// Latent grid `(rows, columns)`.
+    pub fn latent_size(&self) -> (usize, usize) {
+        let s = usize::from(self.downsample.max(1));
+        (
+            (self.height as usize).div_ceil(s),
+            (self.width as usize).div_ceil(s),
+        )
+    }
+
+    /// Serialises the header ([`Header::byte_len`] bytes: the fixed 60, then the codebook
+    /// block if any).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let patch = self.codebook.as_ref().map(CodebookPatch::to_bytes);
+        let mut b = Vec::with_capacity(HEADER_LEN + patch.as_ref().map_or(0, |p| 4 + p.len()));
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+        let flags = if patch.is_some() { FLAG_CODEBOOK } else { 0 };
+        b.extend_from_slice(&flags.to_le_bytes());
+        b.extend_from_slice(&self.model_id.to_le_bytes());
+        b.extend_from_slice(&self.codebook_id.to_le_bytes());
+        for v in [
+            self.width,
+            self.height,
+            self.fps_num,
+            self.fps_den,
+            self.frame_count,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&[
+            self.levels,
+            self.codebook_bits,
+            self.downsample,
+            0, // colour: RGB from BT.601 limited-range Y'CbCr
+            self.chroma as u8,
+            0,
+            0,
+            0,
+        ]);
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        debug_assert_eq!(b.len(), HEADER_LEN);
+        if let Some(p) = patch {
+            debug_assert_eq!(self.codebook_id, crate::id_of(&p));
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            b.extend_from_slice(&p);
+        }
+        b
+    }
+
+    /// Parses and checks a header at the start of `bytes`, with its codebook block if the
+    /// flags say one follows (then `bytes` must hold it too; [`Header::byte_len`] tells where
+    /// the first chunk starts).
+    ///
+    /// # Errors
+    /// [`StreamError::Truncated`], [`StreamError::NotVqc`], [`StreamError::Version`],
+    /// [`StreamError::HeaderCrc`], [`StreamError::Unsupported`],
+    /// [`StreamError::LimitExceeded`] or [`StreamError::Malformed`]: every field is checked
+    /// here, before a caller allocates anything from it; a codebook block's length is checked
+    /// against [`Limits::max_codebook_bytes`] and the bytes present before it is read, and its
+    /// content against the id the header names and the model's sizes.
+    pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Header, StreamError> {
+        if bytes.len() < 8 {
+            return Err(if bytes.len() >= 4 && bytes[..4] != MAGIC {
+                StreamError::NotVqc
+            } else {
+                StreamError::Truncated {
+                    offset: bytes.len() as u64,
+                    frames: 0,
+                }
+            });
+        }
+        if bytes[..4] != MAGIC {
+            return Err(StreamError::NotVqc);
+        }
+        let version = le_u16(bytes, 4);
+        if version != VERSION {
+            return Err(StreamError::Version(version));
+        }
+        let len = usize::from(le_u16(bytes, 6));
+        if len != HEADER_LEN {
+            return Err(StreamError::Malformed(format!(
+                "header length {len} (version 1 has {HEADER_LEN})"
+            )));
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(StreamError::Truncated {
+                offset: bytes.len() as u64,
+                frames: 0,
+            });
+        }
+        let crc = le_u32(bytes, HEADER_LEN - 4);
+        if crc32fast::hash(&bytes[..HEADER_LEN - 4]) != crc {
+            return Err(StreamError::HeaderCrc);
+        }
+        let flags = le_u32(bytes, 8);
+        if flags & !FLAG_CODEBOOK != 0 {
+            return Err(StreamError::Unsupported(format!("header flags {flags:#x}")));
+        }
+        let mut h = Header {
+            model_id: le_u64(bytes, 12),
+            codebook_id: le_u64(bytes, 20),
+            width: le_u32(bytes, 28),
+            height: le_u32(bytes, 32),
+            fps_num: le_u32(bytes, 36),
+            fps_den: le_u32(bytes, 40),
+            frame_count: le_u32(bytes, 44),
+            levels: bytes[48],
+            codebook_bits: bytes[49],
+            downsample: bytes[50],
+            chroma: SourceChroma::from_u8(bytes[52])
+                .ok_or_else(|| StreamError::Malformed(format!("chroma code {}", bytes[52])))?,
+            codebook: None,
+        };
+        if bytes[51] != 0 {
+            return Err(StreamError::Unsupported(format!(
+                "colour code {}",
+                bytes[51]
+            )));
+        }
+        h.check(limits)?;
+        if flags & FLAG_CODEBOOK == 0 {
+            if h.codebook_id != 0 {
+                return Err(StreamError::Malformed(format!(
+                    "codebook id {:016x} without a codebook block",
+                    h.codebook_id
+                )));
+            }
+            return Ok(h);
+        }
+        h.codebook = Some(Self::parse_codebook(bytes, &h, limits)?);
+        Ok(h)
+    }
+
+    /// The codebook block after the fixed header: u32 LE length, then a `.codebook` file.
+    fn parse_codebook(
+        bytes: &[u8],
+        h: &Header,
+        limits: &Limits,
+    ) -> Result<CodebookPatch, StreamError> {
+        let cut = || StreamError::Truncated {
+            offset: bytes.len() as u64,
+            frames: 0,
+        };
+        let len_bytes = bytes.get(HEADER_LEN..HEADER_LEN + 4).ok_or_else(cut)?;
+        let len = le_u32(len_bytes, 0);
+        if len > limits.max_codebook_bytes {
+            return Err(StreamError::LimitExceeded {
+                what: "codebook block".into(),
+                value: len.into(),
+                max: limits.max_codebook_bytes.into(),
+            });
+        }
+        let start = HEADER_LEN + 4;
+        let block = bytes.get(start..start + len as usize).ok_or_else(cut)?;
+        if crate::id_of(block) != h.codebook_id {
+            return Err(StreamError::Malformed(format!(
+                "the codebook block is not codebook {:016x} (damaged or replaced)",
+                h.codebook_id
+            )));
+        }
+        let patch = CodebookPatch::parse(block)?;
+        if patch.model_id != h.model_id
+            || patch.levels != usize::from(h.levels)
+            || patch.size != 1usize << h.codebook_bits
+        {
+            return Err(StreamError::Malformed(format!(
+                "the stream's codebook ({} levels of {} codes, model {:016x}) does not fit its header",
+                patch.levels, patch.size, patch.model_id
+            )));
+        }
+        Ok(patch)
+    }
+
+    /// Checks the fields against `limits` and against what version 1 can express.
+    ///
+    /// # Errors
+    /// [`StreamError::LimitExceeded`] or [`StreamError::Malformed`].
+    pub fn check(&self, limits: &Limits) -> Result<(), StreamError> {
+        let limit = |what: &str, value: u64, max: u64| {
+            if value > max {
+                Err(StreamError::LimitExceeded {
+                    what: what.to_string(),
+                    value,
+                    max,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        if self.width == 0 || self.height == 0 {
+            return Err(StreamError::Malformed(format!(
+                "frame size {}x{}",
+                self.width, self.height
+            )));
+        }
+        limit("width", self.width.into(), limits.max_width.into())?;
+        limit("height", self.height.into(), limits.max_height.into())?;
+        limit(
+            "pixels per frame",
+            u64::from(self.width) * u64::from(self.height),
+            limits.max_pixels,
+        )?;
+        limit("frame count", self.frame_count.into(), limits.max_frames)?;
+        if self.fps_num == 0 || self.fps_den == 0 {
+            return Err(StreamError::Malformed(format!(
+                "frame rate {}/{}",
+                self.fps_num, self.fps_den
+            )));
+        }
+        if !(1..=15).contains(&self.levels) {
+            return Err(StreamError::Malformed(format!("{} levels", self.levels)));
+        }
+        if !(1..=12).contains(&self.codebook_bits) {
+            return Err(StreamError::Malformed(format!(
+                "codebook of 2^{} codes",
+                self.codebook_bits
+            )));
+        }
+        if !(1..=64).contains(&self.downsample) {
+            return Err(StreamError::Malformed(format!(
+                "downsample {}",
+                self.downsample
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One chunk: a frame's header fields and its (CRC-checked) payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    /// Key or delta.
+    pub kind: FrameKind,
+    /// RVQ levels coded in this frame (1..=the model's levels).
+    pub levels: u8,
+    /// Presentation time in units of the header's `fps_den / fps_num` seconds.
+    pub pts: u32,
+    /// Byte offset of the chunk in the stream.
+    pub offset: u64,
+    /// The range-coded symbols.
+    pub payload: &'a [u8],
+}
+
+/// Serialises a chunk: header (16 bytes) + payload.
+pub fn write_chunk(kind: FrameKind, levels: u8, pts: u32, payload: &[u8]) -> Vec<u8> {
+    debug_assert!((1..=15).contains(&levels));
+    let mut b = Vec::with_capacity(CHUNK_HEADER_LEN + payload.len());
+    b.extend_from_slice(&SYNC);
+    let flags = (levels & 0x0F) | if kind == FrameKind::Delta { 0x80 } else { 0 };
+    b.push(flags);
+    b.push(0);
+    b.extend_from_slice(&pts.to_le_bytes());
+    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&b);
+    h.update(payload);
+    b.extend_from_slice(&h.finalize().to_le_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// Walks the chunks of a stream held in memory.
+///
+/// Yields each chunk or the error that stopped it. After a damaged chunk it scans forward for
+/// the next sync word whose chunk passes its CRC and goes on from there; after a cut it stops.
+#[derive(Debug, Clone)]
+pub struct ChunkReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    header: Header,
+    limits: Limits,
+    chunks: u64,
+    done: bool,
+}
+
+impl<'a> Chunk<'a> {
+    /// Parses and checks the chunk at the start of `bytes` (found at stream byte `offset`);
+    /// returns it and its length in bytes.
+    ///
+    /// # Errors
+    /// [`StreamError::Truncated`] if `bytes` ends inside the chunk, [`StreamError::ChunkCrc`]
+    /// for a missing sync word or a CRC mismatch, [`StreamError::LimitExceeded`] for a length
+    /// over `limits` (checked before the CRC reads the payload), [`StreamError::Unsupported`]
+    /// or [`StreamError::Malformed`] for fields v1 does not allow.
+    pub fn parse(
+        bytes: &'a [u8],
+        offset: u64,
+        header: &Header,
+        limits: &Limits,
+    ) -> Result<(Chunk<'a>, usize), StreamError> {
+        let cut = StreamError::Truncated { offset, frames: 0 };
+        if bytes.len() < CHUNK_HEADER_LEN {
+            return Err(cut);
+        }
+        if bytes[..2] != SYNC {
+            return Err(StreamError::ChunkCrc { offset });
+        }
+        let flags = bytes[2];
+        let len = le_u32(bytes, 8);
+        if len > limits.max_chunk_bytes {
+            return Err(StreamError::LimitExceeded {
+                what: format!("chunk payload at byte {offset}"),
+                value: len.into(),
+                max: limits.max_chunk_bytes.into(),
+            });
+        }
+        let total = CHUNK_HEADER_LEN + len as usize;
+        if bytes.len() < total {
+            return Err(cut);
+        }
+        let mut h = crc32fast::Hasher::new();
+        h.update(&bytes[..12]);
+        h.update(&bytes[CHUNK_HEADER_LEN..total]);
+        if h.finalize() != le_u32(bytes, 12) {
+            return Err(StreamError::ChunkCrc { offset });
+        }
+        if flags & 0x70 != 0 || bytes[3] != 0 {
+            return Err(StreamError::Unsupported(format!(
+                "chunk flags {flags:#x}/{:#x} at byte {offset}",
+                bytes[3]
+            )));
+        }
+        let levels = flags & 0x0F;
+        if levels == 0 || levels > header.levels {
+            return Err(StreamError::Malformed(format!(
+                "chunk at byte {offset} codes {levels} levels (model has {})",
+                header.levels
+            )));
+        }
+        let kind = if flags & 0x80 != 0 {
+            FrameKind::Delta
+        } else {
+            FrameKind::Key
+        };
+        Ok((
+            Chunk {
+                kind,
+                levels,
+                pts: le_u32(bytes, 4),
+                offset,
+                payload: &bytes[CHUNK_HEADER_LEN..total],
+            },
+            total,
+        ))
+    }
+}
+
+/// Result of checking the chunk that starts at a position.
+enum Probe<'a> {
+    Ok(Chunk<'a>, usize),
+    Bad(StreamError),
+    Cut,
+}
+
+impl<'a> ChunkReader<'a> {
+    /// Parses the header of `bytes` and positions the reader on the first chunk.
+    ///
+    /// # Errors
+    /// As [`Header::parse`].
+    pub fn new(bytes: &'a [u8], limits: Limits) -> Result<Self, StreamError> {
+        let header = Header::parse(bytes, &limits)?;
+        Ok(Self {
+            bytes,
+            pos: header.byte_len(),
+            header,
+            limits,
+            chunks: 0,
+            done: false,
+        })
+    }
+
+    /// The sequence header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Byte offset of the next chunk.
+    pub fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
+    fn probe(&self, at: usize) -> Probe<'a> {
+        match Chunk::parse(&self.bytes[at..], at as u64, &self.header, &self.limits) {
+            Ok((chunk, len)) => Probe::Ok(chunk, len),
+            Err(StreamError::Truncated { .. }) => Probe::Cut,
+            Err(e) => Probe::Bad(e),
+        }
+    }
+
+    /// Scans forward from `from` for the next chunk that passes its checks.
+    fn resync(&self, from: usize) -> Option<usize> {
+        let mut at = from;
+        while at + CHUNK_HEADER_LEN <= self.bytes.len() {
+            let rel = self.bytes[at..].windows(2).position(|w| w == SYNC)?;
+            at += rel;
+            if let Probe::Ok(..) = self.probe(at) {
+                return Some(at);
+            }
+            at += 1;
+        }
+        None
+    }
+}
+
+impl<'a> Iterator for ChunkReader<'a> {
+    type Item = Result<Chunk<'a>, StreamError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos >= self.bytes.len() {
+            return None;
+        }
+        if self.chunks >= self.limits.max_frames {
+            self.done = true;
+            return Some(Err(StreamError::LimitExceeded {
+                what: "frames".into(),
+                value: self.chunks + 1,
+                max: self.limits.max_frames,
+            }));
+        }
+        let at = self.pos;
+        match self.probe(at) {
+            Probe::Ok(chunk, len) => {
+                self.pos = at + len;
+                self.chunks += 1;
+                Some(Ok(chunk))
+            }
+            Probe::Cut => {
+                // a cut, unless a later chunk parses (then this one was damaged)
+                match self.resync(at + 1) {
+                    Some(next) => {
+                        self.pos = next;
+                        Some(Err(StreamError::ChunkCrc { offset: at as u64 }))
+                    }
+                    None => {
+                        self.done = true;
+                        Some(Err(StreamError::Truncated {
+                            offset: at as u64,
+                            frames: self.chunks,
+                        }))
+                    }
+                }
+            }
+            Probe::Bad(e) => {
+                match self.resync(at + 1) {
+                    Some(next) => self.pos = next,
+                    None => self.done = true,
+                }
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The stream decoder: chunks in, code indices out. Pure integer work; no model needed
+//! beyond its id and sizes.
+
+use crate::ModelInfo;
+use crate::container::{Chunk, ChunkReader, FrameKind, Header, Limits};
+use crate::error::StreamError;
+use crate::syntax::{Contexts, TokenState, decode_frame};
+
+/// Decodes chunks of one stream into [`TokenState`]s.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    header: Header,
+    grid: (usize, usize),
+    ctx: Contexts,
+    prev: Option<TokenState>,
+}
+
+impl Decoder {
+    /// A decoder for a stream with `header`, checked against the `model` that will turn its
+    /// indices into pixels (`None` to decode symbols only, as `vqcodec info` does).
+    ///
+    /// # Errors
+    /// [`StreamError::ModelMismatch`] if the stream was made with other weights or sizes.
+    pub fn new(header: &Header, model: Option<&ModelInfo>) -> Result<Self, StreamError> {
+        if let Some(m) = model {
+            let fits = header.levels as usize == m.levels
+                && 1usize << header.codebook_bits == m.codebook_size
+                && header.downsample as usize == m.downsample;
+            if header.model_id != m.id || !fits {
+                return Err(StreamError::ModelMismatch {
+                    stream: header.model_id,
+                    decoder: m.id,
+                });
+            }
+        }
+        Ok(Self {
+            grid: header.latent_size(),
+            ctx: Contexts::new(header.levels.into(), header.codebook_bits.into()),
+            header: header.clone(),
+            prev: None,
+        })
+    }
+
+    /// Forgets the reference frame: after a lost chunk, delta frames wait for a keyframe.
+    pub fn lose_reference(&mut self) {
+        self.prev = None;
+    }
+
+    /// Decodes one chunk.
+    ///
+    /// # Errors
+    /// [`StreamError::NeedKeyframe`] for a delta frame without a reference,
+    /// [`StreamError::BadPayload`] for symbols that do not make a frame. Either way the
+    /// reference is dropped and decoding resumes at the next keyframe.
+    pub fn decode(&mut self, chunk: &Chunk<'_>) -> Result<&TokenState, StreamError> {
+        let levels = usize::from(self.header.levels);
+        if chunk.kind == FrameKind::Delta && self.prev.is_none() {
+            return Err(StreamError::NeedKeyframe {
+                offset: chunk.offset,
+            });
+        }
+        if chunk.kind == FrameKind::Key {
+            self.ctx = Contexts::new(levels, self.header.codebook_bits.into());
+        }
+        let result = decode_frame(
+            chunk.payload,
+            chunk.kind,
+            chunk.levels.into(),
+            (levels, self.grid.0, self.grid.1),
+            1 << self.header.codebook_bits,
+            &mut self.ctx,
+            self.prev.as_ref(),
+        );
+        match result {
+            Ok(state) => Ok(&*self.prev.insert(state)),
+            Err(reason) => {
+                self.prev = None;
+                Err(StreamError::BadPayload {
+                    offset: chunk.offset,
+                    reason,
+                })
+            }
+        }
+    }
+}
+
+/// A frame's indices with where they came from.
+#[derive(Debug, Clone)]
+pub struct DecodedFrame {
+    /// Key or delta.
+    pub kind: FrameKind,
+    /// Presentation timestamp.
+    pub pts: u32,
+    /// Byte offset of the chunk.
+    pub offset: u64,
+    /// Chunk bytes (header + payload).
+    pub bytes: usize,
+    /// The indices.
+    pub state: TokenState,
+}
+
+/// Decodes a whole stream held in memory: yields each frame's indices, or the error that cost
+/// a chunk (then goes on at the next keyframe), or the error that ended the stream.
+#[derive(Debug, Clone)]
+pub struct StreamDecoder<'a> {
+    reader: ChunkReader<'a>,
+    decoder: Decoder,
+}
+
+impl<'a> StreamDecoder<'a> {
+    /// Parses the header and checks it against `model`.
+    ///
+    /// # Errors
+    /// As [`Header::parse`] and [`Decoder::new`]; nothing is allocated for a stream that fails.
+    pub fn new(
+        bytes: &'a [u8],
+        limits: Limits,
+        model: Option<&ModelInfo>,
+    ) -> Result<Self, StreamError> {
+        let reader = ChunkReader::new(bytes, limits)?;
+        let decoder = Decoder::new(reader.header(), model)?;
+        Ok(Self { reader, decoder })
+    }
+
+    /// The sequence header.
+    pub fn header(&self) -> &Header {
+        self.reader.header()
+    }
+}
+
+impl Iterator for StreamDecoder<'_> {
+    type Item = Result<DecodedFrame, StreamError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let chunk = match self.reader.next()? {
+            Ok(c) => c,
+            Err(e) => {
+                self.decoder.lose_reference();
+                return Some(Err(e));
+            }
+        };
+        Some(self.decoder.decode(&chunk).map(|state| DecodedFrame {
+            kind: chunk.kind,
+            pts: chunk.pts,
+            offset: chunk.offset,
+            bytes: chunk.payload.len() + crate::container::CHUNK_HEADER_LEN,
+            state: state.clone(),
+        }))
+    }
+}

@@ -1,0 +1,369 @@
+//! The stream encoder: latents in, chunks out (send a frame, receive its packet).
+
+use crate::ModelInfo;
+use crate::codebook::Codebooks;
+use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
+use crate::error::ConfigError;
+use crate::patch::CodebookPatch;
+use crate::rate::{BitrateState, RateControl, quality_params};
+use crate::syntax::{Contexts, FrameCode, FrameParams, TokenState, encode_frame};
+
+/// What the encoder is asked to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderConfig {
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Frame rate numerator.
+    pub fps_num: u32,
+    /// Frame rate denominator.
+    pub fps_den: u32,
+    /// Constant quality or target bitrate.
+    pub rate: RateControl,
+    /// Most frames between keyframes (1: every frame is a keyframe).
+    pub keyint: u32,
+    /// Start a keyframe early when a predicted frame would cost nearly as much (a scene cut).
+    pub scene_cut: bool,
+    /// Source chroma layout, recorded in the header.
+    pub chroma: SourceChroma,
+    /// Frames to come, when known (0: unknown).
+    pub frame_count: u32,
+    /// Codebook levels adapted to the footage (the engine's `adapt`): the encoder quantises
+    /// with them and the header carries them, so every decoder uses them too.
+    pub codebook: Option<CodebookPatch>,
+}
+
+impl EncoderConfig {
+    /// Defaults for a `width × height` source at [`crate::DEFAULT_FRAMERATE`] fps: quality
+    /// [`crate::DEFAULT_QUALITY`], a keyframe every [`crate::DEFAULT_KEYINT`] frames, scene-cut
+    /// detection on.
+    pub fn new(width: u32, height: u32) -> Self {
+        Self {
+            width,
+            height,
+            fps_num: crate::DEFAULT_FRAMERATE,
+            fps_den: 1,
+            rate: RateControl::default(),
+            keyint: crate::DEFAULT_KEYINT,
+            scene_cut: true,
+            chroma: SourceChroma::C420,
+            frame_count: 0,
+            codebook: None,
+        }
+    }
+}
+
+/// Per-frame statistics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FrameStats {
+    /// Bytes of the chunk (header + payload).
+    pub bytes: usize,
+    /// The quality step used.
+    pub quality: u8,
+    /// Levels coded.
+    pub levels: usize,
+    /// λ used for skip decisions.
+    pub lambda: f32,
+    /// Fraction of (position, level) pairs sent as skips (0 for keyframes).
+    pub skipped: f64,
+    /// Mean squared latent error per position.
+    pub latent_mse: f64,
+    /// True when a scene cut turned a planned delta frame into a keyframe.
+    pub scene_cut: bool,
+}
+
+/// One encoded frame.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    /// Key or delta.
+    pub kind: FrameKind,
+    /// Presentation timestamp (frame ticks).
+    pub pts: u32,
+    /// The chunk, ready to append to the stream.
+    pub data: Vec<u8>,
+    /// The indices a decoder will hold after this frame.
+    pub state: TokenState,
+    /// Statistics.
+    pub stats: FrameStats,
+}
+
+/// Turns per-frame latents into `.vqc` chunks.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    config: EncoderConfig,
+    header: Header,
+    books: Codebooks,
+    grid: (usize, usize),
+    bits: u32,
+    ctx: Contexts,
+    prev: Option<TokenState>,
+    pts: u32,
+    since_key: u32,
+    bucket: Option<BitrateState>,
+}
+
+/// λ of keyframes relative to delta frames: every frame until the next keyframe inherits a
+/// keyframe's errors through skips, so its distortion counts many times (measured on coinpen:
+/// 0.02 gives +3 dB over 1 at equal rate; docs/bitstream.md).
+const KEY_LAMBDA_SCALE: f32 = 0.02;
+
+/// Delta frames that cost more than this fraction of a keyframe become keyframes.
+const SCENE_CUT_RATIO: f64 = 0.85;
+
+impl Encoder {
+    /// An encoder for `model`'s codebooks `books`, with `config.codebook`'s levels in place of
+    /// theirs when it has one. `books` must be the model's own (trained) codebooks: a codebook
+    /// patch holds differences from them.
+    ///
+    /// # Errors
+    /// [`ConfigError::Dimensions`] for a zero or oversized frame, [`ConfigError::Codebooks`]
+    /// for a codebook size that is not a power of two or not the model's,
+    /// [`ConfigError::Option`] for a zero frame rate or bitrate or a model the format cannot
+    /// describe, [`ConfigError::CodebookModel`] for a codebook made for another model.
+    pub fn new(
+        config: EncoderConfig,
+        model: &ModelInfo,
+        books: Codebooks,
+    ) -> Result<Self, ConfigError> {
+        let limits = Limits::default();
+        if config.width == 0
+            || config.height == 0
+            || config.width > limits.max_width
+            || config.height > limits.max_height
+        {
+            return Err(ConfigError::Dimensions {
+                width: config.width.into(),
+                height: config.height.into(),
+                max: limits.max_width.into(),
+            });
+        }
+        if config.fps_num == 0 || config.fps_den == 0 {
+            return Err(ConfigError::Option(format!(
+                "frame rate {}/{} (expected a positive fraction)",
+                config.fps_num, config.fps_den
+            )));
+        }
+        if let RateControl::Bitrate(k) = config.rate
+            && !(k.is_finite() && k > 0.0)
+        {
+            return Err(ConfigError::Option(format!(
+                "bitrate {k} kbit/s (expected a positive number)"
+            )));
+        }
+        let k = books.size();
+        if !k.is_power_of_two() || books.levels() != model.levels || k != model.codebook_size {
+            return Err(ConfigError::Codebooks {
+                got: format!("{}x{k}", books.levels()),
+                expected: format!("{} levels of {}", model.levels, model.codebook_size),
+            });
+        }
+        let books = match &config.codebook {
+            Some(patch) => patch.apply(model.id, &books)?,
+            None => books,
+        };
+        let bits = k.trailing_zeros();
+        let header = Header {
+            model_id: model.id,
+            codebook_id: 0,
+            width: config.width,
+            height: config.height,
+            fps_num: config.fps_num,
+            fps_den: config.fps_den,
+            frame_count: config.frame_count,
+            levels: model.levels as u8,
+            codebook_bits: bits as u8,
+            downsample: model.downsample as u8,
+            chroma: config.chroma,
+            codebook: None,
+        }
+        .with_codebook(config.codebook.clone());
+        header
+            .check(&limits)
+            .map_err(|e| ConfigError::Option(e.to_string()))?;
+        let bucket = match config.rate {
+            RateControl::Bitrate(kbps) => Some(BitrateState::new(
+                kbps,
+                f64::from(config.fps_num) / f64::from(config.fps_den),
+            )),
+            RateControl::Quality(_) => None,
+        };
+        Ok(Self {
+            grid: header.latent_size(),
+            ctx: Contexts::new(model.levels, bits),
+            config,
+            header,
+            books,
+            bits,
+            prev: None,
+            pts: 0,
+            since_key: 0,
+            bucket,
+        })
+    }
+
+    /// The sequence header this encoder writes.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The header's bytes (with the codebook block, if any): the start of the stream.
+    pub fn header_bytes(&self) -> Vec<u8> {
+        let b = self.header.to_bytes();
+        debug_assert_eq!(b.len(), self.header.byte_len());
+        b
+    }
+
+    /// Makes the next frame's timestamp `pts`: for an encoder that takes over a stream midway,
+    /// as the browser's worker does when the GPU is lost. Send that frame as a keyframe; the
+    /// decoder needs nothing from the encoder that came before.
+    pub fn resume_at(&mut self, pts: u32) {
+        self.pts = pts;
+    }
+
+    /// Latent values per frame the encoder expects: `rows × columns × dim`.
+    pub fn latent_len(&self) -> usize {
+        self.grid.0 * self.grid.1 * self.books.dim()
+    }
+
+    fn trial(&self, latent: &[f32], kind: FrameKind, quality: u8) -> (FrameCode, Contexts, f32) {
+        let (levels, lambda) = quality_params(quality, self.books.levels());
+        let lambda = match kind {
+            FrameKind::Key => lambda * KEY_LAMBDA_SCALE,
+            FrameKind::Delta => lambda,
+        };
+        let mut ctx = match kind {
+            FrameKind::Key => Contexts::new(self.books.levels(), self.bits),
+            FrameKind::Delta => self.ctx.clone(),
+        };
+        let code = encode_frame(
+            latent,
+            self.grid,
+            &self.books,
+            FrameParams {
+                kind,
+                levels,
+                lambda,
+            },
+            &mut ctx,
+            self.prev.as_ref(),
+        );
+        (code, ctx, lambda)
+    }
+
+    /// The best quality step whose frame fits `target` bits (the lowest step if none does).
+    fn search(
+        &self,
+        latent: &[f32],
+        kind: FrameKind,
+        target: f64,
+    ) -> (u8, FrameCode, Contexts, f32) {
+        let (mut lo, mut hi) = (0u8, 100u8);
+        let mut best = None;
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            let (code, ctx, lambda) = self.trial(latent, kind, mid);
+            let bits = ((code.payload.len() + crate::container::CHUNK_HEADER_LEN) * 8) as f64;
+            if bits <= target {
+                best = Some((mid, code, ctx, lambda));
+                lo = mid + 1;
+            } else {
+                if mid == 0 {
+                    break;
+                }
+                hi = mid - 1;
+            }
+        }
+        best.unwrap_or_else(|| {
+            let (code, ctx, lambda) = self.trial(latent, kind, 0);
+            (0, code, ctx, lambda)
+        })
+    }
+
+    fn choose(&self, latent: &[f32], kind: FrameKind) -> (u8, FrameCode, Contexts, f32) {
+        match (&self.bucket, self.config.rate) {
+            (Some(b), _) => self.search(latent, kind, b.target(kind == FrameKind::Key)),
+            (None, rate) => {
+                let q = match rate {
+                    RateControl::Quality(q) => q,
+                    RateControl::Bitrate(_) => crate::rate::DEFAULT_QUALITY,
+                };
+                let (code, ctx, lambda) = self.trial(latent, kind, q);
+                (q, code, ctx, lambda)
+            }
+        }
+    }
+
+    /// Encodes the next frame from its latent (`rows × columns × dim`, position-major, as the
+    /// engine's encoder network gives it).
+    ///
+    /// # Errors
+    /// [`ConfigError::Latent`] if the latent has the wrong length.
+    pub fn encode_latent(
+        &mut self,
+        latent: &[f32],
+        force_key: bool,
+    ) -> Result<Packet, ConfigError> {
+        if latent.len() != self.latent_len() {
+            return Err(ConfigError::Latent {
+                got: latent.len(),
+                expected: self.latent_len(),
+            });
+        }
+        let planned_key =
+            force_key || self.prev.is_none() || self.since_key + 1 >= self.config.keyint.max(1);
+        let (mut kind, mut scene_cut) = (
+            if planned_key {
+                FrameKind::Key
+            } else {
+                FrameKind::Delta
+            },
+            false,
+        );
+        let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind);
+        let coded = code.state.coded * self.grid.0 * self.grid.1;
+        let mostly_skipped = code.skipped * 2 >= coded;
+        if kind == FrameKind::Delta && self.config.scene_cut && !mostly_skipped {
+            // a cut: at the same quality, the keyframe is not much larger than the delta frame
+            // (only tried when fewer than half the symbols are skips: a frame that mostly
+            // repeats its reference is never close to a keyframe's cost, and the trial would
+            // double the encoder's work)
+            let (key, _, _) = self.trial(latent, FrameKind::Key, quality);
+            if code.payload.len() as f64 > SCENE_CUT_RATIO * key.payload.len() as f64 {
+                kind = FrameKind::Key;
+                scene_cut = true;
+                (quality, code, ctx, lambda) = self.choose(latent, kind);
+            }
+        }
+        let data = write_chunk(kind, code.state.coded as u8, self.pts, &code.payload);
+        if let Some(b) = &mut self.bucket {
+            b.spend((data.len() * 8) as f64);
+        }
+        let n = (self.grid.0 * self.grid.1) as f64;
+        let stats = FrameStats {
+            bytes: data.len(),
+            quality,
+            levels: code.state.coded,
+            lambda,
+            skipped: code.skipped as f64 / (n * code.state.coded as f64),
+            latent_mse: code.distortion / n,
+            scene_cut,
+        };
+        let packet = Packet {
+            kind,
+            pts: self.pts,
+            data,
+            state: code.state.clone(),
+            stats,
+        };
+        self.ctx = ctx;
+        self.prev = Some(code.state);
+        self.since_key = if kind == FrameKind::Key {
+            0
+        } else {
+            self.since_key + 1
+        };
+        self.pts = self.pts.wrapping_add(1);
+        Ok(packet)
+    }
+}

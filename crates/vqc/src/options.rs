@@ -1,0 +1,205 @@
+//! Encoder settings as the browser package passes them (WebCodecs' names, bitrate in bit/s), and
+//! the defaults every front end shares: the CLI, the wasm API and the JS package all read them
+//! from here (the JS package through the format module's `encoderDefaults()` / `limits()`).
+
+use crate::container::{Limits, SourceChroma};
+use crate::encoder::EncoderConfig;
+use crate::error::ConfigError;
+use crate::rate::{DEFAULT_QUALITY, RateControl};
+
+/// Frames per second when the caller does not say.
+pub const DEFAULT_FRAMERATE: u32 = 30;
+/// Most frames between keyframes when the caller does not say.
+pub const DEFAULT_KEYINT: u32 = 60;
+/// The highest frame rate accepted.
+pub const MAX_FRAMERATE: f64 = 1000.0;
+
+/// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?}`, as
+/// JavaScript numbers: [`EncoderOptions::config`] checks that sizes, quality and key interval are
+/// integers in range, so every message about them comes from here.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EncoderOptions {
+    /// Frame width in pixels.
+    pub width: f64,
+    /// Frame height in pixels.
+    pub height: f64,
+    /// Frames per second (default [`DEFAULT_FRAMERATE`]).
+    #[serde(default)]
+    pub framerate: Option<f64>,
+    /// Constant quality 0..=100 (default [`DEFAULT_QUALITY`]).
+    #[serde(default)]
+    pub quality: Option<f64>,
+    /// Target bitrate in bit/s (instead of `quality`).
+    #[serde(default)]
+    pub bitrate: Option<f64>,
+    /// Most frames between keyframes (default [`DEFAULT_KEYINT`]).
+    #[serde(default)]
+    pub key_interval: Option<f64>,
+    /// Start keyframes at scene cuts (default on).
+    #[serde(default)]
+    pub scene_cut: Option<bool>,
+}
+
+/// `v` as an integer in `lo..=hi`, or why not.
+fn integer(name: &str, v: f64, lo: u32, hi: u32) -> Result<u32, ConfigError> {
+    if v.fract() == 0.0 && v >= f64::from(lo) && v <= f64::from(hi) {
+        Ok(v as u32)
+    } else {
+        Err(ConfigError::Option(format!(
+            "{name} must be an integer in {lo}..={hi} (got {v})"
+        )))
+    }
+}
+
+/// A frame rate as a small fraction: integers exactly, NTSC rates as n/1001, else n/1000.
+///
+/// # Errors
+/// [`ConfigError::Option`] outside `0 < fps ≤ 1000`.
+pub fn fps_fraction(fps: f64) -> Result<(u32, u32), ConfigError> {
+    if !(fps.is_finite() && fps > 0.0 && fps <= MAX_FRAMERATE) {
+        return Err(ConfigError::Option(format!(
+            "framerate {fps} (expected 0 < framerate ≤ {MAX_FRAMERATE})"
+        )));
+    }
+    if (fps - fps.round()).abs() < 1e-9 {
+        return Ok((fps.round() as u32, 1));
+    }
+    let ntsc = fps * 1.001;
+    if (ntsc - ntsc.round()).abs() < 1e-6 {
+        return Ok(((ntsc.round() as u32) * 1000, 1001));
+    }
+    Ok(((fps * 1000.0).round() as u32, 1000))
+}
+
+impl EncoderOptions {
+    /// The encoder configuration these options describe (RGB input: 4:4:4, frame count
+    /// unknown, no codebook).
+    ///
+    /// # Errors
+    /// [`ConfigError::Dimensions`] for a size of zero or over [`Limits::DEFAULT`];
+    /// [`ConfigError::Option`] for a frame rate, quality, bitrate or key interval out of range,
+    /// or both quality and bitrate.
+    pub fn config(&self) -> Result<EncoderConfig, ConfigError> {
+        let max = Limits::DEFAULT.max_width.min(Limits::DEFAULT.max_height);
+        let (width, height) = match (
+            integer("width", self.width, 1, max),
+            integer("height", self.height, 1, max),
+        ) {
+            (Ok(w), Ok(h)) => (w, h),
+            _ => {
+                return Err(ConfigError::Dimensions {
+                    width: self.width.max(0.0) as u64,
+                    height: self.height.max(0.0) as u64,
+                    max: max.into(),
+                });
+            }
+        };
+        let (fps_num, fps_den) =
+            fps_fraction(self.framerate.unwrap_or(f64::from(DEFAULT_FRAMERATE)))?;
+        let rate = match (self.quality, self.bitrate) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Option(
+                    "give quality or bitrate, not both".into(),
+                ));
+            }
+            (Some(q), None) => RateControl::Quality(integer("quality", q, 0, 100)? as u8),
+            (None, Some(b)) if b.is_finite() && b > 0.0 => RateControl::Bitrate(b / 1000.0),
+            (None, Some(b)) => {
+                return Err(ConfigError::Option(format!(
+                    "bitrate must be a positive number of bit/s (got {b})"
+                )));
+            }
+            (None, None) => RateControl::Quality(DEFAULT_QUALITY),
+        };
+        let keyint = match self.key_interval {
+            Some(k) => integer("keyInterval", k, 1, u32::MAX)?,
+            None => DEFAULT_KEYINT,
+        };
+        Ok(EncoderConfig {
+            width,
+            height,
+            fps_num,
+            fps_den,
+            rate,
+            keyint,
+            scene_cut: self.scene_cut.unwrap_or(true),
+            chroma: SourceChroma::C444,
+            frame_count: 0,
+            codebook: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(width: f64, height: f64) -> EncoderOptions {
+        EncoderOptions {
+            width,
+            height,
+            ..EncoderOptions::default()
+        }
+    }
+
+    #[test]
+    fn defaults_and_ranges() {
+        let c = opts(640.0, 360.0).config().unwrap();
+        assert_eq!((c.fps_num, c.fps_den, c.keyint), (30, 1, 60));
+        assert_eq!(c.rate, RateControl::Quality(DEFAULT_QUALITY));
+        assert_eq!(fps_fraction(30000.0 / 1001.0).unwrap(), (30000, 1001));
+        assert_eq!(fps_fraction(29.97).unwrap(), (29970, 1000));
+        assert_eq!(fps_fraction(12.5).unwrap(), (12500, 1000));
+        let o = || opts(8.0, 8.0);
+        for bad in [
+            EncoderOptions {
+                quality: Some(101.0),
+                ..o()
+            },
+            EncoderOptions {
+                quality: Some(50.5),
+                ..o()
+            },
+            EncoderOptions {
+                quality: Some(5.0),
+                bitrate: Some(1e5),
+                ..o()
+            },
+            EncoderOptions {
+                bitrate: Some(0.0),
+                ..o()
+            },
+            EncoderOptions {
+                framerate: Some(0.0),
+                ..o()
+            },
+            EncoderOptions {
+                framerate: Some(f64::NAN),
+                ..o()
+            },
+            EncoderOptions {
+                key_interval: Some(0.0),
+                ..o()
+            },
+        ] {
+            assert!(
+                matches!(bad.config(), Err(ConfigError::Option(_))),
+                "{bad:?}"
+            );
+        }
+        for (w, h) in [(8193.0, 8.0), (0.0, 8.0), (8.5, 8.0), (-1.0, 8.0)] {
+            assert!(
+                matches!(opts(w, h).config(), Err(ConfigError::Dimensions { .. })),
+                "{w}x{h}"
+            );
+        }
+        let b = EncoderOptions {
+            bitrate: Some(250_000.0),
+            ..o()
+        }
+        .config()
+        .unwrap();
+        assert_eq!(b.rate, RateControl::Bitrate(250.0));
+    }
+}

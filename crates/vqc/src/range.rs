@@ -1,0 +1,369 @@
+//! A binary adaptive range coder with integer probabilities.
+//!
+//! Every symbol in a vqcodec stream is coded as a sequence of binary decisions, each with an
+//! adaptive [`BitModel`]: a 15-bit probability of a zero that moves towards each coded bit by a
+//! shift whose size grows with the number of bits the model has seen (fast at first, then
+//! steady). All arithmetic is on integers, so encoder and decoder agree on every machine.
+//!
+//! The coder is the carry-less-on-read, carry-propagating-on-write design of LZMA's range
+//! coder: a 32-bit range, a 33-bit `low`, one cached byte and a count of pending `0xFF` bytes.
+//! `docs/bitstream.md` specifies it exactly.
+
+/// Bits of probability precision.
+pub const PROB_BITS: u32 = 15;
+/// Probability scale: a [`BitModel`] holds P(bit = 0) · 2^15.
+pub const PROB_ONE: u32 = 1 << PROB_BITS;
+const TOP: u32 = 1 << 24;
+
+/// An adaptive probability for one binary decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BitModel {
+    p0: u16,
+    seen: u16,
+}
+
+impl Default for BitModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BitModel {
+    /// Even odds, no history.
+    pub const fn new() -> Self {
+        Self {
+            p0: (PROB_ONE / 2) as u16,
+            seen: 0,
+        }
+    }
+
+    /// P(bit = 0) scaled by 2^15, always in 1..2^15.
+    pub fn p0(self) -> u32 {
+        u32::from(self.p0)
+    }
+
+    /// Adaptation shift: 4 for the first 16 bits, 5 up to 64, then 6.
+    #[inline]
+    fn shift(self) -> u32 {
+        4 + u32::from(self.seen >= 16) + u32::from(self.seen >= 64)
+    }
+
+    #[inline]
+    fn update(&mut self, bit: bool) {
+        let s = self.shift();
+        let p = u32::from(self.p0);
+        let p = if bit {
+            p - (p >> s)
+        } else {
+            p + ((PROB_ONE - p) >> s)
+        };
+        // the shifts keep p in 1..PROB_ONE: p − p>>s ≥ 1 for p ≥ 1, p + (2^15−p)>>s < 2^15
+        self.p0 = p as u16;
+        // counting stops at 64: only the shift reads it
+        self.seen += u16::from(self.seen < 64);
+    }
+
+    /// Cost of coding `bit` with this model, in bits (encoder-side estimate).
+    #[inline]
+    pub fn cost(self, bit: bool) -> f32 {
+        let p = if bit { PROB_ONE - self.p0() } else { self.p0() };
+        COST.get()[(p >> (PROB_BITS - COST_BITS)) as usize]
+    }
+}
+
+const COST_BITS: u32 = 8;
+
+/// −log2(p) for p in 256 steps (index 0 stands for the smallest probability).
+struct CostTable(std::sync::OnceLock<[f32; 1 << COST_BITS]>);
+
+impl CostTable {
+    fn get(&self) -> &[f32; 1 << COST_BITS] {
+        self.0.get_or_init(|| {
+            let mut t = [0f32; 1 << COST_BITS];
+            for (i, v) in t.iter_mut().enumerate() {
+                let p = (i as f64 + 0.5) / f64::from(1u32 << COST_BITS);
+                *v = -p.log2() as f32;
+            }
+            t
+        })
+    }
+}
+
+static COST: CostTable = CostTable(std::sync::OnceLock::new());
+
+/// Writes binary decisions into bytes.
+#[derive(Debug, Clone)]
+pub struct RangeEncoder {
+    low: u64,
+    range: u32,
+    cache: u8,
+    pending: u64,
+    out: Vec<u8>,
+}
+
+impl Default for RangeEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RangeEncoder {
+    /// An empty coder.
+    pub fn new() -> Self {
+        Self {
+            low: 0,
+            range: u32::MAX,
+            cache: 0,
+            pending: 1,
+            out: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn shift_low(&mut self) {
+        if self.low < 0xFF00_0000 || self.low >= 1 << 32 {
+            let carry = (self.low >> 32) as u8;
+            let mut byte = self.cache;
+            loop {
+                self.out.push(byte.wrapping_add(carry));
+                byte = 0xFF;
+                self.pending -= 1;
+                if self.pending == 0 {
+                    break;
+                }
+            }
+            self.cache = ((self.low >> 24) & 0xFF) as u8;
+        }
+        self.pending += 1;
+        self.low = (self.low & 0x00FF_FFFF) << 8;
+    }
+
+    /// Codes `bit` with `model` and adapts the model.
+    #[inline]
+    pub fn encode(&mut self, model: &mut BitModel, bit: bool) {
+        let bound = (self.range >> PROB_BITS) * model.p0();
+        if bit {
+            self.low += u64::from(bound);
+            self.range -= bound;
+        } else {
+            self.range = bound;
+        }
+        model.update(bit);
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
+    /// Codes `n` bits of `value` (most significant first) at even odds, without a model.
+    pub fn encode_direct(&mut self, value: u32, n: u32) {
+        for i in (0..n).rev() {
+            self.range >>= 1;
+            if (value >> i) & 1 == 1 {
+                self.low += u64::from(self.range);
+            }
+            while self.range < TOP {
+                self.range <<= 8;
+                self.shift_low();
+            }
+        }
+    }
+
+    /// Bytes written so far (the final size is known only after [`RangeEncoder::finish`]).
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
+    pub fn len(&self) -> usize {
+        self.out.len() + self.pending as usize + 4
+    }
+
+    /// True before anything was coded.
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty() && self.low == 0
+    }
+
+    /// Flushes and returns the bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        for _ in 0..5 {
+            self.shift_low();
+        }
+        // the first byte is always the initial cache (0); the decoder skips it
+        self.out.remove(0);
+        self.out
+    }
+}
+
+/// Reads binary decisions back. Past the end of its input it reads zero bytes and counts
+/// them, so a damaged or truncated payload decodes to *some* symbols without panicking; the
+/// caller checks [`RangeDecoder::overrun`].
+#[derive(Debug, Clone)]
+pub struct RangeDecoder<'a> {
+    input: &'a [u8],
+    pos: usize,
+    range: u32,
+    code: u32,
+    overrun: usize,
+}
+
+impl<'a> RangeDecoder<'a> {
+    /// Starts decoding `input` (as returned by [`RangeEncoder::finish`]).
+    pub fn new(input: &'a [u8]) -> Self {
+        let mut d = Self {
+            input,
+            pos: 0,
+            range: u32::MAX,
+            code: 0,
+            overrun: 0,
+        };
+        for _ in 0..4 {
+            d.code = (d.code << 8) | u32::from(d.next_byte());
+        }
+        d
+    }
+
+    #[inline]
+    fn next_byte(&mut self) -> u8 {
+        match self.input.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                b
+            }
+            None => {
+                self.overrun += 1;
+                0
+            }
+        }
+    }
+
+    /// Decodes one bit with `model` and adapts the model.
+    #[inline]
+    pub fn decode(&mut self, model: &mut BitModel) -> bool {
+        let bound = (self.range >> PROB_BITS) * model.p0();
+        let bit = if self.code < bound {
+            self.range = bound;
+            false
+        } else {
+            self.code -= bound;
+            self.range -= bound;
+            true
+        };
+        model.update(bit);
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = (self.code << 8) | u32::from(self.next_byte());
+        }
+        bit
+    }
+
+    /// Decodes `n` bits coded with [`RangeEncoder::encode_direct`].
+    pub fn decode_direct(&mut self, n: u32) -> u32 {
+        let mut v = 0;
+        for _ in 0..n {
+            self.range >>= 1;
+            let bit = self.code >= self.range;
+            if bit {
+                self.code -= self.range;
+            }
+            v = (v << 1) | u32::from(bit);
+            while self.range < TOP {
+                self.range <<= 8;
+                self.code = (self.code << 8) | u32::from(self.next_byte());
+            }
+        }
+        v
+    }
+
+    /// Zero bytes read past the end of the input. A stream the encoder wrote never needs more
+    /// than its own bytes, so a nonzero count means the payload was cut or damaged.
+    pub fn overrun(&self) -> usize {
+        self.overrun
+    }
+}
+
+/// A binary tree of [`BitModel`]s coding values of `bits` bits (an index into a codebook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitTree {
+    bits: u32,
+    nodes: Vec<BitModel>,
+}
+
+impl BitTree {
+    /// A tree for values `0..2^bits`.
+    pub fn new(bits: u32) -> Self {
+        Self {
+            bits,
+            nodes: vec![BitModel::new(); 1 << bits],
+        }
+    }
+
+    /// Codes `value` (< 2^bits).
+    #[inline]
+    pub fn encode(&mut self, enc: &mut RangeEncoder, value: u32) {
+        let mut node = 1usize;
+        for i in (0..self.bits).rev() {
+            let bit = (value >> i) & 1 == 1;
+            enc.encode(&mut self.nodes[node], bit);
+            node = (node << 1) | usize::from(bit);
+        }
+    }
+
+    /// Decodes a value.
+    #[inline]
+    pub fn decode(&mut self, dec: &mut RangeDecoder<'_>) -> u32 {
+        let mut node = 1usize;
+        for _ in 0..self.bits {
+            let bit = dec.decode(&mut self.nodes[node]);
+            node = (node << 1) | usize::from(bit);
+        }
+        (node - (1 << self.bits)) as u32
+    }
+
+    /// Estimated cost of coding `value`, in bits.
+    #[inline]
+    pub fn cost(&self, value: u32) -> f32 {
+        let mut node = 1usize;
+        let mut c = 0.0;
+        for i in (0..self.bits).rev() {
+            let bit = (value >> i) & 1 == 1;
+            c += self.nodes[node].cost(bit);
+            node = (node << 1) | usize::from(bit);
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skewed_bits_round_trip_and_compress() {
+        // a deterministic skewed source: ~5% ones
+        let mut x = 12345u32;
+        let bits: Vec<bool> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x % 20 == 0
+            })
+            .collect();
+        let mut enc = RangeEncoder::new();
+        let mut m = BitModel::new();
+        for &b in &bits {
+            enc.encode(&mut m, b);
+        }
+        let bytes = enc.finish();
+        // entropy of p=0.05 is 0.286 bits/bit
+        assert!(
+            bytes.len() * 8 < (bits.len() as f64 * 0.30) as usize,
+            "{}",
+            bytes.len()
+        );
+        let mut dec = RangeDecoder::new(&bytes);
+        let mut m = BitModel::new();
+        for &b in &bits {
+            assert_eq!(dec.decode(&mut m), b);
+        }
+        assert_eq!(dec.overrun(), 0);
+    }
+}

@@ -1,0 +1,392 @@
+//! The one way to encode and decode: frames → latents (the model, on the device) → symbols and
+//! chunks (the format crate, on the CPU) and back. Every front end — the CLI, the lab tools, the
+//! wasm API, the tests — goes through [`Encoder`] and [`Decoder`]; nothing else builds the
+//! format's encoder or puts an adapted codebook on the model.
+//!
+//! Both are split in two phases so that an async caller never holds a borrow across an await:
+//! the network phase runs on a cheap clone of the model ([`Analyser`], [`Renderer`]), the integer
+//! phase (`code`, `symbols`) takes `&mut self` and never awaits.
+//!
+//! ```no_run
+//! # async fn f(engine: &vqcodec::Engine, frames: &[vqcodec::Frame]) -> Result<(), vqcodec::Error> {
+//! use vqcodec::pipeline::{Decoder, Encoder};
+//! let config = vqc::EncoderConfig::new(640, 360);
+//! let mut enc = Encoder::new(engine, config).await?;
+//! let analysis = enc.analyser().analyse(frames).await?; // the encoder network
+//! let packets = enc.code(&analysis, false)?;              // RVQ + RD choices + entropy coding
+//! let mut dec = Decoder::new(engine, &enc.header_bytes(), vqc::Limits::default())?;
+//! let symbols = dec.symbols(&packets[0].data)?;           // integers only
+//! let frame = dec.renderer().frame(&symbols.state).await?; // the decoder network
+//! # Ok(()) }
+//! ```
+
+use vqc::{EncoderConfig, FrameKind, Header, Limits, Packet, StreamDecoder, TokenState};
+
+use crate::{Engine, Error, Frame, Tokens};
+
+/// The encoder network's output for a batch of frames: one latent (`rows × columns × dim`,
+/// position-major) per frame. It does not depend on the quality or the codebook, so one analysis
+/// can be coded by several encoders (as `vqcodec-lab eval` does at every quality point).
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    latents: Vec<Vec<f32>>,
+}
+
+impl Analysis {
+    /// Frames analysed.
+    pub fn len(&self) -> usize {
+        self.latents.len()
+    }
+
+    /// No frames.
+    pub fn is_empty(&self) -> bool {
+        self.latents.is_empty()
+    }
+
+    /// The latents, one per frame.
+    pub fn latents(&self) -> &[Vec<f32>] {
+        &self.latents
+    }
+
+    /// Appends `other`'s frames.
+    pub fn extend(&mut self, other: Analysis) {
+        self.latents.extend(other.latents);
+    }
+
+    /// Each frame's analysis on its own (to code, and time, frames one by one).
+    pub fn split(self) -> impl Iterator<Item = Analysis> {
+        self.latents
+            .into_iter()
+            .map(|z| Analysis { latents: vec![z] })
+    }
+}
+
+/// The network half of an [`Encoder`]: a clone of its model, free of the encoder's state.
+#[derive(Debug, Clone)]
+pub struct Analyser {
+    engine: Engine,
+    width: usize,
+    height: usize,
+}
+
+impl Analyser {
+    /// The encoder network of `engine`'s model for frames of `width × height`, without an
+    /// encoder (to adapt a codebook, or to code one analysis several ways).
+    pub fn new(engine: &Engine, width: usize, height: usize) -> Self {
+        Self {
+            engine: engine.clone(),
+            width,
+            height,
+        }
+    }
+
+    /// Runs the encoder network on `frames` (one pass; they must be the stream's size).
+    ///
+    /// # Errors
+    /// [`Error::MixedSizes`] for an empty batch or a frame of another size; [`Error::Backend`]
+    /// if the device fails.
+    pub async fn analyse(&self, frames: &[Frame]) -> Result<Analysis, Error> {
+        if frames
+            .iter()
+            .any(|f| f.width() != self.width || f.height() != self.height)
+        {
+            return Err(Error::MixedSizes);
+        }
+        Ok(Analysis {
+            latents: self.engine.latents(frames).await?,
+        })
+    }
+}
+
+/// Turns the frames of one stream into `.vqc` chunks. Owns the model (with the stream's
+/// codebook, when it carries one), the reference state and rate control.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    coder: vqc::Encoder,
+    renderer: Renderer,
+}
+
+impl Encoder {
+    /// An encoder for `engine`'s model with `config` (whose `codebook`, if any, the encoder
+    /// quantises with and the stream carries).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for settings the format cannot use or a codebook made for another
+    /// model; [`Error::Backend`] if the codebooks cannot be read from the device.
+    pub async fn new(engine: &Engine, config: EncoderConfig) -> Result<Self, Error> {
+        // the model's own codebooks: a codebook patch holds differences from them
+        let books = engine.codebooks().await?;
+        let (width, height) = (config.width as usize, config.height as usize);
+        let patch = config.codebook.clone();
+        let coder = vqc::Encoder::new(config, &engine.codec_info(), books)?;
+        let engine = match &patch {
+            Some(p) => engine.with_codebook(p)?,
+            None => engine.clone(),
+        };
+        Ok(Self {
+            coder,
+            renderer: Renderer {
+                engine,
+                width,
+                height,
+            },
+        })
+    }
+
+    /// The stream header (with its codebook block, if any).
+    pub fn header(&self) -> &Header {
+        self.coder.header()
+    }
+
+    /// The header's bytes: the start of the stream.
+    pub fn header_bytes(&self) -> Vec<u8> {
+        self.coder.header_bytes()
+    }
+
+    /// The model this encoder runs (with the stream's codebook): backend, id, sizes.
+    pub fn engine(&self) -> &Engine {
+        &self.renderer.engine
+    }
+
+    /// The network half, to run without borrowing the encoder.
+    pub fn analyser(&self) -> Analyser {
+        Analyser {
+            engine: self.renderer.engine.clone(),
+            width: self.renderer.width,
+            height: self.renderer.height,
+        }
+    }
+
+    /// What a decoder of this stream will compute from its symbols: the frames it shows.
+    pub fn renderer(&self) -> Renderer {
+        self.renderer.clone()
+    }
+
+    /// Codes analysed frames in order: RVQ search, rate–distortion choices and entropy coding
+    /// against the decoder's state. `force_key` makes the first a keyframe.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for latents of another size than the stream's.
+    pub fn code(&mut self, analysis: &Analysis, force_key: bool) -> Result<Vec<Packet>, Error> {
+        analysis
+            .latents
+            .iter()
+            .enumerate()
+            .map(|(i, z)| Ok(self.coder.encode_latent(z, force_key && i == 0)?))
+            .collect()
+    }
+
+    /// [`Analyser::analyse`], then [`Encoder::code`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub async fn encode(
+        &mut self,
+        frames: &[Frame],
+        force_key: bool,
+    ) -> Result<Vec<Packet>, Error> {
+        let analysis = self.analyser().analyse(frames).await?;
+        self.code(&analysis, force_key)
+    }
+
+    /// Makes the next frame's timestamp `pts`: for an encoder that takes over a stream midway,
+    /// as the browser's worker does when the GPU is lost. Send that frame as a keyframe.
+    pub fn resume_at(&mut self, pts: u32) {
+        self.coder.resume_at(pts);
+    }
+}
+
+/// The network half of a [`Decoder`]: code indices → frames, through the stream's model and
+/// codebook.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    engine: Engine,
+    width: usize,
+    height: usize,
+}
+
+impl Renderer {
+    /// The frame that the indices of `state` decode to.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] if the indices do not fit the stream's size; [`Error::Backend`]
+    /// if the device fails.
+    pub async fn frame(&self, state: &TokenState) -> Result<Frame, Error> {
+        self.engine
+            .decode(&Tokens::from(state), self.width, self.height)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Backend("the model returned no frame".into()))
+    }
+
+    /// The model frames decode through (with the stream's codebook).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// One chunk read down to its code indices.
+#[derive(Debug, Clone)]
+pub struct Symbols {
+    /// Key or delta.
+    pub kind: FrameKind,
+    /// Presentation timestamp.
+    pub pts: u32,
+    /// The indices a decoder holds after this chunk.
+    pub state: TokenState,
+}
+
+/// One decoded frame and what it came from.
+#[derive(Debug, Clone)]
+pub struct DecodedVideoFrame {
+    /// The pixels.
+    pub frame: Frame,
+    /// Key or delta.
+    pub kind: FrameKind,
+    /// Presentation timestamp.
+    pub pts: u32,
+    /// The code indices.
+    pub state: TokenState,
+}
+
+/// Decodes the chunks of one stream, one at a time (as a browser receives them).
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    header: Header,
+    limits: Limits,
+    symbols: vqc::Decoder,
+    renderer: Renderer,
+}
+
+impl Decoder {
+    /// A decoder for the stream whose header (with its codebook block, if any) starts
+    /// `header_bytes`, checked against `engine`'s model; frames decode through the stream's
+    /// codebook when it carries one.
+    ///
+    /// # Errors
+    /// [`Error::Stream`] for a header that does not parse or fit `limits`, or a stream made
+    /// for other weights.
+    pub fn new(engine: &Engine, header_bytes: &[u8], limits: Limits) -> Result<Self, Error> {
+        let header = Header::parse(header_bytes, &limits)?;
+        let symbols = vqc::Decoder::new(&header, Some(&engine.codec_info()))?;
+        let engine = match &header.codebook {
+            Some(patch) => engine.with_codebook(patch)?,
+            None => engine.clone(),
+        };
+        Ok(Self {
+            renderer: Renderer {
+                engine,
+                width: header.width as usize,
+                height: header.height as usize,
+            },
+            header,
+            limits,
+            symbols,
+        })
+    }
+
+    /// The stream header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The network half, to run without borrowing the decoder.
+    pub fn renderer(&self) -> Renderer {
+        self.renderer.clone()
+    }
+
+    /// Reads one chunk (a [`Packet::data`]: header and payload) down to its code indices: the
+    /// integer half of [`Decoder::decode`]. Also how a new decoder is brought up to the state
+    /// of one that decoded the same chunks (the worker replays a GOP this way after a GPU loss).
+    ///
+    /// # Errors
+    /// [`Error::Stream`] for a damaged chunk or a delta frame without its reference; either
+    /// way the reference is dropped and chunks up to the next keyframe fail too.
+    pub fn symbols(&mut self, chunk: &[u8]) -> Result<Symbols, Error> {
+        let parsed = match vqc::Chunk::parse(chunk, 0, &self.header, &self.limits) {
+            Ok((c, len)) if len == chunk.len() => c,
+            Ok((_, len)) => {
+                self.symbols.lose_reference();
+                return Err(vqc::StreamError::Malformed(format!(
+                    "{} stray bytes after the chunk",
+                    chunk.len() - len
+                ))
+                .into());
+            }
+            Err(e) => {
+                self.symbols.lose_reference();
+                return Err(e.into());
+            }
+        };
+        let state = self.symbols.decode(&parsed)?.clone();
+        Ok(Symbols {
+            kind: parsed.kind,
+            pts: parsed.pts,
+            state,
+        })
+    }
+
+    /// Decodes one chunk to a frame: [`Decoder::symbols`], then [`Renderer::frame`].
+    ///
+    /// # Errors
+    /// As those two.
+    pub async fn decode(&mut self, chunk: &[u8]) -> Result<DecodedVideoFrame, Error> {
+        let s = self.symbols(chunk)?;
+        let frame = self.renderer.frame(&s.state).await?;
+        Ok(DecodedVideoFrame {
+            frame,
+            kind: s.kind,
+            pts: s.pts,
+            state: s.state,
+        })
+    }
+}
+
+/// A whole stream held in memory, read chunk by chunk with the container's resync after damage:
+/// yields each frame's indices or the error that cost a chunk (decoding goes on at the next
+/// keyframe); [`StreamReader::renderer`] turns indices into frames.
+#[derive(Debug, Clone)]
+pub struct StreamReader<'a> {
+    chunks: StreamDecoder<'a>,
+    renderer: Renderer,
+}
+
+impl<'a> StreamReader<'a> {
+    /// Reads the header of `bytes` and checks it against `engine`'s model.
+    ///
+    /// # Errors
+    /// [`Error::Stream`] for a header that does not parse or fit `limits`, or a stream made for
+    /// other weights.
+    pub fn new(engine: &Engine, bytes: &'a [u8], limits: Limits) -> Result<Self, Error> {
+        let chunks = StreamDecoder::new(bytes, limits, Some(&engine.codec_info()))?;
+        let header = chunks.header();
+        let engine = match &header.codebook {
+            Some(patch) => engine.with_codebook(patch)?,
+            None => engine.clone(),
+        };
+        let renderer = Renderer {
+            engine,
+            width: header.width as usize,
+            height: header.height as usize,
+        };
+        Ok(Self { chunks, renderer })
+    }
+
+    /// The stream header.
+    pub fn header(&self) -> &Header {
+        self.chunks.header()
+    }
+
+    /// The network half: indices → frames, with the stream's codebook.
+    pub fn renderer(&self) -> Renderer {
+        self.renderer.clone()
+    }
+}
+
+impl Iterator for StreamReader<'_> {
+    type Item = Result<vqc::DecodedFrame, vqc::StreamError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.chunks.next()
+    }
+}
