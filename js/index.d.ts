@@ -1,6 +1,22 @@
 // Types for the vqcodec web package (index.js).
 
 export type Backend = 'auto' | 'webgpu' | 'cpu';
+
+/** What kind of failure an error is: branch on it (the message is for people). */
+export type ErrorKind = 'Format' | 'Damaged' | 'Limits' | 'Unsupported' | 'ModelMismatch' | 'Config'
+  | 'Device' | 'Network' | 'Input' | 'Internal';
+
+/** Every failure of the package is a VqError, or a TypeError / RangeError with a `kind` for bad arguments. */
+export declare class VqError extends Error {
+  readonly name: 'VqError';
+  readonly kind: ErrorKind;
+}
+
+/** The decoder's limits (also the largest frame the encoder takes), from the codec itself. */
+export declare const limits: Readonly<{ maxWidth: number; maxHeight: number; maxPixels: number; maxFrames: number;
+  maxChunkBytes: number; maxStreamBytes: number; maxCodebookBytes: number }>;
+/** The encoder's defaults, from the codec itself. */
+export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean }>;
 export type Model = 'base' | 'lite';
 export type CodecState = 'unconfigured' | 'configured' | 'closed';
 
@@ -15,6 +31,8 @@ export interface VqEncoderConfig {
   quality?: number;
   /** Most frames between keyframes (default 60). */
   keyInterval?: number;
+  /** Start keyframes at scene cuts (default true). */
+  sceneCut?: boolean;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;
   /** Default: 'lite' (or the codebook's model): as good as base on our clips, faster, and its weights are 0.2 MB against 1.3 MB. */
@@ -75,7 +93,7 @@ export declare class VqVideoEncoder {
   readonly state: CodecState;
   readonly encodeQueueSize: number;
   readonly info: VqEncoderInfo | null;
-  static isConfigSupported(config: VqEncoderConfig): Promise<{ supported: boolean; config: VqEncoderConfig; reason?: string }>;
+  static isConfigSupported(config: VqEncoderConfig): Promise<{ supported: boolean; config: VqEncoderConfig; reason?: string; kind?: ErrorKind }>;
   configure(config: VqEncoderConfig): void;
   encode(frame: VideoFrame | ImageData | ImageBitmap | HTMLCanvasElement | OffscreenCanvas | HTMLVideoElement | HTMLImageElement,
     options?: { keyFrame?: boolean; timestamp?: number }): void;
@@ -114,7 +132,7 @@ export declare class VqVideoDecoder {
   readonly state: CodecState;
   readonly decodeQueueSize: number;
   readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string } | null;
-  static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig }>;
+  static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig; reason?: string }>;
   configure(config: VqDecoderConfig): void;
   decode(chunk: { type?: string; timestamp?: number; data?: Uint8Array; byteLength?: number; copyTo?(dest: Uint8Array): void }): void;
   flush(): Promise<void>;
@@ -123,16 +141,24 @@ export declare class VqVideoDecoder {
 }
 
 export interface VqStreamParts {
+  /** The header with its codebook block, if any (a decoder's `description`). */
   header: Uint8Array;
   width: number;
   height: number;
   framerate: number;
-  chunks: { type: 'key' | 'delta'; pts: number; data: Uint8Array }[];
-  truncated: boolean;
+  /** Frames the header announces (0: unknown). */
+  frameCount: number;
+  /** The id of the weights the stream was made with. */
+  modelId: string;
+  /** Every chunk in order; a damaged span has `type: null` and its `error` (give it to the decoder all the same). */
+  chunks: { type: 'key' | 'delta' | null; pts: number; data: Uint8Array; error?: VqError }[];
+  /** Why the file ends inside a chunk (kind 'Damaged'), or null when it ends cleanly. */
+  truncated: VqError | null;
   /** Whether the header carries an adapted codebook. */
   codebook: boolean;
 }
 
+/** Throws a VqError (kind 'Format', 'Damaged', 'Limits' or 'Unsupported') when the header cannot be read. */
 export declare function splitStream(bytes: ArrayBuffer | Uint8Array): VqStreamParts;
 
 export interface CompressOptions extends Partial<VqEncoderConfig> {
@@ -145,7 +171,7 @@ export declare function compressVideo(source: Blob, options?: CompressOptions,
 
 export declare class VqcPlayer {
   constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; onframe?: (index: number, frame: ImageData) => void });
-  load(source: Blob | ArrayBuffer | Uint8Array): Promise<{ width: number; height: number; framerate: number; frames: number; bytes: number; errors: Error[]; truncated: boolean }>;
+  load(source: Blob | ArrayBuffer | Uint8Array): Promise<{ width: number; height: number; framerate: number; frames: number; bytes: number; errors: Error[]; truncated: VqError | null }>;
   play(): void;
   pause(): void;
 }

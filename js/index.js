@@ -1,14 +1,65 @@
 // vqcodec for the web: WebCodecs-shaped encoder and decoder running in a module worker,
 // plus compressVideo() and VqcPlayer for the two common jobs. Nothing to initialise: the
 // worker and the wasm module start on first use (call init() only to start them early).
+//
+// What this file knows of the .vqc format, its limits and its defaults comes from the small
+// format module (format/vqc.js, the Rust format crate built alone, a few tens of KB): it holds
+// no byte offset, no limit and no default of its own.
+import initFormat, * as format from './format/vqc.js';
+
+await initFormat();
 
 const MODELS = ['base', 'lite'];
 const BACKENDS = ['auto', 'webgpu', 'cpu'];
-const HEADER_LEN = 60;
-const CHUNK_HEADER_LEN = 16;
-const FLAG_CODEBOOK = 1;
 /** Fewest frames trainCodebook() learns from. */
 export const MIN_CODEBOOK_FRAMES = 4;
+
+/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut}`. */
+export const encoderDefaults = Object.freeze(format.encoderDefaults());
+/** The decoder's limits (and the largest frame the encoder takes). */
+export const limits = Object.freeze(format.limits());
+
+/**
+ * What every failure of this package is: an Error whose `kind` says what went wrong, to branch
+ * on (the message is for people):
+ * 'Format' (not a .vqc stream or codebook file), 'Damaged' (a failed CRC, a cut, a lost
+ * reference: decoding resumes at the next keyframe), 'Limits', 'Unsupported', 'ModelMismatch'
+ * (a stream or codebook made for other weights), 'Config' (settings out of range), 'Device' (the
+ * GPU or CPU backend failed), 'Network' (a file could not be fetched), 'Input' (a source the
+ * browser cannot decode). Settings rejected by configure() are TypeErrors with `kind: 'Config'`,
+ * as WebCodecs throws them.
+ */
+export class VqError extends Error {
+  constructor(kind, message, options) {
+    super(message, options);
+    this.name = 'VqError';
+    this.kind = kind;
+  }
+}
+
+/** An error from the format module or the worker (`{kind, message}`) as a VqError. */
+function vqError(e) {
+  return e instanceof VqError ? e : new VqError(e?.kind ?? 'Internal', String(e?.message ?? e));
+}
+
+/** A TypeError of kind 'Config' (what WebCodecs' configure() throws for bad settings). */
+function configError(message) {
+  return Object.assign(new TypeError(message), { kind: 'Config' });
+}
+
+/** A RangeError of kind 'Config' (a count or size out of range). */
+function rangeError(message) {
+  return Object.assign(new RangeError(message), { kind: 'Config' });
+}
+
+/** Runs a format-module call, turning its errors into VqErrors. */
+function fmt(call, ...args) {
+  try {
+    return format[call](...args);
+  } catch (e) {
+    throw vqError(e);
+  }
+}
 
 class Client {
   constructor(url) {
@@ -20,10 +71,10 @@ class Client {
       if (!p) return;
       this.pending.delete(data.id);
       if (data.ok) p.resolve(data.result);
-      else p.reject(new Error(data.error));
+      else p.reject(vqError(data.error));
     };
     this.worker.onerror = (e) => {
-      const err = new Error(`vqcodec worker failed: ${e.message ?? e}`);
+      const err = new VqError('Internal', `vqcodec worker failed: ${e.message ?? e}`);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
@@ -75,24 +126,28 @@ function invalidState(what) {
   return new DOMException(what, 'InvalidStateError');
 }
 
+/** The options the codec reads from a config (the rest — backend, model, codebook — are ours). */
+function codecOptions({ width, height, framerate, quality, bitrate, keyInterval, sceneCut }) {
+  const o = { width, height, framerate, quality, bitrate, keyInterval, sceneCut };
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** What is wrong with an encoder config, as `{kind, message}`, or null. */
 function checkEncoderConfig(c) {
-  if (!c || typeof c !== 'object') return 'config must be an object';
-  for (const k of ['width', 'height']) {
-    if (!Number.isInteger(c[k]) || c[k] < 1 || c[k] > 8192) return `${k} must be an integer in 1..=8192`;
-  }
-  if (c.framerate !== undefined && !(c.framerate > 0 && c.framerate <= 1000)) return 'framerate must be in (0, 1000]';
-  if (c.bitrate !== undefined && c.quality !== undefined) return 'give bitrate or quality, not both';
-  if (c.bitrate !== undefined && !(c.bitrate > 0)) return 'bitrate must be positive (bit/s)';
-  if (c.quality !== undefined && !(Number.isInteger(c.quality) && c.quality >= 0 && c.quality <= 100)) return 'quality must be an integer in 0..=100';
-  if (c.keyInterval !== undefined && !(Number.isInteger(c.keyInterval) && c.keyInterval >= 1)) return 'keyInterval must be a positive integer';
-  if (c.backend !== undefined && !BACKENDS.includes(c.backend)) return `backend must be one of ${BACKENDS.join(', ')}`;
-  if (c.model !== undefined && !MODELS.includes(c.model)) return `model must be one of ${MODELS.join(', ')}`;
+  const config = (message) => ({ kind: 'Config', message });
+  if (!c || typeof c !== 'object') return config('config must be an object');
+  const problem = format.checkEncoderOptions(codecOptions(c));
+  if (problem) return { kind: problem.kind, message: problem.message };
+  if (c.backend !== undefined && !BACKENDS.includes(c.backend)) return config(`backend must be one of ${BACKENDS.join(', ')}`);
+  if (c.model !== undefined && !MODELS.includes(c.model)) return config(`model must be one of ${MODELS.join(', ')}`);
   if (c.codebook !== undefined && c.codebook !== null) {
-    if (!(c.codebook instanceof Codebook)) return 'codebook must be a Codebook (from trainCodebook() or Codebook.from())';
+    if (!(c.codebook instanceof Codebook)) return config('codebook must be a Codebook (from trainCodebook() or Codebook.from())');
+    const mismatch = (message) => ({ kind: 'ModelMismatch', message });
     if (c.model !== undefined && c.model !== c.codebook.model) {
-      return `the codebook was made for the ${c.codebook.model ?? 'unknown'} model, not ${c.model}`;
+      return mismatch(`the codebook was made for the ${c.codebook.model ?? 'unknown'} model, not ${c.model}`);
     }
-    if (!MODELS.includes(c.codebook.model)) return `the codebook was made for model ${c.codebook.modelId}, which this package does not ship`;
+    if (!MODELS.includes(c.codebook.model)) return mismatch(`the codebook was made for model ${c.codebook.modelId}, which this package does not ship`);
   }
   return null;
 }
@@ -118,7 +173,7 @@ async function transferable(frame) {
     const bmp = await createImageBitmap(frame);
     return [bmp, [bmp], undefined];
   }
-  throw new TypeError('encode() takes a VideoFrame, ImageData, ImageBitmap, canvas, video or image');
+  throw configError('encode() takes a VideoFrame, ImageData, ImageBitmap, canvas, video or image');
 }
 
 /**
@@ -131,7 +186,7 @@ class QueuedCodec {
 
   constructor(name, { output, error } = {}) {
     if (typeof output !== 'function' || typeof error !== 'function') {
-      throw new TypeError(`${name} needs {output, error} callbacks`);
+      throw configError(`${name} needs {output, error} callbacks`);
     }
     this._name = name;
     this._output = output;
@@ -188,7 +243,7 @@ class QueuedCodec {
         await job();
       } catch (e) {
         if (generation !== this._generation) return;
-        this._failure = e instanceof Error ? e : new Error(String(e));
+        this._failure = e instanceof Error ? e : vqError(e);
         this._state = 'closed';
         this._error(this._failure);
       } finally {
@@ -211,22 +266,22 @@ export class VqVideoEncoder extends QueuedCodec {
 
   static async isConfigSupported(config) {
     const problem = checkEncoderConfig(config);
-    return { supported: problem === null, config: { ...config }, ...(problem ? { reason: problem } : {}) };
+    return { supported: problem === null, config: { ...config }, ...(problem ? { reason: problem.message, kind: problem.kind } : {}) };
   }
 
+  /** Throws a TypeError whose `kind` is 'Config' (or 'ModelMismatch' for another model's codebook). */
   configure(config) {
     const problem = checkEncoderConfig(config);
-    if (problem) throw new TypeError(problem);
+    if (problem) throw Object.assign(new TypeError(problem.message), { kind: problem.kind });
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#frames = 0;
     this.#metadata = null;
-    const { width, height, framerate = 30, quality, bitrate, keyInterval, backend = 'auto' } = config;
+    const { width, height, backend = 'auto' } = config;
     const codebook = config.codebook ? config.codebook.bytes() : null;
     // the worker picks lite unless asked (or the codebook's model)
     const model = config.model ?? config.codebook?.model ?? null;
-    const options = { width, height, framerate, ...(quality !== undefined ? { quality } : {}),
-      ...(bitrate !== undefined ? { bitrate } : {}), ...(keyInterval !== undefined ? { keyInterval } : {}) };
+    const options = codecOptions(config);
     this._enqueue(generation, async () => {
       const r = await shared().call('configure-encoder', { session, backend, model, options, codebook },
         codebook ? [codebook.buffer] : []);
@@ -245,7 +300,7 @@ export class VqVideoEncoder extends QueuedCodec {
   encode(frame, { keyFrame = false, timestamp } = {}) {
     const [session, generation] = this._check('encode');
     const index = this.#frames++;
-    const fps = this.#config.framerate ?? 30;
+    const fps = this.#config.framerate ?? encoderDefaults.framerate;
     this._queueSize++;
     const prepared = transferable(frame); // starts now: the caller may close its frame after encode()
     this._enqueue(generation, async () => {
@@ -280,21 +335,27 @@ export class VqVideoDecoder extends QueuedCodec {
   get info() { return this.#info; }
 
   static async isConfigSupported(config) {
-    const ok = !!config && typeof config.codec === 'string' && config.codec.startsWith('vqc1')
-      && config.description && (config.description.byteLength ?? 0) >= HEADER_LEN;
-    return { supported: ok, config: { ...config } };
+    let reason = null;
+    if (!config || typeof config.codec !== 'string' || !config.codec.startsWith('vqc1')) reason = "codec must be 'vqc1' or 'vqc1.<model>'";
+    else if (!config.description) reason = 'description must be the stream header';
+    else {
+      try { fmt('headerInfo', bytesOf(config.description)); } catch (e) { reason = e.message; }
+    }
+    return { supported: reason === null, config: { ...config }, ...(reason ? { reason } : {}) };
   }
 
-  /** @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe'}} config */
+  /**
+   * @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe'}} config
+   * Throws a TypeError (kind 'Config') without a header, and the header's VqError (kind
+   * 'Format', 'Damaged', 'Limits' or 'Unsupported') when it is not a valid one.
+   */
   configure(config) {
-    if (!config?.description || (config.description.byteLength ?? 0) < HEADER_LEN) {
-      throw new TypeError('configure() needs the stream header as `description`');
-    }
+    if (!config?.description) throw configError('configure() needs the stream header as `description`');
+    fmt('headerInfo', bytesOf(config.description)); // a header that does not parse fails here, not later
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#info = null;
-    const header = new Uint8Array(config.description.buffer ?? config.description,
-      config.description.byteOffset ?? 0, config.description.byteLength).slice().buffer;
+    const header = bytesOf(config.description).slice().buffer;
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
     this._enqueue(generation, async () => {
@@ -308,7 +369,7 @@ export class VqVideoDecoder extends QueuedCodec {
     let bytes;
     if (chunk.data instanceof Uint8Array) bytes = chunk.data.slice();
     else if (typeof chunk.copyTo === 'function') { bytes = new Uint8Array(chunk.byteLength); chunk.copyTo(bytes); }
-    else throw new TypeError('decode() takes a chunk with `data` or `copyTo`');
+    else throw configError('decode() takes a chunk with `data` or `copyTo`');
     const wantFrames = this.#config.output === 'videoframe' && typeof VideoFrame !== 'undefined';
     this._queueSize++;
     this._enqueue(generation, async () => {
@@ -322,7 +383,7 @@ export class VqVideoDecoder extends QueuedCodec {
       }
       if (generation !== this._generation) return;
       if (r.info && this.#info) Object.assign(this.#info, r.info); // the CPU took over from a lost GPU
-      const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? 30));
+      const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? encoderDefaults.framerate));
       const frame = wantFrames
         ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })
         : new ImageData(new Uint8ClampedArray(r.rgba.buffer, r.rgba.byteOffset, r.rgba.byteLength), r.width, r.height);
@@ -331,36 +392,30 @@ export class VqVideoDecoder extends QueuedCodec {
   }
 }
 
+/** A BufferSource as a Uint8Array view (no copy). */
+function bytesOf(source) {
+  return source instanceof Uint8Array ? source
+    : new Uint8Array(source.buffer ?? source, source.byteOffset ?? 0, source.byteLength);
+}
+
 /**
- * Splits a `.vqc` file into its header and chunks (offsets and lengths only; the decoder
- * checks every CRC).
+ * Splits a `.vqc` file into its header and chunks, as the format's own reader walks it (with
+ * resync after damage). A damaged span is listed with `type: null` and its `error`: a decoder
+ * given it fails it and waits for the next keyframe, as on the whole file. Throws a VqError
+ * when the header cannot be read.
  * @param {ArrayBuffer|Uint8Array} bytes
  */
 export function splitStream(bytes) {
-  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  if (b.length < HEADER_LEN || String.fromCharCode(...b.subarray(0, 4)) !== 'VQCV') {
-    throw new TypeError('not a .vqc stream');
-  }
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const chunks = [];
-  // the header, with the codebook block that follows it when the stream carries one
-  let at = HEADER_LEN;
-  if (dv.getUint32(8, true) & FLAG_CODEBOOK) {
-    if (b.length < HEADER_LEN + 4) throw new TypeError('the .vqc stream is cut inside its header');
-    at += 4 + dv.getUint32(HEADER_LEN, true);
-    if (at > b.length) throw new TypeError('the .vqc stream is cut inside its codebook');
-  }
-  const headerLen = at;
-  while (at + CHUNK_HEADER_LEN <= b.length) {
-    const len = dv.getUint32(at + 8, true);
-    const end = at + CHUNK_HEADER_LEN + len;
-    if (end > b.length) break;
-    chunks.push({ type: b[at + 2] & 0x80 ? 'delta' : 'key', pts: dv.getUint32(at + 4, true), data: b.subarray(at, end) });
-    at = end;
-  }
-  const fps = dv.getUint32(36, true) / dv.getUint32(40, true);
-  return { header: b.subarray(0, headerLen), width: dv.getUint32(28, true), height: dv.getUint32(32, true),
-    framerate: fps, chunks, truncated: at !== b.length, codebook: headerLen > HEADER_LEN };
+  const b = bytesOf(bytes);
+  const l = fmt('layout', b);
+  const h = l.header;
+  return {
+    header: b.subarray(0, h.headerLength), width: h.width, height: h.height, framerate: h.framerate,
+    frameCount: h.frameCount, modelId: h.modelId, codebook: h.codebookId !== null,
+    chunks: l.chunks.map((c) => ({ type: c.type, pts: c.pts, data: b.subarray(c.start, c.end),
+      ...(c.error ? { error: vqError(c.error) } : {}) })),
+    truncated: l.truncated ? vqError(l.truncated) : null,
+  };
 }
 
 /**
@@ -429,16 +484,16 @@ async function* sampleFrames(source, count, size) {
     url = URL.createObjectURL(source);
     video.src = url;
   } else if (!(typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement)) {
-    throw new TypeError('trainCodebook() takes a video Blob, a <video> element or an array of frames');
+    throw configError('trainCodebook() takes a video Blob, a <video> element or an array of frames');
   }
   try {
     if (video.readyState < 2) {
       await new Promise((resolve, reject) => {
         video.addEventListener('loadeddata', resolve, { once: true });
-        video.addEventListener('error', () => reject(new Error('the browser cannot decode this video')), { once: true });
+        video.addEventListener('error', () => reject(new VqError('Input', 'the browser cannot decode this video')), { once: true });
       });
     }
-    if (!Number.isFinite(video.duration)) throw new TypeError('trainCodebook() needs a video it can seek in (not a live stream): pass an array of frames');
+    if (!Number.isFinite(video.duration)) throw new VqError('Input', 'trainCodebook() needs a video it can seek in (not a live stream): pass an array of frames');
     const [w, h] = size ?? [video.videoWidth, video.videoHeight];
     const canvas = new OffscreenCanvas(w, h);
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
@@ -466,13 +521,13 @@ async function* sampleFrames(source, count, size) {
 export async function trainCodebook(source, options = {}) {
   const { frames = 64, levels, iterations, signal, onProgress, backend = 'auto', budget } = options;
   signal?.throwIfAborted();
-  if (options.model !== undefined && !MODELS.includes(options.model)) throw new TypeError(`model must be one of ${MODELS.join(', ')}`);
-  if (!BACKENDS.includes(backend)) throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}`);
+  if (options.model !== undefined && !MODELS.includes(options.model)) throw configError(`model must be one of ${MODELS.join(', ')}`);
+  if (!BACKENDS.includes(backend)) throw configError(`backend must be one of ${BACKENDS.join(', ')}`);
   if (!Number.isInteger(frames) || frames < MIN_CODEBOOK_FRAMES) {
-    throw new RangeError(`frames must be an integer ≥ ${MIN_CODEBOOK_FRAMES}`);
+    throw rangeError(`frames must be an integer ≥ ${MIN_CODEBOOK_FRAMES}`);
   }
   if (Array.isArray(source) && source.length < MIN_CODEBOOK_FRAMES) {
-    throw new RangeError(`${source.length} frame(s) are too few: a codebook needs at least ${MIN_CODEBOOK_FRAMES}`);
+    throw rangeError(`${source.length} frame(s) are too few: a codebook needs at least ${MIN_CODEBOOK_FRAMES}`);
   }
   const first = Array.isArray(source) ? frameSize(source[0]) : null;
   const size = options.width && options.height ? [options.width, options.height] : first;
@@ -486,20 +541,20 @@ export async function trainCodebook(source, options = {}) {
       const [w, h] = frameSize(frame);
       if (!opened) {
         const [width, height] = size ?? [w, h];
-        if (!(width >= 1 && height >= 1)) throw new TypeError('cannot tell the frame size: pass width and height');
+        if (!(width >= 1 && height >= 1)) throw configError('cannot tell the frame size: pass width and height');
         opened = await shared().call('train-start', { session, backend, model: options.model ?? null, width, height,
           options: { ...(levels ? { levels } : {}), ...(iterations !== undefined ? { iterations } : {}) } });
         opened.size = [width, height];
       }
       if (w !== opened.size[0] || h !== opened.size[1]) {
-        throw new RangeError(`frame ${n} is ${w}x${h}, the others are ${opened.size[0]}x${opened.size[1]}`);
+        throw rangeError(`frame ${n} is ${w}x${h}, the others are ${opened.size[0]}x${opened.size[1]}`);
       }
       const [msg, transfer] = await transferable(frame);
       await shared().call('train-frame', { session, frame: msg }, transfer);
       n++;
       onProgress?.({ phase: 'frames', done: n, total: Array.isArray(source) ? Math.min(frames, source.length) : frames });
     }
-    if (n < MIN_CODEBOOK_FRAMES) throw new RangeError(`${n} frame(s) are too few: a codebook needs at least ${MIN_CODEBOOK_FRAMES}`);
+    if (n < MIN_CODEBOOK_FRAMES) throw rangeError(`${n} frame(s) are too few: a codebook needs at least ${MIN_CODEBOOK_FRAMES}`);
     signal?.throwIfAborted();
     const steps = await shared().call('train-begin', { session });
     const t0 = performance.now();
@@ -523,7 +578,7 @@ export async function trainCodebook(source, options = {}) {
 function seek(video, t) {
   return new Promise((resolve, reject) => {
     video.addEventListener('seeked', () => resolve(), { once: true });
-    video.addEventListener('error', () => reject(new Error('the video cannot be decoded')), { once: true });
+    video.addEventListener('error', () => reject(new VqError('Input', 'the video cannot be decoded')), { once: true });
     video.currentTime = t;
   });
 }
@@ -548,9 +603,9 @@ export async function compressVideo(source, options = {}, onProgress) {
     video.src = url;
     await new Promise((resolve, reject) => {
       video.onloadeddata = resolve;
-      video.onerror = () => reject(new Error('the browser cannot decode this video'));
+      video.onerror = () => reject(new VqError('Input', 'the browser cannot decode this video'));
     });
-    const fps = config.framerate ?? 30;
+    const fps = config.framerate ?? encoderDefaults.framerate;
     const width = config.width ?? video.videoWidth;
     const height = config.height ?? video.videoHeight;
     const total = Math.max(1, Math.min(maxFrames, Math.floor((video.duration || 0) * fps) || 1));

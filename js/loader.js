@@ -39,7 +39,9 @@ export function setWeightsBase(url) {
 export function fetchWeights(model) {
   if (!weights.has(model)) {
     const url = new URL(`${model}.vqw`, weightsBase);
-    const fail = (why) => { throw new Error(`could not fetch the ${model} weights from ${url}: ${why}`); };
+    const fail = (why) => {
+      throw Object.assign(new Error(`could not fetch the ${model} weights from ${url}: ${why}`), { kind: 'Network' });
+    };
     const p = fetch(url).then(async (r) => {
       if (!r.ok) fail(`HTTP ${r.status}`);
       return new Uint8Array(await r.arrayBuffer());

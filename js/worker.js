@@ -1,5 +1,7 @@
 // The vqcodec worker: owns the wasm module, the models and the encoder/decoder sessions.
-// Messages: {id, op, ...}; replies: {id, ok, result} or {id, ok: false, error}.
+// Messages: {id, op, ...}; replies: {id, ok, result} or {id, ok: false, error: {kind, message}}
+// (the wasm module's errors carry their kind; the page turns them into VqErrors). What a chunk
+// or header says is read by the module's format functions (peekChunk, headerInfo), never here.
 // Two builds of the module (loader.js): ./vqcodec.js (WebGPU only) is loaded only when the
 // browser gives a WebGPU adapter and WebGPU may be used; otherwise ./cpu/vqcodec.js. The
 // weights of a model are fetched when it is first used.
@@ -73,6 +75,11 @@ function codecFor(backend, model) {
   return codecs.get(key);
 }
 
+/** An Error with a `kind`, as the wasm module throws them. */
+function kindError(kind, message) {
+  return Object.assign(new Error(message), { kind });
+}
+
 const fallbackReason = new WeakMap(); // codec -> why it is on the CPU although WebGPU was tried
 
 /** Backend and reason of a codec, as a caller who asked for `requested` should see them. */
@@ -84,7 +91,7 @@ const describe = (codec, requested) => ({ backend: codec.backend,
 function rgbaOf(frame, width, height) {
   if (frame.rgba) {
     if (frame.width !== width || frame.height !== height) {
-      throw new Error(`frame is ${frame.width}x${frame.height}, the encoder is configured for ${width}x${height}`);
+      throw kindError('Config', `frame is ${frame.width}x${frame.height}, the encoder is configured for ${width}x${height}`);
     }
     return new Uint8Array(frame.rgba);
   }
@@ -115,7 +122,7 @@ const ops = {
   },
   async encode({ session, frame, keyFrame }) {
     const s = sessions.get(session);
-    if (!s?.enc) throw new Error('encoder is not configured');
+    if (!s?.enc) throw kindError('Config', 'encoder is not configured');
     const rgba = rgbaOf(frame, s.width, s.height); // wasm copies it: still ours for a retry
     let out;
     try {
@@ -125,7 +132,7 @@ const ops = {
       // the same model on the CPU takes over the stream at this frame, with a keyframe
       const codec = await codecFor('cpu', s.model);
       const enc = await codec.encoder(s.options, s.book);
-      if (enc.header.join() !== s.header.join()) throw new Error(`${gpuLost}, and the CPU encoder cannot continue this stream`);
+      if (enc.header.join() !== s.header.join()) throw kindError('Device', `${gpuLost}, and the CPU encoder cannot continue this stream`);
       enc.resumeAt(s.next);
       try { s.enc.free(); } catch { /* its module may be gone */ }
       Object.assign(s, { enc, gpu: false });
@@ -137,24 +144,25 @@ const ops = {
   },
   async 'configure-decoder'({ session, backend, header }) {
     const { m } = await moduleOf(backend);
-    const want = m.streamModelId(new Uint8Array(header));
+    const want = m.headerInfo(new Uint8Array(header)).modelId;
     const ids = m.modelIds();
     // the model the stream names (`model` is only a hint); only that one is loaded
     const name = Object.keys(ids).find((k) => ids[k] === want);
-    if (!name) throw new Error(`the stream was made with model ${want}, which this package does not ship`);
+    if (!name) throw kindError('ModelMismatch', `the stream was made with model ${want}, which this package does not ship`);
     const codec = await codecFor(backend, name);
     const dec = codec.decoder(new Uint8Array(header));
-    sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [] });
+    sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [],
+      peek: m.peekChunk });
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
       ...describe(codec, backend), modelId: codec.modelId };
   },
   async decode({ session, data }) {
     const s = sessions.get(session);
-    if (!s?.dec) throw new Error('decoder is not configured');
+    if (!s?.dec) throw kindError('Config', 'decoder is not configured');
     const chunk = new Uint8Array(data);
     if (s.gpu) {
       // the chunks since the last keyframe, to bring a CPU decoder up to date if the GPU goes
-      if (chunk.length > 2 && (chunk[2] & 0x80) === 0) s.sinceKey = [];
+      if (s.peek(chunk)?.type === 'key') s.sinceKey = [];
       s.sinceKey.push(chunk.slice());
     }
     let out;
@@ -199,7 +207,7 @@ const ops = {
   },
   async 'train-frame'({ session, frame }) {
     const s = sessions.get(session);
-    if (!s?.trainer) throw new Error('no codebook training in progress');
+    if (!s?.trainer) throw kindError('Config', 'no codebook training in progress');
     return s.trainer.addFrame(rgbaOf(frame, s.width, s.height));
   },
   async 'train-begin'({ session }) {
@@ -245,7 +253,8 @@ self.onmessage = (event) => {
       const [result, transfer] = Array.isArray(r) ? r : [r, []];
       self.postMessage({ id, ok: true, result }, transfer);
     } catch (e) {
-      self.postMessage({ id, ok: false, error: String(e?.message ?? e) });
+      // a wasm error carries its kind; anything else here is a fault of ours
+      self.postMessage({ id, ok: false, error: { kind: e?.kind ?? 'Internal', message: String(e?.message ?? e) } });
     }
   });
 };

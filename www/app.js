@@ -603,10 +603,12 @@ window.vqDemo = {
   codebookBytes: () => (myCodebook ? Array.from(myCodebook.bytes()) : null),
   /** Opens a .codebook file's bytes as the file input does; resolves to the status line. */
   async openCodebook(bytes) {
+    let error = null;
     try { setCodebook(await Codebook.from(new Uint8Array(bytes)), 'opened'); } catch (e) {
+      error = e;
       setCodebook(myCodebook, `${e.message ?? e} — the previous codebook stays in use`);
     }
-    return { status: $('cbstatus').textContent, id: myCodebook?.id ?? null };
+    return { status: $('cbstatus').textContent, id: myCodebook?.id ?? null, kind: error?.kind ?? null, message: error?.message ?? null };
   },
   setSource,
   load,

@@ -56,8 +56,8 @@ try {
   const wire = entries.reduce((n, e) => n + e.wire, 0);
   console.log(`first use over the wire: ${(wire / 1e6).toFixed(2)} MB for ${entries.map((e) => `${e.path} ${(e.wire / 1e6).toFixed(2)} of ${(e.body / 1e6).toFixed(2)} MB`).join(', ')}`);
   if (adapter && !pkg) {
-    check('with an adapter the page fetches only the WebGPU module and the lite weights',
-      fetched.join() === '/pkg/vqcodec_bg.wasm,/pkg/weights/lite.vqw', fetched.join(', '));
+    check('with an adapter the page fetches only the format module, the WebGPU module and the lite weights',
+      fetched.join() === '/pkg/format/vqc_bg.wasm,/pkg/vqcodec_bg.wasm,/pkg/weights/lite.vqw', fetched.join(', '));
   }
   // a module refuses weights that are not the file it was built with (here: lite's as base)
   const wrongWeights = await page.evaluate(async () => {
@@ -65,11 +65,11 @@ try {
     await m.default();
     const lite = new Uint8Array(await (await fetch('../pkg/weights/lite.vqw')).arrayBuffer());
     const ok = await m.VqCodec.create('cpu', 'lite', lite).then((c) => { const id = c.modelId; c.free(); return id; });
-    const bad = await m.VqCodec.create('cpu', 'base', lite).then(() => 'accepted', (e) => String(e.message ?? e));
+    const bad = await m.VqCodec.create('cpu', 'base', lite).then(() => ({ kind: 'accepted' }), (e) => ({ kind: e.kind, message: e.message }));
     return { ok, bad, ids: m.modelIds() };
   });
-  check('a module refuses another file as a model\'s weights', wrongWeights.ok === wrongWeights.ids.lite
-    && /not the base weights this build ships/.test(wrongWeights.bad), wrongWeights.bad);
+  check('a module refuses another file as a model\'s weights (kind ModelMismatch)', wrongWeights.ok === wrongWeights.ids.lite
+    && wrongWeights.bad.kind === 'ModelMismatch', JSON.stringify(wrongWeights.bad));
 
   const W = 160;
   const H = 96;
@@ -180,7 +180,9 @@ try {
   const bad = await page.evaluate(async () => {
     const { trainCodebook, Codebook, VqVideoEncoder } = await import('../pkg/index.js');
     const out = {};
-    const catching = async (f) => { try { await f(); return 'no error'; } catch (e) { return `${e.name}: ${e.message}`; } };
+    const catching = async (f) => {
+      try { await f(); return { name: 'no error' }; } catch (e) { return { name: e.name, kind: e.kind, message: e.message }; }
+    };
     const img = (w, h) => new ImageData(w, h);
     out.few = await catching(() => trainCodebook([img(64, 48), img(64, 48)], { backend: 'cpu', model: 'lite' }));
     out.sizes = await catching(() => trainCodebook([img(64, 48), img(64, 48), img(32, 32), img(64, 48)], { backend: 'cpu', model: 'lite' }));
@@ -209,14 +211,45 @@ try {
     enc.close();
     return out;
   });
-  check('codebook: too few frames → clear error', /RangeError: 2 frame\(s\) are too few/.test(bad.few), bad.few);
-  check('codebook: frames of another size → clear error', /RangeError: frame 2 is 32x32/.test(bad.sizes), bad.sizes);
-  check('codebook: a file that is not a codebook → clear error, previous codebook kept', /not a vqcodec codebook/.test(bad.garbage.status) && bad.keptAfterGarbage, bad.garbage.status);
-  check('codebook: a cancelled run rejects with AbortError', /AbortError/.test(bad.cancelled), bad.cancelled);
+  const shown = (e) => `${e.name}/${e.kind}: ${e.message}`;
+  check('codebook: too few frames → RangeError of kind Config', bad.few.name === 'RangeError' && bad.few.kind === 'Config', shown(bad.few));
+  check('codebook: frames of another size → RangeError of kind Config', bad.sizes.name === 'RangeError' && bad.sizes.kind === 'Config', shown(bad.sizes));
+  check('codebook: a file that is not a codebook → error of kind Format shown, previous codebook kept',
+    bad.garbage.kind === 'Format' && bad.garbage.status.includes(bad.garbage.message) && bad.keptAfterGarbage, bad.garbage.status);
+  check('codebook: a cancelled run rejects with AbortError', bad.cancelled.name === 'AbortError', shown(bad.cancelled));
   check('codebook: saved and loaded back (same id, model, levels)', bad.saved.id === bad.saved.againId && bad.saved.model === 'lite'
     && bad.saved.levels.join() === '0,1' && bad.saved.gain > 0.1, JSON.stringify(bad.saved));
-  check('codebook: another model\'s codebook → TypeError from configure(), state unchanged', /TypeError: the codebook was made for the lite model, not base/.test(bad.otherModel)
-    && bad.stateAfter === 'unconfigured', `${bad.otherModel}; state ${bad.stateAfter}`);
+  check('codebook: another model\'s codebook → TypeError of kind ModelMismatch from configure(), state unchanged',
+    bad.otherModel.name === 'TypeError' && bad.otherModel.kind === 'ModelMismatch' && bad.stateAfter === 'unconfigured',
+    `${shown(bad.otherModel)}; state ${bad.stateAfter}`);
+
+  // The package's public API on its own page (not the demo): encoder → splitStream → decoder,
+  // damage, cuts, and the error kinds a caller branches on.
+  const pkgPage = await context.newPage();
+  pkgPage.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+  await pkgPage.goto(`http://127.0.0.1:${port}/tests/browser/package.html`);
+  await pkgPage.waitForFunction(() => window.packageReady === true);
+  const api = await pkgPage.evaluate(() => window.packageTest());
+  await pkgPage.close();
+  check('package: encoder → file → splitStream gives the encoder\'s header and chunks',
+    api.types.join() === 'key,delta,delta,key,delta,delta' && api.split.chunks === 6 && api.split.headerSame && api.split.dataSame
+    && api.split.types.join() === api.types.join() && api.split.width === 64 && api.split.height === 48 && api.split.truncated === null,
+    `${api.bytes} bytes, ${api.types.join(',')}, ${api.info?.backend}/${api.info?.model}`);
+  check('package: the decoder gives every frame with the encoder\'s indices',
+    api.decoded.frames === 6 && api.decoded.pts.join() === '0,1,2,3,4,5' && api.decoded.size && api.decoded.tokensMatch, JSON.stringify(api.decoded.pts));
+  check('package: a damaged chunk is reported (kind Damaged) and costs frames until the next keyframe',
+    api.damaged.split.join() === 'key,damaged:Damaged,delta,key,delta,delta'
+    && api.damaged.decoded.join() === 'pts0,error:Damaged,error:Damaged,pts3,pts4,pts5', `${api.damaged.split.join()} → ${api.damaged.decoded.join()}`);
+  check('package: a cut file gives its whole chunks and says it was cut (kind Damaged)', api.cut.chunks === 5 && api.cut.kind === 'Damaged', JSON.stringify(api.cut));
+  const e = api.errors;
+  check('package: error kinds — not a stream: Format; damaged header: Damaged; garbage description: Format',
+    e.notVqc.kind === 'Format' && e.notVqc.vq && e.damagedHeader.kind === 'Damaged' && e.decoderGarbage.kind === 'Format',
+    [e.notVqc, e.damagedHeader, e.decoderGarbage].map((x) => `${x.name}/${x.kind}`).join(', '));
+  check('package: bad encoder settings are TypeErrors of kind Config; limits and defaults come from the format module',
+    e.tooWide.name === 'TypeError' && e.tooWide.kind === 'Config' && e.quality.kind === 'Config'
+    && e.both.supported === false && e.both.kind === 'Config' && api.limits.maxWidth === 8192 && api.encoderDefaults.framerate === 30
+    && api.encoderDefaults.keyInterval === 60 && api.encoderDefaults.quality === 80,
+    `${e.tooWide.message} | ${e.quality.message} | ${e.both.reason}`);
 
   // 1,000 frames through the page's encoder and decoder: memory must stay flat. Bound: after
   // a 100-frame warm-up, the worker's wasm memory may grow by at most 8 MiB and the page's
@@ -392,8 +425,8 @@ try {
     const plainEntries = await p2.evaluate(() => performance.getEntriesByType('resource')
       .map((e) => ({ path: new URL(e.name).pathname, wire: e.encodedBodySize })).filter((e) => /\.(wasm|vqw)$/.test(e.path)));
     const wasmFetched = plainEntries.map((e) => e.path).filter((p) => p.endsWith('.wasm'));
-    check('without an adapter the demo page fetches only the CPU-only module', wasmFetched.length > 0
-      && wasmFetched.every((p) => p.endsWith('/pkg/cpu/vqcodec_bg.wasm')),
+    check('without an adapter the demo page fetches only the format module and the CPU-only module',
+      wasmFetched.sort().join() === '/pkg/cpu/vqcodec_bg.wasm,/pkg/format/vqc_bg.wasm',
       `${plainEntries.map((e) => e.path).join(', ')}: ${(plainEntries.reduce((n, e) => n + e.wire, 0) / 1e6).toFixed(2)} MB over the wire`);
     check('auto falls back to the CPU without an adapter, with a reason', auto.backend === 'cpu' && /CPU fallback: .*(requestAdapter|navigator\.gpu)/.test(auto.reason) && auto.badge === 'cpu', auto.reason);
     // the package's worker: without an adapter it loads only the small CPU-only module
@@ -416,14 +449,14 @@ try {
       const { VqVideoEncoder, init } = await import('../pkg/index.js');
       await init({ weightsUrl: '/no-such-folder/' });
       const errors = [];
-      const enc = new VqVideoEncoder({ output: () => {}, error: (e) => errors.push(String(e.message ?? e)) });
+      const enc = new VqVideoEncoder({ output: () => {}, error: (e) => errors.push({ kind: e.kind, message: e.message }) });
       enc.configure({ width: 64, height: 48, model: 'base' });
-      const flushed = await enc.flush().then(() => 'resolved', (e) => `rejected: ${e.message ?? e}`);
-      return { errors, flushed, state: enc.state };
+      const flushed = await enc.flush().then(() => ({ kind: 'resolved' }), (e) => ({ kind: e.kind }));
+      return { errors, flushed, state: enc.state, url: new URL('/no-such-folder/base.vqw', location.href).href };
     });
-    check('weights that cannot be fetched: the error callback names the model and the URL',
-      noWeights.errors.length === 1 && /could not fetch the base weights from http:\/\/127\.0\.0\.1:\d+\/no-such-folder\/base\.vqw: HTTP 404/.test(noWeights.errors[0])
-      && noWeights.flushed.startsWith('rejected'), `${noWeights.errors.join('; ')} | flush ${noWeights.flushed} | ${noWeights.state}`);
+    check('weights that cannot be fetched: the error callback gets kind Network naming the URL, flush() rejects',
+      noWeights.errors.length === 1 && noWeights.errors[0].kind === 'Network' && noWeights.errors[0].message.includes(noWeights.url)
+      && noWeights.flushed.kind === 'Network', `${JSON.stringify(noWeights.errors)} | flush ${noWeights.flushed.kind} | ${noWeights.state}`);
   } finally {
     await closePlain();
   }
