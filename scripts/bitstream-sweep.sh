@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Encodes each validation clip at several quality steps and prints a markdown table of real
 # file sizes and PSNR (the table in docs/bitstream.md). Needs scripts/fetch-training-data.sh's
-# data/y4m/ and a release build (cargo build --release --features cli,wgpu,train,fusion).
+# data/y4m/ and a release build (cargo build --release --workspace).
 #   bash scripts/bitstream-sweep.sh [CLIPS...]   (default: carphone coinpen balle-jbart)
 set -euo pipefail
 cd "$(dirname "$0")/.."

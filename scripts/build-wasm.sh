@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds the npm package in pkg/ with wasm-pack (target web), then shrinks it with npm's
-# binaryen wasm-opt (Debian's breaks the module, see ../shared/TOOLCHAIN.md). Two modules,
-# neither with weights inside (the worker fetches the one model it uses from pkg/weights/):
+# binaryen wasm-opt (Debian's breaks the module, see ../shared/TOOLCHAIN.md). Two codec modules,
+# neither with weights inside (the worker fetches the one model it uses from pkg/weights/), and
+# the format module:
 #   pkg/vqcodec_bg.wasm       WebGPU only (features wgpu): loaded when the browser has an adapter
 #   pkg/cpu/vqcodec_bg.wasm   CPU only (features flex, no wgpu/cubecl code): loaded otherwise
+#   pkg/format/vqc_bg.wasm    the format crate alone (crates/vqc, feature wasm): what the page
+#                             knows of streams, limits and defaults; no model
 # plus the weights, the hand-written layer from js/ and our package.json. Prints the sizes.
 #   VQ_WASM_OPT=0  skip wasm-opt (faster dev builds)
 #   VQ_WASM_PROFILE=release  a faster-to-build profile than the size-tuned `wasm` one
@@ -23,10 +26,11 @@ out=${VQ_WASM_OUT:-pkg}
 gz() { gzip -9 -c "$1" | wc -c; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1e6 }'; }
 
-build() { # features out-dir [profile] [wasm-opt level]
-  wasm-pack build --target web --profile "${3:-$profile}" --no-opt --out-dir "$2" --out-name vqcodec -- \
-    --no-default-features --features "$1"
-  local wasm=$2/vqcodec_bg.wasm
+build() { # features out-dir [profile] [wasm-opt level] [crate dir] [out name]
+  local crate=${5:-.} name=${6:-vqcodec}
+  wasm-pack build "$crate" --target web --profile "${3:-$profile}" --no-opt --out-dir "$(realpath -m "$2")" \
+    --out-name "$name" -- --no-default-features --features "$1"
+  local wasm=$2/${name}_bg.wasm
   local before
   before=$(stat -c %s "$wasm")
   if [ "${VQ_WASM_OPT:-1}" = 1 ]; then
@@ -44,9 +48,11 @@ build() { # features out-dir [profile] [wasm-opt level]
 if [ "$features" = wgpu ]; then build wgpu "$out" "$gpu_profile" -Oz; else build "$features" "$out"; fi
 if [ "${VQ_WASM_CPU:-1}" = 1 ] && [ "$features" = wgpu ]; then
   build flex "$out/cpu"
-  # only the module and its glue: the package's metadata lives one level up
-  rm -f "$out/cpu/package.json" "$out/cpu/README.md" "$out/cpu/LICENSE" "$out/cpu/.gitignore"
 fi
+# the format module, for size: it parses headers and walks chunks, nothing per pixel
+build wasm "$out/format" wasm-gpu -Oz crates/vqc vqc
+# only the modules and their glue: the package's metadata lives one level up
+rm -f "$out"/{cpu,format}/{package.json,README.md,LICENSE,.gitignore}
 
 # the weights, fetched by the worker for the model in use (each module checks the file's id)
 mkdir -p "$out/weights"
@@ -54,14 +60,16 @@ cp weights/base.vqw weights/lite.vqw "$out/weights/"
 # what a visitor downloads before the first frame, compressed as a server sends it: .br and .gz
 # beside each module and weight file (scripts/serve.mjs serves them; npm's package leaves them out)
 if [ -f "$out/cpu/vqcodec_bg.wasm" ] && [ "$features" = wgpu ]; then
-  sizes=$(node scripts/precompress.mjs "$out/vqcodec_bg.wasm" "$out/cpu/vqcodec_bg.wasm" "$out/weights/base.vqw" "$out/weights/lite.vqw")
+  sizes=$(node scripts/precompress.mjs "$out/vqcodec_bg.wasm" "$out/cpu/vqcodec_bg.wasm" "$out/format/vqc_bg.wasm" \
+    "$out/weights/base.vqw" "$out/weights/lite.vqw")
   echo "$sizes"
   size() { echo "$sizes" | grep "\"$1\"" | sed "s/.*\"$2\":\([0-9]*\).*/\1/"; }
-  first() { # label module weights
-    printf '  %-28s gzip %s, brotli %s\n' "$1" "$(mb $(( $(size "$2" gzip) + $(size "$3" gzip) )))" \
-      "$(mb $(( $(size "$2" brotli) + $(size "$3" brotli) )))"
+  f=$out/format/vqc_bg.wasm
+  first() { # label module weights (the format module comes with every first visit)
+    printf '  %-28s gzip %s, brotli %s\n' "$1" "$(mb $(( $(size "$2" gzip) + $(size "$3" gzip) + $(size "$f" gzip) )))" \
+      "$(mb $(( $(size "$2" brotli) + $(size "$3" brotli) + $(size "$f" brotli) )))"
   }
-  echo "first use, module + weights as sent compressed (target <= 3 MB):"
+  echo "first use, modules + weights as sent compressed (target <= 3 MB):"
   first "WebGPU, lite (the default):" "$out/vqcodec_bg.wasm" "$out/weights/lite.vqw"
   first "WebGPU, base (on request):" "$out/vqcodec_bg.wasm" "$out/weights/base.vqw"
   first "CPU, lite (the default):" "$out/cpu/vqcodec_bg.wasm" "$out/weights/lite.vqw"
@@ -87,8 +95,8 @@ cat > "$out/package.json" <<JSON
     "./wasm": { "types": "./vqcodec.d.ts", "default": "./vqcodec.js" }
   },
   "files": ["index.js", "index.d.ts", "worker.js", "loader.js", "vqcodec.js", "vqcodec.d.ts", "vqcodec_bg.wasm",
-    "cpu/vqcodec.js", "cpu/vqcodec.d.ts", "cpu/vqcodec_bg.wasm", "weights/base.vqw", "weights/lite.vqw",
-    "README.md"],
+    "cpu/vqcodec.js", "cpu/vqcodec.d.ts", "cpu/vqcodec_bg.wasm", "format/vqc.js", "format/vqc.d.ts", "format/vqc_bg.wasm",
+    "weights/base.vqw", "weights/lite.vqw", "README.md"],
   "sideEffects": false
 }
 JSON

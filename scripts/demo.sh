@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vqcodec/target}
 bash scripts/build-wasm.sh
-cargo build --release --features cli,wgpu,train,fusion
+cargo build --release --workspace
 mkdir -p out
 B="$CARGO_TARGET_DIR/release/vqcodec"
 "$B" encode tests/data/carphone_6f.y4m -o out/carphone.vqc --backend cpu --quiet

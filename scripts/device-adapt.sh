@@ -6,10 +6,7 @@
 # scripts/device-bench.sh: [".gl", ".carry2"]. Output also in $OUT/device-adapt.txt.
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-adapt.txt") 2>&1
-. scripts/device-vulkan.sh
-gunzip -c .carry2/vqcodec.gz > /tmp/vqcodec && chmod +x /tmp/vqcodec
-nvidia-smi --query-gpu=name --format=csv,noheader
-lscpu | grep -E 'Model name|^CPU\(s\)'
+. scripts/device-preamble.sh
 B=/tmp/vqcodec
 # wgpu twice: the first run in a fresh machine includes burn's autotuning of every kernel shape
 # (cached on disk afterwards); the browser build has no autotune.

@@ -3,19 +3,16 @@
 #   bash scripts/device-train.sh TOTAL_SECONDS RUN_LIMIT_SECONDS PRESET [PRESET…]
 # Trains the presets side by side on the one GPU (burn-wgpu over Vulkan, fusion + autotune),
 # then evaluates each on the validation clips (all frames, every RVQ depth).
-# Needs, carried: .gl/ (Vulkan loader .debs), .carry/vqcodec.gz (release binary built here with
-# --features cli,wgpu,train,fusion), .carry/sources/ (from fetch-training-data.sh), and
-# optionally .carry/resume/PRESET/{checkpoint.vqw,state.json} to continue a run.
+# Needs, carried: .gl/ (Vulkan loader .debs), .carry/vqcodec.gz and .carry/vqcodec-lab.gz
+# (stripped release binaries of `cargo build --release --workspace`), .carry/sources/ (from
+# fetch-training-data.sh), and optionally .carry/resume/PRESET/{checkpoint.vqw,state.json} to
+# continue a run.
 # Writes $OUT/PRESET/{train.log,eval.log,checkpoint.vqw,state.json,model.vqw}; SKIP_EVAL=1 skips the
 # evaluation (then run it here on the CPU: docs/model.md has the commands).
 set -uo pipefail
 total=$1 limit=$2
 shift 2
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-gunzip -c .carry/vqcodec.gz > /tmp/vqcodec && chmod +x /tmp/vqcodec
-nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader
+CARRY=.carry . scripts/device-preamble.sh
 t0=$(date +%s)
 [ -d /tmp/data/y4m ] || python3 scripts/decode_frames_cv2.py .carry/sources /tmp/data > /tmp/decode.log 2>&1
 echo "data decoded in $(( $(date +%s) - t0 ))s: $(tail -1 /tmp/decode.log)"
@@ -24,7 +21,7 @@ for preset in "$@"; do
   if [ -f ".carry/resume/$preset/checkpoint.vqw" ]; then
     cp ".carry/resume/$preset/checkpoint.vqw" ".carry/resume/$preset/state.json" "$OUT/$preset/"
   fi
-  /tmp/vqcodec train --data /tmp/data/manifest-train.txt -o "$OUT/$preset" --preset "$preset" --backend wgpu \
+  /tmp/vqcodec-lab train --data /tmp/data/manifest-train.txt -o "$OUT/$preset" --preset "$preset" --backend wgpu \
     --steps 1000000 --time-budget "$total" --run-limit "$limit" --batch 64 --crop 128 --log-every 100 \
     --checkpoint-every 1000 --frame-stride 2 ${TRAIN_ARGS:-} > "$OUT/$preset/train.log" 2>&1 &
 done
