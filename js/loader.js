@@ -52,24 +52,30 @@ export function fetchWeights(model) {
   return weights.get(model);
 }
 
-/** Whether the browser gives a WebGPU adapter. */
-async function hasAdapter() {
+/**
+ * Whether the browser gives a hardware WebGPU adapter. A software fallback (SwiftShader, which
+ * says so with `isFallbackAdapter`) runs the networks many times slower than the CPU module, so
+ * 'auto' does not take it; 'webgpu' asked for by name still may.
+ */
+async function hasHardwareAdapter() {
   try {
-    return !!(await navigator.gpu?.requestAdapter());
+    const a = await navigator.gpu?.requestAdapter();
+    return !!a && a.isFallbackAdapter !== true && a.info?.isFallbackAdapter !== true;
   } catch {
     return false;
   }
 }
 
-/** Which module serves `backend`: 'cpu', and 'auto' without an adapter, take the CPU module. */
+/** Which module serves `backend`: 'cpu', and 'auto' without a hardware adapter, take the CPU module. */
 export async function moduleFor(backend) {
-  return backend === 'cpu' || (backend === 'auto' && !(await hasAdapter())) ? 'cpu' : 'gpu';
+  return backend === 'cpu' || (backend === 'auto' && !(await hasHardwareAdapter())) ? 'cpu' : 'gpu';
 }
 
 /**
  * A `VqCodec` for `model` on `backend` ('auto' | 'webgpu' | 'cpu'), fetching the module and
- * the weights in parallel. 'cpu', and 'auto' without an adapter, take the CPU module; an
- * adapter that does not initialise leaves 'auto' on the CPU module too. Resolves to
+ * the weights in parallel. 'cpu', and 'auto' without a hardware adapter, take the CPU module
+ * (whose `reason` says why: no adapter, or only a software one); an adapter that does not
+ * initialise leaves 'auto' on the CPU module too. Resolves to
  * `{codec, fallback}`, `fallback` being why 'auto' is on the CPU although WebGPU was tried.
  */
 export async function createCodec(backend, model) {

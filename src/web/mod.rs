@@ -42,8 +42,10 @@ fn js_msg(kind: ErrorKind, message: impl std::fmt::Display) -> JsValue {
     js_error(kind, &message.to_string())
 }
 
-/// Asks the browser for a WebGPU adapter. `Ok(())` when one exists, else why not.
-async fn webgpu_adapter() -> Result<(), String> {
+/// Asks the browser for a WebGPU adapter: `Ok(None)` for a hardware one, `Ok(Some(what))` for a
+/// software fallback (SwiftShader: `isFallbackAdapter`, many times slower than the CPU backend),
+/// else why there is none.
+async fn webgpu_adapter() -> Result<Option<String>, String> {
     let global = js_sys::global();
     let navigator =
         Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator".to_string())?;
@@ -67,41 +69,77 @@ async fn webgpu_adapter() -> Result<(), String> {
     if adapter.is_null() || adapter.is_undefined() {
         return Err("navigator.gpu.requestAdapter() returned null (no usable GPU adapter)".into());
     }
-    Ok(())
+    let field = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let info = field(&adapter, "info");
+    let fallback = field(&adapter, "isFallbackAdapter").as_bool() == Some(true)
+        || field(&info, "isFallbackAdapter").as_bool() == Some(true);
+    if !fallback {
+        return Ok(None);
+    }
+    let described: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|k| field(&info, k).as_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    Ok(Some(if described.is_empty() {
+        "a software fallback adapter".into()
+    } else {
+        format!("a software fallback adapter ({})", described.join(" "))
+    }))
+}
+
+/// Why `auto` does not take a software adapter.
+fn software_refused(what: &str) -> String {
+    format!("the only WebGPU adapter is {what}, slower than the CPU backend")
 }
 
 #[cfg(feature = "wgpu")]
 thread_local! {
-    /// burn's wgpu runtime initialises once per page; later codecs reuse its device.
-    static WEBGPU: std::cell::RefCell<Option<burn::tensor::Device>> = const { std::cell::RefCell::new(None) };
+    /// burn's wgpu runtime initialises once per page; later codecs reuse its device (and what
+    /// its adapter is: `Some` for a software one).
+    static WEBGPU: std::cell::RefCell<Option<(burn::tensor::Device, Option<String>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// A CPU-only package (built without the `wgpu` feature, smaller) never offers WebGPU.
 #[cfg(not(feature = "wgpu"))]
-async fn webgpu_backend() -> Result<Backend, String> {
-    webgpu_adapter().await?;
-    Err("a WebGPU adapter exists, but this is the CPU-only build of the package".into())
+async fn webgpu_backend(allow_software: bool) -> Result<Backend, String> {
+    match webgpu_adapter().await? {
+        Some(what) if !allow_software => Err(software_refused(&what)),
+        _ => Err("a WebGPU adapter exists, but this is the CPU-only build of the package".into()),
+    }
 }
 
+/// WebGPU through burn-wgpu. A software adapter serves only when `allow_software` (the caller
+/// asked for WebGPU by name); the reason says so.
 #[cfg(feature = "wgpu")]
-async fn webgpu_backend() -> Result<Backend, String> {
-    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
-        return Ok(Backend {
-            device,
-            kind: crate::backend::BackendKind::Gpu,
-            reason: "WebGPU adapter found".into(),
-        });
-    }
-    webgpu_adapter().await?;
-    let device = burn::tensor::Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| format!("WebGPU initialisation failed: {e}"))?;
-    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+async fn webgpu_backend(allow_software: bool) -> Result<Backend, String> {
+    let (device, software) = match WEBGPU.with(|d| d.borrow().clone()) {
+        Some(cached) => cached,
+        None => {
+            let software = webgpu_adapter().await?;
+            if let (Some(what), false) = (&software, allow_software) {
+                return Err(software_refused(what));
+            }
+            let device = burn::tensor::Device::wgpu_options()
+                .init_async()
+                .await
+                .map_err(|e| format!("WebGPU initialisation failed: {e}"))?;
+            WEBGPU.with(|d| *d.borrow_mut() = Some((device.clone(), software.clone())));
+            (device, software)
+        }
+    };
+    let reason = match software {
+        None => "WebGPU adapter found".into(),
+        Some(what) if allow_software => {
+            format!("WebGPU requested: {what}, expect it to be slower than the CPU backend")
+        }
+        Some(what) => return Err(software_refused(&what)),
+    };
     Ok(Backend {
         device,
         kind: crate::backend::BackendKind::Gpu,
-        reason: "WebGPU adapter found".into(),
+        reason,
     })
 }
 
@@ -112,8 +150,8 @@ async fn select(request: BackendRequest) -> Result<Backend, JsValue> {
     let backend = match request {
         BackendRequest::Cpu => cpu_backend("CPU requested".into()),
         BackendRequest::Ndarray => Backend::ndarray_or_err().map_err(|e| e.to_string()),
-        BackendRequest::Gpu => webgpu_backend().await,
-        BackendRequest::Auto => match webgpu_backend().await {
+        BackendRequest::Gpu => webgpu_backend(true).await,
+        BackendRequest::Auto => match webgpu_backend(false).await {
             Ok(b) => Ok(b),
             Err(why) => cpu_backend(format!("CPU fallback: {why}")).map_err(|_| why),
         },

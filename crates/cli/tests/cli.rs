@@ -533,3 +533,35 @@ fn adapt_lowers_the_quantisation_error_and_raises_psnr_on_unseen_frames() {
         .failure()
         .stderr(predicate::str::contains("was made for model"));
 }
+
+/// `--backend auto` never picks a software GPU adapter (Mesa's lavapipe, which Debian installs
+/// with Chromium: the network runs hundreds of times slower there than on the CPU backend), and
+/// says what it chose and why. On a machine without a hardware GPU, auto must be the CPU.
+#[test]
+fn auto_never_picks_a_software_gpu_and_says_why() {
+    at_root();
+    let hardware_gpu = std::path::Path::new("/dev/nvidia0").exists()
+        || std::fs::read_dir("/dev/dri").is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        });
+    let software_icd = std::fs::read_dir("/usr/share/vulkan/icd.d").is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd"))
+    });
+    let out = tmp("auto.vqc");
+    let a = vqcodec()
+        .args(["encode", "tests/data/carphone_6f.y4m", "--frames", "1", "-q", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let stderr = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    let line = stderr.lines().find(|l| l.contains("| backend ")).expect("the backend line");
+    if !hardware_gpu {
+        assert!(line.contains("| backend cpu ("), "{line}");
+    }
+    if software_icd && !hardware_gpu {
+        assert!(line.contains("software"), "the reason should name the software adapter: {line}");
+    }
+    eprintln!("{line}");
+}
