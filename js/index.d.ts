@@ -50,6 +50,10 @@ export interface FrameStats {
   skipped: number;
   latent_mse: number;
   scene_cut: boolean;
+  /** The bitrate target in kbit/s, or null at constant quality. */
+  target_kbps: number | null;
+  /** The stream's rate so far (header included), kbit/s: compare it with the target, which can be missed. */
+  achieved_kbps: number;
 }
 
 export interface VqEncodedChunk {
@@ -88,10 +92,12 @@ export interface VqVideoEncoderInit {
   error(error: Error): void;
 }
 
-export declare class VqVideoEncoder {
+/** Dispatches `dequeue` (and calls `ondequeue`) each time a queued frame is done, as WebCodecs does. */
+export declare class VqVideoEncoder extends EventTarget {
   constructor(init: VqVideoEncoderInit);
   readonly state: CodecState;
   readonly encodeQueueSize: number;
+  ondequeue: ((event: Event) => void) | null;
   readonly info: VqEncoderInfo | null;
   static isConfigSupported(config: VqEncoderConfig): Promise<{ supported: boolean; config: VqEncoderConfig; reason?: string; kind?: ErrorKind }>;
   configure(config: VqEncoderConfig): void;
@@ -127,10 +133,12 @@ export interface VqVideoDecoderInit {
   error(error: Error): void;
 }
 
-export declare class VqVideoDecoder {
+/** Dispatches `dequeue` (and calls `ondequeue`) each time a queued chunk is done, as WebCodecs does. */
+export declare class VqVideoDecoder extends EventTarget {
   constructor(init: VqVideoDecoderInit);
   readonly state: CodecState;
   readonly decodeQueueSize: number;
+  ondequeue: ((event: Event) => void) | null;
   readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string } | null;
   static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig; reason?: string }>;
   configure(config: VqDecoderConfig): void;
@@ -166,11 +174,15 @@ export interface CompressOptions extends Partial<VqEncoderConfig> {
   signal?: AbortSignal;
 }
 
+/** Compresses a video file frame for frame, at its own frame rate (measured) and size (or `width` / `height`, aspect kept when one is given). */
 export declare function compressVideo(source: Blob, options?: CompressOptions,
-  onProgress?: (p: { frame: number; total: number; bytes: number }) => void): Promise<Blob>;
+  onProgress?: (p: { frame: number; total: number; bytes: number; kbps: number }) => void): Promise<Blob>;
+
+/** The frame rate of a `<video>`'s source, measured by playing a few frames (snapped to common rates). */
+export declare function videoFrameRate(video: HTMLVideoElement, fallback?: number): Promise<number>;
 
 export declare class VqcPlayer {
-  constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; onframe?: (index: number, frame: ImageData) => void });
+  constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; onframe?: (index: number, frame: ImageData) => void; onended?: () => void });
   load(source: Blob | ArrayBuffer | Uint8Array): Promise<{ width: number; height: number; framerate: number; frames: number; bytes: number; errors: Error[]; truncated: VqError | null }>;
   play(): void;
   pause(): void;
@@ -183,10 +195,10 @@ export declare class VqcPlayer {
  */
 export declare function init(options?: { workerUrl?: string | URL; weightsUrl?: string | URL; probe?: { backend?: Backend; model?: Model } }): Promise<unknown>;
 
-/** The worker's wasm memory (bytes) and open encoder/decoder sessions. */
 /** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */
 export declare function loseGpuForTesting(): Promise<boolean>;
-export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number }>;
+/** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, and the codec modules it loaded ('gpu', 'cpu'). */
+export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[] }>;
 
 export interface CodebookReport {
   frames: number;

@@ -4,10 +4,10 @@
 //
 // What this file knows of the .vqc format, its limits and its defaults comes from the small
 // format module (format/vqc.js, the Rust format crate built alone, a few tens of KB): it holds
-// no byte offset, no limit and no default of its own.
-import initFormat, * as format from './format/vqc.js';
-
-await initFormat();
+// no byte offset, no limit and no default of its own. It is imported by URL, as the worker and
+// the codec modules are, so that a bundled copy of this file finds it beside the bundle.
+const format = await import(new URL('./format/vqc.js', import.meta.url).href);
+await format.default();
 
 const MODELS = ['base', 'lite'];
 const BACKENDS = ['auto', 'webgpu', 'cpu'];
@@ -178,13 +178,17 @@ async function transferable(frame) {
 
 /**
  * What the encoder and decoder share: the WebCodecs life cycle (state, a queue of work that
- * runs in order, flush / reset / close) and the worker session.
+ * runs in order, flush / reset / close, a `dequeue` event when the queue shrinks) and the worker
+ * session.
  */
-class QueuedCodec {
+class QueuedCodec extends EventTarget {
+  /** Called (as WebCodecs' `ondequeue`) each time a queued frame or chunk is done. */
+  ondequeue = null;
   _output; _error; _state = 'unconfigured'; _queue = Promise.resolve(); _queueSize = 0;
   _generation = 0; _session = 0; _failure = null;
 
   constructor(name, { output, error } = {}) {
+    super();
     if (typeof output !== 'function' || typeof error !== 'function') {
       throw configError(`${name} needs {output, error} callbacks`);
     }
@@ -225,6 +229,14 @@ class QueuedCodec {
     if (this._state === 'closed') return;
     this._drop();
     this._state = 'closed';
+  }
+
+  /** One queued job is done: the queue is shorter (WebCodecs' `dequeue`). */
+  _dequeued() {
+    this._queueSize--;
+    const event = new Event('dequeue');
+    this.dispatchEvent(event);
+    this.ondequeue?.(event);
   }
 
   _drop() {
@@ -320,7 +332,7 @@ export class VqVideoEncoder extends QueuedCodec {
       };
       const first = index === 0 ? { decoderConfig: this.#metadata.decoderConfig } : undefined;
       this._output(chunk, first, { stats: r.stats, tokens: r.tokens });
-    }, () => { this._queueSize--; });
+    }, () => this._dequeued());
   }
 }
 
@@ -388,7 +400,7 @@ export class VqVideoDecoder extends QueuedCodec {
         ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })
         : new ImageData(new Uint8ClampedArray(r.rgba.buffer, r.rgba.byteOffset, r.rgba.byteLength), r.width, r.height);
       this._output(frame, { type: r.type, timestamp, pts: r.pts, levels: r.levels, tokens: r.tokens });
-    }, () => { this._queueSize--; });
+    }, () => this._dequeued());
   }
 }
 
@@ -487,12 +499,7 @@ async function* sampleFrames(source, count, size) {
     throw configError('trainCodebook() takes a video Blob, a <video> element or an array of frames');
   }
   try {
-    if (video.readyState < 2) {
-      await new Promise((resolve, reject) => {
-        video.addEventListener('loadeddata', resolve, { once: true });
-        video.addEventListener('error', () => reject(new VqError('Input', 'the browser cannot decode this video')), { once: true });
-      });
-    }
+    await loaded(video);
     if (!Number.isFinite(video.duration)) throw new VqError('Input', 'trainCodebook() needs a video it can seek in (not a live stream): pass an array of frames');
     const [w, h] = size ?? [video.videoWidth, video.videoHeight];
     const canvas = new OffscreenCanvas(w, h);
@@ -576,6 +583,8 @@ export async function trainCodebook(source, options = {}) {
 }
 
 function seek(video, t) {
+  if (video.error) return Promise.reject(new VqError('Input', 'the video cannot be decoded'));
+  if (Math.abs(video.currentTime - t) < 1e-6 && video.readyState >= 2) return Promise.resolve();
   return new Promise((resolve, reject) => {
     video.addEventListener('seeked', () => resolve(), { once: true });
     video.addEventListener('error', () => reject(new VqError('Input', 'the video cannot be decoded')), { once: true });
@@ -584,11 +593,62 @@ function seek(video, t) {
 }
 
 /**
- * Compresses a video file (anything the browser's <video> plays) into a `.vqc` Blob.
+ * Resolves when `video` has its first frame; rejects with a VqError of kind 'Input' when the
+ * browser cannot decode it — also when that was already decided before the call (a listener
+ * added after the `error` event would wait for ever).
+ */
+function loaded(video) {
+  if (video.error) return Promise.reject(new VqError('Input', 'the browser cannot decode this video'));
+  if (video.readyState >= 2) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    video.addEventListener('loadeddata', () => resolve(), { once: true });
+    video.addEventListener('error', () => reject(new VqError('Input', 'the browser cannot decode this video')), { once: true });
+  });
+}
+
+const COMMON_RATES = [24000 / 1001, 24, 25, 30000 / 1001, 30, 50, 60000 / 1001, 60];
+
+/**
+ * The frame rate of a `<video>`'s source, measured: plays a few frames (muted) and reads their
+ * media times (`requestVideoFrameCallback`), then snaps to a common rate within 0.5%. The video
+ * is left paused where it was. Resolves to `fallback` (default: the encoder's default frame
+ * rate) where the browser cannot tell.
+ * @param {HTMLVideoElement} video
+ */
+export async function videoFrameRate(video, fallback = encoderDefaults.framerate) {
+  if (typeof video.requestVideoFrameCallback !== 'function' || !(video.duration > 0)) return fallback;
+  const start = video.currentTime;
+  const seen = [];
+  await new Promise((resolve) => {
+    const step = (_, meta) => {
+      seen.push(meta);
+      if (seen.length < 12) video.requestVideoFrameCallback(step); else resolve();
+    };
+    video.requestVideoFrameCallback(step);
+    video.play().catch(resolve);
+    setTimeout(resolve, 2000); // a clip shorter than that, or one that will not play
+  });
+  video.pause();
+  await seek(video, start);
+  // the media time between frames presented one after the other
+  const steps = seen.slice(1).filter((m, i) => m.presentedFrames === seen[i].presentedFrames + 1)
+    .map((m, i) => m.mediaTime - seen[i].mediaTime).filter((d) => d > 0).sort((x, y) => x - y);
+  if (!steps.length) return fallback;
+  const fps = 1 / steps[steps.length >> 1];
+  return COMMON_RATES.find((r) => Math.abs(r / fps - 1) < 0.005) ?? Math.round(fps * 1000) / 1000;
+}
+
+/**
+ * Compresses a video file (anything the browser's `<video>` plays) into a `.vqc` Blob, frame for
+ * frame: at the source's own frame rate (measured, see `videoFrameRate`; `framerate` overrides
+ * it) and size (`width` / `height` scale it; give one and the other keeps the aspect).
  * @param {Blob} source
  * @param {{framerate?: number, width?: number, height?: number, quality?: number, bitrate?: number,
- *   keyInterval?: number, backend?: string, model?: string, maxFrames?: number, signal?: AbortSignal}} [options]
- * @param {(p: {frame: number, total: number, bytes: number}) => void} [onProgress]
+ *   keyInterval?: number, sceneCut?: boolean, backend?: string, model?: string, codebook?: Codebook,
+ *   maxFrames?: number, signal?: AbortSignal}} [options]
+ * @param {(p: {frame: number, total: number, bytes: number, kbps: number}) => void} [onProgress]
+ *   `kbps`: the rate achieved so far (file bytes over the frames' duration), to compare with a
+ *   `bitrate` target.
  * @returns {Promise<Blob>}
  */
 export async function compressVideo(source, options = {}, onProgress) {
@@ -601,14 +661,12 @@ export async function compressVideo(source, options = {}, onProgress) {
   const url = URL.createObjectURL(source);
   try {
     video.src = url;
-    await new Promise((resolve, reject) => {
-      video.onloadeddata = resolve;
-      video.onerror = () => reject(new VqError('Input', 'the browser cannot decode this video'));
-    });
-    const fps = config.framerate ?? encoderDefaults.framerate;
-    const width = config.width ?? video.videoWidth;
-    const height = config.height ?? video.videoHeight;
-    const total = Math.max(1, Math.min(maxFrames, Math.floor((video.duration || 0) * fps) || 1));
+    await loaded(video);
+    const fps = config.framerate ?? await videoFrameRate(video);
+    const [w0, h0] = [video.videoWidth, video.videoHeight];
+    const width = config.width ?? (config.height ? Math.round((w0 * config.height) / h0) : w0);
+    const height = config.height ?? (config.width ? Math.round((h0 * config.width) / w0) : h0);
+    const total = Math.max(1, Math.min(maxFrames, Math.round((video.duration || 0) * fps) || 1));
     const canvas = new OffscreenCanvas(width, height);
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     const parts = [];
@@ -627,12 +685,13 @@ export async function compressVideo(source, options = {}, onProgress) {
       for (let i = 0; i < total; i++) {
         signal?.throwIfAborted();
         if (failed) throw failed;
-        await seek(video, Math.min(i / fps, Math.max(0, video.duration - 1e-3)));
+        // the middle of frame i: a seek to its first instant may land on the frame before
+        await seek(video, Math.min((i + 0.5) / fps, Math.max(0, video.duration - 1e-3)));
         ctx.drawImage(video, 0, 0, width, height);
         // ImageData: its copy is transferred to the worker; nothing here waits for a close()
         encoder.encode(ctx.getImageData(0, 0, width, height), { timestamp: Math.round((i * 1e6) / fps) });
         if (encoder.encodeQueueSize > 2) await encoder.flush();
-        onProgress?.({ frame: i + 1, total, bytes });
+        onProgress?.({ frame: i + 1, total, bytes, kbps: (bytes * 8 * fps) / (i + 1) / 1000 });
       }
       await encoder.flush();
     } finally {
@@ -649,14 +708,22 @@ export async function compressVideo(source, options = {}, onProgress) {
 export class VqcPlayer {
   #canvas; #ctx; #options; #stream = null; #frames = []; #timer = null; #index = 0;
 
-  /** @param {HTMLCanvasElement|OffscreenCanvas} canvas @param {{backend?: string, onframe?: Function}} [options] */
+  /**
+   * @param {HTMLCanvasElement|OffscreenCanvas} canvas
+   * @param {{backend?: string, onframe?: (index: number, frame: ImageData) => void, onended?: () => void}} [options]
+   *   `onended`: the last frame was shown (play() again replays from the start).
+   */
   constructor(canvas, options = {}) {
     this.#canvas = canvas;
     this.#ctx = canvas.getContext('2d');
     this.#options = options;
   }
 
-  /** Decodes every frame of `source` (a Blob, ArrayBuffer or Uint8Array); resolves with the stream info. */
+  /**
+   * Decodes every frame of `source` (a Blob, ArrayBuffer or Uint8Array); resolves with the
+   * stream info: `errors` holds what damaged chunks cost (VqErrors), `truncated` why a cut file
+   * ends early (or null). Rejects with a VqError when the header cannot be read.
+   */
   async load(source) {
     this.pause();
     const bytes = source instanceof Blob ? new Uint8Array(await source.arrayBuffer()) : new Uint8Array(source.buffer ?? source);
@@ -692,7 +759,12 @@ export class VqcPlayer {
     const start = performance.now() - this.#index * period;
     const tick = () => {
       const i = Math.floor((performance.now() - start) / period);
-      if (i >= this.#frames.length) { this.#timer = null; this.#index = 0; return; }
+      if (i >= this.#frames.length) {
+        this.#timer = null;
+        this.#index = 0;
+        this.#options.onended?.();
+        return;
+      }
       if (i !== this.#index || i === 0) { this.#index = i; this.#show(i); }
       this.#timer = requestAnimationFrame(tick);
     };

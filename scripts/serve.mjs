@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Static server for the demo: serves the repository root on 127.0.0.1 with the right MIME
 // types (application/wasm for streaming compilation), the precompressed .br / .gz of the wasm
-// modules and weights where the browser accepts them, and COOP/COEP so the page is
-// cross-origin isolated (needed if wasm threads are ever used; harmless otherwise).
+// modules and weights where the browser accepts them, byte ranges (HTTP Range: a <video> can
+// only seek in a file served with them), and COOP/COEP so the page is cross-origin isolated
+// (needed if wasm threads are ever used; harmless otherwise).
 // Usage: node scripts/serve.mjs [port]   → http://127.0.0.1:PORT/www/
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -34,6 +35,26 @@ async function precompressed(path, info, accept) {
 }
 
 /**
+ * The byte range a `Range: bytes=…` header asks of a `size`-byte file: `[start, end]`
+ * (inclusive), 'unsatisfiable', or null to send the whole file (no header, several ranges, or
+ * a syntax this server does not serve).
+ */
+export function byteRange(header, size) {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  let start;
+  let end;
+  if (m[1] === '') { // the last N bytes
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  return start >= size || start > end ? 'unsatisfiable' : [start, end];
+}
+
+/**
  * Serves the repository root on 127.0.0.1. `handle(req, res)` may answer a request itself
  * (return true), as the upload example's server does for POST /upload.
  */
@@ -58,16 +79,26 @@ export function serve(listenPort = port, handle = null) {
         return;
       }
       const body = await readFile(file);
-      res.writeHead(200, {
+      const headers = {
         ETag: etag,
         'Content-Type': types[extname(path)] ?? 'application/octet-stream',
         'Cross-Origin-Opener-Policy': 'same-origin',
         'Cross-Origin-Embedder-Policy': 'require-corp',
         'Cache-Control': 'no-cache',
         Vary: 'Accept-Encoding',
-        ...(encoding ? { 'Content-Encoding': encoding } : {}),
-      });
-      res.end(body);
+        ...(encoding ? { 'Content-Encoding': encoding } : { 'Accept-Ranges': 'bytes' }),
+      };
+      const range = encoding ? null : byteRange(req.headers.range, body.length);
+      if (range === 'unsatisfiable') {
+        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${body.length}` }).end();
+      } else if (range) {
+        const [start, end] = range;
+        res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${body.length}` });
+        res.end(body.subarray(start, end + 1));
+      } else {
+        res.writeHead(200, headers);
+        res.end(body);
+      }
     } catch {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
     }

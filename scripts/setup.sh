@@ -37,8 +37,9 @@ if ! command -v wasm-pack >/dev/null; then
   cargo install -q --locked wasm-pack
 fi
 
-# Node tooling: playwright-core (driving Debian's chromium) and binaryen (wasm-opt; Debian's breaks the module).
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
+# Node tooling: playwright-core (driving Debian's chromium), binaryen (wasm-opt; Debian's breaks the
+# module) and esbuild (the browser test bundles the package README's example as the README says).
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/esbuild ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

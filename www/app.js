@@ -69,8 +69,8 @@ async function doLoad(backend, model) {
 function showDownload() {
   const files = performance.getEntriesByType('resource').filter((e) => /\.(wasm|vqw)$/.test(new URL(e.name).pathname));
   const sum = (k) => files.reduce((n, e) => n + e[k], 0) / 1e6;
-  $('download').textContent = files.length ? `${sum('encodedBodySize').toFixed(2)} MB (${sum('decodedBodySize').toFixed(2)} MB unpacked)` : '–';
-  $('download').title = files.map((e) => `${new URL(e.name).pathname}: ${(e.encodedBodySize / 1e6).toFixed(2)} MB sent`).join('\n');
+  $('downloaded').textContent = files.length ? `${sum('encodedBodySize').toFixed(2)} MB (${sum('decodedBodySize').toFixed(2)} MB unpacked)` : '–';
+  $('downloaded').title = files.map((e) => `${new URL(e.name).pathname}: ${(e.encodedBodySize / 1e6).toFixed(2)} MB sent`).join('\n');
 }
 
 function grab(width, height) {
@@ -162,11 +162,15 @@ $('srcfile').onchange = () => {
   if (f) setSource('file', f).catch((e) => setStream('error', 'error', `source: ${e.message ?? e}`));
 };
 
+/** The source's first frame, or an error when the browser cannot decode it — at once when that
+ * was already decided (a listener added after the `error` event would wait for ever). */
 async function videoReady() {
+  const cannot = () => new Error(`the browser cannot decode this source${video.error?.message ? ` (${video.error.message})` : ''}: pick a video file`);
+  if (video.error) throw cannot();
   if (video.readyState >= 2) return;
   await new Promise((ok, fail) => {
     video.addEventListener('loadeddata', ok, { once: true });
-    video.addEventListener('error', () => fail(new Error('the sample video failed to load')), { once: true });
+    video.addEventListener('error', () => fail(cannot()), { once: true });
   });
 }
 
@@ -193,9 +197,33 @@ $('play').onclick = () => playLoop();
 
 // ---- The stream section: the npm package's encoder/decoder (in its worker) on the clip ----
 const pkgLayer = await import(comparison ? comparison.replace(/vqcodec\.js$/, 'index.js') : '../pkg/index.js');
-const { VqVideoEncoder, VqVideoDecoder, VqcPlayer, Codebook, trainCodebook } = pkgLayer;
+const { VqVideoEncoder, VqVideoDecoder, VqcPlayer, Codebook, trainCodebook, videoFrameRate } = pkgLayer;
 let lastVqc = null;
 let lastSources = []; // the frames that went into the last encode, for the split view
+
+/** A cheap fingerprint of a frame's pixels (to tell frames apart: a source that does not seek
+ * gives the same frame again and again). */
+function fingerprint(img) {
+  let h = 0;
+  for (let i = 0; i < img.data.length; i += 61) h = (h * 31 + img.data[i]) | 0;
+  return h;
+}
+
+/** What the source is and the size and rate to encode it at: its own frame rate (measured once
+ * per source), its own size, scaled to fit 640×360 with its aspect kept. */
+let formatOf = null; // {src, format}
+async function sourceFormat() {
+  await videoReady();
+  if (!live && formatOf?.src === video.currentSrc) return formatOf.format;
+  const [w0, h0] = [video.videoWidth, video.videoHeight];
+  const scale = Math.min(1, 640 / w0, 360 / h0);
+  const [width, height] = [Math.max(1, Math.round(w0 * scale)), Math.max(1, Math.round(h0 * scale))];
+  const fps = live ? 30 : await videoFrameRate(video);
+  const frames = live ? Infinity : Math.max(1, Math.round(video.duration * fps));
+  const format = { width, height, fps, frames, note: scale < 1 ? `scaled from ${w0}x${h0}, aspect kept` : 'the source\'s size' };
+  if (!live) formatOf = { src: video.currentSrc, format };
+  return format;
+}
 
 function psnrRgba(a, b) {
   let se = 0;
@@ -256,6 +284,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
   // so memory stays bounded however long the clip.
   const pending = new Map(); // frame index -> source ImageData, until decoded
   const sources = [];
+  const prints = new Set(); // distinct source frames seen
   const parts = [];
   const rows = [];
   let tokensMatch = true;
@@ -309,6 +338,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
     await nextFrame(i, fps);
     ctx2.drawImage(video, 0, 0, width, height);
     const img = ctx2.getImageData(0, 0, width, height);
+    prints.add(fingerprint(img));
     pending.set(i, img);
     if (keepSources) sources.push(img);
     encoder.encode(img, { timestamp: Math.round((i * 1e6) / fps) });
@@ -335,22 +365,35 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
   lastVqc = vqc;
   const url = URL.createObjectURL(new Blob([vqc], { type: 'application/x-vqc' }));
   Object.assign($('download'), { href: url, hidden: false });
-  $('playvqc').disabled = false;
+  Object.assign($('playvqc'), { disabled: false, textContent: 'Play the .vqc' });
   $('ssize').textContent = `${(vqc.byteLength / 1024).toFixed(1)} KiB`;
   $('sbpp').textContent = `${bpp.toFixed(4)} bpp`;
   $('ssaving').textContent = `${((width * height * 3 * frames) / vqc.byteLength).toFixed(0)}× smaller`;
   $('spsnr').textContent = `${psnr.toFixed(2)} dB`;
   $('sfps').textContent = `${((frames * 1000) / totalMs).toFixed(1)} (encode + decode)`;
-  setStream(info.backend, info.backend, `${info.model} · ${info.reason}`);
+  const last = rows.at(-1)?.stats;
+  const rate = rateNote(last?.target_kbps, last?.achieved_kbps);
+  setStream(info.backend, info.backend, `${info.model} · ${info.reason}${rate ? ` · ${rate}` : ''}`);
   drawChart(rows);
   if (lastDecoded) showSplit(rows.length - 1, lastDecoded);
   $('vqccaption').textContent = `${frames} frames ${width}x${height}: ${keepSources ? 'original left of the slider, ' : ''}decoded from the .vqc`;
   const headerBytes = parts[0].byteLength;
   return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded, headerBytes,
+    distinctSources: prints.size, targetKbps: last?.target_kbps ?? null, achievedKbps: last?.achieved_kbps ?? null,
+    width, height, fps, rateNote: rate,
     chunkBpp: ((vqc.byteLength - headerBytes) * 8) / (width * height * frames), lastFrame: lastDecoded,
     codebook: info.codebook,
     types: rows.map((r) => r.type), chunkBytes: rows.map((r) => r.bytes), psnrs: rows.map((r) => r.psnr),
     totalMs, backend: info.backend, model: info.model, reason: info.reason, tokensMatch, tokens: decTokens };
+}
+
+/** The achieved rate next to a bitrate target, and why a missed target was missed. */
+function rateNote(target, achieved) {
+  if (target == null || achieved == null) return '';
+  const off = achieved / target - 1;
+  const why = off < -0.1 ? ': the top quality needs no more bits for this clip (the model\'s quality ceiling)'
+    : off > 0.1 ? ': even the lowest quality needs more bits for this clip' : '';
+  return `target ${target.toFixed(0)} kbit/s, achieved ${achieved.toFixed(0)} kbit/s (${off >= 0 ? '+' : ''}${(off * 100).toFixed(0)}%)${why}`;
 }
 
 // The split view: the original left of the slider, the decoded frame right of it.
@@ -422,12 +465,47 @@ async function benchStream({ backend = 'cpu', model = 'lite', width = 640, heigh
   return { fps, mpxs: (fps * width * height) / 1e6, decoded: r.decoded, backend: r.info.backend, model: r.info.model };
 }
 
-const player = new VqcPlayer(document.createElement('canvas'), { backend: 'cpu', onframe: (i, f) => showSplit(i, f) });
+let played = null; // what the player holds: {info, note}
+const player = new VqcPlayer(document.createElement('canvas'), {
+  backend: 'cpu',
+  onframe: (i, f) => showSplit(i, f),
+  onended: () => {
+    setStream('played', 'off', `${played.note} · "Replay" plays it again`);
+    $('playvqc').textContent = 'Replay';
+    $('playvqc').disabled = false;
+  },
+});
+
+/** What a decoded file is, and what was wrong with it (damaged chunks, a cut), in words. */
+function describePlayed(info) {
+  const problems = [];
+  if (info.errors.length) problems.push(`${info.errors.length} chunk(s) damaged (${[...new Set(info.errors.map((e) => e.kind ?? 'error'))].join(', ')}): frames lost until the next keyframe`);
+  if (info.truncated) problems.push(`the file is cut: it ends inside a chunk after ${info.frames} whole frame(s)`);
+  return `${info.frames} frames, ${info.width}x${info.height} @ ${info.framerate.toFixed(2)} fps, ${info.bytes} bytes${problems.length ? ` — ${problems.join('; ')}` : ''}`;
+}
+
+/** Decodes a .vqc and plays it; a header that cannot be read is an error shown with its kind. */
 async function playVqc(bytes) {
   setStream('decoding…', 'off');
-  const info = await player.load(bytes);
-  $('vqccaption').textContent = `${info.frames} frames, ${info.width}x${info.height} @ ${info.framerate.toFixed(2)} fps, ${info.bytes} bytes${info.errors.length ? `, ${info.errors.length} damaged` : ''}`;
-  setStream('playing', 'cpu');
+  Object.assign($('playvqc'), { disabled: true, textContent: 'Play the .vqc' });
+  let info;
+  try {
+    info = await player.load(bytes);
+  } catch (e) {
+    $('playvqc').disabled = !lastVqc;
+    setStream('error', 'error', `cannot play this file (${e.kind ?? 'error'}): ${e.message ?? e}`);
+    throw e;
+  }
+  const note = describePlayed(info);
+  $('vqccaption').textContent = note;
+  if (!info.frames) {
+    played = null;
+    $('playvqc').disabled = !lastVqc;
+    setStream('error', 'error', `nothing to play: ${note}`);
+    return info;
+  }
+  played = { info, note, bytes };
+  setStream('playing', info.errors.length || info.truncated ? 'error' : 'cpu', note);
   player.play();
   return info;
 }
@@ -440,17 +518,32 @@ const rateUi = () => {
 };
 $('ratemode').onchange = () => { $('quality').value = $('ratemode').value === 'bitrate' ? 300 : 70; rateUi(); };
 $('quality').oninput = rateUi;
-$('encode').onclick = () => {
+/** The Encode button: the source at its own size (fit to 640×360, aspect kept) and frame rate. */
+async function encodeSource() {
   const v = Number($('quality').value);
   const rate = $('ratemode').value === 'bitrate' ? { bitrate: v * 1000 } : { quality: v };
-  encodeClip({ frames: Number($('nframes').value), keyInterval: Number($('keyint').value), ...rate })
-    .catch((e) => setStream('error', 'error', String(e.message ?? e)));
+  const f = await sourceFormat();
+  const r = await encodeClip({ frames: Math.min(Number($('nframes').value), f.frames), keyInterval: Number($('keyint').value),
+    width: f.width, height: f.height, fps: f.fps, ...rate });
+  $('vqccaption').textContent = `${r.frames} frames ${f.width}x${f.height} (${f.note}) at ${f.fps.toFixed(2)} fps: `
+    + 'original left of the slider, decoded from the .vqc right of it';
+  return r;
+}
+$('encode').onclick = () => encodeSource().catch((e) => setStream('error', 'error', String(e.message ?? e)));
+$('playvqc').onclick = () => {
+  // after a file played to its end, the button replays it; else it plays the last encode
+  if (played && $('playvqc').textContent === 'Replay') {
+    $('playvqc').disabled = true;
+    setStream('playing', 'cpu', played.note);
+    player.play();
+    return;
+  }
+  if (lastVqc) playVqc(lastVqc).catch(() => {});
 };
-$('playvqc').onclick = () => lastVqc && playVqc(lastVqc).catch((e) => setStream('error', 'error', String(e.message ?? e)));
 $('openvqc').onchange = async () => {
   const f = $('openvqc').files[0];
   lastSources = []; // an opened file has no originals to compare with
-  if (f) playVqc(new Uint8Array(await f.arrayBuffer())).catch((e) => setStream('error', 'error', String(e.message ?? e)));
+  if (f) playVqc(new Uint8Array(await f.arrayBuffer())).catch(() => {});
 };
 
 // ---- Learn my codebook: trainCodebook() on this video, then before/after at one bitrate ----
@@ -484,7 +577,7 @@ async function sourceFrames(count, width, height) {
 
 /** Learns a codebook from `frames` frames of the source, then compares at one bitrate. */
 async function learnCodebook({ frames = Number($('cbframes').value), model = $('model').value,
-  backend = $('backend').value, width = 640, height = 360, compareFrames = Number($('nframes').value),
+  backend = $('backend').value, width, height, compareFrames = Number($('nframes').value),
   bitrate, compare = true } = {}) {
   learning?.abort();
   const ac = new AbortController();
@@ -496,6 +589,7 @@ async function learnCodebook({ frames = Number($('cbframes').value), model = $('
   const events = [];
   try {
     await videoReady();
+    if (!width || !height) ({ width, height } = await sourceFormat()); // the source's aspect
     $('cbstatus').textContent = 'reading frames…';
     const source = await sourceFrames(frames, width, height);
     const book = await trainCodebook(source, {
@@ -518,7 +612,11 @@ async function learnCodebook({ frames = Number($('cbframes').value), model = $('
     if (compare) {
       compared = await compareCodebooks(book, { frames: compareFrames, backend, bitrate });
       const gain = compared[1].psnr - compared[0].psnr;
-      $('cbstatus').textContent = `${summary} · at ${compared.bitrate / 1000} kbit/s: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB with my codebook`;
+      const sizes = `${(compared[0].bytes / 1024).toFixed(1)} vs ${(compared[1].bytes / 1024).toFixed(1)} KiB`;
+      $('cbstatus').textContent = compared.equalSize
+        ? `${summary} · at equal file size (${sizes}): ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB with my codebook`
+        : `${summary} · my file is ${(compared.sizeOff * 100).toFixed(1)}% ${compared.sizeOff > 0 ? 'larger' : 'smaller'} (${sizes}), `
+          + `so its ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB are not at equal size`;
     }
     return { id: book.id, model: book.model, levels: book.levels, bytes: book.byteLength, report: r,
       progress: events.length, phases: [...new Set(events.map((e) => e.phase))], comparison: compared };
@@ -536,24 +634,35 @@ async function learnCodebook({ frames = Number($('cbframes').value), model = $('
 }
 
 /**
- * The clip encoded with the model's codebook and with `book`, both rate-controlled to one
- * target: the slider's kbit/s, or (in quality mode) the rate the model's codebook takes at the
- * slider's quality, so that the target is one both can reach.
+ * The clip encoded with the model's codebook and with `book` at the same file size: the
+ * model's at one bitrate target (the slider's kbit/s, or, in quality mode, the rate the model's
+ * codebook takes at the slider's quality), then mine re-targeted until its file — which also
+ * carries the codebook — is within 2% of that size (a few encodes at most). PSNR is compared at
+ * equal size; when the sizes still differ, both are shown and the status says by how much.
  */
+let lastComparison = null;
 async function compareCodebooks(book, { frames = 30, backend = $('backend').value, bitrate } = {}) {
-  const [width, height, fps] = [640, 360, 30];
+  const { width, height, fps } = await sourceFormat();
   if (!bitrate && $('ratemode').value === 'bitrate') bitrate = Number($('quality').value) * 1000;
   if (!bitrate) {
     $('cbstatus').textContent = `finding the rate of quality ${$('quality').value}…`;
     const probe = await encodeClip({ frames, quality: Number($('quality').value), backend, model: book.model, codebook: null, width, height, fps });
     bitrate = Math.max(10_000, Math.round((probe.chunkBpp * width * height * fps) / 1000) * 1000);
   }
-  const rows = [];
-  for (const [name, codebook] of [["model's", null], ['mine', book]]) {
-    $('cbstatus').textContent = `encoding ${frames} frames at ${bitrate / 1000} kbit/s with ${name === 'mine' ? 'my' : "the model's"} codebook…`;
-    const r = await encodeClip({ frames, bitrate, backend, model: book.model, codebook, width, height, fps });
-    rows.push({ name, bytes: r.bytes, bpp: r.bpp, chunkBpp: r.chunkBpp, psnr: r.psnr, frame: r.lastFrame });
+  const encode = (codebook, target) => {
+    $('cbstatus').textContent = `encoding ${frames} frames at ${(target / 1000).toFixed(0)} kbit/s with ${codebook ? 'my' : "the model's"} codebook…`;
+    return encodeClip({ frames, bitrate: target, backend, model: book.model, codebook, width, height, fps });
+  };
+  const plain = await encode(null, bitrate);
+  let target = bitrate;
+  let mine = await encode(book, target);
+  for (let tries = 0; tries < 4 && Math.abs(mine.bytes / plain.bytes - 1) > 0.02; tries++) {
+    // the frames' bytes follow the target: aim them at the plain file less my header
+    target = Math.max(1000, Math.round((target * (plain.bytes - mine.headerBytes)) / (mine.bytes - mine.headerBytes)));
+    mine = await encode(book, target);
   }
+  const rows = [['model\'s', plain, bitrate], ['mine', mine, target]].map(([name, r, t]) => ({
+    name, bytes: r.bytes, bpp: r.bpp, chunkBpp: r.chunkBpp, psnr: r.psnr, frame: r.lastFrame, target: t }));
   const body = $('cbcompare').querySelector('tbody');
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement('tr');
@@ -572,7 +681,9 @@ async function compareCodebooks(book, { frames = 30, backend = $('backend').valu
     Object.assign(c, { width: r.frame.width, height: r.frame.height });
     c.getContext('2d').putImageData(r.frame, 0, 0);
   }
-  return Object.assign(rows.map(({ frame, ...r }) => r), { bitrate });
+  const sizeOff = rows[1].bytes / rows[0].bytes - 1;
+  lastComparison = Object.assign(rows.map(({ frame, ...r }) => r), { bitrate, sizeOff, equalSize: Math.abs(sizeOff) <= 0.02 });
+  return lastComparison;
 }
 
 $('learn').onclick = () => learnCodebook().catch(() => {});
@@ -599,6 +710,10 @@ window.vqDemo = {
   lastVqc: () => (lastVqc ? Array.from(lastVqc) : null),
   benchStream,
   learnCodebook,
+  encodeSource,
+  /** The last "Learn my codebook" comparison: rows (bytes, PSNR, target) and whether the sizes match. */
+  lastComparison: () => lastComparison && { rows: [...lastComparison], bitrate: lastComparison.bitrate,
+    sizeOff: lastComparison.sizeOff, equalSize: lastComparison.equalSize },
   /** The codebook in use, as a .codebook file's bytes (for the tests). */
   codebookBytes: () => (myCodebook ? Array.from(myCodebook.bytes()) : null),
   /** Opens a .codebook file's bytes as the file input does; resolves to the status line. */

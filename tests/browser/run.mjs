@@ -55,10 +55,27 @@ try {
   const fetched = entries.map((e) => e.path);
   const wire = entries.reduce((n, e) => n + e.wire, 0);
   console.log(`first use over the wire: ${(wire / 1e6).toFixed(2)} MB for ${entries.map((e) => `${e.path} ${(e.wire / 1e6).toFixed(2)} of ${(e.body / 1e6).toFixed(2)} MB`).join(', ')}`);
-  if (adapter && !pkg) {
-    check('with an adapter the page fetches only the format module, the WebGPU module and the lite weights',
+  const pageBadge = await page.evaluate(() => ({ badge: document.getElementById('badge').textContent,
+    reason: document.getElementById('reason').textContent }));
+  if (adapter && !pkg && !adapter.fallback) {
+    check('with a hardware adapter the page fetches only the format module, the WebGPU module and the lite weights',
       fetched.join() === '/pkg/format/vqc_bg.wasm,/pkg/vqcodec_bg.wasm,/pkg/weights/lite.vqw', fetched.join(', '));
   }
+  if (adapter?.fallback && !pkg) {
+    // issue 18, defect 3: a software adapter (SwiftShader here) must not win 'auto'
+    check('auto does not take a software WebGPU adapter: CPU module, and the badge says why',
+      fetched.join() === '/pkg/cpu/vqcodec_bg.wasm,/pkg/format/vqc_bg.wasm,/pkg/weights/lite.vqw'
+      && pageBadge.badge === 'cpu' && pageBadge.reason.includes('software fallback'), `${fetched.join(', ')} | ${pageBadge.badge}: ${pageBadge.reason}`);
+  }
+  // issue 18, defects 1 and 8: ids are unique; the codebook views stay hidden until there is something to show
+  const onLoad = await page.evaluate(() => {
+    const ids = [...document.querySelectorAll('[id]')].map((e) => e.id);
+    return { dupes: ids.filter((id, i) => ids.indexOf(id) !== i),
+      cbviews: getComputedStyle(document.getElementById('cbviews')).display,
+      cbcompare: getComputedStyle(document.getElementById('cbcompare')).display };
+  });
+  check('the page has no duplicate ids, and the empty codebook views are not shown on load',
+    onLoad.dupes.length === 0 && onLoad.cbviews === 'none' && onLoad.cbcompare === 'none', JSON.stringify(onLoad));
   // a module refuses weights that are not the file it was built with (here: lite's as base)
   const wrongWeights = await page.evaluate(async () => {
     const m = await import('../pkg/cpu/vqcodec.js');
@@ -99,6 +116,12 @@ try {
   check('stream: keyframe first, predicted frames after', enc.types[0] === 'key' && enc.types.slice(1).includes('delta'), enc.types.join(','));
   check('stream: the page decoder gets the encoder\'s indices', enc.tokensMatch);
   check('stream: real rate below the raw token rate', enc.bpp < 0.328, `${enc.bpp.toFixed(4)} bpp, PSNR ${enc.psnr.toFixed(2)} dB, ${(N * 1000 / enc.totalMs).toFixed(1)} fps encode+decode incl. seeking`);
+  // issue 18, defect 2: the bundled clip is served with byte ranges, so seeking moves: N frames, not N copies of one
+  check('stream: the frames encoded from the bundled clip are distinct frames, not one frozen frame', enc.distinctSources >= N - 1,
+    `${enc.distinctSources} distinct of ${N}`);
+  // issue 18, defect 1: the download link appears
+  const link = await page.evaluate(() => { const a = document.querySelector('a#download'); return { hidden: a.hidden, href: a.href }; });
+  check('stream: "Download .vqc" appears after an encode', !link.hidden && link.href.startsWith('blob:'), JSON.stringify(link));
   await page.screenshot({ path: join(outDir, 'stream.png'), fullPage: true });
   const vqc = Uint8Array.from(await page.evaluate(() => window.vqDemo.lastVqc()));
   const vqcPath = join(outDir, 'page.vqc');
@@ -144,8 +167,13 @@ try {
     download: !document.getElementById('cbdownload').hidden,
   }));
   check('codebook: the button shows progress and a result', progressSeen > 0 && learned.rows.length === 2 && learned.use
-    && learned.download && /my codebook/.test(learned.badge) && /k-means steps/.test(learned.status),
+    && learned.download && learned.badge.includes('my codebook') && learned.status.includes('k-means steps'),
   `progress ${Number(progressSeen).toFixed(2)} seen; ${learned.status}`);
+  // issue 18, defect 8: with and without my codebook compared at equal file size (±2%)
+  const comparison = await page.evaluate(() => window.vqDemo.lastComparison());
+  check('codebook: the before/after comparison is at equal file size (within 2%), and says so',
+    comparison.equalSize && Math.abs(comparison.rows[1].bytes / comparison.rows[0].bytes - 1) <= 0.02 && learned.status.includes('equal file size'),
+    `${comparison.rows[0].bytes} vs ${comparison.rows[1].bytes} bytes (targets ${comparison.rows[0].target} / ${comparison.rows[1].target} bit/s)`);
   await page.screenshot({ path: join(outDir, 'codebook.png'), fullPage: true });
 
   // the stream with the codebook in its header: page decoder and native CLI agree
@@ -251,6 +279,55 @@ try {
     && api.encoderDefaults.keyInterval === 60 && api.encoderDefaults.quality === 80,
     `${e.tooWide.message} | ${e.quality.message} | ${e.both.reason}`);
 
+  // Issue 18: the package README works on its own — every js block of js/README.md runs as written
+  // (in a page with the README's import map and the inputs it names), and its esbuild recipe
+  // (the sh block, run as written) gives a bundle that works.
+  const readme = readFileSync('js/README.md', 'utf8');
+  const blocks = (lang) => [...readme.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]);
+  const examples = blocks('js');
+  const results = [];
+  for (const [i, code] of examples.entries()) {
+    const p = await context.newPage();
+    const consoleErrors = [];
+    p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    await p.goto(`http://127.0.0.1:${port}/tests/browser/readme.html`);
+    await p.waitForFunction(() => window.readmeReady === true);
+    await p.evaluate(() => window.setupInputs());
+    const r = await Promise.race([p.evaluate((c) => window.runExample(c), code),
+      new Promise((ok) => setTimeout(() => ok({ ok: false, error: 'timed out after 180 s' }), 180_000))]);
+    results.push({ i, first: code.split('\n').find((l) => l && !l.startsWith('import')) ?? '', ...r, consoleErrors });
+    await p.close();
+  }
+  const failedExamples = results.filter((r) => !r.ok || r.consoleErrors.length);
+  check(`README: all ${examples.length} js examples run as written`, examples.length >= 7 && failedExamples.length === 0,
+    failedExamples.map((r) => `#${r.i} (${r.first.slice(0, 50)}): ${r.error ?? ''} ${r.consoleErrors.join(' | ')}`).join(' ; ') || `${examples.length} examples`);
+  const recipe = blocks('sh').find((b) => b.includes('esbuild'));
+  const bundleDir = join(outDir, 'readme-bundle');
+  execFileSync('rm', ['-rf', bundleDir]);
+  mkdirSync(join(bundleDir, 'node_modules'), { recursive: true });
+  execFileSync('ln', ['-s', join(process.cwd(), 'pkg'), join(bundleDir, 'node_modules', 'vqcodec')]);
+  writeFileSync(join(bundleDir, 'app.js'), examples[0]);
+  let bundled = null;
+  try {
+    execFileSync('bash', ['-e', '-c', recipe], { cwd: bundleDir, stdio: 'pipe' });
+    const bp = await context.newPage();
+    const consoleLines = [];
+    bp.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    await bp.goto(`http://127.0.0.1:${port}/tests/browser/readme.html`);
+    await bp.waitForFunction(() => window.readmeReady === true);
+    await bp.evaluate(() => window.setupInputs());
+    // the bundle, not the import map: it imports nothing by bare name
+    const r = await bp.evaluate(async (url) => { try { await import(url); return { ok: true }; } catch (e) { return { ok: false, error: String(e.stack ?? e) }; } },
+      `http://127.0.0.1:${port}/out/browser/readme-bundle/dist/app.js`);
+    bundled = { ...r, lines: consoleLines };
+    await bp.close();
+  } catch (e) {
+    bundled = { ok: false, error: String(e.stderr ?? e.message ?? e) };
+  }
+  check('README: the esbuild recipe gives a bundle that encodes (the first example, bundled as written)',
+    bundled.ok && bundled.lines.some((l) => l.includes('-byte .vqc file')) && !bundled.lines.some((l) => l.startsWith('[error]')),
+    bundled.ok ? bundled.lines.filter((l) => l.includes('.vqc file')).join(' ') : bundled.error);
+
   // 1,000 frames through the page's encoder and decoder: memory must stay flat. Bound: after
   // a 100-frame warm-up, the worker's wasm memory may grow by at most 8 MiB and the page's
   // JS heap (after GCs) by at most 16 MiB.
@@ -290,6 +367,87 @@ try {
   JSON.stringify(upload.reply ?? upload).slice(0, 160));
   await up.screenshot({ path: join(outDir, 'upload.png'), fullPage: true });
   await up.close();
+
+  // Issue 18: the demo as a new user meets it — other aspect ratios and frame rates, bad input,
+  // damaged and cut files, a bitrate target that cannot be met.
+  const clip43 = join(outDir, 'clip43-25fps.webm');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-frames:v', '60',
+    '-c:v', 'libvpx-vp9', '-b:v', '400k', clip43]);
+  await page.setInputFiles('#srcfile', clip43);
+  await page.waitForFunction(() => document.getElementById('video').readyState >= 2, null, { timeout: 30_000 });
+  await page.fill('#nframes', '100');
+  await page.selectOption('#ratemode', 'quality');
+  const own = await page.evaluate(() => window.vqDemo.encodeSource());
+  const ownSplit = await page.evaluate(async () => {
+    const { splitStream } = await import('../pkg/index.js');
+    const s = splitStream(new Uint8Array(window.vqDemo.lastVqc()));
+    return { width: s.width, height: s.height, framerate: s.framerate, chunks: s.chunks.length,
+      caption: document.getElementById('vqccaption').textContent };
+  });
+  check('a 4:3, 25 fps file is encoded at its own size and frame rate: 60 frames, not resampled to 30 fps or squashed to 16:9',
+    ownSplit.width === 320 && ownSplit.height === 240 && ownSplit.framerate === 25 && ownSplit.chunks === 60 && own.distinctSources >= 59,
+    `${ownSplit.width}x${ownSplit.height} @ ${ownSplit.framerate} fps, ${ownSplit.chunks} chunks, ${own.distinctSources} distinct | ${ownSplit.caption}`);
+  const compressed = await page.evaluate(async () => {
+    const { compressVideo, splitStream } = await import('../pkg/index.js');
+    const file = await (await fetch('/out/browser/clip43-25fps.webm')).blob();
+    const seen = [];
+    const vqc = await compressVideo(file, { backend: 'cpu', quality: 60 }, (p) => seen.push(p));
+    const s = splitStream(new Uint8Array(await vqc.arrayBuffer()));
+    return { width: s.width, height: s.height, framerate: s.framerate, chunks: s.chunks.length, last: seen.at(-1) };
+  });
+  check('compressVideo keeps a 25 fps, 60-frame clip at 25 fps and 60 frames, at its size',
+    compressed.width === 320 && compressed.height === 240 && compressed.framerate === 25 && compressed.chunks === 60
+    && compressed.last.frame === 60 && compressed.last.kbps > 0, JSON.stringify(compressed));
+  // a bitrate target that cannot be met: the achieved rate is reported next to it, in the API's stats and on the page
+  const missed = await page.evaluate(() => window.vqDemo.encodeClip({ frames: 10, bitrate: 5_000_000, backend: 'cpu', model: 'lite',
+    width: 160, height: 120, fps: 25 }));
+  const streamStatus = await page.evaluate(() => document.getElementById('sreason').textContent);
+  const expectKbps = (missed.bytes * 8 * 25) / 10 / 1000;
+  check('a bitrate target that cannot be met is reported: target and achieved rate in the stats and on the page',
+    missed.targetKbps === 5000 && Math.abs(missed.achievedKbps - expectKbps) < 0.5 && streamStatus.includes('achieved')
+    && streamStatus.includes('5000 kbit/s'), `${missed.achievedKbps?.toFixed(1)} kbit/s of 5000 | ${streamStatus}`);
+
+  // a file that is not a video: a clear error at once, Encode and Learn do not hang, the page stays usable
+  await page.setInputFiles('#srcfile', join(process.cwd(), 'Cargo.toml'));
+  await page.waitForFunction(() => document.getElementById('sbadge').textContent === 'error', null, { timeout: 10_000 }).catch(() => {});
+  await page.evaluate(() => { document.getElementById('sbadge').textContent = 'waiting'; });
+  const t1 = Date.now();
+  await page.click('#encode');
+  const encodeError = await page.waitForFunction(() => document.getElementById('sbadge').textContent === 'error'
+    && document.getElementById('sreason').textContent, null, { timeout: 10_000 }).then((h) => h.jsonValue(), () => null);
+  await page.click('#learn');
+  const learnError = await page.waitForFunction(() => !document.getElementById('learn').disabled
+    && document.getElementById('cbstatus').textContent.startsWith('error'), null, { timeout: 10_000 }).then(() => true, () => false);
+  const badInputMs = Date.now() - t1;
+  await page.selectOption('#source', 'sample');
+  await page.waitForFunction(() => document.getElementById('video').readyState >= 2, null, { timeout: 30_000 });
+  const again = await page.evaluate(() => window.vqDemo.encodeClip({ frames: 4, quality: 60, backend: 'cpu', model: 'lite', width: 160, height: 96 }));
+  check('a file that is not a video: Encode and Learn fail at once with a clear error, and the page stays usable',
+    encodeError?.includes('cannot decode') && learnError && badInputMs < 15_000 && again.frames === 4,
+    `${encodeError} | learn error shown: ${learnError} | ${badInputMs} ms | then ${again.frames} frames encoded`);
+
+  // a damaged header, a cut file, and the end of playback
+  const good = Uint8Array.from(await page.evaluate(() => window.vqDemo.lastVqc()));
+  const ended18 = await page.evaluate(async (bytes) => {
+    const b = new Uint8Array(bytes);
+    const status = () => ({ badge: document.getElementById('sbadge').textContent, reason: document.getElementById('sreason').textContent });
+    const damaged = b.slice();
+    damaged[30] ^= 1;
+    const a = await window.vqDemo.playVqc(damaged).then(() => 'played', (e) => e.kind);
+    const afterDamaged = status();
+    const cut = await window.vqDemo.playVqc(b.slice(0, b.length - 7));
+    const afterCut = status();
+    await new Promise((r) => setTimeout(r, 1000)); // 4 frames at 30 fps: played to the end
+    const ended = { ...status(), button: document.getElementById('playvqc').textContent };
+    return { a, afterDamaged, cut: { frames: cut.frames, truncated: cut.truncated?.kind }, afterCut, ended };
+  }, Array.from(good));
+  check('a damaged header is an error shown with its kind, not "playing" with 0 frames',
+    ended18.a === 'Damaged' && ended18.afterDamaged.badge === 'error' && ended18.afterDamaged.reason.includes('Damaged'), JSON.stringify(ended18.afterDamaged));
+  check('a cut file plays its whole frames and says it was cut', ended18.cut.frames === 3 && ended18.cut.truncated === 'Damaged'
+    && ended18.afterCut.reason.includes('cut'), JSON.stringify(ended18.afterCut));
+  check('after playback the badge says so and the button replays', ended18.ended.badge === 'played' && ended18.ended.button === 'Replay',
+    JSON.stringify(ended18.ended));
+  await page.screenshot({ path: join(outDir, 'issue18.png'), fullPage: true });
 
   // WebGPU backend, where the flags give an adapter
   if (adapter) {
@@ -378,6 +536,10 @@ try {
     try {
       await tab.addInitScript(() => {
         GPUAdapter.prototype.requestDevice = () => Promise.reject(new Error('test: requestDevice refused'));
+        // a hardware adapter, as far as the page can tell (SwiftShader is a fallback, which auto skips)
+        for (const proto of [GPUAdapter.prototype, globalThis.GPUAdapterInfo?.prototype]) {
+          if (proto) Object.defineProperty(proto, 'isFallbackAdapter', { get: () => false, configurable: true });
+        }
       });
       await tab.goto(`http://127.0.0.1:${port}/www/`);
       await tab.waitForFunction(() => window.vqDemo !== undefined);

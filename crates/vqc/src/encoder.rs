@@ -71,6 +71,12 @@ pub struct FrameStats {
     pub latent_mse: f64,
     /// True when a scene cut turned a planned delta frame into a keyframe.
     pub scene_cut: bool,
+    /// The target bitrate in kbit/s (bitrate mode), or `None` (constant quality).
+    pub target_kbps: Option<f64>,
+    /// The stream's rate so far, header included: its bytes × 8 over the duration of the frames
+    /// coded, in kbit/s. A target can be missed: below it when even the top quality needs fewer
+    /// bits (the model's ceiling), above it when the lowest quality needs more.
+    pub achieved_kbps: f64,
 }
 
 /// One encoded frame.
@@ -101,6 +107,8 @@ pub struct Encoder {
     pts: u32,
     since_key: u32,
     bucket: Option<BitrateState>,
+    /// Bytes written so far (header included) and frames coded, for `FrameStats::achieved_kbps`.
+    written: (u64, u64),
 }
 
 /// λ of keyframes relative to delta frames: every frame until the next keyframe inherits a
@@ -188,6 +196,7 @@ impl Encoder {
             )),
             RateControl::Quality(_) => None,
         };
+        let written = (header.byte_len() as u64, 0);
         Ok(Self {
             grid: header.latent_size(),
             ctx: Contexts::new(model.levels, bits),
@@ -199,6 +208,7 @@ impl Encoder {
             pts: 0,
             since_key: 0,
             bucket,
+            written,
         })
     }
 
@@ -340,6 +350,8 @@ impl Encoder {
             b.spend((data.len() * 8) as f64);
         }
         let n = (self.grid.0 * self.grid.1) as f64;
+        self.written = (self.written.0 + data.len() as u64, self.written.1 + 1);
+        let fps = f64::from(self.config.fps_num) / f64::from(self.config.fps_den);
         let stats = FrameStats {
             bytes: data.len(),
             quality,
@@ -348,6 +360,11 @@ impl Encoder {
             skipped: code.skipped as f64 / (n * code.state.coded as f64),
             latent_mse: code.distortion / n,
             scene_cut,
+            target_kbps: match self.config.rate {
+                RateControl::Bitrate(k) => Some(k),
+                RateControl::Quality(_) => None,
+            },
+            achieved_kbps: self.written.0 as f64 * 8.0 * fps / self.written.1 as f64 / 1000.0,
         };
         let packet = Packet {
             kind,
