@@ -9,6 +9,7 @@ for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 for b in "$CARRY"/*.gz; do
+  [ -f "$b" ] || continue
   name=$(basename "$b" .gz)
   case "$name" in *.y4m) continue ;; esac
   gunzip -c "$b" > "/tmp/$name" && chmod +x "/tmp/$name"
