@@ -1,7 +1,9 @@
 //! The one way to encode and decode: frames → latents (the model, on the device) → symbols and
 //! chunks (the format crate, on the CPU) and back. Every front end — the CLI, the lab tools, the
 //! wasm API, the tests — goes through [`Encoder`] and [`Decoder`]; nothing else builds the
-//! format's encoder or puts an adapted codebook on the model.
+//! format's encoder or puts an adapted codebook on the model (a model with a stream's codebook
+//! never leaves this module: an [`Encoder`] must start from the model's own codebooks, which a
+//! codebook file holds differences from).
 //!
 //! Both are split in two phases so that an async caller never holds a borrow across an await:
 //! the network phase runs on a cheap clone of the model ([`Analyser`], [`Renderer`]), the integer
@@ -143,11 +145,6 @@ impl Encoder {
         self.coder.header_bytes()
     }
 
-    /// The model this encoder runs (with the stream's codebook): backend, id, sizes.
-    pub fn engine(&self) -> &Engine {
-        &self.renderer.engine
-    }
-
     /// The network half, to run without borrowing the encoder.
     pub fn analyser(&self) -> Analyser {
         Analyser {
@@ -217,11 +214,6 @@ impl Renderer {
             .await?
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
-    }
-
-    /// The model frames decode through (with the stream's codebook).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 }
 

@@ -227,7 +227,6 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     let pixels = (w * h * n) as f64;
     let bpp = total_bytes as f64 * 8.0 / pixels;
     let kbps = total_bytes as f64 * 8.0 / (n as f64 / fps) / 1000.0;
-    let engine = encoder.engine();
     let raw = engine.config().raw_bpp(engine.config().levels);
     writeln!(
         report,

@@ -3,14 +3,8 @@
 
 use assert_cmd::Command;
 
-/// Runs in the workspace root, where `tests/data/` is.
-fn at_root() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .expect("the workspace root should exist");
-    });
-}
+mod common;
+use common::at_root;
 
 fn lab() -> Command {
     at_root();

@@ -17,6 +17,8 @@ pub const HEADER_LEN: usize = 60;
 pub const FLAG_CODEBOOK: u32 = 1;
 /// Chunk sync word.
 pub const SYNC: [u8; 2] = *b"VQ";
+/// Chunk flag bit: a delta frame (else a keyframe).
+const FLAG_DELTA: u8 = 0x80;
 /// Bytes in a chunk header, CRC included.
 pub const CHUNK_HEADER_LEN: usize = 16;
 
@@ -69,6 +71,17 @@ pub enum FrameKind {
     Key,
     /// Codes positions against the previous decoded frame's indices.
     Delta,
+}
+
+impl FrameKind {
+    /// The kind a chunk's flags byte names.
+    pub(crate) fn of_flags(flags: u8) -> Self {
+        if flags & FLAG_DELTA != 0 {
+            FrameKind::Delta
+        } else {
+            FrameKind::Key
+        }
+    }
 }
 
 /// Colour layout of the source, so a decoder can write its output back the same way.
@@ -403,7 +416,12 @@ pub fn write_chunk(kind: FrameKind, levels: u8, pts: u32, payload: &[u8]) -> Vec
     debug_assert!((1..=15).contains(&levels));
     let mut b = Vec::with_capacity(CHUNK_HEADER_LEN + payload.len());
     b.extend_from_slice(&SYNC);
-    let flags = (levels & 0x0F) | if kind == FrameKind::Delta { 0x80 } else { 0 };
+    let flags = (levels & 0x0F)
+        | if kind == FrameKind::Delta {
+            FLAG_DELTA
+        } else {
+            0
+        };
     b.push(flags);
     b.push(0);
     b.extend_from_slice(&pts.to_le_bytes());
@@ -484,11 +502,7 @@ impl<'a> Chunk<'a> {
                 header.levels
             )));
         }
-        let kind = if flags & 0x80 != 0 {
-            FrameKind::Delta
-        } else {
-            FrameKind::Key
-        };
+        let kind = FrameKind::of_flags(flags);
         Ok((
             Chunk {
                 kind,

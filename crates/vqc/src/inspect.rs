@@ -105,11 +105,7 @@ pub fn peek_chunk(bytes: &[u8]) -> Option<ChunkInfo> {
     let le32 =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     Some(ChunkInfo {
-        kind: if bytes[2] & 0x80 != 0 {
-            FrameKind::Delta
-        } else {
-            FrameKind::Key
-        },
+        kind: FrameKind::of_flags(bytes[2]),
         pts: le32(4),
         len: CHUNK_HEADER_LEN + le32(8) as usize,
     })
