@@ -551,17 +551,30 @@ fn auto_never_picks_a_software_gpu_and_says_why() {
     });
     let out = tmp("auto.vqc");
     let a = vqcodec()
-        .args(["encode", "tests/data/carphone_6f.y4m", "--frames", "1", "-q", "-o"])
+        .args([
+            "encode",
+            "tests/data/carphone_6f.y4m",
+            "--frames",
+            "1",
+            "-q",
+            "-o",
+        ])
         .arg(&out)
         .assert()
         .success();
     let stderr = String::from_utf8(a.get_output().stderr.clone()).unwrap();
-    let line = stderr.lines().find(|l| l.contains("| backend ")).expect("the backend line");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("| backend "))
+        .expect("the backend line");
     if !hardware_gpu {
         assert!(line.contains("| backend cpu ("), "{line}");
     }
     if software_icd && !hardware_gpu {
-        assert!(line.contains("software"), "the reason should name the software adapter: {line}");
+        assert!(
+            line.contains("software"),
+            "the reason should name the software adapter: {line}"
+        );
     }
     eprintln!("{line}");
 }

@@ -33,8 +33,10 @@ fn vectors_decode_to_their_pinned_symbols_without_a_model() {
 }
 
 fn vector(name: &str) -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/conformance/").to_string() + name)
-        .unwrap()
+    std::fs::read(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/conformance/").to_string() + name,
+    )
+    .unwrap()
 }
 
 /// `layout` (what the browser package splits files with) walks the vectors as the decoder does:
@@ -58,7 +60,10 @@ fn layout_and_peek_agree_with_the_decoder_on_the_vectors() {
         assert_eq!(span.end - span.start, f.bytes);
         assert_eq!((span.kind, span.pts), (Some(f.kind), f.pts));
         let peeked = peek_chunk(&clean[span.start..]).unwrap();
-        assert_eq!((peeked.kind, peeked.pts, peeked.len), (f.kind, f.pts, f.bytes));
+        assert_eq!(
+            (peeked.kind, peeked.pts, peeked.len),
+            (f.kind, f.pts, f.bytes)
+        );
     }
     assert_eq!(peek_chunk(&clean[1..]), None);
 
@@ -77,8 +82,14 @@ fn layout_and_peek_agree_with_the_decoder_on_the_vectors() {
             Some(FrameKind::Delta)
         ]
     );
-    assert_eq!(d.chunks[1].error.as_ref().unwrap().kind(), ErrorKind::Damaged);
-    assert_eq!((d.chunks[1].start, d.chunks[1].end), (l.chunks[1].start, l.chunks[1].end));
+    assert_eq!(
+        d.chunks[1].error.as_ref().unwrap().kind(),
+        ErrorKind::Damaged
+    );
+    assert_eq!(
+        (d.chunks[1].start, d.chunks[1].end),
+        (l.chunks[1].start, l.chunks[1].end)
+    );
 
     // cut inside the last chunk: five whole chunks and the cut
     let cut = layout(&clean[..clean.len() - 3], Limits::default()).unwrap();
@@ -86,7 +97,9 @@ fn layout_and_peek_agree_with_the_decoder_on_the_vectors() {
     assert_eq!(cut.truncated.unwrap().kind(), ErrorKind::Damaged);
     // not a stream at all: no layout, a Format error
     assert_eq!(
-        layout(b"RIFF....WAVEfmt ", Limits::default()).unwrap_err().kind(),
+        layout(b"RIFF....WAVEfmt ", Limits::default())
+            .unwrap_err()
+            .kind(),
         ErrorKind::Format
     );
 }
