@@ -187,6 +187,25 @@ impl Engine {
         })
     }
 
+    /// Encoder → decoder on a batch with the continuous latent, no RVQ: the autoencoder's own
+    /// ceiling, which no codebook can beat (a measurement: `vqcodec-lab ceiling`). Frames come
+    /// back as [`Engine::roundtrip`] returns them (cropped, clamped, 8-bit).
+    ///
+    /// # Errors
+    /// As [`Engine::encode`].
+    pub async fn roundtrip_unquantized(&self, frames: &[Frame]) -> Result<Vec<Frame>, Error> {
+        let (w, h) = Self::check_batch(frames)?;
+        let x = Frame::to_tensor(frames, &self.backend.device);
+        let out = self
+            .model
+            .decoder
+            .forward(self.model.latent(x))
+            .slice([0..frames.len(), 0..3, 0..h, 0..w])
+            .clamp(0.0, 1.0);
+        let data = read_f32(out).await?;
+        Frame::from_planar(&data, frames.len(), h, w)
+    }
+
     /// The encoder's continuous latents for a batch: one `rows × columns × dim` vector per
     /// frame, position-major, as the format's encoder takes them (through
     /// [`crate::pipeline::Encoder`]).

@@ -2,11 +2,13 @@
 //! pulls no plotting, drives no ffmpeg and carries no autodiff):
 //! * `eval`: rate–distortion against x264, x265, VP9 and AV1 (ffmpeg), BD-rates, plots;
 //! * `bench`: where a frame's time goes, per stage, size, model and backend;
-//! * `train`: trains the VQ-VAE with burn autodiff (`init-weights` writes untrained weights).
+//! * `train`: trains the VQ-VAE with burn autodiff (`init-weights` writes untrained weights);
+//! * `ceiling`: the autoencoder without its quantizer against 1..=L RVQ levels.
 //!
 //! Every encode and decode goes through the engine's pipeline, as in the CLI and the browser.
 
 mod bench;
+mod ceiling;
 mod eval;
 mod train;
 
@@ -93,6 +95,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Where a frame's time goes: networks, RVQ + entropy coding, readback; per size and model.
     Bench(bench::BenchArgs),
+    /// The autoencoder's own ceiling: decodes the unquantized latent next to 1..=L RVQ levels.
+    Ceiling(ceiling::CeilingArgs),
     /// Trains a model on y4m clips listed in a manifest.
     Train(TrainArgs),
     /// Writes freshly initialised (untrained) weights for a preset.
@@ -113,6 +117,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Eval(a) => eval::eval(&a),
         Command::Bench(a) => bench::bench(&a),
+        Command::Ceiling(a) => ceiling::ceiling(&a),
         Command::Train(a) => train(&a),
         Command::InitWeights {
             preset,

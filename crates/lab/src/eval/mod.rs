@@ -114,17 +114,18 @@ impl Row {
 }
 
 /// A clip held in memory.
-struct Clip {
-    name: String,
-    path: PathBuf,
-    width: usize,
-    height: usize,
-    fps: (u32, u32),
-    chroma: Chroma,
-    frames: Vec<InputFrame>,
+pub(crate) struct Clip {
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+    pub(crate) fps: (u32, u32),
+    pub(crate) chroma: Chroma,
+    pub(crate) frames: Vec<InputFrame>,
 }
 
-fn load_clip(path: &Path, limit: Option<usize>) -> Result<Clip> {
+/// The frames of the y4m clip at `path` (at most `limit`), named by its file stem.
+pub(crate) fn load_clip(path: &Path, limit: Option<usize>) -> Result<Clip> {
     let mut r = Y4mReader::new(open_input(path)?, &path.display().to_string())?;
     let mut frames = Vec::new();
     while frames.len() < limit.unwrap_or(usize::MAX) {

@@ -1,0 +1,180 @@
+//! `vqcodec-lab ceiling`: the autoencoder's own ceiling against what the RVQ leaves of it.
+//!
+//! For each clip and model, every frame goes through the encoder and decoder networks twice
+//! over: once with the continuous latent (no quantizer: [`Engine::roundtrip_unquantized`]), and
+//! once per RVQ depth with plain RVQ ([`Engine::roundtrip`], nearest code per level, no entropy
+//! coding or RD choices). Quality is measured against the source as `vqcodec-lab eval` does:
+//! PSNR-Y on the source's own Y' plane, PSNR-RGB, MS-SSIM on Y'; means over frames.
+//! If the unquantized result sits near the deepest RVQ rung, the transform is the limit; if it
+//! sits far above, the quantizer is.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
+use vqcodec::metrics::ms_ssim;
+use vqcodec::model::{ModelKind, Weights};
+use vqcodec::y4m_io::InputFrame;
+use vqcodec::{Backend, Engine, block_on};
+
+/// Options of `vqcodec-lab ceiling`.
+#[derive(clap::Args, Debug)]
+pub struct CeilingArgs {
+    /// y4m clips.
+    #[arg(required = true)]
+    pub clips: Vec<PathBuf>,
+    /// Models, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "base,lite")]
+    pub models: Vec<ModelKind>,
+    /// Frames per clip (default: all).
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Frames per network call.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+}
+
+/// Mean quality of one way through the model on one clip.
+#[derive(Debug, Clone, Copy, Default)]
+struct Quality {
+    psnr_y: f64,
+    psnr_rgb: f64,
+    msssim: f64,
+}
+
+/// One clip and model: the unquantized pass, then RVQ with 1..=L levels.
+struct Row {
+    clip: String,
+    model: ModelKind,
+    frames: usize,
+    width: usize,
+    height: usize,
+    unquantized: Quality,
+    levels: Vec<Quality>,
+}
+
+/// Sums of per-frame PSNR-Y, PSNR-RGB and MS-SSIM (Y') of `decoded` against `src`.
+fn add(sum: &mut Quality, src: &[InputFrame], decoded: &[Frame]) {
+    for (s, d) in src.iter().zip(decoded) {
+        let luma = d.to_yuv(Chroma::Mono).0;
+        sum.psnr_y += psnr_y_planes(&s.luma, &luma).min(100.0);
+        sum.psnr_rgb += psnr_rgb(&s.rgb, d).min(100.0);
+        sum.msssim += ms_ssim(&s.luma, &luma, d.width(), d.height());
+    }
+}
+
+fn mean(sum: Quality, n: usize) -> Quality {
+    let n = n.max(1) as f64;
+    Quality {
+        psnr_y: sum.psnr_y / n,
+        psnr_rgb: sum.psnr_rgb / n,
+        msssim: sum.msssim / n,
+    }
+}
+
+fn measure(
+    name: &str,
+    frames: &[InputFrame],
+    (width, height): (usize, usize),
+    model: ModelKind,
+    batch: usize,
+) -> Result<Row> {
+    let engine = Engine::new(
+        &Weights::embedded(model),
+        Backend::cpu("vqcodec-lab ceiling"),
+    )?;
+    let depth = engine.config().levels;
+    let started = Instant::now();
+    let mut unquantized = Quality::default();
+    let mut levels = vec![Quality::default(); depth];
+    for chunk in frames.chunks(batch.max(1)) {
+        let rgb: Vec<Frame> = chunk.iter().map(|f| f.rgb.clone()).collect();
+        add(
+            &mut unquantized,
+            chunk,
+            &block_on(engine.roundtrip_unquantized(&rgb))?,
+        );
+        for (l, sum) in levels.iter_mut().enumerate() {
+            let rt = block_on(engine.roundtrip(&rgb, Some(l + 1)))?;
+            add(sum, chunk, &rt.frames);
+        }
+    }
+    let row = Row {
+        clip: name.to_string(),
+        model,
+        frames: frames.len(),
+        width,
+        height,
+        unquantized: mean(unquantized, frames.len()),
+        levels: levels.into_iter().map(|s| mean(s, frames.len())).collect(),
+    };
+    let q = |q: &Quality| format!("{:.2} / {:.2} / {:.4}", q.psnr_y, q.psnr_rgb, q.msssim);
+    eprintln!(
+        "{} {} ({} frames, {:.0} s): unquantized {}; {}",
+        row.clip,
+        model.name(),
+        row.frames,
+        started.elapsed().as_secs_f64(),
+        q(&row.unquantized),
+        row.levels
+            .iter()
+            .enumerate()
+            .map(|(l, v)| format!("{} level(s) {}", l + 1, q(v)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    Ok(row)
+}
+
+/// `vqcodec-lab ceiling`.
+pub fn ceiling(args: &CeilingArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    for path in &args.clips {
+        let clip = crate::eval::load_clip(path, args.frames)?;
+        for &model in &args.models {
+            rows.push(measure(
+                &clip.name,
+                &clip.frames,
+                (clip.width, clip.height),
+                model,
+                args.batch,
+            )?);
+        }
+    }
+    let depth = rows.iter().map(|r| r.levels.len()).max().unwrap_or(0);
+    let mut head = "| model | clip | frames | unquantized |".to_string();
+    let mut rule = "|---|---|---|---|".to_string();
+    for l in 1..=depth {
+        head.push_str(&format!(" {l} level{} |", if l == 1 { "" } else { "s" }));
+        rule.push_str("---|");
+    }
+    head.push_str(" gap unq. − deepest (dB) |");
+    rule.push_str("---|");
+    println!("PSNR-Y dB (PSNR-RGB dB) / MS-SSIM (Y'), mean over frames; CPU backend\n");
+    println!("{head}\n{rule}");
+    let cell = |q: &Quality| format!("{:.2} ({:.2}) / {:.4}", q.psnr_y, q.psnr_rgb, q.msssim);
+    for r in &rows {
+        let mut line = format!(
+            "| {} | {} {}×{} | {} | {} |",
+            r.model.name(),
+            r.clip,
+            r.width,
+            r.height,
+            r.frames,
+            cell(&r.unquantized)
+        );
+        for q in &r.levels {
+            line.push_str(&format!(" {} |", cell(q)));
+        }
+        let last = r.levels.last().copied().unwrap_or_default();
+        line.push_str(&format!(
+            " {:+.2} ({:+.2}) |",
+            r.unquantized.psnr_y - last.psnr_y,
+            r.unquantized.psnr_rgb - last.psnr_rgb
+        ));
+        println!("{line}");
+    }
+    Ok(())
+}
