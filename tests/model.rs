@@ -57,6 +57,10 @@ fn odd_frame_sizes_give_ceil_latents_and_exact_output_sizes() {
         small_config().with_mid_channels(0),
         small_config().with_downsample(16),
         small_config().with_downsample(4),
+        small_config().with_linear_path(true),
+        small_config().with_mid_channels(0).with_linear_path(true),
+        small_config().with_downsample(16).with_linear_path(true),
+        small_config().with_downsample(4).with_linear_path(true),
     ] {
         let m = model(&cfg);
         let s = cfg.downsample;
@@ -220,7 +224,13 @@ fn ema_update_moves_used_codes_towards_their_data_and_restarts_dead_ones() {
 
 #[test]
 fn output_is_deterministic_and_survives_a_save_load_cycle() {
-    let cfg = small_config();
+    for cfg in [small_config(), small_config().with_linear_path(true)] {
+        deterministic_and_saved(&cfg);
+    }
+}
+
+fn deterministic_and_saved(cfg: &VqVaeConfig) {
+    let cfg = cfg.clone();
     let device = cpu();
     let m = model(&cfg);
     let (_, x) = carphone(&device);
@@ -241,13 +251,27 @@ fn output_is_deterministic_and_survives_a_save_load_cycle() {
         "save → load → save should be byte-identical"
     );
     assert_eq!(w.id(), w2.id());
-    let y3 = values(m2.decode(m2.encode(x, 3), 144, 176));
+    // the same indices decode alike (an untrained model's near-tied codes may flip in
+    // f16 when re-encoded, which says nothing about storage)
+    let y3 = values(m2.decode(m.encode(x.clone(), 3), 144, 176));
     let max = y1
         .iter()
         .zip(&y3)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    assert!(max < 0.05, "f16 round trip moved outputs by {max}");
+    assert!(
+        max < 0.05,
+        "f16 round trip moved outputs by {max} ({cfg:?})"
+    );
+    // and the reloaded model encodes to nearly the same indices
+    let idx3 = ints(m2.encode(x, 3));
+    let same = idx1.iter().zip(&idx3).filter(|(a, b)| a == b).count();
+    assert!(
+        same * 10 >= idx1.len() * 9,
+        "f16 reload changed {} of {} indices ({cfg:?})",
+        idx1.len() - same,
+        idx1.len()
+    );
 }
 
 #[test]

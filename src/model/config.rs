@@ -30,6 +30,13 @@ pub struct VqVaeConfig {
     /// Codes per level K (a power of two keeps the raw token rate whole bits).
     #[config(default = 128)]
     pub codebook_size: usize,
+    /// A linear path beside the networks, between each pixel block (`3·s²` values, `s` =
+    /// `downsample`) and its latent: the encoder adds `W_e·block + b_e` to its output, the
+    /// decoder adds the block `W_d·z + b_d` to its own. Training starts it at the blocks'
+    /// principal components (the networks' last layers at zero), so a model begins at the best
+    /// linear transform of its width and learns what is nonlinear on top. Off in v1 weights.
+    #[config(default = false)]
+    pub linear_path: bool,
 }
 
 impl VqVaeConfig {
@@ -105,6 +112,11 @@ impl VqVaeConfig {
         if self.downsample == 16 {
             enc += conv_flops(1, 4 * c, c) as f64 / 256.0;
             dec += conv_flops(1, c, 4 * c) as f64 / 256.0;
+        }
+        if self.linear_path {
+            let block = 3 * self.downsample * self.downsample;
+            enc += conv_flops(1, block, self.code_dim) as f64 / s2;
+            dec += conv_flops(1, self.code_dim, block) as f64 / s2;
         }
         let trunk =
             self.res_blocks as f64 * (conv_flops(3, c, c) + conv_flops(1, c, c)) as f64 / s2;

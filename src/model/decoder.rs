@@ -24,8 +24,11 @@ pub struct Decoder {
     /// 1×1 convs out of the trunk, each followed by a 2× shuffle (the last may be in place).
     up: Vec<Conv2d>,
     mid: Option<MidStage>,
+    /// The linear path: 1×1 from the code dimension to the pixel block (`3·s²`), shuffled.
+    pub linear: Option<Conv2d>,
     /// Whether the last `up` conv works at 1/4 resolution with no shuffle (downsample 4).
     last_up_in_place: bool,
+    stride: usize,
 }
 
 impl Decoder {
@@ -53,12 +56,39 @@ impl Decoder {
                 .collect(),
             up,
             mid,
+            linear: cfg
+                .linear_path
+                .then(|| conv1x1(cfg.code_dim, 3 * cfg.downsample * cfg.downsample, device)),
             last_up_in_place,
+            stride: cfg.downsample,
         }
     }
 
     /// Latent `[B, D, h, w]` → `[B, 3, h·s, w·s]`, nominally in [0, 1] (not clamped).
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
+        let linear = self
+            .linear
+            .as_ref()
+            .map(|l| pixel_shuffle(l.forward(z.clone()), self.stride));
+        let y = self.nonlinear(z);
+        match linear {
+            Some(l) => y + l,
+            None => y,
+        }
+        .add_scalar(0.5)
+    }
+
+    /// The last layer of the nonlinear path (zeroed when training starts from the linear
+    /// path's initialisation).
+    pub fn last_mut(&mut self) -> &mut Conv2d {
+        match self.mid.as_mut() {
+            Some(mid) => &mut mid.out,
+            None => self.up.last_mut().expect("the decoder has an up conv"),
+        }
+    }
+
+    /// The networks' part, centred on 0.
+    fn nonlinear(&self, z: Tensor<4>) -> Tensor<4> {
         let mut x = self.input.forward(z);
         for block in &self.blocks {
             x = block.forward(x);
@@ -69,7 +99,7 @@ impl Decoder {
             let last = i + 1 == n;
             if last && self.mid.is_none() {
                 // straight from 1/8 to pixels
-                return pixel_shuffle(x, 8).add_scalar(0.5);
+                return pixel_shuffle(x, 8);
             }
             if !(last && self.last_up_in_place) {
                 x = pixel_shuffle(x, 2);
@@ -80,6 +110,6 @@ impl Decoder {
             .as_ref()
             .expect("mid stage exists when the last up conv is not to pixels");
         let x = relu(mid.conv.forward(relu(x)));
-        pixel_shuffle(mid.out.forward(x), 4).add_scalar(0.5)
+        pixel_shuffle(mid.out.forward(x), 4)
     }
 }

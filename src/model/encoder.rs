@@ -24,8 +24,11 @@ pub struct Encoder {
     down: Vec<Conv2d>,
     blocks: Vec<ResBlock>,
     proj: Conv2d,
+    /// The linear path: 1×1 from the unshuffled pixel block (`3·s²`) to the code dimension.
+    pub linear: Option<Conv2d>,
     /// Whether `down[0]` works at 1/4 resolution with no unshuffle (downsample 4).
     first_down_in_place: bool,
+    stride: usize,
 }
 
 impl Encoder {
@@ -53,13 +56,21 @@ impl Encoder {
                 .map(|_| ResBlock::new(c, device))
                 .collect(),
             proj: conv1x1(c, cfg.code_dim, device),
+            linear: cfg
+                .linear_path
+                .then(|| conv1x1(3 * cfg.downsample * cfg.downsample, cfg.code_dim, device)),
             first_down_in_place,
+            stride: cfg.downsample,
         }
     }
 
     /// `[B, 3, H, W]` in [0, 1] (H, W multiples of the stride) → latent `[B, D, H/s, W/s]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = x.sub_scalar(0.5);
+        let linear = self
+            .linear
+            .as_ref()
+            .map(|l| l.forward(pixel_unshuffle(x.clone(), self.stride)));
         let mut x = match &self.mid {
             Some(mid) => {
                 let x = relu(mid.stem.forward(pixel_unshuffle(x, 4)));
@@ -80,6 +91,16 @@ impl Encoder {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        self.proj.forward(relu(x))
+        let z = self.proj.forward(relu(x));
+        match linear {
+            Some(l) => z + l,
+            None => z,
+        }
+    }
+
+    /// The last layer of the nonlinear path (zeroed when training starts from the linear
+    /// path's initialisation).
+    pub fn proj_mut(&mut self) -> &mut Conv2d {
+        &mut self.proj
     }
 }

@@ -140,11 +140,23 @@ pub enum Precision {
     F32,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize)]
 struct Header {
     dtype: Precision,
     config: VqVaeConfig,
 }
+
+/// The header as read: the config as a JSON object first, so that fields added since v1
+/// weights were written take their v1 value when absent (a v1 file hashes to the id streams
+/// carry, so it is never rewritten).
+#[derive(serde::Deserialize)]
+struct RawHeader {
+    dtype: Precision,
+    config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Config fields added after v1, with the value that v1 weights mean.
+const V1_DEFAULTS: [(&str, bool); 1] = [("linear_path", false)];
 
 /// A parsed weight file.
 #[derive(Debug, Clone)]
@@ -192,10 +204,15 @@ impl Weights {
             .checked_add(len)
             .filter(|&e| e <= bytes.len())
             .ok_or_else(|| WeightsError::Malformed(format!("config length {len} past the end")))?;
-        let Header {
+        let RawHeader {
             dtype: precision,
-            config,
+            mut config,
         } = serde_json::from_slice(&bytes[8..end])
+            .map_err(|e| WeightsError::Config(e.to_string()))?;
+        for (key, value) in V1_DEFAULTS {
+            config.entry(key).or_insert(serde_json::Value::Bool(value));
+        }
+        let config: VqVaeConfig = serde_json::from_value(serde_json::Value::Object(config))
             .map_err(|e| WeightsError::Config(e.to_string()))?;
         config.validate().map_err(WeightsError::Config)?;
         let id = ModelId::of(&bytes);

@@ -15,9 +15,10 @@ use anyhow::Result;
 
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::metrics::ms_ssim;
-use vqcodec::model::{ModelKind, Weights};
 use vqcodec::y4m_io::InputFrame;
-use vqcodec::{Backend, Engine, block_on};
+use vqcodec::{Backend, BackendRequest, Engine, block_on};
+
+use crate::model_spec::ModelSpec;
 
 /// Options of `vqcodec-lab ceiling`.
 #[derive(clap::Args, Debug)]
@@ -25,9 +26,12 @@ pub struct CeilingArgs {
     /// y4m clips.
     #[arg(required = true)]
     pub clips: Vec<PathBuf>,
-    /// Models, comma-separated.
+    /// Models, comma-separated: `base`, `lite` (shipped) or paths to `.vqw` weight files.
     #[arg(long, value_delimiter = ',', default_value = "base,lite")]
-    pub models: Vec<ModelKind>,
+    pub models: Vec<ModelSpec>,
+    /// Backend: cpu (default: the same numbers on every machine), wgpu or auto.
+    #[arg(long, default_value = "cpu")]
+    pub backend: BackendRequest,
     /// Frames per clip (default: all).
     #[arg(long)]
     pub frames: Option<usize>,
@@ -47,7 +51,7 @@ struct Quality {
 /// One clip and model: the unquantized pass, then RVQ with 1..=L levels.
 struct Row {
     clip: String,
-    model: ModelKind,
+    model: String,
     frames: usize,
     width: usize,
     height: usize,
@@ -78,13 +82,11 @@ fn measure(
     name: &str,
     frames: &[InputFrame],
     (width, height): (usize, usize),
-    model: ModelKind,
+    model: &ModelSpec,
+    backend: &Backend,
     batch: usize,
 ) -> Result<Row> {
-    let engine = Engine::new(
-        &Weights::embedded(model),
-        Backend::cpu("vqcodec-lab ceiling"),
-    )?;
+    let engine = Engine::new(&model.weights()?, backend.clone())?;
     let depth = engine.config().levels;
     let started = Instant::now();
     let mut unquantized = Quality::default();
@@ -103,7 +105,7 @@ fn measure(
     }
     let row = Row {
         clip: name.to_string(),
-        model,
+        model: model.label(),
         frames: frames.len(),
         width,
         height,
@@ -114,7 +116,7 @@ fn measure(
     eprintln!(
         "{} {} ({} frames, {:.0} s): unquantized {}; {}",
         row.clip,
-        model.name(),
+        row.model,
         row.frames,
         started.elapsed().as_secs_f64(),
         q(&row.unquantized),
@@ -130,15 +132,18 @@ fn measure(
 
 /// `vqcodec-lab ceiling`.
 pub fn ceiling(args: &CeilingArgs) -> Result<()> {
+    // one backend for every engine: a GPU runtime is registered once per process
+    let backend = Backend::select(args.backend)?;
     let mut rows = Vec::new();
     for path in &args.clips {
         let clip = crate::eval::load_clip(path, args.frames)?;
-        for &model in &args.models {
+        for model in &args.models {
             rows.push(measure(
                 &clip.name,
                 &clip.frames,
                 (clip.width, clip.height),
                 model,
+                &backend,
                 args.batch,
             )?);
         }
@@ -152,13 +157,16 @@ pub fn ceiling(args: &CeilingArgs) -> Result<()> {
     }
     head.push_str(" gap unq. − deepest (dB) |");
     rule.push_str("---|");
-    println!("PSNR-Y dB (PSNR-RGB dB) / MS-SSIM (Y'), mean over frames; CPU backend\n");
+    println!(
+        "PSNR-Y dB (PSNR-RGB dB) / MS-SSIM (Y'), mean over frames; backend {:?}\n",
+        args.backend
+    );
     println!("{head}\n{rule}");
     let cell = |q: &Quality| format!("{:.2} ({:.2}) / {:.4}", q.psnr_y, q.psnr_rgb, q.msssim);
     for r in &rows {
         let mut line = format!(
             "| {} | {} {}×{} | {} | {} |",
-            r.model.name(),
+            r.model,
             r.clip,
             r.width,
             r.height,

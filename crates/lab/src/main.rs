@@ -10,6 +10,7 @@
 mod bench;
 mod ceiling;
 mod eval;
+mod model_spec;
 mod train;
 
 use std::path::PathBuf;
@@ -51,6 +52,21 @@ struct TrainArgs {
     /// Override the preset's codebook size.
     #[arg(long)]
     codebook_size: Option<usize>,
+    /// Override the preset's code dimension (the latent's width per position).
+    #[arg(long)]
+    code_dim: Option<usize>,
+    /// Override the preset's channels of the residual trunk at latent resolution.
+    #[arg(long)]
+    latent_channels: Option<usize>,
+    /// Override the preset's channels at 1/4 resolution (0: no 1/4 stage).
+    #[arg(long)]
+    mid_channels: Option<usize>,
+    /// Override the preset's residual blocks per trunk.
+    #[arg(long)]
+    res_blocks: Option<usize>,
+    /// Add the linear path (started at the pixel blocks' principal components).
+    #[arg(long)]
+    linear_path: bool,
     /// Take every N-th frame of each clip.
     #[arg(long, default_value_t = 1)]
     frame_stride: usize,
@@ -135,6 +151,21 @@ fn train(args: &TrainArgs) -> Result<()> {
     }
     if let Some(k) = args.codebook_size {
         cfg = cfg.with_codebook_size(k);
+    }
+    if let Some(d) = args.code_dim {
+        cfg = cfg.with_code_dim(d);
+    }
+    if let Some(c) = args.latent_channels {
+        cfg = cfg.with_latent_channels(c);
+    }
+    if let Some(m) = args.mid_channels {
+        cfg = cfg.with_mid_channels(m);
+    }
+    if let Some(r) = args.res_blocks {
+        cfg = cfg.with_res_blocks(r);
+    }
+    if args.linear_path {
+        cfg = cfg.with_linear_path(true);
     }
     cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
     let started = Instant::now();

@@ -94,3 +94,59 @@ fn trains_on_cpu_checkpoints_and_resumes() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The linear path starts at the pixel blocks' principal components: the first steps already
+/// reconstruct far better than the same model started from random networks.
+#[test]
+fn linear_path_starts_at_principal_components() {
+    at_root();
+    let first_psnr = |linear: bool| {
+        let dir = std::env::temp_dir().join(format!(
+            "vqcodec-train-linear-{linear}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cmd = Command::cargo_bin("vqcodec-lab").unwrap();
+        cmd.args([
+            "train",
+            "--data",
+            "tests/data/manifest.txt",
+            "--backend",
+            "cpu",
+            "--preset",
+            "lite",
+            "--code-dim",
+            "48",
+            "--levels",
+            "6",
+            "--codebook-size",
+            "32",
+            "--steps",
+            "2",
+            "--batch",
+            "4",
+            "--crop",
+            "64",
+            "--log-every",
+            "1",
+        ])
+        .arg("-o")
+        .arg(&dir);
+        if linear {
+            cmd.arg("--linear-path");
+        }
+        let out = String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(
+            out.contains("linear path: principal components"),
+            linear,
+            "{out}"
+        );
+        psnrs(&out)[0]
+    };
+    let (plain, linear) = (first_psnr(false), first_psnr(true));
+    assert!(
+        linear > plain + 5.0,
+        "PCA start {linear:.2} dB against random start {plain:.2} dB"
+    );
+}

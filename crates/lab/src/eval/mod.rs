@@ -17,12 +17,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::model_spec::ModelSpec;
 use baseline::Baseline;
 use bdrate::{BdError, RdPoint, bd_quality, bd_rate};
 use vqcodec::adapt::{AdaptOptions, learn};
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::metrics::{ms_ssim, ms_ssim_db};
-use vqcodec::model::{ModelKind, Weights};
 use vqcodec::pipeline::{Analysis, Encoder, StreamReader};
 use vqcodec::vqc::{CodebookPatch, EncoderConfig, Limits, RateControl};
 use vqcodec::y4m_io::{InputFrame, Y4mReader, open_input};
@@ -47,9 +47,9 @@ pub struct EvalArgs {
     /// vqcodec quality points.
     #[arg(long, value_delimiter = ',', default_value = "10,25,40,60,80,100")]
     pub qualities: Vec<u8>,
-    /// vqcodec models to evaluate.
+    /// vqcodec models to evaluate: `base`, `lite` or paths to `.vqw` weight files.
     #[arg(long, value_delimiter = ',', default_value = "base")]
-    pub models: Vec<ModelKind>,
+    pub models: Vec<ModelSpec>,
     /// Reference codecs (x264, x265, vp9, av1), or `none`.
     #[arg(long, value_delimiter = ',', default_value = "x264,x265,vp9,av1")]
     pub codecs: Vec<String>,
@@ -199,12 +199,13 @@ fn adapted_codebook(engine: &Engine, analysis: &Analysis) -> Result<CodebookPatc
 /// (the time to adapt counts as encoding time, the codebook's bytes as rate).
 fn eval_vqcodec(
     clip: &Clip,
-    model: ModelKind,
+    model: &ModelSpec,
+    backend: &Backend,
     args: &EvalArgs,
     streams: &Path,
     adapted: bool,
 ) -> Result<Vec<Row>> {
-    let engine = Engine::new(&Weights::embedded(model), Backend::select(args.backend)?)?;
+    let engine = Engine::new(&model.weights()?, backend.clone())?;
     let rgb: Vec<Frame> = clip.frames.iter().map(|f| f.rgb.clone()).collect();
     let t = Instant::now();
     // the encoder network once: its latents do not depend on the quality or the codebook
@@ -217,7 +218,7 @@ fn eval_vqcodec(
     let latent_s = t.elapsed().as_secs_f64();
     let codec = format!(
         "vqcodec-{}{}",
-        model.name(),
+        model.label(),
         if adapted { "-adapted" } else { "" }
     );
     let mut rows = Vec::new();
@@ -649,10 +650,10 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             clip.width,
             clip.height
         );
-        for &model in &args.models {
-            rows.extend(eval_vqcodec(&clip, model, args, &streams, false)?);
+        for model in &args.models {
+            rows.extend(eval_vqcodec(&clip, model, &backend, args, &streams, false)?);
             if args.adapt {
-                rows.extend(eval_vqcodec(&clip, model, args, &streams, true)?);
+                rows.extend(eval_vqcodec(&clip, model, &backend, args, &streams, true)?);
             }
         }
         for &b in &baselines {

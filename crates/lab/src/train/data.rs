@@ -41,6 +41,8 @@ pub struct Dataset {
     frames: Vec<Frame>,
     /// `(clip name, first frame, frame count)`.
     pub clips: Vec<(String, usize, usize)>,
+    /// Cumulative sampling weight of the clips (each clip ∝ √ its pixels).
+    cumulative: Vec<f64>,
 }
 
 impl Dataset {
@@ -87,7 +89,24 @@ impl Dataset {
         if frames.is_empty() {
             bail!("the training set holds no frames");
         }
-        Ok(Self { frames, clips })
+        clips.retain(|c| c.2 > 0);
+        let mut total = 0.0;
+        let cumulative = clips
+            .iter()
+            .map(|&(_, first, n)| {
+                let px: usize = frames[first..first + n]
+                    .iter()
+                    .map(|f: &Frame| f.width() * f.height())
+                    .sum();
+                total += (px as f64).sqrt();
+                total
+            })
+            .collect();
+        Ok(Self {
+            frames,
+            clips,
+            cumulative,
+        })
     }
 
     /// Frames loaded.
@@ -100,15 +119,29 @@ impl Dataset {
         self.frames.iter().map(|f| f.width() * f.height()).sum()
     }
 
+    /// A random frame: a clip drawn with probability ∝ √ its pixels (so a long clip counts
+    /// more than a short one, but does not outweigh the rest, and a photo — a one-frame clip —
+    /// is not drowned by video), then a frame uniformly within it.
+    fn pick(&self, rng: &mut Rng) -> &Frame {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let u = f64::from(rng.unit()) * total;
+        let c = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.clips.len() - 1);
+        let (_, first, n) = self.clips[c];
+        &self.frames[first + rng.below(n)]
+    }
+
     /// A batch of `batch` random `crop × crop` patches, `[B, 3, crop, crop]` in [0, 1]:
-    /// uniform over frames, random position, random 2× box downscale of large frames
+    /// frames drawn by [`Self::pick`], random position, random 2× box downscale of large frames
     /// (scale variety), random horizontal flip, ±4% brightness jitter. Frames smaller than
     /// the crop are edge-padded.
     pub fn batch(&self, rng: &mut Rng, batch: usize, crop: usize, device: &Device) -> Tensor<4> {
         let plane = crop * crop;
         let mut data = vec![0f32; batch * 3 * plane];
         for b in 0..batch {
-            let f = &self.frames[rng.below(self.frames.len())];
+            let f = self.pick(rng);
             let (w, h) = (f.width(), f.height());
             let scale = if w.min(h) >= 3 * crop && rng.unit() < 0.4 {
                 2

@@ -13,12 +13,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use data::{Dataset, Rng};
 use vqcodec::Backend;
-use vqcodec::model::{Precision, VqVae, VqVaeConfig, Weights};
+use vqcodec::model::{Precision, VqVae, VqVaeConfig, Weights, pixel_unshuffle};
 
 /// Hyper-parameters of a run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -128,6 +130,128 @@ fn codebook_stats(sizes: &[f32], levels: usize, codes: usize, threshold: f32) ->
         .collect()
 }
 
+/// Sets a conv's weight `[cout, cin, 1, 1]` (row-major `cout × cin`) and bias.
+fn set_conv(conv: &mut Conv2d, weight: Vec<f32>, bias: Vec<f32>, device: &Device) {
+    let [cout, cin, kh, kw] = conv.weight.dims();
+    assert_eq!((weight.len(), bias.len(), kh, kw), (cout * cin, cout, 1, 1));
+    conv.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(weight, [cout, cin, 1, 1]),
+        device,
+    ));
+    conv.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias, [cout]),
+        device,
+    )));
+}
+
+/// Zeroes a conv's weight and bias (the last layer of a nonlinear path, so the model starts
+/// as its linear path).
+fn zero_conv(conv: &mut Conv2d, device: &Device) {
+    let [cout, cin, kh, kw] = conv.weight.dims();
+    conv.weight = Param::from_tensor(Tensor::zeros([cout, cin, kh, kw], device));
+    conv.bias = Some(Param::from_tensor(Tensor::zeros([cout], device)));
+}
+
+/// Starts the linear path at the principal components of the training set's pixel blocks
+/// (`3·s²` values each, from four batches of crops): the encoder projects a centred block on
+/// the top `D` eigenvectors of their covariance, the decoder maps back and adds the mean. The
+/// nonlinear paths' last layers start at zero, so the untrained model *is* the best linear
+/// transform of its width (PCA), which plain gradient descent reaches only slowly for the
+/// low-variance, high-frequency directions that detailed footage needs.
+fn linear_init(
+    mut model: VqVae,
+    config: &VqVaeConfig,
+    data: &Dataset,
+    rng: &mut Rng,
+    opts: &TrainOptions,
+    device: &Device,
+    log: &mut dyn Write,
+) -> Result<VqVae> {
+    let s = config.downsample;
+    let n = 3 * s * s;
+    let d = config.code_dim.min(n);
+    let mut blocks: Vec<f32> = Vec::new();
+    for _ in 0..4 {
+        let x = data
+            .batch(rng, opts.batch, opts.crop, device)
+            .sub_scalar(0.5);
+        let u = pixel_unshuffle(x, s);
+        let [b, c, h, w] = u.dims();
+        let flat = u.permute([0, 2, 3, 1]).reshape([b * h * w, c]);
+        blocks.extend(
+            flat.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        );
+    }
+    let rows = blocks.len() / n;
+    let mut mean = vec![0f64; n];
+    for r in blocks.chunks_exact(n) {
+        for (m, &v) in mean.iter_mut().zip(r) {
+            *m += f64::from(v);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    let mut cov = nalgebra::DMatrix::<f64>::zeros(n, n);
+    let mut centred = vec![0f64; n];
+    for r in blocks.chunks_exact(n) {
+        for (c, (&v, m)) in centred.iter_mut().zip(r.iter().zip(&mean)) {
+            *c = f64::from(v) - m;
+        }
+        for i in 0..n {
+            let ci = centred[i];
+            for j in i..n {
+                cov[(i, j)] += ci * centred[j];
+            }
+        }
+    }
+    for i in 0..n {
+        for j in i..n {
+            let v = cov[(i, j)] / rows as f64;
+            cov[(i, j)] = v;
+            cov[(j, i)] = v;
+        }
+    }
+    let eig = nalgebra::SymmetricEigen::new(cov);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let total: f64 = eig.eigenvalues.iter().map(|v| v.max(0.0)).sum();
+    let kept: f64 = order[..d]
+        .iter()
+        .map(|&k| eig.eigenvalues[k].max(0.0))
+        .sum();
+    writeln!(
+        log,
+        "linear path: principal components of {rows} blocks of {n} values, {d} kept ({:.4}% of the variance)",
+        100.0 * kept / total.max(1e-30)
+    )?;
+    let dim = config.code_dim;
+    // encoder: z = Uᵀ(block − mean); rows of the weight are eigenvectors
+    let mut w_enc = vec![0f32; dim * n];
+    let mut b_enc = vec![0f32; dim];
+    // decoder: block = U z + mean
+    let mut w_dec = vec![0f32; n * dim];
+    for (row, &k) in order[..d].iter().enumerate() {
+        let v = eig.eigenvectors.column(k);
+        let mut dot = 0.0;
+        for i in 0..n {
+            w_enc[row * n + i] = v[i] as f32;
+            w_dec[i * dim + row] = v[i] as f32;
+            dot += v[i] * mean[i];
+        }
+        b_enc[row] = -dot as f32;
+    }
+    let b_dec: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let enc = model.encoder.linear.as_mut().context("no linear path")?;
+    set_conv(enc, w_enc, b_enc, device);
+    let dec = model.decoder.linear.as_mut().context("no linear path")?;
+    set_conv(dec, w_dec, b_dec, device);
+    zero_conv(model.encoder.proj_mut(), device);
+    zero_conv(model.decoder.last_mut(), device);
+    Ok(model)
+}
+
 /// Trains `config` (or resumes from `out_dir/checkpoint.vqw`) on `data` and writes
 /// `out_dir/checkpoint.vqw` (f32) and `out_dir/model.vqw` (f16, shippable).
 ///
@@ -158,6 +282,9 @@ pub fn train(
     let (levels, codes, _) = model.quantizer.dims();
     let mut rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919));
 
+    if step == 0 && config.linear_path {
+        model = linear_init(model, &config, data, &mut rng, opts, &device, log)?;
+    }
     if step == 0 {
         // k-means initialisation from the latents of a few batches
         let mut zs = Vec::new();
