@@ -1,39 +1,60 @@
 #!/usr/bin/env bash
 # Runs ON THE GPU MACHINE (the `device` tool), from the repository root:
-#   bash scripts/device-train.sh TOTAL_SECONDS RUN_LIMIT_SECONDS PRESET [PRESET…]
-# Trains the presets side by side on the one GPU (burn-wgpu over Vulkan, fusion + autotune),
-# then evaluates each on the validation clips (all frames, every RVQ depth).
-# Needs, carried: .gl/ (Vulkan loader .debs), .carry/vqcodec.gz and .carry/vqcodec-lab.gz
-# (stripped release binaries of `cargo build --release --workspace`), .carry/sources/ (from
-# fetch-training-data.sh), and optionally .carry/resume/PRESET/{checkpoint.vqw,state.json} to
-# continue a run.
-# Writes $OUT/PRESET/{train.log,eval.log,checkpoint.vqw,state.json,model.vqw}; SKIP_EVAL=1 skips the
-# evaluation (then run it here on the CPU: docs/model.md has the commands).
+#   bash scripts/device-train.sh TOTAL_SECONDS RUN_LIMIT_SECONDS RUN [RUN…]
+# RUN is NAME=PRESET[:ARG,ARG…], e.g. `wide=base:--code-dim,64,--levels,12,--codebook-size,256`
+# (overrides of the preset's sizes for a fresh run; a resumed run keeps its checkpoint's), or
+# just PRESET (NAME = PRESET). The runs train side by side on the one GPU (burn-wgpu over
+# Vulkan, fusion + autotune), then each is measured with `vqcodec-lab ceiling` on the
+# validation clips (all frames, unquantized and every RVQ depth, on the GPU).
+# Needs, carried: .gl/ (Vulkan loader .debs), .carry/vqcodec-lab.xz (stripped release build of
+# `cargo build --release --workspace`, `xz -9e`: the carry limit is tight), the training pack
+# (SOURCES, default data/pack, written by pack-training-data.sh; decoded once per machine to
+# /tmp/data). A run continues from /tmp/runs/NAME (the same machine, still warm), else from
+# .carry/resume/NAME.tar (a run folder this script returned), else from the committed
+# weights/checkpoints/v2/NAME/ (checkpoint.vqw + state.json).
+# Carry budget (64 MiB for everything that travels): pack 43.8 MiB + vqcodec-lab.xz 12.8 MiB +
+# .gl 0.4 MiB + the tracked tree; keep the tree small (one committed checkpoint).
+# Writes $OUT/NAME.tar (train.log, ceiling.txt, checkpoint.vqw, state.json, model.vqw) per run;
+# SKIP_EVAL=1 skips the ceiling; TRAIN_ARGS are added to every run's `train` command.
 set -uo pipefail
 total=$1 limit=$2
 shift 2
 CARRY=.carry . scripts/device-preamble.sh
+SOURCES=${SOURCES:-data/pack}
 t0=$(date +%s)
-[ -d /tmp/data/y4m ] || python3 scripts/decode_frames_cv2.py .carry/sources /tmp/data > /tmp/decode.log 2>&1
-echo "data decoded in $(( $(date +%s) - t0 ))s: $(tail -1 /tmp/decode.log)"
-for preset in "$@"; do
-  mkdir -p "$OUT/$preset"
-  if [ -f ".carry/resume/$preset/checkpoint.vqw" ]; then
-    cp ".carry/resume/$preset/checkpoint.vqw" ".carry/resume/$preset/state.json" "$OUT/$preset/"
+[ -f /tmp/data/manifest-train.txt ] || python3 scripts/decode_frames_cv2.py "$SOURCES" /tmp/data > /tmp/decode.log 2>&1
+echo "data ready in $(( $(date +%s) - t0 ))s: $(tail -1 /tmp/decode.log)"
+names=()
+for run in "$@"; do
+  name=${run%%=*} spec=${run#*=}
+  preset=${spec%%:*} extra=""
+  [ "$spec" != "$preset" ] && extra=${spec#*:}
+  names+=("$name")
+  dir=/tmp/runs/$name
+  mkdir -p "$dir"
+  # resume: this machine's own run, else a carried run folder, else the committed checkpoint
+  if [ ! -f "$dir/checkpoint.vqw" ]; then
+    if [ -f ".carry/resume/$name.tar" ]; then tar -xf ".carry/resume/$name.tar" -C "$dir"
+    elif [ -f "weights/checkpoints/v2/$name/checkpoint.vqw" ]; then cp weights/checkpoints/v2/"$name"/* "$dir/"; fi
   fi
-  /tmp/vqcodec-lab train --data /tmp/data/manifest-train.txt -o "$OUT/$preset" --preset "$preset" --backend wgpu \
-    --steps 1000000 --time-budget "$total" --run-limit "$limit" --batch 64 --crop 128 --log-every 100 \
-    --checkpoint-every 1000 --frame-stride 2 ${TRAIN_ARGS:-} > "$OUT/$preset/train.log" 2>&1 &
+  # shellcheck disable=SC2086
+  /tmp/vqcodec-lab train --data /tmp/data/manifest-train.txt -o "$dir" --preset "$preset" ${extra//,/ } \
+    --backend wgpu --steps 1000000 --time-budget "$total" --run-limit "$limit" --batch 64 --crop 128 \
+    --log-every 100 --checkpoint-every 1000 ${TRAIN_ARGS:-} >> "$dir/train.log" 2>&1 &
 done
 wait
-[ -n "${SKIP_EVAL:-}" ] && { for p in "$@"; do grep -v XDG_RUNTIME_DIR "$OUT/$p/train.log" | tail -3; done; exit 0; }
-for preset in "$@"; do
-  echo "== $preset"; grep -v XDG_RUNTIME_DIR "$OUT/$preset/train.log" | tail -4
-  for clip in $(sed 's|y4m/||; s|\.y4m||' /tmp/data/manifest-val.txt); do
-    echo "-- $clip" >> "$OUT/$preset/eval.log"
-    /tmp/vqcodec roundtrip "/tmp/data/y4m/$clip.y4m" -o /dev/null --weights "$OUT/$preset/model.vqw" \
-      --backend wgpu --all-levels --batch 8 --quiet 2>/dev/null >> "$OUT/$preset/eval.log"
-  done
-  cat "$OUT/$preset/eval.log"
+for name in "${names[@]}"; do
+  dir=/tmp/runs/$name
+  [ -n "${SKIP_EVAL:-}" ] && continue
+  # the ceilings side by side (MS-SSIM runs on the host, one core per model)
+  /tmp/vqcodec-lab ceiling $(sed 's|^|/tmp/data/|' /tmp/data/manifest-val.txt) --models "$dir/model.vqw" \
+    --backend wgpu --batch 8 > "$dir/ceiling.txt" 2>&1 &
+done
+wait
+for name in "${names[@]}"; do
+  dir=/tmp/runs/$name
+  echo "== $name"; grep -v XDG_RUNTIME_DIR "$dir/train.log" | grep -v 'restarted dead codes' | tail -2 | cut -c1-300
+  [ -f "$dir/ceiling.txt" ] && grep '^|' "$dir/ceiling.txt" | cut -c1-600
+  tar -cf "$OUT/$name.tar" -C "$dir" .
 done
 echo "total $(( $(date +%s) - t0 ))s"
