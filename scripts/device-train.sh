@@ -5,7 +5,9 @@
 # (overrides of the preset's sizes for a fresh run; a resumed run keeps its checkpoint's), or
 # just PRESET (NAME = PRESET). The runs train side by side on the one GPU (burn-wgpu over
 # Vulkan, fusion + autotune), then each is measured with `vqcodec-lab ceiling` on the
-# validation clips (all frames, unquantized and every RVQ depth, on the GPU).
+# validation clips (unquantized and every RVQ depth, on the GPU, the first CEIL_FRAMES frames,
+# default 48: its MS-SSIM runs on the host, ~1.3 s per 720×576 frame at 12 levels, so whole
+# clips do not fit a 10-minute call; measure whole clips on the CPU afterwards).
 # Needs, carried: .gl/ (Vulkan loader .debs), .carry/vqcodec-lab.xz (stripped release build of
 # `cargo build --release --workspace`, `xz -9e`: the carry limit is tight), the training pack
 # (SOURCES, default data/pack, written by pack-training-data.sh; decoded once per machine to
@@ -48,7 +50,7 @@ for name in "${names[@]}"; do
   [ -n "${SKIP_EVAL:-}" ] && continue
   # the ceilings side by side (MS-SSIM runs on the host, one core per model)
   /tmp/vqcodec-lab ceiling $(sed 's|^|/tmp/data/|' /tmp/data/manifest-val.txt) --models "$dir/model.vqw" \
-    --backend wgpu --batch 8 > "$dir/ceiling.txt" 2>&1 &
+    --frames "${CEIL_FRAMES:-48}" --backend wgpu --batch 8 > "$dir/ceiling.txt" 2>&1 &
 done
 wait
 for name in "${names[@]}"; do
