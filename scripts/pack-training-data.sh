@@ -17,7 +17,8 @@
 # PSNR-Y 46.6 dB, RGB 43.5 dB (worst clip 40.4, worst photo 36.2) against the ffmpeg path's y4m (OpenCV's own colour conversion
 # adds nothing measurable: 71 dB); OpenCV decoding the original clips instead differs from ffmpeg
 # by about as much (41.7-45.7 dB RGB on the held-out clips).
-# Carry it as .carry/sources (scripts/device-train.sh runs decode_frames_cv2.py on that path).
+# Carry data/pack itself (name it in the device tool's carry; a symlink would travel as a link):
+# scripts/device-train.sh runs decode_frames_cv2.py on SOURCES, default data/pack.
 # Usage: bash scripts/fetch-training-data.sh && bash scripts/pack-training-data.sh
 # Idempotent: a clip is re-encoded only when its y4m is newer than its mp4 or CRF changed.
 set -euo pipefail
