@@ -13,42 +13,50 @@ fn psnrs(log: &str) -> Vec<f64> {
         .collect()
 }
 
+/// `vqcodec-lab train` on the checked-in clip, CPU backend, lite preset, 4 crops of 64² per
+/// step, writing to `dir`; `args` add to it.
+fn train(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("vqcodec-lab").unwrap();
+    cmd.args(["train", "--data", "tests/data/manifest.txt"])
+        .args([
+            "--backend",
+            "cpu",
+            "--preset",
+            "lite",
+            "--batch",
+            "4",
+            "--crop",
+            "64",
+        ])
+        .args(args)
+        .arg("-o")
+        .arg(dir);
+    cmd
+}
+
 #[test]
 fn trains_on_cpu_checkpoints_and_resumes() {
     at_root();
     let dir = std::env::temp_dir().join(format!("vqcodec-train-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let run = |steps: &str| {
-        let a = Command::cargo_bin("vqcodec-lab")
-            .unwrap()
-            .args([
-                "train",
-                "--data",
-                "tests/data/manifest.txt",
-                "--backend",
-                "cpu",
-                "--preset",
-                "lite",
-            ])
-            .args([
+        let a = train(
+            &dir,
+            &[
                 "--steps",
                 steps,
-                "--batch",
-                "4",
-                "--crop",
-                "64",
                 "--log-every",
                 "5",
                 "--checkpoint-every",
                 "10",
                 "--lr",
                 "3e-3",
-            ])
-            .args(["--restart-every", "10"])
-            .arg("-o")
-            .arg(&dir)
-            .assert()
-            .success();
+                "--restart-every",
+                "10",
+            ],
+        )
+        .assert()
+        .success();
         String::from_utf8(a.get_output().stdout.clone()).unwrap()
     };
     let first = run("40");
@@ -106,32 +114,21 @@ fn linear_path_starts_at_principal_components() {
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut cmd = Command::cargo_bin("vqcodec-lab").unwrap();
-        cmd.args([
-            "train",
-            "--data",
-            "tests/data/manifest.txt",
-            "--backend",
-            "cpu",
-            "--preset",
-            "lite",
-            "--code-dim",
-            "48",
-            "--levels",
-            "6",
-            "--codebook-size",
-            "32",
-            "--steps",
-            "2",
-            "--batch",
-            "4",
-            "--crop",
-            "64",
-            "--log-every",
-            "1",
-        ])
-        .arg("-o")
-        .arg(&dir);
+        let mut cmd = train(
+            &dir,
+            &[
+                "--code-dim",
+                "48",
+                "--levels",
+                "6",
+                "--codebook-size",
+                "32",
+                "--steps",
+                "2",
+                "--log-every",
+                "1",
+            ],
+        );
         if linear {
             cmd.arg("--linear-path");
         }

@@ -186,33 +186,17 @@ fn linear_init(
         );
     }
     let rows = blocks.len() / n;
-    let mut mean = vec![0f64; n];
-    for r in blocks.chunks_exact(n) {
-        for (m, &v) in mean.iter_mut().zip(r) {
-            *m += f64::from(v);
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= rows as f64);
-    let mut cov = nalgebra::DMatrix::<f64>::zeros(n, n);
-    let mut centred = vec![0f64; n];
-    for r in blocks.chunks_exact(n) {
-        for (c, (&v, m)) in centred.iter_mut().zip(r.iter().zip(&mean)) {
-            *c = f64::from(v) - m;
-        }
-        for i in 0..n {
-            let ci = centred[i];
-            for j in i..n {
-                cov[(i, j)] += ci * centred[j];
-            }
-        }
-    }
-    for i in 0..n {
-        for j in i..n {
-            let v = cov[(i, j)] / rows as f64;
-            cov[(i, j)] = v;
-            cov[(j, i)] = v;
-        }
-    }
+    // rows × n blocks, centred per column; covariance Xᵀ X / rows
+    let mut x = nalgebra::DMatrix::from_row_iterator(rows, n, blocks.iter().map(|&v| f64::from(v)));
+    let mean: Vec<f64> = x
+        .column_iter_mut()
+        .map(|mut col| {
+            let m = col.mean();
+            col.add_scalar_mut(-m);
+            m
+        })
+        .collect();
+    let cov = x.tr_mul(&x) / rows as f64;
     let eig = nalgebra::SymmetricEigen::new(cov);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
