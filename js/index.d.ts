@@ -45,7 +45,10 @@ export interface VqEncoderConfig {
 export interface FrameStats {
   bytes: number;
   quality: number;
+  /** Levels coded: the deepest any position of the frame goes. */
   levels: number;
+  /** Mean levels coded per position (below `levels` where the encoder ended positions early). */
+  depth: number;
   lambda: number;
   skipped: number;
   latent_mse: number;
@@ -121,6 +124,7 @@ export interface VqDecodedMeta {
   timestamp: number;
   pts: number;
   levels: number;
+  /** `levels × height × width` code indices of the latent grid; 65535 where a position's depth ended before that level. */
   tokens: Uint16Array;
 }
 

@@ -21,11 +21,15 @@ pub struct Tokens {
     pub height: usize,
     /// Latent columns.
     pub width: usize,
-    /// The indices.
+    /// The indices; [`Tokens::NONE`] where a position's depth ended before that level.
     pub data: Vec<u32>,
 }
 
 impl Tokens {
+    /// "No code at this level here": the position's depth ended (a stream's stop flag). It
+    /// decodes as a zero vector; every level after it at that position must be `NONE` too.
+    pub const NONE: u32 = vqc::NONE as u32;
+
     /// The first `levels` levels of every frame (a coarser rung of the RVQ ladder).
     ///
     /// # Errors
@@ -351,12 +355,23 @@ impl Engine {
             ));
         }
         let k = self.config.codebook_size as u32;
-        if let Some(bad) = t.data.iter().find(|&&v| v >= k) {
+        if let Some(bad) = t.data.iter().find(|&&v| v >= k && v != Tokens::NONE) {
             return Err(Error::InvalidTokens(format!(
                 "index {bad} out of range (codebook has {k})"
             )));
         }
-        let data: Vec<i32> = t.data.iter().map(|&v| v as i32).collect();
+        // the model decodes index k (one past the codebook) as the zero vector
+        let data: Vec<i32> = t
+            .data
+            .iter()
+            .map(|&v| {
+                if v == Tokens::NONE {
+                    k as i32
+                } else {
+                    v as i32
+                }
+            })
+            .collect();
         Ok(Tensor::from_data(
             TensorData::new(data, [t.batch, t.levels, t.height, t.width]),
             &self.backend.device,

@@ -132,6 +132,23 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
         }
         last = Some((stream.len(), psnr));
     }
+    // at a low quality the encoder ends positions before the last level (stop flags), and the
+    // decoder reads back exactly those states; at quality 100 every position codes every level
+    for (q, ends_early) in [(10u8, true), (100, false)] {
+        let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(q), 60));
+        let depth: f64 = packets.iter().map(|p| p.stats.depth).sum::<f64>() / 6.0;
+        let levels = packets[0].stats.levels as f64;
+        assert_eq!(
+            depth < levels - 0.01,
+            ends_early,
+            "quality {q}: depth {depth} of {levels}"
+        );
+        let (decoded, errors) = decode_all(&stream);
+        assert!(errors.is_empty(), "{errors:?}");
+        for (d, p) in decoded.iter().zip(&packets) {
+            assert_eq!(d.state, p.state, "quality {q} frame {}", p.pts);
+        }
+    }
     // bitrate mode: a lower target gives a smaller stream, and the achieved rate is near it
     let fps = 30.0;
     let mut sizes = Vec::new();
@@ -227,6 +244,8 @@ fn a_flipped_bit_costs_its_chunk_and_decoding_resumes_at_the_next_keyframe() {
             errors.iter().any(|e| match e {
                 StreamError::ChunkCrc { offset } => *offset as usize == map[hit].0,
                 StreamError::LimitExceeded { what, .. } => what.contains(&map[hit].0.to_string()),
+                // a length that now runs past the end of the stream
+                StreamError::Truncated { offset, .. } => *offset as usize == map[hit].0,
                 _ => false,
             }),
             "bit {bit} in chunk {hit}: {errors:?}"

@@ -275,6 +275,31 @@ fn deterministic_and_saved(cfg: &VqVaeConfig) {
 }
 
 #[test]
+fn a_position_whose_depth_ended_decodes_its_missing_levels_as_zero() {
+    // Tokens::NONE at the last level everywhere decodes exactly as the shorter prefix does,
+    // and at one position changes only the pixels that position reaches
+    let e =
+        vqcodec::Engine::new(&Weights::embedded(ModelKind::Lite), Backend::cpu("test")).unwrap();
+    let bytes = std::fs::read("tests/data/carphone_6f.y4m").unwrap();
+    let frame = y4m_frames(&bytes).remove(0);
+    let (w, h) = (frame.width(), frame.height());
+    let t = vqcodec::block_on(e.encode(std::slice::from_ref(&frame), None)).unwrap();
+    let last = t.levels - 1;
+    let plane = t.height * t.width;
+    let mut ended = t.clone();
+    ended.data[last * plane..].fill(vqcodec::Tokens::NONE);
+    let a = vqcodec::block_on(e.decode(&ended, w, h)).unwrap();
+    let b = vqcodec::block_on(e.decode(&t.prefix(last).unwrap(), w, h)).unwrap();
+    assert_eq!(a[0].rgb(), b[0].rgb());
+    let full = vqcodec::block_on(e.decode(&t, w, h)).unwrap();
+    assert_ne!(a[0].rgb(), full[0].rgb());
+    // out-of-range indices other than NONE are still refused
+    let mut bad = t.clone();
+    bad.data[0] = e.config().codebook_size as u32;
+    assert!(vqcodec::block_on(e.decode(&bad, w, h)).is_err());
+}
+
+#[test]
 fn shipped_weights_load_into_the_architecture() {
     for kind in [ModelKind::Base, ModelKind::Lite] {
         let w = Weights::embedded(kind);

@@ -133,18 +133,18 @@ impl ResidualQuantizer {
         Tensor::cat(indices, 1)
     }
 
-    /// ẑ = Σ_l codebook_l[indices[:, l]] for `indices` `[N, L']`, L' ≤ L, in one gather.
+    /// ẑ = Σ_l codebook_l[indices[:, l]] for `indices` `[N, L']`, L' ≤ L, in one gather;
+    /// index `K` (one past the codebook) stands for the zero vector: a position whose depth
+    /// ended before that level.
     pub fn decode(&self, indices: Tensor<2, Int>) -> Tensor<2> {
         let (_, k, d) = self.dims();
         let [n, levels] = indices.dims();
         let device = indices.device();
-        let flat = self
-            .codebooks
-            .val()
-            .slice([0..levels])
-            .reshape([levels * k, d]);
+        let books = self.codebooks.val().slice([0..levels]);
+        let flat = Tensor::cat(vec![books, Tensor::zeros([levels, 1, d], &device)], 1)
+            .reshape([levels * (k + 1), d]);
         let offsets = Tensor::<1, Int>::arange(0..levels as i64, &device)
-            .mul_scalar(k as i64)
+            .mul_scalar((k + 1) as i64)
             .reshape([1, levels]);
         let idx = (indices + offsets).reshape([n * levels]);
         flat.select(0, idx)

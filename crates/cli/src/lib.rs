@@ -86,7 +86,9 @@ enum Command {
     Decode(codec_cmd::DecodeArgs),
     /// Shows a `.vqc` stream's header and chunks, checking each one.
     Info(codec_cmd::InfoArgs),
-    /// Exports the code indices of a y4m clip or a `.vqc` stream as `.npy`.
+    /// Exports the code indices of a y4m clip or a `.vqc` stream as `.npy` (`int16`, frames ×
+    /// levels × rows × columns; -1 where a stream coded no index: levels it left out, and a
+    /// position's levels from its stop flag on).
     Tokens(codec_cmd::TokensArgs),
     /// Refits codebook levels to a clip (k-means on its latents); writes a `.codebook` file.
     Adapt(adapt_cmd::AdaptArgs),

@@ -334,9 +334,21 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
         .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect();
     assert!(
-        values.iter().all(|&v| (0..128).contains(&v)),
-        "quality 90 codes every level"
+        values.iter().all(|&v| (-1..128).contains(&v)),
+        "indices of a 128-code model, -1 where a position's depth ended"
     );
+    // -1 only from a position's stop on: no index below one
+    let plane = 18 * 22;
+    for frame in values.chunks(3 * plane) {
+        for p in 0..plane {
+            let depth: Vec<i16> = (0..3).map(|l| frame[l * plane + p]).collect();
+            assert_ne!(depth[0], -1, "level 0 is always coded");
+            assert!(
+                depth.windows(2).all(|w| w[0] != -1 || w[1] == -1),
+                "{depth:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The pinned description of a conformance vector's symbols (feature `bench`): one line for the
-//! header, then one per chunk — its kind, timestamp, levels, size and the CRC32 of its decoded
+//! header, then one per chunk — its kind, timestamp, levels, mean depth, size and the CRC32 of its decoded
 //! indices — or the error that cost it. `tests/conformance/NAME.txt` holds these lines; the
 //! format crate's test and the engine's test (which adds the frames) both compare against them.
 
@@ -36,10 +36,11 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
     for item in stream {
         text += &match item {
             Ok(f) => format!(
-                "chunk {:?} pts {} levels {} bytes {} symbols {:08x}\n",
+                "chunk {:?} pts {} levels {} depth {:.3} bytes {} symbols {:08x}\n",
                 f.kind,
                 f.pts,
                 f.state.coded,
+                f.state.mean_depth(),
                 f.bytes,
                 symbols_crc(&f.state)
             ),

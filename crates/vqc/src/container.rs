@@ -10,8 +10,8 @@ use crate::patch::CodebookPatch;
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
-/// Bytes in a version-1 sequence header, CRC included.
+pub const VERSION: u16 = 2;
+/// Bytes in a sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
 /// Header flag: a codebook block follows the fixed header (issue 6).
 pub const FLAG_CODEBOOK: u32 = 1;
@@ -249,7 +249,7 @@ impl Header {
         let len = usize::from(le_u16(bytes, 6));
         if len != HEADER_LEN {
             return Err(StreamError::Malformed(format!(
-                "header length {len} (version 1 has {HEADER_LEN})"
+                "header length {len} (version {VERSION} has {HEADER_LEN})"
             )));
         }
         if bytes.len() < HEADER_LEN {
@@ -341,7 +341,7 @@ impl Header {
         Ok(patch)
     }
 
-    /// Checks the fields against `limits` and against what version 1 can express.
+    /// Checks the fields against `limits` and against what this version can express.
     ///
     /// # Errors
     /// [`StreamError::LimitExceeded`] or [`StreamError::Malformed`].

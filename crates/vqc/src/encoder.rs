@@ -61,8 +61,10 @@ pub struct FrameStats {
     pub bytes: usize,
     /// The quality step used.
     pub quality: u8,
-    /// Levels coded.
+    /// Levels coded (the deepest any position may go).
     pub levels: usize,
+    /// Mean levels coded per position: below `levels` where the encoder ended positions early.
+    pub depth: f64,
     /// λ used for skip decisions.
     pub lambda: f32,
     /// Fraction of (position, level) pairs sent as skips (0 for keyframes).
@@ -356,6 +358,7 @@ impl Encoder {
             bytes: data.len(),
             quality,
             levels: code.state.coded,
+            depth: code.state.mean_depth(),
             lambda,
             skipped: code.skipped as f64 / (n * code.state.coded as f64),
             latent_mse: code.distortion / n,

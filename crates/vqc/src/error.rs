@@ -54,7 +54,7 @@ pub enum StreamError {
     #[error("not a vqcodec stream (no VQCV magic)")]
     NotVqc,
     /// A format version this decoder does not read.
-    #[error("stream format version {0} is not supported (this decoder reads version 1)")]
+    #[error("stream format version {0} is not supported (this decoder reads version {v})", v = crate::container::VERSION)]
     Version(u16),
     /// The sequence header's CRC does not match.
     #[error("the stream header is damaged (CRC mismatch)")]
