@@ -1,11 +1,26 @@
 //! The entropy decoder on arbitrary payloads, past the CRC that shields it in a stream: the
 //! first bytes pick a frame geometry, the rest is decoded as a keyframe and then as a delta
-//! frame against it. Typed errors only, no panic, indices always inside the codebook.
+//! frame against it. Typed errors only, no panic, indices always inside the codebook, a
+//! position's levels absent only from its stop flag on.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vqc::bench::{Contexts, decode_frame};
 use vqc::{FrameKind, NONE};
+
+/// Indices inside the codebook, and a position's levels "none" only from its stop on (or from
+/// the frame's coded levels on): never an index below a none.
+fn check(state: &vqc::TokenState, size: usize) {
+    assert!(state.idx.iter().all(|&v| usize::from(v) < size || v == NONE));
+    let n = state.height * state.width;
+    for p in 0..n {
+        assert_ne!(state.idx[p], NONE, "level 0 is always coded");
+        let ended = (0..state.levels).position(|l| state.idx[l * n + p] == NONE);
+        if let Some(e) = ended {
+            assert!((e..state.levels).all(|l| state.idx[l * n + p] == NONE));
+        }
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
@@ -20,10 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let mut ctx = Contexts::new(levels, bits);
     let key = decode_frame(payload, FrameKind::Key, coded, (levels, h, w), size, &mut ctx, None);
     if let Ok(state) = key {
-        assert!(state.idx.iter().all(|&v| usize::from(v) < size || v == NONE));
+        check(&state, size);
         let half = &payload[payload.len() / 2..];
         if let Ok(next) = decode_frame(half, FrameKind::Delta, levels, (levels, h, w), size, &mut ctx, Some(&state)) {
-            assert!(next.idx.iter().all(|&v| usize::from(v) < size || v == NONE));
+            check(&next, size);
         }
     }
 });
