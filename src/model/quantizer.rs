@@ -267,12 +267,43 @@ impl ResidualQuantizer {
     /// Lloyd's k-means, level by level, on samples `z` `[N, D]`: level l is fitted to the
     /// residuals levels `0..l` leave. `iters` rounds per level. Empty clusters keep their code.
     pub fn kmeans_init(self, z: Tensor<2>, iters: usize) -> Self {
-        let (total, k, d) = self.dims();
-        let n = z.dims()[0];
-        let device = z.device();
-        let mut residual = z.detach();
-        let mut cbs = Vec::with_capacity(total);
-        for _ in 0..total {
+        let (total, k, _) = self.dims();
+        let cbs = Self::kmeans_levels(z.detach(), total, k, iters);
+        Self {
+            codebooks: Param::from_tensor(Tensor::stack(cbs, 0).detach()),
+        }
+    }
+
+    /// The same quantizer with `levels` levels: the existing ones unchanged, the added ones
+    /// fitted by k-means, level by level, to what the existing levels leave of `z` `[N, D]` —
+    /// a trained model made deeper, for training to continue from.
+    ///
+    /// # Panics
+    /// If `levels` is fewer than the quantizer has.
+    pub fn grow(self, z: Tensor<2>, levels: usize, iters: usize) -> Self {
+        let (total, k, _) = self.dims();
+        assert!(levels >= total, "grow from {total} to {levels} levels");
+        let idx = self.encode(z.clone(), total);
+        let residual = (z - self.decode(idx)).detach();
+        let mut all: Vec<Tensor<2>> = (0..total).map(|l| self.codebook(l)).collect();
+        all.extend(Self::kmeans_levels(residual, levels - total, k, iters));
+        Self {
+            codebooks: Param::from_tensor(Tensor::stack(all, 0).detach()),
+        }
+    }
+
+    /// `count` codebooks of `k` codes fitted by k-means one after another, each to the
+    /// residual the ones before it leave of `residual` `[N, D]`.
+    fn kmeans_levels(
+        mut residual: Tensor<2>,
+        count: usize,
+        k: usize,
+        iters: usize,
+    ) -> Vec<Tensor<2>> {
+        let [n, d] = residual.dims();
+        let device = residual.device();
+        let mut cbs = Vec::with_capacity(count);
+        for _ in 0..count {
             // initial centres: K samples spread over the set
             let step = (n / k).max(1);
             let pick = Tensor::<1, Int>::arange_step(0..(k * step) as i64, step, &device)
@@ -291,8 +322,6 @@ impl ResidualQuantizer {
             residual = residual - cb.clone().select(0, idx);
             cbs.push(cb);
         }
-        Self {
-            codebooks: Param::from_tensor(Tensor::stack(cbs, 0).detach()),
-        }
+        cbs
     }
 }

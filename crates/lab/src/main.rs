@@ -3,13 +3,15 @@
 //! * `eval`: rate–distortion against x264, x265, VP9 and AV1 (ffmpeg), BD-rates, plots;
 //! * `bench`: where a frame's time goes, per stage, size, model and backend;
 //! * `train`: trains the VQ-VAE with burn autodiff (`init-weights` writes untrained weights);
-//! * `ceiling`: the autoencoder without its quantizer against 1..=L RVQ levels.
+//! * `ceiling`: the autoencoder without its quantizer against 1..=L RVQ levels;
+//! * `latents`: dumps a clip's latents and the codebooks as .npy (issue 16's measurement).
 //!
 //! Every encode and decode goes through the engine's pipeline, as in the CLI and the browser.
 
 mod bench;
 mod ceiling;
 mod eval;
+mod latents;
 mod model_spec;
 mod train;
 
@@ -97,6 +99,10 @@ struct TrainArgs {
     /// Stop this run (after checkpointing) when this many seconds have passed.
     #[arg(long)]
     run_limit: Option<f64>,
+    /// On resume, deepen the RVQ to this many levels (≤ 15): the checkpoint's levels stay, the
+    /// new ones start by k-means on what they leave.
+    #[arg(long)]
+    grow_levels: Option<usize>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -113,6 +119,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The autoencoder's own ceiling: decodes the unquantized latent next to 1..=L RVQ levels.
     Ceiling(ceiling::CeilingArgs),
+    /// Dumps a clip's continuous latents and the codebooks as .npy (issue 16's measurement).
+    Latents(latents::LatentsArgs),
     /// Trains a model on y4m clips listed in a manifest.
     Train(TrainArgs),
     /// Writes freshly initialised (untrained) weights for a preset.
@@ -134,6 +142,7 @@ fn main() -> Result<()> {
         Command::Eval(a) => eval::eval(&a),
         Command::Bench(a) => bench::bench(&a),
         Command::Ceiling(a) => ceiling::ceiling(&a),
+        Command::Latents(a) => latents::latents(&a),
         Command::Train(a) => train(&a),
         Command::InitWeights {
             preset,
@@ -189,6 +198,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         seed: args.seed,
         time_budget_s: args.time_budget,
         run_limit_s: args.run_limit,
+        grow_levels: args.grow_levels,
         restart_every: args.restart_every.max(1),
         ..Default::default()
     };

@@ -147,3 +147,75 @@ fn linear_path_starts_at_principal_components() {
         "PCA start {linear:.2} dB against random start {plain:.2} dB"
     );
 }
+
+/// `--grow-levels` deepens a trained checkpoint's RVQ on resume: the new level starts fitted
+/// to what the others leave, so the deeper model reconstructs better than its old depth.
+#[test]
+fn a_resumed_run_grows_the_rvq_and_the_new_level_pays() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-train-grow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |steps: &str, extra: &[&str]| {
+        let mut args = vec!["--steps", steps, "--log-every", "5", "--lr", "3e-3"];
+        args.extend_from_slice(extra);
+        let a = train(&dir, &args).assert().success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    // the linear path: a model that reconstructs well after a few steps, so that the RVQ and
+    // not the networks decides the error
+    run("20", &["--linear-path", "--code-dim", "32"]);
+    let log = run("22", &["--grow-levels", "4"]);
+    assert!(log.contains("grew the RVQ from 3 to 4 levels"), "{log}");
+    // the f16 model: 4 levels now, and the 4th one lowers the error
+    let psnr = |levels: Option<&str>| {
+        let mut cmd = Command::cargo_bin("vqcodec").unwrap();
+        cmd.args([
+            "roundtrip",
+            "tests/data/carphone_6f.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--weights",
+        ])
+        .arg(dir.join("model.vqw"));
+        if let Some(l) = levels {
+            cmd.args(["--levels", l]);
+        }
+        let out = cmd.assert().success().get_output().clone();
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("mean over"))
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            line.contains("4 levels"),
+            levels.is_none(),
+            "all levels of the grown model are 4: {line}"
+        );
+        line.split("PSNR-RGB ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let (three, four) = (psnr(Some("3")), psnr(None));
+    eprintln!("grown model: 3 levels {three:.2} dB, 4 levels {four:.2} dB PSNR-RGB");
+    assert!(
+        four > three + 0.1,
+        "4 levels {four:.2} dB vs 3 levels {three:.2} dB"
+    );
+    // the format's limit
+    let err = train(&dir, &["--steps", "23", "--grow-levels", "16"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    assert!(stderr.contains("at most 15 levels"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -52,6 +52,10 @@ pub struct TrainOptions {
     pub time_budget_s: Option<f64>,
     /// Wall-clock limit of this invocation: checkpoint and stop (resume later).
     pub run_limit_s: Option<f64>,
+    /// On resume, make the RVQ this many levels deep: the checkpoint's levels stay, the new
+    /// ones start by k-means on what those leave (at most the format's 15).
+    #[serde(default)]
+    pub grow_levels: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -70,6 +74,7 @@ impl Default for TrainOptions {
             seed: 0,
             time_budget_s: None,
             run_limit_s: None,
+            grow_levels: None,
         }
     }
 }
@@ -236,6 +241,24 @@ fn linear_init(
     Ok(model)
 }
 
+/// The latents of four training batches, `[N, D]`: what k-means fits codebooks to.
+fn latent_samples(
+    model: &VqVae,
+    data: &Dataset,
+    rng: &mut Rng,
+    opts: &TrainOptions,
+    device: &Device,
+) -> Tensor<2> {
+    let mut zs = Vec::new();
+    for _ in 0..4 {
+        let x = data.batch(rng, opts.batch, opts.crop, device);
+        let z = model.latent(x).detach();
+        let [b, d, h, w] = z.dims();
+        zs.push(z.permute([0, 2, 3, 1]).reshape([b * h * w, d]));
+    }
+    Tensor::cat(zs, 0)
+}
+
 /// Trains `config` (or resumes from `out_dir/checkpoint.vqw`) on `data` and writes
 /// `out_dir/checkpoint.vqw` (f32) and `out_dir/model.vqw` (f16, shippable).
 ///
@@ -254,7 +277,7 @@ pub fn train(
     device.seed(opts.seed);
     let ckpt = out_dir.join("checkpoint.vqw");
     let state_path = out_dir.join("state.json");
-    let (mut model, config, mut step, seconds_before) = if ckpt.exists() {
+    let (mut model, mut config, mut step, seconds_before) = if ckpt.exists() {
         let w = Weights::from_bytes(std::fs::read(&ckpt)?)?;
         let st: RunState =
             serde_json::from_slice(&std::fs::read(&state_path)?).context("bad state.json")?;
@@ -263,22 +286,29 @@ pub fn train(
     } else {
         (config.init(&device), config.clone(), 0, 0.0)
     };
-    let (levels, codes, _) = model.quantizer.dims();
     let mut rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919));
+    if let Some(grow) = opts.grow_levels.filter(|&g| g > model.quantizer.dims().0) {
+        anyhow::ensure!(
+            grow <= 15,
+            "--grow-levels {grow}: the format carries at most 15 levels"
+        );
+        let from = model.quantizer.dims().0;
+        let z = latent_samples(&model, data, &mut rng, opts, &device);
+        model.quantizer = model.quantizer.grow(z, grow, 10);
+        config = config.with_levels(grow);
+        writeln!(
+            log,
+            "grew the RVQ from {from} to {grow} levels (k-means on the residuals)"
+        )?;
+    }
+    let (levels, codes, _) = model.quantizer.dims();
 
     if step == 0 && config.linear_path {
         model = linear_init(model, &config, data, &mut rng, opts, &device, log)?;
     }
     if step == 0 {
         // k-means initialisation from the latents of a few batches
-        let mut zs = Vec::new();
-        for _ in 0..4 {
-            let x = data.batch(&mut rng, opts.batch, opts.crop, &device);
-            let z = model.latent(x).detach();
-            let [b, d, h, w] = z.dims();
-            zs.push(z.permute([0, 2, 3, 1]).reshape([b * h * w, d]));
-        }
-        let z = Tensor::cat(zs, 0);
+        let z = latent_samples(&model, data, &mut rng, opts, &device);
         writeln!(log, "k-means init on {} latent vectors", z.dims()[0])?;
         model.quantizer = model.quantizer.kmeans_init(z, 10);
     }
