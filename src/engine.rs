@@ -27,7 +27,8 @@ pub struct Tokens {
 
 impl Tokens {
     /// "No code at this level here": the position's depth ended (a stream's stop flag). It
-    /// decodes as a zero vector; every level after it at that position must be `NONE` too.
+    /// decodes as a zero vector. In decoded streams every level after it at that position is
+    /// `NONE` too; [`Engine::decode`] accepts it anywhere (it adds nothing).
     pub const NONE: u32 = vqc::NONE as u32;
 
     /// The first `levels` levels of every frame (a coarser rung of the RVQ ladder).

@@ -6,7 +6,7 @@ use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
 use crate::error::ConfigError;
 use crate::patch::CodebookPatch;
 use crate::rate::{BitrateState, RateControl, quality_params};
-use crate::syntax::{Contexts, FrameCode, FrameParams, TokenState, encode_frame};
+use crate::syntax::{Contexts, FrameCode, FrameParams, NONE, TokenState, encode_frame};
 
 /// What the encoder is asked to make.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +67,8 @@ pub struct FrameStats {
     pub depth: f64,
     /// λ used for skip decisions.
     pub lambda: f32,
-    /// Fraction of (position, level) pairs sent as skips (0 for keyframes).
+    /// Fraction of the (position, level) pairs coded (up to each position's depth) that are
+    /// skips (0 for keyframes).
     pub skipped: f64,
     /// Mean squared latent error per position.
     pub latent_mse: f64,
@@ -333,7 +334,13 @@ impl Encoder {
             false,
         );
         let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind);
-        let coded = code.state.coded * self.grid.0 * self.grid.1;
+        // (position, level) pairs the frame codes: up to each position's depth
+        let coded = code
+            .state
+            .coded_indices()
+            .iter()
+            .filter(|&&v| v != NONE)
+            .count();
         let mostly_skipped = code.skipped * 2 >= coded;
         if kind == FrameKind::Delta && self.config.scene_cut && !mostly_skipped {
             // a cut: at the same quality, the keyframe is not much larger than the delta frame
@@ -360,7 +367,7 @@ impl Encoder {
             levels: code.state.coded,
             depth: code.state.mean_depth(),
             lambda,
-            skipped: code.skipped as f64 / (n * code.state.coded as f64),
+            skipped: code.skipped as f64 / (n * code.state.mean_depth()).max(1.0),
             latent_mse: code.distortion / n,
             scene_cut,
             target_kbps: match self.config.rate {

@@ -287,7 +287,11 @@ pub fn train(
         (config.init(&device), config.clone(), 0, 0.0)
     };
     let mut rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919));
-    if let Some(grow) = opts.grow_levels.filter(|&g| g > model.quantizer.dims().0) {
+    // a fresh run takes its depth from the config (k-means sets every level below)
+    if let Some(grow) = opts
+        .grow_levels
+        .filter(|&g| step > 0 && g > model.quantizer.dims().0)
+    {
         anyhow::ensure!(
             grow <= 15,
             "--grow-levels {grow}: the format carries at most 15 levels"
