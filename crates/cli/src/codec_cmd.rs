@@ -523,8 +523,35 @@ pub struct TokensArgs {
     pub model: ModelArgs,
 }
 
-/// Writes an int16 array as `.npy` (format 1.0).
-fn write_npy(out: &mut dyn Write, shape: &[usize], data: &[i16]) -> Result<()> {
+/// An element type a `.npy` file holds: its numpy `descr` and little-endian bytes.
+pub trait NpyElement: Copy {
+    /// numpy's type string.
+    const DESCR: &'static str;
+    /// Appends the value's little-endian bytes.
+    fn put(self, buf: &mut Vec<u8>);
+}
+
+impl NpyElement for i16 {
+    const DESCR: &'static str = "<i2";
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl NpyElement for f32 {
+    const DESCR: &'static str = "<f4";
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// Writes an array as `.npy` (format 1.0, C order).
+pub fn write_npy<T: NpyElement>(out: &mut dyn Write, shape: &[usize], data: &[T]) -> Result<()> {
+    anyhow::ensure!(
+        shape.iter().product::<usize>() == data.len(),
+        "npy shape {shape:?} does not hold {} values",
+        data.len()
+    );
     let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
     // numpy's own spelling: a trailing comma only for a 1-tuple
     let tuple = if dims.len() == 1 {
@@ -532,7 +559,10 @@ fn write_npy(out: &mut dyn Write, shape: &[usize], data: &[i16]) -> Result<()> {
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut dict = format!("{{'descr': '<i2', 'fortran_order': False, 'shape': {tuple}, }}");
+    let mut dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {tuple}, }}",
+        T::DESCR
+    );
     // magic (6) + version (2) + length (2) + dict + newline, padded to a multiple of 64
     let total = (10 + dict.len() + 1).div_ceil(64) * 64;
     dict.push_str(&" ".repeat(total - 10 - dict.len() - 1));
@@ -540,9 +570,9 @@ fn write_npy(out: &mut dyn Write, shape: &[usize], data: &[i16]) -> Result<()> {
     out.write_all(b"\x93NUMPY\x01\x00")?;
     out.write_all(&u16::try_from(dict.len())?.to_le_bytes())?;
     out.write_all(dict.as_bytes())?;
-    let mut buf = Vec::with_capacity(data.len() * 2);
-    for v in data {
-        buf.extend_from_slice(&v.to_le_bytes());
+    let mut buf = Vec::with_capacity(data.len() * std::mem::size_of::<T>());
+    for &v in data {
+        v.put(&mut buf);
     }
     out.write_all(&buf)?;
     Ok(())

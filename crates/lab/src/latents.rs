@@ -13,6 +13,7 @@ use anyhow::{Result, ensure};
 
 use vqcodec::frame::Frame;
 use vqcodec::{Backend, BackendRequest, Engine, block_on};
+use vqcodec_cli::codec_cmd::write_npy;
 
 use crate::model_spec::ModelSpec;
 
@@ -32,31 +33,10 @@ pub struct LatentsArgs {
     pub output: PathBuf,
 }
 
-/// Writes a little-endian f32 array as a version 1.0 `.npy` file.
-fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
-    ensure!(
-        shape.iter().product::<usize>() == data.len(),
-        "shape does not match data"
-    );
-    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
-    let shape = if dims.len() == 1 {
-        format!("{},", dims[0])
-    } else {
-        dims.join(", ")
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({shape}), }}");
-    // magic (6) + version (2) + length (2) + header + '\n' padded to a multiple of 64
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
+/// Writes `data` to `path` as `.npy` (the CLI's writer, as `vqcodec tokens` uses it).
+fn save_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    out.write_all(b"\x93NUMPY\x01\x00")?;
-    out.write_all(&u16::try_from(header.len())?.to_le_bytes())?;
-    out.write_all(header.as_bytes())?;
-    for v in data {
-        out.write_all(&v.to_le_bytes())?;
-    }
+    write_npy(&mut out, shape, data)?;
     out.flush()?;
     Ok(())
 }
@@ -88,8 +68,8 @@ pub fn latents(args: &LatentsArgs) -> Result<()> {
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     std::fs::create_dir_all(&args.output)?;
-    write_npy(&args.output.join("latents.npy"), &[n, h, w, d], &all)?;
-    write_npy(&args.output.join("codebooks.npy"), &[l, k, d], &cb)?;
+    save_npy(&args.output.join("latents.npy"), &[n, h, w, d], &all)?;
+    save_npy(&args.output.join("codebooks.npy"), &[l, k, d], &cb)?;
     eprintln!(
         "{}: {n} frames, latent {h}×{w}×{d}, codebooks {l}×{k}×{d}",
         clip.name

@@ -34,6 +34,25 @@ fn train(dir: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `vqcodec roundtrip` of the checked-in clip through the weight file `weights` (CPU, the
+/// summary only); `args` add to it.
+fn roundtrip(weights: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("vqcodec").unwrap();
+    cmd.args([
+        "roundtrip",
+        "tests/data/carphone_6f.y4m",
+        "-o",
+        "-",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--weights",
+    ])
+    .arg(weights)
+    .args(args);
+    cmd
+}
+
 #[test]
 fn trains_on_cpu_checkpoints_and_resumes() {
     at_root();
@@ -75,21 +94,7 @@ fn trains_on_cpu_checkpoints_and_resumes() {
     }
     // the shippable f16 file loads as a model and round-trips the clip (in the `vqcodec` tool,
     // built with the workspace)
-    Command::cargo_bin("vqcodec")
-        .unwrap()
-        .args([
-            "roundtrip",
-            "tests/data/carphone_6f.y4m",
-            "-o",
-            "-",
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--weights",
-        ])
-        .arg(dir.join("model.vqw"))
-        .assert()
-        .success();
+    roundtrip(&dir.join("model.vqw"), &[]).assert().success();
     let second = run("50");
     assert!(
         second.contains("resuming from") && second.contains("at step 40"),
@@ -168,22 +173,15 @@ fn a_resumed_run_grows_the_rvq_and_the_new_level_pays() {
     assert!(log.contains("grew the RVQ from 3 to 4 levels"), "{log}");
     // the f16 model: 4 levels now, and the 4th one lowers the error
     let psnr = |levels: Option<&str>| {
-        let mut cmd = Command::cargo_bin("vqcodec").unwrap();
-        cmd.args([
-            "roundtrip",
-            "tests/data/carphone_6f.y4m",
-            "-o",
-            "-",
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--weights",
-        ])
-        .arg(dir.join("model.vqw"));
-        if let Some(l) = levels {
-            cmd.args(["--levels", l]);
-        }
-        let out = cmd.assert().success().get_output().clone();
+        let extra: &[&str] = match levels {
+            Some(l) => &["--levels", l],
+            None => &[],
+        };
+        let out = roundtrip(&dir.join("model.vqw"), extra)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
         let text = String::from_utf8_lossy(&out.stderr).to_string()
             + &String::from_utf8_lossy(&out.stdout);
         let line = text

@@ -6,7 +6,7 @@ use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
 use crate::error::ConfigError;
 use crate::patch::CodebookPatch;
 use crate::rate::{BitrateState, RateControl, quality_params};
-use crate::syntax::{Contexts, FrameCode, FrameParams, NONE, TokenState, encode_frame};
+use crate::syntax::{Contexts, FrameCode, FrameParams, TokenState, encode_frame};
 
 /// What the encoder is asked to make.
 #[derive(Debug, Clone, PartialEq)]
@@ -334,14 +334,7 @@ impl Encoder {
             false,
         );
         let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind);
-        // (position, level) pairs the frame codes: up to each position's depth
-        let coded = code
-            .state
-            .coded_indices()
-            .iter()
-            .filter(|&&v| v != NONE)
-            .count();
-        let mostly_skipped = code.skipped * 2 >= coded;
+        let mostly_skipped = code.skipped * 2 >= code.state.coded_pairs();
         if kind == FrameKind::Delta && self.config.scene_cut && !mostly_skipped {
             // a cut: at the same quality, the keyframe is not much larger than the delta frame
             // (only tried when fewer than half the symbols are skips: a frame that mostly
@@ -367,7 +360,7 @@ impl Encoder {
             levels: code.state.coded,
             depth: code.state.mean_depth(),
             lambda,
-            skipped: code.skipped as f64 / (n * code.state.mean_depth()).max(1.0),
+            skipped: code.skipped as f64 / code.state.coded_pairs().max(1) as f64,
             latent_mse: code.distortion / n,
             scene_cut,
             target_kbps: match self.config.rate {

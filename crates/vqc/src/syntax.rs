@@ -61,9 +61,12 @@ impl TokenState {
 
     /// Mean number of levels coded per position (`coded` when no position ended early).
     pub fn mean_depth(&self) -> f64 {
-        let n = self.height * self.width;
-        let present = self.coded_indices().iter().filter(|&&v| v != NONE).count();
-        present as f64 / n.max(1) as f64
+        self.coded_pairs() as f64 / (self.height * self.width).max(1) as f64
+    }
+
+    /// The (position, level) pairs that hold an index: each position up to its depth.
+    pub fn coded_pairs(&self) -> usize {
+        self.coded_indices().iter().filter(|&&v| v != NONE).count()
     }
 }
 
@@ -127,10 +130,22 @@ impl Contexts {
         level: usize,
         (p, x, y, width, n): (usize, usize, usize, usize, usize),
     ) -> usize {
+        let lower = level > 0 && flags[level * n - n + p];
+        Self::skip_ctx_lower(flags, level, (p, x, y, width, n), lower)
+    }
+
+    /// [`Self::skip_ctx`] with the flag of level `level − 1` here given: the encoder's plan
+    /// knows it before the flag is written.
+    #[inline]
+    fn skip_ctx_lower(
+        flags: &[bool],
+        level: usize,
+        (p, x, y, width, n): (usize, usize, usize, usize, usize),
+        lower: bool,
+    ) -> usize {
         let plane = level * n;
         let left = x > 0 && flags[plane + p - 1];
         let above = y > 0 && flags[plane + p - width];
-        let lower = level > 0 && flags[plane - n + p];
         level * SKIP_CTX + (usize::from(left) + usize::from(above)) * 2 + usize::from(lower)
     }
 
@@ -426,11 +441,8 @@ impl Plan {
             // the skip flag's context as the coding loop will see it, this position's lower
             // flag from the plan
             let skip_m = (r != NONE).then(|| {
-                let left = x > 0 && flags[l * n + p - 1];
-                let above = y > 0 && flags[l * n + p - width];
-                ctx.skip[l * SKIP_CTX
-                    + (usize::from(left) + usize::from(above)) * 2
-                    + usize::from(l > 0 && lower_skip)]
+                ctx.skip
+                    [Contexts::skip_ctx_lower(flags, l, (p, x, y, width, n), l > 0 && lower_skip)]
             });
             let stop_m = (l > 0).then(|| ctx.stop[Contexts::stop_ctx(depth, l, at, kind, r)]);
             if l > 0 && lambda > 0.0 {
