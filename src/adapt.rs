@@ -128,7 +128,7 @@ pub async fn learn(
     options: &AdaptOptions,
     progress: impl FnMut(&AdaptProgress) -> bool,
 ) -> Result<(CodebookPatch, AdaptReport), Error> {
-    let trained = engine.codebooks().await?;
+    let trained = engine.codebooks().clone();
     let (adapted, report) = adapt(&trained, latents, options, progress)?;
     let patch = CodebookPatch::new(engine.model_id().0, &adapted, &trained, &options.levels);
     Ok((patch, report))
@@ -149,7 +149,7 @@ pub async fn roundtrip_psnr(
     let mut engine = engine.clone();
     if let Some(p) = patch {
         // what the file holds (quantised), as a decoder will use it
-        let applied = p.apply(engine.model_id().0, &engine.codebooks().await?)?;
+        let applied = p.apply(engine.model_id().0, engine.codebooks())?;
         engine.set_codebooks(&applied)?;
     }
     let mut sum = 0.0;
@@ -245,7 +245,7 @@ impl Trainer {
         latents: &[Vec<f32>],
         options: &AdaptOptions,
     ) -> Result<Self, Error> {
-        let books = engine.codebooks().await?;
+        let books = engine.codebooks().clone();
         let mut t = Self::new(&books, latents, options)?;
         t.model_id = engine.model_id().0;
         Ok(t)

@@ -85,6 +85,9 @@ pub struct Engine {
     config: VqVaeConfig,
     id: ModelId,
     backend: Backend,
+    /// The codebooks on the host, the same the model holds (the trained ones, or a stream's
+    /// or an adaptation's): what the format crate searches and reconstructs latents with.
+    books: std::sync::Arc<vqc::Codebooks>,
 }
 
 impl Engine {
@@ -99,6 +102,7 @@ impl Engine {
             config: weights.config().clone(),
             id: weights.id(),
             backend,
+            books: std::sync::Arc::new(weights.codebooks()?),
         })
     }
 
@@ -169,6 +173,40 @@ impl Engine {
         let out = self.model.decode(idx, height, width);
         let data = read_f32(out).await?;
         Frame::from_planar(&data, tokens.batch, height, width)
+    }
+
+    /// Latents → frames of `width × height`: the decoder network on latents a stream's
+    /// decoder reconstructed ([`vqc::TokenState::latent_f32`]), one `rows × columns × dim`
+    /// vector per frame, position-major.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] if a latent does not fit the model and frame size;
+    /// [`Error::Backend`] if readback fails.
+    pub async fn decode_latents(
+        &self,
+        latents: &[&[f32]],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<Frame>, Error> {
+        let (lh, lw) = self.model.latent_size(height, width);
+        let d = self.config.code_dim;
+        if latents.is_empty() || latents.iter().any(|z| z.len() != lh * lw * d) {
+            return Err(Error::InvalidTokens(format!(
+                "latents of {lh}x{lw}x{d} values expected for {width}x{height} frames"
+            )));
+        }
+        let b = latents.len();
+        let data: Vec<f32> = latents.iter().flat_map(|z| z.iter().copied()).collect();
+        let z = Tensor::<4>::from_data(TensorData::new(data, [b, lh, lw, d]), &self.backend.device)
+            .permute([0, 3, 1, 2]);
+        let out = self
+            .model
+            .decoder
+            .forward(z)
+            .slice([0..b, 0..3, 0..height, 0..width])
+            .clamp(0.0, 1.0);
+        let data = read_f32(out).await?;
+        Frame::from_planar(&data, b, height, width)
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.
@@ -263,6 +301,7 @@ impl Engine {
             &self.backend.device,
         );
         self.model.quantizer.codebooks = burn::module::Param::from_tensor(t);
+        self.books = std::sync::Arc::new(books.clone());
         Ok(())
     }
 
@@ -311,24 +350,14 @@ impl Engine {
             .collect();
         let mut engine = self.clone();
         engine.model.quantizer.codebooks = burn::module::Param::from_tensor(Tensor::cat(levels, 0));
+        engine.books = std::sync::Arc::new(patch.apply(self.id.0, &self.books)?);
         Ok(engine)
     }
 
-    /// The RVQ codebooks, read back to the CPU for the encoder's decisions and for adaptation.
-    ///
-    /// # Errors
-    /// [`Error::Backend`] if readback fails.
-    pub(crate) async fn codebooks(&self) -> Result<vqc::Codebooks, Error> {
-        let cb = self.model.quantizer.constant_codebooks();
-        let [l, k, d] = cb.dims();
-        let data = cb
-            .into_data_async()
-            .await
-            .map_err(|e| Error::Backend(format!("{e:?}")))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        Ok(vqc::Codebooks::new(l, k, d, data)?)
+    /// The RVQ codebooks on the host (the model's, as the device holds them), for the
+    /// encoder's decisions, latent reconstruction and adaptation.
+    pub fn codebooks(&self) -> &vqc::Codebooks {
+        &self.books
     }
 
     fn tokens_tensor(

@@ -24,7 +24,7 @@
 
 use vqc::{EncoderConfig, FrameKind, Header, Limits, Packet, StreamDecoder, TokenState};
 
-use crate::{Engine, Error, Frame, Tokens};
+use crate::{Engine, Error, Frame};
 
 /// The encoder network's output for a batch of frames: one latent (`rows × columns × dim`,
 /// position-major) per frame. It does not depend on the quality or the codebook, so one analysis
@@ -117,7 +117,7 @@ impl Encoder {
     /// model; [`Error::Backend`] if the codebooks cannot be read from the device.
     pub async fn new(engine: &Engine, config: EncoderConfig) -> Result<Self, Error> {
         // the model's own codebooks: a codebook patch holds differences from them
-        let books = engine.codebooks().await?;
+        let books = engine.codebooks().clone();
         let (width, height) = (config.width as usize, config.height as usize);
         let patch = config.codebook.clone();
         let coder = vqc::Encoder::new(config, &engine.codec_info(), books)?;
@@ -203,14 +203,20 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// The frame that the indices of `state` decode to.
+    /// The frame that `state`'s reconstructed latent decodes to.
     ///
     /// # Errors
-    /// [`Error::InvalidTokens`] if the indices do not fit the stream's size; [`Error::Backend`]
-    /// if the device fails.
+    /// [`Error::InvalidTokens`] if the state holds no latent (decoded without codebooks) or
+    /// one that does not fit the stream's size; [`Error::Backend`] if the device fails.
     pub async fn frame(&self, state: &TokenState) -> Result<Frame, Error> {
+        if state.latent.is_empty() {
+            return Err(Error::InvalidTokens(
+                "the state holds no latent (decoded without codebooks)".into(),
+            ));
+        }
+        let z = state.latent_f32();
         self.engine
-            .decode(&Tokens::from(state), self.width, self.height)
+            .decode_latents(&[&z], self.width, self.height)
             .await?
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
@@ -260,7 +266,8 @@ impl Decoder {
     /// for other weights.
     pub fn new(engine: &Engine, header_bytes: &[u8], limits: Limits) -> Result<Self, Error> {
         let header = Header::parse(header_bytes, &limits)?;
-        let symbols = vqc::Decoder::new(&header, Some(&engine.codec_info()))?;
+        let symbols = vqc::Decoder::new(&header, Some(&engine.codec_info()))?
+            .with_codebooks(engine.codebooks())?;
         let engine = match &header.codebook {
             Some(patch) => engine.with_codebook(patch)?,
             None => engine.clone(),
@@ -350,7 +357,8 @@ impl<'a> StreamReader<'a> {
     /// [`Error::Stream`] for a header that does not parse or fit `limits`, or a stream made for
     /// other weights.
     pub fn new(engine: &Engine, bytes: &'a [u8], limits: Limits) -> Result<Self, Error> {
-        let chunks = StreamDecoder::new(bytes, limits, Some(&engine.codec_info()))?;
+        let chunks = StreamDecoder::new(bytes, limits, Some(&engine.codec_info()))?
+            .with_codebooks(engine.codebooks())?;
         let header = chunks.header();
         let engine = match &header.codebook {
             Some(patch) => engine.with_codebook(patch)?,

@@ -8,7 +8,7 @@ use vqcodec::vqc::{
     CodebookPatch, EncoderConfig, ErrorKind, HEADER_LEN, Header, Limits, RateControl,
     StreamDecoder, StreamError, layout,
 };
-use vqcodec::{Backend, Engine, Frame, ModelKind, Tokens, Weights, block_on, psnr_rgb};
+use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb};
 
 mod common;
 
@@ -98,9 +98,15 @@ fn the_stream_carries_the_codebook_and_every_decoder_uses_it() {
     let (w, h) = (s.frames[0].width(), s.frames[0].height());
     let spans = layout(&adapted, Limits::default()).unwrap().chunks;
     assert_eq!(spans.len(), whole.len());
+    let mut own_prev: Option<Vec<i32>> = None;
     for (span, expected) in spans.iter().zip(&whole) {
         let f = block_on(dec.decode(&adapted[span.start..span.end])).unwrap();
-        let own = block_on(s.engine.decode(&Tokens::from(&f.state), w, h))
+        // the same symbols reconstructed with the model's own codebooks
+        let mut own = f.state.clone();
+        own.reconstruct(s.engine.codebooks(), own_prev.as_deref());
+        let own_latent = own.latent_f32();
+        own_prev = Some(own.latent);
+        let own = block_on(s.engine.decode_latents(&[&own_latent], w, h))
             .unwrap()
             .remove(0);
         assert_eq!(f.frame.rgb(), expected.rgb(), "pts {}", f.pts);

@@ -7,7 +7,7 @@ use vqcodec::vqc::{
     StreamDecoder, StreamError,
 };
 use vqcodec::{
-    Backend, BackendRequest, Engine, Frame, ModelKind, Tokens, Weights, block_on, psnr_rgb,
+    Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb,
 };
 
 mod common;
@@ -41,9 +41,12 @@ fn encode(engine: &Engine, frames: &[Frame], cfg: EncoderConfig) -> (Vec<u8>, Ve
     (stream, packets)
 }
 
-fn decode_all(bytes: &[u8]) -> (Vec<DecodedFrame>, Vec<StreamError>) {
+/// Decodes a whole stream with `engine`'s codebooks (the states hold their latents).
+fn decode_all(engine: &Engine, bytes: &[u8]) -> (Vec<DecodedFrame>, Vec<StreamError>) {
     let (mut ok, mut errors) = (Vec::new(), Vec::new());
-    match StreamDecoder::new(bytes, Limits::default(), None) {
+    match StreamDecoder::new(bytes, Limits::default(), None)
+        .and_then(|s| s.with_codebooks(engine.codebooks()))
+    {
         Ok(s) => {
             for item in s {
                 match item {
@@ -61,7 +64,7 @@ fn pixels(engine: &Engine, frames: &[DecodedFrame], w: usize, h: usize) -> Vec<F
     frames
         .iter()
         .map(|f| {
-            block_on(engine.decode(&Tokens::from(&f.state), w, h))
+            block_on(engine.decode_latents(&[&f.state.latent_f32()], w, h))
                 .unwrap()
                 .remove(0)
         })
@@ -74,7 +77,7 @@ fn round_trip_gives_the_encoders_indices_and_identical_bytes_twice() {
     let frames = clip();
     let (w, h) = (frames[0].width(), frames[0].height());
     let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
-    let (decoded, errors) = decode_all(&stream);
+    let (decoded, errors) = decode_all(&e, &stream);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(decoded.len(), frames.len());
     for (d, p) in decoded.iter().zip(&packets) {
@@ -105,7 +108,7 @@ fn round_trip_gives_the_encoders_indices_and_identical_bytes_twice() {
     // determinism: the same stream twice, the same pixels twice
     let (again, _) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
     assert_eq!(again, stream);
-    let out2 = pixels(&e, &decode_all(&stream).0, w, h);
+    let out2 = pixels(&e, &decode_all(&e, &stream).0, w, h);
     for (a, b) in out.iter().zip(&out2) {
         assert_eq!(a.rgb(), b.rgb());
     }
@@ -119,7 +122,7 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
     let mut last: Option<(usize, f64)> = None;
     for q in [10u8, 40, 80, 100] {
         let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Quality(q), 60));
-        let out = pixels(&e, &decode_all(&stream).0, w, h);
+        let out = pixels(&e, &decode_all(&e, &stream).0, w, h);
         let psnr = out
             .iter()
             .zip(&frames)
@@ -133,17 +136,30 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
         last = Some((stream.len(), psnr));
     }
     // at a low quality the encoder ends positions before the last level (stop flags), and the
-    // decoder reads back exactly those states; at quality 100 every position codes every level
+    // decoder reads back exactly those states; at quality 100 every position that codes
+    // anything codes down to the last level (keyframes: every level)
     for (q, ends_early) in [(10u8, true), (100, false)] {
         let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(q), 60));
-        let depth: f64 = packets.iter().map(|p| p.stats.depth).sum::<f64>() / 6.0;
-        let levels = packets[0].stats.levels as f64;
+        let levels = packets[0].stats.levels;
+        let to_the_end = |s: &vqcodec::vqc::TokenState| {
+            let n = s.height * s.width;
+            (0..n).all(|p| {
+                s.mode[p] == vqcodec::vqc::Mode::Copy
+                    || s.idx[(s.coded - 1) * n + p] != vqcodec::vqc::NONE
+            })
+        };
         assert_eq!(
-            depth < levels - 0.01,
-            ends_early,
-            "quality {q}: depth {depth} of {levels}"
+            packets.iter().all(|p| to_the_end(&p.state)),
+            !ends_early,
+            "quality {q}"
         );
-        let (decoded, errors) = decode_all(&stream);
+        assert_eq!(
+            (packets[0].stats.depth - levels as f64).abs() < 1e-9,
+            !ends_early,
+            "quality {q}: keyframe depth {} of {levels}",
+            packets[0].stats.depth
+        );
+        let (decoded, errors) = decode_all(&e, &stream);
         assert!(errors.is_empty(), "{errors:?}");
         for (d, p) in decoded.iter().zip(&packets) {
             assert_eq!(d.state, p.state, "quality {q} frame {}", p.pts);
@@ -179,7 +195,7 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
     let mut quality = Vec::new();
     for (name, enc) in &encoders {
         let (stream, packets) = encode(enc, &frames, config(&frames, RateControl::Quality(80), 3));
-        let (decoded, errors) = decode_all(&stream);
+        let (decoded, errors) = decode_all(&decoder, &stream);
         assert!(errors.is_empty(), "{name}: {errors:?}");
         for (d, p) in decoded.iter().zip(&packets) {
             assert_eq!(d.state, p.state, "{name} frame {}", p.pts);
@@ -238,7 +254,7 @@ fn a_flipped_bit_costs_its_chunk_and_decoding_resumes_at_the_next_keyframe() {
         let resume = (hit + 1..packets.len())
             .find(|&i| packets[i].kind == FrameKind::Key)
             .unwrap_or(packets.len());
-        let (decoded, errors) = decode_all(&bad);
+        let (decoded, errors) = decode_all(&e, &bad);
         // reported as a CRC failure, or as an impossible length when the flip hit the length
         assert!(
             errors.iter().any(|e| match e {
@@ -275,7 +291,7 @@ fn a_cut_stream_decodes_every_frame_before_the_cut_and_names_it() {
     let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(80), 60));
     let map = chunk_map(&packets);
     for cut in (0..=stream.len()).step_by(3).chain(map.iter().map(|m| m.1)) {
-        let (decoded, errors) = decode_all(&stream[..cut]);
+        let (decoded, errors) = decode_all(&e, &stream[..cut]);
         let complete = map.iter().filter(|m| m.1 <= cut).count();
         assert_eq!(
             decoded.len(),
@@ -436,7 +452,7 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
     for p in &packets {
         stream.extend_from_slice(&p.data);
     }
-    let reference = pixels(&e, &decode_all(&stream).0, w, h);
+    let reference = pixels(&e, &decode_all(&e, &stream).0, w, h);
     let mut dec = Decoder::new(&e, &header, Limits::default()).unwrap();
     for (i, p) in packets.iter().enumerate() {
         let f = block_on(dec.decode(&p.data)).unwrap();

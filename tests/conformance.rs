@@ -1,10 +1,12 @@
 //! Conformance vectors (`tests/conformance/`): small `.vqc` files whose decoding is pinned, as
 //! image-png pins pngsuite's output. Each `NAME.vqc` has `NAME.txt`: per chunk its kind, pts and
-//! the CRC32 of its decoded indices (or the error that cost it), then the CRC32 of every decoded
-//! frame; and `NAME.rgb`: the decoded frames themselves (8-bit RGB, one after another).
+//! the CRC32 of its decoded indices and modes (or the error that cost it), then per decoded frame
+//! the CRC32 of its reconstructed latent and of its pixels; and `NAME.rgb`: the decoded frames
+//! themselves (8-bit RGB, one after another).
 //!
-//! * The indices are the bitstream's contract: they must match exactly, on every machine (the
-//!   format crate checks them again without the model, `crates/vqc/tests/conformance.rs`).
+//! * The indices, modes and latents are the bitstream's contract: they must match exactly, on
+//!   every machine (the format crate checks the symbols again without the model,
+//!   `crates/vqc/tests/conformance.rs`).
 //! * Pixels come from floating point (the decoder network on the CPU backend): they must stay
 //!   within ±1 of the pinned frames; an exact CRC mismatch alone is printed, not failed, so that
 //!   another CPU's rounding cannot fail CI while a real change of the decoder still does.
@@ -25,7 +27,7 @@ const DIR: &str = "tests/conformance";
 const VECTORS: [(&str, &str); 4] = [
     (
         "key-delta",
-        "lite, 64x48, 6 frames of carphone, quality 80, keyframe every 3: key and delta frames, skips",
+        "lite, 64x48, 6 frames of carphone, quality 80, keyframe every 3: key and delta frames, copies and inter residuals",
     ),
     (
         "bitrate",
@@ -119,6 +121,13 @@ fn describe(bytes: &[u8], engine: &Engine) -> (String, Vec<Frame>) {
     let mut frames = Vec::new();
     for span in &l.chunks {
         if let Ok(f) = block_on(dec.decode(&bytes[span.start..span.end])) {
+            // the reconstructed latent is integer work: pinned exactly, on every machine
+            let latent: Vec<u8> = f.state.latent.iter().flat_map(|v| v.to_le_bytes()).collect();
+            text += &format!(
+                "latent pts {} crc {:08x}\n",
+                f.pts,
+                crc32fast::hash(&latent)
+            );
             text += &format!(
                 "frame pts {} rgb {:08x}\n",
                 f.pts,

@@ -1,23 +1,35 @@
 //! The entropy decoder on arbitrary payloads, past the CRC that shields it in a stream: the
 //! first bytes pick a frame geometry, the rest is decoded as a keyframe and then as a delta
-//! frame against it. Typed errors only, no panic, indices always inside the codebook, a
-//! position's levels absent only from its stop flag on.
+//! frame against it, and both are reconstructed to latents with a codebook. Typed errors only,
+//! no panic, indices always inside the codebook, a position's levels present exactly from its
+//! mode's first level up to its stop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vqc::bench::{Contexts, decode_frame};
-use vqc::{FrameKind, NONE};
+use vqc::{Codebooks, FrameKind, Mode, NONE};
 
-/// Indices inside the codebook, and a position's levels "none" only from its stop on (or from
-/// the frame's coded levels on): never an index below a none.
-fn check(state: &vqc::TokenState, size: usize) {
+/// Indices inside the codebook; a position's levels "none" below its mode's first level and
+/// from its stop on (or from the frame's coded levels on), an index at every level between;
+/// keyframes all intra; inter starts below the coded levels.
+fn check(state: &vqc::TokenState, size: usize, kind: FrameKind) {
     assert!(state.idx.iter().all(|&v| usize::from(v) < size || v == NONE));
     let n = state.height * state.width;
     for p in 0..n {
-        assert_ne!(state.idx[p], NONE, "level 0 is always coded");
-        let ended = (0..state.levels).position(|l| state.idx[l * n + p] == NONE);
-        if let Some(e) = ended {
-            assert!((e..state.levels).all(|l| state.idx[l * n + p] == NONE));
+        let first = match state.mode[p] {
+            Mode::Intra => 0,
+            Mode::Copy => state.levels,
+            Mode::Inter(s) => usize::from(s),
+        };
+        assert!(kind == FrameKind::Delta || state.mode[p] == Mode::Intra);
+        assert!((0..first.min(state.levels)).all(|l| state.idx[l * n + p] == NONE));
+        if first < state.levels {
+            assert!(first < state.coded, "a start below the coded levels");
+            assert_ne!(state.idx[first * n + p], NONE, "the first level is always coded");
+            let ended = (first..state.levels).position(|l| state.idx[l * n + p] == NONE);
+            if let Some(e) = ended {
+                assert!((first + e..state.levels).all(|l| state.idx[l * n + p] == NONE));
+            }
         }
     }
 }
@@ -32,13 +44,21 @@ fuzz_target!(|data: &[u8]| {
     let bits = 7u32;
     let size = 1usize << bits;
     let payload = &data[4..];
+    // a codebook with extreme values: reconstruction wraps, never panics
+    let dim = 3;
+    let values = (0..levels * size * dim).map(|i| if i % 2 == 0 { 4096.0 } else { -4095.5 }).collect();
+    let books = Codebooks::new(levels, size, dim, values).unwrap();
     let mut ctx = Contexts::new(levels, bits);
-    let key = decode_frame(payload, FrameKind::Key, coded, (levels, h, w), size, &mut ctx, None);
-    if let Ok(state) = key {
-        check(&state, size);
+    let key = decode_frame(payload, FrameKind::Key, coded, (levels, h, w), size, &mut ctx);
+    if let Ok(mut state) = key {
+        check(&state, size, FrameKind::Key);
+        state.reconstruct(&books, None);
+        assert_eq!(state.latent.len(), h * w * dim);
         let half = &payload[payload.len() / 2..];
-        if let Ok(next) = decode_frame(half, FrameKind::Delta, levels, (levels, h, w), size, &mut ctx, Some(&state)) {
-            check(&next, size);
+        if let Ok(mut next) = decode_frame(half, FrameKind::Delta, levels, (levels, h, w), size, &mut ctx) {
+            check(&next, size, FrameKind::Delta);
+            next.reconstruct(&books, Some(&state.latent));
+            assert_eq!(next.latent.len(), h * w * dim);
         }
     }
 });

@@ -297,6 +297,30 @@ impl Weights {
         Ok(model)
     }
 
+    /// The RVQ codebooks, read from the file on the host (no device, no model): what the
+    /// format crate reconstructs latents with.
+    ///
+    /// # Errors
+    /// [`WeightsError::Mismatch`] if the file holds no codebook tensor of the config's shape.
+    pub fn codebooks(&self) -> Result<vqc::Codebooks, WeightsError> {
+        use burn::store::ModuleStore;
+        let mismatch = |e: String| WeightsError::Mismatch(format!("quantizer.codebooks: {e}"));
+        let pack = Bytes::from_bytes_vec(self.bytes[self.pack_offset..].to_vec());
+        let mut store = BurnpackStore::from_bytes(Some(pack));
+        let tensor = store
+            .get_tensor("quantizer.codebooks")
+            .map_err(|e| mismatch(e.to_string()))?
+            .ok_or_else(|| mismatch("missing".into()))?;
+        let data = burn::store::bridge::to_data(tensor)
+            .map_err(|e| mismatch(e.to_string()))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| mismatch(format!("{e:?}")))?;
+        let c = &self.config;
+        vqc::Codebooks::new(c.levels, c.codebook_size, c.code_dim, data)
+            .map_err(|e| mismatch(e.to_string()))
+    }
+
     /// The model config from the header.
     pub fn config(&self) -> &VqVaeConfig {
         &self.config

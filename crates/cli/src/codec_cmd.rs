@@ -204,12 +204,13 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
                 bar.suspend(|| {
                     writeln!(
                         report,
-                        "frame {n:5} {:5} {:7} B  q {:3} L{} skip {:5.1}%  PSNR-RGB {p_rgb:6.2}  PSNR-Y {p_y:6.2}{}",
+                        "frame {n:5} {:5} {:7} B  q {:3} L{} copy {:5.1}% inter {:5.1}%  PSNR-RGB {p_rgb:6.2}  PSNR-Y {p_y:6.2}{}",
                         format!("{:?}", packet.kind).to_lowercase(),
                         s.bytes,
                         s.quality,
                         s.levels,
-                        s.skipped * 100.0,
+                        s.copied * 100.0,
+                        s.inter * 100.0,
                         if s.scene_cut { "  (scene cut)" } else { "" }
                     )
                 })?;
@@ -515,10 +516,16 @@ pub fn info(a: &InfoArgs) -> Result<()> {
 pub struct TokensArgs {
     /// Input y4m or `.vqc` (`-` for stdin).
     pub input: PathBuf,
-    /// Output `.npy`: int16, frames × levels × rows × columns; −1 where a frame coded fewer
-    /// levels.
+    /// Output `.npy`: int16, frames × levels × rows × columns; −1 where a frame coded no
+    /// index (levels it left out, levels below an inter position's start, a position's levels
+    /// from its stop flag on, every level of a copy).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Also write each position's mode (a `.vqc` input only) as `.npy`: uint8, frames × rows ×
+    /// columns; 0 intra (indices from level 0), 1 copy of the previous frame's latent, 2 + s
+    /// the previous frame's latent plus indices from level s.
+    #[arg(long)]
+    pub modes: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -535,6 +542,13 @@ impl NpyElement for i16 {
     const DESCR: &'static str = "<i2";
     fn put(self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl NpyElement for u8 {
+    const DESCR: &'static str = "|u1";
+    fn put(self, buf: &mut Vec<u8>) {
+        buf.push(self);
     }
 }
 
@@ -593,6 +607,7 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
         let (lh, lw) = stream.header().latent_size();
         let levels = usize::from(stream.header().levels);
         let mut data = Vec::new();
+        let mut modes = Vec::new();
         let mut frames = 0usize;
         for item in stream {
             match item {
@@ -604,13 +619,27 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
                             v as i16
                         }
                     }));
+                    modes.extend(f.state.mode.iter().map(|m| match m {
+                        vqcodec::vqc::Mode::Intra => 0u8,
+                        vqcodec::vqc::Mode::Copy => 1,
+                        vqcodec::vqc::Mode::Inter(s) => 2 + s,
+                    }));
                     frames += 1;
                 }
                 Err(e) => eprintln!("warning: {e} (frame left out)"),
             }
         }
+        if let Some(path) = &a.modes {
+            let mut out = create_output(path)?;
+            write_npy(&mut out, &[frames, lh, lw], &modes)?;
+            out.flush()?;
+        }
         ([frames, levels, lh, lw], data)
     } else {
+        anyhow::ensure!(
+            a.modes.is_none(),
+            "--modes needs a .vqc stream (a y4m clip is tokenized frame by frame, all intra)"
+        );
         let mut reader = Y4mReader::new(chained, &a.input.display().to_string())?;
         let engine = a.model.engine()?;
         let mut data = Vec::new();

@@ -87,8 +87,8 @@ enum Command {
     /// Shows a `.vqc` stream's header and chunks, checking each one.
     Info(codec_cmd::InfoArgs),
     /// Exports the code indices of a y4m clip or a `.vqc` stream as `.npy` (`int16`, frames ×
-    /// levels × rows × columns; -1 where a stream coded no index: levels it left out, and a
-    /// position's levels from its stop flag on).
+    /// levels × rows × columns; -1 where a stream coded no index), and a stream's modes
+    /// (`--modes`: how each position predicts from the previous frame).
     Tokens(codec_cmd::TokensArgs),
     /// Refits codebook levels to a clip (k-means on its latents); writes a `.codebook` file.
     Adapt(adapt_cmd::AdaptArgs),

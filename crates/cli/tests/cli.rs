@@ -312,13 +312,22 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
 
     // tokens from the stream: a valid .npy of frames × levels × rows × columns
     let npy = tmp("carphone.npy");
+    let modes_npy = tmp("carphone-modes.npy");
     vqcodec()
         .args(["tokens"])
         .arg(&vqc)
         .arg("-o")
         .arg(&npy)
+        .arg("--modes")
+        .arg(&modes_npy)
         .assert()
         .success();
+    let raw_modes = std::fs::read(&modes_npy).unwrap();
+    let mlen = u16::from_le_bytes([raw_modes[8], raw_modes[9]]) as usize;
+    let mheader = std::str::from_utf8(&raw_modes[10..10 + mlen]).unwrap();
+    assert!(mheader.contains("'|u1'") && mheader.contains("(6, 18, 22)"), "{mheader}");
+    let modes = &raw_modes[10 + mlen..];
+    assert_eq!(modes.len(), 6 * 18 * 22);
     let raw = std::fs::read(&npy).unwrap();
     assert_eq!(&raw[..8], b"\x93NUMPY\x01\x00");
     let hlen = u16::from_le_bytes([raw[8], raw[9]]) as usize;
@@ -335,18 +344,27 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
         .collect();
     assert!(
         values.iter().all(|&v| (-1..128).contains(&v)),
-        "indices of a 128-code model, -1 where a position's depth ended"
+        "indices of a 128-code model, -1 where a position coded no index"
     );
-    // -1 only from a position's stop on: no index below one
+    // a position's indices are one run of levels (from level 0 in keyframes, from its start
+    // level in inter positions of delta frames, none for a copy) up to where its depth ended
     let plane = 18 * 22;
-    for frame in values.chunks(3 * plane) {
+    for (f, frame) in values.chunks(3 * plane).enumerate() {
         for p in 0..plane {
             let depth: Vec<i16> = (0..3).map(|l| frame[l * plane + p]).collect();
-            assert_ne!(depth[0], -1, "level 0 is always coded");
-            assert!(
-                depth.windows(2).all(|w| w[0] != -1 || w[1] == -1),
-                "{depth:?}"
-            );
+            if f == 0 {
+                assert_ne!(depth[0], -1, "a keyframe codes level 0 everywhere");
+            }
+            let runs = depth.windows(2).filter(|w| w[0] == -1 && w[1] != -1).count()
+                + usize::from(depth[0] != -1);
+            assert!(runs <= 1, "frame {f}: {depth:?}");
+            // the mode says where the run starts: intra at 0, inter at its start, a copy none
+            let first = depth.iter().position(|&v| v != -1);
+            match modes[f * plane + p] {
+                0 => assert_eq!(first, Some(0), "frame {f}: intra {depth:?}"),
+                1 => assert_eq!(first, None, "frame {f}: copy {depth:?}"),
+                m => assert_eq!(first, Some(usize::from(m - 2)), "frame {f}: {m} {depth:?}"),
+            }
         }
     }
 }

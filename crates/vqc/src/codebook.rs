@@ -7,21 +7,34 @@
 
 use crate::error::ConfigError;
 
-/// `levels × size × dim` codebooks in f32, with each code's squared norm.
+/// Fractional bits of the fixed-point latent that decoders reconstruct: codebook values are
+/// rounded to multiples of 2^-16, and a decoded latent is an `i32` sum of them in a fixed order,
+/// so every decoder holds the very same prediction reference (docs/bitstream.md).
+pub const LATENT_FRAC_BITS: u32 = 16;
+
+/// The largest codebook value magnitude the fixed-point form takes (2^12: sums of up to 16
+/// levels and a prediction chain stay far from `i32`'s range, and exact in `f32`).
+const MAX_CODE_VALUE: f32 = 4096.0;
+
+/// `levels × size × dim` codebooks: values on the fixed-point grid (multiples of
+/// 2^-[`LATENT_FRAC_BITS`]) as `f32` for the encoder's search and as `i32` for reconstruction,
+/// with each code's squared norm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Codebooks {
     levels: usize,
     size: usize,
     dim: usize,
     data: Vec<f32>,
+    fixed: Vec<i32>,
     norms: Vec<f32>,
 }
 
 impl Codebooks {
-    /// Wraps `data` (`levels × size × dim`, row-major).
+    /// Wraps `data` (`levels × size × dim`, row-major), rounded to the fixed-point grid.
     ///
     /// # Errors
-    /// [`ConfigError::Codebooks`] if the length does not match the shape.
+    /// [`ConfigError::Codebooks`] if the length does not match the shape, or a value is not
+    /// finite or beyond ±4096.
     pub fn new(
         levels: usize,
         size: usize,
@@ -34,6 +47,18 @@ impl Codebooks {
                 expected: format!("{levels}x{size}x{dim}"),
             });
         }
+        if let Some(bad) = data
+            .iter()
+            .find(|v| !(v.is_finite() && v.abs() <= MAX_CODE_VALUE))
+        {
+            return Err(ConfigError::Codebooks {
+                got: format!("a value {bad}"),
+                expected: format!("finite values within ±{MAX_CODE_VALUE}"),
+            });
+        }
+        let scale = (1u32 << LATENT_FRAC_BITS) as f32;
+        let fixed: Vec<i32> = data.iter().map(|v| (v * scale).round() as i32).collect();
+        let data: Vec<f32> = fixed.iter().map(|&q| q as f32 / scale).collect();
         let norms = data
             .chunks_exact(dim)
             .map(|c| c.iter().map(|v| v * v).sum())
@@ -43,6 +68,7 @@ impl Codebooks {
             size,
             dim,
             data,
+            fixed,
             norms,
         })
     }
@@ -72,6 +98,13 @@ impl Codebooks {
     pub fn code(&self, level: usize, k: usize) -> &[f32] {
         let at = (level * self.size + k) * self.dim;
         &self.data[at..at + self.dim]
+    }
+
+    /// Code `k` of `level` in fixed point (units of 2^-[`LATENT_FRAC_BITS`]).
+    #[inline]
+    pub fn fixed_code(&self, level: usize, k: usize) -> &[i32] {
+        let at = (level * self.size + k) * self.dim;
+        &self.fixed[at..at + self.dim]
     }
 
     /// The code of `level` nearest to `r` and its squared distance.

@@ -1,7 +1,8 @@
-//! The stream decoder: chunks in, code indices out. Pure integer work; no model needed
-//! beyond its id and sizes.
+//! The stream decoder: chunks in, code indices (and, given the model's codebooks, the latent
+//! they reconstruct) out. Pure integer work; no model needed beyond its id, sizes and codebooks.
 
 use crate::ModelInfo;
+use crate::codebook::Codebooks;
 use crate::container::{Chunk, ChunkReader, FrameKind, Header, Limits};
 use crate::error::StreamError;
 use crate::syntax::{Contexts, TokenState, decode_frame};
@@ -13,6 +14,7 @@ pub struct Decoder {
     grid: (usize, usize),
     ctx: Contexts,
     prev: Option<TokenState>,
+    books: Option<Codebooks>,
 }
 
 impl Decoder {
@@ -38,7 +40,40 @@ impl Decoder {
             ctx: Contexts::new(header.levels.into(), header.codebook_bits.into()),
             header: header.clone(),
             prev: None,
+            books: None,
         })
+    }
+
+    /// This decoder, reconstructing each frame's latent ([`TokenState::latent`]) with the
+    /// model's own codebooks `books`, or the stream's adapted ones when its header carries a
+    /// codebook (which holds differences from them).
+    ///
+    /// # Errors
+    /// [`StreamError::ModelMismatch`] for codebooks of another shape than the header's, or a
+    /// header codebook made for another model; [`StreamError::Malformed`] for a header codebook
+    /// whose values the format cannot hold.
+    pub fn with_codebooks(mut self, books: &Codebooks) -> Result<Self, StreamError> {
+        let h = &self.header;
+        if books.levels() != usize::from(h.levels) || books.size() != 1 << h.codebook_bits {
+            return Err(StreamError::ModelMismatch {
+                stream: h.model_id,
+                decoder: h.model_id,
+            });
+        }
+        let books = match &h.codebook {
+            Some(patch) => patch.apply(h.model_id, books).map_err(|e| match e {
+                crate::ConfigError::CodebookModel { codebook, model } => {
+                    StreamError::ModelMismatch {
+                        stream: codebook,
+                        decoder: model,
+                    }
+                }
+                e => StreamError::Malformed(format!("the stream's codebook: {e}")),
+            })?,
+            None => books.clone(),
+        };
+        self.books = Some(books);
+        Ok(self)
     }
 
     /// Forgets the reference frame: after a lost chunk, delta frames wait for a keyframe.
@@ -69,10 +104,15 @@ impl Decoder {
             (levels, self.grid.0, self.grid.1),
             1 << self.header.codebook_bits,
             &mut self.ctx,
-            self.prev.as_ref(),
         );
         match result {
-            Ok(state) => Ok(&*self.prev.insert(state)),
+            Ok(mut state) => {
+                if let Some(books) = &self.books {
+                    let prev = self.prev.as_ref().map(|s| s.latent.as_slice());
+                    state.reconstruct(books, prev);
+                }
+                Ok(&*self.prev.insert(state))
+            }
             Err(reason) => {
                 self.prev = None;
                 Err(StreamError::BadPayload {
@@ -120,6 +160,15 @@ impl<'a> StreamDecoder<'a> {
         let reader = ChunkReader::new(bytes, limits)?;
         let decoder = Decoder::new(reader.header(), model)?;
         Ok(Self { reader, decoder })
+    }
+
+    /// This decoder, reconstructing latents: [`Decoder::with_codebooks`].
+    ///
+    /// # Errors
+    /// As [`Decoder::with_codebooks`].
+    pub fn with_codebooks(mut self, books: &Codebooks) -> Result<Self, StreamError> {
+        self.decoder = self.decoder.with_codebooks(books)?;
+        Ok(self)
     }
 
     /// The sequence header.

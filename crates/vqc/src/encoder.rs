@@ -65,11 +65,13 @@ pub struct FrameStats {
     pub levels: usize,
     /// Mean levels coded per position: below `levels` where the encoder ended positions early.
     pub depth: f64,
-    /// λ used for skip decisions.
+    /// λ of the rate–distortion choices.
     pub lambda: f32,
-    /// Fraction of the (position, level) pairs coded (up to each position's depth) that are
-    /// skips (0 for keyframes).
-    pub skipped: f64,
+    /// Fraction of the positions that copy the previous frame's latent (0 for keyframes).
+    pub copied: f64,
+    /// Fraction of the positions coded as a residual against the previous frame's latent (0
+    /// for keyframes).
+    pub inter: f64,
     /// Mean squared latent error per position.
     pub latent_mse: f64,
     /// True when a scene cut turned a planned delta frame into a keyframe.
@@ -334,12 +336,13 @@ impl Encoder {
             false,
         );
         let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind);
-        let mostly_skipped = code.skipped * 2 >= code.state.coded_pairs();
-        if kind == FrameKind::Delta && self.config.scene_cut && !mostly_skipped {
+        let n = (self.grid.0 * self.grid.1) as f64;
+        let mostly_predicted = (code.state.copies() + code.state.inters()) as f64 >= 0.5 * n;
+        if kind == FrameKind::Delta && self.config.scene_cut && !mostly_predicted {
             // a cut: at the same quality, the keyframe is not much larger than the delta frame
-            // (only tried when fewer than half the symbols are skips: a frame that mostly
-            // repeats its reference is never close to a keyframe's cost, and the trial would
-            // double the encoder's work)
+            // (only tried when fewer than half the positions predict from the reference: a
+            // frame that mostly repeats it is never close to a keyframe's cost, and the trial
+            // would double the encoder's work)
             let (key, _, _) = self.trial(latent, FrameKind::Key, quality);
             if code.payload.len() as f64 > SCENE_CUT_RATIO * key.payload.len() as f64 {
                 kind = FrameKind::Key;
@@ -351,7 +354,6 @@ impl Encoder {
         if let Some(b) = &mut self.bucket {
             b.spend((data.len() * 8) as f64);
         }
-        let n = (self.grid.0 * self.grid.1) as f64;
         self.written = (self.written.0 + data.len() as u64, self.written.1 + 1);
         let fps = f64::from(self.config.fps_num) / f64::from(self.config.fps_den);
         let stats = FrameStats {
@@ -360,7 +362,8 @@ impl Encoder {
             levels: code.state.coded,
             depth: code.state.mean_depth(),
             lambda,
-            skipped: code.skipped as f64 / code.state.coded_pairs().max(1) as f64,
+            copied: code.state.copies() as f64 / n,
+            inter: code.state.inters() as f64 / n,
             latent_mse: code.distortion / n,
             scene_cut,
             target_kbps: match self.config.rate {

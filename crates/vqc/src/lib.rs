@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! latents ─Encoder─▶ indices + decisions ─range coder─▶ chunks ─container─▶ .vqc bytes
-//! .vqc bytes ─container (CRC, Limits)─▶ chunks ─Decoder─▶ TokenState (indices per level)
+//! .vqc bytes ─container (CRC, Limits)─▶ chunks ─Decoder─▶ TokenState (indices, modes and,
+//!                                                         with codebooks, the fixed-point latent)
 //! ```
 //! * [`Header`], [`Limits`], [`StreamDecoder`], [`Decoder`]: read a stream, with resync after
 //!   damage and limits checked before anything is allocated.
@@ -38,7 +39,7 @@ mod syntax;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
-pub use codebook::Codebooks;
+pub use codebook::{Codebooks, LATENT_FRAC_BITS};
 pub use container::{
     CHUNK_HEADER_LEN, Chunk, ChunkReader, FrameKind, HEADER_LEN, Header, Limits, MAGIC,
     SourceChroma, VERSION,
@@ -51,7 +52,7 @@ pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};
 pub use options::{DEFAULT_FRAMERATE, DEFAULT_KEYINT, EncoderOptions};
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
-pub use syntax::{NONE, TokenState};
+pub use syntax::{INTER_STARTS, Mode, NONE, TokenState};
 
 /// The sizes and id of the model a stream is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

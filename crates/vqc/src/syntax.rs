@@ -1,33 +1,59 @@
-//! Frame syntax: the order of symbols in a chunk payload, their contexts, and the decoded
-//! token state both sides keep. The encoder half makes its rate–distortion choices while it
-//! codes, with the very model state the decoder will have, so the two cannot drift.
+//! Frame syntax: the order of symbols in a chunk payload, their contexts, the decoded token
+//! state both sides keep, and the latent it reconstructs to. The encoder half makes its
+//! rate–distortion choices while it codes, with the very model state the decoder will have, so
+//! the two cannot drift.
 //!
 //! Payload of a frame with `L'` coded levels on an `h × w` latent grid, raster order (the
 //! normative text is docs/bitstream.md, "Frame syntax"):
 //! ```text
-//! for y in 0..h, x in 0..w, l in 0..L':
-//!     r = reference index (previous frame, level l, here), if any
-//!     if r: skip flag     context (l, left flag + above flag, flag of level l−1 here)
-//!     if not skipped:
-//!         if l > 0: stop flag  context (l, key | delta with r | delta without r,
-//!                                       left ended by l + above ended by l)
+//! for y in 0..h, x in 0..w:
+//!     delta frames: mode
+//!         copy?   context (left and above positions that are copies: 0, 1, 2)
+//!         intra?  context (left and above positions that are intra: 0, 1, 2)   [if S ≠ ∅]
+//!         start   truncated unary over S, a context per step   [if inter and |S| > 1]
+//!         (S = the inter start levels {1, 2, 4, 6} below L')
+//!     first = 0 (keyframe, intra), s (inter from level s); a copy codes nothing more
+//!     for l in first..L':
+//!         if l > first: stop flag  context (l, class, left ended by l + above ended by l)
 //!             stop: this position has no level l or deeper in this frame
-//!         same as left?   context (l, frame kind, left == above)   [left exists, ≠ r]
-//!         same as above?  context (l, frame kind)                  [above exists, ≠ left, ≠ r]
-//!         else bit tree   per (frame kind, l)
+//!         same as left?   context (class, l, left == above)   [left coded level l]
+//!         same as above?  context (class, l)                  [above coded level l, ≠ left]
+//!         else bit tree   per (class, l)
+//! class: keyframe | intra in a delta frame | inter
 //! ```
+//! The latent a decoder reconstructs at a position (fixed point, [`LATENT_FRAC_BITS`]) is the
+//! sum, in level order, of its codes — added to the previous frame's latent there for inter
+//! positions; a copy is the previous latent itself.
 
-use crate::codebook::Codebooks;
+use crate::codebook::{Codebooks, LATENT_FRAC_BITS};
 use crate::container::FrameKind;
 use crate::range::{BitModel, BitTree, RangeDecoder, RangeEncoder};
 
 /// Marks a level that the frame did not code at a position: beyond the frame's coded levels,
-/// or where the position's depth ended (a stop flag). It decodes as a zero vector.
+/// below an inter position's start level, or where the position's depth ended (a stop flag).
+/// It adds nothing to the latent.
 pub const NONE: u16 = u16::MAX;
 
+/// The levels an inter position may start its residual at (those below the frame's coded
+/// levels): the simulation of issue 16 (docs/results/temporal-sim.md) found starting at fine
+/// levels, whose codes are small, pays most, and a choice of several starts a little more.
+pub const INTER_STARTS: [u8; 4] = [1, 2, 4, 6];
+
+/// How a position of a frame is coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Codes from level 0, no prediction (every position of a keyframe).
+    #[default]
+    Intra,
+    /// The previous frame's latent here, nothing coded.
+    Copy,
+    /// The previous frame's latent here plus codes from this level on.
+    Inter(u8),
+}
+
 /// The code indices a decoder holds after a frame: `levels × height × width`, with [`NONE`]
-/// for levels the frame did not code (all levels from the frame's `coded` on, and at each
-/// position every level from the one where its depth ended).
+/// for levels the frame did not code, each position's [`Mode`], and the reconstructed latent
+/// when the decoder has the codebooks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenState {
     /// The model's RVQ levels.
@@ -36,10 +62,16 @@ pub struct TokenState {
     pub height: usize,
     /// Latent columns.
     pub width: usize,
-    /// Levels coded in this frame (the first `coded` hold indices).
+    /// Levels coded in this frame (no position holds an index at a level from `coded` on).
     pub coded: usize,
     /// Indices, level-major.
     pub idx: Vec<u16>,
+    /// How each position is coded (raster order).
+    pub mode: Vec<Mode>,
+    /// The reconstructed latent, `height × width × dim` in units of 2^-[`LATENT_FRAC_BITS`]
+    /// (position-major, as the engine's decoder network takes it); empty when the state was
+    /// decoded without codebooks, or predicts from a frame that was.
+    pub latent: Vec<i32>,
 }
 
 impl TokenState {
@@ -50,121 +82,262 @@ impl TokenState {
             width,
             coded,
             idx: vec![NONE; levels * height * width],
+            mode: vec![Mode::Intra; height * width],
+            latent: Vec::new(),
         }
     }
 
     /// The indices of the coded levels (`coded × height × width`, level-major; [`NONE`] where
-    /// a position's depth ended).
+    /// a position coded no index at that level).
     pub fn coded_indices(&self) -> &[u16] {
         &self.idx[..self.coded * self.height * self.width]
     }
 
-    /// Mean number of levels coded per position (`coded` when no position ended early).
+    /// Mean number of indices coded per position.
     pub fn mean_depth(&self) -> f64 {
         self.coded_pairs() as f64 / (self.height * self.width).max(1) as f64
     }
 
-    /// The (position, level) pairs that hold an index: each position up to its depth.
+    /// The (position, level) pairs that hold an index.
     pub fn coded_pairs(&self) -> usize {
         self.coded_indices().iter().filter(|&&v| v != NONE).count()
+    }
+
+    /// Positions coded as copies of the previous frame.
+    pub fn copies(&self) -> usize {
+        self.mode.iter().filter(|&&m| m == Mode::Copy).count()
+    }
+
+    /// Positions coded as inter (prediction plus a residual).
+    pub fn inters(&self) -> usize {
+        self.mode
+            .iter()
+            .filter(|m| matches!(m, Mode::Inter(_)))
+            .count()
+    }
+
+    /// The latent as `f32` (the value each fixed-point entry stands for), for the decoder
+    /// network; empty when the state holds none.
+    pub fn latent_f32(&self) -> Vec<f32> {
+        let scale = 1.0 / (1u32 << LATENT_FRAC_BITS) as f32;
+        self.latent.iter().map(|&v| v as f32 * scale).collect()
+    }
+
+    /// Computes [`TokenState::latent`] from the indices and modes with `books`, predicting
+    /// from `prev` (the previous frame's latent). Integer sums in a fixed order (the mode's base,
+    /// then levels in order, wrapping on overflow), so that every decoder computes the same.
+    /// Leaves the latent empty when a position predicts and `prev` is `None` or empty.
+    ///
+    /// # Panics
+    /// If `books`'s shape does not match the state (a caller bug).
+    pub fn reconstruct(&mut self, books: &Codebooks, prev: Option<&[i32]>) {
+        let (n, dim) = (self.height * self.width, books.dim());
+        assert_eq!(books.levels(), self.levels, "codebook levels");
+        let prev = prev.filter(|p| p.len() == n * dim);
+        if prev.is_none() && self.mode.iter().any(|&m| m != Mode::Intra) {
+            self.latent.clear();
+            return;
+        }
+        let mut latent = vec![0i32; n * dim];
+        for (p, out) in latent.chunks_exact_mut(dim).enumerate() {
+            if self.mode[p] != Mode::Intra
+                && let Some(prev) = prev
+            {
+                out.copy_from_slice(&prev[p * dim..(p + 1) * dim]);
+            }
+            for l in 0..self.coded {
+                let v = self.idx[l * n + p];
+                if v != NONE {
+                    for (o, c) in out.iter_mut().zip(books.fixed_code(l, usize::from(v))) {
+                        *o = o.wrapping_add(*c);
+                    }
+                }
+            }
+        }
+        self.latent = latent;
+    }
+}
+
+/// How a position's indices are coded: each class has its own index, stop and neighbour models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Key = 0,
+    Intra = 1,
+    Inter = 2,
+}
+
+const CLASSES: usize = 3;
+
+impl Class {
+    fn of(kind: FrameKind, mode: Mode) -> Self {
+        match (kind, mode) {
+            (FrameKind::Key, _) => Class::Key,
+            (_, Mode::Inter(_)) => Class::Inter,
+            _ => Class::Intra,
+        }
     }
 }
 
 /// Adaptive models of one stream; reset at every keyframe.
 #[derive(Debug, Clone)]
 pub struct Contexts {
-    skip: Vec<BitModel>,
+    levels: usize,
+    copy: [BitModel; 3],
+    intra: [BitModel; 3],
+    start: [BitModel; INTER_STARTS.len()],
     same_left: Vec<BitModel>,
     same_above: Vec<BitModel>,
-    key: Vec<BitTree>,
-    delta: Vec<BitTree>,
+    trees: Vec<BitTree>,
     stop: Vec<BitModel>,
 }
 
-const SKIP_CTX: usize = 3 * 2;
-/// Stop-flag contexts per level: 3 classes (keyframe; delta frame with a reference index here;
-/// delta frame whose reference ended here) × 3 (left and above positions that ended by this
-/// level: 0, 1 or 2).
-const STOP_CTX: usize = 3 * 3;
+/// Stop-flag contexts per level and class: left and above positions that ended by this level
+/// (0, 1 or 2).
+const STOP_CTX: usize = 3;
 
 impl Contexts {
     /// Fresh models for `levels` levels of `2^bits` codes.
     pub fn new(levels: usize, bits: u32) -> Self {
         Self {
-            skip: vec![BitModel::new(); levels * SKIP_CTX],
-            same_left: vec![BitModel::new(); 2 * levels * 2],
-            same_above: vec![BitModel::new(); 2 * levels],
-            key: vec![BitTree::new(bits); levels],
-            delta: vec![BitTree::new(bits); levels],
-            stop: vec![BitModel::new(); levels * STOP_CTX],
+            levels,
+            copy: [BitModel::new(); 3],
+            intra: [BitModel::new(); 3],
+            start: [BitModel::new(); INTER_STARTS.len()],
+            same_left: vec![BitModel::new(); CLASSES * levels * 2],
+            same_above: vec![BitModel::new(); CLASSES * levels],
+            trees: vec![BitTree::new(bits); CLASSES * levels],
+            stop: vec![BitModel::new(); CLASSES * levels * STOP_CTX],
         }
     }
 
-    /// Context of the stop flag of `level` (≥ 1) at position `p` from the depths of the
-    /// positions already coded (`depth`: levels coded per position), the frame kind and whether
-    /// a reference index exists here.
+    /// Context of the stop flag of `level` at position `p` from where the positions already
+    /// coded ended (`end`: one past each position's last coded level; 0 for a copy).
     #[inline]
     fn stop_ctx(
-        depth: &[u8],
+        &self,
+        end: &[u8],
         level: usize,
         (p, x, y, width): (usize, usize, usize, usize),
-        kind: FrameKind,
-        reference: u16,
+        class: Class,
     ) -> usize {
-        let ended = |q: usize| usize::from(usize::from(depth[q]) <= level);
+        let ended = |q: usize| usize::from(usize::from(end[q]) <= level);
         let n = if x > 0 { ended(p - 1) } else { 0 } + if y > 0 { ended(p - width) } else { 0 };
-        let class = match kind {
-            FrameKind::Key => 0,
-            FrameKind::Delta if reference != NONE => 1,
-            FrameKind::Delta => 2,
+        ((class as usize) * self.levels + level) * STOP_CTX + n
+    }
+
+    #[inline]
+    fn tree(&mut self, class: Class, level: usize) -> &mut BitTree {
+        &mut self.trees[class as usize * self.levels + level]
+    }
+}
+
+/// The mode contexts at a position: how many of its left and above neighbours are copies, and
+/// how many are intra.
+#[derive(Debug, Clone, Copy)]
+struct ModeCtx {
+    copies: usize,
+    intras: usize,
+}
+
+impl ModeCtx {
+    #[inline]
+    fn new(mode: &[Mode], (p, x, y, width): (usize, usize, usize, usize)) -> Self {
+        let mut c = Self {
+            copies: 0,
+            intras: 0,
         };
-        level * STOP_CTX + class * 3 + n
+        for q in [(x > 0).then(|| p - 1), (y > 0).then(|| p - width)]
+            .into_iter()
+            .flatten()
+        {
+            c.copies += usize::from(mode[q] == Mode::Copy);
+            c.intras += usize::from(mode[q] == Mode::Intra);
+        }
+        c
     }
+}
 
-    /// Context of the skip flag of `level` at position `p` (column `x`, row `y`) from the flags
-    /// already coded in this frame (`flags`: level-major, `n` positions per level): the flags
-    /// to the left and above at this level, and of the level below here.
-    #[inline]
-    fn skip_ctx(
-        flags: &[bool],
-        level: usize,
-        (p, x, y, width, n): (usize, usize, usize, usize, usize),
-    ) -> usize {
-        let lower = level > 0 && flags[level * n - n + p];
-        Self::skip_ctx_lower(flags, level, (p, x, y, width, n), lower)
+/// The inter start levels a frame with `coded` levels offers.
+fn starts(coded: usize) -> &'static [u8] {
+    let k = INTER_STARTS
+        .iter()
+        .take_while(|&&s| usize::from(s) < coded)
+        .count();
+    &INTER_STARTS[..k]
+}
+
+/// Bits to code `mode` (a delta frame's position).
+#[inline]
+fn mode_cost(ctx: &Contexts, mc: ModeCtx, starts: &[u8], mode: Mode) -> f32 {
+    let copy = ctx.copy[mc.copies];
+    if mode == Mode::Copy {
+        return copy.cost(true);
     }
-
-    /// [`Self::skip_ctx`] with the flag of level `level − 1` here given: the encoder's plan
-    /// knows it before the flag is written.
-    #[inline]
-    fn skip_ctx_lower(
-        flags: &[bool],
-        level: usize,
-        (p, x, y, width, n): (usize, usize, usize, usize, usize),
-        lower: bool,
-    ) -> usize {
-        let plane = level * n;
-        let left = x > 0 && flags[plane + p - 1];
-        let above = y > 0 && flags[plane + p - width];
-        level * SKIP_CTX + (usize::from(left) + usize::from(above)) * 2 + usize::from(lower)
+    let mut bits = copy.cost(false);
+    if starts.is_empty() {
+        return bits;
     }
+    let intra = ctx.intra[mc.intras];
+    bits += intra.cost(mode == Mode::Intra);
+    if let Mode::Inter(s) = mode {
+        for (i, &t) in starts[..starts.len() - 1].iter().enumerate() {
+            bits += ctx.start[i].cost(t == s);
+            if t == s {
+                break;
+            }
+        }
+    }
+    bits
+}
 
-    #[inline]
-    fn tree(&mut self, kind: FrameKind, level: usize) -> &mut BitTree {
-        match kind {
-            FrameKind::Key => &mut self.key[level],
-            FrameKind::Delta => &mut self.delta[level],
+fn write_mode(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, starts: &[u8], mode: Mode) {
+    enc.encode(&mut ctx.copy[mc.copies], mode == Mode::Copy);
+    if mode == Mode::Copy || starts.is_empty() {
+        return;
+    }
+    enc.encode(&mut ctx.intra[mc.intras], mode == Mode::Intra);
+    if let Mode::Inter(s) = mode {
+        for (i, &t) in starts[..starts.len() - 1].iter().enumerate() {
+            enc.encode(&mut ctx.start[i], t == s);
+            if t == s {
+                break;
+            }
         }
     }
 }
 
+fn read_mode(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx, starts: &[u8]) -> Mode {
+    if dec.decode(&mut ctx.copy[mc.copies]) {
+        return Mode::Copy;
+    }
+    if starts.is_empty() || dec.decode(&mut ctx.intra[mc.intras]) {
+        return Mode::Intra;
+    }
+    for (i, &t) in starts[..starts.len() - 1].iter().enumerate() {
+        if dec.decode(&mut ctx.start[i]) {
+            return Mode::Inter(t);
+        }
+    }
+    Mode::Inter(starts[starts.len() - 1])
+}
+
+/// The first level a position of `mode` codes (none for a copy).
+#[inline]
+fn first_level(mode: Mode) -> Option<usize> {
+    match mode {
+        Mode::Intra => Some(0),
+        Mode::Copy => None,
+        Mode::Inter(s) => Some(usize::from(s)),
+    }
+}
+
 /// The spatial candidates for a new index at one position and level: the indices already
-/// chosen to the left and above, minus any that cannot occur (equal to each other, or equal
-/// to the reference index, which would have been a skip).
+/// chosen to the left and above at that level (positions that coded it), without repeats.
 #[derive(Debug, Clone, Copy)]
 struct Neighbours {
-    kind: FrameKind,
+    class: Class,
     level: usize,
+    levels: usize,
     left: Option<u16>,
     above: Option<u16>,
     /// Context of the same-as-left flag: the left and above indices agree.
@@ -174,22 +347,19 @@ struct Neighbours {
 impl Neighbours {
     #[inline]
     fn new(
-        kind: FrameKind,
-        level: usize,
+        class: Class,
+        (level, levels): (usize, usize),
         idx: &[u16],
         (p, x, y, width): (usize, usize, usize, usize),
-        reference: u16,
     ) -> Self {
-        // a neighbour whose depth ended before this level offers no candidate
         let left = (x > 0).then(|| idx[p - 1]).filter(|&v| v != NONE);
         let above = (y > 0).then(|| idx[p - width]).filter(|&v| v != NONE);
         let agree = left.is_some() && left == above;
-        let excluded = |v: Option<u16>| v.filter(|&v| v != reference);
-        let left = excluded(left);
-        let above = excluded(above).filter(|&a| Some(a) != left && !agree);
+        let above = above.filter(|&a| Some(a) != left);
         Self {
-            kind,
+            class,
             level,
+            levels,
             left,
             above,
             agree,
@@ -198,12 +368,12 @@ impl Neighbours {
 
     #[inline]
     fn left_ctx(&self) -> usize {
-        self.level * 4 + usize::from(self.kind == FrameKind::Delta) * 2 + usize::from(self.agree)
+        ((self.class as usize) * self.levels + self.level) * 2 + usize::from(self.agree)
     }
 
     #[inline]
     fn above_ctx(&self) -> usize {
-        usize::from(self.kind == FrameKind::Delta) + 2 * self.level
+        (self.class as usize) * self.levels + self.level
     }
 }
 
@@ -225,11 +395,7 @@ fn index_cost(ctx: &Contexts, n: &Neighbours, v: u16) -> f32 {
         }
         bits += m.cost(false);
     }
-    let tree = match n.kind {
-        FrameKind::Key => &ctx.key[n.level],
-        FrameKind::Delta => &ctx.delta[n.level],
-    };
-    bits + tree.cost(u32::from(v))
+    bits + ctx.trees[n.class as usize * n.levels + n.level].cost(u32::from(v))
 }
 
 #[inline]
@@ -246,7 +412,7 @@ fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, v: u1
             return;
         }
     }
-    ctx.tree(n.kind, n.level).encode(enc, u32::from(v));
+    ctx.tree(n.class, n.level).encode(enc, u32::from(v));
 }
 
 #[inline]
@@ -261,7 +427,7 @@ fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours) ->
     {
         return a;
     }
-    ctx.tree(n.kind, n.level).decode(dec) as u16
+    ctx.tree(n.class, n.level).decode(dec) as u16
 }
 
 /// What the encoder decided for a frame.
@@ -269,12 +435,10 @@ fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours) ->
 pub struct FrameCode {
     /// The payload.
     pub payload: Vec<u8>,
-    /// The state a decoder will hold after it.
+    /// The state a decoder will hold after it (with the reconstructed latent).
     pub state: TokenState,
     /// Squared latent error summed over positions.
     pub distortion: f64,
-    /// Positions × levels sent as skips.
-    pub skipped: usize,
 }
 
 /// Encoder choices for one frame.
@@ -288,14 +452,15 @@ pub struct FrameParams {
     pub lambda: f32,
 }
 
-/// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position and
-/// level the encoder weighs the candidates the syntax makes cheap — the reference index (a
-/// skip), the left and above indices — against the nearest code, by `distortion + λ·bits`
-/// with the models' current costs; along that path it then ends the position at the depth
-/// whose `error + λ·bits` is least (every level when λ is 0).
+/// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position of a
+/// delta frame the encoder tries each mode — copy the previous frame's latent, code the
+/// residual against it from each inter start level, or code intra — and at every level the
+/// candidates the syntax makes cheap (the left and above indices) against the nearest code, by
+/// `distortion + λ·bits` with the models' current costs; each chain ends at the depth whose
+/// `error + λ·bits` is least (every level when λ is 0).
 ///
 /// # Panics
-/// If `prev` is `None` for a delta frame, or shapes disagree (caller bugs).
+/// If `prev` is `None` or holds no latent for a delta frame, or shapes disagree (caller bugs).
 pub fn encode_frame(
     latent: &[f32],
     (height, width): (usize, usize),
@@ -309,78 +474,102 @@ pub fn encode_frame(
     assert_eq!(latent.len(), n * dim, "latent shape");
     let coded = params.levels.clamp(1, levels);
     let kind = params.kind;
-    let prev = match kind {
-        FrameKind::Delta => Some(prev.expect("a delta frame needs a reference")),
+    let reference = match kind {
+        FrameKind::Delta => {
+            let s = prev.expect("a delta frame needs a reference");
+            assert_eq!(s.latent.len(), n * dim, "the reference holds its latent");
+            Some(s)
+        }
         FrameKind::Key => None,
     };
+    let prev = reference.map(TokenState::latent_f32);
+    let starts = starts(coded);
     let mut state = TokenState::empty(levels, height, width, coded);
-    let mut flags = vec![false; coded * n];
-    let mut depth = vec![0u8; n];
+    let mut end = vec![0u8; n];
     let mut enc = RangeEncoder::new();
-    let mut plan = Plan {
-        choices: vec![Choice::default(); coded],
+    let mut chain = Chain {
+        idx: vec![NONE; coded],
+        best: vec![NONE; coded],
         residual: vec![0f32; dim],
     };
-    let (mut distortion, mut skipped) = (0f64, 0usize);
+    let mut distortion = 0f64;
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
-        let reference = |l: usize| prev.map_or(NONE, |s| s.idx[l * n + p]);
+        let z = &latent[p * dim..(p + 1) * dim];
         let pos = Position {
             at,
             n,
             kind,
             lambda: params.lambda,
         };
-        let (stop_at, error) = plan.make(
-            &latent[p * dim..(p + 1) * dim],
-            books,
-            ctx,
-            (&state, &flags, &depth),
-            &pos,
-            &reference,
-        );
-        for l in 0..coded {
-            let plane = l * n;
-            let r = reference(l);
-            let skip_c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
-            if l == stop_at {
-                if r != NONE {
-                    enc.encode(&mut ctx.skip[skip_c], false);
-                }
-                enc.encode(
-                    &mut ctx.stop[Contexts::stop_ctx(&depth, l, at, kind, r)],
-                    true,
+        let (mode, stop_at, error) = match &prev {
+            None => {
+                let (stop_at, error, _) =
+                    chain.run(z, None, 0, books, ctx, (&state, &end), &pos, 0.0);
+                chain.best.copy_from_slice(&chain.idx);
+                (Mode::Intra, stop_at, error)
+            }
+            Some(pred) => {
+                let pred = &pred[p * dim..(p + 1) * dim];
+                let mc = ModeCtx::new(&state.mode, at);
+                let lambda = params.lambda;
+                let copy_e: f32 = z.iter().zip(pred).map(|(a, b)| (a - b) * (a - b)).sum();
+                let mut best = (
+                    Mode::Copy,
+                    0usize,
+                    copy_e,
+                    copy_e + lambda * mode_cost(ctx, mc, starts, Mode::Copy),
                 );
-                break;
-            }
-            let Choice { value, skip, .. } = plan.choices[l];
-            if r != NONE {
-                enc.encode(&mut ctx.skip[skip_c], skip);
-                flags[plane + p] = skip;
-            }
-            if skip {
-                skipped += 1;
-            } else {
-                if l > 0 {
-                    enc.encode(
-                        &mut ctx.stop[Contexts::stop_ctx(&depth, l, at, kind, r)],
-                        false,
-                    );
+                let candidates = std::iter::once(Mode::Intra)
+                    .chain(starts.iter().map(|&s| Mode::Inter(s)));
+                for mode in candidates {
+                    let mbits = mode_cost(ctx, mc, starts, mode);
+                    if lambda * mbits >= best.3 {
+                        continue;
+                    }
+                    let first = first_level(mode).unwrap_or(0);
+                    let base = (mode != Mode::Intra).then_some(pred);
+                    let (stop_at, e, j) =
+                        chain.run(z, base, first, books, ctx, (&state, &end), &pos, mbits);
+                    if j < best.3 {
+                        best = (mode, stop_at, e, j);
+                        chain.best.copy_from_slice(&chain.idx);
+                    }
                 }
-                let nb = Neighbours::new(kind, l, &state.idx[plane..plane + n], at, r);
-                write_index(&mut enc, ctx, &nb, value);
+                (best.0, best.1, best.2)
             }
-            state.idx[plane + p] = value;
+        };
+        // write what was chosen
+        if kind == FrameKind::Delta {
+            write_mode(&mut enc, ctx, ModeCtx::new(&state.mode, at), starts, mode);
         }
-        depth[p] = stop_at as u8;
+        state.mode[p] = mode;
+        let class = Class::of(kind, mode);
+        if let Some(first) = first_level(mode) {
+            for l in first..coded {
+                if l > first {
+                    let c = ctx.stop_ctx(&end, l, at, class);
+                    enc.encode(&mut ctx.stop[c], l == stop_at);
+                }
+                if l == stop_at {
+                    break;
+                }
+                let plane = l * n;
+                let value = chain.best[l];
+                let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                write_index(&mut enc, ctx, &nb, value);
+                state.idx[plane + p] = value;
+            }
+        }
+        end[p] = stop_at as u8;
         distortion += f64::from(error);
     }
+    state.reconstruct(books, reference.map(|s| s.latent.as_slice()));
     FrameCode {
         payload: enc.finish(),
         state,
         distortion,
-        skipped,
     }
 }
 
@@ -393,196 +582,191 @@ struct Position {
     lambda: f32,
 }
 
-/// One level's choice at a position.
-#[derive(Debug, Clone, Copy, Default)]
-struct Choice {
-    value: u16,
-    skip: bool,
-}
-
-/// The encoder's choices at one position, made before any of its symbols is written.
-struct Plan {
-    choices: Vec<Choice>,
+/// The encoder's trial of one mode at one position: level by level from the mode's first
+/// level, the index chosen, with the residual it leaves.
+struct Chain {
+    idx: Vec<u16>,
+    best: Vec<u16>,
     residual: Vec<f32>,
 }
 
-impl Plan {
-    /// Chooses level by level — the reference (skip), the left or above index, or the nearest
-    /// code, by `distortion + λ·bits` — and returns the depth to code and the squared error it
-    /// leaves. The depth is the `d` in `1..=coded` whose `error after d levels + λ·(bits of
-    /// levels < d + the stop flag at d)` is least (ties keep the shallower), `coded` when λ is 0;
-    /// the search ends once the bits alone cost more than the best depth so far. Costs come
-    /// from the models' state before the position (its levels use separate models).
-    fn make(
+impl Chain {
+    /// Codes `z − base` (or `z`) from level `first`: at each level the nearest code, or the
+    /// left or above index when cheaper by `distortion + λ·bits`, then the depth `d` in
+    /// `first+1..=coded` whose `error + λ·(bits of the levels before d + the stop flag at d)`
+    /// is least (ties keep the shallower; `coded` when λ is 0); the search ends once the bits
+    /// alone cost more than the best depth so far. Returns (the depth's end level, its squared
+    /// error, its cost `error + λ·(mode_bits + bits)`); `self.idx` holds the indices up to it.
+    /// Costs come from the models' state before the position.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
         &mut self,
         z: &[f32],
+        base: Option<&[f32]>,
+        first: usize,
         books: &Codebooks,
         ctx: &Contexts,
-        (state, flags, depth): (&TokenState, &[bool], &[u8]),
+        (state, end): (&TokenState, &[u8]),
         pos: &Position,
-        reference: &impl Fn(usize) -> u16,
-    ) -> (usize, f32) {
+        mode_bits: f32,
+    ) -> (usize, f32, f32) {
         let Position {
             at,
             n,
             kind,
             lambda,
         } = *pos;
-        let (p, x, y, width) = at;
-        let coded = self.choices.len();
+        let coded = self.idx.len();
+        let class = Class::of(
+            kind,
+            if base.is_some() {
+                Mode::Inter(first as u8)
+            } else {
+                Mode::Intra
+            },
+        );
         let residual = &mut self.residual;
-        residual.copy_from_slice(z);
+        match base {
+            Some(b) => {
+                for ((r, a), b) in residual.iter_mut().zip(z).zip(b) {
+                    *r = a - b;
+                }
+            }
+            None => residual.copy_from_slice(z),
+        }
+        self.idx.fill(NONE);
         let energy = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>();
-        let mut bits = 0f32;
-        let mut lower_skip = false;
+        let mut bits = mode_bits;
         let (mut best_d, mut best_j, mut best_e) = (coded, f32::INFINITY, 0f32);
-        for l in 0..coded {
-            let r = reference(l);
-            // the skip flag's context as the coding loop will see it, this position's lower
-            // flag from the plan
-            let skip_m = (r != NONE).then(|| {
-                ctx.skip
-                    [Contexts::skip_ctx_lower(flags, l, (p, x, y, width, n), l > 0 && lower_skip)]
-            });
-            let stop_m = (l > 0).then(|| ctx.stop[Contexts::stop_ctx(depth, l, at, kind, r)]);
-            if l > 0 && lambda > 0.0 {
+        for l in first..coded {
+            let stop_m = (l > first).then(|| ctx.stop[ctx.stop_ctx(end, l, at, class)]);
+            if let Some(m) = stop_m
+                && lambda > 0.0
+            {
                 let e = energy(residual);
-                let stop_bits =
-                    skip_m.map_or(0.0, |m| m.cost(false)) + stop_m.map_or(0.0, |m| m.cost(true));
-                let j = e + lambda * (bits + stop_bits);
+                let j = e + lambda * (bits + m.cost(true));
                 if j < best_j {
                     (best_d, best_j, best_e) = (l, j, e);
                 }
                 if lambda * bits >= best_j {
                     // every deeper depth costs at least these bits
-                    return (best_d, best_e);
+                    self.truncate(best_d);
+                    return (best_d, best_e, best_j);
                 }
             }
             let (near, d_near) = books.nearest(l, residual);
-            let nb = Neighbours::new(kind, l, &state.idx[l * n..(l + 1) * n], at, r);
-            let dist = |v: u16| books.distance(l, usize::from(v), residual);
+            let nb = Neighbours::new(
+                class,
+                (l, state.levels),
+                &state.idx[l * n..(l + 1) * n],
+                at,
+            );
             let go_bits = stop_m.map_or(0.0, |m| m.cost(false));
-            // the best new index: the nearest code, or a cheaper neighbour when λ allows;
-            // (index, its cost `d + λ·bits`, its bits)
             let near_bits = index_cost(ctx, &nb, near);
             let mut best = (near, d_near + lambda * near_bits, near_bits);
             if lambda > 0.0 {
                 for v in [nb.left, nb.above].into_iter().flatten() {
                     if v != near {
                         let b = index_cost(ctx, &nb, v);
-                        let c = dist(v) + lambda * b;
+                        let c = books.distance(l, usize::from(v), residual) + lambda * b;
                         if c < best.1 {
                             best = (v, c, b);
                         }
                     }
                 }
             }
-            let skip = skip_m.is_some_and(|m| {
-                near == r
-                    || dist(r) + lambda * m.cost(true)
-                        <= best.1 + lambda * (m.cost(false) + go_bits)
-            });
-            let (value, cost) = if skip {
-                (r, skip_m.map_or(0.0, |m| m.cost(true)))
-            } else {
-                (
-                    best.0,
-                    skip_m.map_or(0.0, |m| m.cost(false)) + go_bits + best.2,
-                )
-            };
-            self.choices[l] = Choice { value, skip };
-            lower_skip = skip;
-            bits += cost;
-            for (v, c) in residual.iter_mut().zip(books.code(l, usize::from(value))) {
+            self.idx[l] = best.0;
+            bits += go_bits + best.2;
+            for (v, c) in residual.iter_mut().zip(books.code(l, usize::from(best.0))) {
                 *v -= c;
             }
         }
         let e = energy(residual);
-        if lambda == 0.0 || e + lambda * bits < best_j {
-            (best_d, best_e) = (coded, e);
+        let j = e + lambda * bits;
+        if lambda == 0.0 || j < best_j {
+            (best_d, best_j, best_e) = (coded, j, e);
         }
-        (best_d, best_e)
+        self.truncate(best_d);
+        (best_d, best_e, best_j)
+    }
+
+    fn truncate(&mut self, end: usize) {
+        self.idx[end..].fill(NONE);
     }
 }
 
-/// Codes a frame whose indices are already chosen: a level is a skip wherever it equals the
-/// reference's index there (which is exactly what [`encode_frame`] writes, as it never sends
-/// a new index equal to the reference), and a position's depth ends at its first [`NONE`].
-/// Used to re-encode tokens and to time the entropy coder alone.
+/// Codes a frame whose modes and indices are already chosen (a position's depth ends at its
+/// first [`NONE`] after its first level). Used to re-encode tokens and to time the entropy
+/// coder alone.
 ///
 /// # Panics
-/// If `prev` is `None` for a delta frame or shapes disagree (caller bugs).
+/// If shapes disagree (caller bugs).
 #[cfg_attr(not(feature = "bench"), allow(dead_code))]
-pub fn write_frame(
-    state: &TokenState,
-    kind: FrameKind,
-    ctx: &mut Contexts,
-    prev: Option<&TokenState>,
-) -> Vec<u8> {
-    let (height, width, coded) = (state.height, state.width, state.coded);
+pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> Vec<u8> {
+    let (height, width, coded, levels) = (state.height, state.width, state.coded, state.levels);
     let n = height * width;
-    let prev = match kind {
-        FrameKind::Delta => Some(prev.expect("a delta frame needs a reference")),
-        FrameKind::Key => None,
-    };
-    let mut flags = vec![false; coded * n];
-    let mut depth = vec![0u8; n];
+    let starts = starts(coded);
+    let mut end = vec![0u8; n];
+    let mut mode_so_far = vec![Mode::Intra; n];
     let mut enc = RangeEncoder::new();
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
-        let mut d_pos = 0u8;
-        for l in 0..coded {
-            let plane = l * n;
-            let value = state.idx[plane + p];
-            let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
-            let skip = reference != NONE && value == reference;
-            if reference != NONE {
-                let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
-                enc.encode(&mut ctx.skip[c], skip);
-                flags[plane + p] = skip;
-            }
-            if !skip {
-                // level 0 has no stop flag: a position codes at least one level
-                let stop = l > 0 && value == NONE;
-                if l > 0 {
-                    let c = Contexts::stop_ctx(&depth, l, at, kind, reference);
-                    enc.encode(&mut ctx.stop[c], stop);
+        let mode = state.mode[p];
+        if kind == FrameKind::Delta {
+            write_mode(&mut enc, ctx, ModeCtx::new(&mode_so_far, at), starts, mode);
+        }
+        mode_so_far[p] = mode;
+        let class = Class::of(kind, mode);
+        let mut e = 0u8;
+        if let Some(first) = first_level(mode) {
+            e = first as u8;
+            for l in first..coded {
+                let plane = l * n;
+                let value = state.idx[plane + p];
+                if l > first {
+                    let c = ctx.stop_ctx(&end, l, at, class);
+                    enc.encode(&mut ctx.stop[c], value == NONE);
                 }
-                if stop {
+                if value == NONE {
                     break;
                 }
-                let nb = Neighbours::new(
-                    kind,
-                    l,
-                    &state.idx[plane..plane + n],
-                    (p, x, y, width),
-                    reference,
-                );
+                let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
                 write_index(&mut enc, ctx, &nb, value);
+                e += 1;
             }
-            d_pos += 1;
         }
-        depth[p] = d_pos;
+        end[p] = e;
     }
     enc.finish()
 }
 
-/// Symbols (skip flags, stop flags and indices) a frame codes: what the entropy-coder
+/// Symbols (mode flags, stop flags and indices) a frame codes: what the entropy-coder
 /// benchmark counts.
 #[cfg_attr(not(feature = "bench"), allow(dead_code))]
-pub fn symbol_count(state: &TokenState, prev: Option<&TokenState>) -> usize {
+pub fn symbol_count(state: &TokenState, kind: FrameKind) -> usize {
     let n = state.height * state.width;
+    let starts = starts(state.coded).len();
     let mut count = 0;
     for p in 0..n {
-        for l in 0..state.coded {
+        let mode = state.mode[p];
+        if kind == FrameKind::Delta {
+            count += match mode {
+                Mode::Copy => 1,
+                _ if starts == 0 => 1,
+                Mode::Intra => 2,
+                Mode::Inter(s) => {
+                    let i = INTER_STARTS.iter().position(|&t| t == s).unwrap_or(0);
+                    2 + (i + 1).min(starts - 1)
+                }
+            };
+        }
+        let Some(first) = first_level(mode) else {
+            continue;
+        };
+        for l in first..state.coded {
             let v = state.idx[l * n + p];
-            let r = prev.map_or(NONE, |s| s.idx[l * n + p]);
-            count += usize::from(r != NONE);
-            if r != NONE && v == r {
-                continue;
-            }
-            count += usize::from(l > 0);
+            count += usize::from(l > first);
             if v == NONE {
                 break;
             }
@@ -592,12 +776,12 @@ pub fn symbol_count(state: &TokenState, prev: Option<&TokenState>) -> usize {
     count
 }
 
-/// Decodes a frame payload.
+/// Decodes a frame payload to its modes and indices (no latent: see
+/// [`TokenState::reconstruct`]).
 ///
 /// # Errors
 /// A reason string when the payload does not decode to a valid frame (a code index outside
 /// the codebook, or a payload that needed more bytes than it has).
-#[allow(clippy::too_many_arguments)]
 pub fn decode_frame(
     payload: &[u8],
     kind: FrameKind,
@@ -605,56 +789,45 @@ pub fn decode_frame(
     (levels, height, width): (usize, usize, usize),
     codebook_size: usize,
     ctx: &mut Contexts,
-    prev: Option<&TokenState>,
 ) -> Result<TokenState, String> {
     let n = height * width;
     let coded = coded.clamp(1, levels);
-    let prev = match kind {
-        FrameKind::Delta => Some(prev.ok_or("a delta frame needs a reference")?),
-        FrameKind::Key => None,
-    };
+    let starts = starts(coded);
     let mut state = TokenState::empty(levels, height, width, coded);
-    let mut flags = vec![false; coded * n];
-    let mut depth = vec![0u8; n];
+    let mut end = vec![0u8; n];
     let mut dec = RangeDecoder::new(payload);
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
-        let mut d_pos = 0u8;
-        for l in 0..coded {
-            let plane = l * n;
-            let reference = prev.map_or(NONE, |s| s.idx[plane + p]);
-            let skip = reference != NONE && {
-                let c = Contexts::skip_ctx(&flags, l, (p, x, y, width, n));
-                dec.decode(&mut ctx.skip[c])
-            };
-            flags[plane + p] = skip;
-            let value = if skip {
-                reference
-            } else {
-                if l > 0
-                    && dec.decode(&mut ctx.stop[Contexts::stop_ctx(&depth, l, at, kind, reference)])
-                {
-                    break;
+        let mode = match kind {
+            FrameKind::Delta => read_mode(&mut dec, ctx, ModeCtx::new(&state.mode, at), starts),
+            FrameKind::Key => Mode::Intra,
+        };
+        state.mode[p] = mode;
+        let class = Class::of(kind, mode);
+        let mut e = 0u8;
+        if let Some(first) = first_level(mode) {
+            e = first as u8;
+            for l in first..coded {
+                if l > first {
+                    let c = ctx.stop_ctx(&end, l, at, class);
+                    if dec.decode(&mut ctx.stop[c]) {
+                        break;
+                    }
                 }
-                let nb = Neighbours::new(
-                    kind,
-                    l,
-                    &state.idx[plane..plane + n],
-                    (p, x, y, width),
-                    reference,
-                );
-                read_index(&mut dec, ctx, &nb)
-            };
-            if usize::from(value) >= codebook_size {
-                return Err(format!(
-                    "code index {value} outside a codebook of {codebook_size}"
-                ));
+                let plane = l * n;
+                let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                let value = read_index(&mut dec, ctx, &nb);
+                if usize::from(value) >= codebook_size {
+                    return Err(format!(
+                        "code index {value} outside a codebook of {codebook_size}"
+                    ));
+                }
+                state.idx[plane + p] = value;
+                e += 1;
             }
-            state.idx[plane + p] = value;
-            d_pos += 1;
         }
-        depth[p] = d_pos;
+        end[p] = e;
     }
     if dec.overrun() > 0 {
         return Err(format!("the payload ended {} bytes early", dec.overrun()));

@@ -1,0 +1,171 @@
+//! Delta frames predict from the previous frame's reconstructed latent (format version 3): the
+//! decoder's integer reconstruction equals the encoder's, frame after frame, and prediction is
+//! what makes a nearly still sequence cheap.
+
+use vqc::{
+    Codebooks, Encoder, EncoderConfig, FrameKind, Limits, Mode, ModelInfo, RateControl,
+    StreamDecoder,
+};
+
+const LEVELS: usize = 6;
+const SIZE: usize = 32;
+const DIM: usize = 8;
+const DS: usize = 8;
+
+/// A deterministic pseudo-random stream in [-1, 1).
+fn noise(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// RVQ-like codebooks: each level's codes half as large as the last one's.
+fn books() -> Codebooks {
+    let mut r = noise(7);
+    let data = (0..LEVELS * SIZE * DIM)
+        .map(|i| r() * 0.5f32.powi((i / (SIZE * DIM)) as i32))
+        .collect();
+    Codebooks::new(LEVELS, SIZE, DIM, data).unwrap()
+}
+
+/// `frames` latents of a 10×12 grid: a smooth field that drifts a little each frame, plus a
+/// block that changes a lot.
+fn latents(frames: usize, rows: usize, cols: usize) -> Vec<Vec<f32>> {
+    let mut r = noise(11);
+    let base: Vec<f32> = (0..rows * cols * DIM).map(|_| r()).collect();
+    (0..frames)
+        .map(|t| {
+            base.iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let p = i / DIM;
+                    let moving = p % cols < 3 && p / cols < 3;
+                    v + 0.01 * t as f32 * ((i % 5) as f32 - 2.0)
+                        + if moving { 0.4 * ((t * 7 + i) as f32).sin() } else { 0.0 }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn encode(quality: u8, frames: &[Vec<f32>], rows: usize, cols: usize) -> (Vec<u8>, Vec<vqc::Packet>) {
+    let mut config = EncoderConfig::new((cols * DS) as u32, (rows * DS) as u32);
+    config.rate = RateControl::Quality(quality);
+    config.keyint = 100;
+    let model = ModelInfo {
+        id: 42,
+        levels: LEVELS,
+        codebook_size: SIZE,
+        downsample: DS,
+    };
+    let mut enc = Encoder::new(config, &model, books()).unwrap();
+    let mut stream = enc.header_bytes();
+    let packets: Vec<_> = frames
+        .iter()
+        .map(|z| enc.encode_latent(z, false).unwrap())
+        .collect();
+    for p in &packets {
+        stream.extend_from_slice(&p.data);
+    }
+    (stream, packets)
+}
+
+#[test]
+fn decoders_reconstruct_the_encoders_latents_exactly() {
+    let (rows, cols) = (10, 12);
+    let frames = latents(12, rows, cols);
+    for quality in [10u8, 50, 80, 100] {
+        let (stream, packets) = encode(quality, &frames, rows, cols);
+        let decoded: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
+            .unwrap()
+            .with_codebooks(&books())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(decoded.len(), packets.len());
+        let mut predicted = 0;
+        for (f, p) in decoded.iter().zip(&packets) {
+            assert_eq!(f.kind, p.kind);
+            assert_eq!(f.state, p.state, "quality {quality}, frame {}", p.pts);
+            assert_eq!(f.state.latent.len(), rows * cols * DIM);
+            predicted += f.state.copies() + f.state.inters();
+        }
+        assert_eq!(packets[0].kind, FrameKind::Key);
+        assert!(
+            packets[1..].iter().all(|p| p.kind == FrameKind::Delta),
+            "quality {quality}: no scene cut in a drifting field"
+        );
+        assert!(predicted > 0, "quality {quality}: delta frames predict");
+        // without codebooks: the same symbols, no latent
+        for (f, p) in StreamDecoder::new(&stream, Limits::default(), None)
+            .unwrap()
+            .map(Result::unwrap)
+            .zip(&packets)
+        {
+            assert_eq!((&f.state.idx, &f.state.mode), (&p.state.idx, &p.state.mode));
+            assert!(f.state.latent.is_empty());
+        }
+    }
+}
+
+#[test]
+fn prediction_makes_delta_frames_cheap_and_follows_the_change() {
+    let (rows, cols) = (10, 12);
+    let frames = latents(8, rows, cols);
+    let (_, packets) = encode(60, &frames, rows, cols);
+    let key = packets[0].data.len() as f64;
+    let delta: f64 =
+        packets[1..].iter().map(|p| p.data.len() as f64).sum::<f64>() / (packets.len() - 1) as f64;
+    assert!(delta < 0.5 * key, "delta {delta} B vs key {key} B");
+    let n = rows * cols;
+    for p in &packets[1..] {
+        let s = &p.state;
+        // the still part is predicted; the changing block is coded (intra or residual)
+        let still_predicted = (0..n)
+            .filter(|&q| !(q % cols < 3 && q / cols < 3))
+            .filter(|&q| s.mode[q] != Mode::Intra)
+            .count();
+        assert!(still_predicted * 10 >= (n - 9) * 9, "frame {}: {still_predicted}", p.pts);
+        let moving_coded = (0..n)
+            .filter(|&q| q % cols < 3 && q / cols < 3)
+            .filter(|&q| s.mode[q] != Mode::Copy)
+            .count();
+        assert!(moving_coded >= 5, "frame {}: {moving_coded} of 9", p.pts);
+    }
+}
+
+#[test]
+fn a_stream_codebook_is_what_the_decoder_reconstructs_with() {
+    let (rows, cols) = (4, 5);
+    let frames = latents(3, rows, cols);
+    let (stream, packets) = encode(80, &frames, rows, cols);
+    // other codebooks of the same shape: same symbols, another latent
+    let other = Codebooks::new(
+        LEVELS,
+        SIZE,
+        DIM,
+        books().data().iter().map(|v| v * 0.5).collect(),
+    )
+    .unwrap();
+    let f = StreamDecoder::new(&stream, Limits::default(), None)
+        .unwrap()
+        .with_codebooks(&other)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.state.idx, packets[0].state.idx);
+    assert_ne!(f.state.latent, packets[0].state.latent);
+    // codebooks of another shape are refused
+    let small = Codebooks::new(LEVELS, SIZE / 2, DIM, vec![0.0; LEVELS * SIZE / 2 * DIM]).unwrap();
+    assert!(
+        StreamDecoder::new(&stream, Limits::default(), None)
+            .unwrap()
+            .with_codebooks(&small)
+            .is_err()
+    );
+}
