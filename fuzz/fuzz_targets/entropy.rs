@@ -22,6 +22,8 @@ fn check(state: &vqc::TokenState, size: usize, kind: FrameKind) {
             Mode::Inter(s) => usize::from(s),
         };
         assert!(kind == FrameKind::Delta || state.mode[p] == Mode::Intra);
+        assert!(usize::from(state.motion[p]) < vqc::MOTIONS.len());
+        assert!(state.mode[p] != Mode::Intra || state.motion[p] == 0, "intra never moves");
         assert!((0..first.min(state.levels)).all(|l| state.idx[l * n + p] == NONE));
         if first < state.levels {
             assert!(first < state.coded, "a start below the coded levels");

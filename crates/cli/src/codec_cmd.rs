@@ -204,13 +204,14 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
                 bar.suspend(|| {
                     writeln!(
                         report,
-                        "frame {n:5} {:5} {:7} B  q {:3} L{} copy {:5.1}% inter {:5.1}%  PSNR-RGB {p_rgb:6.2}  PSNR-Y {p_y:6.2}{}",
+                        "frame {n:5} {:5} {:7} B  q {:3} L{} copy {:5.1}% inter {:5.1}% moved {:5.1}%  PSNR-RGB {p_rgb:6.2}  PSNR-Y {p_y:6.2}{}",
                         format!("{:?}", packet.kind).to_lowercase(),
                         s.bytes,
                         s.quality,
                         s.levels,
                         s.copied * 100.0,
                         s.inter * 100.0,
+                        s.moved * 100.0,
                         if s.scene_cut { "  (scene cut)" } else { "" }
                     )
                 })?;
@@ -521,9 +522,10 @@ pub struct TokensArgs {
     /// from its stop flag on, every level of a copy).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Also write each position's mode (a `.vqc` input only) as `.npy`: uint8, frames × rows ×
-    /// columns; 0 intra (indices from level 0), 1 copy of the previous frame's latent, 2 + s
-    /// the previous frame's latent plus indices from level s.
+    /// Also write each position's mode and motion (a `.vqc` input only) as `.npy`: uint8,
+    /// frames × rows × columns × 2; mode 0 intra (indices from level 0), 1 copy of the previous
+    /// frame's latent, 2 + s the previous frame's latent plus indices from level s; motion 0 none,
+    /// 1..=4 the prediction taken from the position left, right, above, below.
     #[arg(long)]
     pub modes: Option<PathBuf>,
     #[command(flatten)]
@@ -619,11 +621,14 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
                             v as i16
                         }
                     }));
-                    modes.extend(f.state.mode.iter().map(|m| match m {
-                        vqcodec::vqc::Mode::Intra => 0u8,
-                        vqcodec::vqc::Mode::Copy => 1,
-                        vqcodec::vqc::Mode::Inter(s) => 2 + s,
-                    }));
+                    for (m, &mv) in f.state.mode.iter().zip(&f.state.motion) {
+                        modes.push(match m {
+                            vqcodec::vqc::Mode::Intra => 0u8,
+                            vqcodec::vqc::Mode::Copy => 1,
+                            vqcodec::vqc::Mode::Inter(s) => 2 + s,
+                        });
+                        modes.push(mv);
+                    }
                     frames += 1;
                 }
                 Err(e) => eprintln!("warning: {e} (frame left out)"),
@@ -631,7 +636,7 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
         }
         if let Some(path) = &a.modes {
             let mut out = create_output(path)?;
-            write_npy(&mut out, &[frames, lh, lw], &modes)?;
+            write_npy(&mut out, &[frames, lh, lw, 2], &modes)?;
             out.flush()?;
         }
         ([frames, levels, lh, lw], data)

@@ -1,6 +1,6 @@
 //! The pinned description of a conformance vector's symbols (feature `bench`): one line for the
 //! header, then one per chunk — its kind, timestamp, levels, mean depth, positions copied and
-//! predicted, size and the CRC32 of its decoded indices and modes — or the error that cost it. `tests/conformance/NAME.txt` holds these lines; the
+//! predicted, positions moved, size and the CRC32 of its decoded indices, modes and motions — or the error that cost it. `tests/conformance/NAME.txt` holds these lines; the
 //! format crate's test and the engine's test (which adds the frames) both compare against them.
 
 use crate::container::Limits;
@@ -9,7 +9,8 @@ use crate::error::StreamError;
 use crate::syntax::{Mode, TokenState};
 
 /// CRC32 of a frame's indices (`u16` LE, level-major, [`crate::NONE`] for uncoded levels)
-/// followed by its modes (one byte per position: 0 intra, 1 copy, 2 + s inter from level s).
+/// followed by its modes (one byte per position: 0 intra, 1 copy, 2 + s inter from level s)
+/// and its motions (one byte per position, an index into [`crate::MOTIONS`]).
 pub fn symbols_crc(s: &TokenState) -> u32 {
     let mut bytes: Vec<u8> = s.idx.iter().flat_map(|v| v.to_le_bytes()).collect();
     bytes.extend(s.mode.iter().map(|m| match m {
@@ -17,6 +18,7 @@ pub fn symbols_crc(s: &TokenState) -> u32 {
         Mode::Copy => 1,
         Mode::Inter(l) => 2 + l,
     }));
+    bytes.extend_from_slice(&s.motion);
     crc32fast::hash(&bytes)
 }
 
@@ -42,13 +44,14 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
     for item in stream {
         text += &match item {
             Ok(f) => format!(
-                "chunk {:?} pts {} levels {} depth {:.3} copy {} inter {} bytes {} symbols {:08x}\n",
+                "chunk {:?} pts {} levels {} depth {:.3} copy {} inter {} moved {} bytes {} symbols {:08x}\n",
                 f.kind,
                 f.pts,
                 f.state.coded,
                 f.state.mean_depth(),
                 f.state.copies(),
                 f.state.inters(),
+                f.state.moved(),
                 f.bytes,
                 symbols_crc(&f.state)
             ),

@@ -72,6 +72,8 @@ pub struct FrameStats {
     /// Fraction of the positions coded as a residual against the previous frame's latent (0
     /// for keyframes).
     pub inter: f64,
+    /// Fraction of the positions whose prediction is shifted by a motion (0 for keyframes).
+    pub moved: f64,
     /// Mean squared latent error per position.
     pub latent_mse: f64,
     /// True when a scene cut turned a planned delta frame into a keyframe.
@@ -364,6 +366,7 @@ impl Encoder {
             lambda,
             copied: code.state.copies() as f64 / n,
             inter: code.state.inters() as f64 / n,
+            moved: code.state.moved() as f64 / n,
             latent_mse: code.distortion / n,
             scene_cut,
             target_kbps: match self.config.rate {

@@ -52,7 +52,7 @@ pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};
 pub use options::{DEFAULT_FRAMERATE, DEFAULT_KEYINT, EncoderOptions};
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
-pub use syntax::{INTER_STARTS, Mode, NONE, TokenState};
+pub use syntax::{INTER_STARTS, MOTIONS, Mode, NONE, TokenState};
 
 /// The sizes and id of the model a stream is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

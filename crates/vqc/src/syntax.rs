@@ -12,6 +12,8 @@
 //!         intra?  context (left and above positions that are intra: 0, 1, 2)   [if S ≠ ∅]
 //!         start   truncated unary over S, a context per step   [if inter and |S| > 1]
 //!         (S = the inter start levels {1, 2, 4, 6} below L')
+//!         copy or inter: moved?  context (left and above positions that moved: 0, 1, 2)
+//!                        if moved: direction, a 2-bit tree (left, right, up, down)
 //!     first = 0 (keyframe, intra), s (inter from level s); a copy codes nothing more
 //!     for l in first..L':
 //!         if l > first: stop flag  context (l, class, left ended by l + above ended by l)
@@ -22,8 +24,8 @@
 //! class: keyframe | intra in a delta frame | inter
 //! ```
 //! The latent a decoder reconstructs at a position (fixed point, [`LATENT_FRAC_BITS`]) is the
-//! sum, in level order, of its codes — added to the previous frame's latent there for inter
-//! positions; a copy is the previous latent itself.
+//! sum, in level order, of its codes — added to the previous frame's latent at the position
+//! its motion points to for inter positions; a copy is that previous latent itself.
 
 use crate::codebook::{Codebooks, LATENT_FRAC_BITS};
 use crate::container::FrameKind;
@@ -38,6 +40,10 @@ pub const NONE: u16 = u16::MAX;
 /// levels): the simulation of issue 16 (docs/results/temporal-sim.md) found starting at fine
 /// levels, whose codes are small, pays most, and a choice of several starts a little more.
 pub const INTER_STARTS: [u8; 4] = [1, 2, 4, 6];
+
+/// The shifts a copy or inter position may predict from, `(dx, dy)` in latent positions: the
+/// previous frame's latent at `(x + dx, y + dy)`, clamped to the grid. Index 0 is no motion.
+pub const MOTIONS: [(i8, i8); 5] = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
 
 /// How a position of a frame is coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +74,8 @@ pub struct TokenState {
     pub idx: Vec<u16>,
     /// How each position is coded (raster order).
     pub mode: Vec<Mode>,
+    /// Each position's shift of its prediction, an index into [`MOTIONS`] (0 for intra).
+    pub motion: Vec<u8>,
     /// The reconstructed latent, `height × width × dim` in units of 2^-[`LATENT_FRAC_BITS`]
     /// (position-major, as the engine's decoder network takes it); empty when the state was
     /// decoded without codebooks, or predicts from a frame that was.
@@ -83,6 +91,7 @@ impl TokenState {
             coded,
             idx: vec![NONE; levels * height * width],
             mode: vec![Mode::Intra; height * width],
+            motion: vec![0; height * width],
             latent: Vec::new(),
         }
     }
@@ -108,6 +117,11 @@ impl TokenState {
         self.mode.iter().filter(|&&m| m == Mode::Copy).count()
     }
 
+    /// Positions whose prediction is shifted (a nonzero motion).
+    pub fn moved(&self) -> usize {
+        self.motion.iter().filter(|&&m| m != 0).count()
+    }
+
     /// Positions coded as inter (prediction plus a residual).
     pub fn inters(&self) -> usize {
         self.mode
@@ -123,9 +137,10 @@ impl TokenState {
         self.latent.iter().map(|&v| v as f32 * scale).collect()
     }
 
-    /// Computes [`TokenState::latent`] from the indices and modes with `books`, predicting
-    /// from `prev` (the previous frame's latent). Integer sums in a fixed order (the mode's base,
-    /// then levels in order, wrapping on overflow), so that every decoder computes the same.
+    /// Computes [`TokenState::latent`] from the indices, modes and motions with `books`,
+    /// predicting from `prev` (the previous frame's latent). Integer sums in a fixed order (the
+    /// mode's base, then levels in order, wrapping on overflow), so that every decoder computes
+    /// the same.
     /// Leaves the latent empty when a position predicts and `prev` is `None` or empty.
     ///
     /// # Panics
@@ -143,7 +158,8 @@ impl TokenState {
             if self.mode[p] != Mode::Intra
                 && let Some(prev) = prev
             {
-                out.copy_from_slice(&prev[p * dim..(p + 1) * dim]);
+                let q = shifted(p, self.width, self.height, self.motion[p]);
+                out.copy_from_slice(&prev[q * dim..(q + 1) * dim]);
             }
             for l in 0..self.coded {
                 let v = self.idx[l * n + p];
@@ -156,6 +172,18 @@ impl TokenState {
         }
         self.latent = latent;
     }
+}
+
+/// The position position `p`'s motion `m` predicts from: shifted by [`MOTIONS`]`[m]`, clamped
+/// to the `width × height` grid.
+#[inline]
+fn shifted(p: usize, width: usize, height: usize, m: u8) -> usize {
+    let (dx, dy) = MOTIONS[usize::from(m)];
+    let x = (p % width) as isize + isize::from(dx);
+    let y = (p / width) as isize + isize::from(dy);
+    let x = x.clamp(0, width as isize - 1) as usize;
+    let y = y.clamp(0, height as isize - 1) as usize;
+    y * width + x
 }
 
 /// How a position's indices are coded: each class has its own index, stop and neighbour models.
@@ -184,6 +212,8 @@ pub struct Contexts {
     levels: usize,
     copy: [BitModel; 3],
     intra: [BitModel; 3],
+    moved: [BitModel; 3],
+    direction: BitTree,
     start: [BitModel; INTER_STARTS.len()],
     same_left: Vec<BitModel>,
     same_above: Vec<BitModel>,
@@ -202,6 +232,8 @@ impl Contexts {
             levels,
             copy: [BitModel::new(); 3],
             intra: [BitModel::new(); 3],
+            moved: [BitModel::new(); 3],
+            direction: BitTree::new(2),
             start: [BitModel::new(); INTER_STARTS.len()],
             same_left: vec![BitModel::new(); CLASSES * levels * 2],
             same_above: vec![BitModel::new(); CLASSES * levels],
@@ -231,29 +263,57 @@ impl Contexts {
     }
 }
 
-/// The mode contexts at a position: how many of its left and above neighbours are copies, and
-/// how many are intra.
+/// The mode contexts at a position: how many of its left and above neighbours are copies, how
+/// many are intra, and how many moved.
 #[derive(Debug, Clone, Copy)]
 struct ModeCtx {
     copies: usize,
     intras: usize,
+    moved: usize,
 }
 
 impl ModeCtx {
     #[inline]
-    fn new(mode: &[Mode], (p, x, y, width): (usize, usize, usize, usize)) -> Self {
+    fn new(state: &TokenState, (p, x, y, width): (usize, usize, usize, usize)) -> Self {
         let mut c = Self {
             copies: 0,
             intras: 0,
+            moved: 0,
         };
         for q in [(x > 0).then(|| p - 1), (y > 0).then(|| p - width)]
             .into_iter()
             .flatten()
         {
-            c.copies += usize::from(mode[q] == Mode::Copy);
-            c.intras += usize::from(mode[q] == Mode::Intra);
+            c.copies += usize::from(state.mode[q] == Mode::Copy);
+            c.intras += usize::from(state.mode[q] == Mode::Intra);
+            c.moved += usize::from(state.motion[q] != 0);
         }
         c
+    }
+}
+
+/// Bits to code motion `m` (after a copy or inter mode).
+#[inline]
+fn motion_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
+    let moved = ctx.moved[mc.moved];
+    if m == 0 {
+        return moved.cost(false);
+    }
+    moved.cost(true) + ctx.direction.cost(u32::from(m - 1))
+}
+
+fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, m: u8) {
+    enc.encode(&mut ctx.moved[mc.moved], m != 0);
+    if m != 0 {
+        ctx.direction.encode(enc, u32::from(m - 1));
+    }
+}
+
+fn read_motion(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx) -> u8 {
+    if dec.decode(&mut ctx.moved[mc.moved]) {
+        1 + ctx.direction.decode(dec) as u8
+    } else {
+        0
     }
 }
 
@@ -503,48 +563,86 @@ pub fn encode_frame(
             kind,
             lambda: params.lambda,
         };
-        let (mode, stop_at, error) = match &prev {
+        let (mode, motion, stop_at, error) = match &prev {
             None => {
                 let (stop_at, error, _) =
                     chain.run(z, None, 0, books, ctx, (&state, &end), &pos, 0.0);
                 chain.best.copy_from_slice(&chain.idx);
-                (Mode::Intra, stop_at, error)
+                (Mode::Intra, 0, stop_at, error)
             }
-            Some(pred) => {
-                let pred = &pred[p * dim..(p + 1) * dim];
-                let mc = ModeCtx::new(&state.mode, at);
+            Some(prev) => {
+                let mc = ModeCtx::new(&state, at);
                 let lambda = params.lambda;
-                let copy_e: f32 = z.iter().zip(pred).map(|(a, b)| (a - b) * (a - b)).sum();
-                let mut best = (
-                    Mode::Copy,
-                    0usize,
-                    copy_e,
-                    copy_e + lambda * mode_cost(ctx, mc, starts, Mode::Copy),
+                let pred_at = |m: u8| {
+                    let q = shifted(p, width, height, m);
+                    &prev[q * dim..(q + 1) * dim]
+                };
+                let sq = |pred: &[f32]| -> f32 {
+                    z.iter().zip(pred).map(|(a, b)| (a - b) * (a - b)).sum()
+                };
+                // the motions tried: none, and the shift whose prediction is closest (with the
+                // bits of saying so) when that is another
+                let mut moved = (0u8, f32::INFINITY);
+                for m in 1..MOTIONS.len() as u8 {
+                    if shifted(p, width, height, m) == p {
+                        continue; // clamped at the edge: the same prediction as no motion
+                    }
+                    let j = sq(pred_at(m)) + lambda * motion_cost(ctx, mc, m);
+                    if j < moved.1 {
+                        moved = (m, j);
+                    }
+                }
+                let still = sq(pred_at(0));
+                let motions: &[u8] = if moved.1 < still + lambda * motion_cost(ctx, mc, 0) {
+                    &[0, moved.0]
+                } else {
+                    &[0]
+                };
+                let mut best = (Mode::Intra, 0u8, 0usize, 0f32, f32::INFINITY);
+                for &m in motions {
+                    let pred = pred_at(m);
+                    let copy_e = sq(pred);
+                    let mbits = mode_cost(ctx, mc, starts, Mode::Copy) + motion_cost(ctx, mc, m);
+                    let j = copy_e + lambda * mbits;
+                    if j < best.4 {
+                        best = (Mode::Copy, m, 0, copy_e, j);
+                    }
+                }
+                let candidates = std::iter::once((Mode::Intra, 0u8)).chain(
+                    motions
+                        .iter()
+                        .flat_map(|&m| starts.iter().map(move |&s| (Mode::Inter(s), m))),
                 );
-                let candidates = std::iter::once(Mode::Intra)
-                    .chain(starts.iter().map(|&s| Mode::Inter(s)));
-                for mode in candidates {
-                    let mbits = mode_cost(ctx, mc, starts, mode);
-                    if lambda * mbits >= best.3 {
+                for (mode, m) in candidates {
+                    let mut mbits = mode_cost(ctx, mc, starts, mode);
+                    if mode != Mode::Intra {
+                        mbits += motion_cost(ctx, mc, m);
+                    }
+                    if lambda * mbits >= best.4 {
                         continue;
                     }
                     let first = first_level(mode).unwrap_or(0);
-                    let base = (mode != Mode::Intra).then_some(pred);
+                    let base = (mode != Mode::Intra).then(|| pred_at(m));
                     let (stop_at, e, j) =
                         chain.run(z, base, first, books, ctx, (&state, &end), &pos, mbits);
-                    if j < best.3 {
-                        best = (mode, stop_at, e, j);
+                    if j < best.4 {
+                        best = (mode, m, stop_at, e, j);
                         chain.best.copy_from_slice(&chain.idx);
                     }
                 }
-                (best.0, best.1, best.2)
+                (best.0, best.1, best.2, best.3)
             }
         };
         // write what was chosen
         if kind == FrameKind::Delta {
-            write_mode(&mut enc, ctx, ModeCtx::new(&state.mode, at), starts, mode);
+            let mc = ModeCtx::new(&state, at);
+            write_mode(&mut enc, ctx, mc, starts, mode);
+            if mode != Mode::Intra {
+                write_motion(&mut enc, ctx, mc, motion);
+            }
         }
         state.mode[p] = mode;
+        state.motion[p] = motion;
         let class = Class::of(kind, mode);
         if let Some(first) = first_level(mode) {
             for l in first..coded {
@@ -707,16 +805,19 @@ pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> V
     let n = height * width;
     let starts = starts(coded);
     let mut end = vec![0u8; n];
-    let mut mode_so_far = vec![Mode::Intra; n];
     let mut enc = RangeEncoder::new();
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
         let mode = state.mode[p];
         if kind == FrameKind::Delta {
-            write_mode(&mut enc, ctx, ModeCtx::new(&mode_so_far, at), starts, mode);
+            // the contexts read the positions before this one only
+            let mc = ModeCtx::new(state, at);
+            write_mode(&mut enc, ctx, mc, starts, mode);
+            if mode != Mode::Intra {
+                write_motion(&mut enc, ctx, mc, state.motion[p]);
+            }
         }
-        mode_so_far[p] = mode;
         let class = Class::of(kind, mode);
         let mut e = 0u8;
         if let Some(first) = first_level(mode) {
@@ -760,6 +861,10 @@ pub fn symbol_count(state: &TokenState, kind: FrameKind) -> usize {
                     2 + (i + 1).min(starts - 1)
                 }
             };
+            if mode != Mode::Intra {
+                // the moved flag, and a 2-bit direction
+                count += if state.motion[p] == 0 { 1 } else { 3 };
+            }
         }
         let Some(first) = first_level(mode) else {
             continue;
@@ -799,11 +904,21 @@ pub fn decode_frame(
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
-        let mode = match kind {
-            FrameKind::Delta => read_mode(&mut dec, ctx, ModeCtx::new(&state.mode, at), starts),
-            FrameKind::Key => Mode::Intra,
+        let (mode, motion) = match kind {
+            FrameKind::Delta => {
+                let mc = ModeCtx::new(&state, at);
+                let mode = read_mode(&mut dec, ctx, mc, starts);
+                let motion = if mode == Mode::Intra {
+                    0
+                } else {
+                    read_motion(&mut dec, ctx, mc)
+                };
+                (mode, motion)
+            }
+            FrameKind::Key => (Mode::Intra, 0),
         };
         state.mode[p] = mode;
+        state.motion[p] = motion;
         let class = Class::of(kind, mode);
         let mut e = 0u8;
         if let Some(first) = first_level(mode) {

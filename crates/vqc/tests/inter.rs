@@ -169,3 +169,47 @@ fn a_stream_codebook_is_what_the_decoder_reconstructs_with() {
             .is_err()
     );
 }
+
+#[test]
+fn a_field_that_moves_one_position_is_predicted_with_motion() {
+    // a field shifted one latent position to the right each frame: without motion every
+    // position would have to be coded again; with it, most positions predict from their left
+    let (rows, cols) = (8, 14);
+    let mut r = noise(5);
+    let wide: Vec<f32> = (0..rows * (cols + 8) * DIM).map(|_| r()).collect();
+    let frames: Vec<Vec<f32>> = (0..5)
+        .map(|t| {
+            (0..rows * cols)
+                .flat_map(|p| {
+                    let (y, x) = (p / cols, p % cols + 8 - t);
+                    wide[(y * (cols + 8) + x) * DIM..][..DIM].to_vec()
+                })
+                .collect()
+        })
+        .collect();
+    let (stream, packets) = encode(60, &frames, rows, cols);
+    for p in &packets[1..] {
+        let s = &p.state;
+        let left = s
+            .motion
+            .iter()
+            .filter(|&&m| vqc::MOTIONS[usize::from(m)] == (-1, 0))
+            .count();
+        assert!(left * 10 >= rows * cols * 7, "frame {}: {left} moved left", p.pts);
+    }
+    let key = packets[0].data.len();
+    // smaller than the keyframe, and no worse: what the prediction carries over is refined
+    let sizes: Vec<usize> = packets.iter().map(|p| p.data.len()).collect();
+    assert!(sizes[1..].iter().all(|&s| s < key), "{sizes:?}");
+    let mse: Vec<f64> = packets.iter().map(|p| p.stats.latent_mse).collect();
+    assert!(mse[1..].iter().all(|&e| e <= mse[0] * 1.05), "{mse:?}");
+    let decoded: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
+        .unwrap()
+        .with_codebooks(&books())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (f, p) in decoded.iter().zip(&packets) {
+        assert_eq!(f.state, p.state);
+    }
+}
