@@ -47,10 +47,15 @@ export interface FrameStats {
   quality: number;
   /** Levels coded: the deepest any position of the frame goes. */
   levels: number;
-  /** Mean levels coded per position (below `levels` where the encoder ended positions early). */
+  /** Mean indices coded per position (below `levels` where positions ended early, copy the previous frame, or predict from it from a finer level on). */
   depth: number;
   lambda: number;
-  skipped: number;
+  /** Fraction of the positions that copy the previous frame's latent (0 for keyframes). */
+  copied: number;
+  /** Fraction of the positions that code a residual against the previous frame's latent. */
+  inter: number;
+  /** Fraction of the positions whose prediction is shifted one position (motion). */
+  moved: number;
   latent_mse: number;
   scene_cut: boolean;
   /** The bitrate target in kbit/s, or null at constant quality. */
@@ -124,7 +129,7 @@ export interface VqDecodedMeta {
   timestamp: number;
   pts: number;
   levels: number;
-  /** `levels × height × width` code indices of the latent grid; 65535 where a position's depth ended before that level. */
+  /** `levels × height × width` code indices of the latent grid; 65535 where a position coded no index at that level (its depth ended, it copies the previous frame, or it predicts from it from a finer level on). In delta frames the indices refine the previous frame's latent: they are not a picture on their own. */
   tokens: Uint16Array;
 }
 

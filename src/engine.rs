@@ -21,14 +21,14 @@ pub struct Tokens {
     pub height: usize,
     /// Latent columns.
     pub width: usize,
-    /// The indices; [`Tokens::NONE`] where a position's depth ended before that level.
+    /// The indices; [`Tokens::NONE`] where a position coded no index at that level.
     pub data: Vec<u32>,
 }
 
 impl Tokens {
-    /// "No code at this level here": the position's depth ended (a stream's stop flag). It
-    /// decodes as a zero vector. In decoded streams every level after it at that position is
-    /// `NONE` too; [`Engine::decode`] accepts it anywhere (it adds nothing).
+    /// "No code at this level here": the position's depth ended (a stream's stop flag), or it
+    /// copies or predicts from the previous frame from a finer level on. It decodes as a zero
+    /// vector; [`Engine::decode`] accepts it anywhere (it adds nothing).
     pub const NONE: u32 = vqc::NONE as u32;
 
     /// The first `levels` levels of every frame (a coarser rung of the RVQ ladder).
@@ -57,7 +57,9 @@ impl Tokens {
 }
 
 impl From<&vqc::TokenState> for Tokens {
-    /// The coded levels of a decoded frame (`1 × coded × h × w`).
+    /// The coded levels of a decoded frame (`1 × coded × h × w`). A delta frame's indices refine
+    /// the previous frame's latent: [`Engine::decode`] of them alone is not the frame a stream
+    /// decoder shows ([`crate::pipeline::Renderer::frame`] decodes the state's latent).
     fn from(s: &vqc::TokenState) -> Self {
         Tokens {
             batch: 1,

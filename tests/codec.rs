@@ -6,9 +6,7 @@ use vqcodec::vqc::{
     DecodedFrame, EncoderConfig, FrameKind, HEADER_LEN, Header, Limits, Packet, RateControl,
     StreamDecoder, StreamError,
 };
-use vqcodec::{
-    Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb,
-};
+use vqcodec::{Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb};
 
 mod common;
 

@@ -122,7 +122,12 @@ fn describe(bytes: &[u8], engine: &Engine) -> (String, Vec<Frame>) {
     for span in &l.chunks {
         if let Ok(f) = block_on(dec.decode(&bytes[span.start..span.end])) {
             // the reconstructed latent is integer work: pinned exactly, on every machine
-            let latent: Vec<u8> = f.state.latent.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let latent: Vec<u8> = f
+                .state
+                .latent
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             text += &format!(
                 "latent pts {} crc {:08x}\n",
                 f.pts,

@@ -13,7 +13,12 @@ use vqc::{Codebooks, FrameKind, Mode, NONE};
 /// from its stop on (or from the frame's coded levels on), an index at every level between;
 /// keyframes all intra; inter starts below the coded levels.
 fn check(state: &vqc::TokenState, size: usize, kind: FrameKind) {
-    assert!(state.idx.iter().all(|&v| usize::from(v) < size || v == NONE));
+    assert!(
+        state
+            .idx
+            .iter()
+            .all(|&v| usize::from(v) < size || v == NONE)
+    );
     let n = state.height * state.width;
     for p in 0..n {
         let first = match state.mode[p] {
@@ -23,11 +28,18 @@ fn check(state: &vqc::TokenState, size: usize, kind: FrameKind) {
         };
         assert!(kind == FrameKind::Delta || state.mode[p] == Mode::Intra);
         assert!(usize::from(state.motion[p]) < vqc::MOTIONS.len());
-        assert!(state.mode[p] != Mode::Intra || state.motion[p] == 0, "intra never moves");
+        assert!(
+            state.mode[p] != Mode::Intra || state.motion[p] == 0,
+            "intra never moves"
+        );
         assert!((0..first.min(state.levels)).all(|l| state.idx[l * n + p] == NONE));
         if first < state.levels {
             assert!(first < state.coded, "a start below the coded levels");
-            assert_ne!(state.idx[first * n + p], NONE, "the first level is always coded");
+            assert_ne!(
+                state.idx[first * n + p],
+                NONE,
+                "the first level is always coded"
+            );
             let ended = (first..state.levels).position(|l| state.idx[l * n + p] == NONE);
             if let Some(e) = ended {
                 assert!((first + e..state.levels).all(|l| state.idx[l * n + p] == NONE));
@@ -48,16 +60,32 @@ fuzz_target!(|data: &[u8]| {
     let payload = &data[4..];
     // a codebook with extreme values: reconstruction wraps, never panics
     let dim = 3;
-    let values = (0..levels * size * dim).map(|i| if i % 2 == 0 { 4096.0 } else { -4095.5 }).collect();
+    let values = (0..levels * size * dim)
+        .map(|i| if i % 2 == 0 { 4096.0 } else { -4095.5 })
+        .collect();
     let books = Codebooks::new(levels, size, dim, values).unwrap();
     let mut ctx = Contexts::new(levels, bits);
-    let key = decode_frame(payload, FrameKind::Key, coded, (levels, h, w), size, &mut ctx);
+    let key = decode_frame(
+        payload,
+        FrameKind::Key,
+        coded,
+        (levels, h, w),
+        size,
+        &mut ctx,
+    );
     if let Ok(mut state) = key {
         check(&state, size, FrameKind::Key);
         state.reconstruct(&books, None);
         assert_eq!(state.latent.len(), h * w * dim);
         let half = &payload[payload.len() / 2..];
-        if let Ok(mut next) = decode_frame(half, FrameKind::Delta, levels, (levels, h, w), size, &mut ctx) {
+        if let Ok(mut next) = decode_frame(
+            half,
+            FrameKind::Delta,
+            levels,
+            (levels, h, w),
+            size,
+            &mut ctx,
+        ) {
             check(&next, size, FrameKind::Delta);
             next.reconstruct(&books, Some(&state.latent));
             assert_eq!(next.latent.len(), h * w * dim);

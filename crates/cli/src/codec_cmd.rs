@@ -26,7 +26,7 @@ pub struct EncodeArgs {
     /// Output `.vqc` (`-` for stdout).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Constant quality 0..=100 (RVQ depth and skip threshold); default 80.
+    /// Constant quality 0..=100 (RVQ depth and λ of the rate–distortion choices); default 80.
     #[arg(long, conflicts_with = "bitrate", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub quality: Option<u8>,
     /// Target bitrate in kbit/s (per-frame rate control).

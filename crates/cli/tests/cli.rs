@@ -325,11 +325,19 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
     let raw_modes = std::fs::read(&modes_npy).unwrap();
     let mlen = u16::from_le_bytes([raw_modes[8], raw_modes[9]]) as usize;
     let mheader = std::str::from_utf8(&raw_modes[10..10 + mlen]).unwrap();
-    assert!(mheader.contains("'|u1'") && mheader.contains("(6, 18, 22, 2)"), "{mheader}");
+    assert!(
+        mheader.contains("'|u1'") && mheader.contains("(6, 18, 22, 2)"),
+        "{mheader}"
+    );
     let modes: Vec<u8> = raw_modes[10 + mlen..].iter().step_by(2).copied().collect();
     let motions: Vec<u8> = raw_modes[11 + mlen..].iter().step_by(2).copied().collect();
     assert_eq!(modes.len(), 6 * 18 * 22);
-    assert!(motions.iter().zip(&modes).all(|(&v, &m)| v < 5 && (m != 0 || v == 0)));
+    assert!(
+        motions
+            .iter()
+            .zip(&modes)
+            .all(|(&v, &m)| v < 5 && (m != 0 || v == 0))
+    );
     let raw = std::fs::read(&npy).unwrap();
     assert_eq!(&raw[..8], b"\x93NUMPY\x01\x00");
     let hlen = u16::from_le_bytes([raw[8], raw[9]]) as usize;
@@ -357,7 +365,10 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
             if f == 0 {
                 assert_ne!(depth[0], -1, "a keyframe codes level 0 everywhere");
             }
-            let runs = depth.windows(2).filter(|w| w[0] == -1 && w[1] != -1).count()
+            let runs = depth
+                .windows(2)
+                .filter(|w| w[0] == -1 && w[1] != -1)
+                .count()
                 + usize::from(depth[0] != -1);
             assert!(runs <= 1, "frame {f}: {depth:?}");
             // the mode says where the run starts: intra at 0, inter at its start, a copy none

@@ -14,7 +14,7 @@ use burn::tensor::Tensor;
 use vqcodec::model::{ModelKind, Weights};
 use vqcodec::pipeline::{Decoder, Encoder};
 use vqcodec::vqc::{EncoderConfig, Limits};
-use vqcodec::{Backend, BackendRequest, Engine, Frame, Tokens, block_on};
+use vqcodec::{Backend, BackendRequest, Engine, Frame, block_on};
 
 /// Options of `vqcodec bench`.
 #[derive(clap::Args, Debug)]
@@ -127,18 +127,17 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     let (mut t_batch, mut t_batch_dec) = (Vec::new(), Vec::new());
     if a.batch > 1 {
         let batch: Vec<Frame> = frames.iter().cycle().take(a.batch).cloned().collect();
-        let one = Tokens::from(&last_state.expect("at least one frame was timed"));
-        let tokens = Tokens {
-            batch: a.batch,
-            data: one.data.repeat(a.batch),
-            ..one
-        };
+        // the decoder network on the latents a stream decoder hands it
+        let one = last_state
+            .expect("at least one frame was timed")
+            .latent_f32();
+        let latents: Vec<&[f32]> = (0..a.batch).map(|_| one.as_slice()).collect();
         for i in 0..4 {
             let s = Instant::now();
             block_on(engine.latents(&batch))?;
             let e = ms(s);
             let s = Instant::now();
-            block_on(engine.decode(&tokens, w, h))?;
+            block_on(engine.decode_latents(&latents, w, h))?;
             if i >= 2 {
                 t_batch.push(e / a.batch as f64);
                 t_batch_dec.push(ms(s) / a.batch as f64);

@@ -1,8 +1,8 @@
 //! The RVQ codebooks on the CPU, for the encoder's closed-loop decisions.
 //!
 //! The encoder quantises the network's latent here rather than on the device, so that it can
-//! weigh "keep the previous frame's code" against "send a new one" with the entropy coder's
-//! actual costs. Only the encoder's *choices* use floating point; the symbols it writes are
+//! weigh copying or predicting from the previous frame against coding anew with the entropy
+//! coder's actual costs; the decoder reconstructs latents from the same fixed-point values. Only the encoder's *choices* use floating point; the symbols it writes are
 //! integers that every decoder reads back identically.
 
 use crate::error::ConfigError;
@@ -12,8 +12,9 @@ use crate::error::ConfigError;
 /// so every decoder holds the very same prediction reference (docs/bitstream.md).
 pub const LATENT_FRAC_BITS: u32 = 16;
 
-/// The largest codebook value magnitude the fixed-point form takes (2^12: sums of up to 16
-/// levels and a prediction chain stay far from `i32`'s range, and exact in `f32`).
+/// The largest codebook value magnitude the format accepts (trained latents stay within ±10;
+/// hostile or broken codebooks beyond it are refused). A sum of 15 codes at the limit would pass
+/// `i32`'s range: reconstruction wraps (defined, the same everywhere) rather than saturating.
 const MAX_CODE_VALUE: f32 = 4096.0;
 
 /// `levels × size × dim` codebooks: values on the fixed-point grid (multiples of

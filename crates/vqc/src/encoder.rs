@@ -63,7 +63,8 @@ pub struct FrameStats {
     pub quality: u8,
     /// Levels coded (the deepest any position may go).
     pub levels: usize,
-    /// Mean levels coded per position: below `levels` where the encoder ended positions early.
+    /// Mean indices coded per position: below `levels` where the encoder ended positions early,
+    /// and where positions copy or predict from the previous frame.
     pub depth: f64,
     /// λ of the rate–distortion choices.
     pub lambda: f32,
@@ -119,7 +120,7 @@ pub struct Encoder {
 }
 
 /// λ of keyframes relative to delta frames: every frame until the next keyframe inherits a
-/// keyframe's errors through skips, so its distortion counts many times (measured on coinpen:
+/// keyframe's errors through prediction, so its distortion counts many times (measured on coinpen:
 /// 0.02 gives +3 dB over 1 at equal rate; docs/bitstream.md).
 const KEY_LAMBDA_SCALE: f32 = 0.02;
 

@@ -29,7 +29,7 @@ const FULL_DEPTH_FROM: u8 = 20;
 /// Maps a quality step to (levels to code, λ) for a model with `levels` RVQ levels.
 ///
 /// Measured on the validation clips (docs/bitstream.md): at equal rate, coding every level
-/// and skipping more (a larger λ) beats dropping levels, so quality 20..=100 keeps the full
+/// and a larger λ (more skips then; more copies and shallower positions now) beats dropping levels, so quality 20..=100 keeps the full
 /// depth and only moves λ, geometrically from 10⁻⁵ at 99 to ~3·10⁻² at 20; 100 is λ = 0
 /// (exactly the indices of plain RVQ). Below 20 the depth falls one level per 10 steps, at
 /// the largest λ, which is what shrinks keyframes.

@@ -18,7 +18,9 @@ fn vectors_decode_to_their_pinned_symbols_without_a_model() {
         let pinned = std::fs::read_to_string(path.with_extension("txt")).unwrap();
         let expected: Vec<&str> = pinned
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.starts_with("frame ") && !l.starts_with("latent "))
+            .filter(|l| {
+                !l.starts_with('#') && !l.starts_with("frame ") && !l.starts_with("latent ")
+            })
             .collect();
         let got = describe_symbols(&bytes).unwrap();
         assert_eq!(

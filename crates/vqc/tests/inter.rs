@@ -45,14 +45,23 @@ fn latents(frames: usize, rows: usize, cols: usize) -> Vec<Vec<f32>> {
                     let p = i / DIM;
                     let moving = p % cols < 3 && p / cols < 3;
                     v + 0.01 * t as f32 * ((i % 5) as f32 - 2.0)
-                        + if moving { 0.4 * ((t * 7 + i) as f32).sin() } else { 0.0 }
+                        + if moving {
+                            0.4 * ((t * 7 + i) as f32).sin()
+                        } else {
+                            0.0
+                        }
                 })
                 .collect()
         })
         .collect()
 }
 
-fn encode(quality: u8, frames: &[Vec<f32>], rows: usize, cols: usize) -> (Vec<u8>, Vec<vqc::Packet>) {
+fn encode(
+    quality: u8,
+    frames: &[Vec<f32>],
+    rows: usize,
+    cols: usize,
+) -> (Vec<u8>, Vec<vqc::Packet>) {
     let mut config = EncoderConfig::new((cols * DS) as u32, (rows * DS) as u32);
     config.rate = RateControl::Quality(quality);
     config.keyint = 100;
@@ -106,7 +115,10 @@ fn decoders_reconstruct_the_encoders_latents_exactly() {
             .map(Result::unwrap)
             .zip(&packets)
         {
-            assert_eq!((&f.state.idx, &f.state.mode), (&p.state.idx, &p.state.mode));
+            assert_eq!(
+                (&f.state.idx, &f.state.mode, &f.state.motion),
+                (&p.state.idx, &p.state.mode, &p.state.motion)
+            );
             assert!(f.state.latent.is_empty());
         }
     }
@@ -118,8 +130,11 @@ fn prediction_makes_delta_frames_cheap_and_follows_the_change() {
     let frames = latents(8, rows, cols);
     let (_, packets) = encode(60, &frames, rows, cols);
     let key = packets[0].data.len() as f64;
-    let delta: f64 =
-        packets[1..].iter().map(|p| p.data.len() as f64).sum::<f64>() / (packets.len() - 1) as f64;
+    let delta: f64 = packets[1..]
+        .iter()
+        .map(|p| p.data.len() as f64)
+        .sum::<f64>()
+        / (packets.len() - 1) as f64;
     assert!(delta < 0.5 * key, "delta {delta} B vs key {key} B");
     let n = rows * cols;
     for p in &packets[1..] {
@@ -129,7 +144,11 @@ fn prediction_makes_delta_frames_cheap_and_follows_the_change() {
             .filter(|&q| !(q % cols < 3 && q / cols < 3))
             .filter(|&q| s.mode[q] != Mode::Intra)
             .count();
-        assert!(still_predicted * 10 >= (n - 9) * 9, "frame {}: {still_predicted}", p.pts);
+        assert!(
+            still_predicted * 10 >= (n - 9) * 9,
+            "frame {}: {still_predicted}",
+            p.pts
+        );
         let moving_coded = (0..n)
             .filter(|&q| q % cols < 3 && q / cols < 3)
             .filter(|&q| s.mode[q] != Mode::Copy)
@@ -195,7 +214,11 @@ fn a_field_that_moves_one_position_is_predicted_with_motion() {
             .iter()
             .filter(|&&m| vqc::MOTIONS[usize::from(m)] == (-1, 0))
             .count();
-        assert!(left * 10 >= rows * cols * 7, "frame {}: {left} moved left", p.pts);
+        assert!(
+            left * 10 >= rows * cols * 7,
+            "frame {}: {left} moved left",
+            p.pts
+        );
     }
     let key = packets[0].data.len();
     // smaller than the keyframe, and no worse: what the prediction carries over is refined
@@ -211,5 +234,71 @@ fn a_field_that_moves_one_position_is_predicted_with_motion() {
         .collect();
     for (f, p) in decoded.iter().zip(&packets) {
         assert_eq!(f.state, p.state);
+    }
+}
+
+/// Every number of coded levels (1: no inter start; 2..: one to four starts), key then delta
+/// frames: the decoder reads back the encoder's modes, motions and indices, `write_frame`
+/// re-encodes them to the very payload, and a non-finite latent still makes a decodable frame.
+#[test]
+fn every_coded_depth_round_trips_through_write_and_decode() {
+    use vqc::bench::{Contexts, FrameParams, decode_frame, encode_frame, write_frame};
+    let levels = 8;
+    let mut r = noise(3);
+    let data = (0..levels * SIZE * DIM)
+        .map(|i| r() * 0.6f32.powi((i / (SIZE * DIM)) as i32))
+        .collect();
+    let books = Codebooks::new(levels, SIZE, DIM, data).unwrap();
+    let (rows, cols) = (5, 7);
+    let mut frames = latents(4, rows, cols);
+    frames[3][5] = f32::NAN;
+    let bits = SIZE.trailing_zeros();
+    for coded in 1..=levels {
+        for lambda in [0.0f32, 1e-3, 3e-2] {
+            let (mut enc_ctx, mut dec_ctx, mut re_ctx) = (
+                Contexts::new(levels, bits),
+                Contexts::new(levels, bits),
+                Contexts::new(levels, bits),
+            );
+            let mut prev: Option<vqc::TokenState> = None;
+            for (t, z) in frames.iter().enumerate() {
+                let kind = if t == 0 {
+                    FrameKind::Key
+                } else {
+                    FrameKind::Delta
+                };
+                let params = FrameParams {
+                    kind,
+                    levels: coded,
+                    lambda,
+                };
+                let code =
+                    encode_frame(z, (rows, cols), &books, params, &mut enc_ctx, prev.as_ref());
+                let what = format!("coded {coded}, λ {lambda}, frame {t}");
+                assert_eq!(
+                    write_frame(&code.state, kind, &mut re_ctx),
+                    code.payload,
+                    "{what}"
+                );
+                let mut got = decode_frame(
+                    &code.payload,
+                    kind,
+                    coded,
+                    (levels, rows, cols),
+                    SIZE,
+                    &mut dec_ctx,
+                )
+                .unwrap();
+                got.reconstruct(&books, prev.as_ref().map(|s| s.latent.as_slice()));
+                assert_eq!(got, code.state, "{what}");
+                if coded == 1 {
+                    assert!(
+                        got.mode.iter().all(|m| !matches!(m, Mode::Inter(_))),
+                        "{what}"
+                    );
+                }
+                prev = Some(code.state);
+            }
+        }
     }
 }

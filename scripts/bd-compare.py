@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""BD-rate between two codecs' rows of `vqcodec-lab eval` CSVs, which may come from different
+runs (a format version against the one before it, say): eval's own method (PCHIP of ln(rate)
+against quality over the efficient frontier, integrated over the overlap; crates/lab/src/eval/
+bdrate.rs), on PSNR-Y and MS-SSIM-Y (dB).
+
+  python3 scripts/bd-compare.py ANCHOR.csv ANCHOR_CODEC TEST.csv TEST_CODEC [CLIP…]
+
+Prints per clip: BD-rate of TEST against ANCHOR (negative = TEST needs fewer bits) and the
+quality range integrated. Needs numpy and scipy.
+"""
+import csv
+import math
+import sys
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+MIN_STEP = 0.02
+
+
+def frontier(points):
+    pts = sorted((r, q) for r, q in points if r > 0 and math.isfinite(q))
+    out = []
+    for r, q in pts:
+        if not out or q >= out[-1][1] + MIN_STEP:
+            out.append((r, q))
+    return out
+
+
+def bd_rate(anchor, test):
+    a, t = frontier(anchor), frontier(test)
+    if len(a) < 2 or len(t) < 2:
+        return None, None
+    lo, hi = max(a[0][1], t[0][1]), min(a[-1][1], t[-1][1])
+    if hi <= lo:
+        return None, None
+    fa = PchipInterpolator([q for _, q in a], [math.log(r) for r, _ in a])
+    ft = PchipInterpolator([q for _, q in t], [math.log(r) for r, _ in t])
+    diff = (ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo)
+    return math.exp(diff) - 1, (lo, hi)
+
+
+def rows(path, codec):
+    out = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if r["codec"] == codec:
+                out.setdefault(r["clip"], []).append(r)
+    return out
+
+
+def main():
+    a_csv, a_codec, t_csv, t_codec, *clips = sys.argv[1:]
+    a, t = rows(a_csv, a_codec), rows(t_csv, t_codec)
+    clips = clips or sorted(set(a) & set(t))
+    print(f"BD-rate of {t_codec} ({t_csv}) against {a_codec} ({a_csv})")
+    for clip in clips:
+        if clip not in a or clip not in t:
+            print(f"{clip}: missing")
+            continue
+        cells = []
+        for key in ("psnr_y", "msssim_y_db"):
+            pa = [(float(r["bpp"]), float(r[key])) for r in a[clip]]
+            pt = [(float(r["bpp"]), float(r[key])) for r in t[clip]]
+            d, rng = bd_rate(pa, pt)
+            cells.append("—" if d is None else f"{d * 100:+.1f}% over {rng[0]:.2f}–{rng[1]:.2f} dB")
+        print(f"{clip}: PSNR-Y {cells[0]}; MS-SSIM {cells[1]}")
+
+
+if __name__ == "__main__":
+    main()
