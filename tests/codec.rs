@@ -179,6 +179,63 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
     assert!(sizes[0] < sizes[1], "{sizes:?}");
 }
 
+/// A whole 60-frame GOP (the default keyframe interval), every delta frame predicted from the
+/// previous one's latent: every backend decodes the stream to the encoder's states (latents
+/// included), the frames of two backends agree within ±1 at the end of the GOP, and the last
+/// frame is as good as the first delta frame — prediction reads integers, so nothing drifts.
+#[test]
+fn a_60_frame_gop_decodes_alike_on_every_backend_without_drift() {
+    let cpu = engine(Backend::cpu("test"));
+    let six = clip();
+    // 60 frames: the clip forwards and back, so the motion goes both ways
+    let frames: Vec<Frame> = (0..60)
+        .map(|i| six[[0, 1, 2, 3, 4, 5, 4, 3, 2, 1][i % 10]].clone())
+        .collect();
+    let (stream, packets) = encode(&cpu, &frames, config(&frames, RateControl::Quality(60), 60));
+    assert_eq!(
+        packets.iter().filter(|p| p.kind == FrameKind::Key).count(),
+        1,
+        "one keyframe, 59 delta frames"
+    );
+    let mut decoders = vec![("cpu", cpu)];
+    match Backend::select(BackendRequest::Gpu) {
+        Ok(b) => decoders.push(("wgpu", engine(b))),
+        Err(e) => eprintln!("no GPU adapter here ({e}); decoding on the CPU only"),
+    }
+    let mut last = Vec::new();
+    for (name, e) in &decoders {
+        let reader = vqcodec::pipeline::StreamReader::new(e, &stream, Limits::default()).unwrap();
+        let renderer = reader.renderer();
+        let mut psnr = Vec::new();
+        let mut frame = None;
+        for ((f, p), src) in reader.zip(&packets).zip(&frames) {
+            let f = f.unwrap();
+            assert_eq!(f.state, p.state, "{name} frame {}", p.pts);
+            let out = block_on(renderer.frame(&f.state)).unwrap();
+            psnr.push(psnr_rgb(&out, src));
+            frame = Some(out);
+        }
+        assert!(
+            psnr[59] >= psnr[1] - 1.0,
+            "{name}: frame 59 at {:.2} dB after frame 1 at {:.2}",
+            psnr[59],
+            psnr[1]
+        );
+        last.push(frame.unwrap());
+    }
+    for (i, f) in last.iter().enumerate().skip(1) {
+        let worst = f
+            .rgb()
+            .iter()
+            .zip(last[0].rgb())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        eprintln!("frame 59 on {} against the CPU: max |diff| {worst}", decoders[i].0);
+        assert!(worst <= 1, "{}: {worst}", decoders[i].0);
+    }
+}
+
 #[test]
 fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose() {
     let cpu = engine(Backend::cpu("test"));
