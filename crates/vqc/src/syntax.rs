@@ -9,9 +9,9 @@
 //! for y in 0..h, x in 0..w:
 //!     delta frames: mode
 //!         copy?   context (left and above positions that are copies: 0, 1, 2)
-//!         intra?  context (left and above positions that are intra: 0, 1, 2)   [if S ≠ ∅]
-//!         start   truncated unary over S, a context per step   [if inter and |S| > 1]
-//!         (S = the inter start levels {1, 2, 4, 6} below L')
+//!         intra?  context (left and above positions that are intra: 0, 1, 2)   [if T ≠ ∅]
+//!         start   truncated unary over T, a context per step   [if inter and |T| > 1]
+//!         (T = the inter start levels {1, 2, 4, 6} below L')
 //!         copy or inter: moved?  context (left and above positions that moved: 0, 1, 2)
 //!                        if moved: direction, a 2-bit tree (left, right, up, down)
 //!     first = 0 (keyframe, intra), s (inter from level s); a copy codes nothing more
