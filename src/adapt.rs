@@ -121,7 +121,7 @@ impl AdaptError {
 /// `engine`'s model. `progress` sees every step and returns `false` to cancel.
 ///
 /// # Errors
-/// [`Error::Adapt`] as [`adapt`]; [`Error::Backend`] if the codebooks cannot be read.
+/// [`Error::Adapt`] as [`adapt`].
 pub async fn learn(
     engine: &Engine,
     latents: &[Vec<f32>],
@@ -239,7 +239,7 @@ impl Trainer {
     /// the codebooks from the device, then [`Trainer::new`].
     ///
     /// # Errors
-    /// [`Error::Adapt`] as [`Trainer::new`]; [`Error::Backend`] if the codebooks cannot be read.
+    /// [`Error::Adapt`] as [`Trainer::new`].
     pub async fn start(
         engine: &Engine,
         latents: &[Vec<f32>],

@@ -114,7 +114,7 @@ impl Encoder {
     ///
     /// # Errors
     /// [`Error::Config`] for settings the format cannot use or a codebook made for another
-    /// model; [`Error::Backend`] if the codebooks cannot be read from the device.
+    /// model.
     pub async fn new(engine: &Engine, config: EncoderConfig) -> Result<Self, Error> {
         // the model's own codebooks: a codebook patch holds differences from them
         let books = engine.codebooks().clone();
