@@ -231,7 +231,10 @@ fn a_60_frame_gop_decodes_alike_on_every_backend_without_drift() {
             .map(|(a, b)| a.abs_diff(*b))
             .max()
             .unwrap();
-        eprintln!("frame 59 on {} against the CPU: max |diff| {worst}", decoders[i].0);
+        eprintln!(
+            "frame 59 on {} against the CPU: max |diff| {worst}",
+            decoders[i].0
+        );
         assert!(worst <= 1, "{}: {worst}", decoders[i].0);
     }
 }

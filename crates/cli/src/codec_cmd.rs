@@ -622,12 +622,7 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
                         }
                     }));
                     for (m, &mv) in f.state.mode.iter().zip(&f.state.motion) {
-                        modes.push(match m {
-                            vqcodec::vqc::Mode::Intra => 0u8,
-                            vqcodec::vqc::Mode::Copy => 1,
-                            vqcodec::vqc::Mode::Inter(s) => 2 + s,
-                        });
-                        modes.push(mv);
+                        modes.extend([m.code(), mv]);
                     }
                     frames += 1;
                 }

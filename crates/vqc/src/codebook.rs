@@ -2,8 +2,9 @@
 //!
 //! The encoder quantises the network's latent here rather than on the device, so that it can
 //! weigh copying or predicting from the previous frame against coding anew with the entropy
-//! coder's actual costs; the decoder reconstructs latents from the same fixed-point values. Only the encoder's *choices* use floating point; the symbols it writes are
-//! integers that every decoder reads back identically.
+//! coder's actual costs; the decoder reconstructs latents from the same fixed-point values.
+//! Only the encoder's *choices* use floating point; the symbols it writes are integers that
+//! every decoder reads back identically.
 
 use crate::error::ConfigError;
 

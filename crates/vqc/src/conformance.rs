@@ -6,18 +6,14 @@
 use crate::container::Limits;
 use crate::decoder::StreamDecoder;
 use crate::error::StreamError;
-use crate::syntax::{Mode, TokenState};
+use crate::syntax::TokenState;
 
 /// CRC32 of a frame's indices (`u16` LE, level-major, [`crate::NONE`] for uncoded levels)
 /// followed by its modes (one byte per position: 0 intra, 1 copy, 2 + s inter from level s)
 /// and its motions (one byte per position, an index into [`crate::MOTIONS`]).
 pub fn symbols_crc(s: &TokenState) -> u32 {
     let mut bytes: Vec<u8> = s.idx.iter().flat_map(|v| v.to_le_bytes()).collect();
-    bytes.extend(s.mode.iter().map(|m| match m {
-        Mode::Intra => 0,
-        Mode::Copy => 1,
-        Mode::Inter(l) => 2 + l,
-    }));
+    bytes.extend(s.mode.iter().map(|m| m.code()));
     bytes.extend_from_slice(&s.motion);
     crc32fast::hash(&bytes)
 }

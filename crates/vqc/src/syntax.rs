@@ -57,6 +57,18 @@ pub enum Mode {
     Inter(u8),
 }
 
+impl Mode {
+    /// The mode as one byte: 0 intra, 1 copy, 2 + s inter from level s (how `vqcodec tokens
+    /// --modes` and the conformance vectors' CRC write it).
+    pub fn code(self) -> u8 {
+        match self {
+            Mode::Intra => 0,
+            Mode::Copy => 1,
+            Mode::Inter(s) => 2 + s,
+        }
+    }
+}
+
 /// The code indices a decoder holds after a frame: `levels × height × width`, with [`NONE`]
 /// for levels the frame did not code, each position's [`Mode`], and the reconstructed latent
 /// when the decoder has the codebooks.
@@ -577,9 +589,15 @@ pub fn encode_frame(
                     let q = shifted(p, width, height, m);
                     &prev[q * dim..(q + 1) * dim]
                 };
-                let sq = |pred: &[f32]| -> f32 {
-                    z.iter().zip(pred).map(|(a, b)| (a - b) * (a - b)).sum()
-                };
+                // each motion's prediction error (a copy's error), once
+                let mut err = [0f32; MOTIONS.len()];
+                for (m, e) in err.iter_mut().enumerate() {
+                    *e = z
+                        .iter()
+                        .zip(pred_at(m as u8))
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum();
+                }
                 // the motions tried: none, and the shift whose prediction is closest (with the
                 // bits of saying so) when that is another
                 let mut moved = (0u8, f32::INFINITY);
@@ -587,13 +605,12 @@ pub fn encode_frame(
                     if shifted(p, width, height, m) == p {
                         continue; // clamped at the edge: the same prediction as no motion
                     }
-                    let j = sq(pred_at(m)) + lambda * motion_cost(ctx, mc, m);
+                    let j = err[usize::from(m)] + lambda * motion_cost(ctx, mc, m);
                     if j < moved.1 {
                         moved = (m, j);
                     }
                 }
-                let still = sq(pred_at(0));
-                let motions: &[u8] = if moved.1 < still + lambda * motion_cost(ctx, mc, 0) {
+                let motions: &[u8] = if moved.1 < err[0] + lambda * motion_cost(ctx, mc, 0) {
                     &[0, moved.0]
                 } else {
                     &[0]
@@ -601,7 +618,7 @@ pub fn encode_frame(
                 // a plain copy is always a valid choice, whatever the costs compare to (a
                 // non-finite latent makes every comparison false)
                 let copy_j = |m: u8| {
-                    let e = sq(pred_at(m));
+                    let e = err[usize::from(m)];
                     let bits = mode_cost(ctx, mc, starts, Mode::Copy) + motion_cost(ctx, mc, m);
                     (e, e + lambda * bits)
                 };

@@ -83,18 +83,23 @@ fn encode(
     (stream, packets)
 }
 
+/// Every frame of `stream`, reconstructed with [`books`].
+fn decode(stream: &[u8]) -> Vec<vqc::DecodedFrame> {
+    StreamDecoder::new(stream, Limits::default(), None)
+        .unwrap()
+        .with_codebooks(&books())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
 fn decoders_reconstruct_the_encoders_latents_exactly() {
     let (rows, cols) = (10, 12);
     let frames = latents(12, rows, cols);
     for quality in [10u8, 50, 80, 100] {
         let (stream, packets) = encode(quality, &frames, rows, cols);
-        let decoded: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
-            .unwrap()
-            .with_codebooks(&books())
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let decoded = decode(&stream);
         assert_eq!(decoded.len(), packets.len());
         let mut predicted = 0;
         for (f, p) in decoded.iter().zip(&packets) {
@@ -226,12 +231,7 @@ fn a_field_that_moves_one_position_is_predicted_with_motion() {
     assert!(sizes[1..].iter().all(|&s| s < key), "{sizes:?}");
     let mse: Vec<f64> = packets.iter().map(|p| p.stats.latent_mse).collect();
     assert!(mse[1..].iter().all(|&e| e <= mse[0] * 1.05), "{mse:?}");
-    let decoded: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
-        .unwrap()
-        .with_codebooks(&books())
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let decoded = decode(&stream);
     for (f, p) in decoded.iter().zip(&packets) {
         assert_eq!(f.state, p.state);
     }
