@@ -173,8 +173,7 @@ impl Engine {
     ) -> Result<Vec<Frame>, Error> {
         let idx = self.tokens_tensor(tokens, width, height)?;
         let out = self.model.decode(idx, height, width);
-        let data = read_f32(out).await?;
-        Frame::from_planar(&data, tokens.batch, height, width)
+        self.read_frames(out).await
     }
 
     /// Latents → frames of `width × height`: the decoder network on latents a stream's
@@ -207,8 +206,7 @@ impl Engine {
             .forward(z)
             .slice([0..b, 0..3, 0..height, 0..width])
             .clamp(0.0, 1.0);
-        let data = read_f32(out).await?;
-        Frame::from_planar(&data, b, height, width)
+        self.read_frames(out).await
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.
@@ -224,12 +222,9 @@ impl Engine {
         let x = Frame::to_tensor(frames, &self.backend.device);
         let idx = self.model.encode(x, self.levels(levels));
         let out = self.model.decode(idx.clone(), h, w);
-        let data = read_f32(out).await?;
+        let frames = self.read_frames(out).await?;
         let tokens = read_tokens(idx).await?;
-        Ok(RoundTrip {
-            frames: Frame::from_planar(&data, frames.len(), h, w)?,
-            tokens,
-        })
+        Ok(RoundTrip { frames, tokens })
     }
 
     /// Encoder → decoder on a batch with the continuous latent, no RVQ: the autoencoder's own
@@ -247,8 +242,7 @@ impl Engine {
             .forward(self.model.latent(x))
             .slice([0..frames.len(), 0..3, 0..h, 0..w])
             .clamp(0.0, 1.0);
-        let data = read_f32(out).await?;
-        Frame::from_planar(&data, frames.len(), h, w)
+        self.read_frames(out).await
     }
 
     /// The encoder's continuous latents for a batch: one `rows × columns × dim` vector per
@@ -411,6 +405,47 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A decoder network's `[B, 3, H, W]` output in [0, 1] → 8-bit frames. On the GPU the
+    /// conversion runs on the device and a pixel crosses as one 32-bit word (a third of the
+    /// f32 planes' bytes, and no conversion pass on the host); on the CPU backends the host's
+    /// vectorised loop is faster than tensor ops. Both round `v · 255 + 0.5` down.
+    async fn read_frames(&self, out: Tensor<4>) -> Result<Vec<Frame>, Error> {
+        let [b, _, h, w] = out.dims();
+        if self.backend.kind == BackendKind::Gpu {
+            let words = read_i32(pack_rgb8(out)).await?;
+            Frame::from_packed(&words, b, h, w)
+        } else {
+            let data = read_f32(out).await?;
+            Frame::from_planar(&data, b, h, w)
+        }
+    }
+}
+
+/// `[B, 3, H, W]` values → `[B, 1, H, W]` words `r | g << 8 | b << 16`, each channel
+/// `⌊clamp(v, 0, 1) · 255 + 0.5⌋`.
+pub(crate) fn pack_rgb8(out: Tensor<4>) -> Tensor<4, Int> {
+    let [b, _, h, w] = out.dims();
+    let q = out
+        .clamp(0.0, 1.0)
+        .mul_scalar(255.0)
+        .add_scalar(0.5)
+        .floor()
+        .int();
+    let channel = |c: usize| q.clone().slice([0..b, c..c + 1, 0..h, 0..w]);
+    channel(0) + channel(1).mul_scalar(1 << 8) + channel(2).mul_scalar(1 << 16)
+}
+
+async fn read_i32(t: Tensor<4, Int>) -> Result<Vec<i32>, Error> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Backend(format!("{e:?}")))?;
+    data.convert::<i32>()
+        .try_into_vec::<i32>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
 async fn read_f32(t: Tensor<4>) -> Result<Vec<f32>, Error> {
     let data = t
         .into_data_async()
@@ -441,4 +476,45 @@ async fn read_tokens(t: Tensor<4, Int>) -> Result<Tokens, Error> {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     burn::tensor::read_sync(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device's 8-bit conversion (run here on the CPU backend) and the host's agree on
+    /// every 8-bit level, the points halfway between levels and values out of range.
+    #[test]
+    fn packing_on_the_device_matches_the_host_conversion() {
+        let device = Backend::cpu("test").device;
+        let mut values: Vec<f32> = (0..=255)
+            .flat_map(|k| {
+                [
+                    k as f32 / 255.0,
+                    (k as f32 + 0.5) / 255.0,
+                    (k as f32 + 0.49) / 255.0,
+                ]
+            })
+            .collect();
+        values.extend([-1.0, -0.001, 1.001, 7.0, 0.0, 1.0]);
+        let (h, w) = (2, values.len().div_ceil(2 * 3));
+        values.resize(3 * h * w, 0.25);
+        // the three planes hold the values in different orders, so the channels differ
+        let mut data = values.clone();
+        data.rotate_left(h * w / 3);
+        data.extend(values.iter().rev());
+        data.truncate(3 * h * w);
+        let host = Frame::from_planar(
+            &data.iter().map(|v| v.clamp(0.0, 1.0)).collect::<Vec<_>>(),
+            1,
+            h,
+            w,
+        )
+        .unwrap();
+        let t = Tensor::<4>::from_data(TensorData::new(data, [1, 3, h, w]), &device);
+        let words = block_on(read_i32(pack_rgb8(t))).unwrap();
+        let packed = Frame::from_packed(&words, 1, h, w).unwrap();
+        assert_eq!(packed[0].rgb(), host[0].rgb());
+        assert!(host[0].rgb().contains(&255) && host[0].rgb().contains(&0));
+    }
 }

@@ -260,6 +260,38 @@ impl Frame {
         Tensor::from_data(TensorData::new(data, [frames.len(), 3, h, w]), device)
     }
 
+    /// Frames from pixels packed one per 32-bit word, `r | g << 8 | b << 16` (the high byte
+    /// ignored), `batch × height × width` words: what the device's 8-bit conversion reads
+    /// back ([`crate::Engine`] on WebGPU).
+    ///
+    /// # Errors
+    /// [`Error::BufferSize`] if `words` is not `batch × height × width` long.
+    pub fn from_packed(
+        words: &[i32],
+        batch: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<Frame>, Error> {
+        check_dims(width, height)?;
+        let plane = width * height;
+        if words.len() != batch * plane {
+            return Err(Error::BufferSize {
+                expected: batch * plane,
+                got: words.len(),
+            });
+        }
+        Ok(words
+            .chunks_exact(plane)
+            .map(|d| {
+                let mut rgb = vec![0u8; 3 * plane];
+                for (px, &v) in rgb.chunks_exact_mut(3).zip(d) {
+                    px.copy_from_slice(&v.to_le_bytes()[..3]);
+                }
+                Frame { width, height, rgb }
+            })
+            .collect())
+    }
+
     /// Splits planar `[B, 3, H, W]` values in [0, 1] (as read back from a tensor) into frames.
     ///
     /// # Errors

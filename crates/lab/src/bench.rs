@@ -144,7 +144,8 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
             }
         }
     }
-    // the decoder network's last step on the CPU: planar f32 → interleaved RGB8
+    // the decoder network's last step on the CPU backends (on the GPU it runs on the device):
+    // planar f32 → interleaved RGB8
     let planar = vec![0.5f32; 3 * w * h];
     let mut t_rgb = Vec::new();
     for _ in 0..5 {
@@ -165,7 +166,7 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     // GFLOP per millisecond = TFLOP/s
     let net_tflops = gflop / (ne + nd);
     let mut line = format!(
-        "{} {w}x{h} on {}: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} + decoder net {nd:.2} (of which f32→RGB8 on the CPU {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
+        "{} {w}x{h} on {}: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} + decoder net {nd:.2} (the host's f32→RGB8 pass, which the CPU backends use, timed alone: {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
         model.name(),
         engine.backend_kind(),
         1000.0 / enc_ms,
