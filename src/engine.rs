@@ -2,7 +2,7 @@
 //! end (CLI, wasm, tests) shares. All readback is async, as WebGPU in wasm requires; native
 //! callers block on it with [`block_on`].
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Element, Int, Tensor, TensorData};
 
 use crate::backend::{Backend, BackendKind};
 use crate::error::Error;
@@ -222,9 +222,10 @@ impl Engine {
         let x = Frame::to_tensor(frames, &self.backend.device);
         let idx = self.model.encode(x, self.levels(levels));
         let out = self.model.decode(idx.clone(), h, w);
-        let frames = self.read_frames(out).await?;
-        let tokens = read_tokens(idx).await?;
-        Ok(RoundTrip { frames, tokens })
+        Ok(RoundTrip {
+            frames: self.read_frames(out).await?,
+            tokens: read_tokens(idx).await?,
+        })
     }
 
     /// Encoder → decoder on a batch with the continuous latent, no RVQ: the autoencoder's own
@@ -403,9 +404,7 @@ impl Engine {
             &self.backend.device,
         ))
     }
-}
 
-impl Engine {
     /// A decoder network's `[B, 3, H, W]` output in [0, 1] → 8-bit frames. On the GPU the
     /// conversion runs on the device and a pixel crosses as one 32-bit word (a third of the
     /// f32 planes' bytes, and no conversion pass on the host); on the CPU backends the host's
@@ -437,22 +436,18 @@ pub(crate) fn pack_rgb8(out: Tensor<4>) -> Tensor<4, Int> {
 }
 
 async fn read_i32(t: Tensor<4, Int>) -> Result<Vec<i32>, Error> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Backend(format!("{e:?}")))?;
-    data.convert::<i32>()
-        .try_into_vec::<i32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
+    into_vec(t.into_data_async().await)
 }
 
 async fn read_f32(t: Tensor<4>) -> Result<Vec<f32>, Error> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Backend(format!("{e:?}")))?;
-    data.convert::<f32>()
-        .try_into_vec::<f32>()
+    into_vec(t.into_data_async().await)
+}
+
+/// A readback's values as `E`, its failures as [`Error::Backend`].
+fn into_vec<E: Element>(data: Result<TensorData, impl std::fmt::Debug>) -> Result<Vec<E>, Error> {
+    data.map_err(|e| Error::Backend(format!("{e:?}")))?
+        .convert::<E>()
+        .try_into_vec::<E>()
         .map_err(|e| Error::Backend(format!("{e:?}")))
 }
 

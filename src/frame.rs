@@ -99,12 +99,7 @@ impl Frame {
     /// `rgb` is not `width × height × 3` bytes.
     pub fn from_rgb(width: usize, height: usize, rgb: Vec<u8>) -> Result<Self, Error> {
         check_dims(width, height)?;
-        if rgb.len() != width * height * 3 {
-            return Err(Error::BufferSize {
-                expected: width * height * 3,
-                got: rgb.len(),
-            });
-        }
+        check_len(width * height * 3, rgb.len())?;
         Ok(Self { width, height, rgb })
     }
 
@@ -114,12 +109,7 @@ impl Frame {
     /// As [`Frame::from_rgb`], with `width × height × 4` bytes expected.
     pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Result<Self, Error> {
         check_dims(width, height)?;
-        if rgba.len() != width * height * 4 {
-            return Err(Error::BufferSize {
-                expected: width * height * 4,
-                got: rgba.len(),
-            });
-        }
+        check_len(width * height * 4, rgba.len())?;
         let rgb = rgba
             .chunks_exact(4)
             .flat_map(|p| [p[0], p[1], p[2]])
@@ -141,12 +131,7 @@ impl Frame {
     ) -> Result<Self, Error> {
         check_dims(width, height)?;
         let (cw, ch) = chroma.plane_size(width, height);
-        if y.len() != width * height {
-            return Err(Error::BufferSize {
-                expected: width * height,
-                got: y.len(),
-            });
-        }
+        check_len(width * height, y.len())?;
         if u.len() != cw * ch || v.len() != cw * ch {
             return Err(Error::BufferSize {
                 expected: cw * ch,
@@ -274,12 +259,7 @@ impl Frame {
     ) -> Result<Vec<Frame>, Error> {
         check_dims(width, height)?;
         let plane = width * height;
-        if words.len() != batch * plane {
-            return Err(Error::BufferSize {
-                expected: batch * plane,
-                got: words.len(),
-            });
-        }
+        check_len(batch * plane, words.len())?;
         Ok(words
             .chunks_exact(plane)
             .map(|d| {
@@ -304,12 +284,7 @@ impl Frame {
     ) -> Result<Vec<Frame>, Error> {
         check_dims(width, height)?;
         let plane = width * height;
-        if data.len() != batch * 3 * plane {
-            return Err(Error::BufferSize {
-                expected: batch * 3 * plane,
-                got: data.len(),
-            });
-        }
+        check_len(batch * 3 * plane, data.len())?;
         // `(x + 0.5) as u8` rounds half up and saturates (NaN → 0): `clamp_u8` without the
         // libm `round` call, so that this loop vectorises (1.20 → 0.34 ms per 640×360 frame
         // here; it was 3–4 ms of the H100 machine's decode, docs/results.md). It differs from
@@ -329,6 +304,15 @@ impl Frame {
                 Frame { width, height, rgb }
             })
             .collect())
+    }
+}
+
+/// [`Error::BufferSize`] unless a buffer of `got` values is the `expected` length.
+fn check_len(expected: usize, got: usize) -> Result<(), Error> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(Error::BufferSize { expected, got })
     }
 }
 
