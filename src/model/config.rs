@@ -37,6 +37,11 @@ pub struct VqVaeConfig {
     /// linear transform of its width and learns what is nonlinear on top. Off in v1 weights.
     #[config(default = false)]
     pub linear_path: bool,
+    /// Fine motion: the range in pixels per axis (1..=7) of the motion maps the weight file
+    /// carries (`motion.maps`, fitted after training by `vqcodec-lab motion-ops`); 0: none,
+    /// delta frames predict with whole-position motion only (docs/bitstream.md).
+    #[config(default = 0)]
+    pub motion_range: usize,
 }
 
 impl VqVaeConfig {
@@ -66,6 +71,13 @@ impl VqVaeConfig {
         }
         if self.downsample == 4 && self.mid_channels == 0 {
             return Err("downsample 4 needs mid_channels > 0".into());
+        }
+        if self.motion_range > usize::from(vqc::MAX_FINE_RANGE) {
+            return Err(format!(
+                "motion_range {} (expected 0..={})",
+                self.motion_range,
+                vqc::MAX_FINE_RANGE
+            ));
         }
         for (name, v, max) in [
             ("latent_channels", self.latent_channels, 4096),

@@ -18,7 +18,7 @@ pub use layers::{pixel_shuffle, pixel_unshuffle};
 pub use quantizer::{EmaState, Quantized, ResidualQuantizer};
 pub use weights::{ModelId, ModelKind, Precision, Weights, WeightsError};
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Int, Tensor};
 
@@ -31,6 +31,9 @@ pub struct VqVae {
     pub quantizer: ResidualQuantizer,
     /// Latent → frame.
     pub decoder: Decoder,
+    /// Fine-motion maps `[4·r, 2·D + 1, D]` (config `motion_range` r > 0): not used by the
+    /// networks; the format crate predicts delta frames with them ([`vqc::MotionOps`]).
+    pub motion: Option<Param<Tensor<3>>>,
     downsample: usize,
 }
 
@@ -65,6 +68,11 @@ impl VqVaeConfig {
                 device,
             ),
             decoder: Decoder::new(self, device),
+            motion: (self.motion_range > 0).then(|| {
+                let r = self.motion_range;
+                let shape = [4 * r, 2 * self.code_dim + 1, self.code_dim];
+                Param::from_tensor(Tensor::zeros(shape, device)).set_require_grad(false)
+            }),
             downsample: self.downsample,
         }
     }

@@ -212,6 +212,9 @@ impl Weights {
         for (key, value) in V1_DEFAULTS {
             config.entry(key).or_insert(serde_json::Value::Bool(value));
         }
+        config
+            .entry("motion_range")
+            .or_insert(serde_json::Value::from(0));
         let config: VqVaeConfig = serde_json::from_value(serde_json::Value::Object(config))
             .map_err(|e| WeightsError::Config(e.to_string()))?;
         config.validate().map_err(WeightsError::Config)?;
@@ -317,8 +320,24 @@ impl Weights {
             .try_into_vec::<f32>()
             .map_err(|e| mismatch(format!("{e:?}")))?;
         let c = &self.config;
-        vqc::Codebooks::new(c.levels, c.codebook_size, c.code_dim, data)
-            .map_err(|e| mismatch(e.to_string()))
+        let books = vqc::Codebooks::new(c.levels, c.codebook_size, c.code_dim, data)
+            .map_err(|e| mismatch(e.to_string()))?;
+        if c.motion_range == 0 {
+            return Ok(books);
+        }
+        let mismatch = |e: String| WeightsError::Mismatch(format!("motion.maps: {e}"));
+        let tensor = store
+            .get_tensor("motion")
+            .map_err(|e| mismatch(e.to_string()))?
+            .ok_or_else(|| mismatch("missing".into()))?;
+        let data = burn::store::bridge::to_data(tensor)
+            .map_err(|e| mismatch(e.to_string()))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| mismatch(format!("{e:?}")))?;
+        let ops = vqc::MotionOps::new(c.motion_range as u8, c.code_dim, &data)
+            .map_err(|e| mismatch(e.to_string()))?;
+        books.with_motion(ops).map_err(|e| mismatch(e.to_string()))
     }
 
     /// The model config from the header.

@@ -76,7 +76,7 @@ fn main() {
         if *kind == FrameKind::Key {
             ctx = Contexts::new(3, 7);
         }
-        symbols += symbol_count(state, *kind);
+        symbols += symbol_count(state, *kind, 0);
         assert_eq!(
             &write_frame(state, *kind, &mut ctx),
             payload,

@@ -5,6 +5,7 @@
 //! * `train`: trains the VQ-VAE with burn autodiff (`init-weights` writes untrained weights);
 //! * `ceiling`: the autoencoder without its quantizer against 1..=L RVQ levels;
 //! * `latents`: dumps a clip's latents and the codebooks as .npy (issue 16's measurement).
+//! * `motion-ops`: fits a model's fine-motion maps and writes weights that carry them.
 //!
 //! Every encode and decode goes through the engine's pipeline, as in the CLI and the browser.
 
@@ -13,6 +14,7 @@ mod ceiling;
 mod eval;
 mod latents;
 mod model_spec;
+mod motion_ops;
 mod train;
 
 use std::path::PathBuf;
@@ -121,6 +123,8 @@ enum Command {
     Ceiling(ceiling::CeilingArgs),
     /// Dumps a clip's continuous latents and the codebooks as .npy (issue 16's measurement).
     Latents(latents::LatentsArgs),
+    /// Fits a model's fine-motion maps on training clips and writes weights that carry them.
+    MotionOps(motion_ops::MotionOpsArgs),
     /// Trains a model on y4m clips listed in a manifest.
     Train(TrainArgs),
     /// Writes freshly initialised (untrained) weights for a preset.
@@ -143,6 +147,7 @@ fn main() -> Result<()> {
         Command::Bench(a) => bench::bench(&a),
         Command::Ceiling(a) => ceiling::ceiling(&a),
         Command::Latents(a) => latents::latents(&a),
+        Command::MotionOps(a) => motion_ops::motion_ops(&a),
         Command::Train(a) => train(&a),
         Command::InitWeights {
             preset,

@@ -7,6 +7,7 @@
 //! every decoder reads back identically.
 
 use crate::error::ConfigError;
+use crate::motion::MotionOps;
 
 /// Fractional bits of the fixed-point latent that decoders reconstruct: codebook values are
 /// rounded to multiples of 2^-16, and a decoded latent is an `i32` sum of them in a fixed order,
@@ -29,6 +30,7 @@ pub struct Codebooks {
     data: Vec<f32>,
     fixed: Vec<i32>,
     norms: Vec<f32>,
+    motion: Option<std::sync::Arc<MotionOps>>,
 }
 
 impl Codebooks {
@@ -72,7 +74,39 @@ impl Codebooks {
             data,
             fixed,
             norms,
+            motion: None,
         })
+    }
+
+    /// The same codebooks with the model's fine-motion maps (docs/bitstream.md, "Fine motion").
+    ///
+    /// # Errors
+    /// [`ConfigError::Codebooks`] if the maps work on another latent dimension.
+    pub fn with_motion(mut self, ops: MotionOps) -> Result<Self, ConfigError> {
+        if ops.dim() != self.dim || self.dim > crate::motion::MAX_DIM {
+            return Err(ConfigError::Codebooks {
+                got: format!("motion maps of dimension {}", ops.dim()),
+                expected: format!("dimension {}", self.dim),
+            });
+        }
+        self.motion = Some(std::sync::Arc::new(ops));
+        Ok(self)
+    }
+
+    /// These codebooks with `from`'s fine-motion maps (an adapted codebook keeps the model's).
+    pub fn keep_motion(mut self, from: &Codebooks) -> Self {
+        self.motion = from.motion.clone();
+        self
+    }
+
+    /// The model's fine-motion maps, if it has them.
+    pub fn motion(&self) -> Option<&MotionOps> {
+        self.motion.as_deref()
+    }
+
+    /// The fine-motion range a stream of these codebooks codes with (0: none).
+    pub fn fine_range(&self) -> u8 {
+        self.motion.as_ref().map_or(0, |m| m.range())
     }
 
     /// RVQ levels.

@@ -10,7 +10,7 @@ use crate::patch::CodebookPatch;
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// Bytes in a sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
 /// Header flag: a codebook block follows the fixed header (issue 6).
@@ -135,6 +135,10 @@ pub struct Header {
     pub downsample: u8,
     /// Source chroma layout (informative).
     pub chroma: SourceChroma,
+    /// Fine-motion range in pixels per axis, 0..=7 (0: the stream codes only whole-position
+    /// motion); the model's motion maps must have this range (docs/bitstream.md, "Fine
+    /// motion").
+    pub fine_motion: u8,
     /// Codebook levels adapted to this stream's footage (`vqcodec adapt`), carried after the
     /// fixed header; a decoder draws the stream's indices from these levels instead of the
     /// model's own.
@@ -202,7 +206,7 @@ impl Header {
             self.downsample,
             0, // colour: RGB from BT.601 limited-range Y'CbCr
             self.chroma as u8,
-            0,
+            self.fine_motion,
             0,
             0,
         ]);
@@ -279,8 +283,15 @@ impl Header {
             downsample: bytes[50],
             chroma: SourceChroma::from_u8(bytes[52])
                 .ok_or_else(|| StreamError::Malformed(format!("chroma code {}", bytes[52])))?,
+            fine_motion: bytes[53],
             codebook: None,
         };
+        if bytes[54] != 0 || bytes[55] != 0 {
+            return Err(StreamError::Unsupported(format!(
+                "reserved header bytes {:#x} {:#x}",
+                bytes[54], bytes[55]
+            )));
+        }
         if bytes[51] != 0 {
             return Err(StreamError::Unsupported(format!(
                 "colour code {}",
@@ -357,6 +368,13 @@ impl Header {
                 Ok(())
             }
         };
+        if self.fine_motion > crate::motion::MAX_FINE_RANGE {
+            return Err(StreamError::Malformed(format!(
+                "fine-motion range {} (at most {})",
+                self.fine_motion,
+                crate::motion::MAX_FINE_RANGE
+            )));
+        }
         if self.width == 0 || self.height == 0 {
             return Err(StreamError::Malformed(format!(
                 "frame size {}x{}",

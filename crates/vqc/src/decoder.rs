@@ -37,7 +37,8 @@ impl Decoder {
         }
         Ok(Self {
             grid: header.latent_size(),
-            ctx: Contexts::new(header.levels.into(), header.codebook_bits.into()),
+            ctx: Contexts::new(header.levels.into(), header.codebook_bits.into())
+                .with_fine_motion(header.fine_motion),
             header: header.clone(),
             prev: None,
             books: None,
@@ -55,6 +56,12 @@ impl Decoder {
     pub fn with_codebooks(mut self, books: &Codebooks) -> Result<Self, StreamError> {
         let h = &self.header;
         if books.levels() != usize::from(h.levels) || books.size() != 1 << h.codebook_bits {
+            return Err(StreamError::ModelMismatch {
+                stream: h.model_id,
+                decoder: h.model_id,
+            });
+        }
+        if books.fine_range() != h.fine_motion {
             return Err(StreamError::ModelMismatch {
                 stream: h.model_id,
                 decoder: h.model_id,
@@ -95,7 +102,8 @@ impl Decoder {
             });
         }
         if chunk.kind == FrameKind::Key {
-            self.ctx = Contexts::new(levels, self.header.codebook_bits.into());
+            self.ctx = Contexts::new(levels, self.header.codebook_bits.into())
+                .with_fine_motion(self.header.fine_motion);
         }
         let result = decode_frame(
             chunk.payload,

@@ -191,6 +191,7 @@ impl Encoder {
             codebook_bits: bits as u8,
             downsample: model.downsample as u8,
             chroma: config.chroma,
+            fine_motion: books.fine_range(),
             codebook: None,
         }
         .with_codebook(config.codebook.clone());
@@ -207,7 +208,7 @@ impl Encoder {
         let written = (header.byte_len() as u64, 0);
         Ok(Self {
             grid: header.latent_size(),
-            ctx: Contexts::new(model.levels, bits),
+            ctx: Contexts::new(model.levels, bits).with_fine_motion(header.fine_motion),
             config,
             header,
             books,
@@ -251,7 +252,8 @@ impl Encoder {
             FrameKind::Delta => lambda,
         };
         let mut ctx = match kind {
-            FrameKind::Key => Contexts::new(self.books.levels(), self.bits),
+            FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
+                .with_fine_motion(self.header.fine_motion),
             FrameKind::Delta => self.ctx.clone(),
         };
         let code = encode_frame(

@@ -31,6 +31,7 @@ mod encoder;
 mod error;
 mod hash;
 mod inspect;
+mod motion;
 mod options;
 mod patch;
 mod range;
@@ -49,10 +50,11 @@ pub use encoder::{Encoder, EncoderConfig, FrameStats, Packet};
 pub use error::{ConfigError, ErrorKind, StreamError};
 pub use hash::id_of;
 pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};
+pub use motion::{MAX_FINE_RANGE, MotionOps, fine_count, fine_motion, fine_motions};
 pub use options::{DEFAULT_FRAMERATE, DEFAULT_KEYINT, EncoderOptions};
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
-pub use syntax::{INTER_STARTS, MOTIONS, Mode, NONE, TokenState};
+pub use syntax::{FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, TokenState};
 
 /// The sizes and id of the model a stream is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -186,7 +186,7 @@ impl CodebookPatch {
             let values = self.level_values(i, &data[range.clone()]);
             data[range].copy_from_slice(&values);
         }
-        Codebooks::new(self.levels, self.size, self.dim, data)
+        Ok(Codebooks::new(self.levels, self.size, self.dim, data)?.keep_motion(base))
     }
 
     /// The file's bytes.

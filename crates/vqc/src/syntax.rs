@@ -29,6 +29,7 @@
 
 use crate::codebook::{Codebooks, LATENT_FRAC_BITS};
 use crate::container::FrameKind;
+use crate::motion::{MotionOps, fine_count, fine_index, fine_motion};
 use crate::range::{BitModel, BitTree, RangeDecoder, RangeEncoder};
 
 /// Marks a level that the frame did not code at a position: beyond the frame's coded levels,
@@ -43,7 +44,12 @@ pub const INTER_STARTS: [u8; 4] = [1, 2, 4, 6];
 
 /// The shifts a copy or inter position may predict from, `(dx, dy)` in latent positions: the
 /// previous frame's latent at `(x + dx, y + dy)`, clamped to the grid. Index 0 is no motion.
+/// Motions from [`FIRST_FINE`] on are fine motions (pixels, through the model's motion maps).
 pub const MOTIONS: [(i8, i8); 5] = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
+
+/// The first motion index that is a fine motion: `FIRST_FINE + k` moves the picture by
+/// [`crate::motion::fine_motion`]`(r, k)` pixels, `r` the stream's fine-motion range.
+pub const FIRST_FINE: u8 = MOTIONS.len() as u8;
 
 /// How a position of a frame is coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,7 +92,8 @@ pub struct TokenState {
     pub idx: Vec<u16>,
     /// How each position is coded (raster order).
     pub mode: Vec<Mode>,
-    /// Each position's shift of its prediction, an index into [`MOTIONS`] (0 for intra).
+    /// Each position's shift of its prediction: an index into [`MOTIONS`], or a fine motion
+    /// from [`FIRST_FINE`] on (0 for intra).
     pub motion: Vec<u8>,
     /// The reconstructed latent, `height × width × dim` in units of 2^-[`LATENT_FRAC_BITS`]
     /// (position-major, as the engine's decoder network takes it); empty when the state was
@@ -153,7 +160,8 @@ impl TokenState {
     /// predicting from `prev` (the previous frame's latent). Integer sums in a fixed order (the
     /// mode's base, then levels in order, wrapping on overflow), so that every decoder computes
     /// the same.
-    /// Leaves the latent empty when a position predicts and `prev` is `None` or empty.
+    /// Leaves the latent empty when a position predicts and `prev` is `None` or empty, or uses
+    /// a fine motion that `books` has no motion maps for.
     ///
     /// # Panics
     /// If `books`'s shape does not match the state (a caller bug).
@@ -161,7 +169,10 @@ impl TokenState {
         let (n, dim) = (self.height * self.width, books.dim());
         assert_eq!(books.levels(), self.levels, "codebook levels");
         let prev = prev.filter(|p| p.len() == n * dim);
-        if prev.is_none() && self.mode.iter().any(|&m| m != Mode::Intra) {
+        let predicts = self.mode.iter().any(|&m| m != Mode::Intra);
+        let fine = self.motion.iter().any(|&m| m >= FIRST_FINE);
+        let ops = books.motion();
+        if (prev.is_none() && predicts) || (fine && ops.is_none()) {
             self.latent.clear();
             return;
         }
@@ -170,8 +181,17 @@ impl TokenState {
             if self.mode[p] != Mode::Intra
                 && let Some(prev) = prev
             {
-                let q = shifted(p, self.width, self.height, self.motion[p]);
-                out.copy_from_slice(&prev[q * dim..(q + 1) * dim]);
+                let m = self.motion[p];
+                if m >= FIRST_FINE
+                    && let Some(ops) = ops
+                {
+                    let d = fine_motion(ops.range(), usize::from(m - FIRST_FINE));
+                    let at = (p % self.width, p / self.width);
+                    ops.predict(prev, (self.width, self.height), at, d, out);
+                } else {
+                    let q = shifted(p, self.width, self.height, m);
+                    out.copy_from_slice(&prev[q * dim..(q + 1) * dim]);
+                }
             }
             for l in 0..self.coded {
                 let v = self.idx[l * n + p];
@@ -186,11 +206,11 @@ impl TokenState {
     }
 }
 
-/// The position position `p`'s motion `m` predicts from: shifted by [`MOTIONS`]`[m]`, clamped
-/// to the `width × height` grid.
+/// The position position `p`'s whole-position motion `m` predicts from: shifted by
+/// [`MOTIONS`]`[m]`, clamped to the `width × height` grid (fine motions: `p` itself).
 #[inline]
 fn shifted(p: usize, width: usize, height: usize, m: u8) -> usize {
-    let (dx, dy) = MOTIONS[usize::from(m)];
+    let (dx, dy) = MOTIONS.get(usize::from(m)).copied().unwrap_or((0, 0));
     let x = (p % width) as isize + isize::from(dx);
     let y = (p / width) as isize + isize::from(dy);
     let x = x.clamp(0, width as isize - 1) as usize;
@@ -226,6 +246,9 @@ pub struct Contexts {
     intra: [BitModel; 3],
     moved: [BitModel; 3],
     direction: BitTree,
+    fine_range: u8,
+    fine: [BitModel; 3],
+    fine_tree: BitTree,
     start: [BitModel; INTER_STARTS.len()],
     same_left: Vec<BitModel>,
     same_above: Vec<BitModel>,
@@ -246,12 +269,25 @@ impl Contexts {
             intra: [BitModel::new(); 3],
             moved: [BitModel::new(); 3],
             direction: BitTree::new(2),
+            fine_range: 0,
+            fine: [BitModel::new(); 3],
+            fine_tree: BitTree::new(1),
             start: [BitModel::new(); INTER_STARTS.len()],
             same_left: vec![BitModel::new(); CLASSES * levels * 2],
             same_above: vec![BitModel::new(); CLASSES * levels],
             trees: vec![BitTree::new(bits); CLASSES * levels],
             stop: vec![BitModel::new(); CLASSES * levels * STOP_CTX],
         }
+    }
+
+    /// The same models for a stream whose fine-motion range is `range` (0: none).
+    pub fn with_fine_motion(mut self, range: u8) -> Self {
+        self.fine_range = range;
+        if range > 0 {
+            let bits = usize::BITS - (fine_count(range) - 1).leading_zeros();
+            self.fine_tree = BitTree::new(bits);
+        }
+        self
     }
 
     /// Context of the stop flag of `level` at position `p` from where the positions already
@@ -282,6 +318,7 @@ struct ModeCtx {
     copies: usize,
     intras: usize,
     moved: usize,
+    fine: usize,
 }
 
 impl ModeCtx {
@@ -291,6 +328,7 @@ impl ModeCtx {
             copies: 0,
             intras: 0,
             moved: 0,
+            fine: 0,
         };
         for q in [(x > 0).then(|| p - 1), (y > 0).then(|| p - width)]
             .into_iter()
@@ -299,6 +337,7 @@ impl ModeCtx {
             c.copies += usize::from(state.mode[q] == Mode::Copy);
             c.intras += usize::from(state.mode[q] == Mode::Intra);
             c.moved += usize::from(state.motion[q] != 0);
+            c.fine += usize::from(state.motion[q] >= FIRST_FINE);
         }
         c
     }
@@ -311,22 +350,45 @@ fn motion_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
     if m == 0 {
         return moved.cost(false);
     }
-    moved.cost(true) + ctx.direction.cost(u32::from(m - 1))
+    let mut bits = moved.cost(true);
+    if ctx.fine_range > 0 {
+        bits += ctx.fine[mc.fine].cost(m >= FIRST_FINE);
+    }
+    if m >= FIRST_FINE {
+        bits + ctx.fine_tree.cost(u32::from(m - FIRST_FINE))
+    } else {
+        bits + ctx.direction.cost(u32::from(m - 1))
+    }
 }
 
 fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, m: u8) {
     enc.encode(&mut ctx.moved[mc.moved], m != 0);
-    if m != 0 {
+    if m == 0 {
+        return;
+    }
+    if ctx.fine_range > 0 {
+        enc.encode(&mut ctx.fine[mc.fine], m >= FIRST_FINE);
+    }
+    if m >= FIRST_FINE {
+        ctx.fine_tree.encode(enc, u32::from(m - FIRST_FINE));
+    } else {
         ctx.direction.encode(enc, u32::from(m - 1));
     }
 }
 
-fn read_motion(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx) -> u8 {
-    if dec.decode(&mut ctx.moved[mc.moved]) {
-        1 + ctx.direction.decode(dec) as u8
-    } else {
-        0
+fn read_motion(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx) -> Result<u8, String> {
+    if !dec.decode(&mut ctx.moved[mc.moved]) {
+        return Ok(0);
     }
+    if ctx.fine_range > 0 && dec.decode(&mut ctx.fine[mc.fine]) {
+        let k = ctx.fine_tree.decode(dec) as usize;
+        let count = fine_count(ctx.fine_range);
+        if k >= count {
+            return Err(format!("fine motion {k} of {count}"));
+        }
+        return Ok(FIRST_FINE + k as u8);
+    }
+    Ok(1 + ctx.direction.decode(dec) as u8)
 }
 
 /// The inter start levels a frame with `coded` levels offers.
@@ -565,6 +627,11 @@ pub fn encode_frame(
         residual: vec![0f32; dim],
     };
     let mut distortion = 0f64;
+    let fine = books.motion().filter(|_| ctx.fine_range > 0);
+    if let Some(ops) = fine {
+        assert_eq!(ops.range(), ctx.fine_range, "the models' fine-motion range");
+    }
+    let (mut fine_pred, mut fine_f32) = (vec![0i32; dim], vec![0f32; dim]);
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
@@ -585,16 +652,17 @@ pub fn encode_frame(
             Some(prev) => {
                 let mc = ModeCtx::new(&state, at);
                 let lambda = params.lambda;
-                let pred_at = |m: u8| {
+                let whole_at = |m: u8| {
                     let q = shifted(p, width, height, m);
                     &prev[q * dim..(q + 1) * dim]
                 };
                 // each motion's prediction error (a copy's error), once
                 let mut err = [0f32; MOTIONS.len()];
+                let mut err_fine = f32::INFINITY;
                 for (m, e) in err.iter_mut().enumerate() {
                     *e = z
                         .iter()
-                        .zip(pred_at(m as u8))
+                        .zip(whole_at(m as u8))
                         .map(|(a, b)| (a - b) * (a - b))
                         .sum();
                 }
@@ -610,6 +678,46 @@ pub fn encode_frame(
                         moved = (m, j);
                     }
                 }
+                // fine motions (pixels, through the model's maps), where the prediction
+                // without motion leaves more error than saying "fine motion" costs
+                if let (Some(ops), Some(r)) = (fine, reference)
+                    && err[0] > lambda * motion_cost(ctx, mc, FIRST_FINE)
+                {
+                    let f = fine_search(ops, &r.latent, (width, height), (x, y), z, &mut fine_pred);
+                    for (d, e) in f {
+                        let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
+                        let j = e + lambda * motion_cost(ctx, mc, m);
+                        if j < moved.1 {
+                            moved = (m, j);
+                        }
+                    }
+                    if moved.0 >= FIRST_FINE {
+                        let d = fine_motion(ops.range(), usize::from(moved.0 - FIRST_FINE));
+                        ops.predict(&r.latent, (width, height), (x, y), d, &mut fine_pred);
+                        for (o, &v) in fine_f32.iter_mut().zip(&fine_pred) {
+                            *o = v as f32 * LATENT_SCALE;
+                        }
+                        err_fine = z
+                            .iter()
+                            .zip(&fine_f32)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum();
+                    }
+                }
+                let err_of = |m: u8| {
+                    if m >= FIRST_FINE {
+                        err_fine
+                    } else {
+                        err[usize::from(m)]
+                    }
+                };
+                let pred_at = |m: u8| {
+                    if m >= FIRST_FINE {
+                        return &fine_f32[..];
+                    }
+                    let q = shifted(p, width, height, m);
+                    &prev[q * dim..(q + 1) * dim]
+                };
                 let motions: &[u8] = if moved.1 < err[0] + lambda * motion_cost(ctx, mc, 0) {
                     &[0, moved.0]
                 } else {
@@ -618,7 +726,7 @@ pub fn encode_frame(
                 // a plain copy is always a valid choice, whatever the costs compare to (a
                 // non-finite latent makes every comparison false)
                 let copy_j = |m: u8| {
-                    let e = err[usize::from(m)];
+                    let e = err_of(m);
                     let bits = mode_cost(ctx, mc, starts, Mode::Copy) + motion_cost(ctx, mc, m);
                     (e, e + lambda * bits)
                 };
@@ -691,6 +799,44 @@ pub fn encode_frame(
         state,
         distortion,
     }
+}
+
+/// The value of one fixed-point latent unit.
+const LATENT_SCALE: f32 = 1.0 / (1u32 << LATENT_FRAC_BITS) as f32;
+
+/// The fine motions worth trying at `(x, y)` for the latent `z`, with their prediction errors:
+/// the best horizontal shift, the best vertical one, and the two together (a search of
+/// `4r + 1` predictions rather than `(2r + 1)² − 1`). `scratch` holds `dim` values.
+fn fine_search(
+    ops: &MotionOps,
+    prev: &[i32],
+    grid: (usize, usize),
+    at: (usize, usize),
+    z: &[f32],
+    scratch: &mut [i32],
+) -> Vec<((i8, i8), f32)> {
+    let r = ops.range() as i8;
+    let mut error = |d: (i8, i8)| {
+        ops.predict(prev, grid, at, d, scratch);
+        let e: f32 = z
+            .iter()
+            .zip(scratch.iter())
+            .map(|(a, &b)| {
+                let t = a - b as f32 * LATENT_SCALE;
+                t * t
+            })
+            .sum();
+        (d, e)
+    };
+    let best = |c: Vec<((i8, i8), f32)>| c.into_iter().min_by(|a, b| a.1.total_cmp(&b.1));
+    let shifts = || (-r..=r).filter(|&d| d != 0);
+    let h = best(shifts().map(|d| error((d, 0))).collect());
+    let v = best(shifts().map(|d| error((0, d))).collect());
+    let mut out: Vec<_> = h.into_iter().chain(v).collect();
+    if let (Some(h), Some(v)) = (h, v) {
+        out.push(error((h.0.0, v.0.1)));
+    }
+    out
 }
 
 /// Where a position is and how it is coded: `(p, x, y, width)`, positions per level, frame
@@ -862,7 +1008,9 @@ pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> V
 /// Symbols (mode, motion and stop flags, motion directions, indices) a frame codes: what the
 /// entropy-coder benchmark counts (a direction counts as one symbol, as an index does).
 #[cfg_attr(not(feature = "bench"), allow(dead_code))]
-pub fn symbol_count(state: &TokenState, kind: FrameKind) -> usize {
+/// (A whole-position motion in a stream with fine motion also codes the fine flag: counted when
+/// `fine_range > 0`.)
+pub fn symbol_count(state: &TokenState, kind: FrameKind, fine_range: u8) -> usize {
     let n = state.height * state.width;
     let starts = starts(state.coded).len();
     let mut count = 0;
@@ -879,8 +1027,13 @@ pub fn symbol_count(state: &TokenState, kind: FrameKind) -> usize {
                 }
             };
             if mode != Mode::Intra {
-                // the moved flag, and a direction
-                count += if state.motion[p] == 0 { 1 } else { 2 };
+                // the moved flag, then the fine flag (if the stream has fine motion) and a
+                // direction or fine motion
+                count += match state.motion[p] {
+                    0 => 1,
+                    m if m >= FIRST_FINE => 3,
+                    _ => 2 + usize::from(fine_range > 0),
+                };
             }
         }
         let Some(first) = first_level(mode) else {
@@ -928,7 +1081,7 @@ pub fn decode_frame(
                 let motion = if mode == Mode::Intra {
                     0
                 } else {
-                    read_motion(&mut dec, ctx, mc)
+                    read_motion(&mut dec, ctx, mc)?
                 };
                 (mode, motion)
             }

@@ -3,8 +3,8 @@
 //! what makes a nearly still sequence cheap.
 
 use vqc::{
-    Codebooks, Encoder, EncoderConfig, FrameKind, Limits, Mode, ModelInfo, RateControl,
-    StreamDecoder,
+    Codebooks, Encoder, EncoderConfig, FIRST_FINE, FrameKind, Limits, Mode, ModelInfo, MotionOps,
+    RateControl, StreamDecoder,
 };
 
 const LEVELS: usize = 6;
@@ -62,6 +62,16 @@ fn encode(
     rows: usize,
     cols: usize,
 ) -> (Vec<u8>, Vec<vqc::Packet>) {
+    encode_with(books(), quality, frames, rows, cols)
+}
+
+fn encode_with(
+    books: Codebooks,
+    quality: u8,
+    frames: &[Vec<f32>],
+    rows: usize,
+    cols: usize,
+) -> (Vec<u8>, Vec<vqc::Packet>) {
     let mut config = EncoderConfig::new((cols * DS) as u32, (rows * DS) as u32);
     config.rate = RateControl::Quality(quality);
     config.keyint = 100;
@@ -71,7 +81,7 @@ fn encode(
         codebook_size: SIZE,
         downsample: DS,
     };
-    let mut enc = Encoder::new(config, &model, books()).unwrap();
+    let mut enc = Encoder::new(config, &model, books).unwrap();
     let mut stream = enc.header_bytes();
     let packets: Vec<_> = frames
         .iter()
@@ -300,5 +310,97 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
                 prev = Some(code.state);
             }
         }
+    }
+}
+
+/// Motion maps of range `r` that interpolate linearly between the two latents a shifted
+/// position straddles: a shift of `d` pixels takes `|d|/8` of the neighbour and the rest of the
+/// position itself (exact for a field that is linear between positions).
+fn interpolating_maps(r: u8) -> MotionOps {
+    let rows = 2 * DIM + 1;
+    let mut data = vec![0f32; 4 * usize::from(r) * rows * DIM];
+    for m in 0..4 * usize::from(r) {
+        let k = (m % (2 * usize::from(r))) as i32;
+        let d = if k < i32::from(r) {
+            k - i32::from(r)
+        } else {
+            k - i32::from(r) + 1
+        };
+        let t = d.abs() as f32 / DS as f32;
+        // inputs: d > 0 (the position before, the position); d < 0 (the position, the one after)
+        let (wa, wb) = if d > 0 { (t, 1.0 - t) } else { (1.0 - t, t) };
+        for j in 0..DIM {
+            data[(m * rows + j) * DIM + j] = wa;
+            data[(m * rows + DIM + j) * DIM + j] = wb;
+        }
+    }
+    MotionOps::new(r, DIM, &data).unwrap()
+}
+
+/// A smooth field that moves `speed` pixels to the right per frame (8 pixels per position).
+fn moving_field(frames: usize, rows: usize, cols: usize, speed: f32) -> Vec<Vec<f32>> {
+    (0..frames)
+        .map(|t| {
+            (0..rows * cols * DIM)
+                .map(|i| {
+                    let (p, c) = (i / DIM, i % DIM);
+                    let u = (p % cols) as f32 * DS as f32 - speed * t as f32;
+                    let v = (p / cols) as f32;
+                    (u * (0.03 + 0.01 * c as f32) + v * 0.7 + c as f32).sin()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn fine_motion_predicts_a_field_moving_by_pixels_and_decodes_exactly() {
+    let (rows, cols) = (8, 10);
+    let frames = moving_field(8, rows, cols, 2.0);
+    let with_maps = books().with_motion(interpolating_maps(2)).unwrap();
+    let (stream, packets) = encode_with(with_maps.clone(), 60, &frames, rows, cols);
+    let (plain, _) = encode(60, &frames, rows, cols);
+    assert_eq!(stream[53], 2, "the header names the fine-motion range");
+    let fine: usize = packets[1..]
+        .iter()
+        .map(|p| p.state.motion.iter().filter(|&&m| m >= FIRST_FINE).count())
+        .sum();
+    let n = rows * cols * (packets.len() - 1);
+    assert!(
+        fine * 2 > n,
+        "{fine} of {n} delta positions use fine motion"
+    );
+    assert!(
+        stream.len() * 10 < plain.len() * 9,
+        "fine motion: {} bytes, without: {}",
+        stream.len(),
+        plain.len()
+    );
+    // a decoder with the same maps holds the encoder's state, latent included
+    let decoded: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
+        .unwrap()
+        .with_codebooks(&with_maps)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(decoded.len(), packets.len());
+    for (f, p) in decoded.iter().zip(&packets) {
+        assert_eq!(f.state, p.state, "frame {}", p.pts);
+        assert_eq!(f.state.latent.len(), rows * cols * DIM);
+    }
+    // the symbols need no model; reconstructing needs the maps of the stream's range
+    let symbols: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(symbols[3].state.motion, packets[3].state.motion);
+    for books in [books(), books().with_motion(interpolating_maps(1)).unwrap()] {
+        assert!(
+            StreamDecoder::new(&stream, Limits::default(), None)
+                .unwrap()
+                .with_codebooks(&books)
+                .is_err(),
+            "maps of another range"
+        );
     }
 }

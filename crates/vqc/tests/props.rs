@@ -34,6 +34,7 @@ fn header_strategy() -> impl Strategy<Value = Header> {
             levels,
             codebook_bits: bits,
             downsample: ds,
+            fine_motion: (id % 8) as u8,
             chroma: [
                 SourceChroma::C420,
                 SourceChroma::C422,
@@ -140,7 +141,7 @@ proptest! {
         let header = Header {
             model_id: 1, codebook_id: 0, width: w, height: h, fps_num: 30, fps_den: 1,
             frame_count: 0, levels: 3, codebook_bits: 7, downsample: 8, chroma: SourceChroma::C420,
-            codebook: None,
+            fine_motion: 2, codebook: None,
         };
         let mut stream = header.to_bytes();
         stream.extend_from_slice(b"VQ");

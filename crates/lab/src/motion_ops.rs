@@ -1,0 +1,218 @@
+//! `vqcodec-lab motion-ops`: fits a model's fine-motion maps and writes a weight file that
+//! carries them (issue 16: motion finer than a latent position, docs/bitstream.md "Fine motion").
+//!
+//! For each axis and shift `d` of `−r..=−1, 1..=r` pixels, a least-squares linear map from the
+//! two latents a shifted position straddles (and a 1) to the latent of the shifted picture:
+//! random crops of the training clips, each encoded as it is and moved by `d` pixels (the crop
+//! window moves over real picture, nothing is invented at the edges), the normal equations summed
+//! over the crops' interior positions and solved with a small ridge (Cholesky, f64). The maps
+//! are linear in the latent, so they carry over to the decoded latents a decoder predicts from.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::module::Param;
+use burn::tensor::{Tensor, TensorData};
+use nalgebra::{DMatrix, DVector};
+
+use vqcodec::frame::Frame;
+use vqcodec::{Backend, BackendRequest, Engine, Weights, block_on};
+
+use crate::model_spec::ModelSpec;
+
+/// Options of `vqcodec-lab motion-ops`.
+#[derive(clap::Args, Debug)]
+pub struct MotionOpsArgs {
+    /// The model to fit the maps for (a `.vqw` file, or base / lite).
+    #[arg(long)]
+    pub weights: ModelSpec,
+    /// Manifest of training clips (y4m paths, one per line, relative to its folder).
+    #[arg(long, default_value = "data/manifest-train.txt")]
+    pub data: PathBuf,
+    /// The largest shift per axis, in pixels (1..=7).
+    #[arg(long, default_value_t = 2)]
+    pub range: u8,
+    /// Crops taken from each clip (spread over its first 48 frames).
+    #[arg(long, default_value_t = 4)]
+    pub crops_per_clip: usize,
+    /// Crop size in pixels (a multiple of the model's downsample).
+    #[arg(long, default_value_t = 192)]
+    pub crop: usize,
+    /// Seed for the crop positions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The weight file to write: the model's, with the maps.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// A small deterministic generator for crop positions (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % n.max(1) as u64) as usize
+    }
+}
+
+/// A `size × size` window of `f` at `(x, y)`.
+fn window(f: &Frame, (x, y): (usize, usize), size: usize) -> Result<Frame> {
+    let w = f.width();
+    let mut rgb = Vec::with_capacity(size * size * 3);
+    for row in y..y + size {
+        rgb.extend_from_slice(&f.rgb()[(row * w + x) * 3..(row * w + x + size) * 3]);
+    }
+    Ok(Frame::from_rgb(size, size, rgb)?)
+}
+
+/// Normal equations of one map: `XᵀX` and `XᵀY` for inputs of `2·dim + 1`.
+struct Normal {
+    xtx: DMatrix<f64>,
+    xty: DMatrix<f64>,
+    rows: usize,
+}
+
+/// `vqcodec-lab motion-ops`.
+pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
+    ensure!(
+        (1..=vqc::MAX_FINE_RANGE).contains(&args.range),
+        "--range {} (expected 1..={})",
+        args.range,
+        vqc::MAX_FINE_RANGE
+    );
+    let weights = args.weights.weights()?;
+    let backend = Backend::select(BackendRequest::Cpu)?;
+    let engine = Engine::new(&weights, backend.clone())?;
+    let down = engine.config().downsample;
+    let (c, dim, r) = (args.crop, engine.config().code_dim, i64::from(args.range));
+    ensure!(
+        c % down == 0 && c >= 4 * down,
+        "--crop {c}: a multiple of {down}, ≥ {}",
+        4 * down
+    );
+    let margin = usize::from(args.range);
+    let root = args.data.parent().unwrap_or(std::path::Path::new("."));
+    let list = std::fs::read_to_string(&args.data)
+        .with_context(|| format!("reading {}", args.data.display()))?;
+    let shifts: Vec<(usize, i64)> = [0usize, 1]
+        .into_iter()
+        .flat_map(|axis| (-r..=r).filter(|&d| d != 0).map(move |d| (axis, d)))
+        .collect();
+    let inputs = 2 * dim + 1;
+    let mut normal: Vec<Normal> = shifts
+        .iter()
+        .map(|_| Normal {
+            xtx: DMatrix::zeros(inputs, inputs),
+            xty: DMatrix::zeros(inputs, dim),
+            rows: 0,
+        })
+        .collect();
+    let mut rng = Rng(args.seed);
+    let (mut clips, mut crops) = (0usize, 0usize);
+    for line in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let clip = crate::eval::load_clip(&root.join(line), Some(48))?;
+        if clip.width < c + 2 * margin || clip.height < c + 2 * margin {
+            continue;
+        }
+        clips += 1;
+        for _ in 0..args.crops_per_clip {
+            let f = &clip.frames[rng.below(clip.frames.len())].rgb;
+            let x0 = margin + rng.below(clip.width - c - 2 * margin + 1);
+            let y0 = margin + rng.below(clip.height - c - 2 * margin + 1);
+            // the crop as it is, then moved by each shift (content moves by +d: the window by −d)
+            let mut batch = vec![window(f, (x0, y0), c)?];
+            for &(axis, d) in &shifts {
+                let (dx, dy) = if axis == 0 { (d, 0) } else { (0, d) };
+                let at = ((x0 as i64 - dx) as usize, (y0 as i64 - dy) as usize);
+                batch.push(window(f, at, c)?);
+            }
+            let lat = block_on(engine.latents(&batch))?;
+            let g = c / down;
+            let z =
+                |k: usize, x: usize, y: usize| &lat[k][(y * g + x) * dim..(y * g + x + 1) * dim];
+            for (s, &(axis, d)) in shifts.iter().enumerate() {
+                let n = &mut normal[s];
+                for y in 1..g - 1 {
+                    for x in 1..g - 1 {
+                        let step = |o: i64| {
+                            if axis == 0 {
+                                ((x as i64 + o) as usize, y)
+                            } else {
+                                (x, (y as i64 + o) as usize)
+                            }
+                        };
+                        let (a, b) = if d > 0 {
+                            (step(-1), step(0))
+                        } else {
+                            (step(0), step(1))
+                        };
+                        let mut row = Vec::with_capacity(inputs);
+                        row.extend(z(0, a.0, a.1).iter().map(|&v| f64::from(v)));
+                        row.extend(z(0, b.0, b.1).iter().map(|&v| f64::from(v)));
+                        row.push(1.0);
+                        let target = z(1 + s, x, y);
+                        let xr = DVector::from_vec(row);
+                        n.xtx.syger(1.0, &xr, &xr, 1.0);
+                        let yr = DVector::from_iterator(dim, target.iter().map(|&v| f64::from(v)));
+                        n.xty.ger(1.0, &xr, &yr, 1.0);
+                        n.rows += 1;
+                    }
+                }
+            }
+            crops += 1;
+        }
+    }
+    if crops == 0 {
+        bail!("no clip in {} is larger than the crop", args.data.display());
+    }
+    let mut data = Vec::with_capacity(shifts.len() * inputs * dim);
+    for (n, &(axis, d)) in normal.iter_mut().zip(&shifts) {
+        // syger filled the lower triangle
+        n.xtx.fill_upper_triangle_with_lower_triangle();
+        let ridge = 1e-6 * n.rows as f64;
+        for i in 0..inputs {
+            n.xtx[(i, i)] += ridge;
+        }
+        let chol = n
+            .xtx
+            .clone()
+            .cholesky()
+            .context("the normal equations are singular")?;
+        let w = chol.solve(&n.xty);
+        // the fit's residual per position, against copying the latent at the position
+        eprintln!(
+            "{} {d:+}: {} positions",
+            if axis == 0 { "horizontal" } else { "vertical" },
+            n.rows
+        );
+        for i in 0..inputs {
+            for j in 0..dim {
+                data.push(w[(i, j)] as f32);
+            }
+        }
+    }
+    let mut config = weights.config().clone();
+    config.motion_range = usize::from(args.range);
+    let device = &backend.device;
+    let mut model = weights.load(device)?;
+    let shape = [shifts.len(), inputs, dim];
+    model.motion = Some(
+        Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), device))
+            .set_require_grad(false),
+    );
+    let out = Weights::from_model_with(&config, &model, weights.precision())?;
+    out.codebooks().context("the written maps")?;
+    std::fs::write(&args.output, out.as_bytes())?;
+    eprintln!(
+        "{}: fine motion ±{} px, {} maps fitted on {crops} crops of {clips} clips; {} bytes",
+        args.output.display(),
+        args.range,
+        shifts.len(),
+        out.as_bytes().len()
+    );
+    Ok(())
+}
