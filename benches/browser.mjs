@@ -6,12 +6,14 @@
 // PSNR computed here from the decoded streams (vqcodec: the native CLI; x264: native ffmpeg).
 // Also trainCodebook() on 64 frames at 640×360 (issue 6's target: ≤ 10 s on WebGPU, ≤ 60 s on
 // the CPU). `--only=codebook` runs just that.
-//   node benches/browser.mjs [--frames=N] [--webgpu] [--only=codebook]   (needs pkg/ and the CLI)
+//   node benches/browser.mjs [--frames=N] [--webgpu] [--only=codebook] [--models=lite,base]
+//                            [--sizes=640x360,…] [--no-x264] [--source=CLIP]   (needs pkg/ and the
+//   CLI; CLIP: any file ffmpeg reads, scaled to each size; default www/sample.webm)
 // Prints a table and writes out/bench/browser.json.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { serve } from '../scripts/serve.mjs';
 import { launchChromium } from '../scripts/chromium.mjs';
 
@@ -20,13 +22,18 @@ const webgpu = process.argv.includes('--webgpu');
 const cli = process.env.VQCODEC ?? join(process.env.CARGO_TARGET_DIR ?? join(homedir(), '.cache/vqcodec/target'), 'release/vqcodec');
 const outDir = join(process.cwd(), 'out', 'bench');
 mkdirSync(outDir, { recursive: true });
-const sizes = [[320, 180, 30], [640, 360, 30], [1280, 720, 8]].map(([w, h, n]) => [w, h, Number(arg('frames') ?? n)]);
+const sizes = [[320, 180, 30], [640, 360, 30], [1280, 720, 8]]
+  .filter(([w, h]) => !arg('sizes') || arg('sizes').split(',').includes(`${w}x${h}`))
+  .map(([w, h, n]) => [w, h, Number(arg('frames') ?? n)]);
+const models = (arg('models') ?? 'lite,base').split(',');
 
 /** The bundled clip at w×h, n frames, 4:2:0 y4m (native ffmpeg). */
+const source = arg('source') ?? 'www/sample.webm';
 function clip(w, h, n) {
-  const path = join(outDir, `sample-${w}x${h}-${n}.y4m`);
+  const tag = source === 'www/sample.webm' ? 'sample' : basename(source).replace(/\.[^.]*$/, '');
+  const path = join(outDir, `${tag}-${w}x${h}-${n}.y4m`);
   if (!existsSync(path)) {
-    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', 'www/sample.webm', '-vf', `scale=${w}:${h}`,
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', source, '-vf', `scale=${w}:${h}`,
       '-frames:v', String(n), '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', path]);
   }
   return path;
@@ -104,7 +111,7 @@ try {
   console.log('| backend | model | size | frames | encode fps | encode Mpx/s | decode fps | decode Mpx/s | bpp | PSNR-Y |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const backend of backends) {
-    for (const model of ['lite', 'base']) {
+    for (const model of models) {
       for (const [w, h, n] of sizes) {
         // SwiftShader (the only adapter headless gives here) runs base at seconds per frame
         const frames = backend === 'webgpu' ? Math.min(n, 3) : n;
@@ -112,15 +119,21 @@ try {
         const url = `/${path.slice(process.cwd().length + 1)}`;
         const r = await page.evaluate((o) => window.bench.vq(o), { url, model, backend });
         const bpp = (r.bytes.length * 8) / (w * h * r.frames);
-        const psnr = psnrY(path, decodeVqc(r.bytes));
+        // NaN when this machine's CLI cannot decode the stream (a pkg/ built from other weights)
+        let psnr = NaN;
+        try { psnr = psnrY(path, decodeVqc(r.bytes)); } catch { /* reported as NaN */ }
         const row = { backend: r.backend, model: r.model, w, h, frames: r.frames, decoded: r.decoded, encodeMs: r.encodeMs, decodeMs: r.decodeMs, bpp, psnr };
         results.vq.push(row);
         console.log(`| ${r.backend} | ${r.model} | ${w}×${h} | ${r.frames} | ${(r.frames * 1000 / r.encodeMs).toFixed(1)} | ${mpx(w, h, r.frames, r.encodeMs).toFixed(2)} | ${(r.decoded * 1000 / r.decodeMs).toFixed(1)} | ${mpx(w, h, r.decoded, r.decodeMs).toFixed(2)} | ${bpp.toFixed(4)} | ${psnr.toFixed(2)} |`);
       }
     }
   }
+  if (process.argv.includes('--no-x264')) {
+    writeFileSync(join(outDir, 'browser.json'), JSON.stringify(results, null, 1));
+    process.exit(0);
+  }
   // ffmpeg.wasm x264 at 640×360 on the same frames
-  const [w, h, n] = sizes[1];
+  const [w, h, n] = [640, 360, Number(arg('frames') ?? 30)];
   const path = clip(w, h, n);
   const url = `/${path.slice(process.cwd().length + 1)}`;
   const xs = await page.evaluate((o) => window.bench.x264(o), { url, crfs: [20, 26, 32, 38, 44] });

@@ -353,7 +353,8 @@ impl Trainer {
             }
         }
         self.current = Codebooks::new(self.current.levels(), size, dim, data)
-            .expect("the shape is the input's");
+            .expect("the shape is the input's")
+            .keep_motion(&self.current);
         self.step += 1;
         self.iteration += 1;
         if self.iteration == self.iterations {

@@ -3,8 +3,8 @@
 
 use vqcodec::pipeline::{Decoder, Encoder};
 use vqcodec::vqc::{
-    DecodedFrame, EncoderConfig, FrameKind, HEADER_LEN, Header, Limits, Packet, RateControl,
-    StreamDecoder, StreamError,
+    DecodedFrame, EncoderConfig, FIRST_FINE, FrameKind, HEADER_LEN, Header, Limits, Packet,
+    RateControl, StreamDecoder, StreamError,
 };
 use vqcodec::{Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb};
 
@@ -197,6 +197,13 @@ fn a_60_frame_gop_decodes_alike_on_every_backend_without_drift() {
         1,
         "one keyframe, 59 delta frames"
     );
+    // the shipped model carries fine-motion maps, and a moving clip uses them: the decoders
+    // below must predict through the maps' integer arithmetic alike
+    let fine: usize = packets
+        .iter()
+        .map(|p| p.state.motion.iter().filter(|&&m| m >= FIRST_FINE).count())
+        .sum();
+    assert!(fine > 0, "no position used fine motion");
     let mut decoders = vec![("cpu", cpu)];
     match Backend::select(BackendRequest::Gpu) {
         Ok(b) => decoders.push(("wgpu", engine(b))),
@@ -456,6 +463,30 @@ fn hostile_headers_are_refused_before_anything_is_allocated() {
         Err(other) => panic!("model id: {other}"),
         Ok(_) => panic!("model id: accepted"),
     }
+    // a fine-motion range beyond the format's is malformed; another range than the model's
+    // maps is not this model's stream
+    assert!(matches!(
+        StreamDecoder::new(
+            &rewrite(Header {
+                fine_motion: 8,
+                ..header.clone()
+            }),
+            Limits::default(),
+            Some(&info)
+        ),
+        Err(StreamError::Malformed(_))
+    ));
+    assert_eq!(header.fine_motion, e.codebooks().fine_range());
+    let other_range = rewrite(Header {
+        fine_motion: 1,
+        ..header.clone()
+    });
+    assert!(matches!(
+        StreamDecoder::new(&other_range, Limits::default(), Some(&info))
+            .unwrap()
+            .with_codebooks(e.codebooks()),
+        Err(StreamError::ModelMismatch { .. })
+    ));
     // a caller's own limits apply too
     let small = Limits {
         max_width: 100,

@@ -1,18 +1,19 @@
 //! The entropy decoder on arbitrary payloads, past the CRC that shields it in a stream: the
 //! first bytes pick a frame geometry, the rest is decoded as a keyframe and then as a delta
-//! frame against it, and both are reconstructed to latents with a codebook. Typed errors only,
+//! frame against it, and both are reconstructed to latents with a codebook (and, for a fine-motion
+//! range the first byte picks, motion maps of extreme values). Typed errors only,
 //! no panic, indices always inside the codebook, a position's levels present exactly from its
 //! mode's first level up to its stop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vqc::bench::{Contexts, decode_frame};
-use vqc::{Codebooks, FrameKind, Mode, NONE};
+use vqc::{Codebooks, FIRST_FINE, FrameKind, Mode, MotionOps, NONE, fine_count};
 
 /// Indices inside the codebook; a position's levels "none" below its mode's first level and
 /// from its stop on (or from the frame's coded levels on), an index at every level between;
 /// keyframes all intra; inter starts below the coded levels.
-fn check(state: &vqc::TokenState, size: usize, kind: FrameKind) {
+fn check(state: &vqc::TokenState, size: usize, kind: FrameKind, fine: u8) {
     assert!(
         state
             .idx
@@ -27,7 +28,8 @@ fn check(state: &vqc::TokenState, size: usize, kind: FrameKind) {
             Mode::Inter(s) => usize::from(s),
         };
         assert!(kind == FrameKind::Delta || state.mode[p] == Mode::Intra);
-        assert!(usize::from(state.motion[p]) < vqc::MOTIONS.len());
+        let motions = usize::from(FIRST_FINE) + if fine > 0 { fine_count(fine) } else { 0 };
+        assert!(usize::from(state.motion[p]) < motions);
         assert!(
             state.mode[p] != Mode::Intra || state.motion[p] == 0,
             "intra never moves"
@@ -53,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let levels = usize::from(data[0] % 4) + 1;
+    let fine = (data[0] / 4) % (vqc::MAX_FINE_RANGE + 1);
     let coded = usize::from(data[1]) % levels + 1;
     let (h, w) = (usize::from(data[2] % 24) + 1, usize::from(data[3] % 24) + 1);
     let bits = 7u32;
@@ -63,8 +66,22 @@ fuzz_target!(|data: &[u8]| {
     let values = (0..levels * size * dim)
         .map(|i| if i % 2 == 0 { 4096.0 } else { -4095.5 })
         .collect();
-    let books = Codebooks::new(levels, size, dim, values).unwrap();
-    let mut ctx = Contexts::new(levels, bits);
+    let mut books = Codebooks::new(levels, size, dim, values).unwrap();
+    if fine > 0 {
+        let rows = 2 * dim + 1;
+        let maps: Vec<f32> = (0..4 * usize::from(fine) * rows * dim)
+            .map(|i| match (i / dim % rows == rows - 1, i % 2) {
+                (true, 0) => 4096.0,
+                (true, _) => -4096.0,
+                (false, 0) => 8.0,
+                (false, _) => -8.0,
+            })
+            .collect();
+        books = books
+            .with_motion(MotionOps::new(fine, dim, &maps).unwrap())
+            .unwrap();
+    }
+    let mut ctx = Contexts::new(levels, bits).with_fine_motion(fine);
     let key = decode_frame(
         payload,
         FrameKind::Key,
@@ -74,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
         &mut ctx,
     );
     if let Ok(mut state) = key {
-        check(&state, size, FrameKind::Key);
+        check(&state, size, FrameKind::Key, fine);
         state.reconstruct(&books, None);
         assert_eq!(state.latent.len(), h * w * dim);
         let half = &payload[payload.len() / 2..];
@@ -86,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
             size,
             &mut ctx,
         ) {
-            check(&next, size, FrameKind::Delta);
+            check(&next, size, FrameKind::Delta, fine);
             next.reconstruct(&books, Some(&state.latent));
             assert_eq!(next.latent.len(), h * w * dim);
         }

@@ -525,7 +525,8 @@ pub struct TokensArgs {
     /// Also write each position's mode and motion (a `.vqc` input only) as `.npy`: uint8,
     /// frames × rows × columns × 2; mode 0 intra (indices from level 0), 1 copy of the previous
     /// frame's latent, 2 + s the previous frame's latent plus indices from level s; motion 0 none,
-    /// 1..=4 the prediction taken from the position left, right, above, below.
+    /// 1..=4 the prediction taken from the position left, right, above, below, 5 + k fine motion
+    /// k (the picture moved by whole pixels: docs/bitstream.md, "Fine motion").
     #[arg(long)]
     pub modes: Option<PathBuf>,
     #[command(flatten)]

@@ -175,7 +175,7 @@ impl Codebooks {
 /// `a · b` in eight running sums, so that the compiler can keep them in SIMD registers (SSE on
 /// x86-64, simd128 in wasm); a single running sum must be added in order and stays scalar.
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

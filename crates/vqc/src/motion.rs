@@ -57,13 +57,56 @@ pub fn fine_index(r: u8, (dx, dy): (i8, i8)) -> usize {
 /// `−r..=−1, 1..=r`, a `(2·dim + 1) × dim` matrix taking the two latents the shifted position
 /// straddles (for `d > 0` the one before and the one at the position, for `d < 0` the one at
 /// it and the one after; clamped to the grid) and a 1 to the shifted latent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MotionOps {
     range: u8,
     dim: usize,
     /// `[axis][shift][out][2·dim]` weights and `[axis][shift][out]` biases, fixed point.
     weights: Vec<i32>,
     bias: Vec<i32>,
+    /// The same values as `f32` (latent units), for the encoder's search.
+    weights_f32: Vec<f32>,
+    bias_f32: Vec<f32>,
+}
+
+/// The arithmetic a map runs in: exact fixed point (what every decoder holds) or `f32` (the
+/// encoder's search, which only ranks candidates and recomputes the one it keeps exactly).
+trait Arith: Copy + Default {
+    fn apply(ops: &MotionOps, m: usize, a: &[Self], b: &[Self], out: &mut [Self]);
+}
+
+impl Arith for i32 {
+    fn apply(ops: &MotionOps, m: usize, a: &[i32], b: &[i32], out: &mut [i32]) {
+        let dim = ops.dim;
+        let mut input = [0i32; 2 * MAX_DIM];
+        let input = &mut input[..2 * dim];
+        for (i, v) in a.iter().chain(b).enumerate() {
+            input[i] = v >> IN_SHIFT;
+        }
+        let rows = &ops.weights[m * dim * 2 * dim..(m + 1) * dim * 2 * dim];
+        let round = 1i32 << (WEIGHT_FRAC - IN_SHIFT - 1);
+        for (j, o) in out.iter_mut().enumerate() {
+            let w = &rows[j * 2 * dim..(j + 1) * 2 * dim];
+            let mut acc = ops.bias[m * dim + j];
+            for (x, w) in input.iter().zip(w) {
+                acc = acc.wrapping_add(x.wrapping_mul(*w));
+            }
+            *o = acc.wrapping_add(round) >> (WEIGHT_FRAC - IN_SHIFT);
+        }
+    }
+}
+
+impl Arith for f32 {
+    fn apply(ops: &MotionOps, m: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+        let dim = ops.dim;
+        let rows = &ops.weights_f32[m * dim * 2 * dim..(m + 1) * dim * 2 * dim];
+        for (j, o) in out.iter_mut().enumerate() {
+            let w = &rows[j * 2 * dim..(j + 1) * 2 * dim];
+            *o = ops.bias_f32[m * dim + j]
+                + crate::codebook::dot(&w[..dim], a)
+                + crate::codebook::dot(&w[dim..], b);
+        }
+    }
 }
 
 impl MotionOps {
@@ -114,11 +157,22 @@ impl MotionOps {
                 }
             }
         }
+        let weights_f32 = weights
+            .iter()
+            .map(|&w| w as f32 / (1u32 << WEIGHT_FRAC) as f32)
+            .collect();
+        let frac = WEIGHT_FRAC + LATENT_FRAC_BITS - IN_SHIFT;
+        let bias_f32 = bias
+            .iter()
+            .map(|&b| (f64::from(b) / f64::from(1u32 << frac)) as f32)
+            .collect();
         Ok(Self {
             range,
             dim,
             weights,
             bias,
+            weights_f32,
+            bias_f32,
         })
     }
 
@@ -140,44 +194,29 @@ impl MotionOps {
         axis * 2 * usize::from(self.range) + k
     }
 
-    /// Applies the map of `axis` and shift `d` to the latents `a` and `b` it straddles.
-    fn apply(&self, axis: usize, d: i8, a: &[i32], b: &[i32], out: &mut [i32]) {
-        let dim = self.dim;
-        let m = self.map(axis, d);
-        let mut input = [0i32; 2 * MAX_DIM];
-        let input = &mut input[..2 * dim];
-        for (i, v) in a.iter().chain(b).enumerate() {
-            input[i] = v >> IN_SHIFT;
-        }
-        let rows = &self.weights[m * dim * 2 * dim..(m + 1) * dim * 2 * dim];
-        let round = 1i32 << (WEIGHT_FRAC - IN_SHIFT - 1);
-        for (j, o) in out.iter_mut().enumerate() {
-            let w = &rows[j * 2 * dim..(j + 1) * 2 * dim];
-            let mut acc = self.bias[m * dim + j];
-            for (x, w) in input.iter().zip(w) {
-                acc = acc.wrapping_add(x.wrapping_mul(*w));
-            }
-            *o = acc.wrapping_add(round) >> (WEIGHT_FRAC - IN_SHIFT);
-        }
-    }
-
     /// The horizontal shift `dx` (0: none) of `prev` at `(x, y)`, into `out`.
-    fn horizontal(
+    fn horizontal<T: Arith>(
         &self,
-        prev: &[i32],
+        prev: &[T],
         width: usize,
         (x, y): (usize, usize),
         dx: i8,
-        out: &mut [i32],
+        out: &mut [T],
     ) {
         let dim = self.dim;
         let at = |x: usize| &prev[(y * width + x) * dim..(y * width + x + 1) * dim];
         if dx == 0 {
             out.copy_from_slice(at(x));
         } else if dx > 0 {
-            self.apply(0, dx, at(x.saturating_sub(1)), at(x), out);
+            T::apply(self, self.map(0, dx), at(x.saturating_sub(1)), at(x), out);
         } else {
-            self.apply(0, dx, at(x), at((x + 1).min(width - 1)), out);
+            T::apply(
+                self,
+                self.map(0, dx),
+                at(x),
+                at((x + 1).min(width - 1)),
+                out,
+            );
         }
     }
 
@@ -189,10 +228,37 @@ impl MotionOps {
     pub fn predict(
         &self,
         prev: &[i32],
+        grid: (usize, usize),
+        at: (usize, usize),
+        d: (i8, i8),
+        out: &mut [i32],
+    ) {
+        self.predict_in(prev, grid, at, d, out);
+    }
+
+    /// [`MotionOps::predict`] in `f32` on the latent as `f32`: within rounding of the exact
+    /// prediction, for ranking candidates (the encoder's search); never what a stream reads.
+    ///
+    /// # Panics
+    /// As [`MotionOps::predict`].
+    pub fn predict_approx(
+        &self,
+        prev: &[f32],
+        grid: (usize, usize),
+        at: (usize, usize),
+        d: (i8, i8),
+        out: &mut [f32],
+    ) {
+        self.predict_in(prev, grid, at, d, out);
+    }
+
+    fn predict_in<T: Arith>(
+        &self,
+        prev: &[T],
         (width, height): (usize, usize),
         (x, y): (usize, usize),
         (dx, dy): (i8, i8),
-        out: &mut [i32],
+        out: &mut [T],
     ) {
         let (dim, r) = (self.dim, self.range as i8);
         assert!(dim <= MAX_DIM && out.len() == dim && prev.len() == width * height * dim);
@@ -201,8 +267,8 @@ impl MotionOps {
             self.horizontal(prev, width, (x, y), dx, out);
             return;
         }
-        let mut a = [0i32; MAX_DIM];
-        let mut b = [0i32; MAX_DIM];
+        let mut a = [T::default(); MAX_DIM];
+        let mut b = [T::default(); MAX_DIM];
         let (ya, yb) = if dy > 0 {
             (y.saturating_sub(1), y)
         } else {
@@ -210,7 +276,7 @@ impl MotionOps {
         };
         self.horizontal(prev, width, (x, ya), dx, &mut a[..dim]);
         self.horizontal(prev, width, (x, yb), dx, &mut b[..dim]);
-        self.apply(1, dy, &a[..dim], &b[..dim], out);
+        T::apply(self, self.map(1, dy), &a[..dim], &b[..dim], out);
     }
 }
 
@@ -268,6 +334,33 @@ mod tests {
         assert_eq!(out, lat(1, 1));
         before.predict(&prev, (w, h), (0, 0), (2, 2), &mut out);
         assert_eq!(out, lat(0, 0));
+    }
+
+    #[test]
+    fn the_approximate_prediction_is_within_rounding_of_the_exact_one() {
+        let (w, h, dim, r) = (6, 5, 8, 2u8);
+        let rows = 2 * dim + 1;
+        let data: Vec<f32> = (0..4 * usize::from(r) * rows * dim)
+            .map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5)
+            .collect();
+        let ops = MotionOps::new(r, dim, &data).unwrap();
+        let prev: Vec<i32> = (0..w * h * dim)
+            .map(|i| ((i * 104_729) % 400_000) as i32 - 200_000)
+            .collect();
+        let prev_f32: Vec<f32> = prev.iter().map(|&v| v as f32 / 65536.0).collect();
+        let (mut exact, mut approx) = (vec![0i32; dim], vec![0f32; dim]);
+        for d in fine_motions(r) {
+            for at in [(0, 0), (3, 2), (5, 4)] {
+                ops.predict(&prev, (w, h), at, d, &mut exact);
+                ops.predict_approx(&prev_f32, (w, h), at, d, &mut approx);
+                for (e, a) in exact.iter().zip(&approx) {
+                    assert!(
+                        (*e as f32 / 65536.0 - a).abs() < 2e-3,
+                        "{d:?} {at:?}: {e} {a}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -683,7 +683,7 @@ pub fn encode_frame(
                 if let (Some(ops), Some(r)) = (fine, reference)
                     && err[0] > lambda * motion_cost(ctx, mc, FIRST_FINE)
                 {
-                    let f = fine_search(ops, &r.latent, (width, height), (x, y), z, &mut fine_pred);
+                    let f = fine_search(ops, prev, (width, height), (x, y), z, &mut fine_f32);
                     for (d, e) in f {
                         let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
                         let j = e + lambda * motion_cost(ctx, mc, m);
@@ -806,25 +806,23 @@ const LATENT_SCALE: f32 = 1.0 / (1u32 << LATENT_FRAC_BITS) as f32;
 
 /// The fine motions worth trying at `(x, y)` for the latent `z`, with their prediction errors:
 /// the best horizontal shift, the best vertical one, and the two together (a search of
-/// `4r + 1` predictions rather than `(2r + 1)² − 1`). `scratch` holds `dim` values.
+/// `4r + 1` predictions rather than `(2r + 1)² − 1`), in `f32` on the reference as `f32` (the
+/// caller recomputes the one it keeps exactly). `scratch` holds `dim` values.
 fn fine_search(
     ops: &MotionOps,
-    prev: &[i32],
+    prev: &[f32],
     grid: (usize, usize),
     at: (usize, usize),
     z: &[f32],
-    scratch: &mut [i32],
+    scratch: &mut [f32],
 ) -> Vec<((i8, i8), f32)> {
     let r = ops.range() as i8;
     let mut error = |d: (i8, i8)| {
-        ops.predict(prev, grid, at, d, scratch);
+        ops.predict_approx(prev, grid, at, d, scratch);
         let e: f32 = z
             .iter()
             .zip(scratch.iter())
-            .map(|(a, &b)| {
-                let t = a - b as f32 * LATENT_SCALE;
-                t * t
-            })
+            .map(|(a, b)| (a - b) * (a - b))
             .sum();
         (d, e)
     };
