@@ -648,6 +648,10 @@ async function compareCodebooks(book, { frames = 30, backend = $('backend').valu
     $('cbstatus').textContent = `finding the rate of quality ${$('quality').value}…`;
     const probe = await encodeClip({ frames, quality: Number($('quality').value), backend, model: book.model, codebook: null, width, height, fps });
     bitrate = Math.max(10_000, Math.round((probe.chunkBpp * width * height * fps) / 1000) * 1000);
+    // my stream carries my codebook in its header: where that header would be most of the file
+    // no equal-size comparison is possible (nor telling), so compare where the frames get at
+    // least as many bytes as the header
+    bitrate = Math.max(bitrate, Math.ceil((2 * book.byteLength * 8 * fps) / frames / 1000) * 1000);
   }
   const encode = (codebook, target) => {
     $('cbstatus').textContent = `encoding ${frames} frames at ${(target / 1000).toFixed(0)} kbit/s with ${codebook ? 'my' : "the model's"} codebook…`;

@@ -38,7 +38,7 @@ pub struct VqVaeConfig {
     #[config(default = false)]
     pub linear_path: bool,
     /// Fine motion: the range in pixels per axis (1..=7) of the motion maps the weight file
-    /// carries (`motion.maps`, fitted after training by `vqcodec-lab motion-ops`); 0: none,
+    /// carries (tensor `motion`, fitted after training by `vqcodec-lab motion-ops`); 0: none,
     /// delta frames predict with whole-position motion only (docs/bitstream.md).
     #[config(default = 0)]
     pub motion_range: usize,

@@ -325,7 +325,7 @@ impl Weights {
         if c.motion_range == 0 {
             return Ok(books);
         }
-        let mismatch = |e: String| WeightsError::Mismatch(format!("motion.maps: {e}"));
+        let mismatch = |e: String| WeightsError::Mismatch(format!("motion: {e}"));
         let tensor = store
             .get_tensor("motion")
             .map_err(|e| mismatch(e.to_string()))?

@@ -26,7 +26,8 @@ pub struct MotionOpsArgs {
     /// The model to fit the maps for (a `.vqw` file, or base / lite).
     #[arg(long)]
     pub weights: ModelSpec,
-    /// Manifest of training clips (y4m paths, one per line, relative to its folder).
+    /// Manifest of training clips (y4m paths, one per line, relative to its folder; `#` starts
+    /// a comment line).
     #[arg(long, default_value = "data/manifest-train.txt")]
     pub data: PathBuf,
     /// The largest shift per axis, in pixels (1..=7).
@@ -73,6 +74,10 @@ fn window(f: &Frame, (x, y): (usize, usize), size: usize) -> Result<Frame> {
 struct Normal {
     xtx: DMatrix<f64>,
     xty: DMatrix<f64>,
+    /// Sum of the targets' squared norms.
+    yy: f64,
+    /// Sum of the squared errors of not moving (the latent at the position itself).
+    still: f64,
     rows: usize,
 }
 
@@ -108,12 +113,18 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
         .map(|_| Normal {
             xtx: DMatrix::zeros(inputs, inputs),
             xty: DMatrix::zeros(inputs, dim),
+            yy: 0.0,
+            still: 0.0,
             rows: 0,
         })
         .collect();
     let mut rng = Rng(args.seed);
     let (mut clips, mut crops) = (0usize, 0usize);
-    for line in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let clip = crate::eval::load_clip(&root.join(line), Some(48))?;
         if clip.width < c + 2 * margin || clip.height < c + 2 * margin {
             continue;
@@ -159,6 +170,12 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
                         n.xtx.syger(1.0, &xr, &xr, 1.0);
                         let yr = DVector::from_iterator(dim, target.iter().map(|&v| f64::from(v)));
                         n.xty.ger(1.0, &xr, &yr, 1.0);
+                        n.yy += yr.norm_squared();
+                        n.still += z(0, x, y)
+                            .iter()
+                            .zip(target)
+                            .map(|(a, b)| f64::from(a - b).powi(2))
+                            .sum::<f64>();
                         n.rows += 1;
                     }
                 }
@@ -183,11 +200,14 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
             .cholesky()
             .context("the normal equations are singular")?;
         let w = chol.solve(&n.xty);
-        // the fit's residual per position, against copying the latent at the position
+        // the fit's squared error per position: |y − Xw|² = |y|² − tr(wᵀXᵀy) at the solution
+        let explained: f64 = w.iter().zip(n.xty.iter()).map(|(a, b)| a * b).sum();
         eprintln!(
-            "{} {d:+}: {} positions",
+            "{} {d:+}: {} positions, squared error {:.5} per position (not moving: {:.5})",
             if axis == 0 { "horizontal" } else { "vertical" },
-            n.rows
+            n.rows,
+            (n.yy - explained) / n.rows as f64,
+            n.still / n.rows as f64
         );
         for i in 0..inputs {
             for j in 0..dim {
