@@ -161,7 +161,7 @@ impl TokenState {
     /// mode's base, then levels in order, wrapping on overflow), so that every decoder computes
     /// the same.
     /// Leaves the latent empty when a position predicts and `prev` is `None` or empty, or uses
-    /// a fine motion that `books` has no motion maps for.
+    /// a fine motion that `books` has no motion maps for (none, or of a smaller range).
     ///
     /// # Panics
     /// If `books`'s shape does not match the state (a caller bug).
@@ -170,9 +170,10 @@ impl TokenState {
         assert_eq!(books.levels(), self.levels, "codebook levels");
         let prev = prev.filter(|p| p.len() == n * dim);
         let predicts = self.mode.iter().any(|&m| m != Mode::Intra);
-        let fine = self.motion.iter().any(|&m| m >= FIRST_FINE);
         let ops = books.motion();
-        if (prev.is_none() && predicts) || (fine && ops.is_none()) {
+        let motions = usize::from(FIRST_FINE) + ops.map_or(0, |o| fine_count(o.range()));
+        let unknown = self.motion.iter().any(|&m| usize::from(m) >= motions);
+        if (prev.is_none() && predicts) || unknown {
             self.latent.clear();
             return;
         }

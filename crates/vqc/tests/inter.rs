@@ -394,6 +394,16 @@ fn fine_motion_predicts_a_field_moving_by_pixels_and_decodes_exactly() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(symbols[3].state.motion, packets[3].state.motion);
+    // reconstructing with maps of a smaller range (8 fine motions) never panics: a motion index
+    // beyond them leaves the latent empty
+    let mut state = packets[3].state.clone();
+    state.reconstruct(
+        &books().with_motion(interpolating_maps(1)).unwrap(),
+        Some(&packets[2].state.latent),
+    );
+    let beyond = state.motion.iter().any(|&m| m >= FIRST_FINE + 8);
+    assert!(beyond, "the 2-pixel motions are beyond range 1's indices");
+    assert!(state.latent.is_empty());
     for books in [books(), books().with_motion(interpolating_maps(1)).unwrap()] {
         assert!(
             StreamDecoder::new(&stream, Limits::default(), None)
