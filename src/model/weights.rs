@@ -301,43 +301,28 @@ impl Weights {
     }
 
     /// The RVQ codebooks, read from the file on the host (no device, no model): what the
-    /// format crate reconstructs latents with.
+    /// format crate reconstructs latents with, with the model's fine-motion maps when it has
+    /// them.
     ///
     /// # Errors
-    /// [`WeightsError::Mismatch`] if the file holds no codebook tensor of the config's shape.
+    /// [`WeightsError::Mismatch`] if the file holds no codebook tensor of the config's shape, or
+    /// its config names motion maps the file does not hold in the right shape.
     pub fn codebooks(&self) -> Result<vqc::Codebooks, WeightsError> {
-        use burn::store::ModuleStore;
-        let mismatch = |e: String| WeightsError::Mismatch(format!("quantizer.codebooks: {e}"));
         let pack = Bytes::from_bytes_vec(self.bytes[self.pack_offset..].to_vec());
         let mut store = BurnpackStore::from_bytes(Some(pack));
-        let tensor = store
-            .get_tensor("quantizer.codebooks")
-            .map_err(|e| mismatch(e.to_string()))?
-            .ok_or_else(|| mismatch("missing".into()))?;
-        let data = burn::store::bridge::to_data(tensor)
-            .map_err(|e| mismatch(e.to_string()))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| mismatch(format!("{e:?}")))?;
         let c = &self.config;
-        let books = vqc::Codebooks::new(c.levels, c.codebook_size, c.code_dim, data)
-            .map_err(|e| mismatch(e.to_string()))?;
+        let books = read_f32(&mut store, "quantizer.codebooks", |data| {
+            vqc::Codebooks::new(c.levels, c.codebook_size, c.code_dim, data)
+        })?;
         if c.motion_range == 0 {
             return Ok(books);
         }
-        let mismatch = |e: String| WeightsError::Mismatch(format!("motion: {e}"));
-        let tensor = store
-            .get_tensor("motion")
-            .map_err(|e| mismatch(e.to_string()))?
-            .ok_or_else(|| mismatch("missing".into()))?;
-        let data = burn::store::bridge::to_data(tensor)
-            .map_err(|e| mismatch(e.to_string()))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| mismatch(format!("{e:?}")))?;
-        let ops = vqc::MotionOps::new(c.motion_range as u8, c.code_dim, &data)
-            .map_err(|e| mismatch(e.to_string()))?;
-        books.with_motion(ops).map_err(|e| mismatch(e.to_string()))
+        let ops = read_f32(&mut store, "motion", |data| {
+            vqc::MotionOps::new(c.motion_range as u8, c.code_dim, &data)
+        })?;
+        books
+            .with_motion(ops)
+            .map_err(|e| WeightsError::Mismatch(format!("motion: {e}")))
     }
 
     /// The model config from the header.
@@ -359,6 +344,27 @@ impl Weights {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+}
+
+/// The tensor `name` of `store` as `f32` values, made into `T` by `make`; every failure is a
+/// [`WeightsError::Mismatch`] naming the tensor.
+fn read_f32<T>(
+    store: &mut BurnpackStore,
+    name: &str,
+    make: impl FnOnce(Vec<f32>) -> Result<T, vqc::ConfigError>,
+) -> Result<T, WeightsError> {
+    use burn::store::ModuleStore;
+    let mismatch = |e: String| WeightsError::Mismatch(format!("{name}: {e}"));
+    let tensor = store
+        .get_tensor(name)
+        .map_err(|e| mismatch(e.to_string()))?
+        .ok_or_else(|| mismatch("missing".into()))?;
+    let data = burn::store::bridge::to_data(tensor)
+        .map_err(|e| mismatch(e.to_string()))?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| mismatch(format!("{e:?}")))?;
+    make(data).map_err(|e| mismatch(e.to_string()))
 }
 
 fn half_adapter() -> HalfPrecisionAdapter {
