@@ -3,12 +3,8 @@ import sys, os, subprocess, numpy as np
 sys.path.insert(0,os.path.dirname(os.path.abspath(__file__))); from y4m import *
 clip, weights, R, step = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 nfr = int(sys.argv[5]) if len(sys.argv)>5 else None
-os.makedirs('/tmp/mc',exist_ok=True); lab= os.path.expanduser('~/.cache/vqcodec/target/release/vqcodec-lab')
 hdr, fr = read_y4m(clip, nfr)
-def lat(frames, tag):
-    p=f'/tmp/mc/{tag}.y4m'; write_y4m(p,hdr,frames)
-    subprocess.run([lab,'latents',p,'--weights',weights,'-o',f'/tmp/mc/lat-{tag}'],check=True,capture_output=True)
-    os.remove(p); return np.load(f'/tmp/mc/lat-{tag}/latents.npy')
+lat=lambda frames, tag: latents(hdr, frames, weights, tag)
 z = lat(fr,'orig')
 prev = fr[:-1]; tgt = z[1:]
 N,h,w,D = tgt.shape

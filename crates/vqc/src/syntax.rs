@@ -685,7 +685,7 @@ pub fn encode_frame(
                     && err[0] > lambda * motion_cost(ctx, mc, FIRST_FINE)
                 {
                     let f = fine_search(ops, prev, (width, height), (x, y), z, &mut fine_f32);
-                    for (d, e) in f {
+                    for (d, e) in f.into_iter().flatten() {
                         let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
                         let j = e + lambda * motion_cost(ctx, mc, m);
                         if j < moved.1 {
@@ -816,7 +816,7 @@ fn fine_search(
     at: (usize, usize),
     z: &[f32],
     scratch: &mut [f32],
-) -> Vec<((i8, i8), f32)> {
+) -> [Option<((i8, i8), f32)>; 3] {
     let r = ops.range() as i8;
     let mut error = |d: (i8, i8)| {
         ops.predict_approx(prev, grid, at, d, scratch);
@@ -827,15 +827,12 @@ fn fine_search(
             .sum();
         (d, e)
     };
-    let best = |c: Vec<((i8, i8), f32)>| c.into_iter().min_by(|a, b| a.1.total_cmp(&b.1));
     let shifts = || (-r..=r).filter(|&d| d != 0);
-    let h = best(shifts().map(|d| error((d, 0))).collect());
-    let v = best(shifts().map(|d| error((0, d))).collect());
-    let mut out: Vec<_> = h.into_iter().chain(v).collect();
-    if let (Some(h), Some(v)) = (h, v) {
-        out.push(error((h.0.0, v.0.1)));
-    }
-    out
+    let least = |a: &((i8, i8), f32), b: &((i8, i8), f32)| a.1.total_cmp(&b.1);
+    let h = shifts().map(|d| error((d, 0))).min_by(least);
+    let v = shifts().map(|d| error((0, d))).min_by(least);
+    let both = h.zip(v).map(|(h, v)| error((h.0.0, v.0.1)));
+    [h, v, both]
 }
 
 /// Where a position is and how it is coded: `(p, x, y, width)`, positions per level, frame
