@@ -16,7 +16,7 @@ export declare class VqError extends Error {
 export declare const limits: Readonly<{ maxWidth: number; maxHeight: number; maxPixels: number; maxFrames: number;
   maxChunkBytes: number; maxStreamBytes: number; maxCodebookBytes: number }>;
 /** The encoder's defaults, from the codec itself. */
-export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean }>;
+export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean; effort: number }>;
 export type Model = 'base' | 'lite';
 export type CodecState = 'unconfigured' | 'configured' | 'closed';
 
@@ -33,6 +33,8 @@ export interface VqEncoderConfig {
   keyInterval?: number;
   /** Start keyframes at scene cuts (default true). */
   sceneCut?: boolean;
+  /** Search effort 1..=8 (default 1, the fastest): smaller files at the same quality for more encoding time. */
+  effort?: number;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;
   /** Default: 'lite' (or the codebook's model): as good as base on our clips, faster, and its weights are 0.2 MB against 1.3 MB. */

@@ -2,7 +2,7 @@
 """BD-rate between two codecs' rows of `vqcodec-lab eval` CSVs, which may come from different
 runs (a format version against the one before it, say): eval's own method (PCHIP of ln(rate)
 against quality over the efficient frontier, integrated over the overlap; crates/lab/src/eval/
-bdrate.rs), on PSNR-Y and MS-SSIM-Y (dB).
+bdrate.rs), on PSNR-Y, MS-SSIM-Y (dB) and PSNR-RGB (— where a CSV has none).
 
   python3 scripts/bd-compare.py ANCHOR.csv ANCHOR_CODEC TEST.csv TEST_CODEC [CLIP…]
 
@@ -60,12 +60,12 @@ def main():
             print(f"{clip}: missing")
             continue
         cells = []
-        for key in ("psnr_y", "msssim_y_db"):
+        for key in ("psnr_y", "msssim_y_db", "psnr_rgb"):
             pa = [(float(r["bpp"]), float(r[key])) for r in a[clip]]
             pt = [(float(r["bpp"]), float(r[key])) for r in t[clip]]
             d, rng = bd_rate(pa, pt)
             cells.append("—" if d is None else f"{d * 100:+.1f}% over {rng[0]:.2f}–{rng[1]:.2f} dB")
-        print(f"{clip}: PSNR-Y {cells[0]}; MS-SSIM {cells[1]}")
+        print(f"{clip}: PSNR-Y {cells[0]}; MS-SSIM {cells[1]}; PSNR-RGB {cells[2]}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,12 @@ pub struct VqVaeConfig {
     /// delta frames predict with whole-position motion only (docs/bitstream.md).
     #[config(default = 0)]
     pub motion_range: usize,
+    /// The encoder's latent metric: the weight file carries (tensor `metric`, `D × D`, measured
+    /// after training by `vqcodec-lab metric`) how much each latent direction matters to the
+    /// decoded picture, and the encoder weighs its choices by it ([`vqc::Metric`]). Not part
+    /// of the format: decoders do not read it.
+    #[config(default = false)]
+    pub latent_metric: bool,
 }
 
 impl VqVaeConfig {

@@ -34,6 +34,9 @@ pub struct VqVae {
     /// Fine-motion maps `[4·r, 2·D + 1, D]` (config `motion_range` r > 0): not used by the
     /// networks; the format crate predicts delta frames with them ([`vqc::MotionOps`]).
     pub motion: Option<Param<Tensor<3>>>,
+    /// The encoder's latent metric `[D, D]` (config `latent_metric`): not used by the networks;
+    /// the format crate's encoder weighs its choices by it ([`vqc::Metric`]).
+    pub metric: Option<Param<Tensor<2>>>,
     downsample: usize,
 }
 
@@ -72,6 +75,10 @@ impl VqVaeConfig {
                 let r = self.motion_range;
                 let shape = [4 * r, 2 * self.code_dim + 1, self.code_dim];
                 Param::from_tensor(Tensor::zeros(shape, device)).set_require_grad(false)
+            }),
+            metric: self.latent_metric.then(|| {
+                let d = self.code_dim;
+                Param::from_tensor(Tensor::zeros([d, d], device)).set_require_grad(false)
             }),
             downsample: self.downsample,
         }

@@ -156,7 +156,7 @@ struct RawHeader {
 }
 
 /// Config fields added after v1, with the value that v1 weights mean.
-const V1_DEFAULTS: [(&str, bool); 1] = [("linear_path", false)];
+const V1_DEFAULTS: [(&str, bool); 2] = [("linear_path", false), ("latent_metric", false)];
 
 /// A parsed weight file.
 #[derive(Debug, Clone)]
@@ -314,15 +314,23 @@ impl Weights {
         let books = read_f32(&mut store, "quantizer.codebooks", |data| {
             vqc::Codebooks::new(c.levels, c.codebook_size, c.code_dim, data)
         })?;
-        if c.motion_range == 0 {
+        let books = if c.motion_range == 0 {
+            books
+        } else {
+            let ops = read_f32(&mut store, "motion", |data| {
+                vqc::MotionOps::new(c.motion_range as u8, c.code_dim, &data)
+            })?;
+            books
+                .with_motion(ops)
+                .map_err(|e| WeightsError::Mismatch(format!("motion: {e}")))?
+        };
+        if !c.latent_metric {
             return Ok(books);
         }
-        let ops = read_f32(&mut store, "motion", |data| {
-            vqc::MotionOps::new(c.motion_range as u8, c.code_dim, &data)
-        })?;
+        let metric = read_f32(&mut store, "metric", Ok)?;
         books
-            .with_motion(ops)
-            .map_err(|e| WeightsError::Mismatch(format!("motion: {e}")))
+            .with_metric(&metric)
+            .map_err(|e| WeightsError::Mismatch(format!("metric: {e}")))
     }
 
     /// The model config from the header.

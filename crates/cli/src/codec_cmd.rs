@@ -38,6 +38,11 @@ pub struct EncodeArgs {
     /// Do not start keyframes at scene cuts.
     #[arg(long)]
     pub no_scene_cut: bool,
+    /// Search effort 1..=8: smaller files at the same quality for more encoding time (the
+    /// paths the encoder's beam search keeps per position; 1 is greedy and fastest).
+    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_EFFORT,
+          value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]
+    pub effort: u8,
     /// Encode at most this many frames.
     #[arg(long)]
     pub frames: Option<usize>,
@@ -112,6 +117,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         rate,
         keyint: a.keyint,
         scene_cut: !a.no_scene_cut,
+        effort: a.effort,
         chroma: reader.chroma().into(),
         frame_count: 0,
         codebook: codebook.clone(),

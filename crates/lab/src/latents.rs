@@ -34,7 +34,7 @@ pub struct LatentsArgs {
 }
 
 /// Writes `data` to `path` as `.npy` (the CLI's writer, as `vqcodec tokens` uses it).
-fn save_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+pub(crate) fn save_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     write_npy(&mut out, shape, data)?;
     out.flush()?;

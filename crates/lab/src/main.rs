@@ -6,6 +6,8 @@
 //! * `ceiling`: the autoencoder without its quantizer against 1..=L RVQ levels;
 //! * `latents`: dumps a clip's latents and the codebooks as .npy (issue 16's measurement).
 //! * `motion-ops`: fits a model's fine-motion maps and writes weights that carry them.
+//! * `metric`: measures how much each latent direction matters to the picture and writes
+//!   weights whose encoder weighs its choices by it.
 //!
 //! Every encode and decode goes through the engine's pipeline, as in the CLI and the browser.
 
@@ -13,6 +15,7 @@ mod bench;
 mod ceiling;
 mod eval;
 mod latents;
+mod metric;
 mod model_spec;
 mod motion_ops;
 mod train;
@@ -125,6 +128,9 @@ enum Command {
     Latents(latents::LatentsArgs),
     /// Fits a model's fine-motion maps on training clips and writes weights that carry them.
     MotionOps(motion_ops::MotionOpsArgs),
+    /// Measures how much each latent direction matters to the decoded picture (the decoder's
+    /// Jacobian, `E[JᵀJ]`).
+    Metric(metric::MetricArgs),
     /// Trains a model on y4m clips listed in a manifest.
     Train(TrainArgs),
     /// Writes freshly initialised (untrained) weights for a preset.
@@ -148,6 +154,7 @@ fn main() -> Result<()> {
         Command::Ceiling(a) => ceiling::ceiling(&a),
         Command::Latents(a) => latents::latents(&a),
         Command::MotionOps(a) => motion_ops::motion_ops(&a),
+        Command::Metric(a) => metric::metric(&a),
         Command::Train(a) => train(&a),
         Command::InitWeights {
             preset,

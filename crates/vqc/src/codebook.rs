@@ -31,6 +31,36 @@ pub struct Codebooks {
     fixed: Vec<i32>,
     norms: Vec<f32>,
     motion: Option<std::sync::Arc<MotionOps>>,
+    metric: Option<std::sync::Arc<Metric>>,
+}
+
+/// The encoder's distance between latents (not part of the format): `|A·δ|²` with `AᵀA = M`,
+/// the decoded picture's squared error per latent error `δ` (the decoder's `E[JᵀJ]`, measured
+/// by `vqcodec-lab metric`), scaled to a mean of 1 per dimension. The encoder searches in the
+/// space `A·z`, with the codes moved there once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    a: Vec<f32>,
+    dim: usize,
+    search: Codebooks,
+}
+
+impl Metric {
+    /// `out = A·v`.
+    #[inline]
+    pub fn apply(&self, v: &[f32], out: &mut [f32]) {
+        // A is upper triangular: row i starts at column i
+        for (i, o) in out.iter_mut().enumerate() {
+            let row = &self.a[i * self.dim + i..(i + 1) * self.dim];
+            *o = dot(row, &v[i..]);
+        }
+    }
+
+    /// The codebooks in the search space (fixed-point values unchanged: reconstruction stays the
+    /// model's).
+    pub fn search(&self) -> &Codebooks {
+        &self.search
+    }
 }
 
 impl Codebooks {
@@ -75,6 +105,7 @@ impl Codebooks {
             fixed,
             norms,
             motion: None,
+            metric: None,
         })
     }
 
@@ -93,10 +124,95 @@ impl Codebooks {
         Ok(self)
     }
 
-    /// These codebooks with `from`'s fine-motion maps (an adapted codebook keeps the model's).
+    /// These codebooks with `from`'s fine-motion maps and encoder metric (an
+    /// adapted codebook keeps the model's; the metric's search space is made for these codes).
     pub fn keep_motion(mut self, from: &Codebooks) -> Self {
         self.motion = from.motion.clone();
+        self.metric = from
+            .metric
+            .as_ref()
+            .filter(|m| m.dim == self.dim)
+            .map(|m| std::sync::Arc::new(self.search_space(m.a.clone())));
         self
+    }
+
+    /// The same codebooks with the encoder's latent metric `m` (`dim × dim`, row-major,
+    /// symmetric positive semi-definite; see [`Metric`]). Encoder only: streams do not change
+    /// format, only the encoder's choices.
+    ///
+    /// # Errors
+    /// [`ConfigError::Codebooks`] for a matrix of another size, not finite, or not positive
+    /// definite enough to factor (after a small ridge).
+    pub fn with_metric(mut self, m: &[f32]) -> Result<Self, ConfigError> {
+        let d = self.dim;
+        let bad = |why: &str| ConfigError::Codebooks {
+            got: format!("a latent metric {why}"),
+            expected: format!("a symmetric positive {d}×{d} matrix"),
+        };
+        if m.len() != d * d || m.iter().any(|v| !v.is_finite()) {
+            return Err(bad(&format!("of {} values", m.len())));
+        }
+        let trace: f64 = (0..d).map(|i| f64::from(m[i * d + i])).sum();
+        if trace <= 0.0 {
+            return Err(bad("of trace ≤ 0"));
+        }
+        // scale to a mean of 1 per dimension, a small ridge, then Cholesky: M = L·Lᵀ, A = Lᵀ
+        let scale = d as f64 / trace;
+        let mut l = vec![0f64; d * d];
+        for i in 0..d {
+            for j in 0..=i {
+                let sym = 0.5 * f64::from(m[i * d + j] + m[j * d + i]) * scale;
+                let mut v = sym + if i == j { 1e-4 } else { 0.0 };
+                for k in 0..j {
+                    v -= l[i * d + k] * l[j * d + k];
+                }
+                if i == j {
+                    if v <= 0.0 {
+                        return Err(bad("that is not positive definite"));
+                    }
+                    l[i * d + i] = v.sqrt();
+                } else {
+                    l[i * d + j] = v / l[j * d + j];
+                }
+            }
+        }
+        let mut a = vec![0f32; d * d];
+        for i in 0..d {
+            for j in i..d {
+                a[i * d + j] = l[j * d + i] as f32;
+            }
+        }
+        self.metric = Some(std::sync::Arc::new(self.search_space(a)));
+        Ok(self)
+    }
+
+    /// The metric `A` (upper triangular, `dim × dim`) with these codes moved to its space.
+    fn search_space(&self, a: Vec<f32>) -> Metric {
+        let d = self.dim;
+        let mut metric = Metric {
+            a,
+            dim: d,
+            search: Codebooks {
+                motion: None,
+                metric: None,
+                ..self.clone()
+            },
+        };
+        let mut data = vec![0f32; self.data.len()];
+        for (code, out) in self.data.chunks_exact(d).zip(data.chunks_exact_mut(d)) {
+            metric.apply(code, out);
+        }
+        metric.search.norms = data
+            .chunks_exact(d)
+            .map(|c| c.iter().map(|v| v * v).sum())
+            .collect();
+        metric.search.data = data;
+        metric
+    }
+
+    /// The encoder's latent metric, if these codebooks have one.
+    pub fn metric(&self) -> Option<&Metric> {
+        self.metric.as_deref()
     }
 
     /// The model's fine-motion maps, if it has them.
@@ -160,6 +276,31 @@ impl Codebooks {
         (best as u16, (best_d + rr).max(0.0))
     }
 
+    /// The `k` codes of `level` nearest to `r`, nearest first, with
+    /// their squared distances, into `out` (cleared first). `k = 1` is [`Codebooks::nearest`].
+    pub fn nearest_k(&self, level: usize, r: &[f32], k: usize, out: &mut Vec<(u16, f32)>) {
+        out.clear();
+        let k = k.clamp(1, self.size);
+        let rr: f32 = r.iter().map(|v| v * v).sum();
+        let base = level * self.size;
+        for c in 0..self.size {
+            let code = &self.data[(base + c) * self.dim..(base + c + 1) * self.dim];
+            let d = self.norms[base + c] - 2.0 * dot(code, r);
+            if out.len() == k && d >= out[k - 1].1 {
+                continue;
+            }
+            // insertion into the sorted list (strictly after equals: the lower index wins ties)
+            let at = out.partition_point(|&(_, e)| e <= d);
+            if out.len() == k {
+                out.pop();
+            }
+            out.insert(at, (c as u16, d));
+        }
+        for o in out.iter_mut() {
+            o.1 = (o.1 + rr).max(0.0);
+        }
+    }
+
     /// Squared distance from `r` to code `k` of `level` (summed in code order: the encoder's
     /// RD choices compare it with the entropy coder's costs).
     #[inline]
@@ -195,6 +336,91 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_moves_the_search_to_its_space_and_leaves_reconstruction_alone() {
+        // code 0 = (1, 0), code 1 = (0, 1); r is nearer code 1 in plain squared distance
+        let books = Codebooks::new(1, 2, 2, vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        let r = [0.6f32, 0.7];
+        assert_eq!(books.nearest(0, &r).0, 1);
+        // a metric that weighs the first axis 9× the second: scaled to a mean of 1 per
+        // dimension, M = diag(1.8, 0.2) (plus the ridge)
+        let with = books.clone().with_metric(&[9.0, 0.0, 0.0, 1.0]).unwrap();
+        let metric = with.metric().unwrap();
+        let mut rs = [0f32; 2];
+        metric.apply(&r, &mut rs);
+        let (k, d) = metric.search().nearest(0, &rs);
+        assert_eq!(k, 0, "the heavy axis decides");
+        let expected = 1.8001 * 0.4f32.powi(2) + 0.2001 * 0.7f32.powi(2);
+        assert!((d - expected).abs() < 1e-4, "{d} vs {expected}");
+        // what decoders reconstruct with does not move
+        for k in 0..2 {
+            assert_eq!(metric.search().fixed_code(0, k), books.fixed_code(0, k));
+            assert_eq!(with.code(0, k), books.code(0, k));
+        }
+        // a full matrix: |A·v|² = vᵀ·M·v for M scaled to trace 2
+        let m = [2.0f32, 0.6, 0.6, 1.0];
+        let full = books.clone().with_metric(&m).unwrap();
+        let v = [0.3f32, -1.1];
+        let mut av = [0f32; 2];
+        full.metric().unwrap().apply(&v, &mut av);
+        let s = 2.0 / 3.0;
+        let quad = s * (m[0] * v[0] * v[0] + 2.0 * m[1] * v[0] * v[1] + m[3] * v[1] * v[1])
+            + 1e-4 * (v[0] * v[0] + v[1] * v[1]);
+        assert!((av[0] * av[0] + av[1] * av[1] - quad).abs() < 1e-4);
+        // matrices that are no metric are refused
+        for bad in [
+            &[1.0f32, 2.0, 2.0, 1.0][..],
+            &[1.0],
+            &[f32::NAN, 0.0, 0.0, 1.0],
+            &[0.0; 4],
+        ] {
+            assert!(books.clone().with_metric(bad).is_err(), "{bad:?}");
+        }
+        // codebooks adapted from these keep the metric, with their own codes moved to its space
+        let adapted = Codebooks::new(1, 2, 2, vec![0.5, 0.5, 0.0, 2.0])
+            .unwrap()
+            .keep_motion(&with);
+        let am = adapted.metric().unwrap();
+        for k in 0..2 {
+            let mut moved = [0f32; 2];
+            am.apply(adapted.code(0, k), &mut moved);
+            assert_eq!(am.search().code(0, k), &moved);
+        }
+    }
+
+    #[test]
+    fn nearest_k_lists_the_closest_codes_in_order() {
+        let (size, dim) = (50usize, 7usize);
+        let data: Vec<f32> = (0..size * dim)
+            .map(|i| ((i * 7919) % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let books = Codebooks::new(1, size, dim, data).unwrap();
+        let mut out = Vec::new();
+        for t in 0..20 {
+            let r: Vec<f32> = (0..dim)
+                .map(|i| ((i * 31 + t * 17) % 23) as f32 / 11.0 - 1.0)
+                .collect();
+            let mut brute: Vec<(usize, f32)> =
+                (0..size).map(|k| (k, books.distance(0, k, &r))).collect();
+            brute.sort_by(|a, b| a.1.total_cmp(&b.1));
+            for k in [1usize, 3, 8, 60] {
+                books.nearest_k(0, &r, k, &mut out);
+                assert_eq!(out.len(), k.min(size));
+                for (i, &(c, d)) in out.iter().enumerate() {
+                    assert!(
+                        (d - brute[i].1).abs() < 1e-4,
+                        "rank {i}: {d} vs {}",
+                        brute[i].1
+                    );
+                    assert!((books.distance(0, usize::from(c), &r) - d).abs() < 1e-4);
+                }
+                if k == 1 {
+                    assert_eq!(out[0], books.nearest(0, &r));
+                }
+            }
+        }
+    }
 
     #[test]
     fn nearest_finds_the_closest_code_for_odd_and_even_dimensions() {

@@ -25,6 +25,10 @@ pub struct EncoderConfig {
     pub keyint: u32,
     /// Start a keyframe early when a predicted frame would cost nearly as much (a scene cut).
     pub scene_cut: bool,
+    /// Search effort, 1..=[`crate::MAX_EFFORT`]: paths the encoder's beam search over each
+    /// position's indices keeps (1: greedy, fastest). Costs encoding time, not decoding time;
+    /// the stream's format is the same.
+    pub effort: u8,
     /// Source chroma layout, recorded in the header.
     pub chroma: SourceChroma,
     /// Frames to come, when known (0: unknown).
@@ -47,6 +51,7 @@ impl EncoderConfig {
             rate: RateControl::default(),
             keyint: crate::DEFAULT_KEYINT,
             scene_cut: true,
+            effort: crate::DEFAULT_EFFORT,
             chroma: SourceChroma::C420,
             frame_count: 0,
             codebook: None,
@@ -264,6 +269,7 @@ impl Encoder {
                 kind,
                 levels,
                 lambda,
+                beam: usize::from(self.config.effort.clamp(1, crate::MAX_EFFORT)),
             },
             &mut ctx,
             self.prev.as_ref(),

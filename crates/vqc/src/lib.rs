@@ -40,7 +40,7 @@ mod syntax;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 
-pub use codebook::{Codebooks, LATENT_FRAC_BITS};
+pub use codebook::{Codebooks, LATENT_FRAC_BITS, Metric};
 pub use container::{
     CHUNK_HEADER_LEN, Chunk, ChunkReader, FrameKind, HEADER_LEN, Header, Limits, MAGIC,
     SourceChroma, VERSION,
@@ -51,7 +51,7 @@ pub use error::{ConfigError, ErrorKind, StreamError};
 pub use hash::id_of;
 pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};
 pub use motion::{MAX_FINE_RANGE, MotionOps, fine_count, fine_motion, fine_motions};
-pub use options::{DEFAULT_FRAMERATE, DEFAULT_KEYINT, EncoderOptions};
+pub use options::{DEFAULT_EFFORT, DEFAULT_FRAMERATE, DEFAULT_KEYINT, EncoderOptions, MAX_EFFORT};
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
 pub use syntax::{FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, TokenState};

@@ -11,11 +11,16 @@ use crate::rate::{DEFAULT_QUALITY, RateControl};
 pub const DEFAULT_FRAMERATE: u32 = 30;
 /// Most frames between keyframes when the caller does not say.
 pub const DEFAULT_KEYINT: u32 = 60;
+/// The encoder's search effort when the caller does not say: paths its beam search keeps per
+/// position (1: the greedy choice, the fastest).
+pub const DEFAULT_EFFORT: u8 = 1;
+/// The highest search effort accepted.
+pub const MAX_EFFORT: u8 = 8;
 /// The highest frame rate accepted.
 pub const MAX_FRAMERATE: f64 = 1000.0;
 
-/// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?}`, as
-/// JavaScript numbers: [`EncoderOptions::config`] checks that sizes, quality and key interval are
+/// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?, effort?}`, as
+/// JavaScript numbers: [`EncoderOptions::config`] checks that sizes, quality, key interval and effort are
 /// integers in range, so every message about them comes from here.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -39,6 +44,10 @@ pub struct EncoderOptions {
     /// Start keyframes at scene cuts (default on).
     #[serde(default)]
     pub scene_cut: Option<bool>,
+    /// Search effort 1..=[`MAX_EFFORT`] (default [`DEFAULT_EFFORT`]): smaller files at the same
+    /// quality for more encoding time.
+    #[serde(default)]
+    pub effort: Option<f64>,
 }
 
 /// `v` as an integer in `lo..=hi`, or why not.
@@ -116,6 +125,10 @@ impl EncoderOptions {
             Some(k) => integer("keyInterval", k, 1, u32::MAX)?,
             None => DEFAULT_KEYINT,
         };
+        let effort = match self.effort {
+            Some(e) => integer("effort", e, 1, MAX_EFFORT.into())? as u8,
+            None => DEFAULT_EFFORT,
+        };
         Ok(EncoderConfig {
             width,
             height,
@@ -124,6 +137,7 @@ impl EncoderOptions {
             rate,
             keyint,
             scene_cut: self.scene_cut.unwrap_or(true),
+            effort,
             chroma: SourceChroma::C444,
             frame_count: 0,
             codebook: None,
@@ -146,7 +160,7 @@ mod tests {
     #[test]
     fn defaults_and_ranges() {
         let c = opts(640.0, 360.0).config().unwrap();
-        assert_eq!((c.fps_num, c.fps_den, c.keyint), (30, 1, 60));
+        assert_eq!((c.fps_num, c.fps_den, c.keyint, c.effort), (30, 1, 60, 1));
         assert_eq!(c.rate, RateControl::Quality(DEFAULT_QUALITY));
         assert_eq!(fps_fraction(30000.0 / 1001.0).unwrap(), (30000, 1001));
         assert_eq!(fps_fraction(29.97).unwrap(), (29970, 1000));
@@ -180,6 +194,14 @@ mod tests {
             },
             EncoderOptions {
                 key_interval: Some(0.0),
+                ..o()
+            },
+            EncoderOptions {
+                effort: Some(0.0),
+                ..o()
+            },
+            EncoderOptions {
+                effort: Some(9.0),
                 ..o()
             },
         ] {

@@ -27,7 +27,7 @@
 //! sum, in level order, of its codes — added to the previous frame's latent at the position
 //! its motion points to for inter positions; a copy is that previous latent itself.
 
-use crate::codebook::{Codebooks, LATENT_FRAC_BITS};
+use crate::codebook::{Codebooks, LATENT_FRAC_BITS, Metric};
 use crate::container::FrameKind;
 use crate::motion::{MotionOps, fine_count, fine_index, fine_motion};
 use crate::range::{BitModel, BitTree, RangeDecoder, RangeEncoder};
@@ -585,6 +585,8 @@ pub struct FrameParams {
     pub levels: usize,
     /// Latent squared error per bit: how much distortion a cheaper choice may add per bit saved.
     pub lambda: f32,
+    /// Paths of the encoder's beam search over each position's indices (1: greedy).
+    pub beam: usize,
 }
 
 /// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position of a
@@ -617,22 +619,37 @@ pub fn encode_frame(
         }
         FrameKind::Key => None,
     };
-    let prev = reference.map(TokenState::latent_f32);
+    // the encoder's choices compare latents in its metric's space (the model's own latent
+    // space when it has no metric); the motion maps work on the reference as it is
+    let metric = books.metric();
+    let to_search = |v: &[f32]| -> Vec<f32> {
+        match metric {
+            Some(m) => {
+                let mut out = vec![0f32; v.len()];
+                for (a, b) in v.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+                    m.apply(a, b);
+                }
+                out
+            }
+            None => v.to_vec(),
+        }
+    };
+    let search = metric.map_or(books, Metric::search);
+    let prev_raw = reference.map(TokenState::latent_f32);
+    let prev = prev_raw.as_deref().map(to_search);
+    let latent = &to_search(latent)[..];
     let starts = starts(coded);
     let mut state = TokenState::empty(levels, height, width, coded);
     let mut end = vec![0u8; n];
     let mut enc = RangeEncoder::new();
-    let mut chain = Chain {
-        idx: vec![NONE; coded],
-        best: vec![NONE; coded],
-        residual: vec![0f32; dim],
-    };
+    let mut chain = Chain::new(coded, dim, params.beam);
     let mut distortion = 0f64;
     let fine = books.motion().filter(|_| ctx.fine_range > 0);
     if let Some(ops) = fine {
         assert_eq!(ops.range(), ctx.fine_range, "the models' fine-motion range");
     }
-    let (mut fine_pred, mut fine_f32) = (vec![0i32; dim], vec![0f32; dim]);
+    let (mut fine_pred, mut fine_f32, mut fine_s) =
+        (vec![0i32; dim], vec![0f32; dim], vec![0f32; dim]);
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
@@ -646,7 +663,7 @@ pub fn encode_frame(
         let (mode, motion, stop_at, error) = match &prev {
             None => {
                 let (stop_at, error, _) =
-                    chain.run(z, None, 0, books, ctx, (&state, &end), &pos, 0.0);
+                    chain.run(z, None, 0, search, ctx, (&state, &end), &pos, 0.0);
                 chain.best.copy_from_slice(&chain.idx);
                 (Mode::Intra, 0, stop_at, error)
             }
@@ -684,7 +701,16 @@ pub fn encode_frame(
                 if let (Some(ops), Some(r)) = (fine, reference)
                     && err[0] > lambda * motion_cost(ctx, mc, FIRST_FINE)
                 {
-                    let f = fine_search(ops, prev, (width, height), (x, y), z, &mut fine_f32);
+                    let raw = prev_raw.as_deref().unwrap_or_default();
+                    let f = fine_search(
+                        ops,
+                        raw,
+                        (width, height),
+                        (x, y),
+                        z,
+                        (&mut fine_f32, &mut fine_s),
+                        metric,
+                    );
                     for (d, e) in f.into_iter().flatten() {
                         let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
                         let j = e + lambda * motion_cost(ctx, mc, m);
@@ -695,8 +721,12 @@ pub fn encode_frame(
                     if moved.0 >= FIRST_FINE {
                         let d = fine_motion(ops.range(), usize::from(moved.0 - FIRST_FINE));
                         ops.predict(&r.latent, (width, height), (x, y), d, &mut fine_pred);
-                        for (o, &v) in fine_f32.iter_mut().zip(&fine_pred) {
+                        for (o, &v) in fine_s.iter_mut().zip(&fine_pred) {
                             *o = v as f32 * LATENT_SCALE;
+                        }
+                        match metric {
+                            Some(m) => m.apply(&fine_s, &mut fine_f32),
+                            None => fine_f32.copy_from_slice(&fine_s),
                         }
                         err_fine = z
                             .iter()
@@ -755,7 +785,7 @@ pub fn encode_frame(
                     let first = first_level(mode).unwrap_or(0);
                     let base = (mode != Mode::Intra).then(|| pred_at(m));
                     let (stop_at, e, j) =
-                        chain.run(z, base, first, books, ctx, (&state, &end), &pos, mbits);
+                        chain.run(z, base, first, search, ctx, (&state, &end), &pos, mbits);
                     if j < best.4 {
                         best = (mode, m, stop_at, e, j);
                         chain.best.copy_from_slice(&chain.idx);
@@ -815,11 +845,18 @@ fn fine_search(
     grid: (usize, usize),
     at: (usize, usize),
     z: &[f32],
-    scratch: &mut [f32],
+    (scratch, raw): (&mut [f32], &mut [f32]),
+    metric: Option<&Metric>,
 ) -> [Option<((i8, i8), f32)>; 3] {
     let r = ops.range() as i8;
     let mut error = |d: (i8, i8)| {
-        ops.predict_approx(prev, grid, at, d, scratch);
+        match metric {
+            Some(m) => {
+                ops.predict_approx(prev, grid, at, d, raw);
+                m.apply(raw, scratch);
+            }
+            None => ops.predict_approx(prev, grid, at, d, scratch),
+        }
         let e: f32 = z
             .iter()
             .zip(scratch.iter())
@@ -845,21 +882,57 @@ struct Position {
 }
 
 /// The encoder's trial of one mode at one position: level by level from the mode's first
-/// level, the index chosen, with the residual it leaves.
+/// level, the indices chosen, with the residuals they leave. A beam of `width` paths: at each
+/// level every path is extended by its `width` nearest codes (and the left and above indices),
+/// and the `width` extensions of least `error + λ·bits` go on (width 1: the greedy choice).
 struct Chain {
+    /// The chosen path's indices up to its depth ([`NONE`] after).
     idx: Vec<u16>,
+    /// The indices of the best mode so far at this position.
     best: Vec<u16>,
-    residual: Vec<f32>,
+    width: usize,
+    /// The beam: per path, `coded` indices, `dim` residual values and its bits.
+    paths: Beam,
+    next: Beam,
+    /// Extensions considered at one level: (cost, parent, code, error, bits).
+    cands: Vec<(f32, usize, u16, f32, f32)>,
+    near: Vec<(u16, f32)>,
+}
+
+#[derive(Default)]
+struct Beam {
+    idx: Vec<u16>,
+    res: Vec<f32>,
+    bits: Vec<f32>,
 }
 
 impl Chain {
-    /// Codes `z − base` (or `z`) from level `first`: at each level the nearest code, or the
-    /// left or above index when cheaper by `distortion + λ·bits`, then the depth `d` in
-    /// `first+1..=coded` whose `error + λ·(bits of the levels before d + the stop flag at d)`
-    /// is least (ties keep the shallower; `coded` when λ is 0); the search ends once the bits
-    /// alone cost more than the best depth so far. Returns (the depth's end level, its squared
-    /// error, its cost `error + λ·(mode_bits + bits)`); `self.idx` holds the indices up to it.
-    /// Costs come from the models' state before the position.
+    fn new(coded: usize, dim: usize, width: usize) -> Self {
+        let width = width.max(1);
+        let beam = || Beam {
+            idx: vec![NONE; width * coded],
+            res: vec![0.0; width * dim],
+            bits: Vec::with_capacity(width),
+        };
+        Self {
+            idx: vec![NONE; coded],
+            best: vec![NONE; coded],
+            width,
+            paths: beam(),
+            next: beam(),
+            cands: Vec::with_capacity(width * (width + 2)),
+            near: Vec::with_capacity(width),
+        }
+    }
+
+    /// Codes `z − base` (or `z`) from level `first`: a beam search over the indices of each
+    /// level (the nearest codes, and the left or above index), ranked by `error + λ·bits`, then
+    /// the path and depth `d` in `first+1..=coded` whose `error + λ·(bits of the levels before
+    /// d + the stop flag at d)` is least (ties keep the shallower and the earlier path; the
+    /// least error at `coded` when λ is 0); the search ends once every path's bits alone cost
+    /// more than the best depth so far. Returns (the depth's end level, its squared error, its
+    /// cost `error + λ·(mode_bits + bits)`); `self.idx` holds the indices up to it. Costs come
+    /// from the models' state before the position.
     #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
@@ -878,7 +951,7 @@ impl Chain {
             kind,
             lambda,
         } = *pos;
-        let coded = self.idx.len();
+        let (coded, dim) = (self.idx.len(), z.len());
         let class = Class::of(
             kind,
             if base.is_some() {
@@ -887,68 +960,104 @@ impl Chain {
                 Mode::Intra
             },
         );
-        let residual = &mut self.residual;
+        let energy = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>();
+        // one path: the residual of the prediction, no index yet
+        let paths = &mut self.paths;
+        paths.idx[..coded].fill(NONE);
         match base {
             Some(b) => {
-                for ((r, a), b) in residual.iter_mut().zip(z).zip(b) {
+                for ((r, a), b) in paths.res[..dim].iter_mut().zip(z).zip(b) {
                     *r = a - b;
                 }
             }
-            None => residual.copy_from_slice(z),
+            None => paths.res[..dim].copy_from_slice(z),
         }
+        paths.bits.clear();
+        paths.bits.push(mode_bits);
         self.idx.fill(NONE);
-        let energy = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>();
-        let mut bits = mode_bits;
         let (mut best_d, mut best_j, mut best_e) = (coded, f32::INFINITY, 0f32);
         for l in first..coded {
             let stop_m = (l > first).then(|| ctx.stop[ctx.stop_ctx(end, l, at, class)]);
+            let paths = &self.paths;
             if let Some(m) = stop_m
                 && lambda > 0.0
             {
-                let e = energy(residual);
-                let j = e + lambda * (bits + m.cost(true));
-                if j < best_j {
-                    (best_d, best_j, best_e) = (l, j, e);
+                for (p, &bits) in paths.bits.iter().enumerate() {
+                    let e = energy(&paths.res[p * dim..(p + 1) * dim]);
+                    let j = e + lambda * (bits + m.cost(true));
+                    if j < best_j {
+                        (best_d, best_j, best_e) = (l, j, e);
+                        self.idx[..l].copy_from_slice(&paths.idx[p * coded..p * coded + l]);
+                        self.idx[l..].fill(NONE);
+                    }
                 }
-                if lambda * bits >= best_j {
+                let least = paths.bits.iter().copied().fold(f32::INFINITY, f32::min);
+                if lambda * least >= best_j {
                     // every deeper depth costs at least these bits
-                    self.truncate(best_d);
                     return (best_d, best_e, best_j);
                 }
             }
-            let (near, d_near) = books.nearest(l, residual);
             let nb = Neighbours::new(class, (l, state.levels), &state.idx[l * n..(l + 1) * n], at);
             let go_bits = stop_m.map_or(0.0, |m| m.cost(false));
-            let near_bits = index_cost(ctx, &nb, near);
-            let mut best = (near, d_near + lambda * near_bits, near_bits);
-            if lambda > 0.0 {
-                for v in [nb.left, nb.above].into_iter().flatten() {
-                    if v != near {
-                        let b = index_cost(ctx, &nb, v);
-                        let c = books.distance(l, usize::from(v), residual) + lambda * b;
-                        if c < best.1 {
-                            best = (v, c, b);
+            self.cands.clear();
+            for (p, &bits) in paths.bits.iter().enumerate() {
+                let res = &paths.res[p * dim..(p + 1) * dim];
+                books.nearest_k(l, res, self.width, &mut self.near);
+                let mut push = |v: u16, d: f32| {
+                    let b = bits + go_bits + index_cost(ctx, &nb, v);
+                    self.cands.push((d + lambda * b, p, v, d, b));
+                };
+                for &(v, d) in &self.near {
+                    push(v, d);
+                }
+                if lambda > 0.0 {
+                    for v in [nb.left, nb.above].into_iter().flatten() {
+                        if !self.near.iter().any(|&(c, _)| c == v) {
+                            push(v, books.distance(l, usize::from(v), res));
                         }
                     }
                 }
             }
-            self.idx[l] = best.0;
-            bits += go_bits + best.2;
-            for (v, c) in residual.iter_mut().zip(books.code(l, usize::from(best.0))) {
-                *v -= c;
+            // the `width` cheapest extensions, in order (a stable sort: ties keep the earlier)
+            self.cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+            self.cands.truncate(self.width);
+            let next = &mut self.next;
+            next.bits.clear();
+            for (q, &(_, p, v, _, b)) in self.cands.iter().enumerate() {
+                let (from, to) = (p * coded, q * coded);
+                next.idx[to..to + coded].copy_from_slice(&paths.idx[from..from + coded]);
+                next.idx[to + l] = v;
+                let code = books.code(l, usize::from(v));
+                let (src, dst) = (
+                    &paths.res[p * dim..(p + 1) * dim],
+                    &mut next.res[q * dim..(q + 1) * dim],
+                );
+                for ((o, r), c) in dst.iter_mut().zip(src).zip(code) {
+                    *o = r - c;
+                }
+                next.bits.push(b);
+            }
+            std::mem::swap(&mut self.paths, &mut self.next);
+        }
+        let paths = &self.paths;
+        let mut full = false;
+        for (p, &bits) in paths.bits.iter().enumerate() {
+            let e = energy(&paths.res[p * dim..(p + 1) * dim]);
+            let j = e + lambda * bits;
+            // at λ = 0 every level is coded: the least error wins
+            let better = if lambda == 0.0 {
+                !full || e < best_e
+            } else {
+                j < best_j
+            };
+            if better {
+                full = true;
+                (best_d, best_j, best_e) = (coded, j, e);
+                self.idx
+                    .copy_from_slice(&paths.idx[p * coded..(p + 1) * coded]);
             }
         }
-        let e = energy(residual);
-        let j = e + lambda * bits;
-        if lambda == 0.0 || j < best_j {
-            (best_d, best_j, best_e) = (coded, j, e);
-        }
-        self.truncate(best_d);
         (best_d, best_e, best_j)
-    }
-
-    fn truncate(&mut self, end: usize) {
-        self.idx[end..].fill(NONE);
     }
 }
 

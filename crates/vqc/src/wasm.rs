@@ -190,7 +190,7 @@ pub fn check_encoder_options(options: JsValue) -> JsValue {
     }
 }
 
-/// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut}`.
+/// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut, effort}`.
 #[wasm_bindgen(js_name = encoderDefaults)]
 pub fn encoder_defaults() -> JsValue {
     object(&[
@@ -198,6 +198,7 @@ pub fn encoder_defaults() -> JsValue {
         ("quality", crate::DEFAULT_QUALITY.into()),
         ("keyInterval", crate::DEFAULT_KEYINT.into()),
         ("sceneCut", true.into()),
+        ("effort", crate::DEFAULT_EFFORT.into()),
     ])
 }
 

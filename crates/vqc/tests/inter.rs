@@ -258,12 +258,18 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
     let data = (0..levels * SIZE * DIM)
         .map(|i| r() * 0.6f32.powi((i / (SIZE * DIM)) as i32))
         .collect();
-    let books = Codebooks::new(levels, SIZE, DIM, data).unwrap();
+    let plain = Codebooks::new(levels, SIZE, DIM, data).unwrap();
+    let weighed = plain.clone().with_metric(&heavy_first_axis()).unwrap();
     let (rows, cols) = (5, 7);
     let mut frames = latents(4, rows, cols);
     frames[3][5] = f32::NAN;
     let bits = SIZE.trailing_zeros();
-    for coded in 1..=levels {
+    // the encoder's beam and metric change its choices, never what a decoder reads
+    for (coded, beam, books) in (1..=levels).map(|c| (c, 1, &plain)).chain([
+        (3, 4, &plain),
+        (levels, 3, &weighed),
+        (levels, 1, &weighed),
+    ]) {
         for lambda in [0.0f32, 1e-3, 3e-2] {
             let (mut enc_ctx, mut dec_ctx, mut re_ctx) = (
                 Contexts::new(levels, bits),
@@ -281,10 +287,11 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
                     kind,
                     levels: coded,
                     lambda,
+                    beam,
                 };
                 let code =
-                    encode_frame(z, (rows, cols), &books, params, &mut enc_ctx, prev.as_ref());
-                let what = format!("coded {coded}, λ {lambda}, frame {t}");
+                    encode_frame(z, (rows, cols), books, params, &mut enc_ctx, prev.as_ref());
+                let what = format!("coded {coded}, beam {beam}, λ {lambda}, frame {t}");
                 assert_eq!(
                     write_frame(&code.state, kind, &mut re_ctx),
                     code.payload,
@@ -299,7 +306,7 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
                     &mut dec_ctx,
                 )
                 .unwrap();
-                got.reconstruct(&books, prev.as_ref().map(|s| s.latent.as_slice()));
+                got.reconstruct(&plain, prev.as_ref().map(|s| s.latent.as_slice()));
                 assert_eq!(got, code.state, "{what}");
                 if coded == 1 {
                     assert!(
@@ -310,6 +317,63 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
                 prev = Some(code.state);
             }
         }
+    }
+}
+
+/// A metric that weighs the first latent axis 20× each of the others.
+fn heavy_first_axis() -> Vec<f32> {
+    (0..DIM * DIM)
+        .map(|i| match (i / DIM, i % DIM) {
+            (0, 0) => 20.0,
+            (a, b) if a == b => 1.0,
+            _ => 0.0,
+        })
+        .collect()
+}
+
+#[test]
+fn the_encoders_beam_and_metric_buy_what_they_promise() {
+    use vqc::bench::{Contexts, FrameParams, encode_frame};
+    let (rows, cols) = (10, 12);
+    let frames = latents(1, rows, cols);
+    let z = &frames[0];
+    let bits = SIZE.trailing_zeros();
+    let key = |books: &Codebooks, beam: usize, lambda: f32| {
+        let params = FrameParams {
+            kind: FrameKind::Key,
+            levels: LEVELS,
+            lambda,
+            beam,
+        };
+        let mut ctx = Contexts::new(LEVELS, bits);
+        encode_frame(z, (rows, cols), books, params, &mut ctx, None)
+    };
+    // squared error of the reconstructed latent, along the first axis and along the rest
+    let error = |state: &vqc::TokenState| {
+        let got = state.latent_f32();
+        let (mut first, mut rest) = (0f64, 0f64);
+        for (i, (a, b)) in z.iter().zip(&got).enumerate() {
+            let e = f64::from(a - b).powi(2);
+            if i % DIM == 0 { first += e } else { rest += e }
+        }
+        (first, rest)
+    };
+    // all levels, no rate term: a beam of 4 finds sums of codes nearer the latent than greedy
+    let greedy = error(&key(&books(), 1, 0.0).state);
+    let beam = error(&key(&books(), 4, 0.0).state);
+    assert!(
+        beam.0 + beam.1 < 0.95 * (greedy.0 + greedy.1),
+        "beam {beam:?} against greedy {greedy:?}"
+    );
+    // with a metric that weighs the first axis, its error falls (and the others' is what pays)
+    let weighed = books().with_metric(&heavy_first_axis()).unwrap();
+    for lambda in [0.0f32, 1e-3] {
+        let plain = error(&key(&books(), 1, lambda).state);
+        let metric = error(&key(&weighed, 1, lambda).state);
+        assert!(
+            metric.0 < 0.8 * plain.0,
+            "λ {lambda}: first axis {metric:?} against {plain:?}"
+        );
     }
 }
 

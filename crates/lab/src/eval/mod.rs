@@ -59,6 +59,10 @@ pub struct EvalArgs {
     /// vqcodec's most frames between keyframes.
     #[arg(long, default_value_t = 60)]
     pub keyint: u32,
+    /// vqcodec's search effort (1..=8, as `vqcodec encode --effort`).
+    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_EFFORT,
+          value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]
+    pub effort: u8,
     /// Replace the part of this Markdown file between `<!-- eval:begin -->` and
     /// `<!-- eval:end -->` with the report.
     #[arg(long)]
@@ -231,6 +235,7 @@ fn eval_vqcodec(
             rate: RateControl::Quality(q),
             keyint: args.keyint,
             scene_cut: true,
+            effort: args.effort,
             chroma: clip.chroma.into(),
             frame_count: u32::try_from(clip.frames.len())?,
             codebook: codebook.clone(),
@@ -542,9 +547,9 @@ fn report(
     };
     writeln!(
         s,
-        "- vqcodec qualities {:?}, keyframe every {} frames; {references}; quality is the mean \
-         over frames against the source; MS-SSIM on Y'.\n",
-        args.qualities, args.keyint,
+        "- vqcodec qualities {:?}, keyframe every {} frames, search effort {}; {references}; \
+         quality is the mean over frames against the source; MS-SSIM on Y'.\n",
+        args.qualities, args.keyint, args.effort,
     )?;
     writeln!(
         s,
