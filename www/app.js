@@ -235,6 +235,22 @@ function psnrRgba(a, b) {
   return se === 0 ? 100 : 10 * Math.log10((255 * 255 * n) / se);
 }
 
+/** Y' of RGBA pixels: BT.601, 8-bit limited range, rounded — as the native tools compute PSNR-Y. */
+function lumaOf(rgba) {
+  const y = new Uint8Array(rgba.length / 4);
+  for (let i = 0; i < y.length; i++) {
+    const l = 0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2];
+    y[i] = Math.round(16 + l * (219 / 255));
+  }
+  return y;
+}
+
+function psnrPlane(a, b) {
+  let se = 0;
+  for (let i = 0; i < a.length; i++) { const d = a[i] - b[i]; se += d * d; }
+  return se === 0 ? 100 : Math.min(100, 10 * Math.log10((255 * 255 * a.length) / se));
+}
+
 function drawChart(rows) {
   const c = $('chart');
   const ctx = c.getContext('2d');
@@ -304,6 +320,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
         const src = pending.get(i);
         pending.delete(i);
         rows[i].psnr = src ? psnrRgba(src.data, frame.data) : NaN;
+        rows[i].psnrY = src ? psnrPlane(lumaOf(src.data), lumaOf(frame.data)) : NaN;
         const enc = encTokens.get(i);
         encTokens.delete(i);
         tokensMatch &&= !!enc && enc.length === meta.tokens.length && enc.every((v, j) => v === meta.tokens[j]);
@@ -360,6 +377,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
   if (failure) { setStream('error', 'error', String(failure.message ?? failure)); throw failure; }
   lastSources = sources;
   const psnr = rows.reduce((a, r) => a + r.psnr, 0) / rows.length;
+  const psnrY = rows.reduce((a, r) => a + r.psnrY, 0) / rows.length;
   const vqc = new Uint8Array(await new Blob(parts).arrayBuffer());
   const bpp = (vqc.byteLength * 8) / (width * height * frames);
   lastVqc = vqc;
@@ -378,7 +396,7 @@ async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60
   if (lastDecoded) showSplit(rows.length - 1, lastDecoded);
   $('vqccaption').textContent = `${frames} frames ${width}x${height}: ${keepSources ? 'original left of the slider, ' : ''}decoded from the .vqc`;
   const headerBytes = parts[0].byteLength;
-  return { bytes: vqc.byteLength, bpp, psnr, frames: rows.length, decodedFrames: decoded, headerBytes,
+  return { bytes: vqc.byteLength, bpp, psnr, psnrY, frames: rows.length, decodedFrames: decoded, headerBytes,
     distinctSources: prints.size, targetKbps: last?.target_kbps ?? null, achievedKbps: last?.achieved_kbps ?? null,
     width, height, fps, rateNote: rate,
     chunkBpp: ((vqc.byteLength - headerBytes) * 8) / (width * height * frames), lastFrame: lastDecoded,
@@ -518,6 +536,123 @@ const rateUi = () => {
 };
 $('ratemode').onchange = () => { $('quality').value = $('ratemode').value === 'bitrate' ? 300 : 70; rateUi(); };
 $('quality').oninput = rateUi;
+// ---- Against what the user already has: the browser's own encoder (WebCodecs) on the same frames ----
+const BROWSER_CODECS = [['VP9', 'vp09.00.31.08'], ['AV1', 'av01.0.04M.08'], ['H.264', 'avc1.42001f'], ['VP8', 'vp8']];
+let lastBrowser = null;
+
+/** RGBA → planar 4:2:0 Y'CbCr (BT.601 limited range, chroma averaged over 2×2), as the native tools convert. */
+function toI420({ data, width, height }) {
+  const cw = (width + 1) >> 1;
+  const ch = (height + 1) >> 1;
+  const out = new Uint8Array(width * height + 2 * cw * ch);
+  out.set(lumaOf(data));
+  const acc = new Float32Array(3 * cw * ch);
+  for (let r = 0; r < height; r++) {
+    for (let c = 0; c < width; c++) {
+      const o = 4 * (r * width + c);
+      const l = 0.299 * data[o] + 0.587 * data[o + 1] + 0.114 * data[o + 2];
+      const i = 3 * ((r >> 1) * cw + (c >> 1));
+      acc[i] += (data[o + 2] - l) / 1.772;
+      acc[i + 1] += (data[o] - l) / 1.402;
+      acc[i + 2] += 1;
+    }
+  }
+  for (let i = 0; i < cw * ch; i++) {
+    out[width * height + i] = Math.round(128 + (acc[3 * i] / acc[3 * i + 2]) * (224 / 255));
+    out[width * height + cw * ch + i] = Math.round(128 + (acc[3 * i + 1] / acc[3 * i + 2]) * (224 / 255));
+  }
+  return out;
+}
+
+/**
+ * The same frames through the browser's own VideoEncoder — the first of VP9, AV1, H.264, VP8 that
+ * it supports at this size — at `bitrate` (vqcodec's), decoded back with VideoDecoder; file size
+ * (the encoded chunks' bytes) and mean PSNR-Y on Y' as above. Null where WebCodecs is missing.
+ */
+async function encodeWithBrowser(sources, { fps, keyInterval, bitrate }) {
+  if (typeof VideoEncoder !== 'function' || !sources.length) return null;
+  const { width, height } = sources[0];
+  const colorSpace = { primaries: 'smpte170m', transfer: 'smpte170m', matrix: 'smpte170m', fullRange: false };
+  let config = null;
+  let name = null;
+  for (const [n, codec] of BROWSER_CODECS) {
+    const c = { codec, width, height, framerate: fps, bitrate: Math.max(1000, Math.round(bitrate)), bitrateMode: 'variable',
+      ...(codec.startsWith('avc1') ? { avc: { format: 'annexb' } } : {}) };
+    if ((await VideoEncoder.isConfigSupported(c).catch(() => ({})))?.supported) { config = c; name = n; break; }
+  }
+  if (!config) return null;
+  const planes = sources.map(toI420);
+  const chunks = [];
+  let decoderConfig = null;
+  let failure = null;
+  const enc = new VideoEncoder({ output(chunk, meta) { decoderConfig ??= meta?.decoderConfig; chunks.push(chunk); }, error(e) { failure ??= e; } });
+  enc.configure(config);
+  const t0 = performance.now();
+  planes.forEach((data, i) => {
+    const f = new VideoFrame(data, { format: 'I420', codedWidth: width, codedHeight: height, colorSpace, timestamp: Math.round((i * 1e6) / fps) });
+    enc.encode(f, { keyFrame: i % keyInterval === 0 });
+    f.close();
+  });
+  await enc.flush();
+  const encodeMs = performance.now() - t0;
+  enc.close();
+  if (failure) throw failure;
+  const lumas = [];
+  const copies = [];
+  const dec = new VideoDecoder({
+    output(f) {
+      const r = f.visibleRect;
+      const buf = new Uint8Array(f.allocationSize());
+      copies.push(f.copyTo(buf).then((layout) => {
+        const y = new Uint8Array(r.width * r.height);
+        for (let row = 0; row < r.height; row++) {
+          const o = layout[0].offset + (row + r.y) * layout[0].stride + r.x;
+          y.set(buf.subarray(o, o + r.width), row * r.width);
+        }
+        lumas.push(y);
+      }).finally(() => f.close()));
+    },
+    error(e) { failure ??= e; },
+  });
+  dec.configure(decoderConfig);
+  for (const c of chunks) dec.decode(c);
+  await dec.flush();
+  await Promise.all(copies);
+  dec.close();
+  if (failure) throw failure;
+  const n = Math.min(lumas.length, planes.length);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += psnrPlane(planes[i].subarray(0, width * height), lumas[i]);
+  const description = decoderConfig?.description?.byteLength ?? 0;
+  return { name, codec: config.codec, bitrate: config.bitrate, frames: planes.length, decoded: lumas.length, encodeMs,
+    bytes: chunks.reduce((a, c) => a + c.byteLength, 0) + description, psnrY: sum / n };
+}
+
+/** The comparison line under the stream's stats: the browser's codec beside vqcodec's file. */
+async function compareWithBrowser(r, keyInterval) {
+  const line = $('browsercmp');
+  line.hidden = false;
+  lastBrowser = null;
+  if (lastSources.length !== r.frames) {
+    line.textContent = 'Your browser\'s own codec: compared on clips of at most 120 frames (encode fewer frames to see it).';
+    return null;
+  }
+  line.textContent = 'Encoding the same frames with your browser\'s own codec…';
+  try {
+    const b = await encodeWithBrowser(lastSources, { fps: r.fps, keyInterval, bitrate: (r.bytes * 8 * r.fps) / r.frames });
+    if (!b) { line.textContent = 'Your browser has no WebCodecs VideoEncoder for VP9, AV1, H.264 or VP8 here: nothing to compare with.'; return null; }
+    const kb = (bytes) => (bytes / 1024).toFixed(1);
+    lastBrowser = { ...b, vqBytes: r.bytes, vqPsnrY: r.psnrY };
+    line.textContent = `Your browser's ${b.name} would make this file ${kb(b.bytes)} KiB at ${b.psnrY.toFixed(2)} dB PSNR-Y `
+      + `(vqcodec: ${kb(r.bytes)} KiB at ${r.psnrY.toFixed(2)} dB) — WebCodecs VideoEncoder, ${b.codec}, `
+      + `asked for vqcodec's ${(b.bitrate / 1000).toFixed(0)} kbit/s; it encoded at ${((b.frames * 1000) / b.encodeMs).toFixed(0)} fps.`;
+    return lastBrowser;
+  } catch (e) {
+    line.textContent = `Your browser's own codec failed on this clip: ${e.message ?? e}`;
+    return null;
+  }
+}
+
 /** The Encode button: the source at its own size (fit to 640×360, aspect kept) and frame rate. */
 async function encodeSource() {
   const v = Number($('quality').value);
@@ -527,6 +662,7 @@ async function encodeSource() {
     width: f.width, height: f.height, fps: f.fps, ...rate });
   $('vqccaption').textContent = `${r.frames} frames ${f.width}x${f.height} (${f.note}) at ${f.fps.toFixed(2)} fps: `
     + 'original left of the slider, decoded from the .vqc right of it';
+  r.browser = await compareWithBrowser(r, Number($('keyint').value));
   return r;
 }
 $('encode').onclick = () => encodeSource().catch((e) => setStream('error', 'error', String(e.message ?? e)));
@@ -715,6 +851,8 @@ window.vqDemo = {
   benchStream,
   learnCodebook,
   encodeSource,
+  /** The last "your browser's codec" comparison after an encode of the source, and its line. */
+  lastBrowser: () => lastBrowser && { ...lastBrowser, line: $('browsercmp').textContent },
   /** The last "Learn my codebook" comparison: rows (bytes, PSNR, target) and whether the sizes match. */
   lastComparison: () => lastComparison && { rows: [...lastComparison], bitrate: lastComparison.bitrate,
     sizeOff: lastComparison.sizeOff, equalSize: lastComparison.equalSize },
