@@ -288,6 +288,7 @@ function setStream(text, cls, reason = '') {
 async function encodeClip({ frames = 30, quality = 70, bitrate, keyInterval = 60, backend = $('backend').value,
   model, width = 640, height = 360, fps = 30, keepSources = frames <= 120, returnTokens = frames <= 120,
   codebook = $('usecb').checked ? myCodebook : null, onFrame } = {}) {
+  $('browsercmp').hidden = true; // the comparison belongs to the stream it was made for
   await videoReady();
   if (!live) video.pause();
   setStream('encoding…', 'off');
@@ -504,6 +505,7 @@ function describePlayed(info) {
 
 /** Decodes a .vqc and plays it; a header that cannot be read is an error shown with its kind. */
 async function playVqc(bytes) {
+  $('browsercmp').hidden = true;
   setStream('decoding…', 'off');
   Object.assign($('playvqc'), { disabled: true, textContent: 'Play the .vqc' });
   let info;
