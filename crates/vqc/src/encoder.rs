@@ -80,7 +80,8 @@ pub struct FrameStats {
     pub inter: f64,
     /// Fraction of the positions whose prediction is shifted by a motion (0 for keyframes).
     pub moved: f64,
-    /// Mean squared latent error per position.
+    /// Mean squared latent error per position, in the model's metric space when it has one
+    /// (what the encoder's choices minimised; [`crate::Metric`]).
     pub latent_mse: f64,
     /// True when a scene cut turned a planned delta frame into a keyframe.
     pub scene_cut: bool,

@@ -622,22 +622,20 @@ pub fn encode_frame(
     // the encoder's choices compare latents in its metric's space (the model's own latent
     // space when it has no metric); the motion maps work on the reference as it is
     let metric = books.metric();
-    let to_search = |v: &[f32]| -> Vec<f32> {
-        match metric {
-            Some(m) => {
-                let mut out = vec![0f32; v.len()];
-                for (a, b) in v.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-                    m.apply(a, b);
-                }
-                out
-            }
-            None => v.to_vec(),
+    let to_search = |v: &[f32]| -> Option<Vec<f32>> {
+        let m = metric?;
+        let mut out = vec![0f32; v.len()];
+        for (a, b) in v.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+            m.apply(a, b);
         }
+        Some(out)
     };
     let search = metric.map_or(books, Metric::search);
     let prev_raw = reference.map(TokenState::latent_f32);
-    let prev = prev_raw.as_deref().map(to_search);
-    let latent = &to_search(latent)[..];
+    let prev_moved = prev_raw.as_deref().and_then(to_search);
+    let prev = prev_moved.as_deref().or(prev_raw.as_deref());
+    let latent_moved = to_search(latent);
+    let latent = latent_moved.as_deref().unwrap_or(latent);
     let starts = starts(coded);
     let mut state = TokenState::empty(levels, height, width, coded);
     let mut end = vec![0u8; n];
