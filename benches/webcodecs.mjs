@@ -5,7 +5,7 @@
 // in the same page (VideoDecoder) and scored there with the project's PSNR-Y and MS-SSIM-Y
 // (benches/quality.mjs, a port of src/metrics.rs; `--verify-metrics` checks it against the
 // native eval's x264 rows). Writes the rows in `vqcodec-lab eval`'s CSV format and prints
-// BD-rates of vqcodec-lite (docs/results/fine-motion/v1-models.csv) against each browser codec
+// BD-rates of vqcodec-lite (docs/results/encoder-metric/final.csv) against each browser codec
 // (scripts/bd-compare.py).
 //   node benches/webcodecs.mjs [--clips=carphone,coinpen,balle-jbart] [--frames=60]
 //        [--codecs=vp9,av1,h264,vp8] [--quantizer] [--no-recorder] [--csv=PATH] [--vq=CSV:CODEC] [--verify-metrics]
@@ -27,7 +27,7 @@ const clips = (arg('clips') ?? 'carphone,coinpen,balle-jbart').split(',');
 const nFrames = Number(arg('frames') ?? 60);
 const codecs = (arg('codecs') ?? 'vp9,av1,h264,vp8').split(',');
 const csvPath = arg('csv') ?? join(outDir, 'results.csv');
-const [vqCsv, vqCodec] = (arg('vq') ?? 'docs/results/fine-motion/v1-models.csv:vqcodec-lite').split(':');
+const [vqCsv, vqCodec] = (arg('vq') ?? 'docs/results/encoder-metric/final.csv:vqcodec-lite').split(':');
 const KEYINT = 60;
 const CODEC_STRINGS = { h264: 'avc1.42001f', vp8: 'vp8', vp9: 'vp09.00.31.08', av1: 'av01.0.04M.08' };
 // bitrate targets spanning vqcodec's own rates on the clip (per clip, below); with --quantizer,

@@ -33,7 +33,7 @@ export interface VqEncoderConfig {
   keyInterval?: number;
   /** Start keyframes at scene cuts (default true). */
   sceneCut?: boolean;
-  /** Search effort 1..=8 (default 1, the fastest): smaller files at the same quality for more encoding time. */
+  /** Search effort 1..=8 (default 1, the fastest): smaller files at equal PSNR (not at a fixed quality) for more encoding time. */
   effort?: number;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;

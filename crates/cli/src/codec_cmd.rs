@@ -38,7 +38,8 @@ pub struct EncodeArgs {
     /// Do not start keyframes at scene cuts.
     #[arg(long)]
     pub no_scene_cut: bool,
-    /// Search effort 1..=8: smaller files at the same quality for more encoding time (the
+    /// Search effort 1..=8: smaller files at equal PSNR (not at a fixed --quality) for more
+    /// encoding time (the
     /// paths the encoder's beam search keeps per position; 1 is greedy and fastest).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_EFFORT,
           value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]

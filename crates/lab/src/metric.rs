@@ -64,6 +64,16 @@ fn window(f: &Frame, c: usize) -> Result<Frame> {
 
 /// `vqcodec-lab metric`.
 pub fn metric(args: &MetricArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.spacing >= 1,
+        "--spacing {} (expected ≥ 1)",
+        args.spacing
+    );
+    anyhow::ensure!(
+        args.eps.is_finite() && args.eps > 0.0,
+        "--eps {} (expected > 0)",
+        args.eps
+    );
     let weights = args.weights.weights()?;
     let backend = Backend::select(BackendRequest::Cpu)?;
     let engine = Engine::new(&weights, backend.clone())?;
@@ -108,6 +118,12 @@ pub fn metric(args: &MetricArgs) -> Result<()> {
                 .map(move |x| y * g + x)
         })
         .collect();
+    if probes.is_empty() {
+        bail!(
+            "--crop {c} holds no latent position to probe at --spacing {}",
+            args.spacing
+        );
+    }
     // the patterns: e_i, then e_i + e_j (i < j)
     let mut patterns: Vec<Vec<f32>> = (0..d)
         .map(|i| (0..d).map(|k| f32::from(k == i)).collect())

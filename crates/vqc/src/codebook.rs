@@ -58,7 +58,7 @@ impl Metric {
 
     /// The codebooks in the search space (fixed-point values unchanged: reconstruction stays the
     /// model's).
-    pub fn search(&self) -> &Codebooks {
+    pub(crate) fn search(&self) -> &Codebooks {
         &self.search
     }
 }
@@ -153,7 +153,7 @@ impl Codebooks {
             return Err(bad(&format!("of {} values", m.len())));
         }
         let trace: f64 = (0..d).map(|i| f64::from(m[i * d + i])).sum();
-        if trace <= 0.0 {
+        if !(trace > 0.0 && trace.is_finite()) {
             return Err(bad("of trace ≤ 0"));
         }
         // scale to a mean of 1 per dimension, a small ridge, then Cholesky: M = L·Lᵀ, A = Lᵀ
@@ -161,13 +161,13 @@ impl Codebooks {
         let mut l = vec![0f64; d * d];
         for i in 0..d {
             for j in 0..=i {
-                let sym = 0.5 * f64::from(m[i * d + j] + m[j * d + i]) * scale;
+                let sym = 0.5 * (f64::from(m[i * d + j]) + f64::from(m[j * d + i])) * scale;
                 let mut v = sym + if i == j { 1e-4 } else { 0.0 };
                 for k in 0..j {
                     v -= l[i * d + k] * l[j * d + k];
                 }
                 if i == j {
-                    if v <= 0.0 {
+                    if !(v > 0.0 && v.is_finite()) {
                         return Err(bad("that is not positive definite"));
                     }
                     l[i * d + i] = v.sqrt();
@@ -181,6 +181,9 @@ impl Codebooks {
             for j in i..d {
                 a[i * d + j] = l[j * d + i] as f32;
             }
+        }
+        if a.iter().any(|v| !v.is_finite()) {
+            return Err(bad("whose factor is not finite"));
         }
         self.metric = Some(std::sync::Arc::new(self.search_space(a)));
         Ok(self)
@@ -286,6 +289,8 @@ impl Codebooks {
         for c in 0..self.size {
             let code = &self.data[(base + c) * self.dim..(base + c + 1) * self.dim];
             let d = self.norms[base + c] - 2.0 * dot(code, r);
+            // a residual that is not finite: every code as far, the first one kept (as nearest)
+            let d = if d.is_nan() { f32::INFINITY } else { d };
             if out.len() == k && d >= out[k - 1].1 {
                 continue;
             }
@@ -374,6 +379,7 @@ mod tests {
             &[1.0],
             &[f32::NAN, 0.0, 0.0, 1.0],
             &[0.0; 4],
+            &[1.0, 3e38, 3e38, 1.0],
         ] {
             assert!(books.clone().with_metric(bad).is_err(), "{bad:?}");
         }

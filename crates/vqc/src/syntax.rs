@@ -572,7 +572,8 @@ pub struct FrameCode {
     pub payload: Vec<u8>,
     /// The state a decoder will hold after it (with the reconstructed latent).
     pub state: TokenState,
-    /// Squared latent error summed over positions.
+    /// Squared latent error summed over positions (in the codebooks' metric space when they
+    /// have one).
     pub distortion: f64,
 }
 
@@ -592,8 +593,10 @@ pub struct FrameParams {
 /// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position of a
 /// delta frame the encoder tries each mode — copy the previous frame's latent, code the
 /// residual against it from each inter start level, or code intra — and at every level the
-/// candidates the syntax makes cheap (the left and above indices) against the nearest code, by
-/// `distortion + λ·bits` with the models' current costs; each chain ends at the depth whose
+/// candidates the syntax makes cheap (the left and above indices, when λ > 0) against the nearest
+/// codes (a beam of `params.beam` paths), by `distortion + λ·bits` with the models' current
+/// costs, distortion measured in the codebooks' metric space when they have one
+/// ([`crate::Metric`]); each chain ends at the depth whose
 /// `error + λ·bits` is least (every level when λ is 0).
 ///
 /// # Panics
@@ -836,7 +839,8 @@ const LATENT_SCALE: f32 = 1.0 / (1u32 << LATENT_FRAC_BITS) as f32;
 /// The fine motions worth trying at `(x, y)` for the latent `z`, with their prediction errors:
 /// the best horizontal shift, the best vertical one, and the two together (a search of
 /// `4r + 1` predictions rather than `(2r + 1)² − 1`), in `f32` on the reference as `f32` (the
-/// caller recomputes the one it keeps exactly). `scratch` holds `dim` values.
+/// caller recomputes the one it keeps exactly), compared with `z` in the metric's space when
+/// there is one. `scratch` and `raw` hold `dim` values each.
 fn fine_search(
     ops: &MotionOps,
     prev: &[f32],
@@ -881,7 +885,8 @@ struct Position {
 
 /// The encoder's trial of one mode at one position: level by level from the mode's first
 /// level, the indices chosen, with the residuals they leave. A beam of `width` paths: at each
-/// level every path is extended by its `width` nearest codes (and the left and above indices),
+/// level every path is extended by its `width` nearest codes (and, when λ > 0, the left and
+/// above indices),
 /// and the `width` extensions of least `error + λ·bits` go on (width 1: the greedy choice).
 struct Chain {
     /// The chosen path's indices up to its depth ([`NONE`] after).
@@ -897,7 +902,6 @@ struct Chain {
     near: Vec<(u16, f32)>,
 }
 
-#[derive(Default)]
 struct Beam {
     idx: Vec<u16>,
     res: Vec<f32>,
@@ -974,6 +978,8 @@ impl Chain {
         paths.bits.push(mode_bits);
         self.idx.fill(NONE);
         let (mut best_d, mut best_j, mut best_e) = (coded, f32::INFINITY, 0f32);
+        // whether `self.idx` holds a chosen path (costs that are not finite choose none)
+        let mut chosen = false;
         for l in first..coded {
             let stop_m = (l > first).then(|| ctx.stop[ctx.stop_ctx(end, l, at, class)]);
             let paths = &self.paths;
@@ -987,10 +993,11 @@ impl Chain {
                         (best_d, best_j, best_e) = (l, j, e);
                         self.idx[..l].copy_from_slice(&paths.idx[p * coded..p * coded + l]);
                         self.idx[l..].fill(NONE);
+                        chosen = true;
                     }
                 }
                 let least = paths.bits.iter().copied().fold(f32::INFINITY, f32::min);
-                if lambda * least >= best_j {
+                if chosen && lambda * least >= best_j {
                     // every deeper depth costs at least these bits
                     return (best_d, best_e, best_j);
                 }
@@ -998,12 +1005,18 @@ impl Chain {
             let nb = Neighbours::new(class, (l, state.levels), &state.idx[l * n..(l + 1) * n], at);
             let go_bits = stop_m.map_or(0.0, |m| m.cost(false));
             self.cands.clear();
+            // one parent: rank by the index's own bits, exactly as the greedy search always did
+            let one = paths.bits.len() == 1;
             for (p, &bits) in paths.bits.iter().enumerate() {
                 let res = &paths.res[p * dim..(p + 1) * dim];
                 books.nearest_k(l, res, self.width, &mut self.near);
                 let mut push = |v: u16, d: f32| {
-                    let b = bits + go_bits + index_cost(ctx, &nb, v);
-                    self.cands.push((d + lambda * b, p, v, d, b));
+                    let b = index_cost(ctx, &nb, v);
+                    let total = bits + (go_bits + b);
+                    let key = d + lambda * if one { b } else { total };
+                    // a latent that is not finite ranks last, never first
+                    let key = if key.is_nan() { f32::INFINITY } else { key };
+                    self.cands.push((key, p, v, d, total));
                 };
                 for &(v, d) in &self.near {
                     push(v, d);
@@ -1054,6 +1067,12 @@ impl Chain {
                 self.idx
                     .copy_from_slice(&paths.idx[p * coded..(p + 1) * coded]);
             }
+        }
+        if !chosen && !full {
+            // no cost compared (a latent that is not finite): the first path at every level, as
+            // the greedy search always coded it; a chain never ends without its indices
+            self.idx.copy_from_slice(&paths.idx[..coded]);
+            best_d = coded;
         }
         (best_d, best_e, best_j)
     }
