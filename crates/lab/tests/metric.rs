@@ -5,7 +5,7 @@
 use assert_cmd::Command;
 
 mod common;
-use common::at_root;
+use common::{at_root, encode_and_decode};
 
 #[test]
 fn the_measured_metric_goes_into_the_weight_file_and_streams_decode() {
@@ -56,27 +56,7 @@ fn the_measured_metric_goes_into_the_weight_file_and_streams_decode() {
     }
     // the written weights encode the clip; the stream decodes with them to every frame
     let stream = dir.join("clip.vqc");
-    Command::cargo_bin("vqcodec")
-        .unwrap()
-        .args(["encode", "tests/data/carphone_6f.y4m", "--backend", "cpu"])
-        .args(["--quality", "50", "--effort", "3"])
-        .arg("--weights")
-        .arg(&weights)
-        .arg("-o")
-        .arg(&stream)
-        .assert()
-        .success();
-    let decoded = Command::cargo_bin("vqcodec")
-        .unwrap()
-        .args(["decode", "--backend", "cpu", "--reference"])
-        .arg("tests/data/carphone_6f.y4m")
-        .arg(&stream)
-        .arg("--weights")
-        .arg(&weights)
-        .args(["-o", "/dev/null"])
-        .assert()
-        .success();
-    let summary = String::from_utf8_lossy(&decoded.get_output().stdout).to_string();
+    let (_, summary) = encode_and_decode(&weights, &stream, &["--quality", "50", "--effort", "3"]);
     assert!(summary.contains("6 frames (0 concealed)"), "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

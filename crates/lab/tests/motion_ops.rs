@@ -4,7 +4,7 @@
 use assert_cmd::Command;
 
 mod common;
-use common::at_root;
+use common::{at_root, encode_and_decode};
 
 #[test]
 fn fitted_maps_go_into_the_weight_file_and_streams_use_them() {
@@ -62,40 +62,8 @@ fn fitted_maps_go_into_the_weight_file_and_streams_use_them() {
     // the written file: the model's config with motion_range 1; a stream of the moving clip
     // names that range in its header and decodes with the same weights
     let stream = dir.join("clip.vqc");
-    Command::cargo_bin("vqcodec")
-        .unwrap()
-        .args([
-            "encode",
-            "tests/data/carphone_6f.y4m",
-            "--backend",
-            "cpu",
-            "--quality",
-            "60",
-        ])
-        .arg("--weights")
-        .arg(&weights)
-        .arg("-o")
-        .arg(&stream)
-        .assert()
-        .success();
-    let bytes = std::fs::read(&stream).unwrap();
+    let (bytes, summary) = encode_and_decode(&weights, &stream, &["--quality", "60"]);
     assert_eq!(bytes[53], 1, "the header's fine-motion range");
-    let decoded = Command::cargo_bin("vqcodec")
-        .unwrap()
-        .args([
-            "decode",
-            "--backend",
-            "cpu",
-            "--reference",
-            "tests/data/carphone_6f.y4m",
-        ])
-        .arg(&stream)
-        .arg("--weights")
-        .arg(&weights)
-        .args(["-o", "/dev/null"])
-        .assert()
-        .success();
-    let summary = String::from_utf8_lossy(&decoded.get_output().stdout).to_string();
     assert!(summary.contains("6 frames (0 concealed)"), "{summary}");
     // the shipped lite weights (maps of ±2) do not decode it
     Command::cargo_bin("vqcodec")

@@ -56,6 +56,15 @@ impl Metric {
         }
     }
 
+    /// `A·v` for every `dim` values of `v` (vectors one after another).
+    pub(crate) fn apply_all(&self, v: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; v.len()];
+        for (a, b) in v.chunks_exact(self.dim).zip(out.chunks_exact_mut(self.dim)) {
+            self.apply(a, b);
+        }
+        out
+    }
+
     /// The codebooks in the search space (fixed-point values unchanged: reconstruction stays the
     /// model's).
     pub(crate) fn search(&self) -> &Codebooks {
@@ -93,10 +102,7 @@ impl Codebooks {
         let scale = (1u32 << LATENT_FRAC_BITS) as f32;
         let fixed: Vec<i32> = data.iter().map(|v| (v * scale).round() as i32).collect();
         let data: Vec<f32> = fixed.iter().map(|&q| q as f32 / scale).collect();
-        let norms = data
-            .chunks_exact(dim)
-            .map(|c| c.iter().map(|v| v * v).sum())
-            .collect();
+        let norms = norms(&data, dim);
         Ok(Self {
             levels,
             size,
@@ -201,14 +207,8 @@ impl Codebooks {
                 ..self.clone()
             },
         };
-        let mut data = vec![0f32; self.data.len()];
-        for (code, out) in self.data.chunks_exact(d).zip(data.chunks_exact_mut(d)) {
-            metric.apply(code, out);
-        }
-        metric.search.norms = data
-            .chunks_exact(d)
-            .map(|c| c.iter().map(|v| v * v).sum())
-            .collect();
+        let data = metric.apply_all(&self.data);
+        metric.search.norms = norms(&data, d);
         metric.search.data = data;
         metric
     }
@@ -316,6 +316,13 @@ impl Codebooks {
             .map(|(a, b)| (a - b) * (a - b))
             .sum()
     }
+}
+
+/// Each code's squared norm (`data`: codes of `dim` values one after another).
+fn norms(data: &[f32], dim: usize) -> Vec<f32> {
+    data.chunks_exact(dim)
+        .map(|c| c.iter().map(|v| v * v).sum())
+        .collect()
 }
 
 /// `a · b` in eight running sums, so that the compiler can keep them in SIMD registers (SSE on

@@ -625,14 +625,7 @@ pub fn encode_frame(
     // the encoder's choices compare latents in its metric's space (the model's own latent
     // space when it has no metric); the motion maps work on the reference as it is
     let metric = books.metric();
-    let to_search = |v: &[f32]| -> Option<Vec<f32>> {
-        let m = metric?;
-        let mut out = vec![0f32; v.len()];
-        for (a, b) in v.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            m.apply(a, b);
-        }
-        Some(out)
-    };
+    let to_search = |v: &[f32]| metric.map(|m| m.apply_all(v));
     let search = metric.map_or(books, Metric::search);
     let prev_raw = reference.map(TokenState::latent_f32);
     let prev_moved = prev_raw.as_deref().and_then(to_search);

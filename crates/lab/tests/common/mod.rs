@@ -9,3 +9,39 @@ pub fn at_root() {
             .expect("the workspace root should exist");
     });
 }
+
+/// Encodes the checked-in 6-frame clip with `weights` (and `args`, e.g. a quality) into
+/// `stream`, decodes it with the same weights against the source, and returns the stream's
+/// bytes and the decoder's summary line.
+#[allow(dead_code)] // not every test binary that shares this module calls it
+pub fn encode_and_decode(
+    weights: &std::path::Path,
+    stream: &std::path::Path,
+    args: &[&str],
+) -> (Vec<u8>, String) {
+    use assert_cmd::Command;
+    const CLIP: &str = "tests/data/carphone_6f.y4m";
+    Command::cargo_bin("vqcodec")
+        .unwrap()
+        .args(["encode", CLIP, "--backend", "cpu"])
+        .args(args)
+        .arg("--weights")
+        .arg(weights)
+        .arg("-o")
+        .arg(stream)
+        .assert()
+        .success();
+    let decoded = Command::cargo_bin("vqcodec")
+        .unwrap()
+        .args(["decode", "--backend", "cpu", "--reference", CLIP])
+        .arg(stream)
+        .arg("--weights")
+        .arg(weights)
+        .args(["-o", "/dev/null"])
+        .assert()
+        .success();
+    (
+        std::fs::read(stream).unwrap(),
+        String::from_utf8_lossy(&decoded.get_output().stdout).to_string(),
+    )
+}
