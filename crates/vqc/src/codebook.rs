@@ -30,6 +30,10 @@ pub struct Codebooks {
     data: Vec<f32>,
     fixed: Vec<i32>,
     norms: Vec<f32>,
+    /// The values again, per level dimension-major in blocks of [`LANES`] codes (`levels ×
+    /// blocks × dim × LANES`, the last block padded with zero codes): the search computes
+    /// [`LANES`] codes' distances at once.
+    lanes: Vec<f32>,
     motion: Option<std::sync::Arc<MotionOps>>,
     metric: Option<std::sync::Arc<Metric>>,
 }
@@ -103,6 +107,7 @@ impl Codebooks {
         let fixed: Vec<i32> = data.iter().map(|v| (v * scale).round() as i32).collect();
         let data: Vec<f32> = fixed.iter().map(|&q| q as f32 / scale).collect();
         let norms = norms(&data, dim);
+        let lanes = lanes(&data, levels, size, dim);
         Ok(Self {
             levels,
             size,
@@ -110,6 +115,7 @@ impl Codebooks {
             data,
             fixed,
             norms,
+            lanes,
             motion: None,
             metric: None,
         })
@@ -209,6 +215,7 @@ impl Codebooks {
         };
         let data = metric.apply_all(&self.data);
         metric.search.norms = norms(&data, d);
+        metric.search.lanes = lanes(&data, self.levels, self.size, d);
         metric.search.data = data;
         metric
     }
@@ -266,16 +273,15 @@ impl Codebooks {
     #[inline]
     pub fn nearest(&self, level: usize, r: &[f32]) -> (u16, f32) {
         let rr: f32 = r.iter().map(|v| v * v).sum();
-        let base = level * self.size;
         let (mut best, mut best_d) = (0usize, f32::INFINITY);
-        for k in 0..self.size {
-            let c = &self.data[(base + k) * self.dim..(base + k + 1) * self.dim];
-            let d = self.norms[base + k] - 2.0 * dot(c, r);
-            if d < best_d {
-                best_d = d;
-                best = k;
+        self.each_block(level, r, |first, block| {
+            for (l, &d) in block.iter().enumerate() {
+                if d < best_d {
+                    best_d = d;
+                    best = first + l;
+                }
             }
-        }
+        });
         (best as u16, (best_d + rr).max(0.0))
     }
 
@@ -285,24 +291,82 @@ impl Codebooks {
         out.clear();
         let k = k.clamp(1, self.size);
         let rr: f32 = r.iter().map(|v| v * v).sum();
-        let base = level * self.size;
-        for c in 0..self.size {
-            let code = &self.data[(base + c) * self.dim..(base + c + 1) * self.dim];
-            let d = self.norms[base + c] - 2.0 * dot(code, r);
+        self.each_block(level, r, |first, block| {
             // a residual that is not finite: every code as far, the first one kept (as nearest)
-            let d = if d.is_nan() { f32::INFINITY } else { d };
-            if out.len() == k && d >= out[k - 1].1 {
-                continue;
-            }
-            // insertion into the sorted list (strictly after equals: the lower index wins ties)
-            let at = out.partition_point(|&(_, e)| e <= d);
+            let far = |d: f32| if d.is_nan() { f32::INFINITY } else { d };
             if out.len() == k {
-                out.pop();
+                // a block with no code nearer than the k-th: nothing below would take one
+                let least = block.iter().fold(f32::INFINITY, |m, &d| m.min(far(d)));
+                if least >= out[k - 1].1 {
+                    return;
+                }
             }
-            out.insert(at, (c as u16, d));
-        }
+            for (l, &d) in block.iter().enumerate() {
+                let d = far(d);
+                if out.len() == k && d >= out[k - 1].1 {
+                    continue;
+                }
+                // insertion into the sorted list (strictly after equals: the lower index wins ties)
+                let at = out.partition_point(|&(_, e)| e <= d);
+                if out.len() == k {
+                    out.pop();
+                }
+                out.insert(at, ((first + l) as u16, d));
+            }
+        });
         for o in out.iter_mut() {
             o.1 = (o.1 + rr).max(0.0);
+        }
+    }
+
+    /// Calls `f(first, d)` for every block of up to [`LANES`] codes of `level`, in order, with
+    /// `d[l] = ‖c‖² − 2·c·r` for code `first + l`. The dot products run [`LANES`] codes at a time
+    /// (one code per SIMD lane: no horizontal sums), each summed exactly as [`dot`] sums it, so
+    /// every value is bit for bit the one a code-by-code loop computes.
+    #[inline]
+    fn each_block(&self, level: usize, r: &[f32], mut f: impl FnMut(usize, &[f32])) {
+        let (dim, size) = (self.dim, self.size);
+        let blocks = size.div_ceil(LANES);
+        let (chunks, tail) = (dim / 8, dim % 8);
+        // the value `Iterator::sum` starts from (its sums here must round alike)
+        let zero: f32 = std::iter::empty::<f32>().sum();
+        let span = blocks * dim * LANES;
+        let norms = &self.norms[level * size..(level + 1) * size];
+        for (b, block) in self.lanes[level * span..(level + 1) * span]
+            .chunks_exact(dim * LANES)
+            .enumerate()
+        {
+            let at = |i: usize| &block[i * LANES..(i + 1) * LANES];
+            // dot's eight running sums (acc[i] over dimensions 8j + i; all zero below eight
+            // dimensions), added up in order of i
+            let mut total = [zero; LANES];
+            for i in 0..8 {
+                let mut acc = [0f32; LANES];
+                for j in 0..chunks {
+                    let (v, w) = (r[8 * j + i], at(8 * j + i));
+                    for l in 0..LANES {
+                        acc[l] += w[l] * v;
+                    }
+                }
+                for l in 0..LANES {
+                    total[l] += acc[l];
+                }
+            }
+            // the dimensions past the last eight, summed in order
+            let mut rest = [zero; LANES];
+            for t in chunks * 8..chunks * 8 + tail {
+                let (v, w) = (r[t], at(t));
+                for l in 0..LANES {
+                    rest[l] += w[l] * v;
+                }
+            }
+            let first = b * LANES;
+            let n = LANES.min(size - first);
+            let mut d = [0f32; LANES];
+            for l in 0..n {
+                d[l] = norms[first + l] - 2.0 * (total[l] + rest[l]);
+            }
+            f(first, &d[..n]);
         }
     }
 
@@ -316,6 +380,25 @@ impl Codebooks {
             .map(|(a, b)| (a - b) * (a - b))
             .sum()
     }
+}
+
+/// Codes per block of the search's lane layout ([`Codebooks::each_block`]).
+const LANES: usize = 8;
+
+/// `data` (`levels × size × dim`) per level in blocks of [`LANES`] codes, dimension-major within
+/// a block, the last block padded with zeros.
+fn lanes(data: &[f32], levels: usize, size: usize, dim: usize) -> Vec<f32> {
+    let blocks = size.div_ceil(LANES);
+    let mut out = vec![0f32; levels * blocks * dim * LANES];
+    for l in 0..levels {
+        for c in 0..size {
+            let (b, lane) = (c / LANES, c % LANES);
+            for i in 0..dim {
+                out[((l * blocks + b) * dim + i) * LANES + lane] = data[(l * size + c) * dim + i];
+            }
+        }
+    }
+    out
 }
 
 /// Each code's squared norm (`data`: codes of `dim` values one after another).
@@ -430,6 +513,41 @@ mod tests {
                 }
                 if k == 1 {
                     assert_eq!(out[0], books.nearest(0, &r));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_lane_search_computes_every_distance_as_a_code_by_code_loop_does() {
+        // bit for bit: the encoder's choices (and so its streams) must not depend on the layout
+        for (size, dim) in [(37usize, 3usize), (128, 16), (50, 21), (256, 64), (9, 8)] {
+            let data: Vec<f32> = (0..2 * size * dim)
+                .map(|i| ((i * 7919) % 1013) as f32 / 331.0 - 1.5)
+                .collect();
+            let books = Codebooks::new(2, size, dim, data).unwrap();
+            for t in 0..10 {
+                let r: Vec<f32> = (0..dim)
+                    .map(|i| ((i * 31 + t * 17) % 29) as f32 / 7.0 - 2.0)
+                    .collect();
+                for level in 0..2 {
+                    let mut got = Vec::new();
+                    books.each_block(level, &r, |first, block| {
+                        got.extend(
+                            block
+                                .iter()
+                                .enumerate()
+                                .map(|(l, d)| (first + l, d.to_bits())),
+                        );
+                    });
+                    let want: Vec<(usize, u32)> = (0..size)
+                        .map(|k| {
+                            let d =
+                                books.norms[level * size + k] - 2.0 * dot(books.code(level, k), &r);
+                            (k, d.to_bits())
+                        })
+                        .collect();
+                    assert_eq!(got, want, "{size} codes of {dim}");
                 }
             }
         }
