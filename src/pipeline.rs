@@ -57,9 +57,19 @@ impl Analysis {
 
     /// Each frame's analysis on its own (to code, and time, frames one by one).
     pub fn split(self) -> impl Iterator<Item = Analysis> {
-        self.latents
-            .into_iter()
-            .map(|z| Analysis { latents: vec![z] })
+        self.split_into(1)
+    }
+
+    /// The frames in runs of up to `frames` (at least 1), in order.
+    pub fn split_into(self, frames: usize) -> impl Iterator<Item = Analysis> {
+        let frames = frames.max(1);
+        let mut latents = self.latents.into_iter().peekable();
+        std::iter::from_fn(move || {
+            latents.peek()?;
+            Some(Analysis {
+                latents: latents.by_ref().take(frames).collect(),
+            })
+        })
     }
 }
 
@@ -160,17 +170,14 @@ impl Encoder {
     }
 
     /// Codes analysed frames in order: RVQ search, rate–distortion choices and entropy coding
-    /// against the decoder's state. `force_key` makes the first a keyframe.
+    /// against the decoder's state. `force_key` makes the first a keyframe. With the config's
+    /// `lookahead`, the encoder looks ahead within these frames only (pass a whole window: the
+    /// keyframe interval's frames, or the rest of the clip).
     ///
     /// # Errors
     /// [`Error::Config`] for latents of another size than the stream's.
     pub fn code(&mut self, analysis: &Analysis, force_key: bool) -> Result<Vec<Packet>, Error> {
-        analysis
-            .latents
-            .iter()
-            .enumerate()
-            .map(|(i, z)| Ok(self.coder.encode_latent(z, force_key && i == 0)?))
-            .collect()
+        Ok(self.coder.encode_latents(&analysis.latents, force_key)?)
     }
 
     /// [`Analyser::analyse`], then [`Encoder::code`].

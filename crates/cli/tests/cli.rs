@@ -623,3 +623,48 @@ fn auto_never_picks_a_software_gpu_and_says_why() {
     }
     eprintln!("{line}");
 }
+
+#[test]
+fn a_lookahead_encode_decodes_to_what_its_encoder_reported() {
+    at_root();
+    let (ahead, plain) = (tmp("ahead.vqc"), tmp("plain.vqc"));
+    let encode = |out: &std::path::Path, lookahead: &str| {
+        stdout_of(
+            &vqcodec()
+                .args(["encode", "tests/data/carphone_6f.y4m", "-o"])
+                .arg(out)
+                // a window (4) longer than the keyframe interval (3) and than a batch (1)
+                .args(["--backend", "cpu", "--keyint", "3", "--quality", "50"])
+                .args(["--batch", "1", "--lookahead", lookahead])
+                .assert()
+                .success(),
+        )
+    };
+    let enc = encode(&ahead, "4");
+    encode(&plain, "0");
+    assert_eq!(
+        enc.lines().filter(|l| l.starts_with("frame ")).count(),
+        6,
+        "{enc}"
+    );
+    assert_ne!(
+        std::fs::read(&ahead).unwrap(),
+        std::fs::read(&plain).unwrap()
+    );
+    let info = stdout_of(&vqcodec().arg("info").arg(&ahead).assert().success());
+    assert!(info.contains("6 (2 key, 4 delta)"), "{info}");
+    let summary = enc.lines().find(|l| l.starts_with("6 frames")).unwrap();
+    let dec = stdout_of(
+        &vqcodec()
+            .arg("decode")
+            .arg(&ahead)
+            .args(["-o", "/dev/null", "--backend", "cpu"])
+            .args(["--reference", "tests/data/carphone_6f.y4m"])
+            .assert()
+            .success(),
+    );
+    assert!(
+        (number_after(summary, "PSNR-Y") - number_after(&dec, "PSNR-Y")).abs() < 0.01,
+        "{enc}\n{dec}"
+    );
+}

@@ -33,6 +33,14 @@ pub struct EncoderConfig {
     pub chroma: SourceChroma,
     /// Frames to come, when known (0: unknown).
     pub frame_count: u32,
+    /// Frames the encoder looks ahead (0 or 1: none). With a lookahead it codes each window of
+    /// frames (up to this many, within one keyframe interval) twice: first to see which positions
+    /// later frames copy or predict from, then for the stream, spending more bits where what is
+    /// coded will be reused (a keyframe's still background, the background a moving object
+    /// uncovers) and fewer where the next frames replace it. Costs a second search per frame and
+    /// the window's frames of latency ([`Encoder::encode_latents`] codes whole windows); the
+    /// stream's format is the same. The keyframe interval is the useful window.
+    pub lookahead: u32,
     /// Codebook levels adapted to the footage (the engine's `adapt`): the encoder quantises
     /// with them and the header carries them, so every decoder uses them too.
     pub codebook: Option<CodebookPatch>,
@@ -54,6 +62,7 @@ impl EncoderConfig {
             effort: crate::DEFAULT_EFFORT,
             chroma: SourceChroma::C420,
             frame_count: 0,
+            lookahead: 0,
             codebook: None,
         }
     }
@@ -129,6 +138,17 @@ pub struct Encoder {
 /// keyframe's errors through prediction, so its distortion counts many times (measured on coinpen:
 /// 0.02 gives +3 dB over 1 at equal rate; docs/bitstream.md).
 const KEY_LAMBDA_SCALE: f32 = 0.02;
+
+/// With a lookahead, a position's λ is divided by `(1 + reuse)^e`, `reuse` counting the later
+/// frames that copy it (an inter position that predicts from it counts [`INTER_REUSE`]), with
+/// `e` this for keyframes: a position all 59 delta frames of a 60-frame interval copy gets
+/// 60^-0.95 ≈ [`KEY_LAMBDA_SCALE`], one the next frame replaces gets the delta frames' λ.
+const KEY_REUSE_EXPONENT: f32 = 0.95;
+/// [`KEY_REUSE_EXPONENT`] for delta frames (measured on the validation clips: 0.2–0.4 move
+/// the balle-jbart curve most and the others least; docs/results/lookahead.md).
+const DELTA_REUSE_EXPONENT: f32 = 0.25;
+/// How much of a position an inter position that predicts from it reuses.
+const INTER_REUSE: f32 = 0.5;
 
 /// Delta frames that cost more than this fraction of a keyframe become keyframes.
 const SCENE_CUT_RATIO: f64 = 0.85;
@@ -251,11 +271,25 @@ impl Encoder {
         self.grid.0 * self.grid.1 * self.books.dim()
     }
 
-    fn trial(&self, latent: &[f32], kind: FrameKind, quality: u8) -> (FrameCode, Contexts, f32) {
+    fn trial(
+        &self,
+        latent: &[f32],
+        kind: FrameKind,
+        quality: u8,
+        reuse: Option<&[f32]>,
+    ) -> (FrameCode, Contexts, f32) {
         let (levels, lambda) = quality_params(quality, self.books.levels());
-        let lambda = match kind {
-            FrameKind::Key => lambda * KEY_LAMBDA_SCALE,
-            FrameKind::Delta => lambda,
+        // with a lookahead, each position's reuse sets its factor (a keyframe's included)
+        let scale: Option<Vec<f32>> = reuse.map(|r| {
+            let e = match kind {
+                FrameKind::Key => KEY_REUSE_EXPONENT,
+                FrameKind::Delta => DELTA_REUSE_EXPONENT,
+            };
+            r.iter().map(|&v| (1.0 + v).powf(-e)).collect()
+        });
+        let lambda = match (kind, &scale) {
+            (FrameKind::Key, None) => lambda * KEY_LAMBDA_SCALE,
+            _ => lambda,
         };
         let mut ctx = match kind {
             FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
@@ -271,6 +305,7 @@ impl Encoder {
                 levels,
                 lambda,
                 beam: usize::from(self.config.effort.clamp(1, crate::MAX_EFFORT)),
+                lambda_scale: scale.as_deref(),
             },
             &mut ctx,
             self.prev.as_ref(),
@@ -284,12 +319,13 @@ impl Encoder {
         latent: &[f32],
         kind: FrameKind,
         target: f64,
+        reuse: Option<&[f32]>,
     ) -> (u8, FrameCode, Contexts, f32) {
         let (mut lo, mut hi) = (0u8, 100u8);
         let mut best = None;
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
-            let (code, ctx, lambda) = self.trial(latent, kind, mid);
+            let (code, ctx, lambda) = self.trial(latent, kind, mid, reuse);
             let bits = ((code.payload.len() + crate::container::CHUNK_HEADER_LEN) * 8) as f64;
             if bits <= target {
                 best = Some((mid, code, ctx, lambda));
@@ -302,27 +338,33 @@ impl Encoder {
             }
         }
         best.unwrap_or_else(|| {
-            let (code, ctx, lambda) = self.trial(latent, kind, 0);
+            let (code, ctx, lambda) = self.trial(latent, kind, 0, reuse);
             (0, code, ctx, lambda)
         })
     }
 
-    fn choose(&self, latent: &[f32], kind: FrameKind) -> (u8, FrameCode, Contexts, f32) {
+    fn choose(
+        &self,
+        latent: &[f32],
+        kind: FrameKind,
+        reuse: Option<&[f32]>,
+    ) -> (u8, FrameCode, Contexts, f32) {
         match (&self.bucket, self.config.rate) {
-            (Some(b), _) => self.search(latent, kind, b.target(kind == FrameKind::Key)),
+            (Some(b), _) => self.search(latent, kind, b.target(kind == FrameKind::Key), reuse),
             (None, rate) => {
                 let q = match rate {
                     RateControl::Quality(q) => q,
                     RateControl::Bitrate(_) => crate::rate::DEFAULT_QUALITY,
                 };
-                let (code, ctx, lambda) = self.trial(latent, kind, q);
+                let (code, ctx, lambda) = self.trial(latent, kind, q, reuse);
                 (q, code, ctx, lambda)
             }
         }
     }
 
     /// Encodes the next frame from its latent (`rows × columns × dim`, position-major, as the
-    /// engine's encoder network gives it).
+    /// engine's encoder network gives it), without looking ahead (whatever the config's
+    /// `lookahead`: [`Encoder::encode_latents`] looks ahead).
     ///
     /// # Errors
     /// [`ConfigError::Latent`] if the latent has the wrong length.
@@ -330,6 +372,91 @@ impl Encoder {
         &mut self,
         latent: &[f32],
         force_key: bool,
+    ) -> Result<Packet, ConfigError> {
+        self.encode_with(latent, force_key, None)
+    }
+
+    /// Encodes the next frames, in order (`force_key` makes the first a keyframe). With the
+    /// config's `lookahead` above 1 the frames are coded in windows of up to that many frames,
+    /// none across a planned keyframe: each window is coded once to see which positions later
+    /// frames of the window reuse, then again, for the stream, with λ lowered where they do
+    /// (`EncoderConfig::lookahead`). Without it, as [`Encoder::encode_latent`] frame by frame.
+    ///
+    /// # Errors
+    /// [`ConfigError::Latent`] if a latent has the wrong length (no frame is coded then).
+    pub fn encode_latents<Z: AsRef<[f32]>>(
+        &mut self,
+        latents: &[Z],
+        force_key: bool,
+    ) -> Result<Vec<Packet>, ConfigError> {
+        if let Some(z) = latents
+            .iter()
+            .find(|z| z.as_ref().len() != self.latent_len())
+        {
+            return Err(ConfigError::Latent {
+                got: z.as_ref().len(),
+                expected: self.latent_len(),
+            });
+        }
+        let window = self.config.lookahead as usize;
+        let mut out = Vec::with_capacity(latents.len());
+        if window < 2 {
+            for (i, z) in latents.iter().enumerate() {
+                out.push(self.encode_with(z.as_ref(), force_key && i == 0, None)?);
+            }
+            return Ok(out);
+        }
+        let keyint = self.config.keyint.max(1) as usize;
+        let mut i = 0;
+        while i < latents.len() {
+            let key = (force_key && i == 0)
+                || self.prev.is_none()
+                || self.since_key as usize + 1 >= keyint;
+            // frames from this one to the next planned keyframe (which reuses nothing before it)
+            let gop = if key {
+                keyint
+            } else {
+                keyint - 1 - self.since_key as usize
+            };
+            let win = &latents[i..(i + window.min(gop)).min(latents.len())];
+            // first pass: how each frame would code, from the state the stream is in
+            let saved = (
+                self.ctx.clone(),
+                self.prev.clone(),
+                self.pts,
+                self.since_key,
+                self.bucket.clone(),
+                self.written,
+            );
+            let mut states = Vec::with_capacity(win.len());
+            for (j, z) in win.iter().enumerate() {
+                states.push(
+                    self.encode_with(z.as_ref(), force_key && i + j == 0, None)?
+                        .state,
+                );
+            }
+            (
+                self.ctx,
+                self.prev,
+                self.pts,
+                self.since_key,
+                self.bucket,
+                self.written,
+            ) = saved;
+            let reuse = reuse_counts(&states);
+            for (j, z) in win.iter().enumerate() {
+                out.push(self.encode_with(z.as_ref(), force_key && i + j == 0, Some(&reuse[j]))?);
+            }
+            i += win.len();
+        }
+        Ok(out)
+    }
+
+    fn encode_with(
+        &mut self,
+        latent: &[f32],
+        force_key: bool,
+        reuse: Option<&[f32]>,
     ) -> Result<Packet, ConfigError> {
         if latent.len() != self.latent_len() {
             return Err(ConfigError::Latent {
@@ -347,7 +474,7 @@ impl Encoder {
             },
             false,
         );
-        let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind);
+        let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind, reuse);
         let n = (self.grid.0 * self.grid.1) as f64;
         let mostly_predicted = (code.state.copies() + code.state.inters()) as f64 >= 0.5 * n;
         if kind == FrameKind::Delta && self.config.scene_cut && !mostly_predicted {
@@ -355,11 +482,11 @@ impl Encoder {
             // (only tried when fewer than half the positions predict from the reference: a
             // frame that mostly repeats it is never close to a keyframe's cost, and the trial
             // would double the encoder's work)
-            let (key, _, _) = self.trial(latent, FrameKind::Key, quality);
+            let (key, _, _) = self.trial(latent, FrameKind::Key, quality, reuse);
             if code.payload.len() as f64 > SCENE_CUT_RATIO * key.payload.len() as f64 {
                 kind = FrameKind::Key;
                 scene_cut = true;
-                (quality, code, ctx, lambda) = self.choose(latent, kind);
+                (quality, code, ctx, lambda) = self.choose(latent, kind, reuse);
             }
         }
         let data = write_chunk(kind, code.state.coded as u8, self.pts, &code.payload);
@@ -401,5 +528,72 @@ impl Encoder {
         };
         self.pts = self.pts.wrapping_add(1);
         Ok(packet)
+    }
+}
+
+/// Per frame of a window coded once, per position: how many later frames of the window reuse
+/// what the frame codes there, following copies and inter predictions back along their coarse
+/// motion (a fine motion counts for its own position): `reuse[t][src] += w · (1 + reuse[t+1][p])`
+/// for every position `p` of frame `t+1` that predicts from `src`, `w` 1 for a copy and
+/// [`INTER_REUSE`] for an inter position (an intra position, or a keyframe, reuses nothing).
+fn reuse_counts(states: &[TokenState]) -> Vec<Vec<f32>> {
+    use crate::syntax::{Mode, shifted};
+    let mut reuse: Vec<Vec<f32>> = states.iter().map(|s| vec![0f32; s.mode.len()]).collect();
+    for t in (0..states.len().saturating_sub(1)).rev() {
+        let next = &states[t + 1];
+        let (width, height) = (next.width, next.height);
+        let (before, after) = reuse.split_at_mut(t + 1);
+        let (here, later) = (&mut before[t], &after[0]);
+        for (p, (&mode, &motion)) in next.mode.iter().zip(&next.motion).enumerate() {
+            let w = match mode {
+                Mode::Copy => 1.0,
+                Mode::Inter(_) => INTER_REUSE,
+                Mode::Intra => continue,
+            };
+            here[shifted(p, width, height, motion)] += w * (1.0 + later[p]);
+        }
+    }
+    reuse
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::Mode;
+
+    fn state(width: usize, height: usize, modes: &[(Mode, u8)]) -> TokenState {
+        TokenState {
+            levels: 1,
+            height,
+            width,
+            coded: 1,
+            idx: vec![0; width * height],
+            mode: modes.iter().map(|m| m.0).collect(),
+            motion: modes.iter().map(|m| m.1).collect(),
+            latent: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn reuse_follows_copies_and_predictions_back_along_their_motion() {
+        let (c, i, x) = (Mode::Copy, Mode::Inter(1), Mode::Intra);
+        // a 3×1 grid over four frames; motion 2 takes the position to the right
+        let frames = [
+            state(3, 1, &[(x, 0), (x, 0), (x, 0)]),
+            state(3, 1, &[(c, 0), (c, 2), (x, 0)]),
+            state(3, 1, &[(c, 0), (i, 0), (c, 0)]),
+            state(3, 1, &[(c, 0), (x, 0), (c, 0)]),
+        ];
+        let r = reuse_counts(&frames);
+        // the last frame: nothing after it
+        assert_eq!(r[3], vec![0.0; 3]);
+        // frame 2 is reused by frame 3's copies at 0 and 2, not by its intra position
+        assert_eq!(r[2], vec![1.0, 0.0, 1.0]);
+        // frame 1: position 0 copied (1 + 1), position 1 predicted by an inter position
+        // (½ · (1 + 0)), position 2 copied (1 + 1)
+        assert_eq!(r[1], vec![2.0, 0.5, 2.0]);
+        // frame 0: position 0 copied by frame 1's position 0 (1 + 2); position 2 by frame 1's
+        // position 1, which copies from its right (1 + 0.5); position 1 by no one
+        assert_eq!(r[0], vec![3.0, 0.0, 1.5]);
     }
 }

@@ -140,6 +140,7 @@ impl EncoderOptions {
             effort,
             chroma: SourceChroma::C444,
             frame_count: 0,
+            lookahead: 0,
             codebook: None,
         })
     }

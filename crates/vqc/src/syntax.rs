@@ -210,7 +210,7 @@ impl TokenState {
 /// The position position `p`'s whole-position motion `m` predicts from: shifted by
 /// [`MOTIONS`]`[m]`, clamped to the `width × height` grid (fine motions: `p` itself).
 #[inline]
-fn shifted(p: usize, width: usize, height: usize, m: u8) -> usize {
+pub(crate) fn shifted(p: usize, width: usize, height: usize, m: u8) -> usize {
     let (dx, dy) = MOTIONS.get(usize::from(m)).copied().unwrap_or((0, 0));
     let x = (p % width) as isize + isize::from(dx);
     let y = (p / width) as isize + isize::from(dy);
@@ -579,7 +579,7 @@ pub struct FrameCode {
 
 /// Encoder choices for one frame.
 #[derive(Debug, Clone, Copy)]
-pub struct FrameParams {
+pub struct FrameParams<'a> {
     /// Key or delta.
     pub kind: FrameKind,
     /// Levels to code.
@@ -588,6 +588,9 @@ pub struct FrameParams {
     pub lambda: f32,
     /// Paths of the encoder's beam search over each position's indices (1: greedy).
     pub beam: usize,
+    /// A factor on λ per position (raster order), or `None` (1 everywhere): the encoder's
+    /// lookahead spends more bits where later frames will reuse what is coded.
+    pub lambda_scale: Option<&'a [f32]>,
 }
 
 /// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position of a
@@ -605,7 +608,7 @@ pub fn encode_frame(
     latent: &[f32],
     (height, width): (usize, usize),
     books: &Codebooks,
-    params: FrameParams,
+    params: FrameParams<'_>,
     ctx: &mut Contexts,
     prev: Option<&TokenState>,
 ) -> FrameCode {
@@ -614,6 +617,9 @@ pub fn encode_frame(
     assert_eq!(latent.len(), n * dim, "latent shape");
     let coded = params.levels.clamp(1, levels);
     let kind = params.kind;
+    if let Some(s) = params.lambda_scale {
+        assert_eq!(s.len(), n, "one λ factor per position");
+    }
     let reference = match kind {
         FrameKind::Delta => {
             let s = prev.expect("a delta frame needs a reference");
@@ -648,11 +654,12 @@ pub fn encode_frame(
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
         let z = &latent[p * dim..(p + 1) * dim];
+        let lambda = params.lambda * params.lambda_scale.map_or(1.0, |s| s[p]);
         let pos = Position {
             at,
             n,
             kind,
-            lambda: params.lambda,
+            lambda,
         };
         let (mode, motion, stop_at, error) = match &prev {
             None => {
@@ -663,7 +670,6 @@ pub fn encode_frame(
             }
             Some(prev) => {
                 let mc = ModeCtx::new(&state, at);
-                let lambda = params.lambda;
                 let whole_at = |m: u8| {
                     let q = shifted(p, width, height, m);
                     &prev[q * dim..(q + 1) * dim]

@@ -63,6 +63,9 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_EFFORT,
           value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]
     pub effort: u8,
+    /// vqcodec's lookahead in frames (as `vqcodec encode --lookahead`; 0: none).
+    #[arg(long, default_value_t = 0)]
+    pub lookahead: u32,
     /// Replace the part of this Markdown file between `<!-- eval:begin -->` and
     /// `<!-- eval:end -->` with the report.
     #[arg(long)]
@@ -238,6 +241,7 @@ fn eval_vqcodec(
             effort: args.effort,
             chroma: clip.chroma.into(),
             frame_count: u32::try_from(clip.frames.len())?,
+            lookahead: args.lookahead,
             codebook: codebook.clone(),
         };
         let t = Instant::now();
