@@ -116,6 +116,9 @@ impl Analyser {
 pub struct Encoder {
     coder: vqc::Encoder,
     renderer: Renderer,
+    /// Frames [`Encoder::push`] holds for the lookahead, and whether the first is to be a
+    /// keyframe.
+    held: (Analysis, bool),
 }
 
 impl Encoder {
@@ -137,6 +140,7 @@ impl Encoder {
         };
         Ok(Self {
             coder,
+            held: (Analysis::default(), false),
             renderer: Renderer {
                 engine,
                 width,
@@ -178,6 +182,51 @@ impl Encoder {
     /// [`Error::Config`] for latents of another size than the stream's.
     pub fn code(&mut self, analysis: &Analysis, force_key: bool) -> Result<Vec<Packet>, Error> {
         Ok(self.coder.encode_latents(&analysis.latents, force_key)?)
+    }
+
+    /// Frames the encoder looks ahead (0 or 1: none; `EncoderConfig::lookahead`).
+    pub fn lookahead(&self) -> usize {
+        self.coder.lookahead() as usize
+    }
+
+    /// Takes analysed frames, in order, and codes those that are ready: every frame without a
+    /// lookahead (as [`Encoder::code`]); with one, each window once all its frames are here (a
+    /// frame with `force_key`, the first of `analysis`, first codes the frames held before it).
+    /// [`Encoder::flush`] codes the rest at the end. How a live source feeds a lookahead.
+    ///
+    /// # Errors
+    /// As [`Encoder::code`] (the frames of a window that fails are dropped).
+    pub fn push(&mut self, analysis: Analysis, force_key: bool) -> Result<Vec<Packet>, Error> {
+        let mut out = Vec::new();
+        if force_key && !self.held.0.is_empty() {
+            out.extend(self.flush()?);
+        }
+        if self.held.0.is_empty() {
+            self.held.1 = force_key;
+        }
+        self.held.0.extend(analysis);
+        loop {
+            let window = self.coder.next_window(self.held.1);
+            if self.held.0.len() < window {
+                return Ok(out);
+            }
+            let rest = self.held.0.latents.split_off(window);
+            let ready = std::mem::replace(&mut self.held.0.latents, rest);
+            let key = std::mem::take(&mut self.held.1);
+            out.extend(self.code(&Analysis { latents: ready }, key)?);
+        }
+    }
+
+    /// Codes the frames [`Encoder::push`] holds (none without a lookahead).
+    ///
+    /// # Errors
+    /// As [`Encoder::code`] (the held frames are dropped).
+    pub fn flush(&mut self) -> Result<Vec<Packet>, Error> {
+        let (held, key) = std::mem::take(&mut self.held);
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.code(&held, key)
     }
 
     /// [`Analyser::analyse`], then [`Encoder::code`].

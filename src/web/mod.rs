@@ -512,6 +512,29 @@ pub struct VqStreamEncoder {
     height: u32,
 }
 
+/// A packet as JavaScript sees it: `{type, pts, data, stats, tokens}`.
+fn packet_js(p: &vqc::Packet) -> Result<JsValue, JsValue> {
+    Ok(object(&[
+        ("type", kind_name(p.kind).into()),
+        ("pts", p.pts.into()),
+        ("data", js_sys::Uint8Array::from(p.data.as_slice()).into()),
+        ("stats", to_js(&p.stats)?),
+        (
+            "tokens",
+            js_sys::Uint16Array::from(p.state.idx.as_slice()).into(),
+        ),
+    ]))
+}
+
+/// Packets as a JavaScript array.
+fn packets_js(packets: &[vqc::Packet]) -> Result<js_sys::Array, JsValue> {
+    let out = js_sys::Array::new();
+    for p in packets {
+        out.push(&packet_js(p)?);
+    }
+    Ok(out)
+}
+
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
         .map_err(|e| js_msg(ErrorKind::Config, e))
@@ -535,9 +558,17 @@ impl VqStreamEncoder {
     /// Encodes one RGBA frame of the configured size; resolves to
     /// `{type: 'key'|'delta', pts, data: Uint8Array, stats, tokens}`. Call in order and await each
     /// call before the next (the worker does): the network runs first, then the frame is coded
-    /// against the stream's state.
+    /// against the stream's state. An encoder with a lookahead codes frames in windows: use
+    /// [`VqStreamEncoder::push`] and [`VqStreamEncoder::flush`] (this rejects with kind `Config`).
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn encode(&self, rgba: &[u8], key_frame: bool) -> Promise {
+        if self.encoder.borrow().lookahead() > 1 {
+            let e = js_msg(
+                ErrorKind::Config,
+                "this encoder looks ahead: push() frames and flush() at the end",
+            );
+            return Promise::reject(&e);
+        }
         let encoder = Rc::clone(&self.encoder);
         let analyser = self.encoder.borrow().analyser();
         let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
@@ -554,17 +585,44 @@ impl VqStreamEncoder {
                 .map_err(js_err)?
                 .pop()
                 .ok_or_else(|| js_msg(ErrorKind::Config, "no frame was coded"))?;
-            Ok(object(&[
-                ("type", kind_name(p.kind).into()),
-                ("pts", p.pts.into()),
-                ("data", js_sys::Uint8Array::from(p.data.as_slice()).into()),
-                ("stats", to_js(&p.stats)?),
-                (
-                    "tokens",
-                    js_sys::Uint16Array::from(p.state.idx.as_slice()).into(),
-                ),
-            ]))
+            packet_js(&p)
         })
+    }
+
+    /// Encodes one RGBA frame of the configured size; resolves to the packets coded now
+    /// (`{type, pts, data, stats, tokens}` each, as [`VqStreamEncoder::encode`]'s): this frame's
+    /// without a lookahead; with one, none until a window's frames are all here, then the
+    /// window's (`pipeline::Encoder::push`). Call in order and await each call before the next;
+    /// [`VqStreamEncoder::flush`] codes what is held at the end.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any[]>")]
+    pub fn push(&self, rgba: &[u8], key_frame: bool) -> Promise {
+        let encoder = Rc::clone(&self.encoder);
+        let analyser = self.encoder.borrow().analyser();
+        let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
+        future_to_promise(async move {
+            let frame = frame.map_err(js_err)?;
+            let analysis = analyser
+                .analyse(std::slice::from_ref(&frame))
+                .await
+                .map_err(js_err)?;
+            // the integer phase: borrowed here, never across an await
+            let packets = encoder
+                .borrow_mut()
+                .push(analysis, key_frame)
+                .map_err(js_err)?;
+            Ok(packets_js(&packets)?.into())
+        })
+    }
+
+    /// Codes the frames a lookahead holds (none without one): the packets, in order. Call once
+    /// the last frame's `push` resolved.
+    ///
+    /// # Errors
+    /// As [`VqStreamEncoder::encode`]'s rejections.
+    #[wasm_bindgen(unchecked_return_type = "any[]")]
+    pub fn flush(&self) -> Result<js_sys::Array, JsValue> {
+        let packets = self.encoder.borrow_mut().flush().map_err(js_err)?;
+        packets_js(&packets)
     }
 }
 

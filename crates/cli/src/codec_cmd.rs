@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::ModelArgs;
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::model::{ModelId, ModelKind, Weights};
-use vqcodec::pipeline::{Analysis, Encoder, StreamReader};
+use vqcodec::pipeline::{Encoder, StreamReader};
 use vqcodec::vqc::{
     CodebookPatch, EncoderConfig, FrameKind, Header, Limits, RateControl, StreamDecoder,
     StreamError,
@@ -47,7 +47,8 @@ pub struct EncodeArgs {
     /// Look ahead this many frames (0: none; the keyframe interval is the useful value):
     /// smaller files at equal PSNR for a second search per frame and this many frames of delay
     /// (the encoder codes each window twice, first to see what later frames reuse).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_LOOKAHEAD,
+          value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
     /// Encode at most this many frames.
     #[arg(long)]
@@ -175,9 +176,8 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     let (mut t_net, mut t_code) = (0f64, 0f64);
     // per-frame stage times (ms) for medians: the mean includes backend warm-up (autotune)
     let (mut ms_latent, mut ms_code, mut ms_decode) = (Vec::new(), Vec::new(), Vec::new());
-    // frames analysed, not coded yet: one at a time, or a lookahead's window at once
-    let window = (a.lookahead as usize).max(1);
-    let (mut pending, mut analysed) = (Vec::new(), Analysis::default());
+    // frames read and not coded yet (a lookahead holds a window's), in order
+    let mut pending = std::collections::VecDeque::new();
     let mut read = 0usize;
     loop {
         let mut batch = Vec::with_capacity(a.batch.max(1));
@@ -188,47 +188,46 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
             }
         }
         let done = batch.is_empty();
-        if !done {
+        let mut coded = Vec::new();
+        if done {
+            let t = Instant::now();
+            coded = encoder.flush()?;
+            t_code += t.elapsed().as_secs_f64();
+            let per = t.elapsed().as_secs_f64() * 1000.0 / coded.len().max(1) as f64;
+            ms_code.extend(std::iter::repeat_n(per, coded.len()));
+        } else {
             read += batch.len();
             let t = Instant::now();
             let rgb: Vec<Frame> = batch.iter().map(|f| f.rgb.clone()).collect();
-            analysed.extend(block_on(analyser.analyse(&rgb))?);
+            let analysis = block_on(analyser.analyse(&rgb))?;
             t_net += t.elapsed().as_secs_f64();
             let per = t.elapsed().as_secs_f64() * 1000.0 / batch.len() as f64;
             ms_latent.extend(std::iter::repeat_n(per, batch.len()));
             pending.extend(batch);
-            if pending.len() < window {
-                continue;
+            // one frame at a time, as a live encoder codes them (per-frame timings); a
+            // lookahead's window at once (its time shared among its frames)
+            for one in analysis.split() {
+                let t = Instant::now();
+                let packets = encoder.push(one, false)?;
+                t_code += t.elapsed().as_secs_f64();
+                if !packets.is_empty() {
+                    let per = t.elapsed().as_secs_f64() * 1000.0 / packets.len() as f64;
+                    ms_code.extend(std::iter::repeat_n(per, packets.len()));
+                }
+                coded.extend(packets);
             }
         }
-        if pending.is_empty() {
-            break;
-        }
-        // one frame at a time, as a live encoder codes them (per-frame timings), or the
-        // lookahead's window at once (its time shared among its frames)
-        let mut coded = Vec::with_capacity(pending.len());
-        for one in std::mem::take(&mut analysed).split_into(window) {
-            let t = Instant::now();
-            let packets = encoder.code(&one, false)?;
-            t_code += t.elapsed().as_secs_f64();
-            let per = t.elapsed().as_secs_f64() * 1000.0 / packets.len().max(1) as f64;
-            ms_code.extend(std::iter::repeat_n(per, packets.len()));
-            coded.extend(packets);
-        }
-        anyhow::ensure!(
-            coded.len() == pending.len(),
-            "the encoder coded {} of {} frames",
-            coded.len(),
-            pending.len()
-        );
-        for (input, packet) in std::mem::take(&mut pending).iter().zip(coded) {
+        for packet in coded {
+            let input = pending
+                .pop_front()
+                .context("the encoder coded more frames than it was given")?;
             out.write_all(&packet.data)?;
             total_bytes += packet.data.len();
             let t = Instant::now();
             let decoded = block_on(renderer.frame(&packet.state))?;
             t_net += t.elapsed().as_secs_f64();
             ms_decode.push(t.elapsed().as_secs_f64() * 1000.0);
-            let (p_rgb, p_y) = psnr_pair(input, &decoded);
+            let (p_rgb, p_y) = psnr_pair(&input, &decoded);
             sum_rgb += p_rgb;
             sum_y += p_y;
             keys += usize::from(packet.kind == FrameKind::Key);
@@ -252,6 +251,10 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
             }
             n += 1;
             bar.inc(1);
+        }
+        if done {
+            anyhow::ensure!(pending.is_empty(), "the encoder coded {n} of {read} frames");
+            break;
         }
     }
     out.flush()?;

@@ -6,7 +6,7 @@ use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
 use crate::error::ConfigError;
 use crate::patch::CodebookPatch;
 use crate::rate::{BitrateState, RateControl, quality_params};
-use crate::syntax::{Contexts, FrameCode, FrameParams, TokenState, encode_frame};
+use crate::syntax::{Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame, shifted};
 
 /// What the encoder is asked to make.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,7 @@ impl EncoderConfig {
             effort: crate::DEFAULT_EFFORT,
             chroma: SourceChroma::C420,
             frame_count: 0,
-            lookahead: 0,
+            lookahead: crate::DEFAULT_LOOKAHEAD,
             codebook: None,
         }
     }
@@ -80,7 +80,8 @@ pub struct FrameStats {
     /// Mean indices coded per position: below `levels` where the encoder ended positions early,
     /// and where positions copy or predict from the previous frame.
     pub depth: f64,
-    /// λ of the rate–distortion choices.
+    /// λ of the rate–distortion choices (with a lookahead, before each position's factor: a
+    /// keyframe's λ/50 is then per position).
     pub lambda: f32,
     /// Fraction of the positions that copy the previous frame's latent (0 for keyframes).
     pub copied: f64,
@@ -144,8 +145,9 @@ const KEY_LAMBDA_SCALE: f32 = 0.02;
 /// `e` this for keyframes: a position all 59 delta frames of a 60-frame interval copy gets
 /// 60^-0.95 ≈ [`KEY_LAMBDA_SCALE`], one the next frame replaces gets the delta frames' λ.
 const KEY_REUSE_EXPONENT: f32 = 0.95;
-/// [`KEY_REUSE_EXPONENT`] for delta frames (measured on the validation clips: 0.2–0.4 move
-/// the balle-jbart curve most and the others least; docs/results/lookahead.md).
+/// [`KEY_REUSE_EXPONENT`] for delta frames (measured on the validation clips,
+/// docs/results/lookahead.md: 0.2–0.4 all help balle-jbart by 11–15%; 0.4 costs carphone 6%,
+/// 0.2 leaves it and coinpen within 1%).
 const DELTA_REUSE_EXPONENT: f32 = 0.25;
 /// How much of a position an inter position that predicts from it reuses.
 const INTER_REUSE: f32 = 0.5;
@@ -161,8 +163,8 @@ impl Encoder {
     /// # Errors
     /// [`ConfigError::Dimensions`] for a zero or oversized frame, [`ConfigError::Codebooks`]
     /// for a codebook size that is not a power of two or not the model's,
-    /// [`ConfigError::Option`] for a zero frame rate or bitrate or a model the format cannot
-    /// describe, [`ConfigError::CodebookModel`] for a codebook made for another model.
+    /// [`ConfigError::Option`] for a zero frame rate or bitrate, a lookahead above
+    /// [`crate::MAX_LOOKAHEAD`] or a model the format cannot describe, [`ConfigError::CodebookModel`] for a codebook made for another model.
     pub fn new(
         config: EncoderConfig,
         model: &ModelInfo,
@@ -191,6 +193,13 @@ impl Encoder {
         {
             return Err(ConfigError::Option(format!(
                 "bitrate {k} kbit/s (expected a positive number)"
+            )));
+        }
+        if config.lookahead > crate::MAX_LOOKAHEAD {
+            return Err(ConfigError::Option(format!(
+                "lookahead {} frames (at most {})",
+                config.lookahead,
+                crate::MAX_LOOKAHEAD
             )));
         }
         let k = books.size();
@@ -264,6 +273,30 @@ impl Encoder {
     /// decoder needs nothing from the encoder that came before.
     pub fn resume_at(&mut self, pts: u32) {
         self.pts = pts;
+    }
+
+    /// Frames [`Encoder::encode_latents`] looks ahead (0 or 1: none): the config's.
+    pub fn lookahead(&self) -> u32 {
+        self.config.lookahead
+    }
+
+    /// Frames of the next window [`Encoder::encode_latents`] codes together: the lookahead, or
+    /// fewer when a keyframe is planned sooner (nothing after a keyframe reuses what is before
+    /// it); 1 without a lookahead. `force_key`: the next frame is to be a keyframe.
+    pub fn next_window(&self, force_key: bool) -> usize {
+        let window = self.config.lookahead as usize;
+        if window < 2 {
+            return 1;
+        }
+        window.min(self.frames_to_key(force_key))
+    }
+
+    /// Frames from the next one to the next planned keyframe (at least 1).
+    fn frames_to_key(&self, force_key: bool) -> usize {
+        let keyint = self.config.keyint.max(1) as usize;
+        let since = self.since_key as usize;
+        let key = force_key || self.prev.is_none() || since + 1 >= keyint;
+        if key { keyint } else { keyint - 1 - since }
     }
 
     /// Latent values per frame the encoder expects: `rows × columns × dim`.
@@ -373,7 +406,7 @@ impl Encoder {
         latent: &[f32],
         force_key: bool,
     ) -> Result<Packet, ConfigError> {
-        self.encode_with(latent, force_key, None)
+        self.encode_with(latent, force_key, None, true)
     }
 
     /// Encodes the next frames, in order (`force_key` makes the first a keyframe). With the
@@ -402,23 +435,28 @@ impl Encoder {
         let mut out = Vec::with_capacity(latents.len());
         if window < 2 {
             for (i, z) in latents.iter().enumerate() {
-                out.push(self.encode_with(z.as_ref(), force_key && i == 0, None)?);
+                out.push(self.encode_with(z.as_ref(), force_key && i == 0, None, true)?);
             }
             return Ok(out);
         }
-        let keyint = self.config.keyint.max(1) as usize;
         let mut i = 0;
         while i < latents.len() {
-            let key = (force_key && i == 0)
-                || self.prev.is_none()
-                || self.since_key as usize + 1 >= keyint;
-            // frames from this one to the next planned keyframe (which reuses nothing before it)
-            let gop = if key {
-                keyint
+            let first_key = force_key && i == 0;
+            let full = self.next_window(first_key);
+            let win = &latents[i..(i + full).min(latents.len())];
+            i += win.len();
+            if win.len() == 1 {
+                // nothing in the window reuses its one frame: coded as without a lookahead
+                out.push(self.encode_with(win[0].as_ref(), first_key, None, true)?);
+                continue;
+            }
+            // frames of the keyframe interval after a window the lookahead cut short (none
+            // when the latents ran out: the end of the stream)
+            let tail = if win.len() == full {
+                self.frames_to_key(first_key) - full
             } else {
-                keyint - 1 - self.since_key as usize
+                0
             };
-            let win = &latents[i..(i + window.min(gop)).min(latents.len())];
             // first pass: how each frame would code, from the state the stream is in
             let saved = (
                 self.ctx.clone(),
@@ -428,12 +466,10 @@ impl Encoder {
                 self.bucket.clone(),
                 self.written,
             );
-            let mut states = Vec::with_capacity(win.len());
+            let mut first = Vec::with_capacity(win.len());
             for (j, z) in win.iter().enumerate() {
-                states.push(
-                    self.encode_with(z.as_ref(), force_key && i + j == 0, None)?
-                        .state,
-                );
+                let p = self.encode_with(z.as_ref(), first_key && j == 0, None, true)?;
+                first.push((p.kind, p.state.mode, p.state.motion));
             }
             (
                 self.ctx,
@@ -443,20 +479,25 @@ impl Encoder {
                 self.bucket,
                 self.written,
             ) = saved;
-            let reuse = reuse_counts(&states);
-            for (j, z) in win.iter().enumerate() {
-                out.push(self.encode_with(z.as_ref(), force_key && i + j == 0, Some(&reuse[j]))?);
+            let (width, height) = (self.grid.1, self.grid.0);
+            let reuse = reuse_counts(&first, (width, height), tail as f32);
+            // second pass: each frame of the kind the first pass chose (its scene cuts too)
+            for ((z, r), (kind, _, _)) in win.iter().zip(&reuse).zip(&first) {
+                let key = *kind == FrameKind::Key;
+                out.push(self.encode_with(z.as_ref(), key, Some(r), false)?);
             }
-            i += win.len();
         }
         Ok(out)
     }
 
+    /// One frame: a keyframe when forced or planned, else a delta frame unless `cut` allows a
+    /// scene cut and one is found; each position's λ by its `reuse` when given.
     fn encode_with(
         &mut self,
         latent: &[f32],
         force_key: bool,
         reuse: Option<&[f32]>,
+        cut: bool,
     ) -> Result<Packet, ConfigError> {
         if latent.len() != self.latent_len() {
             return Err(ConfigError::Latent {
@@ -477,7 +518,7 @@ impl Encoder {
         let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind, reuse);
         let n = (self.grid.0 * self.grid.1) as f64;
         let mostly_predicted = (code.state.copies() + code.state.inters()) as f64 >= 0.5 * n;
-        if kind == FrameKind::Delta && self.config.scene_cut && !mostly_predicted {
+        if kind == FrameKind::Delta && cut && self.config.scene_cut && !mostly_predicted {
             // a cut: at the same quality, the keyframe is not much larger than the delta frame
             // (only tried when fewer than half the positions predict from the reference: a
             // frame that mostly repeats it is never close to a keyframe's cost, and the trial
@@ -531,20 +572,33 @@ impl Encoder {
     }
 }
 
-/// Per frame of a window coded once, per position: how many later frames of the window reuse
-/// what the frame codes there, following copies and inter predictions back along their coarse
-/// motion (a fine motion counts for its own position): `reuse[t][src] += w · (1 + reuse[t+1][p])`
-/// for every position `p` of frame `t+1` that predicts from `src`, `w` 1 for a copy and
-/// [`INTER_REUSE`] for an inter position (an intra position, or a keyframe, reuses nothing).
-fn reuse_counts(states: &[TokenState]) -> Vec<Vec<f32>> {
-    use crate::syntax::{Mode, shifted};
-    let mut reuse: Vec<Vec<f32>> = states.iter().map(|s| vec![0f32; s.mode.len()]).collect();
-    for t in (0..states.len().saturating_sub(1)).rev() {
-        let next = &states[t + 1];
-        let (width, height) = (next.width, next.height);
+/// Per frame of a window coded once (its kind, and each position's mode and motion), per
+/// position: how many later frames reuse what the frame codes there, following copies and
+/// inter predictions back along their coarse motion (a fine motion counts for its own
+/// position): `reuse[t][src] += w · (1 + reuse[t+1][p])` for every position `p` of frame `t+1`
+/// that predicts from `src`, `w` 1 for a copy and [`INTER_REUSE`] for an inter position (an
+/// intra position, or a keyframe, reuses nothing). A window cut short by the lookahead leaves
+/// `tail` frames of its keyframe interval unseen: positions its last frame copies count as
+/// copied by all of them (still content stays still; new content is not counted on).
+fn reuse_counts(
+    frames: &[(FrameKind, Vec<Mode>, Vec<u8>)],
+    (width, height): (usize, usize),
+    tail: f32,
+) -> Vec<Vec<f32>> {
+    let n = width * height;
+    let mut reuse: Vec<Vec<f32>> = vec![vec![0f32; n]; frames.len()];
+    if let (Some(last), Some((_, modes, _))) = (reuse.last_mut(), frames.last()) {
+        for (r, &m) in last.iter_mut().zip(modes) {
+            if m == Mode::Copy {
+                *r = tail;
+            }
+        }
+    }
+    for t in (0..frames.len().saturating_sub(1)).rev() {
+        let (_, modes, motions) = &frames[t + 1];
         let (before, after) = reuse.split_at_mut(t + 1);
         let (here, later) = (&mut before[t], &after[0]);
-        for (p, (&mode, &motion)) in next.mode.iter().zip(&next.motion).enumerate() {
+        for (p, (&mode, &motion)) in modes.iter().zip(motions).enumerate() {
             let w = match mode {
                 Mode::Copy => 1.0,
                 Mode::Inter(_) => INTER_REUSE,
@@ -559,19 +613,18 @@ fn reuse_counts(states: &[TokenState]) -> Vec<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syntax::Mode;
 
-    fn state(width: usize, height: usize, modes: &[(Mode, u8)]) -> TokenState {
-        TokenState {
-            levels: 1,
-            height,
-            width,
-            coded: 1,
-            idx: vec![0; width * height],
-            mode: modes.iter().map(|m| m.0).collect(),
-            motion: modes.iter().map(|m| m.1).collect(),
-            latent: Vec::new(),
-        }
+    fn frame(modes: &[(Mode, u8)]) -> (FrameKind, Vec<Mode>, Vec<u8>) {
+        let kind = if modes.iter().all(|m| m.0 == Mode::Intra) {
+            FrameKind::Key
+        } else {
+            FrameKind::Delta
+        };
+        (
+            kind,
+            modes.iter().map(|m| m.0).collect(),
+            modes.iter().map(|m| m.1).collect(),
+        )
     }
 
     #[test]
@@ -579,12 +632,12 @@ mod tests {
         let (c, i, x) = (Mode::Copy, Mode::Inter(1), Mode::Intra);
         // a 3×1 grid over four frames; motion 2 takes the position to the right
         let frames = [
-            state(3, 1, &[(x, 0), (x, 0), (x, 0)]),
-            state(3, 1, &[(c, 0), (c, 2), (x, 0)]),
-            state(3, 1, &[(c, 0), (i, 0), (c, 0)]),
-            state(3, 1, &[(c, 0), (x, 0), (c, 0)]),
+            frame(&[(x, 0), (x, 0), (x, 0)]),
+            frame(&[(c, 0), (c, 2), (x, 0)]),
+            frame(&[(c, 0), (i, 0), (c, 0)]),
+            frame(&[(c, 0), (x, 0), (c, 0)]),
         ];
-        let r = reuse_counts(&frames);
+        let r = reuse_counts(&frames, (3, 1), 0.0);
         // the last frame: nothing after it
         assert_eq!(r[3], vec![0.0; 3]);
         // frame 2 is reused by frame 3's copies at 0 and 2, not by its intra position
@@ -595,5 +648,11 @@ mod tests {
         // frame 0: position 0 copied by frame 1's position 0 (1 + 2); position 2 by frame 1's
         // position 1, which copies from its right (1 + 0.5); position 1 by no one
         assert_eq!(r[0], vec![3.0, 0.0, 1.5]);
+        // a window cut short with 10 frames of its interval unseen: what the last frame copies
+        // counts as copied by all of them, the rest as before
+        let cut = reuse_counts(&frames, (3, 1), 10.0);
+        assert_eq!(cut[3], vec![10.0, 0.0, 10.0]);
+        assert_eq!(cut[2], vec![11.0, 0.0, 11.0]);
+        assert_eq!(cut[0], vec![13.0, 0.0, 1.5]);
     }
 }

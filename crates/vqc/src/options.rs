@@ -16,12 +16,19 @@ pub const DEFAULT_KEYINT: u32 = 60;
 pub const DEFAULT_EFFORT: u8 = 1;
 /// The highest search effort accepted.
 pub const MAX_EFFORT: u8 = 8;
+/// The encoder's lookahead when the caller does not say: none (it costs a second search per
+/// frame and holds frames back; `EncoderConfig::lookahead`).
+pub const DEFAULT_LOOKAHEAD: u32 = 0;
+/// The longest lookahead accepted, in frames (the encoder holds that many latents: at
+/// 1920×1080, 2 MB each for lite).
+pub const MAX_LOOKAHEAD: u32 = 250;
 /// The highest frame rate accepted.
 pub const MAX_FRAMERATE: f64 = 1000.0;
 
-/// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?, effort?}`, as
-/// JavaScript numbers: [`EncoderOptions::config`] checks that sizes, quality, key interval and effort are
-/// integers in range, so every message about them comes from here.
+/// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?, effort?,
+/// lookahead?}`, as JavaScript numbers: [`EncoderOptions::config`] checks that sizes, quality, key
+/// interval, effort and lookahead are integers in range, so every message about them comes from
+/// here.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EncoderOptions {
@@ -48,6 +55,11 @@ pub struct EncoderOptions {
     /// quality for more encoding time.
     #[serde(default)]
     pub effort: Option<f64>,
+    /// Frames the encoder looks ahead, 0..=[`MAX_LOOKAHEAD`] (default [`DEFAULT_LOOKAHEAD`]):
+    /// smaller files at the same quality for a second search per frame and that many frames of
+    /// delay (`EncoderConfig::lookahead`).
+    #[serde(default)]
+    pub lookahead: Option<f64>,
 }
 
 /// `v` as an integer in `lo..=hi`, or why not.
@@ -129,6 +141,10 @@ impl EncoderOptions {
             Some(e) => integer("effort", e, 1, MAX_EFFORT.into())? as u8,
             None => DEFAULT_EFFORT,
         };
+        let lookahead = match self.lookahead {
+            Some(n) => integer("lookahead", n, 0, MAX_LOOKAHEAD)?,
+            None => DEFAULT_LOOKAHEAD,
+        };
         Ok(EncoderConfig {
             width,
             height,
@@ -140,7 +156,7 @@ impl EncoderOptions {
             effort,
             chroma: SourceChroma::C444,
             frame_count: 0,
-            lookahead: 0,
+            lookahead,
             codebook: None,
         })
     }
@@ -162,6 +178,12 @@ mod tests {
     fn defaults_and_ranges() {
         let c = opts(640.0, 360.0).config().unwrap();
         assert_eq!((c.fps_num, c.fps_den, c.keyint, c.effort), (30, 1, 60, 1));
+        assert_eq!(c.lookahead, DEFAULT_LOOKAHEAD);
+        let ahead = EncoderOptions {
+            lookahead: Some(60.0),
+            ..opts(8.0, 8.0)
+        };
+        assert_eq!(ahead.config().unwrap().lookahead, 60);
         assert_eq!(c.rate, RateControl::Quality(DEFAULT_QUALITY));
         assert_eq!(fps_fraction(30000.0 / 1001.0).unwrap(), (30000, 1001));
         assert_eq!(fps_fraction(29.97).unwrap(), (29970, 1000));
@@ -203,6 +225,14 @@ mod tests {
             },
             EncoderOptions {
                 effort: Some(9.0),
+                ..o()
+            },
+            EncoderOptions {
+                lookahead: Some(f64::from(MAX_LOOKAHEAD) + 1.0),
+                ..o()
+            },
+            EncoderOptions {
+                lookahead: Some(2.5),
                 ..o()
             },
         ] {

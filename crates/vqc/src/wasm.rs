@@ -190,7 +190,8 @@ pub fn check_encoder_options(options: JsValue) -> JsValue {
     }
 }
 
-/// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut, effort}`.
+/// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut, effort,
+/// lookahead}`.
 #[wasm_bindgen(js_name = encoderDefaults)]
 pub fn encoder_defaults() -> JsValue {
     object(&[
@@ -199,6 +200,7 @@ pub fn encoder_defaults() -> JsValue {
         ("keyInterval", crate::DEFAULT_KEYINT.into()),
         ("sceneCut", true.into()),
         ("effort", crate::DEFAULT_EFFORT.into()),
+        ("lookahead", crate::DEFAULT_LOOKAHEAD.into()),
     ])
 }
 

@@ -573,4 +573,9 @@ fn a_lookahead_spends_the_keyframes_bits_where_later_frames_reuse_them() {
         .map(|p| p.pts)
         .collect();
     assert_eq!(keys, vec![0, 5, 10, 15]);
+    // every frame a keyframe: windows of one frame, coded as without a lookahead
+    assert_eq!(
+        encode_ahead(16, 1, &frames, rows, cols).0,
+        encode_ahead(0, 1, &frames, rows, cols).0
+    );
 }

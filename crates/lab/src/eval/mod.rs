@@ -64,7 +64,8 @@ pub struct EvalArgs {
           value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]
     pub effort: u8,
     /// vqcodec's lookahead in frames (as `vqcodec encode --lookahead`; 0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_LOOKAHEAD,
+          value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
     /// Replace the part of this Markdown file between `<!-- eval:begin -->` and
     /// `<!-- eval:end -->` with the report.
