@@ -14,7 +14,7 @@ const BACKENDS = ['auto', 'webgpu', 'cpu'];
 /** Fewest frames trainCodebook() learns from. */
 export const MIN_CODEBOOK_FRAMES = 4;
 
-/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut, effort}`. */
+/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut, effort, lookahead}`. */
 export const encoderDefaults = Object.freeze(format.encoderDefaults());
 /** The decoder's limits (and the largest frame the encoder takes). */
 export const limits = Object.freeze(format.limits());
@@ -127,8 +127,8 @@ function invalidState(what) {
 }
 
 /** The options the codec reads from a config (the rest — backend, model, codebook — are ours). */
-function codecOptions({ width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort }) {
-  const o = { width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort };
+function codecOptions({ width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort, lookahead }) {
+  const o = { width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort, lookahead };
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
   return o;
 }
@@ -265,9 +265,12 @@ class QueuedCodec extends EventTarget {
   }
 }
 
-/** A WebCodecs-shaped encoder of `.vqc` chunks. */
+/**
+ * A WebCodecs-shaped encoder of `.vqc` chunks. With a `lookahead` (frames) it holds frames back
+ * and outputs a window's chunks at once, in order; `flush()` outputs the rest.
+ */
 export class VqVideoEncoder extends QueuedCodec {
-  #config = null; #metadata = null; #frames = 0;
+  #config = null; #metadata = null; #frames = 0; #emitted = 0; #timestamps = new Map();
 
   /** @param {{output: Function, error: Function}} init */
   constructor(init) { super('encoder', init); }
@@ -288,6 +291,8 @@ export class VqVideoEncoder extends QueuedCodec {
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#frames = 0;
+    this.#emitted = 0;
+    this.#timestamps = new Map();
     this.#metadata = null;
     const { width, height, backend = 'auto' } = config;
     const codebook = config.codebook ? config.codebook.bytes() : null;
@@ -317,22 +322,45 @@ export class VqVideoEncoder extends QueuedCodec {
     const prepared = transferable(frame); // starts now: the caller may close its frame after encode()
     this._enqueue(generation, async () => {
       const [msg, transfer, frameTs] = await prepared;
-      const r = await shared().call('encode', { session, frame: msg, keyFrame }, transfer);
+      this.#timestamps.set(index, timestamp ?? frameTs ?? Math.round((index * 1e6) / fps));
+      const packets = await shared().call('encode', { session, frame: msg, keyFrame }, transfer);
       if (generation !== this._generation) return;
+      this.#output(packets);
+    }, () => this._dequeued());
+  }
+
+  /** Outputs every chunk (a lookahead's held ones too); resolves when all are out. */
+  async flush() {
+    const [session, generation] = this._check('flush');
+    this._enqueue(generation, async () => {
+      const packets = await shared().call('flush-encoder', { session });
+      if (generation !== this._generation) return;
+      this.#output(packets);
+    });
+    await super.flush();
+  }
+
+  // Chunks come out in frame order: the n-th packet is the n-th frame encode() was given.
+  #output(packets) {
+    const fps = this.#config.framerate ?? encoderDefaults.framerate;
+    for (const r of packets) {
+      const n = this.#emitted++;
       // the GPU was lost and the CPU took over (this chunk is a keyframe)
       if (r.info) Object.assign(this.#metadata.info, r.info);
       const data = r.data;
+      const timestamp = this.#timestamps.get(n) ?? Math.round((n * 1e6) / fps);
+      this.#timestamps.delete(n);
       const chunk = {
         type: r.type,
-        timestamp: timestamp ?? frameTs ?? Math.round((index * 1e6) / fps),
+        timestamp,
         duration: Math.round(1e6 / fps),
         byteLength: data.byteLength,
         data,
         copyTo(dest) { new Uint8Array(dest.buffer ?? dest, dest.byteOffset ?? 0).set(data); },
       };
-      const first = index === 0 ? { decoderConfig: this.#metadata.decoderConfig } : undefined;
+      const first = n === 0 ? { decoderConfig: this.#metadata.decoderConfig } : undefined;
       this._output(chunk, first, { stats: r.stats, tokens: r.tokens });
-    }, () => this._dequeued());
+    }
   }
 }
 
@@ -638,14 +666,19 @@ export async function videoFrameRate(video, fallback = encoderDefaults.framerate
   return COMMON_RATES.find((r) => Math.abs(r / fps - 1) < 0.005) ?? Math.round(fps * 1000) / 1000;
 }
 
+/** Resolves at the codec's next `dequeue` event (a queued frame or chunk is done). */
+function dequeued(codec) {
+  return new Promise((resolve) => codec.addEventListener('dequeue', () => resolve(), { once: true }));
+}
+
 /**
  * Compresses a video file (anything the browser's `<video>` plays) into a `.vqc` Blob, frame for
  * frame: at the source's own frame rate (measured, see `videoFrameRate`; `framerate` overrides
  * it) and size (`width` / `height` scale it; give one and the other keeps the aspect).
  * @param {Blob} source
  * @param {{framerate?: number, width?: number, height?: number, quality?: number, bitrate?: number,
- *   keyInterval?: number, sceneCut?: boolean, effort?: number, backend?: string, model?: string, codebook?: Codebook,
- *   maxFrames?: number, signal?: AbortSignal}} [options]
+ *   keyInterval?: number, sceneCut?: boolean, effort?: number, lookahead?: number, backend?: string, model?: string,
+ *   codebook?: Codebook, maxFrames?: number, signal?: AbortSignal}} [options]
  * @param {(p: {frame: number, total: number, bytes: number, kbps: number}) => void} [onProgress]
  *   `kbps`: the rate achieved so far (file bytes over the frames' duration), to compare with a
  *   `bitrate` target.
@@ -690,7 +723,8 @@ export async function compressVideo(source, options = {}, onProgress) {
         ctx.drawImage(video, 0, 0, width, height);
         // ImageData: its copy is transferred to the worker; nothing here waits for a close()
         encoder.encode(ctx.getImageData(0, 0, width, height), { timestamp: Math.round((i * 1e6) / fps) });
-        if (encoder.encodeQueueSize > 2) await encoder.flush();
+        // wait for the queue, not flush(): a flush would cut a lookahead's window short
+        while (encoder.encodeQueueSize > 2 && !failed) await dequeued(encoder);
         onProgress?.({ frame: i + 1, total, bytes, kbps: (bytes * 8 * fps) / (i + 1) / 1000 });
       }
       await encoder.flush();

@@ -120,27 +120,41 @@ const ops = {
       header: enc.header, width: options.width, height: options.height });
     return { header: enc.header, ...describe(codec, backend), modelId: codec.modelId, model: name };
   },
+  // Pushes one frame; replies with the packets coded now (all of them without a lookahead: this
+  // frame's; with one, a window's once it is full).
   async encode({ session, frame, keyFrame }) {
     const s = sessions.get(session);
     if (!s?.enc) throw kindError('Config', 'encoder is not configured');
     const rgba = rgbaOf(frame, s.width, s.height); // wasm copies it: still ours for a retry
     let out;
     try {
-      out = await (s.gpu ? onGpu(s.enc.encode(rgba, keyFrame)) : s.enc.encode(rgba, keyFrame));
+      out = await (s.gpu ? onGpu(s.enc.push(rgba, keyFrame)) : s.enc.push(rgba, keyFrame));
     } catch (e) {
       if (!s.gpu || !(await gpuFailed(e))) throw e;
+      // the frames a lookahead held were analysed already: coding them needs no device
+      let held = [];
+      try { held = s.enc.flush(); } catch { throw kindError('Device', `${gpuLost}, and the frames the encoder held are lost`); }
       // the same model on the CPU takes over the stream at this frame, with a keyframe
       const codec = await codecFor('cpu', s.model);
       const enc = await codec.encoder(s.options, s.book);
       if (enc.header.join() !== s.header.join()) throw kindError('Device', `${gpuLost}, and the CPU encoder cannot continue this stream`);
-      enc.resumeAt(s.next);
+      enc.resumeAt(s.next + held.length);
       try { s.enc.free(); } catch { /* its module may be gone */ }
       Object.assign(s, { enc, gpu: false });
-      out = await enc.encode(rgba, true);
-      out.info = describe(codec, 'webgpu');
+      const taken = await enc.push(rgba, true);
+      if (taken.length) taken[0].info = describe(codec, 'webgpu');
+      out = [...held, ...taken];
     }
-    s.next++;
-    return [out, [out.data.buffer]];
+    s.next += out.length;
+    return [out, out.map((p) => p.data.buffer)];
+  },
+  // Codes what a lookahead holds (nothing without one).
+  async 'flush-encoder'({ session }) {
+    const s = sessions.get(session);
+    if (!s?.enc) throw kindError('Config', 'encoder is not configured');
+    const out = s.enc.flush();
+    s.next += out.length;
+    return [out, out.map((p) => p.data.buffer)];
   },
   async 'configure-decoder'({ session, backend, header }) {
     const { m } = await moduleOf(backend);

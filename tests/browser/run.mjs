@@ -276,6 +276,12 @@ try {
     api.damaged.split.join() === 'key,damaged:Damaged,delta,key,delta,delta'
     && api.damaged.decoded.join() === 'pts0,error:Damaged,error:Damaged,pts3,pts4,pts5', `${api.damaged.split.join()} → ${api.damaged.decoded.join()}`);
   check('package: a cut file gives its whole chunks and says it was cut (kind Damaged)', api.cut.chunks === 5 && api.cut.kind === 'Damaged', JSON.stringify(api.cut));
+  const la = api.lookahead;
+  check('package: with a lookahead the encoder outputs a window of chunks at a time, in order, with their timestamps, and the stream decodes to its indices',
+    la.error === null && la.types.join() === 'key,delta,delta,key,delta,delta' && la.timestamps.join() === '0,1000,2000,3000,4000,5000'
+    // keyframes every 3 frames cut windows of 4 to 3: the first window is out before the flush, the last only after it
+    && la.outputsBeforeFlush === 3 && la.tokensMatch && !la.sameAsPlain && la.bad.kind === 'Config' && api.encoderDefaults.lookahead === 0,
+    `${la.bytes} bytes (without: ${api.bytes}), ${la.outputsBeforeFlush} chunks before flush(), ${la.types.join(',')} | ${la.bad.message}`);
   const e = api.errors;
   check('package: error kinds — not a stream: Format; damaged header: Damaged; garbage description: Format',
     e.notVqc.kind === 'Format' && e.notVqc.vq && e.damagedHeader.kind === 'Damaged' && e.decoderGarbage.kind === 'Format',
