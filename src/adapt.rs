@@ -52,11 +52,13 @@ pub struct AdaptProgress {
     pub step: usize,
     /// Steps in all.
     pub steps: usize,
-    /// Mean squared quantisation error of this level's residuals after this step.
+    /// Mean squared quantisation error of this level's residuals after this step (in the
+    /// encoder's metric when the model has one, as [`quantisation_mse`]).
     pub mse: f64,
 }
 
-/// What a run achieved: the latent quantisation error at full depth, per latent value.
+/// What a run achieved: the latent quantisation error at full depth, per latent value (in the
+/// encoder's metric when the model has one, as [`quantisation_mse`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptReport {
     /// Before adapting.
@@ -164,20 +166,30 @@ pub async fn roundtrip_psnr(
     Ok(sum / frames.len().max(1) as f64)
 }
 
-/// Mean squared error per value of greedy RVQ at full depth over `vectors` (`n × dim`).
+/// Mean squared error per value of greedy RVQ at full depth over `vectors` (`n × dim`), codes
+/// chosen and error measured as the encoder does: in the codebooks' metric when they have one
+/// ([`Codebooks::search_nearest`]).
 pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
     let dim = books.dim();
     let mut r = vec![0f32; dim];
+    let mut scratch = Vec::with_capacity(dim);
     let mut se = 0f64;
     for v in vectors.chunks_exact(dim) {
         r.copy_from_slice(v);
         for l in 0..books.levels() {
-            let (k, _) = books.nearest(l, &r);
+            let (k, _) = books.search_nearest(l, &r, &mut scratch);
             for (x, c) in r.iter_mut().zip(books.code(l, usize::from(k))) {
                 *x -= c;
             }
         }
-        se += r.iter().map(|x| f64::from(x * x)).sum::<f64>();
+        se += match books.metric() {
+            Some(m) => {
+                scratch.resize(dim, 0.0);
+                m.apply(&r, &mut scratch);
+                scratch.iter().map(|x| f64::from(x * x)).sum::<f64>()
+            }
+            None => r.iter().map(|x| f64::from(x * x)).sum::<f64>(),
+        };
     }
     se / vectors.len().max(1) as f64
 }
@@ -334,8 +346,12 @@ impl Trainer {
         let mut sums = vec![0f64; size * dim];
         let mut counts = vec![0u32; size];
         let mut se = 0f64;
+        // assigned as the encoder will choose (in its metric's space, when the model has one);
+        // the mean of a cluster there is the mean of its latents moved there (the metric is
+        // linear), so the codes stay plain means
+        let mut scratch = Vec::with_capacity(dim);
         for r in self.residual.chunks_exact(dim) {
-            let (k, d) = self.current.nearest(level, r);
+            let (k, d) = self.current.search_nearest(level, r, &mut scratch);
             se += f64::from(d);
             counts[usize::from(k)] += 1;
             for (s, x) in sums[usize::from(k) * dim..][..dim].iter_mut().zip(r) {
@@ -372,10 +388,11 @@ impl Trainer {
     /// Brings the residuals to the input of `level`, through the codes as they are now.
     fn subtract_through(&mut self, level: usize) {
         let dim = self.current.dim();
+        let mut scratch = Vec::with_capacity(dim);
         while self.through < level {
             let l = self.through;
             for r in self.residual.chunks_exact_mut(dim) {
-                let (k, _) = self.current.nearest(l, r);
+                let (k, _) = self.current.search_nearest(l, r, &mut scratch);
                 for (x, c) in r.iter_mut().zip(self.current.code(l, usize::from(k))) {
                     *x -= c;
                 }

@@ -285,6 +285,20 @@ impl Codebooks {
         (best as u16, (best_d + rr).max(0.0))
     }
 
+    /// The code of `level` the encoder's greedy search picks for `r`: the nearest in its
+    /// metric's space when these codebooks have one ([`Metric`]; `scratch` holds `A·r`), else
+    /// [`Codebooks::nearest`]; with its squared distance in that space.
+    pub fn search_nearest(&self, level: usize, r: &[f32], scratch: &mut Vec<f32>) -> (u16, f32) {
+        match self.metric() {
+            Some(m) => {
+                scratch.resize(r.len(), 0.0);
+                m.apply(r, scratch);
+                m.search().nearest(level, scratch)
+            }
+            None => self.nearest(level, r),
+        }
+    }
+
     /// The `k` codes of `level` nearest to `r`, nearest first, with
     /// their squared distances, into `out` (cleared first). `k = 1` is [`Codebooks::nearest`].
     pub fn nearest_k(&self, level: usize, r: &[f32], k: usize, out: &mut Vec<(u16, f32)>) {
@@ -448,6 +462,11 @@ mod tests {
         assert_eq!(k, 0, "the heavy axis decides");
         let expected = 1.8001 * 0.4f32.powi(2) + 0.2001 * 0.7f32.powi(2);
         assert!((d - expected).abs() < 1e-4, "{d} vs {expected}");
+        // the search the encoder (and a codebook refit) makes: in the metric's space when
+        // there is one
+        let mut scratch = Vec::new();
+        assert_eq!(with.search_nearest(0, &r, &mut scratch), (k, d));
+        assert_eq!(books.search_nearest(0, &r, &mut scratch), books.nearest(0, &r));
         // what decoders reconstruct with does not move
         for k in 0..2 {
             assert_eq!(metric.search().fixed_code(0, k), books.fixed_code(0, k));
