@@ -111,6 +111,18 @@ async function codecAuto(backend, model) {
   return [await codecFor(backend, name), name];
 }
 
+// An encoder session's packets as the reply: counted (the next timestamp a CPU takeover
+// resumes at), the first of the CPU's after a GPU loss marked with why (`skip`: packets of the
+// lost encoder before it), their buffers transferred.
+function sent(s, out, skip) {
+  if (s.takeover && out.length > skip) {
+    out[skip].info = s.takeover;
+    s.takeover = null;
+  }
+  s.next += out.length;
+  return [out, out.map((p) => p.data.buffer)];
+}
+
 const ops = {
   async 'configure-encoder'({ session, backend, model, options, codebook }) {
     const [codec, name] = await codecAuto(backend, model);
@@ -127,12 +139,13 @@ const ops = {
     if (!s?.enc) throw kindError('Config', 'encoder is not configured');
     const rgba = rgbaOf(frame, s.width, s.height); // wasm copies it: still ours for a retry
     let out;
+    let held;
     try {
       out = await (s.gpu ? onGpu(s.enc.push(rgba, keyFrame)) : s.enc.push(rgba, keyFrame));
     } catch (e) {
       if (!s.gpu || !(await gpuFailed(e))) throw e;
       // the frames a lookahead held were analysed already: coding them needs no device
-      let held = [];
+      held = [];
       try { held = s.enc.flush(); } catch { throw kindError('Device', `${gpuLost}, and the frames the encoder held are lost`); }
       // the same model on the CPU takes over the stream at this frame, with a keyframe
       const codec = await codecFor('cpu', s.model);
@@ -141,20 +154,17 @@ const ops = {
       enc.resumeAt(s.next + held.length);
       try { s.enc.free(); } catch { /* its module may be gone */ }
       Object.assign(s, { enc, gpu: false });
-      const taken = await enc.push(rgba, true);
-      if (taken.length) taken[0].info = describe(codec, 'webgpu');
-      out = [...held, ...taken];
+      // the CPU's first packet says so (with a lookahead it may come out later)
+      s.takeover = describe(codec, 'webgpu');
+      out = [...held, ...await enc.push(rgba, true)];
     }
-    s.next += out.length;
-    return [out, out.map((p) => p.data.buffer)];
+    return sent(s, out, held?.length ?? 0);
   },
   // Codes what a lookahead holds (nothing without one).
   async 'flush-encoder'({ session }) {
     const s = sessions.get(session);
     if (!s?.enc) throw kindError('Config', 'encoder is not configured');
-    const out = s.enc.flush();
-    s.next += out.length;
-    return [out, out.map((p) => p.data.buffer)];
+    return sent(s, s.enc.flush(), 0);
   },
   async 'configure-decoder'({ session, backend, header }) {
     const { m } = await moduleOf(backend);
