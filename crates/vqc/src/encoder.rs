@@ -164,7 +164,8 @@ impl Encoder {
     /// [`ConfigError::Dimensions`] for a zero or oversized frame, [`ConfigError::Codebooks`]
     /// for a codebook size that is not a power of two or not the model's,
     /// [`ConfigError::Option`] for a zero frame rate or bitrate, a lookahead above
-    /// [`crate::MAX_LOOKAHEAD`] or a model the format cannot describe, [`ConfigError::CodebookModel`] for a codebook made for another model.
+    /// [`crate::MAX_LOOKAHEAD`] or a model the format cannot describe,
+    /// [`ConfigError::CodebookModel`] for a codebook made for another model.
     pub fn new(
         config: EncoderConfig,
         model: &ModelInfo,
