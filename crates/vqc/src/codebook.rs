@@ -466,7 +466,10 @@ mod tests {
         // there is one
         let mut scratch = Vec::new();
         assert_eq!(with.search_nearest(0, &r, &mut scratch), (k, d));
-        assert_eq!(books.search_nearest(0, &r, &mut scratch), books.nearest(0, &r));
+        assert_eq!(
+            books.search_nearest(0, &r, &mut scratch),
+            books.nearest(0, &r)
+        );
         // what decoders reconstruct with does not move
         for k in 0..2 {
             assert_eq!(metric.search().fixed_code(0, k), books.fixed_code(0, k));
