@@ -57,19 +57,9 @@ impl Analysis {
 
     /// Each frame's analysis on its own (to code, and time, frames one by one).
     pub fn split(self) -> impl Iterator<Item = Analysis> {
-        self.split_into(1)
-    }
-
-    /// The frames in runs of up to `frames` (at least 1), in order.
-    pub fn split_into(self, frames: usize) -> impl Iterator<Item = Analysis> {
-        let frames = frames.max(1);
-        let mut latents = self.latents.into_iter().peekable();
-        std::iter::from_fn(move || {
-            latents.peek()?;
-            Some(Analysis {
-                latents: latents.by_ref().take(frames).collect(),
-            })
-        })
+        self.latents
+            .into_iter()
+            .map(|z| Analysis { latents: vec![z] })
     }
 }
 

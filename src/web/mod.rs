@@ -569,20 +569,9 @@ impl VqStreamEncoder {
             );
             return Promise::reject(&e);
         }
-        let encoder = Rc::clone(&self.encoder);
-        let analyser = self.encoder.borrow().analyser();
-        let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
-        future_to_promise(async move {
-            let frame = frame.map_err(js_err)?;
-            let analysis = analyser
-                .analyse(std::slice::from_ref(&frame))
-                .await
-                .map_err(js_err)?;
-            // the integer phase: borrowed here, never across an await
-            let p = encoder
-                .borrow_mut()
-                .code(&analysis, key_frame)
-                .map_err(js_err)?
+        // without a lookahead a pushed frame is coded at once: its one packet
+        self.push_then(rgba, key_frame, |mut packets| {
+            let p = packets
                 .pop()
                 .ok_or_else(|| js_msg(ErrorKind::Config, "no frame was coded"))?;
             packet_js(&p)
@@ -596,6 +585,30 @@ impl VqStreamEncoder {
     /// [`VqStreamEncoder::flush`] codes what is held at the end.
     #[wasm_bindgen(unchecked_return_type = "Promise<any[]>")]
     pub fn push(&self, rgba: &[u8], key_frame: bool) -> Promise {
+        self.push_then(rgba, key_frame, |packets| Ok(packets_js(&packets)?.into()))
+    }
+
+    /// Codes the frames a lookahead holds (none without one): the packets, in order. Call once
+    /// the last frame's `push` resolved.
+    ///
+    /// # Errors
+    /// As [`VqStreamEncoder::encode`]'s rejections.
+    #[wasm_bindgen(unchecked_return_type = "any[]")]
+    pub fn flush(&self) -> Result<js_sys::Array, JsValue> {
+        let packets = self.encoder.borrow_mut().flush().map_err(js_err)?;
+        packets_js(&packets)
+    }
+}
+
+impl VqStreamEncoder {
+    /// Runs the encoder network on one RGBA frame, pushes it to the encoder
+    /// (`pipeline::Encoder::push`) and resolves to what `reply` makes of the packets coded now.
+    fn push_then(
+        &self,
+        rgba: &[u8],
+        key_frame: bool,
+        reply: impl FnOnce(Vec<vqc::Packet>) -> Result<JsValue, JsValue> + 'static,
+    ) -> Promise {
         let encoder = Rc::clone(&self.encoder);
         let analyser = self.encoder.borrow().analyser();
         let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
@@ -610,19 +623,8 @@ impl VqStreamEncoder {
                 .borrow_mut()
                 .push(analysis, key_frame)
                 .map_err(js_err)?;
-            Ok(packets_js(&packets)?.into())
+            reply(packets)
         })
-    }
-
-    /// Codes the frames a lookahead holds (none without one): the packets, in order. Call once
-    /// the last frame's `push` resolved.
-    ///
-    /// # Errors
-    /// As [`VqStreamEncoder::encode`]'s rejections.
-    #[wasm_bindgen(unchecked_return_type = "any[]")]
-    pub fn flush(&self) -> Result<js_sys::Array, JsValue> {
-        let packets = self.encoder.borrow_mut().flush().map_err(js_err)?;
-        packets_js(&packets)
     }
 }
 

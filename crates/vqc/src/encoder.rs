@@ -432,14 +432,7 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
-        let window = self.config.lookahead as usize;
         let mut out = Vec::with_capacity(latents.len());
-        if window < 2 {
-            for (i, z) in latents.iter().enumerate() {
-                out.push(self.encode_with(z.as_ref(), force_key && i == 0, None, true)?);
-            }
-            return Ok(out);
-        }
         let mut i = 0;
         while i < latents.len() {
             let first_key = force_key && i == 0;
@@ -447,7 +440,8 @@ impl Encoder {
             let win = &latents[i..(i + full).min(latents.len())];
             i += win.len();
             if win.len() == 1 {
-                // nothing in the window reuses its one frame: coded as without a lookahead
+                // nothing in the window reuses its one frame (every window without a
+                // lookahead): coded frame by frame
                 out.push(self.encode_with(win[0].as_ref(), first_key, None, true)?);
                 continue;
             }

@@ -65,6 +65,26 @@ fn encode(
     encode_with(books(), quality, frames, rows, cols)
 }
 
+/// The settings of this file's streams: `rows × cols` positions, `quality`, a keyframe every
+/// `keyint` frames.
+fn config(rows: usize, cols: usize, quality: u8, keyint: u32) -> EncoderConfig {
+    let mut config = EncoderConfig::new((cols * DS) as u32, (rows * DS) as u32);
+    config.rate = RateControl::Quality(quality);
+    config.keyint = keyint;
+    config
+}
+
+/// An encoder of `books` for this file's model.
+fn encoder(books: Codebooks, config: EncoderConfig) -> Encoder {
+    let model = ModelInfo {
+        id: 42,
+        levels: LEVELS,
+        codebook_size: SIZE,
+        downsample: DS,
+    };
+    Encoder::new(config, &model, books).unwrap()
+}
+
 fn encode_with(
     books: Codebooks,
     quality: u8,
@@ -72,16 +92,7 @@ fn encode_with(
     rows: usize,
     cols: usize,
 ) -> (Vec<u8>, Vec<vqc::Packet>) {
-    let mut config = EncoderConfig::new((cols * DS) as u32, (rows * DS) as u32);
-    config.rate = RateControl::Quality(quality);
-    config.keyint = 100;
-    let model = ModelInfo {
-        id: 42,
-        levels: LEVELS,
-        codebook_size: SIZE,
-        downsample: DS,
-    };
-    let mut enc = Encoder::new(config, &model, books).unwrap();
+    let mut enc = encoder(books, config(rows, cols, quality, 100));
     let mut stream = enc.header_bytes();
     let packets: Vec<_> = frames
         .iter()
@@ -493,17 +504,11 @@ fn encode_ahead(
     rows: usize,
     cols: usize,
 ) -> (Vec<u8>, Vec<vqc::Packet>) {
-    let mut config = EncoderConfig::new((cols * DS) as u32, (rows * DS) as u32);
-    config.rate = RateControl::Quality(30);
-    config.keyint = keyint;
-    config.lookahead = lookahead;
-    let model = ModelInfo {
-        id: 42,
-        levels: LEVELS,
-        codebook_size: SIZE,
-        downsample: DS,
+    let config = EncoderConfig {
+        lookahead,
+        ..config(rows, cols, 30, keyint)
     };
-    let mut enc = Encoder::new(config, &model, books()).unwrap();
+    let mut enc = encoder(books(), config);
     let mut stream = enc.header_bytes();
     // two calls: a window never spans them
     let (a, b) = frames.split_at(frames.len() / 2);
