@@ -392,6 +392,38 @@ fn a_cut_stream_decodes_every_frame_before_the_cut_and_names_it() {
     }
 }
 
+/// A frame that repeats the last one costs a few bytes: an 8-byte chunk header (one-byte
+/// timestamp and length varints) and the copy flags' payload, whose flush leaves out the zeros
+/// the decoder infers. (Version 4 spent 16 bytes on the header and 4 on the flush alone.)
+#[test]
+fn a_repeated_frame_costs_a_few_bytes() {
+    let e = engine(Backend::cpu("test"));
+    let still: Vec<Frame> = std::iter::repeat_n(clip()[0].clone(), 12).collect();
+    let (stream, packets) = encode(&e, &still, config(&still, RateControl::Quality(50), 60));
+    assert_eq!(packets[0].kind, FrameKind::Key);
+    assert!(packets[1..].iter().all(|p| p.kind == FrameKind::Delta));
+    // the first delta frames still refine what the keyframe left; then every position copies
+    let positions = packets[0].state.idx.len() / packets[0].state.levels;
+    let copying: Vec<&Packet> = packets[1..]
+        .iter()
+        .filter(|p| p.state.copies() == positions)
+        .collect();
+    assert!(
+        copying.len() >= 8,
+        "{} of 11 delta frames copy everything",
+        copying.len()
+    );
+    let sizes: Vec<usize> = copying.iter().map(|p| p.data.len()).collect();
+    assert!(sizes.iter().all(|&n| n <= 11), "{sizes:?} bytes");
+    let (decoded, errors) = decode_all(&e, &stream);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(decoded.len(), still.len());
+    for (d, p) in decoded.iter().zip(&packets) {
+        assert_eq!(d.state, p.state);
+        assert_eq!(d.bytes, p.data.len());
+    }
+}
+
 #[test]
 fn hostile_headers_are_refused_before_anything_is_allocated() {
     let e = engine(Backend::cpu("test"));

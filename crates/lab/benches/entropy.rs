@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use vqc::bench::{Contexts, decode_frame, symbol_count, write_frame};
 use vqcodec::pipeline::Encoder;
-use vqcodec::vqc::{CHUNK_HEADER_LEN, EncoderConfig, FrameKind, RateControl, TokenState};
+use vqcodec::vqc::{EncoderConfig, FrameKind, RateControl, TokenState, chunk_header_len};
 use vqcodec::y4m_io::{Y4mReader, open_input};
 use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on};
 
@@ -65,7 +65,11 @@ fn main() {
         let packets = enc.code(&analysis, false).unwrap();
         t_decide += t.elapsed().as_secs_f64();
         for p in packets {
-            let payload = p.data[CHUNK_HEADER_LEN..].to_vec();
+            // the header's length depends on the payload's: the one split that adds up
+            let header = (8..=16)
+                .find(|&h| chunk_header_len(p.pts, p.data.len() - h) == h)
+                .expect("a chunk header");
+            let payload = p.data[header..].to_vec();
             coded.push((p.kind, p.state, payload));
         }
     }

@@ -10,17 +10,68 @@ use crate::patch::CodebookPatch;
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// Bytes in a sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
 /// Header flag: a codebook block follows the fixed header (issue 6).
 pub const FLAG_CODEBOOK: u32 = 1;
-/// Chunk sync word.
-pub const SYNC: [u8; 2] = *b"VQ";
+/// Chunk sync byte (`V`).
+pub const SYNC: u8 = 0x56;
 /// Chunk flag bit: a delta frame (else a keyframe).
 const FLAG_DELTA: u8 = 0x80;
-/// Bytes in a chunk header, CRC included.
-pub const CHUNK_HEADER_LEN: usize = 16;
+/// Chunk flag bits that must be zero.
+const FLAG_RESERVED: u8 = 0x70;
+/// Fewest bytes in a chunk header, CRC included: sync, flags, one-byte timestamp and length.
+pub const MIN_CHUNK_HEADER_LEN: usize = 8;
+/// Most bytes in a chunk header: sync, flags, two five-byte varints, CRC.
+pub const MAX_CHUNK_HEADER_LEN: usize = 16;
+
+/// Bytes of `v` as an unsigned LEB128 varint (1..=5).
+fn varint_len(v: u32) -> usize {
+    match v {
+        0..0x80 => 1,
+        0x80..0x4000 => 2,
+        0x4000..0x20_0000 => 3,
+        0x20_0000..0x1000_0000 => 4,
+        _ => 5,
+    }
+}
+
+fn put_varint(b: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+/// A varint at the start of `bytes`: `Ok(None)` when `bytes` ends inside it, `Err` when it is
+/// not the shortest form of a `u32` (a damaged header).
+pub(crate) fn get_varint(bytes: &[u8]) -> Result<Option<(u32, usize)>, ()> {
+    let mut v = 0u32;
+    for (i, &byte) in bytes.iter().enumerate().take(5) {
+        let bits = u32::from(byte & 0x7F);
+        if i == 4 && bits > 0x0F {
+            return Err(()); // beyond 32 bits
+        }
+        v |= bits << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return Err(()); // not the shortest form
+            }
+            return Ok(Some((v, i + 1)));
+        }
+        if i == 4 {
+            return Err(());
+        }
+    }
+    Ok(None)
+}
+
+/// Bytes of a chunk header (CRC included) for a timestamp and a payload length: 8..=16.
+pub fn chunk_header_len(pts: u32, payload_len: usize) -> usize {
+    2 + varint_len(pts) + varint_len(payload_len as u32) + 4
+}
 
 /// Resource limits checked before anything is allocated from a stream's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,15 +476,18 @@ pub struct Chunk<'a> {
     pub pts: u32,
     /// Byte offset of the chunk in the stream.
     pub offset: u64,
+    /// Bytes of the whole chunk, header included.
+    pub len: usize,
     /// The range-coded symbols.
     pub payload: &'a [u8],
 }
 
-/// Serialises a chunk: header (16 bytes) + payload.
+/// Serialises a chunk: header ([`chunk_header_len`] bytes) + payload.
 pub fn write_chunk(kind: FrameKind, levels: u8, pts: u32, payload: &[u8]) -> Vec<u8> {
     debug_assert!((1..=15).contains(&levels));
-    let mut b = Vec::with_capacity(CHUNK_HEADER_LEN + payload.len());
-    b.extend_from_slice(&SYNC);
+    let len = u32::try_from(payload.len()).expect("a chunk payload under 4 GiB");
+    let mut b = Vec::with_capacity(chunk_header_len(pts, payload.len()) + payload.len());
+    b.push(SYNC);
     let flags = (levels & 0x0F)
         | if kind == FrameKind::Delta {
             FLAG_DELTA
@@ -441,9 +495,8 @@ pub fn write_chunk(kind: FrameKind, levels: u8, pts: u32, payload: &[u8]) -> Vec
             0
         };
     b.push(flags);
-    b.push(0);
-    b.extend_from_slice(&pts.to_le_bytes());
-    b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    put_varint(&mut b, pts);
+    put_varint(&mut b, len);
     let mut h = crc32fast::Hasher::new();
     h.update(&b);
     h.update(payload);
@@ -472,9 +525,10 @@ impl<'a> Chunk<'a> {
     ///
     /// # Errors
     /// [`StreamError::Truncated`] if `bytes` ends inside the chunk, [`StreamError::ChunkCrc`]
-    /// for a missing sync word or a CRC mismatch, [`StreamError::LimitExceeded`] for a length
-    /// over `limits` (checked before the CRC reads the payload), [`StreamError::Unsupported`]
-    /// or [`StreamError::Malformed`] for fields v1 does not allow.
+    /// for a missing sync byte, a varint that is not a `u32`'s shortest form, or a CRC
+    /// mismatch, [`StreamError::LimitExceeded`] for a length over `limits` (checked before the
+    /// CRC reads the payload), [`StreamError::Unsupported`] or [`StreamError::Malformed`] for
+    /// fields this version does not allow.
     pub fn parse(
         bytes: &'a [u8],
         offset: u64,
@@ -482,14 +536,22 @@ impl<'a> Chunk<'a> {
         limits: &Limits,
     ) -> Result<(Chunk<'a>, usize), StreamError> {
         let cut = StreamError::Truncated { offset, frames: 0 };
-        if bytes.len() < CHUNK_HEADER_LEN {
+        let damaged = StreamError::ChunkCrc { offset };
+        if bytes.len() < MIN_CHUNK_HEADER_LEN {
             return Err(cut);
         }
-        if bytes[..2] != SYNC {
-            return Err(StreamError::ChunkCrc { offset });
+        if bytes[0] != SYNC {
+            return Err(damaged);
         }
-        let flags = bytes[2];
-        let len = le_u32(bytes, 8);
+        let flags = bytes[1];
+        let Some((pts, n)) = get_varint(&bytes[2..]).map_err(|()| damaged.clone())? else {
+            return Err(cut);
+        };
+        let at = 2 + n;
+        let Some((len, n)) = get_varint(&bytes[at..]).map_err(|()| damaged.clone())? else {
+            return Err(cut);
+        };
+        let crc_at = at + n;
         if len > limits.max_chunk_bytes {
             return Err(StreamError::LimitExceeded {
                 what: format!("chunk payload at byte {offset}"),
@@ -497,20 +559,20 @@ impl<'a> Chunk<'a> {
                 max: limits.max_chunk_bytes.into(),
             });
         }
-        let total = CHUNK_HEADER_LEN + len as usize;
+        let start = crc_at + 4;
+        let total = start + len as usize;
         if bytes.len() < total {
             return Err(cut);
         }
         let mut h = crc32fast::Hasher::new();
-        h.update(&bytes[..12]);
-        h.update(&bytes[CHUNK_HEADER_LEN..total]);
-        if h.finalize() != le_u32(bytes, 12) {
-            return Err(StreamError::ChunkCrc { offset });
+        h.update(&bytes[..crc_at]);
+        h.update(&bytes[start..total]);
+        if h.finalize() != le_u32(bytes, crc_at) {
+            return Err(damaged);
         }
-        if flags & 0x70 != 0 || bytes[3] != 0 {
+        if flags & FLAG_RESERVED != 0 {
             return Err(StreamError::Unsupported(format!(
-                "chunk flags {flags:#x}/{:#x} at byte {offset}",
-                bytes[3]
+                "chunk flags {flags:#x} at byte {offset}"
             )));
         }
         let levels = flags & 0x0F;
@@ -525,9 +587,10 @@ impl<'a> Chunk<'a> {
             Chunk {
                 kind,
                 levels,
-                pts: le_u32(bytes, 4),
+                pts,
                 offset,
-                payload: &bytes[CHUNK_HEADER_LEN..total],
+                len: total,
+                payload: &bytes[start..total],
             },
             total,
         ))
@@ -576,13 +639,17 @@ impl<'a> ChunkReader<'a> {
         }
     }
 
-    /// Scans forward from `from` for the next chunk that passes its checks.
+    /// Scans forward from `from` for the next chunk that passes its checks. A sync byte whose
+    /// flags this stream cannot have is passed over before its CRC is computed.
     fn resync(&self, from: usize) -> Option<usize> {
         let mut at = from;
-        while at + CHUNK_HEADER_LEN <= self.bytes.len() {
-            let rel = self.bytes[at..].windows(2).position(|w| w == SYNC)?;
-            at += rel;
-            if let Probe::Ok(..) = self.probe(at) {
+        while at + MIN_CHUNK_HEADER_LEN <= self.bytes.len() {
+            at += self.bytes[at..].iter().position(|&b| b == SYNC)?;
+            let flags = self.bytes.get(at + 1).copied().unwrap_or(0);
+            let levels = flags & 0x0F;
+            let plausible =
+                flags & FLAG_RESERVED == 0 && levels >= 1 && levels <= self.header.levels;
+            if plausible && let Probe::Ok(..) = self.probe(at) {
                 return Some(at);
             }
             at += 1;
@@ -636,6 +703,58 @@ impl<'a> Iterator for ChunkReader<'a> {
                 }
                 Some(Err(e))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_at_every_length_and_refuse_other_forms() {
+        for v in [
+            0u32,
+            1,
+            0x7F,
+            0x80,
+            0x3FFF,
+            0x4000,
+            0x1F_FFFF,
+            0x20_0000,
+            0x0FFF_FFFF,
+        ] {
+            for v in [v, v.saturating_add(1)] {
+                let mut b = Vec::new();
+                put_varint(&mut b, v);
+                assert_eq!(b.len(), varint_len(v), "{v:#x}");
+                assert_eq!(get_varint(&b), Ok(Some((v, b.len()))));
+                // cut anywhere inside: not yet a varint
+                assert_eq!(get_varint(&b[..b.len() - 1]), Ok(None));
+            }
+        }
+        let mut max = Vec::new();
+        put_varint(&mut max, u32::MAX);
+        assert_eq!(max, [0xFF, 0xFF, 0xFF, 0xFF, 0x0F]);
+        assert_eq!(get_varint(&max), Ok(Some((u32::MAX, 5))));
+        // beyond 32 bits, six bytes, or a longer form than needed: damage
+        assert_eq!(get_varint(&[0xFF, 0xFF, 0xFF, 0xFF, 0x1F]), Err(()));
+        assert_eq!(get_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), Err(()));
+        assert_eq!(get_varint(&[0x81, 0x00]), Err(()));
+    }
+
+    #[test]
+    fn a_chunk_header_takes_eight_to_sixteen_bytes() {
+        assert_eq!(chunk_header_len(0, 0), MIN_CHUNK_HEADER_LEN);
+        assert_eq!(chunk_header_len(127, 127), 8);
+        assert_eq!(chunk_header_len(128, 20_000), 11);
+        assert_eq!(
+            chunk_header_len(u32::MAX, u32::MAX as usize),
+            MAX_CHUNK_HEADER_LEN
+        );
+        for (pts, len) in [(0u32, 0usize), (5, 300), (70_000, 3), (u32::MAX, 1 << 20)] {
+            let c = write_chunk(FrameKind::Delta, 3, pts, &vec![7; len]);
+            assert_eq!(c.len(), chunk_header_len(pts, len) + len);
         }
     }
 }

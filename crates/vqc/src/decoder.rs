@@ -200,7 +200,7 @@ impl Iterator for StreamDecoder<'_> {
             kind: chunk.kind,
             pts: chunk.pts,
             offset: chunk.offset,
-            bytes: chunk.payload.len() + crate::container::CHUNK_HEADER_LEN,
+            bytes: chunk.len,
             state: state.clone(),
         }))
     }

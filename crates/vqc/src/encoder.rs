@@ -360,7 +360,8 @@ impl Encoder {
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
             let (code, ctx, lambda) = self.trial(latent, kind, mid, reuse);
-            let bits = ((code.payload.len() + crate::container::CHUNK_HEADER_LEN) * 8) as f64;
+            let len = code.payload.len();
+            let bits = ((len + crate::container::chunk_header_len(self.pts, len)) * 8) as f64;
             if bits <= target {
                 best = Some((mid, code, ctx, lambda));
                 lo = mid + 1;

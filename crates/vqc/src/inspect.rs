@@ -2,7 +2,7 @@
 //! browser package splits a file into its header and chunks to feed a decoder). The offsets
 //! come from the container reader itself, so a host never needs to know the byte layout.
 
-use crate::container::{CHUNK_HEADER_LEN, ChunkReader, FrameKind, Header, Limits, SYNC};
+use crate::container::{ChunkReader, FrameKind, Header, Limits, MIN_CHUNK_HEADER_LEN, SYNC};
 use crate::error::StreamError;
 
 /// One chunk's place in a stream.
@@ -51,7 +51,7 @@ pub fn layout(bytes: &[u8], limits: Limits) -> Result<StreamLayout, StreamError>
             None => break,
             Some(Ok(c)) => chunks.push(ChunkSpan {
                 start: at,
-                end: at + CHUNK_HEADER_LEN + c.payload.len(),
+                end: at + c.len,
                 kind: Some(c.kind),
                 pts: c.pts,
                 error: None,
@@ -99,14 +99,14 @@ pub struct ChunkInfo {
 /// The kind, timestamp and length a chunk declares, or `None` for bytes that do not start with
 /// a chunk header.
 pub fn peek_chunk(bytes: &[u8]) -> Option<ChunkInfo> {
-    if bytes.len() < CHUNK_HEADER_LEN || bytes[..2] != SYNC {
+    if bytes.len() < MIN_CHUNK_HEADER_LEN || bytes[0] != SYNC {
         return None;
     }
-    let le32 =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let (pts, n) = crate::container::get_varint(&bytes[2..]).ok()??;
+    let (len, m) = crate::container::get_varint(&bytes[2 + n..]).ok()??;
     Some(ChunkInfo {
-        kind: FrameKind::of_flags(bytes[2]),
-        pts: le32(4),
-        len: CHUNK_HEADER_LEN + le32(8) as usize,
+        kind: FrameKind::of_flags(bytes[1]),
+        pts,
+        len: (2 + n + m + 4).checked_add(len as usize)?,
     })
 }

@@ -42,8 +42,8 @@ pub mod wasm;
 
 pub use codebook::{Codebooks, LATENT_FRAC_BITS, Metric};
 pub use container::{
-    CHUNK_HEADER_LEN, Chunk, ChunkReader, FrameKind, HEADER_LEN, Header, Limits, MAGIC,
-    SourceChroma, VERSION,
+    Chunk, ChunkReader, FrameKind, HEADER_LEN, Header, Limits, MAGIC, MAX_CHUNK_HEADER_LEN,
+    MIN_CHUNK_HEADER_LEN, SourceChroma, VERSION, chunk_header_len,
 };
 pub use decoder::{DecodedFrame, Decoder, StreamDecoder};
 pub use encoder::{Encoder, EncoderConfig, FrameStats, Packet};
@@ -78,7 +78,9 @@ pub struct ModelInfo {
 pub mod bench {
     pub use crate::conformance::{describe_symbols, symbols_crc};
     pub use crate::container::write_chunk;
-    pub use crate::range::{BitModel, BitTree, PROB_BITS, PROB_ONE, RangeDecoder, RangeEncoder};
+    pub use crate::range::{
+        BitModel, BitTree, PROB_BITS, PROB_ONE, RangeDecoder, RangeEncoder, TRAILING_ZEROS,
+    };
     pub use crate::rate::quality_params;
     pub use crate::syntax::{
         Contexts, FrameCode, FrameParams, decode_frame, encode_frame, symbol_count, write_frame,

@@ -323,7 +323,7 @@ impl CodebookPatch {
                 let a = ((1u32 << (len - 1)) | rest) as i32;
                 deltas.push(if negative { -a } else { a } as i16);
             }
-            if dec.overrun() > 4 {
+            if dec.overrun() > crate::range::TRAILING_ZEROS {
                 return bad("the codebook's values run past its payload".into());
             }
         }

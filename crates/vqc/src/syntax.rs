@@ -1235,8 +1235,11 @@ pub fn decode_frame(
         }
         end[p] = e;
     }
-    if dec.overrun() > 0 {
-        return Err(format!("the payload ended {} bytes early", dec.overrun()));
+    if dec.overrun() > crate::range::TRAILING_ZEROS {
+        return Err(format!(
+            "the payload ended {} bytes early",
+            dec.overrun() - crate::range::TRAILING_ZEROS
+        ));
     }
     Ok(state)
 }

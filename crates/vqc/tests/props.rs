@@ -59,7 +59,7 @@ proptest! {
         for &(b, m) in &bits {
             prop_assert_eq!(dec.decode(&mut models[m]), b);
         }
-        prop_assert_eq!(dec.overrun(), 0);
+        prop_assert!(dec.overrun() <= vqc::bench::TRAILING_ZEROS);
     }
 
     #[test]
@@ -80,7 +80,7 @@ proptest! {
             prop_assert_eq!(tree.decode(&mut dec), v % (1 << bits));
             prop_assert_eq!(dec.decode_direct(20), d);
         }
-        prop_assert_eq!(dec.overrun(), 0);
+        prop_assert!(dec.overrun() <= vqc::bench::TRAILING_ZEROS);
     }
 
     #[test]
