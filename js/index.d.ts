@@ -16,7 +16,7 @@ export declare class VqError extends Error {
 export declare const limits: Readonly<{ maxWidth: number; maxHeight: number; maxPixels: number; maxFrames: number;
   maxChunkBytes: number; maxStreamBytes: number; maxCodebookBytes: number }>;
 /** The encoder's defaults, from the codec itself. */
-export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean; effort: number; lookahead: number }>;
+export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean; effort: number; lookahead: number; aq: number }>;
 export type Model = 'base' | 'lite';
 export type CodecState = 'unconfigured' | 'configured' | 'closed';
 
@@ -39,6 +39,9 @@ export interface VqEncoderConfig {
    * a time (flush() outputs the rest): smaller files at equal PSNR where a still background
    * is reused, for a second search per frame; the keyframe interval is the useful window. */
   lookahead?: number;
+  /** Adaptive quantisation strength, 0..=1 (default 0.15; 0: off): more bits where the picture is
+   * flat and errors show, fewer in busy texture. */
+  aq?: number;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;
   /** Default: 'lite' (or the codebook's model): as good as base on our clips, faster, and its weights are 0.2 MB against 1.3 MB. */

@@ -32,6 +32,8 @@ use crate::{Engine, Error, Frame};
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
     latents: Vec<Vec<f32>>,
+    /// Per frame, the variance of Y' over each position's block (for adaptive quantisation).
+    activity: Vec<Vec<f32>>,
 }
 
 impl Analysis {
@@ -53,13 +55,28 @@ impl Analysis {
     /// Appends `other`'s frames.
     pub fn extend(&mut self, other: Analysis) {
         self.latents.extend(other.latents);
+        self.activity.extend(other.activity);
     }
 
     /// Each frame's analysis on its own (to code, and time, frames one by one).
     pub fn split(self) -> impl Iterator<Item = Analysis> {
         self.latents
             .into_iter()
-            .map(|z| Analysis { latents: vec![z] })
+            .zip(self.activity)
+            .map(|(z, a)| Analysis {
+                latents: vec![z],
+                activity: vec![a],
+            })
+    }
+
+    /// The first `n` frames; `self` keeps the rest.
+    fn take_front(&mut self, n: usize) -> Analysis {
+        let latents = self.latents.split_off(n);
+        let activity = self.activity.split_off(n);
+        Analysis {
+            latents: std::mem::replace(&mut self.latents, latents),
+            activity: std::mem::replace(&mut self.activity, activity),
+        }
     }
 }
 
@@ -94,10 +111,39 @@ impl Analyser {
         {
             return Err(Error::MixedSizes);
         }
+        let s = usize::from(self.engine.codec_info().downsample);
         Ok(Analysis {
             latents: self.engine.latents(frames).await?,
+            activity: frames.iter().map(|f| block_activity(f, s)).collect(),
         })
     }
+}
+
+/// The variance of Y' (BT.601 weights, 8-bit units) over each `s × s` block of `frame`, row-major
+/// over the latent grid (blocks at the right and bottom edges hold what pixels there are).
+/// Integer sums: one pass over the pixels, a small cost beside the encoder network.
+pub fn block_activity(frame: &Frame, s: usize) -> Vec<f32> {
+    let (w, h) = (frame.width(), frame.height());
+    let (cols, rows) = (w.div_ceil(s), h.div_ceil(s));
+    let mut sum = vec![0u64; rows * cols];
+    let mut sq = vec![0u64; rows * cols];
+    for (y, row) in frame.rgb().chunks_exact(3 * w).enumerate() {
+        let at = (y / s) * cols;
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            // Y' · 256 (77 + 150 + 29 = 256)
+            let luma = 77 * u64::from(px[0]) + 150 * u64::from(px[1]) + 29 * u64::from(px[2]);
+            sum[at + x / s] += luma;
+            sq[at + x / s] += luma * luma;
+        }
+    }
+    (0..rows * cols)
+        .map(|b| {
+            let (by, bx) = (b / cols, b % cols);
+            let n = ((h - by * s).min(s) * (w - bx * s).min(s)) as f64;
+            let mean = sum[b] as f64 / n;
+            ((sq[b] as f64 / n - mean * mean).max(0.0) / 65536.0) as f32
+        })
+        .collect()
 }
 
 /// Turns the frames of one stream into `.vqc` chunks. Owns the model (with the stream's
@@ -171,7 +217,9 @@ impl Encoder {
     /// # Errors
     /// [`Error::Config`] for latents of another size than the stream's.
     pub fn code(&mut self, analysis: &Analysis, force_key: bool) -> Result<Vec<Packet>, Error> {
-        Ok(self.coder.encode_latents(&analysis.latents, force_key)?)
+        Ok(self
+            .coder
+            .encode_analysed(&analysis.latents, Some(&analysis.activity), force_key)?)
     }
 
     /// Frames the encoder looks ahead (0 or 1: none; `EncoderConfig::lookahead`).
@@ -200,10 +248,9 @@ impl Encoder {
             if self.held.0.len() < window {
                 return Ok(out);
             }
-            let rest = self.held.0.latents.split_off(window);
-            let ready = std::mem::replace(&mut self.held.0.latents, rest);
+            let ready = self.held.0.take_front(window);
             let key = std::mem::take(&mut self.held.1);
-            out.extend(self.code(&Analysis { latents: ready }, key)?);
+            out.extend(self.code(&ready, key)?);
         }
     }
 
@@ -434,5 +481,39 @@ impl Iterator for StreamReader<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.chunks.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 20 × 12 pixels in 8 × 8 blocks (3 × 2, the right and bottom ones partial): flat grey on
+    /// the left, a black-and-white checkerboard from x = 8 on.
+    #[test]
+    fn block_activity_is_each_blocks_luma_variance() {
+        let (w, h) = (20, 12);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                let v = if x < 8 {
+                    90
+                } else if (x + y) % 2 == 0 {
+                    255
+                } else {
+                    0
+                };
+                [v, v, v]
+            })
+            .collect();
+        let a = block_activity(&Frame::from_rgb(w, h, rgb).unwrap(), 8);
+        assert_eq!(a.len(), 6);
+        // flat: 0; half white, half black: 127.5²; the 4-wide edge blocks likewise
+        for b in [0, 3] {
+            assert_eq!(a[b], 0.0, "{a:?}");
+        }
+        for b in [1, 2, 4, 5] {
+            assert!((a[b] - 127.5 * 127.5).abs() < 0.01, "block {b}: {a:?}");
+        }
     }
 }

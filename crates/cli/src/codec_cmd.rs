@@ -50,6 +50,10 @@ pub struct EncodeArgs {
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
+    /// Adaptive quantisation strength, 0 to 1 (0: off): more bits where the picture is flat,
+    /// fewer in busy texture (λ per block by its Y' variance, as x264's AQ).
+    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = parse_aq)]
+    pub aq: f32,
     /// Encode at most this many frames.
     #[arg(long)]
     pub frames: Option<usize>,
@@ -105,6 +109,15 @@ fn psnr_pair(input: &InputFrame, out: &Frame) -> (f64, f64) {
     )
 }
 
+/// An adaptive quantisation strength: a number in `0..=MAX_AQ`.
+pub fn parse_aq(s: &str) -> std::result::Result<f32, String> {
+    let max = vqcodec::vqc::MAX_AQ;
+    match s.parse::<f32>() {
+        Ok(a) if (0.0..=max).contains(&a) => Ok(a),
+        _ => Err(format!("expected a number from 0 to {max}")),
+    }
+}
+
 /// `vqcodec encode`.
 pub fn encode(a: &EncodeArgs) -> Result<()> {
     let mut reader = Y4mReader::new(open_input(&a.input)?, &a.input.display().to_string())?;
@@ -128,6 +141,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         chroma: reader.chroma().into(),
         frame_count: 0,
         lookahead: a.lookahead,
+        aq: a.aq,
         codebook: codebook.clone(),
     };
     let fps = f64::from(config.fps_num) / f64::from(config.fps_den);

@@ -41,6 +41,13 @@ pub struct EncoderConfig {
     /// the window's frames of latency ([`Encoder::encode_latents`] codes whole windows); the
     /// stream's format is the same. The keyframe interval is the useful window.
     pub lookahead: u32,
+    /// Adaptive quantisation strength, 0..=[`crate::MAX_AQ`] (0: off): each position's λ is
+    /// multiplied by `(activity / the frame's geometric mean)^aq`, a position's activity being
+    /// the variance of the source's Y' over its block ([`Encoder::encode_analysed`]; the
+    /// engine's pipeline measures it on the pixels), as x264's `--aq-mode 2`: more bits where
+    /// the picture is flat and errors show, fewer in busy texture. Only frames coded with their
+    /// activity use it; the stream's format is the same.
+    pub aq: f32,
     /// Codebook levels adapted to the footage (the engine's `adapt`): the encoder quantises
     /// with them and the header carries them, so every decoder uses them too.
     pub codebook: Option<CodebookPatch>,
@@ -63,6 +70,7 @@ impl EncoderConfig {
             chroma: SourceChroma::C420,
             frame_count: 0,
             lookahead: crate::DEFAULT_LOOKAHEAD,
+            aq: crate::DEFAULT_AQ,
             codebook: None,
         }
     }
@@ -149,6 +157,35 @@ const KEY_REUSE_EXPONENT: f32 = 0.95;
 /// docs/results/lookahead.md: 0.2–0.4 all help balle-jbart by 11–15%; 0.4 costs carphone 6%,
 /// 0.2 leaves it and coinpen within 1%).
 const DELTA_REUSE_EXPONENT: f32 = 0.25;
+/// Activity below this (Y' variance over a block, 8-bit units²) counts as this: a flat block
+/// and a nearly flat one get the same λ.
+const AQ_FLOOR: f32 = 1.0;
+
+/// Adaptive quantisation's λ factor per position: `(activity / G)^strength`, `G` the frame's
+/// geometric mean activity, so that a frame's factors multiply to 1. Flat areas (where a
+/// viewer, and SSIM, see every error) get a smaller λ and more bits; busy texture, which hides
+/// errors, a larger one. `None` at strength 0.
+fn aq_factors(activity: &[f32], strength: f32) -> Option<Vec<f32>> {
+    if strength <= 0.0 || activity.is_empty() {
+        return None;
+    }
+    let logs: Vec<f32> = activity.iter().map(|&a| a.max(AQ_FLOOR).ln()).collect();
+    let mean = logs.iter().map(|&l| f64::from(l)).sum::<f64>() / logs.len() as f64;
+    Some(
+        logs.iter()
+            .map(|&l| ((l - mean as f32) * strength).exp())
+            .collect(),
+    )
+}
+
+/// What sets each position's λ apart from the frame's: the lookahead's reuse counts and
+/// adaptive quantisation's factors.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weights<'a> {
+    reuse: Option<&'a [f32]>,
+    aq: Option<&'a [f32]>,
+}
+
 /// How much of a position an inter position that predicts from it reuses.
 const INTER_REUSE: f32 = 0.5;
 
@@ -164,7 +201,8 @@ impl Encoder {
     /// [`ConfigError::Dimensions`] for a zero or oversized frame, [`ConfigError::Codebooks`]
     /// for a codebook size that is not a power of two or not the model's,
     /// [`ConfigError::Option`] for a zero frame rate or bitrate, a lookahead above
-    /// [`crate::MAX_LOOKAHEAD`] or a model the format cannot describe,
+    /// [`crate::MAX_LOOKAHEAD`], an `aq` outside `0..=`[`crate::MAX_AQ`] or a model the format
+    /// cannot describe,
     /// [`ConfigError::CodebookModel`] for a codebook made for another model.
     pub fn new(
         config: EncoderConfig,
@@ -201,6 +239,13 @@ impl Encoder {
                 "lookahead {} frames (at most {})",
                 config.lookahead,
                 crate::MAX_LOOKAHEAD
+            )));
+        }
+        if !(0.0..=crate::MAX_AQ).contains(&config.aq) {
+            return Err(ConfigError::Option(format!(
+                "aq {} (expected 0 to {})",
+                config.aq,
+                crate::MAX_AQ
             )));
         }
         let k = books.size();
@@ -310,18 +355,29 @@ impl Encoder {
         latent: &[f32],
         kind: FrameKind,
         quality: u8,
-        reuse: Option<&[f32]>,
+        weights: Weights<'_>,
     ) -> (FrameCode, Contexts, f32) {
         let (levels, lambda) = quality_params(quality, self.books.levels());
-        // with a lookahead, each position's reuse sets its factor (a keyframe's included)
-        let scale: Option<Vec<f32>> = reuse.map(|r| {
-            let e = match kind {
-                FrameKind::Key => KEY_REUSE_EXPONENT,
-                FrameKind::Delta => DELTA_REUSE_EXPONENT,
-            };
-            r.iter().map(|&v| (1.0 + v).powf(-e)).collect()
-        });
-        let lambda = match (kind, &scale) {
+        // with a lookahead, each position's reuse sets its factor (a keyframe's included);
+        // adaptive quantisation multiplies its own
+        let e = match kind {
+            FrameKind::Key => KEY_REUSE_EXPONENT,
+            FrameKind::Delta => DELTA_REUSE_EXPONENT,
+        };
+        let scale: Option<Vec<f32>> = match weights {
+            Weights {
+                reuse: None,
+                aq: None,
+            } => None,
+            Weights { reuse, aq } => Some(
+                (0..self.grid.0 * self.grid.1)
+                    .map(|p| {
+                        reuse.map_or(1.0, |r| (1.0 + r[p]).powf(-e)) * aq.map_or(1.0, |a| a[p])
+                    })
+                    .collect(),
+            ),
+        };
+        let lambda = match (kind, weights.reuse) {
             (FrameKind::Key, None) => lambda * KEY_LAMBDA_SCALE,
             _ => lambda,
         };
@@ -353,13 +409,13 @@ impl Encoder {
         latent: &[f32],
         kind: FrameKind,
         target: f64,
-        reuse: Option<&[f32]>,
+        weights: Weights<'_>,
     ) -> (u8, FrameCode, Contexts, f32) {
         let (mut lo, mut hi) = (0u8, 100u8);
         let mut best = None;
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
-            let (code, ctx, lambda) = self.trial(latent, kind, mid, reuse);
+            let (code, ctx, lambda) = self.trial(latent, kind, mid, weights);
             let len = code.payload.len();
             let bits = ((len + crate::container::chunk_header_len(self.pts, len)) * 8) as f64;
             if bits <= target {
@@ -373,7 +429,7 @@ impl Encoder {
             }
         }
         best.unwrap_or_else(|| {
-            let (code, ctx, lambda) = self.trial(latent, kind, 0, reuse);
+            let (code, ctx, lambda) = self.trial(latent, kind, 0, weights);
             (0, code, ctx, lambda)
         })
     }
@@ -382,16 +438,16 @@ impl Encoder {
         &self,
         latent: &[f32],
         kind: FrameKind,
-        reuse: Option<&[f32]>,
+        weights: Weights<'_>,
     ) -> (u8, FrameCode, Contexts, f32) {
         match (&self.bucket, self.config.rate) {
-            (Some(b), _) => self.search(latent, kind, b.target(kind == FrameKind::Key), reuse),
+            (Some(b), _) => self.search(latent, kind, b.target(kind == FrameKind::Key), weights),
             (None, rate) => {
                 let q = match rate {
                     RateControl::Quality(q) => q,
                     RateControl::Bitrate(_) => crate::rate::DEFAULT_QUALITY,
                 };
-                let (code, ctx, lambda) = self.trial(latent, kind, q, reuse);
+                let (code, ctx, lambda) = self.trial(latent, kind, q, weights);
                 (q, code, ctx, lambda)
             }
         }
@@ -408,7 +464,7 @@ impl Encoder {
         latent: &[f32],
         force_key: bool,
     ) -> Result<Packet, ConfigError> {
-        self.encode_with(latent, force_key, None, true)
+        self.encode_with(latent, force_key, None, None, true)
     }
 
     /// Encodes the next frames, in order (`force_key` makes the first a keyframe). With the
@@ -424,6 +480,23 @@ impl Encoder {
         latents: &[Z],
         force_key: bool,
     ) -> Result<Vec<Packet>, ConfigError> {
+        self.encode_analysed(latents, None::<&[Z]>, force_key)
+    }
+
+    /// [`Encoder::encode_latents`] with each frame's activity (`rows × columns`: the variance
+    /// of the source's Y' over each position's block), from which the config's `aq` sets each
+    /// position's λ.
+    ///
+    /// # Errors
+    /// [`ConfigError::Latent`] if a latent has the wrong length, [`ConfigError::Option`] if
+    /// the activity maps are not one per latent of one value per position (no frame is coded
+    /// then).
+    pub fn encode_analysed<Z: AsRef<[f32]>, A: AsRef<[f32]>>(
+        &mut self,
+        latents: &[Z],
+        activity: Option<&[A]>,
+        force_key: bool,
+    ) -> Result<Vec<Packet>, ConfigError> {
         if let Some(z) = latents
             .iter()
             .find(|z| z.as_ref().len() != self.latent_len())
@@ -433,17 +506,35 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
+        if let Some(a) = activity {
+            let positions = self.grid.0 * self.grid.1;
+            if a.len() != latents.len() {
+                return Err(ConfigError::Option(format!(
+                    "{} activity maps for {} latents",
+                    a.len(),
+                    latents.len()
+                )));
+            }
+            if let Some(m) = a.iter().find(|m| m.as_ref().len() != positions) {
+                return Err(ConfigError::Option(format!(
+                    "an activity map of {} values for {positions} positions",
+                    m.as_ref().len()
+                )));
+            }
+        }
+        let act = |i: usize| activity.map(|a| a[i].as_ref());
         let mut out = Vec::with_capacity(latents.len());
         let mut i = 0;
         while i < latents.len() {
             let first_key = force_key && i == 0;
             let full = self.next_window(first_key);
+            let start = i;
             let win = &latents[i..(i + full).min(latents.len())];
             i += win.len();
             if win.len() == 1 {
                 // nothing in the window reuses its one frame (every window without a
                 // lookahead): coded frame by frame
-                out.push(self.encode_with(win[0].as_ref(), first_key, None, true)?);
+                out.push(self.encode_with(win[0].as_ref(), first_key, act(start), None, true)?);
                 continue;
             }
             // frames of the keyframe interval after a window the lookahead cut short (none
@@ -464,7 +555,8 @@ impl Encoder {
             );
             let mut first = Vec::with_capacity(win.len());
             for (j, z) in win.iter().enumerate() {
-                let p = self.encode_with(z.as_ref(), first_key && j == 0, None, true)?;
+                let p =
+                    self.encode_with(z.as_ref(), first_key && j == 0, act(start + j), None, true)?;
                 first.push((p.kind, p.state.mode, p.state.motion));
             }
             (
@@ -478,9 +570,9 @@ impl Encoder {
             let (width, height) = (self.grid.1, self.grid.0);
             let reuse = reuse_counts(&first, (width, height), tail as f32);
             // second pass: each frame of the kind the first pass chose (its scene cuts too)
-            for ((z, r), (kind, _, _)) in win.iter().zip(&reuse).zip(&first) {
+            for (j, ((z, r), (kind, _, _))) in win.iter().zip(&reuse).zip(&first).enumerate() {
                 let key = *kind == FrameKind::Key;
-                out.push(self.encode_with(z.as_ref(), key, Some(r), false)?);
+                out.push(self.encode_with(z.as_ref(), key, act(start + j), Some(r), false)?);
             }
         }
         Ok(out)
@@ -492,6 +584,7 @@ impl Encoder {
         &mut self,
         latent: &[f32],
         force_key: bool,
+        activity: Option<&[f32]>,
         reuse: Option<&[f32]>,
         cut: bool,
     ) -> Result<Packet, ConfigError> {
@@ -501,6 +594,11 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
+        let aq = activity.and_then(|a| aq_factors(a, self.config.aq));
+        let weights = Weights {
+            reuse,
+            aq: aq.as_deref(),
+        };
         let planned_key =
             force_key || self.prev.is_none() || self.since_key + 1 >= self.config.keyint.max(1);
         let (mut kind, mut scene_cut) = (
@@ -511,7 +609,7 @@ impl Encoder {
             },
             false,
         );
-        let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind, reuse);
+        let (mut quality, mut code, mut ctx, mut lambda) = self.choose(latent, kind, weights);
         let n = (self.grid.0 * self.grid.1) as f64;
         let mostly_predicted = (code.state.copies() + code.state.inters()) as f64 >= 0.5 * n;
         if kind == FrameKind::Delta && cut && self.config.scene_cut && !mostly_predicted {
@@ -519,11 +617,11 @@ impl Encoder {
             // (only tried when fewer than half the positions predict from the reference: a
             // frame that mostly repeats it is never close to a keyframe's cost, and the trial
             // would double the encoder's work)
-            let (key, _, _) = self.trial(latent, FrameKind::Key, quality, reuse);
+            let (key, _, _) = self.trial(latent, FrameKind::Key, quality, weights);
             if code.payload.len() as f64 > SCENE_CUT_RATIO * key.payload.len() as f64 {
                 kind = FrameKind::Key;
                 scene_cut = true;
-                (quality, code, ctx, lambda) = self.choose(latent, kind, reuse);
+                (quality, code, ctx, lambda) = self.choose(latent, kind, weights);
             }
         }
         let data = write_chunk(kind, code.state.coded as u8, self.pts, &code.payload);
@@ -621,6 +719,28 @@ mod tests {
             modes.iter().map(|m| m.0).collect(),
             modes.iter().map(|m| m.1).collect(),
         )
+    }
+
+    #[test]
+    fn aq_factors_favour_flat_blocks_and_multiply_to_one() {
+        let activity = [0.0, 0.5, 4.0, 100.0, 2500.0];
+        assert_eq!(aq_factors(&activity, 0.0), None);
+        let f = aq_factors(&activity, 0.5).unwrap();
+        // flat and nearly flat (under the floor) alike, then rising with activity
+        assert_eq!(f[0], f[1]);
+        assert!(f.windows(2).skip(1).all(|w| w[0] < w[1]), "{f:?}");
+        assert!(f[0] < 1.0 && f[4] > 1.0);
+        let product: f64 = f.iter().map(|&x| f64::from(x).ln()).sum();
+        assert!(product.abs() < 1e-5, "{product}");
+        // (2500 / 100)^0.5 = 5: the ratio between two blocks is their activities' ratio^strength
+        assert!((f[4] / f[3] - 5.0).abs() < 1e-4);
+        // a uniform frame: every factor 1
+        assert!(
+            aq_factors(&[9.0; 4], 0.3)
+                .unwrap()
+                .iter()
+                .all(|&x| (x - 1.0).abs() < 1e-6)
+        );
     }
 
     #[test]

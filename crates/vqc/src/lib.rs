@@ -52,8 +52,8 @@ pub use hash::id_of;
 pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};
 pub use motion::{MAX_FINE_RANGE, MotionOps, fine_count, fine_motion, fine_motions};
 pub use options::{
-    DEFAULT_EFFORT, DEFAULT_FRAMERATE, DEFAULT_KEYINT, DEFAULT_LOOKAHEAD, EncoderOptions,
-    MAX_EFFORT, MAX_LOOKAHEAD,
+    DEFAULT_AQ, DEFAULT_EFFORT, DEFAULT_FRAMERATE, DEFAULT_KEYINT, DEFAULT_LOOKAHEAD,
+    EncoderOptions, MAX_AQ, MAX_EFFORT, MAX_LOOKAHEAD,
 };
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};

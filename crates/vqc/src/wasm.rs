@@ -191,7 +191,7 @@ pub fn check_encoder_options(options: JsValue) -> JsValue {
 }
 
 /// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut, effort,
-/// lookahead}`.
+/// lookahead, aq}`.
 #[wasm_bindgen(js_name = encoderDefaults)]
 pub fn encoder_defaults() -> JsValue {
     object(&[
@@ -201,6 +201,7 @@ pub fn encoder_defaults() -> JsValue {
         ("sceneCut", true.into()),
         ("effort", crate::DEFAULT_EFFORT.into()),
         ("lookahead", crate::DEFAULT_LOOKAHEAD.into()),
+        ("aq", crate::DEFAULT_AQ.into()),
     ])
 }
 

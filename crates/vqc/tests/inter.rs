@@ -584,3 +584,56 @@ fn a_lookahead_spends_the_keyframes_bits_where_later_frames_reuse_them() {
         encode_ahead(0, 1, &frames, rows, cols).0
     );
 }
+
+/// Adaptive quantisation reads the activity maps it is given: none, a uniform map (every factor
+/// 1) and `aq` 0 all code the same stream; an uneven map changes the choices; maps of the wrong
+/// count or size are refused before anything is coded.
+#[test]
+fn activity_maps_steer_aq_and_are_checked() {
+    let (rows, cols) = (6, 8);
+    let mut r = noise(11);
+    let frames: Vec<Vec<f32>> = (0..4)
+        .map(|_| (0..rows * cols * DIM).map(|_| r()).collect())
+        .collect();
+    let run = |aq: f32, activity: Option<&[Vec<f32>]>| {
+        let config = EncoderConfig {
+            aq,
+            ..config(rows, cols, 30, 100)
+        };
+        let mut enc = encoder(books(), config);
+        enc.encode_analysed(&frames, activity, false)
+            .map(|p| p.into_iter().flat_map(|p| p.data).collect::<Vec<u8>>())
+    };
+    let plain = run(0.5, None).unwrap();
+    let uniform = vec![vec![40.0; rows * cols]; frames.len()];
+    assert_eq!(run(0.5, Some(&uniform)).unwrap(), plain);
+    let uneven: Vec<Vec<f32>> = (0..frames.len())
+        .map(|_| {
+            (0..rows * cols)
+                .map(|p| if p % 2 == 0 { 2.0 } else { 900.0 })
+                .collect()
+        })
+        .collect();
+    assert_eq!(run(0.0, Some(&uneven)).unwrap(), plain);
+    assert_ne!(run(0.5, Some(&uneven)).unwrap(), plain);
+    let short = vec![vec![1.0; rows * cols - 1]; frames.len()];
+    assert!(matches!(
+        run(0.5, Some(&short)),
+        Err(vqc::ConfigError::Option(_))
+    ));
+    assert!(matches!(
+        run(0.5, Some(&uneven[..3])),
+        Err(vqc::ConfigError::Option(_))
+    ));
+    let too_strong = EncoderConfig {
+        aq: 1.5,
+        ..config(rows, cols, 30, 100)
+    };
+    let model = ModelInfo {
+        id: 42,
+        levels: LEVELS,
+        codebook_size: SIZE,
+        downsample: DS,
+    };
+    assert!(Encoder::new(too_strong, &model, books()).is_err());
+}

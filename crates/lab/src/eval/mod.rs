@@ -67,6 +67,9 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
+    /// vqcodec's adaptive quantisation strength (as `vqcodec encode --aq`; 0: off).
+    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = vqcodec_cli::codec_cmd::parse_aq)]
+    pub aq: f32,
     /// Replace the part of this Markdown file between `<!-- eval:begin -->` and
     /// `<!-- eval:end -->` with the report.
     #[arg(long)]
@@ -243,6 +246,7 @@ fn eval_vqcodec(
             chroma: clip.chroma.into(),
             frame_count: u32::try_from(clip.frames.len())?,
             lookahead: args.lookahead,
+            aq: args.aq,
             codebook: codebook.clone(),
         };
         let t = Instant::now();
