@@ -5,6 +5,10 @@ against quality over the efficient frontier, integrated over the overlap; crates
 bdrate.rs), on PSNR-Y, MS-SSIM-Y (dB) and PSNR-RGB (— where a CSV has none).
 
   python3 scripts/bd-compare.py ANCHOR.csv ANCHOR_CODEC TEST.csv TEST_CODEC [CLIP…]
+      [--also OTHER.csv OTHER_CODEC]…
+
+`--also` narrows each clip's range to what the other curves cover too, so that two tests
+against one anchor are compared over the same qualities.
 
 Prints per clip: BD-rate of TEST against ANCHOR (negative = TEST needs fewer bits) and the
 quality range integrated. Needs numpy and scipy.
@@ -28,11 +32,13 @@ def frontier(points):
     return out
 
 
-def bd_rate(anchor, test):
+def bd_rate(anchor, test, others=()):
     a, t = frontier(anchor), frontier(test)
-    if len(a) < 2 or len(t) < 2:
+    others = [frontier(o) for o in others]
+    if len(a) < 2 or len(t) < 2 or any(len(o) < 2 for o in others):
         return None, None
-    lo, hi = max(a[0][1], t[0][1]), min(a[-1][1], t[-1][1])
+    lo = max([a[0][1], t[0][1]] + [o[0][1] for o in others])
+    hi = min([a[-1][1], t[-1][1]] + [o[-1][1] for o in others])
     if hi <= lo:
         return None, None
     fa = PchipInterpolator([q for _, q in a], [math.log(r) for r, _ in a])
@@ -51,7 +57,15 @@ def rows(path, codec):
 
 
 def main():
-    a_csv, a_codec, t_csv, t_codec, *clips = sys.argv[1:]
+    args = sys.argv[1:]
+    also = []
+    while "--also" in args:
+        i = args.index("--also")
+        if len(args) < i + 3:
+            sys.exit("--also needs a CSV and a codec")
+        also.append(rows(args[i + 1], args[i + 2]))
+        del args[i : i + 3]
+    a_csv, a_codec, t_csv, t_codec, *clips = args
     a, t = rows(a_csv, a_codec), rows(t_csv, t_codec)
     clips = clips or sorted(set(a) & set(t))
     print(f"BD-rate of {t_codec} ({t_csv}) against {a_codec} ({a_csv})")
@@ -63,7 +77,8 @@ def main():
         for key in ("psnr_y", "msssim_y_db", "psnr_rgb"):
             pa = [(float(r["bpp"]), float(r[key])) for r in a[clip]]
             pt = [(float(r["bpp"]), float(r[key])) for r in t[clip]]
-            d, rng = bd_rate(pa, pt)
+            po = [[(float(r["bpp"]), float(r[key])) for r in o.get(clip, [])] for o in also]
+            d, rng = bd_rate(pa, pt, po)
             cells.append("—" if d is None else f"{d * 100:+.1f}% over {rng[0]:.2f}–{rng[1]:.2f} dB")
         print(f"{clip}: PSNR-Y {cells[0]}; MS-SSIM {cells[1]}; PSNR-RGB {cells[2]}")
 

@@ -60,6 +60,7 @@ impl Analysis {
 
     /// Each frame's analysis on its own (to code, and time, frames one by one).
     pub fn split(self) -> impl Iterator<Item = Analysis> {
+        debug_assert_eq!(self.latents.len(), self.activity.len());
         self.latents
             .into_iter()
             .zip(self.activity)

@@ -438,7 +438,7 @@ fn aq_spends_depth_on_flat_blocks() {
     let quarter = order.len() / 4;
     let (flat, busy) = (&order[..quarter], &order[order.len() - quarter..]);
     assert!(activity[flat[quarter - 1]] * 4.0 < activity[busy[0]]);
-    let depth = |aq: f32| {
+    let depth = |aq: f64| {
         let mut cfg = config(&frame, RateControl::Quality(20), 60);
         cfg.aq = aq;
         let (_, packets) = encode(&e, &frame, cfg);

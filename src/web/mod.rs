@@ -275,7 +275,8 @@ impl VqCodec {
     }
 
     /// An encoder for `options` (`{width, height, framerate?, quality? | bitrate? (bit/s),
-    /// keyInterval?, sceneCut?}`, checked as the format module's `checkEncoderOptions`), with
+    /// keyInterval?, sceneCut?, effort?, lookahead?, aq?}`, checked as the format module's
+    /// `checkEncoderOptions`), with
     /// `codebook` (a `.codebook` file's bytes, made for this model) in place of the model's
     /// codebook levels if given; resolves to a [`VqStreamEncoder`]. Rejects with a typed error:
     /// `Config` for bad options, `ModelMismatch` for a codebook made for another model, `Format`

@@ -53,7 +53,7 @@ pub struct EncodeArgs {
     /// Adaptive quantisation strength, 0 to 1 (0: off): more bits where the picture is flat,
     /// fewer in busy texture (λ per block by its Y' variance, as x264's AQ).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = parse_aq)]
-    pub aq: f32,
+    pub aq: f64,
     /// Encode at most this many frames.
     #[arg(long)]
     pub frames: Option<usize>,
@@ -110,9 +110,9 @@ fn psnr_pair(input: &InputFrame, out: &Frame) -> (f64, f64) {
 }
 
 /// An adaptive quantisation strength: a number in `0..=MAX_AQ`.
-pub fn parse_aq(s: &str) -> std::result::Result<f32, String> {
+pub fn parse_aq(s: &str) -> std::result::Result<f64, String> {
     let max = vqcodec::vqc::MAX_AQ;
-    match s.parse::<f32>() {
+    match s.parse::<f64>() {
         Ok(a) if (0.0..=max).contains(&a) => Ok(a),
         _ => Err(format!("expected a number from 0 to {max}")),
     }

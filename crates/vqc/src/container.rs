@@ -1,5 +1,5 @@
 //! The `.vqc` container: a fixed, CRC-protected sequence header followed by one chunk per
-//! frame, each with its own sync word, length and CRC32. See `docs/bitstream.md`.
+//! frame, each with its own sync byte, length and CRC32. See `docs/bitstream.md`.
 //!
 //! Parsing never trusts a length before checking it against [`Limits`] and the bytes
 //! actually present, and never allocates from a field it has not checked.
@@ -508,7 +508,7 @@ pub fn write_chunk(kind: FrameKind, levels: u8, pts: u32, payload: &[u8]) -> Vec
 /// Walks the chunks of a stream held in memory.
 ///
 /// Yields each chunk or the error that stopped it. After a damaged chunk it scans forward for
-/// the next sync word whose chunk passes its CRC and goes on from there; after a cut it stops.
+/// the next sync byte whose chunk passes its CRC and goes on from there; after a cut it stops.
 #[derive(Debug, Clone)]
 pub struct ChunkReader<'a> {
     bytes: &'a [u8],
@@ -560,7 +560,10 @@ impl<'a> Chunk<'a> {
             });
         }
         let start = crc_at + 4;
-        let total = start + len as usize;
+        // (a length near 4 GiB under a caller's raised limit cannot overflow on 32-bit targets)
+        let Some(total) = start.checked_add(len as usize) else {
+            return Err(cut);
+        };
         if bytes.len() < total {
             return Err(cut);
         }
@@ -741,6 +744,68 @@ mod tests {
         assert_eq!(get_varint(&[0xFF, 0xFF, 0xFF, 0xFF, 0x1F]), Err(()));
         assert_eq!(get_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), Err(()));
         assert_eq!(get_varint(&[0x81, 0x00]), Err(()));
+    }
+
+    /// Every cut inside a chunk is `Truncated`, whatever the varints' lengths; a varint in a
+    /// longer form than needed, or beyond 32 bits, is damage (`ChunkCrc`); a good chunk parses.
+    #[test]
+    fn chunk_headers_cut_or_damaged_are_told_apart() {
+        let header = Header {
+            model_id: 1,
+            codebook_id: 0,
+            width: 64,
+            height: 48,
+            fps_num: 30,
+            fps_den: 1,
+            frame_count: 0,
+            levels: 3,
+            codebook_bits: 7,
+            downsample: 8,
+            chroma: SourceChroma::C420,
+            fine_motion: 0,
+            codebook: None,
+        };
+        let limits = Limits::default();
+        let parse = |b: &[u8]| {
+            Chunk::parse(b, 100, &header, &limits).map(|(c, n)| (c.pts, c.payload.len(), n))
+        };
+        for (pts, len) in [
+            (0u32, 0usize),
+            (5, 200),
+            (300, 20_000),
+            (3_000_000, 3),
+            (u32::MAX, 70),
+        ] {
+            let c = write_chunk(FrameKind::Delta, 2, pts, &vec![9; len]);
+            assert_eq!(parse(&c), Ok((pts, len, c.len())));
+            for cut in 0..c.len() {
+                assert_eq!(
+                    parse(&c[..cut]),
+                    Err(StreamError::Truncated {
+                        offset: 100,
+                        frames: 0
+                    }),
+                    "pts {pts}, {len} bytes, cut at {cut}"
+                );
+            }
+        }
+        let damaged = Err(StreamError::ChunkCrc { offset: 100 });
+        // pts 1 written as two bytes; a six-byte pts; a length beyond 32 bits
+        let mut long = vec![SYNC, 0x82, 0x81, 0x00, 0x00];
+        long.extend_from_slice(&[0; 8]);
+        assert_eq!(parse(&long), damaged);
+        assert_eq!(
+            parse(&[SYNC, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0, 0, 0, 0]),
+            damaged
+        );
+        assert_eq!(
+            parse(&[SYNC, 0x82, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0]),
+            damaged
+        );
+        // no sync byte
+        let mut c = write_chunk(FrameKind::Key, 3, 7, &[1, 2, 3]);
+        c[0] = b'Q';
+        assert_eq!(parse(&c), damaged);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub struct EncoderConfig {
     /// engine's pipeline measures it on the pixels), as x264's `--aq-mode 2`: more bits where
     /// the picture is flat and errors show, fewer in busy texture. Only frames coded with their
     /// activity use it; the stream's format is the same.
-    pub aq: f32,
+    pub aq: f64,
     /// Codebook levels adapted to the footage (the engine's `adapt`): the encoder quantises
     /// with them and the header carries them, so every decoder uses them too.
     pub codebook: Option<CodebookPatch>,
@@ -160,6 +160,9 @@ const DELTA_REUSE_EXPONENT: f32 = 0.25;
 /// Activity below this (Y' variance over a block, 8-bit units²) counts as this: a flat block
 /// and a nearly flat one get the same λ.
 const AQ_FLOOR: f32 = 1.0;
+/// The largest variance 8-bit samples can have (half at 0, half at 255): activity given above
+/// it counts as it.
+const AQ_CEILING: f32 = 127.5 * 127.5;
 
 /// Adaptive quantisation's λ factor per position: `(activity / G)^strength`, `G` the frame's
 /// geometric mean activity, so that a frame's factors multiply to 1. Flat areas (where a
@@ -169,7 +172,11 @@ fn aq_factors(activity: &[f32], strength: f32) -> Option<Vec<f32>> {
     if strength <= 0.0 || activity.is_empty() {
         return None;
     }
-    let logs: Vec<f32> = activity.iter().map(|&a| a.max(AQ_FLOOR).ln()).collect();
+    // NaN counts as flat, ∞ as the busiest block a frame of 8-bit samples can have
+    let logs: Vec<f32> = activity
+        .iter()
+        .map(|&a| a.max(AQ_FLOOR).min(AQ_CEILING).ln())
+        .collect();
     let mean = logs.iter().map(|&l| f64::from(l)).sum::<f64>() / logs.len() as f64;
     Some(
         logs.iter()
@@ -594,7 +601,7 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
-        let aq = activity.and_then(|a| aq_factors(a, self.config.aq));
+        let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
         let weights = Weights {
             reuse,
             aq: aq.as_deref(),

@@ -83,8 +83,8 @@ pub enum StreamError {
         /// Chunks read before the cut.
         frames: u64,
     },
-    /// A chunk failed its CRC or lost its sync word; it is skipped.
-    #[error("chunk at byte {offset} is damaged (CRC or sync word mismatch); skipped")]
+    /// A chunk failed its CRC or lost its sync byte; it is skipped.
+    #[error("chunk at byte {offset} is damaged (CRC or sync byte mismatch); skipped")]
     ChunkCrc {
         /// Where the chunk starts.
         offset: u64,

@@ -85,7 +85,7 @@ pub fn layout(bytes: &[u8], limits: Limits) -> Result<StreamLayout, StreamError>
     })
 }
 
-/// What a chunk's fixed header says, read without checking its CRC (the decoder does that).
+/// What a chunk's header says, read without checking its CRC (the decoder does that).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkInfo {
     /// Key or delta.
@@ -97,7 +97,8 @@ pub struct ChunkInfo {
 }
 
 /// The kind, timestamp and length a chunk declares, or `None` for bytes that do not start with
-/// a chunk header.
+/// a chunk header — or that end inside it: a header takes 8 to 16 bytes (its varints), so give
+/// at least 16 bytes, or the whole chunk.
 pub fn peek_chunk(bytes: &[u8]) -> Option<ChunkInfo> {
     if bytes.len() < MIN_CHUNK_HEADER_LEN || bytes[0] != SYNC {
         return None;

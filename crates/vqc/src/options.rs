@@ -26,9 +26,9 @@ pub const MAX_LOOKAHEAD: u32 = 250;
 /// Measured on the validation clips (lite, 60 frames, BD-rate against 0): 0.15 makes files
 /// smaller at equal PSNR-Y (−1 to −8%) and at equal MS-SSIM (−9 to −10%) on all three; 0.2
 /// and above trade PSNR-Y for MS-SSIM on balle-jbart (docs/results/aq.md).
-pub const DEFAULT_AQ: f32 = 0.15;
+pub const DEFAULT_AQ: f64 = 0.15;
 /// The highest adaptive quantisation strength accepted.
-pub const MAX_AQ: f32 = 1.0;
+pub const MAX_AQ: f64 = 1.0;
 /// The highest frame rate accepted.
 pub const MAX_FRAMERATE: f64 = 1000.0;
 
@@ -157,7 +157,7 @@ impl EncoderOptions {
             None => DEFAULT_LOOKAHEAD,
         };
         let aq = match self.aq {
-            Some(a) if (0.0..=f64::from(MAX_AQ)).contains(&a) => a as f32,
+            Some(a) if (0.0..=MAX_AQ).contains(&a) => a,
             Some(a) => {
                 return Err(ConfigError::Option(format!(
                     "aq must be a number from 0 to {MAX_AQ} (got {a})"
@@ -267,7 +267,7 @@ mod tests {
                 ..o()
             },
             EncoderOptions {
-                aq: Some(f64::from(MAX_AQ) + 0.5),
+                aq: Some(MAX_AQ + 0.5),
                 ..o()
             },
             EncoderOptions {

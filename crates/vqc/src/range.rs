@@ -423,10 +423,11 @@ mod tests {
                         enc.encode(&mut m, b);
                     }
                 }
-                let bound = enc.len();
+                // what the old flush wrote: all of `low`, every byte but the initial cache
+                let full = enc.len() - 1;
                 let bytes = enc.finish();
-                assert!(bytes.len() <= bound);
-                saved += bound - bytes.len();
+                assert!(bytes.len() <= full);
+                saved += full - bytes.len();
                 payloads += 1;
                 let mut dec = RangeDecoder::new(&bytes);
                 let mut m = BitModel::new();
@@ -444,8 +445,8 @@ mod tests {
                 }
             }
         }
-        // the old flush wrote exactly `len()` bytes; the short one saves about three
+        // three zero bytes always, a fourth when the interval's value has a zero top byte
         let mean = saved as f64 / payloads as f64;
-        assert!(mean > 2.5, "{mean:.2} bytes saved per payload");
+        assert!(mean >= 3.0, "{mean:.2} bytes saved per payload");
     }
 }

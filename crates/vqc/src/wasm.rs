@@ -169,7 +169,7 @@ pub fn levels_array(levels: &[usize]) -> JsValue {
 }
 
 /// Encoder options (`{width, height, framerate?, quality? | bitrate?, keyInterval?,
-/// sceneCut?}`) parsed and checked, as the codec modules parse them.
+/// sceneCut?, effort?, lookahead?, aq?}`) parsed and checked, as the codec modules parse them.
 ///
 /// # Errors
 /// A `Config` error naming the option and what is accepted.

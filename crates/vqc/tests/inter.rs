@@ -595,7 +595,7 @@ fn activity_maps_steer_aq_and_are_checked() {
     let frames: Vec<Vec<f32>> = (0..4)
         .map(|_| (0..rows * cols * DIM).map(|_| r()).collect())
         .collect();
-    let run = |aq: f32, activity: Option<&[Vec<f32>]>| {
+    let run = |aq: f64, activity: Option<&[Vec<f32>]>| {
         let config = EncoderConfig {
             aq,
             ..config(rows, cols, 30, 100)

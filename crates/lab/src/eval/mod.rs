@@ -45,7 +45,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub frames: Option<usize>,
     /// vqcodec quality points.
-    #[arg(long, value_delimiter = ',', default_value = "10,25,40,60,80,100")]
+    #[arg(long, value_delimiter = ',', default_value = "5,10,25,35,45,55,70,85,100")]
     pub qualities: Vec<u8>,
     /// vqcodec models to evaluate: `base`, `lite` or paths to `.vqw` weight files.
     #[arg(long, value_delimiter = ',', default_value = "base")]
@@ -69,7 +69,7 @@ pub struct EvalArgs {
     pub lookahead: u32,
     /// vqcodec's adaptive quantisation strength (as `vqcodec encode --aq`; 0: off).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = vqcodec_cli::codec_cmd::parse_aq)]
-    pub aq: f32,
+    pub aq: f64,
     /// Replace the part of this Markdown file between `<!-- eval:begin -->` and
     /// `<!-- eval:end -->` with the report.
     #[arg(long)]
