@@ -130,11 +130,17 @@ pub fn block_activity(frame: &Frame, s: usize) -> Vec<f32> {
     let mut sq = vec![0u64; rows * cols];
     for (y, row) in frame.rgb().chunks_exact(3 * w).enumerate() {
         let at = (y / s) * cols;
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            // Y' · 256 (77 + 150 + 29 = 256)
-            let luma = 77 * u64::from(px[0]) + 150 * u64::from(px[1]) + 29 * u64::from(px[2]);
-            sum[at + x / s] += luma;
-            sq[at + x / s] += luma * luma;
+        // a block's share of the row at a time: no division per pixel
+        for (b, px) in row.chunks(3 * s).enumerate() {
+            let (mut s1, mut s2) = (0u64, 0u64);
+            for p in px.chunks_exact(3) {
+                // Y' · 256 (77 + 150 + 29 = 256); its square fits a u32 (65,280² < 2^32)
+                let luma = 77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]);
+                s1 += u64::from(luma);
+                s2 += u64::from(luma * luma);
+            }
+            sum[at + b] += s1;
+            sq[at + b] += s2;
         }
     }
     (0..rows * cols)
