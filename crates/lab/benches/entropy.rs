@@ -57,6 +57,9 @@ fn main() {
     };
     let mut enc = block_on(Encoder::new(&engine, cfg)).unwrap();
     let analyser = enc.analyser();
+    // the models the stream's frames are coded with (the shipped weights carry fine motion)
+    let fine = enc.header().fine_motion;
+    let fresh = || Contexts::new(3, 7).with_fine_motion(fine);
     let mut coded: Vec<(FrameKind, TokenState, Vec<u8>)> = Vec::new();
     let mut t_decide = 0f64;
     for chunk in frames.chunks(8) {
@@ -75,12 +78,12 @@ fn main() {
     }
     // symbols per pass, and a check that write_frame reproduces the encoder's payloads
     let mut symbols = 0usize;
-    let mut ctx = Contexts::new(3, 7);
+    let mut ctx = fresh();
     for (kind, state, payload) in &coded {
         if *kind == FrameKind::Key {
-            ctx = Contexts::new(3, 7);
+            ctx = fresh();
         }
-        symbols += symbol_count(state, *kind, 0);
+        symbols += symbol_count(state, *kind, fine);
         assert_eq!(
             &write_frame(state, *kind, &mut ctx),
             payload,
@@ -97,19 +100,19 @@ fn main() {
         t.elapsed().as_secs_f64() / reps as f64
     };
     let t_enc = time(&mut || {
-        let mut ctx = Contexts::new(3, 7);
+        let mut ctx = fresh();
         for (kind, state, _) in &coded {
             if *kind == FrameKind::Key {
-                ctx = Contexts::new(3, 7);
+                ctx = fresh();
             }
             std::hint::black_box(write_frame(state, *kind, &mut ctx));
         }
     });
     let t_dec = time(&mut || {
-        let mut ctx = Contexts::new(3, 7);
+        let mut ctx = fresh();
         for (kind, state, payload) in &coded {
             if *kind == FrameKind::Key {
-                ctx = Contexts::new(3, 7);
+                ctx = fresh();
             }
             let s = decode_frame(
                 payload,

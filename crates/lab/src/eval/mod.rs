@@ -45,7 +45,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub frames: Option<usize>,
     /// vqcodec quality points.
-    #[arg(long, value_delimiter = ',', default_value = "5,10,25,35,45,55,70,85,100")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5,10,25,35,45,55,70,85,100"
+    )]
     pub qualities: Vec<u8>,
     /// vqcodec models to evaluate: `base`, `lite` or paths to `.vqw` weight files.
     #[arg(long, value_delimiter = ',', default_value = "base")]
