@@ -74,15 +74,19 @@ fn config(rows: usize, cols: usize, quality: u8, keyint: u32) -> EncoderConfig {
     config
 }
 
-/// An encoder of `books` for this file's model.
-fn encoder(books: Codebooks, config: EncoderConfig) -> Encoder {
-    let model = ModelInfo {
+/// This file's model.
+fn model() -> ModelInfo {
+    ModelInfo {
         id: 42,
         levels: LEVELS,
         codebook_size: SIZE,
         downsample: DS,
-    };
-    Encoder::new(config, &model, books).unwrap()
+    }
+}
+
+/// An encoder of `books` for this file's model.
+fn encoder(books: Codebooks, config: EncoderConfig) -> Encoder {
+    Encoder::new(config, &model(), books).unwrap()
 }
 
 fn encode_with(
@@ -629,11 +633,5 @@ fn activity_maps_steer_aq_and_are_checked() {
         aq: 1.5,
         ..config(rows, cols, 30, 100)
     };
-    let model = ModelInfo {
-        id: 42,
-        levels: LEVELS,
-        codebook_size: SIZE,
-        downsample: DS,
-    };
-    assert!(Encoder::new(too_strong, &model, books()).is_err());
+    assert!(Encoder::new(too_strong, &model(), books()).is_err());
 }
