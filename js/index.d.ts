@@ -71,6 +71,24 @@ export interface FrameStats {
   target_kbps: number | null;
   /** The stream's rate so far (header included), kbit/s: compare it with the target, which can be missed. */
   achieved_kbps: number;
+  /** Where the chunk's bits went, by syntax element: code lengths in bits under the entropy
+   * models (the chunk header and the coder's flush, a few bytes, are not in them). */
+  bits: SymbolBits;
+}
+
+export interface SymbolBits {
+  /** Delta frames' modes (copy, intra, inter). */
+  mode: number;
+  /** Motions of copy and inter positions. */
+  motion: number;
+  /** Stop flags (how deep each position codes). */
+  stop: number;
+  /** Code indices at keyframe positions. */
+  index_key: number;
+  /** Code indices at delta frames' intra positions. */
+  index_intra: number;
+  /** Code indices at inter positions (the residual against the prediction). */
+  index_inter: number;
 }
 
 export interface VqEncodedChunk {

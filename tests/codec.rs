@@ -424,6 +424,50 @@ fn a_repeated_frame_costs_a_few_bytes() {
     }
 }
 
+/// The per-frame bits by syntax element (what `vqcodec encode` reports) account for each chunk's
+/// payload, up to the coder's flush, and fall where the frame kind says: keyframes code indices
+/// only; delta frames code a mode for every position.
+#[test]
+fn the_bits_by_syntax_element_add_up_to_each_payload() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (_, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(60), 3));
+    assert_eq!(packets.len(), frames.len());
+    let mut delta_motion = 0.0;
+    for p in &packets {
+        let header = (vqc::MIN_CHUNK_HEADER_LEN..=vqc::MAX_CHUNK_HEADER_LEN)
+            .find(|&h| vqc::chunk_header_len(p.pts, p.data.len() - h) == h)
+            .expect("a chunk header");
+        let payload = (p.data.len() - header) as f64;
+        let b = p.stats.bits;
+        let modelled = b.total() / 8.0;
+        // the flush adds up to 4 bytes (fewer when it drops zeros); costs come from a table
+        assert!(
+            (modelled - payload).abs() <= 5.0 + 0.02 * payload,
+            "frame {}: {modelled:.1} bytes modelled, payload {payload}",
+            p.pts
+        );
+        match p.kind {
+            FrameKind::Key => {
+                assert!(b.index_key > 0.0, "{b:?}");
+                assert_eq!(
+                    (b.mode, b.motion, b.index_intra, b.index_inter),
+                    (0.0, 0.0, 0.0, 0.0)
+                );
+            }
+            FrameKind::Delta => {
+                assert_eq!(b.index_key, 0.0);
+                // at least the copy flag of every position
+                assert!(b.mode > 0.0, "{b:?}");
+                delta_motion += b.motion;
+            }
+        }
+    }
+    assert!(packets.iter().any(|p| p.kind == FrameKind::Delta));
+    // carphone moves: some delta frame says so
+    assert!(delta_motion > 0.0);
+}
+
 /// Adaptive quantisation, on a real frame: the same keyframe (quality 20) with `aq` 0 and 0.5
 /// codes the flattest quarter of its blocks deeper and the busiest quarter shallower (λ follows
 /// each block's Y' variance, which the pipeline measures); and it is on by default.

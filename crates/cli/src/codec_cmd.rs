@@ -13,7 +13,7 @@ use vqcodec::model::{ModelId, ModelKind, Weights};
 use vqcodec::pipeline::{Encoder, StreamReader};
 use vqcodec::vqc::{
     CodebookPatch, EncoderConfig, FrameKind, Header, Limits, RateControl, StreamDecoder,
-    StreamError,
+    StreamError, SymbolBits,
 };
 use vqcodec::y4m_io::{InputFrame, Y4mReader, Y4mWriter, create_output, open_input};
 use vqcodec::{Backend, Engine, block_on};
@@ -185,6 +185,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         a.frames.map(|n| n as u64),
     );
     let (mut n, mut keys, mut cuts, mut sum_rgb, mut sum_y) = (0usize, 0usize, 0usize, 0f64, 0f64);
+    let mut bits = SymbolBits::default();
     let limit = a.frames.unwrap_or(usize::MAX);
     let start = Instant::now();
     let (mut t_net, mut t_code) = (0f64, 0f64);
@@ -246,6 +247,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
             sum_y += p_y;
             keys += usize::from(packet.kind == FrameKind::Key);
             cuts += usize::from(packet.stats.scene_cut);
+            bits += packet.stats.bits;
             if !a.quiet {
                 let s = &packet.stats;
                 bar.suspend(|| {
@@ -299,6 +301,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         median(&mut ms_code),
         median(&mut ms_decode)
     )?;
+    writeln!(report, "{}", bits_report(&bits, total_bytes))?;
     if let RateControl::Bitrate(target) = rate {
         writeln!(
             report,
@@ -307,6 +310,25 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Where the stream's bits went, as shares of the modelled bits.
+fn bits_report(b: &SymbolBits, file_bytes: usize) -> String {
+    let total = b.total().max(f64::MIN_POSITIVE);
+    let pct = |v: f64| v * 100.0 / total;
+    format!(
+        "bits by syntax element: modes {:.1}%, motion {:.1}%, stop flags {:.1}%, indices {:.1}% \
+         (keyframes {:.1}%, delta-frame intra {:.1}%, inter {:.1}%) of {:.0} bytes modelled; \
+         the file, with headers and each chunk's coder flush: {file_bytes} bytes",
+        pct(b.mode),
+        pct(b.motion),
+        pct(b.stop),
+        pct(b.index_key + b.index_intra + b.index_inter),
+        pct(b.index_key),
+        pct(b.index_intra),
+        pct(b.index_inter),
+        b.total() / 8.0
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -109,6 +109,9 @@ pub struct FrameStats {
     /// coded, in kbit/s. A target can be missed: below it when even the top quality needs fewer
     /// bits (the model's ceiling), above it when the lowest quality needs more.
     pub achieved_kbps: f64,
+    /// Where the payload's bits went, by syntax element (code lengths under the models; the
+    /// chunk header and the coder's flush are not in them).
+    pub bits: crate::SymbolBits,
 }
 
 /// One encoded frame.
@@ -653,6 +656,7 @@ impl Encoder {
                 RateControl::Quality(_) => None,
             },
             achieved_kbps: self.written.0 as f64 * 8.0 * fps / self.written.1 as f64 / 1000.0,
+            bits: code.bits,
         };
         let packet = Packet {
             kind,

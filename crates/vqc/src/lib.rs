@@ -57,7 +57,7 @@ pub use options::{
 };
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
-pub use syntax::{FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, TokenState};
+pub use syntax::{FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, SymbolBits, TokenState};
 
 /// The sizes and id of the model a stream is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

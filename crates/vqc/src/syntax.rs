@@ -575,6 +575,45 @@ pub struct FrameCode {
     /// Squared latent error summed over positions (in the codebooks' metric space when they
     /// have one).
     pub distortion: f64,
+    /// Where the payload's bits went.
+    pub bits: SymbolBits,
+}
+
+/// A frame's bits by syntax element: each decision's code length `−log2 p` under the models'
+/// state when it was coded (the range coder spends these within its flush, a few bytes per
+/// frame). What `vqcodec encode` reports, to see where a stream's bits go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SymbolBits {
+    /// Delta frames' modes (copy, intra, inter start).
+    pub mode: f64,
+    /// Motions of copy and inter positions (moved flag, fine flag, direction or fine shift).
+    pub motion: f64,
+    /// Stop flags (a position's depth).
+    pub stop: f64,
+    /// Code indices (same-as-left/above flags included) at keyframe positions.
+    pub index_key: f64,
+    /// Code indices at delta frames' intra positions.
+    pub index_intra: f64,
+    /// Code indices at inter positions (the residual against the prediction).
+    pub index_inter: f64,
+}
+
+impl SymbolBits {
+    /// All of them.
+    pub fn total(&self) -> f64 {
+        self.mode + self.motion + self.stop + self.index_key + self.index_intra + self.index_inter
+    }
+}
+
+impl std::ops::AddAssign for SymbolBits {
+    fn add_assign(&mut self, o: Self) {
+        self.mode += o.mode;
+        self.motion += o.motion;
+        self.stop += o.stop;
+        self.index_key += o.index_key;
+        self.index_intra += o.index_intra;
+        self.index_inter += o.index_inter;
+    }
 }
 
 /// Encoder choices for one frame.
@@ -644,6 +683,7 @@ pub fn encode_frame(
     let mut enc = RangeEncoder::new();
     let mut chain = Chain::new(coded, dim, params.beam);
     let mut distortion = 0f64;
+    let mut bits = SymbolBits::default();
     let fine = books.motion().filter(|_| ctx.fine_range > 0);
     if let Some(ops) = fine {
         assert_eq!(ops.range(), ctx.fine_range, "the models' fine-motion range");
@@ -797,8 +837,10 @@ pub fn encode_frame(
         // write what was chosen
         if kind == FrameKind::Delta {
             let mc = ModeCtx::new(&state, at);
+            bits.mode += f64::from(mode_cost(ctx, mc, starts, mode));
             write_mode(&mut enc, ctx, mc, starts, mode);
             if mode != Mode::Intra {
+                bits.motion += f64::from(motion_cost(ctx, mc, motion));
                 write_motion(&mut enc, ctx, mc, motion);
             }
         }
@@ -809,6 +851,7 @@ pub fn encode_frame(
             for l in first..coded {
                 if l > first {
                     let c = ctx.stop_ctx(&end, l, at, class);
+                    bits.stop += f64::from(ctx.stop[c].cost(l == stop_at));
                     enc.encode(&mut ctx.stop[c], l == stop_at);
                 }
                 if l == stop_at {
@@ -817,6 +860,11 @@ pub fn encode_frame(
                 let plane = l * n;
                 let value = chain.best[l];
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                *match class {
+                    Class::Key => &mut bits.index_key,
+                    Class::Intra => &mut bits.index_intra,
+                    Class::Inter => &mut bits.index_inter,
+                } += f64::from(index_cost(ctx, &nb, value));
                 write_index(&mut enc, ctx, &nb, value);
                 state.idx[plane + p] = value;
             }
@@ -829,6 +877,7 @@ pub fn encode_frame(
         payload: enc.finish(),
         state,
         distortion,
+        bits,
     }
 }
 
