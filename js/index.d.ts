@@ -16,7 +16,8 @@ export declare class VqError extends Error {
 export declare const limits: Readonly<{ maxWidth: number; maxHeight: number; maxPixels: number; maxFrames: number;
   maxChunkBytes: number; maxStreamBytes: number; maxCodebookBytes: number }>;
 /** The encoder's defaults, from the codec itself. */
-export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean; effort: number; lookahead: number; aq: number }>;
+/** Defaults for a live source (`VqVideoEncoder.configure`), and `fileKeyInterval` / `fileLookahead`, what `compressVideo` uses for a whole file. */
+export declare const encoderDefaults: Readonly<{ framerate: number; quality: number; keyInterval: number; sceneCut: boolean; effort: number; lookahead: number; aq: number; fileKeyInterval: number; fileLookahead: number }>;
 export type Model = 'base' | 'lite';
 export type CodecState = 'unconfigured' | 'configured' | 'closed';
 

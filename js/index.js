@@ -14,7 +14,9 @@ const BACKENDS = ['auto', 'webgpu', 'cpu'];
 /** Fewest frames trainCodebook() learns from. */
 export const MIN_CODEBOOK_FRAMES = 4;
 
-/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut, effort, lookahead, aq}`. */
+/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut, effort, lookahead, aq}`
+ * for a live source (`VqVideoEncoder`), and `fileKeyInterval` / `fileLookahead`, what
+ * `compressVideo` uses for a whole file unless told otherwise. */
 export const encoderDefaults = Object.freeze(format.encoderDefaults());
 /** The decoder's limits (and the largest frame the encoder takes). */
 export const limits = Object.freeze(format.limits());
@@ -713,7 +715,11 @@ export async function compressVideo(source, options = {}, onProgress) {
       },
       error(e) { failed = e; },
     });
-    encoder.configure({ ...config, width, height, framerate: fps });
+    encoder.configure({
+      keyInterval: encoderDefaults.fileKeyInterval,
+      lookahead: encoderDefaults.fileLookahead,
+      ...config, width, height, framerate: fps,
+    });
     try {
       for (let i = 0; i < total; i++) {
         signal?.throwIfAborted();

@@ -292,7 +292,8 @@ try {
   check('package: bad encoder settings are TypeErrors of kind Config; limits and defaults come from the format module',
     e.tooWide.name === 'TypeError' && e.tooWide.kind === 'Config' && e.quality.kind === 'Config'
     && e.both.supported === false && e.both.kind === 'Config' && api.limits.maxWidth === 8192 && api.encoderDefaults.framerate === 30
-    && api.encoderDefaults.keyInterval === 60 && api.encoderDefaults.quality === 80,
+    && api.encoderDefaults.keyInterval === 60 && api.encoderDefaults.quality === 80
+    && api.encoderDefaults.fileKeyInterval === 250 && api.encoderDefaults.fileLookahead === 40,
     `${e.tooWide.message} | ${e.quality.message} | ${e.both.reason}`);
 
   // Issue 18: the package README works on its own — every js block of js/README.md runs as written
@@ -418,11 +419,16 @@ try {
     const seen = [];
     const vqc = await compressVideo(file, { backend: 'cpu', quality: 60 }, (p) => seen.push(p));
     const s = splitStream(new Uint8Array(await vqc.arrayBuffer()));
-    return { width: s.width, height: s.height, framerate: s.framerate, chunks: s.chunks.length, last: seen.at(-1) };
+    // a whole file's defaults: a 40-frame lookahead (and a keyframe every 250), unlike configure()'s
+    const bytes = async (o) => new Uint8Array(await (await compressVideo(file, { backend: 'cpu', quality: 60, maxFrames: 30, ...o })).arrayBuffer());
+    const [dflt, file40, live] = [await bytes({}), await bytes({ keyInterval: 250, lookahead: 40 }), await bytes({ keyInterval: 60, lookahead: 0 })];
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    return { width: s.width, height: s.height, framerate: s.framerate, chunks: s.chunks.length, last: seen.at(-1),
+      fileDefaults: same(dflt, file40) && !same(dflt, live), sizes: [dflt.length, live.length] };
   });
-  check('compressVideo keeps a 25 fps, 60-frame clip at 25 fps and 60 frames, at its size',
+  check('compressVideo keeps a 25 fps, 60-frame clip at 25 fps and 60 frames, at its size, with a whole file\'s defaults (lookahead 40, keyframes every 250)',
     compressed.width === 320 && compressed.height === 240 && compressed.framerate === 25 && compressed.chunks === 60
-    && compressed.last.frame === 60 && compressed.last.kbps > 0, JSON.stringify(compressed));
+    && compressed.last.frame === 60 && compressed.last.kbps > 0 && compressed.fileDefaults, JSON.stringify(compressed));
   // a bitrate target that cannot be met: the achieved rate is reported next to it, in the API's stats and on the page
   const missed = await page.evaluate(() => window.vqDemo.encodeClip({ frames: 10, bitrate: 5_000_000, backend: 'cpu', model: 'lite',
     width: 160, height: 120, fps: 25 }));

@@ -32,8 +32,8 @@ pub struct EncodeArgs {
     /// Target bitrate in kbit/s (per-frame rate control).
     #[arg(long)]
     pub bitrate: Option<f64>,
-    /// Most frames between keyframes.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Most frames between keyframes (a whole file's default, as x264's).
+    #[arg(long, default_value_t = vqcodec::vqc::FILE_KEYINT, value_parser = clap::value_parser!(u32).range(1..))]
     pub keyint: u32,
     /// Do not start keyframes at scene cuts.
     #[arg(long)]
@@ -44,10 +44,10 @@ pub struct EncodeArgs {
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_EFFORT,
           value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]
     pub effort: u8,
-    /// Look ahead this many frames (0: none; the keyframe interval is the useful value):
-    /// smaller files at equal PSNR for a second search per frame and this many frames of delay
-    /// (the encoder codes each window twice, first to see what later frames reuse).
-    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_LOOKAHEAD,
+    /// Look ahead this many frames (0: none): smaller files at equal PSNR for a second search
+    /// per frame and this many frames of delay (the encoder codes each window twice, first to
+    /// see what later frames reuse).
+    #[arg(long, default_value_t = vqcodec::vqc::FILE_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
     /// Adaptive quantisation strength, 0 to 1 (0: off): more bits where the picture is flat,

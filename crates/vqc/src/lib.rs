@@ -53,7 +53,7 @@ pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};
 pub use motion::{MAX_FINE_RANGE, MotionOps, fine_count, fine_motion, fine_motions};
 pub use options::{
     DEFAULT_AQ, DEFAULT_EFFORT, DEFAULT_FRAMERATE, DEFAULT_KEYINT, DEFAULT_LOOKAHEAD,
-    EncoderOptions, MAX_AQ, MAX_EFFORT, MAX_LOOKAHEAD,
+    EncoderOptions, FILE_KEYINT, FILE_LOOKAHEAD, MAX_AQ, MAX_EFFORT, MAX_LOOKAHEAD,
 };
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};

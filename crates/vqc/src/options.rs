@@ -9,16 +9,25 @@ use crate::rate::{DEFAULT_QUALITY, RateControl};
 
 /// Frames per second when the caller does not say.
 pub const DEFAULT_FRAMERATE: u32 = 30;
-/// Most frames between keyframes when the caller does not say.
+/// Most frames between keyframes when the caller does not say, for a live source (the frame
+/// API: the package's `VqVideoEncoder`, the pipeline's `push`): a lost chunk costs at most this
+/// many frames.
 pub const DEFAULT_KEYINT: u32 = 60;
+/// Most frames between keyframes for a whole file (`vqcodec encode`, the package's
+/// `compressVideo`, the lab's eval), as x264's default `--keyint`: fewer keyframes, smaller
+/// files (docs/results/file-defaults.md).
+pub const FILE_KEYINT: u32 = 250;
 /// The encoder's search effort when the caller does not say: paths its beam search keeps per
 /// position (1: the greedy choice, the fastest).
 pub const DEFAULT_EFFORT: u8 = 1;
 /// The highest search effort accepted.
 pub const MAX_EFFORT: u8 = 8;
-/// The encoder's lookahead when the caller does not say: none (it costs a second search per
-/// frame and holds frames back; `EncoderConfig::lookahead`).
+/// The encoder's lookahead when the caller does not say, for a live source: none (it costs a
+/// second search per frame and holds frames back; `EncoderConfig::lookahead`).
 pub const DEFAULT_LOOKAHEAD: u32 = 0;
+/// The encoder's lookahead for a whole file, where holding frames back costs no latency (as
+/// x264 `-preset medium`'s `rc-lookahead`): smaller files for about twice the search time.
+pub const FILE_LOOKAHEAD: u32 = 40;
 /// The longest lookahead accepted, in frames (the encoder holds that many latents: at
 /// 1920×1080, 2 MB each for lite).
 pub const MAX_LOOKAHEAD: u32 = 250;

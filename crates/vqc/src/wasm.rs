@@ -191,7 +191,7 @@ pub fn check_encoder_options(options: JsValue) -> JsValue {
 }
 
 /// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut, effort,
-/// lookahead, aq}`.
+/// lookahead, aq}` for a live source, and `fileKeyInterval`, `fileLookahead` for a whole file.
 #[wasm_bindgen(js_name = encoderDefaults)]
 pub fn encoder_defaults() -> JsValue {
     object(&[
@@ -202,6 +202,8 @@ pub fn encoder_defaults() -> JsValue {
         ("effort", crate::DEFAULT_EFFORT.into()),
         ("lookahead", crate::DEFAULT_LOOKAHEAD.into()),
         ("aq", crate::DEFAULT_AQ.into()),
+        ("fileKeyInterval", crate::FILE_KEYINT.into()),
+        ("fileLookahead", crate::FILE_LOOKAHEAD.into()),
     ])
 }
 

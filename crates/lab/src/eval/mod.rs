@@ -60,15 +60,15 @@ pub struct EvalArgs {
     /// CRF values for every reference codec (default: per codec, see docs/results.md).
     #[arg(long, value_delimiter = ',')]
     pub crf: Option<Vec<u32>>,
-    /// vqcodec's most frames between keyframes.
-    #[arg(long, default_value_t = 60)]
+    /// vqcodec's most frames between keyframes (as `vqcodec encode --keyint`).
+    #[arg(long, default_value_t = vqcodec::vqc::FILE_KEYINT)]
     pub keyint: u32,
     /// vqcodec's search effort (1..=8, as `vqcodec encode --effort`).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_EFFORT,
           value_parser = clap::value_parser!(u8).range(1..=vqcodec::vqc::MAX_EFFORT as i64))]
     pub effort: u8,
     /// vqcodec's lookahead in frames (as `vqcodec encode --lookahead`; 0: none).
-    #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_LOOKAHEAD,
+    #[arg(long, default_value_t = vqcodec::vqc::FILE_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
     /// vqcodec's adaptive quantisation strength (as `vqcodec encode --aq`; 0: off).
