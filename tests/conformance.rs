@@ -24,7 +24,7 @@ mod common;
 const DIR: &str = "tests/conformance";
 
 /// The vectors: name, what they exercise.
-const VECTORS: [(&str, &str); 4] = [
+const VECTORS: [(&str, &str); 5] = [
     (
         "key-delta",
         "lite, 64x48, 6 frames of carphone, quality 80, keyframe every 3: key and delta frames, copies and inter residuals",
@@ -38,6 +38,10 @@ const VECTORS: [(&str, &str); 4] = [
         "lite, 64x48, the same frames with an adapted codebook (levels 0-1) in the header",
     ),
     (
+        "pan",
+        "lite, 64x48, a window panning 16 pixels a frame over the same frames, quality 80, keyframe every 3: far motions",
+    ),
+    (
         "damaged",
         "key-delta with one flipped bit in chunk 1's payload: its CRC fails, the delta after it waits, the keyframe resumes",
     ),
@@ -45,10 +49,16 @@ const VECTORS: [(&str, &str); 4] = [
 
 /// The 64×48 crop (the face) of the checked-in carphone frames.
 fn frames() -> Vec<Frame> {
+    crops(|_| 56)
+}
+
+/// 64×48 crops of the checked-in carphone frames at 40 pixels down and `x0(t)` across.
+fn crops(x0: impl Fn(usize) -> usize) -> Vec<Frame> {
     common::clip("tests/data/carphone_6f.y4m")
         .iter()
-        .map(|f| {
-            let (x0, y0, w, h) = (56, 40, 64, 48);
+        .enumerate()
+        .map(|(t, f)| {
+            let (x0, y0, w, h) = (x0(t), 40, 64, 48);
             let rgb = (y0..y0 + h)
                 .flat_map(|y| {
                     let at = (y * f.width() + x0) * 3;
@@ -76,7 +86,7 @@ fn encode(name: &str, engine: &Engine, frames: &[Frame]) -> Vec<u8> {
         ..EncoderConfig::new(64, 48)
     };
     let config = match name {
-        "key-delta" | "damaged" => base,
+        "key-delta" | "damaged" | "pan" => base,
         "bitrate" => EncoderConfig {
             rate: RateControl::Bitrate(40.0),
             ..base
@@ -149,8 +159,12 @@ fn vectors_decode_to_their_pinned_symbols_and_frames() {
     let engine = engine();
     let write = std::env::var_os("VQC_CONFORMANCE_WRITE").is_some();
     if write {
-        let frames = frames();
         for (name, what) in VECTORS {
+            let frames = match name {
+                // the window moves right: the picture in it moves 16 pixels (2 positions) left
+                "pan" => crops(|t| 8 + 16 * t),
+                _ => frames(),
+            };
             let bytes = encode(name, &engine, &frames);
             let (text, decoded) = describe(&bytes, &engine);
             std::fs::write(format!("{DIR}/{name}.vqc"), &bytes).unwrap();

@@ -596,10 +596,12 @@ pub struct TokensArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Also write each position's mode and motion (a `.vqc` input only) as `.npy`: uint8,
-    /// frames × rows × columns × 2; mode 0 intra (indices from level 0), 1 copy of the previous
+    /// frames × rows × columns × 3; mode 0 intra (indices from level 0), 1 copy of the previous
     /// frame's latent, 2 + s the previous frame's latent plus indices from level s; motion 0 none,
     /// 1..=4 the prediction taken from the position left, right, above, below, 5 + k fine motion
-    /// k (the picture moved by whole pixels: docs/bitstream.md, "Fine motion").
+    /// k (the picture moved by whole pixels: docs/bitstream.md, "Fine motion"); far motion 0
+    /// none, 1 + k the k-th displacement of up to 4 positions (docs/bitstream.md, "Far motion"),
+    /// where the motion applies.
     #[arg(long)]
     pub modes: Option<PathBuf>,
     #[command(flatten)]
@@ -695,8 +697,10 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
                             v as i16
                         }
                     }));
-                    for (m, &mv) in f.state.mode.iter().zip(&f.state.motion) {
-                        modes.extend([m.code(), mv]);
+                    for ((m, &mv), &far) in
+                        f.state.mode.iter().zip(&f.state.motion).zip(&f.state.far)
+                    {
+                        modes.extend([m.code(), mv, far]);
                     }
                     frames += 1;
                 }
@@ -705,7 +709,7 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
         }
         if let Some(path) = &a.modes {
             let mut out = create_output(path)?;
-            write_npy(&mut out, &[frames, lh, lw, 2], &modes)?;
+            write_npy(&mut out, &[frames, lh, lw, 3], &modes)?;
             out.flush()?;
         }
         ([frames, levels, lh, lw], data)

@@ -326,19 +326,22 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
     let mlen = u16::from_le_bytes([raw_modes[8], raw_modes[9]]) as usize;
     let mheader = std::str::from_utf8(&raw_modes[10..10 + mlen]).unwrap();
     assert!(
-        mheader.contains("'|u1'") && mheader.contains("(6, 18, 22, 2)"),
+        mheader.contains("'|u1'") && mheader.contains("(6, 18, 22, 3)"),
         "{mheader}"
     );
-    let modes: Vec<u8> = raw_modes[10 + mlen..].iter().step_by(2).copied().collect();
-    let motions: Vec<u8> = raw_modes[11 + mlen..].iter().step_by(2).copied().collect();
+    let body = &raw_modes[10 + mlen..];
+    let modes: Vec<u8> = body.iter().step_by(3).copied().collect();
+    let motions: Vec<u8> = body[1..].iter().step_by(3).copied().collect();
+    let fars: Vec<u8> = body[2..].iter().step_by(3).copied().collect();
     assert_eq!(modes.len(), 6 * 18 * 22);
     // motions: none, four whole positions, or a fine motion of the shipped maps' range (±2 px:
-    // 24); intra positions never move
+    // 24); far motions: none or one of 80; intra positions never move
     assert!(
         motions
             .iter()
+            .zip(&fars)
             .zip(&modes)
-            .all(|(&v, &m)| v < 5 + 24 && (m != 0 || v == 0))
+            .all(|((&v, &f), &m)| v < 5 + 24 && f <= 80 && (m != 0 || (v == 0 && f == 0)))
     );
     let raw = std::fs::read(&npy).unwrap();
     assert_eq!(&raw[..8], b"\x93NUMPY\x01\x00");

@@ -10,11 +10,13 @@ use crate::syntax::TokenState;
 
 /// CRC32 of a frame's indices (`u16` LE, level-major, [`crate::NONE`] for uncoded levels)
 /// followed by its modes (one byte per position: 0 intra, 1 copy, 2 + s inter from level s)
-/// and its motions (one byte per position, an index into [`crate::MOTIONS`]).
+/// its motions (one byte per position, an index into [`crate::MOTIONS`] or a fine motion) and
+/// its far motions (one byte per position, 0 or 1 + the index of a [`crate::far_offset`]).
 pub fn symbols_crc(s: &TokenState) -> u32 {
     let mut bytes: Vec<u8> = s.idx.iter().flat_map(|v| v.to_le_bytes()).collect();
     bytes.extend(s.mode.iter().map(|m| m.code()));
     bytes.extend_from_slice(&s.motion);
+    bytes.extend_from_slice(&s.far);
     crc32fast::hash(&bytes)
 }
 
@@ -40,7 +42,7 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
     for item in stream {
         text += &match item {
             Ok(f) => format!(
-                "chunk {:?} pts {} levels {} depth {:.3} copy {} inter {} moved {} bytes {} symbols {:08x}\n",
+                "chunk {:?} pts {} levels {} depth {:.3} copy {} inter {} moved {} far {} bytes {} symbols {:08x}\n",
                 f.kind,
                 f.pts,
                 f.state.coded,
@@ -48,6 +50,7 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
                 f.state.copies(),
                 f.state.inters(),
                 f.state.moved(),
+                f.state.far_moved(),
                 f.bytes,
                 symbols_crc(&f.state)
             ),

@@ -6,7 +6,7 @@ use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
 use crate::error::ConfigError;
 use crate::patch::CodebookPatch;
 use crate::rate::{BitrateState, RateControl, quality_params};
-use crate::syntax::{Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame, shifted};
+use crate::syntax::{Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame};
 
 /// What the encoder is asked to make.
 #[derive(Debug, Clone, PartialEq)]
@@ -567,7 +567,7 @@ impl Encoder {
             for (j, z) in win.iter().enumerate() {
                 let p =
                     self.encode_with(z.as_ref(), first_key && j == 0, act(start + j), None, true)?;
-                first.push((p.kind, p.state.mode, p.state.motion));
+                first.push((p.kind, p.state.mode.clone(), p.state.sources()));
             }
             (
                 self.ctx,
@@ -686,11 +686,12 @@ impl Encoder {
 /// `tail` frames of its keyframe interval unseen: positions its last frame copies count as
 /// copied by all of them (still content stays still; new content is not counted on).
 fn reuse_counts(
-    frames: &[(FrameKind, Vec<Mode>, Vec<u8>)],
+    frames: &[(FrameKind, Vec<Mode>, Vec<usize>)],
     (width, height): (usize, usize),
     tail: f32,
 ) -> Vec<Vec<f32>> {
     let n = width * height;
+    debug_assert!(frames.iter().all(|f| f.1.len() == n && f.2.len() == n));
     let mut reuse: Vec<Vec<f32>> = vec![vec![0f32; n]; frames.len()];
     if let (Some(last), Some((_, modes, _))) = (reuse.last_mut(), frames.last()) {
         for (r, &m) in last.iter_mut().zip(modes) {
@@ -700,16 +701,16 @@ fn reuse_counts(
         }
     }
     for t in (0..frames.len().saturating_sub(1)).rev() {
-        let (_, modes, motions) = &frames[t + 1];
+        let (_, modes, sources) = &frames[t + 1];
         let (before, after) = reuse.split_at_mut(t + 1);
         let (here, later) = (&mut before[t], &after[0]);
-        for (p, (&mode, &motion)) in modes.iter().zip(motions).enumerate() {
+        for (p, (&mode, &src)) in modes.iter().zip(sources).enumerate() {
             let w = match mode {
                 Mode::Copy => 1.0,
                 Mode::Inter(_) => INTER_REUSE,
                 Mode::Intra => continue,
             };
-            here[shifted(p, width, height, motion)] += w * (1.0 + later[p]);
+            here[src] += w * (1.0 + later[p]);
         }
     }
     reuse
@@ -718,8 +719,10 @@ fn reuse_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syntax::shifted;
 
-    fn frame(modes: &[(Mode, u8)]) -> (FrameKind, Vec<Mode>, Vec<u8>) {
+    /// A frame of a 3×1 grid: each position's mode and whole-position motion.
+    fn frame(modes: &[(Mode, u8)]) -> (FrameKind, Vec<Mode>, Vec<usize>) {
         let kind = if modes.iter().all(|m| m.0 == Mode::Intra) {
             FrameKind::Key
         } else {
@@ -728,7 +731,11 @@ mod tests {
         (
             kind,
             modes.iter().map(|m| m.0).collect(),
-            modes.iter().map(|m| m.1).collect(),
+            modes
+                .iter()
+                .enumerate()
+                .map(|(p, m)| shifted(p, 3, 1, m.1))
+                .collect(),
         )
     }
 

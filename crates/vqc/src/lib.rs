@@ -57,7 +57,10 @@ pub use options::{
 };
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
-pub use syntax::{FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, SymbolBits, TokenState};
+pub use syntax::{
+    FAR_COUNT, FAR_RANGE, FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, SymbolBits, TokenState,
+    far_offset,
+};
 
 /// The sizes and id of the model a stream is made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

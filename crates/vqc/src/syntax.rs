@@ -51,6 +51,30 @@ pub const MOTIONS: [(i8, i8); 5] = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)];
 /// [`crate::motion::fine_motion`]`(r, k)` pixels, `r` the stream's fine-motion range.
 pub const FIRST_FINE: u8 = MOTIONS.len() as u8;
 
+/// The reach of a far motion in whole latent positions: a copy or inter position may predict
+/// from the previous frame's latent up to this many positions away in each direction (at the
+/// models' stride of 8, 32 pixels), and apply its motion there.
+pub const FAR_RANGE: i8 = 4;
+
+/// Far displacements: `(2·FAR_RANGE + 1)² − 1` of them, coded in [`FAR_BITS`] bits.
+pub const FAR_COUNT: usize = (2 * FAR_RANGE as usize + 1) * (2 * FAR_RANGE as usize + 1) - 1;
+
+const FAR_BITS: u32 = usize::BITS - (FAR_COUNT - 1).leading_zeros();
+
+/// The displacement `(dx, dy)` in latent positions of far motion `far` (1..=[`FAR_COUNT`]: the
+/// `far − 1`-th of `[−FAR_RANGE, FAR_RANGE]²` without `(0, 0)`, `dy` then `dx` increasing; 0 is
+/// none).
+pub fn far_offset(far: u8) -> (i8, i8) {
+    if far == 0 || usize::from(far) > FAR_COUNT {
+        return (0, 0);
+    }
+    let side = 2 * FAR_RANGE as usize + 1;
+    let k = usize::from(far - 1);
+    // skip the centre, at index side² / 2
+    let k = if k >= side * side / 2 { k + 1 } else { k };
+    ((k % side) as i8 - FAR_RANGE, (k / side) as i8 - FAR_RANGE)
+}
+
 /// How a position of a frame is coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -93,8 +117,11 @@ pub struct TokenState {
     /// How each position is coded (raster order).
     pub mode: Vec<Mode>,
     /// Each position's shift of its prediction: an index into [`MOTIONS`], or a fine motion
-    /// from [`FIRST_FINE`] on (0 for intra).
+    /// from [`FIRST_FINE`] on (0 for intra), applied where its far motion points.
     pub motion: Vec<u8>,
+    /// Each position's far motion: 0 none, else the previous frame's latent is read
+    /// [`far_offset`] positions away (clamped to the grid) and `motion` applies there.
+    pub far: Vec<u8>,
     /// The reconstructed latent, `height × width × dim` in units of 2^-[`LATENT_FRAC_BITS`]
     /// (position-major, as the engine's decoder network takes it); empty when the state was
     /// decoded without codebooks, or predicts from a frame that was.
@@ -111,6 +138,7 @@ impl TokenState {
             idx: vec![NONE; levels * height * width],
             mode: vec![Mode::Intra; height * width],
             motion: vec![0; height * width],
+            far: vec![0; height * width],
             latent: Vec::new(),
         }
     }
@@ -136,9 +164,29 @@ impl TokenState {
         self.mode.iter().filter(|&&m| m == Mode::Copy).count()
     }
 
-    /// Positions whose prediction is shifted (a nonzero motion).
+    /// Positions whose prediction is shifted (a nonzero motion or a far motion).
     pub fn moved(&self) -> usize {
-        self.motion.iter().filter(|&&m| m != 0).count()
+        self.motion
+            .iter()
+            .zip(&self.far)
+            .filter(|&(&m, &f)| m != 0 || f != 0)
+            .count()
+    }
+
+    /// The position of the previous frame each position predicts from (its far motion, then
+    /// its whole-position motion, clamped to the grid; a fine motion reads around it).
+    pub(crate) fn sources(&self) -> Vec<usize> {
+        (0..self.mode.len())
+            .map(|p| {
+                let b = displaced(p, self.width, self.height, self.far[p]);
+                shifted(b, self.width, self.height, self.motion[p])
+            })
+            .collect()
+    }
+
+    /// Positions with a far motion.
+    pub fn far_moved(&self) -> usize {
+        self.far.iter().filter(|&&f| f != 0).count()
     }
 
     /// Positions coded as inter (prediction plus a residual).
@@ -172,7 +220,8 @@ impl TokenState {
         let predicts = self.mode.iter().any(|&m| m != Mode::Intra);
         let ops = books.motion();
         let motions = usize::from(FIRST_FINE) + ops.map_or(0, |o| fine_count(o.range()));
-        let unknown = self.motion.iter().any(|&m| usize::from(m) >= motions);
+        let unknown = self.motion.iter().any(|&m| usize::from(m) >= motions)
+            || self.far.iter().any(|&f| usize::from(f) > FAR_COUNT);
         if (prev.is_none() && predicts) || unknown {
             self.latent.clear();
             return;
@@ -183,14 +232,15 @@ impl TokenState {
                 && let Some(prev) = prev
             {
                 let m = self.motion[p];
+                let b = displaced(p, self.width, self.height, self.far[p]);
                 if m >= FIRST_FINE
                     && let Some(ops) = ops
                 {
                     let d = fine_motion(ops.range(), usize::from(m - FIRST_FINE));
-                    let at = (p % self.width, p / self.width);
+                    let at = (b % self.width, b / self.width);
                     ops.predict(prev, (self.width, self.height), at, d, out);
                 } else {
-                    let q = shifted(p, self.width, self.height, m);
+                    let q = shifted(b, self.width, self.height, m);
                     out.copy_from_slice(&prev[q * dim..(q + 1) * dim]);
                 }
             }
@@ -216,6 +266,19 @@ pub(crate) fn shifted(p: usize, width: usize, height: usize, m: u8) -> usize {
     let y = (p / width) as isize + isize::from(dy);
     let x = x.clamp(0, width as isize - 1) as usize;
     let y = y.clamp(0, height as isize - 1) as usize;
+    y * width + x
+}
+
+/// The position far motion `far` reads the previous frame at from `p`: displaced by
+/// [`far_offset`], clamped to the `width × height` grid.
+#[inline]
+pub(crate) fn displaced(p: usize, width: usize, height: usize, far: u8) -> usize {
+    if far == 0 {
+        return p;
+    }
+    let (dx, dy) = far_offset(far);
+    let x = ((p % width) as isize + isize::from(dx)).clamp(0, width as isize - 1) as usize;
+    let y = ((p / width) as isize + isize::from(dy)).clamp(0, height as isize - 1) as usize;
     y * width + x
 }
 
@@ -250,6 +313,11 @@ pub struct Contexts {
     fine_range: u8,
     fine: [BitModel; 3],
     fine_tree: BitTree,
+    far: [BitModel; 3],
+    far_same: [BitModel; 2],
+    far_pick: BitModel,
+    far_tree: BitTree,
+    far_more: BitModel,
     start: [BitModel; INTER_STARTS.len()],
     same_left: Vec<BitModel>,
     same_above: Vec<BitModel>,
@@ -273,6 +341,11 @@ impl Contexts {
             fine_range: 0,
             fine: [BitModel::new(); 3],
             fine_tree: BitTree::new(1),
+            far: [BitModel::new(); 3],
+            far_same: [BitModel::new(); 2],
+            far_pick: BitModel::new(),
+            far_tree: BitTree::new(FAR_BITS),
+            far_more: BitModel::new(),
             start: [BitModel::new(); INTER_STARTS.len()],
             same_left: vec![BitModel::new(); CLASSES * levels * 2],
             same_above: vec![BitModel::new(); CLASSES * levels],
@@ -320,6 +393,9 @@ struct ModeCtx {
     intras: usize,
     moved: usize,
     fine: usize,
+    far: usize,
+    /// The far motions of the left and above positions, distinct and nonzero (0: none).
+    fars: [u8; 2],
 }
 
 impl ModeCtx {
@@ -330,6 +406,8 @@ impl ModeCtx {
             intras: 0,
             moved: 0,
             fine: 0,
+            far: 0,
+            fars: [0; 2],
         };
         for q in [(x > 0).then(|| p - 1), (y > 0).then(|| p - width)]
             .into_iter()
@@ -337,21 +415,70 @@ impl ModeCtx {
         {
             c.copies += usize::from(state.mode[q] == Mode::Copy);
             c.intras += usize::from(state.mode[q] == Mode::Intra);
-            c.moved += usize::from(state.motion[q] != 0);
+            c.moved += usize::from(state.motion[q] != 0 || state.far[q] != 0);
             c.fine += usize::from(state.motion[q] >= FIRST_FINE);
+            c.far += usize::from(state.far[q] != 0);
+            let f = state.far[q];
+            if f != 0 && c.fars[0] != f {
+                c.fars[usize::from(c.fars[0] != 0)] = f;
+            }
         }
         c
     }
 }
 
-/// Bits to code motion `m` (after a copy or inter mode).
+/// A position's motion: its far motion (0: none; [`far_offset`]) and the shift applied there
+/// (0: none; an index into [`MOTIONS`], or a fine motion from [`FIRST_FINE`] on).
+type Motion = (u8, u8);
+
+/// Bits to code motion `(far, m)` (after a copy or inter mode).
 #[inline]
-fn motion_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
+fn motion_cost(ctx: &Contexts, mc: ModeCtx, (far, m): Motion) -> f32 {
     let moved = ctx.moved[mc.moved];
-    if m == 0 {
+    if far == 0 && m == 0 {
         return moved.cost(false);
     }
-    let mut bits = moved.cost(true);
+    let mut bits = moved.cost(true) + ctx.far[mc.far].cost(far != 0);
+    if far != 0 {
+        bits += far_value_cost(ctx, mc, far) + ctx.far_more.cost(m != 0);
+        if m == 0 {
+            return bits;
+        }
+    }
+    bits + shift_cost(ctx, mc, m)
+}
+
+/// How many far motions a position may repeat from its left and above neighbours (0..=2).
+#[inline]
+fn far_candidates(mc: ModeCtx) -> usize {
+    usize::from(mc.fars[0] != 0) + usize::from(mc.fars[1] != 0)
+}
+
+/// Bits to code a nonzero far motion: "the same as a neighbour's" (and which), or its value.
+#[inline]
+fn far_value_cost(ctx: &Contexts, mc: ModeCtx, far: u8) -> f32 {
+    let n = far_candidates(mc);
+    if n == 0 {
+        return ctx.far_tree.cost(u32::from(far - 1));
+    }
+    let same = ctx.far_same[n - 1];
+    match mc.fars[..n].iter().position(|&f| f == far) {
+        Some(i) => {
+            same.cost(true)
+                + if n == 2 {
+                    ctx.far_pick.cost(i == 1)
+                } else {
+                    0.0
+                }
+        }
+        None => same.cost(false) + ctx.far_tree.cost(u32::from(far - 1)),
+    }
+}
+
+/// Bits to code a nonzero shift `m`.
+#[inline]
+fn shift_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
+    let mut bits = 0.0;
     if ctx.fine_range > 0 {
         bits += ctx.fine[mc.fine].cost(m >= FIRST_FINE);
     }
@@ -362,10 +489,30 @@ fn motion_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
     }
 }
 
-fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, m: u8) {
-    enc.encode(&mut ctx.moved[mc.moved], m != 0);
-    if m == 0 {
+fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, (far, m): Motion) {
+    enc.encode(&mut ctx.moved[mc.moved], far != 0 || m != 0);
+    if far == 0 && m == 0 {
         return;
+    }
+    enc.encode(&mut ctx.far[mc.far], far != 0);
+    if far != 0 {
+        let n = far_candidates(mc);
+        let i = mc.fars[..n].iter().position(|&f| f == far);
+        if n > 0 {
+            enc.encode(&mut ctx.far_same[n - 1], i.is_some());
+            if n == 2
+                && let Some(i) = i
+            {
+                enc.encode(&mut ctx.far_pick, i == 1);
+            }
+        }
+        if i.is_none() {
+            ctx.far_tree.encode(enc, u32::from(far - 1));
+        }
+        enc.encode(&mut ctx.far_more, m != 0);
+        if m == 0 {
+            return;
+        }
     }
     if ctx.fine_range > 0 {
         enc.encode(&mut ctx.fine[mc.fine], m >= FIRST_FINE);
@@ -377,9 +524,29 @@ fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, m: u8) 
     }
 }
 
-fn read_motion(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx) -> Result<u8, String> {
+fn read_motion(
+    dec: &mut RangeDecoder<'_>,
+    ctx: &mut Contexts,
+    mc: ModeCtx,
+) -> Result<Motion, String> {
     if !dec.decode(&mut ctx.moved[mc.moved]) {
-        return Ok(0);
+        return Ok((0, 0));
+    }
+    let mut far = 0u8;
+    if dec.decode(&mut ctx.far[mc.far]) {
+        let n = far_candidates(mc);
+        if n > 0 && dec.decode(&mut ctx.far_same[n - 1]) {
+            far = mc.fars[usize::from(n == 2 && dec.decode(&mut ctx.far_pick))];
+        } else {
+            let k = ctx.far_tree.decode(dec) as usize;
+            if k >= FAR_COUNT {
+                return Err(format!("far motion {k} of {FAR_COUNT}"));
+            }
+            far = k as u8 + 1;
+        }
+        if !dec.decode(&mut ctx.far_more) {
+            return Ok((far, 0));
+        }
     }
     if ctx.fine_range > 0 && dec.decode(&mut ctx.fine[mc.fine]) {
         let k = ctx.fine_tree.decode(dec) as usize;
@@ -387,9 +554,9 @@ fn read_motion(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx) -> R
         if k >= count {
             return Err(format!("fine motion {k} of {count}"));
         }
-        return Ok(FIRST_FINE + k as u8);
+        return Ok((far, FIRST_FINE + k as u8));
     }
-    Ok(1 + ctx.direction.decode(dec) as u8)
+    Ok((far, 1 + ctx.direction.decode(dec) as u8))
 }
 
 /// The inter start levels a frame with `coded` levels offers.
@@ -688,8 +855,12 @@ pub fn encode_frame(
     if let Some(ops) = fine {
         assert_eq!(ops.range(), ctx.fine_range, "the models' fine-motion range");
     }
-    let (mut fine_pred, mut fine_f32, mut fine_s) =
-        (vec![0i32; dim], vec![0f32; dim], vec![0f32; dim]);
+    let (mut fine_pred, mut fine_f32, mut fine_s, mut far_f32) = (
+        vec![0i32; dim],
+        vec![0f32; dim],
+        vec![0f32; dim],
+        vec![0f32; dim],
+    );
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
@@ -706,23 +877,17 @@ pub fn encode_frame(
                 let (stop_at, error, _) =
                     chain.run(z, None, 0, search, ctx, (&state, &end), &pos, 0.0);
                 chain.best.copy_from_slice(&chain.idx);
-                (Mode::Intra, 0, stop_at, error)
+                (Mode::Intra, (0, 0), stop_at, error)
             }
             Some(prev) => {
                 let mc = ModeCtx::new(&state, at);
-                let whole_at = |m: u8| {
-                    let q = shifted(p, width, height, m);
-                    &prev[q * dim..(q + 1) * dim]
-                };
+                let sq =
+                    |v: &[f32]| -> f32 { z.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum() };
+                let whole_at = |q: usize| &prev[q * dim..(q + 1) * dim];
                 // each motion's prediction error (a copy's error), once
                 let mut err = [0f32; MOTIONS.len()];
-                let mut err_fine = f32::INFINITY;
                 for (m, e) in err.iter_mut().enumerate() {
-                    *e = z
-                        .iter()
-                        .zip(whole_at(m as u8))
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum();
+                    *e = sq(whole_at(shifted(p, width, height, m as u8)));
                 }
                 // the motions tried: none, and the shift whose prediction is closest (with the
                 // bits of saying so) when that is another
@@ -731,85 +896,160 @@ pub fn encode_frame(
                     if shifted(p, width, height, m) == p {
                         continue; // clamped at the edge: the same prediction as no motion
                     }
-                    let j = err[usize::from(m)] + lambda * motion_cost(ctx, mc, m);
+                    let j = err[usize::from(m)] + lambda * motion_cost(ctx, mc, (0, m));
                     if j < moved.1 {
                         moved = (m, j);
                     }
                 }
-                // fine motions (pixels, through the model's maps), where the prediction
-                // without motion leaves more error than saying "fine motion" costs
-                if let (Some(ops), Some(r)) = (fine, reference)
-                    && err[0] > lambda * motion_cost(ctx, mc, FIRST_FINE)
-                {
-                    let raw = prev_raw.as_deref().unwrap_or_default();
-                    let f = fine_search(
-                        ops,
-                        raw,
-                        (width, height),
-                        (x, y),
-                        z,
-                        (&mut fine_f32, &mut fine_s),
-                        metric,
-                    );
-                    for (d, e) in f.into_iter().flatten() {
-                        let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
-                        let j = e + lambda * motion_cost(ctx, mc, m);
-                        if j < moved.1 {
-                            moved = (m, j);
+                // the fine motions (pixels, through the model's maps) worth trying at position
+                // `b`, with their (approximate) errors, where the prediction without them leaves
+                // more error than saying "fine motion" costs
+                let mut fine_at = |b: usize, far: u8, e_none: f32, best: &mut (u8, f32)| {
+                    if let (Some(ops), Some(_)) = (fine, reference)
+                        && e_none > lambda * motion_cost(ctx, mc, (far, FIRST_FINE))
+                    {
+                        let raw = prev_raw.as_deref().unwrap_or_default();
+                        let f = fine_search(
+                            ops,
+                            raw,
+                            (width, height),
+                            (b % width, b / width),
+                            z,
+                            (&mut fine_f32, &mut fine_s),
+                            metric,
+                        );
+                        for (d, e) in f.into_iter().flatten() {
+                            let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
+                            let j = e + lambda * motion_cost(ctx, mc, (far, m));
+                            if j < best.1 {
+                                *best = (m, j);
+                            }
                         }
                     }
-                    if moved.0 >= FIRST_FINE {
-                        let d = fine_motion(ops.range(), usize::from(moved.0 - FIRST_FINE));
-                        ops.predict(&r.latent, (width, height), (x, y), d, &mut fine_pred);
-                        for (o, &v) in fine_s.iter_mut().zip(&fine_pred) {
-                            *o = v as f32 * LATENT_SCALE;
+                };
+                fine_at(p, 0, err[0], &mut moved);
+                // far motions: the previous latent up to FAR_RANGE positions away, where the
+                // best motion so far costs more than saying "far" does; the one of least
+                // `error + λ·bits` if it beats that motion, then fine motions around it
+                let cheapest = if mc.fars[0] != 0 { mc.fars[0] } else { 1 };
+                let j_best = moved.1.min(err[0] + lambda * motion_cost(ctx, mc, (0, 0)));
+                let mut far = (0u8, 0u8, j_best);
+                if j_best > lambda * motion_cost(ctx, mc, (cheapest, 0)) {
+                    // the bits every far motion costs at least (its value's may be few)
+                    let floor = lambda
+                        * (ctx.moved[mc.moved].cost(true)
+                            + ctx.far[mc.far].cost(true)
+                            + ctx.far_more.cost(false));
+                    // `error + λ·bits` of far motion `k` if it beats `far`: the error summed four
+                    // values at a time above the floor, given up once it cannot; then the bits
+                    let try_far = |k: u8, far: &mut (u8, u8, f32)| {
+                        let q = displaced(p, width, height, k);
+                        if q == p {
+                            return;
                         }
-                        match metric {
-                            Some(m) => m.apply(&fine_s, &mut fine_f32),
-                            None => fine_f32.copy_from_slice(&fine_s),
+                        let mut e = floor;
+                        for (a, b) in z.chunks(4).zip(whole_at(q).chunks(4)) {
+                            e += a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
+                            if e >= far.2 {
+                                return;
+                            }
                         }
-                        err_fine = z
-                            .iter()
-                            .zip(&fine_f32)
-                            .map(|(a, b)| (a - b) * (a - b))
-                            .sum();
+                        let j = e - floor + lambda * motion_cost(ctx, mc, (k, 0));
+                        if j < far.2 {
+                            *far = (k, 0, j);
+                        }
+                    };
+                    // the neighbours' far motions first (cheap to say), then every displacement
+                    for k in mc.fars.into_iter().filter(|&k| k != 0) {
+                        try_far(k, &mut far);
+                    }
+                    for k in 1..=FAR_COUNT as u8 {
+                        try_far(k, &mut far);
+                    }
+                    if far.0 != 0 {
+                        let b = displaced(p, width, height, far.0);
+                        let mut best = (0u8, far.2);
+                        fine_at(b, far.0, sq(whole_at(b)), &mut best);
+                        far.1 = best.0;
                     }
                 }
-                let err_of = |m: u8| {
-                    if m >= FIRST_FINE {
-                        err_fine
-                    } else {
-                        err[usize::from(m)]
+                // the kept fine predictions, exactly as the decoder makes them
+                let mut exact = |(f, m): Motion, pred: &mut [f32]| -> f32 {
+                    let (Some(ops), Some(r)) = (fine, reference) else {
+                        return f32::INFINITY;
+                    };
+                    let b = displaced(p, width, height, f);
+                    let d = fine_motion(ops.range(), usize::from(m - FIRST_FINE));
+                    ops.predict(
+                        &r.latent,
+                        (width, height),
+                        (b % width, b / width),
+                        d,
+                        &mut fine_pred,
+                    );
+                    for (o, &v) in fine_s.iter_mut().zip(&fine_pred) {
+                        *o = v as f32 * LATENT_SCALE;
                     }
-                };
-                let pred_at = |m: u8| {
-                    if m >= FIRST_FINE {
-                        return &fine_f32[..];
+                    match metric {
+                        Some(mt) => mt.apply(&fine_s, pred),
+                        None => pred.copy_from_slice(&fine_s),
                     }
-                    let q = shifted(p, width, height, m);
-                    &prev[q * dim..(q + 1) * dim]
+                    sq(pred)
                 };
-                let motions: &[u8] = if moved.1 < err[0] + lambda * motion_cost(ctx, mc, 0) {
-                    &[0, moved.0]
+                let err_fine = if moved.0 >= FIRST_FINE {
+                    exact((0, moved.0), &mut fine_f32)
                 } else {
-                    &[0]
+                    f32::INFINITY
                 };
+                let err_far = match far {
+                    (0, _, _) => f32::INFINITY,
+                    (f, 0, _) => sq(whole_at(displaced(p, width, height, f))),
+                    (f, m, _) => exact((f, m), &mut far_f32),
+                };
+                let err_of = |(f, m): Motion| match (f, m) {
+                    (0, m) if m >= FIRST_FINE => err_fine,
+                    (0, m) => err[usize::from(m)],
+                    _ => err_far,
+                };
+                let pred_at = |(f, m): Motion| -> &[f32] {
+                    match (f, m) {
+                        (0, m) if m >= FIRST_FINE => &fine_f32[..],
+                        (0, m) => whole_at(shifted(p, width, height, m)),
+                        (f, 0) => whole_at(displaced(p, width, height, f)),
+                        _ => &far_f32[..],
+                    }
+                };
+                let j_none = err[0] + lambda * motion_cost(ctx, mc, (0, 0));
+                let mut motions = [(0u8, 0u8); 3];
+                let mut tried = 1;
+                if moved.1 < j_none {
+                    motions[tried] = (0, moved.0);
+                    tried += 1;
+                }
+                if far.0 != 0 {
+                    let j = err_far + lambda * motion_cost(ctx, mc, (far.0, far.1));
+                    if j < j_none.min(moved.1) {
+                        motions[tried] = (far.0, far.1);
+                        tried += 1;
+                    }
+                }
+                let motions = &motions[..tried];
                 // a plain copy is always a valid choice, whatever the costs compare to (a
                 // non-finite latent makes every comparison false)
-                let copy_j = |m: u8| {
+                let copy_j = |m: Motion| {
                     let e = err_of(m);
                     let bits = mode_cost(ctx, mc, starts, Mode::Copy) + motion_cost(ctx, mc, m);
                     (e, e + lambda * bits)
                 };
-                let (e0, j0) = copy_j(0);
-                let mut best = (Mode::Copy, 0u8, 0usize, e0, j0);
+                let (e0, j0) = copy_j((0, 0));
+                let mut best = (Mode::Copy, (0u8, 0u8), 0usize, e0, j0);
                 for &m in &motions[1..] {
                     let (e, j) = copy_j(m);
                     if j < best.4 {
                         best = (Mode::Copy, m, 0, e, j);
                     }
                 }
-                let candidates = std::iter::once((Mode::Intra, 0u8)).chain(
+                let candidates = std::iter::once((Mode::Intra, (0u8, 0u8))).chain(
                     motions
                         .iter()
                         .flat_map(|&m| starts.iter().map(move |&s| (Mode::Inter(s), m))),
@@ -845,7 +1085,7 @@ pub fn encode_frame(
             }
         }
         state.mode[p] = mode;
-        state.motion[p] = motion;
+        (state.far[p], state.motion[p]) = motion;
         let class = Class::of(kind, mode);
         if let Some(first) = first_level(mode) {
             for l in first..coded {
@@ -1148,7 +1388,7 @@ pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> V
             let mc = ModeCtx::new(state, at);
             write_mode(&mut enc, ctx, mc, starts, mode);
             if mode != Mode::Intra {
-                write_motion(&mut enc, ctx, mc, state.motion[p]);
+                write_motion(&mut enc, ctx, mc, (state.far[p], state.motion[p]));
             }
         }
         let class = Class::of(kind, mode);
@@ -1197,13 +1437,31 @@ pub fn symbol_count(state: &TokenState, kind: FrameKind, fine_range: u8) -> usiz
                 }
             };
             if mode != Mode::Intra {
-                // the moved flag, then the fine flag (if the stream has fine motion) and a
+                // the moved flag; if moved, the far flag (then a far motion and whether a shift
+                // follows), and a shift: the fine flag (if the stream has fine motion) and a
                 // direction or fine motion
-                count += match state.motion[p] {
-                    0 => 1,
-                    m if m >= FIRST_FINE => 3,
-                    _ => 2 + usize::from(fine_range > 0),
-                };
+                let (far, m) = (state.far[p], state.motion[p]);
+                count += 1;
+                if far != 0 || m != 0 {
+                    // the far flag; a far motion: "same as a neighbour's" (and which) or its
+                    // value, then whether a shift follows
+                    count += 1;
+                    if far != 0 {
+                        let mc =
+                            ModeCtx::new(state, (p, p % state.width, p / state.width, state.width));
+                        let n = far_candidates(mc);
+                        let same = mc.fars[..n].contains(&far);
+                        count += usize::from(n > 0)
+                            + usize::from(same && n == 2)
+                            + usize::from(!same)
+                            + 1;
+                    }
+                    count += match m {
+                        0 => 0,
+                        m if m >= FIRST_FINE => 2,
+                        _ => 1 + usize::from(fine_range > 0),
+                    };
+                }
             }
         }
         let Some(first) = first_level(mode) else {
@@ -1244,21 +1502,22 @@ pub fn decode_frame(
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
-        let (mode, motion) = match kind {
+        let (mode, (far, motion)) = match kind {
             FrameKind::Delta => {
                 let mc = ModeCtx::new(&state, at);
                 let mode = read_mode(&mut dec, ctx, mc, starts);
                 let motion = if mode == Mode::Intra {
-                    0
+                    (0, 0)
                 } else {
                     read_motion(&mut dec, ctx, mc)?
                 };
                 (mode, motion)
             }
-            FrameKind::Key => (Mode::Intra, 0),
+            FrameKind::Key => (Mode::Intra, (0, 0)),
         };
         state.mode[p] = mode;
         state.motion[p] = motion;
+        state.far[p] = far;
         let class = Class::of(kind, mode);
         let mut e = 0u8;
         if let Some(first) = first_level(mode) {

@@ -262,6 +262,72 @@ fn a_field_that_moves_one_position_is_predicted_with_motion() {
     }
 }
 
+#[test]
+fn a_field_that_moves_three_positions_is_predicted_with_far_motion() {
+    // a field shifted three latent positions (24 pixels) to the right and one down each frame:
+    // beyond the one-position motions; a far motion predicts it, and most positions repeat their
+    // neighbour's far motion instead of coding it
+    let offsets: std::collections::HashSet<(i8, i8)> =
+        (1..=vqc::FAR_COUNT as u8).map(vqc::far_offset).collect();
+    assert_eq!(offsets.len(), vqc::FAR_COUNT);
+    assert!(!offsets.contains(&(0, 0)));
+    assert!(
+        offsets
+            .iter()
+            .all(|&(x, y)| x.abs().max(y.abs()) <= vqc::FAR_RANGE)
+    );
+    let (rows, cols, step) = (8, 14, 3);
+    let (wide_rows, wide_cols) = (rows + 4, cols + 4 * step);
+    let mut r = noise(9);
+    let wide: Vec<f32> = (0..wide_rows * wide_cols * DIM).map(|_| r()).collect();
+    let frames: Vec<Vec<f32>> = (0..5)
+        .map(|t| {
+            (0..rows * cols)
+                .flat_map(|p| {
+                    let (y, x) = (p / cols + 4 - t, p % cols + 4 * step - step * t);
+                    wide[(y * wide_cols + x) * DIM..][..DIM].to_vec()
+                })
+                .collect()
+        })
+        .collect();
+    let (stream, packets) = encode(60, &frames, rows, cols);
+    let bits = |p: &vqc::Packet| p.stats.bits.motion;
+    for p in &packets[1..] {
+        let s = &p.state;
+        // the positions whose source is inside the previous frame: all but the left 3 columns and
+        // the top row
+        let inside = (rows - 1) * (cols - step);
+        let far = (0..rows * cols)
+            .filter(|&q| s.far[q] != 0 && vqc::far_offset(s.far[q]) == (-(step as i8), -1))
+            .count();
+        assert!(
+            far * 10 >= inside * 8,
+            "frame {}: {far} of {inside} far",
+            p.pts
+        );
+        // far motions repeated from neighbours cost far less than 7 bits each
+        // coding each far motion's value takes 7 bits of it and 3 flags; repeating a
+        // neighbour's, a few flags (once the models have seen a frame of them)
+        if p.pts >= 2 {
+            assert!(
+                bits(p) < far as f64 * 4.0,
+                "frame {}: {} motion bits for {far}",
+                p.pts,
+                bits(p)
+            );
+        }
+    }
+    let key = packets[0].data.len();
+    let sizes: Vec<usize> = packets.iter().map(|p| p.data.len()).collect();
+    // cheaper than the keyframe although a quarter of the positions come into view each frame
+    assert!(sizes[1..].iter().all(|&s| s < key), "{sizes:?}");
+    assert!(sizes[4] * 4 < key * 3, "{sizes:?}");
+    let decoded = decode(&stream);
+    for (f, p) in decoded.iter().zip(&packets) {
+        assert_eq!(f.state, p.state);
+    }
+}
+
 /// Every number of coded levels (1: no inter start; 2..: one to four starts), key then delta
 /// frames: the decoder reads back the encoder's modes, motions and indices, `write_frame`
 /// re-encodes them to the very payload, and a non-finite latent still makes a decodable frame.
