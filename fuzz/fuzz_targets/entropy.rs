@@ -30,8 +30,9 @@ fn check(state: &vqc::TokenState, size: usize, kind: FrameKind, fine: u8) {
         assert!(kind == FrameKind::Delta || state.mode[p] == Mode::Intra);
         let motions = usize::from(FIRST_FINE) + if fine > 0 { fine_count(fine) } else { 0 };
         assert!(usize::from(state.motion[p]) < motions);
+        assert!(usize::from(state.far[p]) <= vqc::FAR_COUNT);
         assert!(
-            state.mode[p] != Mode::Intra || state.motion[p] == 0,
+            state.mode[p] != Mode::Intra || (state.motion[p] == 0 && state.far[p] == 0),
             "intra never moves"
         );
         assert!((0..first.min(state.levels)).all(|l| state.idx[l * n + p] == NONE));

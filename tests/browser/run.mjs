@@ -136,7 +136,9 @@ try {
   check('stream: the native CLI decodes the browser\'s .vqc to the same indices', native.length === pageTokens.length && native.every((v, i) => v === pageTokens[i]), `${native.length} indices`);
   const y4m = join(outDir, 'sample.y4m');
   execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', 'www/sample.webm', '-frames:v', String(N), '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', y4m]);
-  const cli = execFileSync(bin, ['encode', y4m, '-o', join(outDir, 'native.vqc'), '--backend', 'cpu', '--model', 'lite', '--quality', '80', '-q'], { encoding: 'utf8' });
+  // the page's encoder is a live one (a keyframe every 60, no lookahead); the CLI's defaults are a whole file's
+  const live = ['--keyint', '60', '--lookahead', '0'];
+  const cli = execFileSync(bin, ['encode', y4m, '-o', join(outDir, 'native.vqc'), '--backend', 'cpu', '--model', 'lite', '--quality', '80', '-q', ...live], { encoding: 'utf8' });
   const nativePsnr = Number(/PSNR-RGB ([0-9.]+) dB/.exec(cli)[1]);
   check('stream: in-page PSNR within 0.5 dB of the native CLI on the same clip', Math.abs(nativePsnr - enc.psnr) <= 0.5, `page ${enc.psnr.toFixed(2)} dB, CLI ${nativePsnr.toFixed(2)} dB`);
   const played = await page.evaluate(async () => {
@@ -196,7 +198,7 @@ try {
   const bookPath = join(outDir, 'page.codebook');
   writeFileSync(bookPath, Uint8Array.from(await page.evaluate(() => window.vqDemo.codebookBytes())));
   const cbCli = execFileSync(bin, ['encode', y4m, '-o', join(outDir, 'native-codebook.vqc'), '--backend', 'cpu', '--model', 'lite',
-    '--quality', '80', '-q', '--codebook', bookPath], { encoding: 'utf8' });
+    '--quality', '80', '-q', '--codebook', bookPath, ...live], { encoding: 'utf8' });
   // compared as the codebook's gain in PSNR-Y, page against CLI: the two measure against their
   // own sources (the page's RGBA from the browser's decoder, the CLI's 4:2:0 y4m), whose luma
   // differ by a constant; and the encoder weighs luma above chroma (the model's metric), so

@@ -560,9 +560,10 @@ fn report(
     };
     writeln!(
         s,
-        "- vqcodec qualities {:?}, keyframe every {} frames, search effort {}; {references}; \
-         quality is the mean over frames against the source; MS-SSIM on Y'.\n",
-        args.qualities, args.keyint, args.effort,
+        "- vqcodec qualities {:?}, keyframe every {} frames, lookahead {} frames, adaptive \
+         quantisation {}, search effort {}; {references}; quality is the mean over frames \
+         against the source; MS-SSIM on Y'.\n",
+        args.qualities, args.keyint, args.lookahead, args.aq, args.effort,
     )?;
     writeln!(
         s,
