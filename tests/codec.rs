@@ -431,14 +431,13 @@ fn a_repeated_frame_costs_a_few_bytes() {
 fn the_bits_by_syntax_element_add_up_to_each_payload() {
     let e = engine(Backend::cpu("test"));
     let frames = clip();
-    let (_, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(60), 3));
+    let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(60), 3));
     assert_eq!(packets.len(), frames.len());
+    let header = Header::parse(&stream, &Limits::default()).unwrap();
     let mut delta_motion = 0.0;
     for p in &packets {
-        let header = (vqc::MIN_CHUNK_HEADER_LEN..=vqc::MAX_CHUNK_HEADER_LEN)
-            .find(|&h| vqc::chunk_header_len(p.pts, p.data.len() - h) == h)
-            .expect("a chunk header");
-        let payload = (p.data.len() - header) as f64;
+        let (chunk, _) = vqc::Chunk::parse(&p.data, 0, &header, &Limits::default()).unwrap();
+        let payload = chunk.payload.len() as f64;
         let b = p.stats.bits;
         let modelled = b.total() / 8.0;
         // the flush adds up to 4 bytes (fewer when it drops zeros); costs come from a table

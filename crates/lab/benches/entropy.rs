@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use vqc::bench::{Contexts, decode_frame, symbol_count, write_frame};
 use vqcodec::pipeline::Encoder;
-use vqcodec::vqc::{EncoderConfig, FrameKind, RateControl, TokenState, chunk_header_len};
+use vqcodec::vqc::{Chunk, EncoderConfig, FrameKind, Limits, RateControl, TokenState};
 use vqcodec::y4m_io::{Y4mReader, open_input};
 use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on};
 
@@ -58,7 +58,8 @@ fn main() {
     let mut enc = block_on(Encoder::new(&engine, cfg)).unwrap();
     let analyser = enc.analyser();
     // the models the stream's frames are coded with (the shipped weights carry fine motion)
-    let fine = enc.header().fine_motion;
+    let header = enc.header().clone();
+    let fine = header.fine_motion;
     let fresh = || Contexts::new(3, 7).with_fine_motion(fine);
     let mut coded: Vec<(FrameKind, TokenState, Vec<u8>)> = Vec::new();
     let mut t_decide = 0f64;
@@ -68,11 +69,8 @@ fn main() {
         let packets = enc.code(&analysis, false).unwrap();
         t_decide += t.elapsed().as_secs_f64();
         for p in packets {
-            // the header's length depends on the payload's: the one split that adds up
-            let header = (8..=16)
-                .find(|&h| chunk_header_len(p.pts, p.data.len() - h) == h)
-                .expect("a chunk header");
-            let payload = p.data[header..].to_vec();
+            let (c, _) = Chunk::parse(&p.data, 0, &header, &Limits::default()).unwrap();
+            let payload = c.payload.to_vec();
             coded.push((p.kind, p.state, payload));
         }
     }

@@ -932,7 +932,8 @@ pub fn encode_frame(
                 // best motion so far costs more than saying "far" does; the one of least
                 // `error + λ·bits` if it beats that motion, then fine motions around it
                 let cheapest = if mc.fars[0] != 0 { mc.fars[0] } else { 1 };
-                let j_best = moved.1.min(err[0] + lambda * motion_cost(ctx, mc, (0, 0)));
+                let j_none = err[0] + lambda * motion_cost(ctx, mc, (0, 0));
+                let j_best = moved.1.min(j_none);
                 let mut far = (0u8, 0u8, j_best);
                 if j_best > lambda * motion_cost(ctx, mc, (cheapest, 0)) {
                     // the bits every far motion costs at least (its value's may be few)
@@ -1019,7 +1020,6 @@ pub fn encode_frame(
                         _ => &far_f32[..],
                     }
                 };
-                let j_none = err[0] + lambda * motion_cost(ctx, mc, (0, 0));
                 let mut motions = [(0u8, 0u8); 3];
                 let mut tried = 1;
                 if moved.1 < j_none {
@@ -1028,7 +1028,7 @@ pub fn encode_frame(
                 }
                 if far.0 != 0 {
                     let j = err_far + lambda * motion_cost(ctx, mc, (far.0, far.1));
-                    if j < j_none.min(moved.1) {
+                    if j < j_best {
                         motions[tried] = (far.0, far.1);
                         tried += 1;
                     }
