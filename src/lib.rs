@@ -26,6 +26,7 @@ pub mod frame;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+mod search;
 #[cfg(feature = "y4m")]
 pub mod y4m_io;
 

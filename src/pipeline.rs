@@ -153,6 +153,62 @@ pub fn block_activity(frame: &Frame, s: usize) -> Vec<f32> {
         .collect()
 }
 
+/// One frame made ready for a search on the device ([`Encoder::plan`]): the plan and the latent.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    plan: vqc::SearchPlan,
+    latent: Vec<f32>,
+}
+
+impl Planned {
+    /// What the search needs.
+    pub fn plan(&self) -> &vqc::SearchPlan {
+        &self.plan
+    }
+}
+
+/// The device half of an [`Encoder`]'s search on the device ([`Encoder::searcher`]).
+#[derive(Debug, Clone)]
+pub struct Searcher {
+    engine: Engine,
+}
+
+impl Searcher {
+    /// Decides the frame `planned` describes on the engine's device.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the device fails.
+    pub async fn search(&self, planned: &Planned) -> Result<vqc::SearchChoice, Error> {
+        self.engine.search(&planned.plan, &planned.latent).await
+    }
+}
+
+/// Where an [`Encoder`] makes its choices ([`Encoder::code_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Search {
+    /// The format crate's search on the CPU, position after position with the entropy
+    /// coder's exact costs: the smallest files.
+    #[default]
+    Host,
+    /// Every position of a frame at once on the engine's device, with the costs the models had
+    /// before the frame: fast on a GPU, larger files ([`vqc::SearchPlan`] says what it leaves
+    /// out).
+    Device,
+}
+
+impl std::str::FromStr for Search {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "host" | "cpu" => Ok(Self::Host),
+            "device" | "gpu" => Ok(Self::Device),
+            other => Err(format!(
+                "unknown search {other:?} (expected host or device)"
+            )),
+        }
+    }
+}
+
 /// Turns the frames of one stream into `.vqc` chunks. Owns the model (with the stream's
 /// codebook, when it carries one), the reference state and rate control.
 #[derive(Debug, Clone)]
@@ -227,6 +283,82 @@ impl Encoder {
         Ok(self
             .coder
             .encode_analysed(&analysis.latents, Some(&analysis.activity), force_key)?)
+    }
+
+    /// Codes analysed frames in order as [`Encoder::code`] does, with each frame's choices made
+    /// where `search` says: [`Search::Host`] is [`Encoder::code`] itself; [`Search::Device`]
+    /// decides every position of a frame at once on the engine's device (matrix products and
+    /// argmins: what makes encoding fast on a GPU) and keeps only the entropy coding on the
+    /// CPU — [`Encoder::plan`], [`Searcher::search`], [`Encoder::code_searched`] for each frame.
+    /// Its streams are ordinary streams; its choices are coarser (whole-position motion only,
+    /// no lookahead, no scene-cut trial: [`vqc::SearchPlan`]), so its files are larger at equal
+    /// quality.
+    ///
+    /// # Errors
+    /// As [`Encoder::code`]; [`Search::Device`] also [`Error::Config`] for an encoder that aims
+    /// at a bitrate, and [`Error::Backend`] if the device fails.
+    pub async fn code_with(
+        &mut self,
+        analysis: &Analysis,
+        force_key: bool,
+        search: Search,
+    ) -> Result<Vec<Packet>, Error> {
+        if search == Search::Host {
+            return self.code(analysis, force_key);
+        }
+        let searcher = self.searcher();
+        let mut out = Vec::with_capacity(analysis.len());
+        for i in 0..analysis.len() {
+            let planned = self.plan(analysis, i, force_key && i == 0)?;
+            let choice = searcher.search(&planned).await?;
+            out.push(self.code_searched(&planned, &choice)?);
+        }
+        Ok(out)
+    }
+
+    /// The next frame, `analysis`'s frame `i`, made ready for a search on the device
+    /// ([`Searcher::search`]; then [`Encoder::code_searched`], before anything else is coded).
+    /// A keyframe when `force_key` or planned.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an encoder that aims at a bitrate or a frame `analysis` lacks.
+    pub fn plan(&self, analysis: &Analysis, i: usize, force_key: bool) -> Result<Planned, Error> {
+        let (Some(latent), Some(activity)) = (analysis.latents.get(i), analysis.activity.get(i))
+        else {
+            return Err(vqc::ConfigError::Option(format!(
+                "frame {i} of an analysis of {}",
+                analysis.len()
+            ))
+            .into());
+        };
+        Ok(Planned {
+            plan: self.coder.plan(Some(activity), force_key)?,
+            latent: latent.clone(),
+        })
+    }
+
+    /// The device half of a search on the device: a clone of the model's engine, free of the
+    /// encoder's state (to run without borrowing the encoder).
+    pub fn searcher(&self) -> Searcher {
+        Searcher {
+            engine: self.renderer.engine.clone(),
+        }
+    }
+
+    /// Codes the frame `planned` was made for as `choice` decides it: entropy coding and the
+    /// reference a decoder will hold (integers; never awaits).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for choices the format cannot code, or a plan made for another frame
+    /// (nothing is coded then).
+    pub fn code_searched(
+        &mut self,
+        planned: &Planned,
+        choice: &vqc::SearchChoice,
+    ) -> Result<Packet, Error> {
+        Ok(self
+            .coder
+            .encode_searched(&planned.latent, &planned.plan, choice)?)
     }
 
     /// Frames the encoder looks ahead (0 or 1: none; `EncoderConfig::lookahead`).

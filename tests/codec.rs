@@ -1,7 +1,7 @@
 //! The `.vqc` stream on a real clip: round trip, determinism, backends, damage, cuts and
 //! hostile headers.
 
-use vqcodec::pipeline::{Decoder, Encoder};
+use vqcodec::pipeline::{Decoder, Encoder, Search};
 use vqcodec::vqc::{
     self as vqc, DecodedFrame, EncoderConfig, FIRST_FINE, FrameKind, HEADER_LEN, Header, Limits,
     Packet, RateControl, StreamDecoder, StreamError,
@@ -282,6 +282,93 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
     // float differences between backends move the encoder's choices a little, never much
     if quality.len() == 2 {
         assert!((quality[0] - quality[1]).abs() < 0.3, "{quality:?}");
+    }
+}
+
+/// Encodes `frames` with the choices made where `search` says; the stream and the packets.
+fn encode_with(
+    engine: &Engine,
+    frames: &[Frame],
+    cfg: EncoderConfig,
+    search: Search,
+) -> (Vec<u8>, Vec<Packet>) {
+    let mut enc = block_on(Encoder::new(engine, cfg)).unwrap();
+    let mut stream = enc.header_bytes();
+    let analysis = block_on(enc.analyser().analyse(frames)).unwrap();
+    let packets = block_on(enc.code_with(&analysis, false, search)).unwrap();
+    for p in &packets {
+        stream.extend_from_slice(&p.data);
+    }
+    (stream, packets)
+}
+
+#[test]
+fn the_device_search_makes_streams_any_decoder_reads_near_the_hosts_size_and_quality() {
+    let frames = clip();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let mean_psnr = |out: &[Frame]| {
+        out.iter()
+            .zip(&frames)
+            .map(|(x, y)| psnr_rgb(x, y))
+            .sum::<f64>()
+            / frames.len() as f64
+    };
+    let decoder = engine(Backend::cpu("decoder"));
+    let cfg = config(&frames, RateControl::Quality(80), 4);
+    let (host, _) = encode_with(&decoder, &frames, cfg.clone(), Search::Host);
+    let (decoded, errors) = decode_all(&decoder, &host);
+    assert!(errors.is_empty(), "{errors:?}");
+    let host_psnr = mean_psnr(&pixels(&decoder, &decoded, w, h));
+    let mut searches = vec![("cpu", engine(Backend::cpu("test")))];
+    match Backend::select(BackendRequest::Gpu) {
+        Ok(b) => searches.push(("wgpu", engine(b))),
+        Err(e) => eprintln!("no GPU adapter here ({e}); the search on the CPU backend only"),
+    }
+    let mut keyframes = Vec::new();
+    let mut results = Vec::new();
+    for (name, enc) in &searches {
+        let (stream, packets) = encode_with(enc, &frames, cfg.clone(), Search::Device);
+        let (decoded, errors) = decode_all(&decoder, &stream);
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert_eq!(decoded.len(), frames.len(), "{name}");
+        for (d, p) in decoded.iter().zip(&packets) {
+            assert_eq!(d.state, p.state, "{name} frame {}", p.pts);
+        }
+        // the delta frames predict: most positions copy or code a residual
+        for p in packets.iter().filter(|p| p.kind == FrameKind::Delta) {
+            assert!(
+                p.stats.copied + p.stats.inter > 0.5,
+                "{name} frame {}: {:?}",
+                p.pts,
+                p.stats
+            );
+        }
+        let psnr = mean_psnr(&pixels(&decoder, &decoded, w, h));
+        eprintln!(
+            "search on {name}: {} bytes, {psnr:.2} dB; the host's {} bytes, {host_psnr:.2} dB",
+            stream.len(),
+            host.len()
+        );
+        // measured on this clip (base, quality 80): within 2% of the size and 0.1 dB
+        let ratio = stream.len() as f64 / host.len() as f64;
+        keyframes.push(packets[0].state.clone());
+        results.push((name, ratio, psnr));
+    }
+    // the same keyframe searched on the GPU and the CPU: the same choices but for float ties
+    if let [cpu, gpu] = &keyframes[..] {
+        let same = cpu.idx.iter().zip(&gpu.idx).filter(|(a, b)| a == b).count();
+        let share = same as f64 / cpu.idx.len() as f64;
+        eprintln!(
+            "keyframe indices the GPU and CPU searches agree on: {:.2}%",
+            share * 100.0
+        );
+        let depth = |s: &vqc::TokenState| s.idx.iter().filter(|&&v| v != vqc::NONE).count();
+        eprintln!("coded indices: cpu {}, gpu {}", depth(cpu), depth(gpu));
+        assert!(share > 0.98, "{share}");
+    }
+    for (name, ratio, psnr) in results {
+        assert!((0.8..1.25).contains(&ratio), "{name}: {ratio}");
+        assert!(psnr > host_psnr - 0.5, "{name}: {psnr} against {host_psnr}");
     }
 }
 

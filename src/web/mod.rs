@@ -286,7 +286,9 @@ impl VqCodec {
         let engine = Rc::clone(&self.engine);
         let opts = encoder_options(options);
         future_to_promise(async move {
-            let mut config = opts?.config()?;
+            let opts = opts?;
+            let on_device = opts.search_on_device()?;
+            let mut config = opts.config()?;
             if let Some(bytes) = codebook {
                 config.codebook = Some(CodebookPatch::parse(&bytes)?);
             }
@@ -298,6 +300,7 @@ impl VqCodec {
                 encoder: Rc::new(RefCell::new(encoder)),
                 width,
                 height,
+                on_device,
             }
             .into())
         })
@@ -511,6 +514,8 @@ pub struct VqStreamEncoder {
     encoder: Rc<RefCell<pipeline::Encoder>>,
     width: u32,
     height: u32,
+    /// The choices are made on the device (`search: "device"`).
+    on_device: bool,
 }
 
 /// A packet as JavaScript sees it: `{type, pts, data, stats, tokens}`.
@@ -612,6 +617,7 @@ impl VqStreamEncoder {
     ) -> Promise {
         let encoder = Rc::clone(&self.encoder);
         let analyser = self.encoder.borrow().analyser();
+        let searcher = self.on_device.then(|| self.encoder.borrow().searcher());
         let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
         future_to_promise(async move {
             let frame = frame.map_err(js_err)?;
@@ -619,11 +625,26 @@ impl VqStreamEncoder {
                 .analyse(std::slice::from_ref(&frame))
                 .await
                 .map_err(js_err)?;
-            // the integer phase: borrowed here, never across an await
-            let packets = encoder
-                .borrow_mut()
-                .push(analysis, key_frame)
-                .map_err(js_err)?;
+            // the integer phases: borrowed there, never across an await
+            let packets = match searcher {
+                None => encoder
+                    .borrow_mut()
+                    .push(analysis, key_frame)
+                    .map_err(js_err)?,
+                Some(searcher) => {
+                    let planned = encoder
+                        .borrow()
+                        .plan(&analysis, 0, key_frame)
+                        .map_err(js_err)?;
+                    let choice = searcher.search(&planned).await.map_err(js_err)?;
+                    vec![
+                        encoder
+                            .borrow_mut()
+                            .code_searched(&planned, &choice)
+                            .map_err(js_err)?,
+                    ]
+                }
+            };
             reply(packets)
         })
     }

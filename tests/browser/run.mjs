@@ -284,6 +284,10 @@ try {
     // keyframes every 3 frames cut windows of 4 to 3: the first window is out before the flush, the last only after it
     && la.outputsBeforeFlush === 3 && la.tokensMatch && !la.sameAsPlain && la.bad.kind === 'Config' && api.encoderDefaults.lookahead === 0,
     `${la.bytes} bytes (without: ${api.bytes}), ${la.outputsBeforeFlush} chunks before flush(), ${la.types.join(',')} | ${la.bad.message}`);
+  check("package: search 'device' (run by the CPU module here) makes an ordinary stream that decodes to the encoder's indices; the default is 'host'; with a lookahead or another value, a Config error",
+    api.search.error === null && api.search.types.join() === 'key,delta,delta,key,delta,delta' && api.search.tokensMatch && api.search.differs
+      && api.search.default === 'host' && api.search.withLookahead.kind === 'Config' && api.search.bad.kind === 'Config',
+    `${api.search.bytes} bytes on the device's search, ${api.bytes} on the host's | ${api.search.withLookahead.message} | ${api.search.bad.message}`);
   check('package: adaptive quantisation is on by default (0.15, from the format module); aq: 0 codes the same frames to another stream; aq 1.5 is a Config error',
     api.aq.error === null && api.aq.chunks === 6 && api.aq.differs && api.encoderDefaults.aq === 0.15 && api.aq.bad.kind === 'Config',
     `${api.aq.bytes} bytes with aq 0, ${api.bytes} with the default ${api.encoderDefaults.aq} | ${api.aq.bad.message}`);

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::ModelArgs;
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::model::{ModelId, ModelKind, Weights};
-use vqcodec::pipeline::{Encoder, StreamReader};
+use vqcodec::pipeline::{Encoder, Search, StreamReader};
 use vqcodec::vqc::{
     CodebookPatch, EncoderConfig, FrameKind, Header, Limits, RateControl, StreamDecoder,
     StreamError, SymbolBits,
@@ -54,6 +54,12 @@ pub struct EncodeArgs {
     /// fewer in busy texture (λ per block by its Y' variance, as x264's AQ).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = parse_aq)]
     pub aq: f64,
+    /// Where the encoder makes its choices: `host` (the CPU, position after position with the
+    /// entropy coder's exact costs: the smallest files) or `device` (every position of a frame
+    /// at once on the backend's device: fast on a GPU, larger files; whole-position motion
+    /// only, no lookahead, a quality rather than a bitrate).
+    #[arg(long, default_value = "host", conflicts_with = "bitrate")]
+    pub search: Search,
     /// Encode at most this many frames.
     #[arg(long)]
     pub frames: Option<usize>,
@@ -140,7 +146,12 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         effort: a.effort,
         chroma: reader.chroma().into(),
         frame_count: 0,
-        lookahead: a.lookahead,
+        // the device search decides frame by frame
+        lookahead: if a.search == Search::Device {
+            0
+        } else {
+            a.lookahead
+        },
         aq: a.aq,
         codebook: codebook.clone(),
     };
@@ -165,7 +176,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         );
     }
     eprintln!(
-        "{w}x{h} @ {fps:.3} fps | model {} ({}) | backend {} ({}) | {}",
+        "{w}x{h} @ {fps:.3} fps | model {} ({}) | backend {} ({}) | {}{}",
         a.model.label(),
         engine.model_id(),
         engine.backend_kind(),
@@ -173,6 +184,10 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         match rate {
             RateControl::Quality(q) => format!("quality {q}"),
             RateControl::Bitrate(k) => format!("target {k} kbit/s"),
+        },
+        match a.search {
+            Search::Host => "",
+            Search::Device => " | search on the device",
         }
     );
     let mut out = create_output(&a.output)?;
@@ -223,7 +238,10 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
             // lookahead's window at once (its time shared among its frames)
             for one in analysis.split() {
                 let t = Instant::now();
-                let packets = encoder.push(one, false)?;
+                let packets = match a.search {
+                    Search::Host => encoder.push(one, false)?,
+                    Search::Device => block_on(encoder.code_with(&one, false, a.search))?,
+                };
                 t_code += t.elapsed().as_secs_f64();
                 if !packets.is_empty() {
                     let per = t.elapsed().as_secs_f64() * 1000.0 / packets.len() as f64;

@@ -87,11 +87,16 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         engine,
         EncoderConfig::new(u32::try_from(w)?, u32::try_from(h)?),
     ))?;
+    // the same frames again with the search on the device (vqcodec encode --search device)
+    let mut on_device = encoder.clone();
     let analyser = encoder.analyser();
     let mut dec = Decoder::new(engine, &encoder.header_bytes(), Limits::default())?;
     let renderer = dec.renderer();
     let (mut t_net_e, mut t_code, mut t_ent_d, mut t_net_d, mut t_model, mut t_read) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    // the device's search in its three phases: the plan (host), the search (device, with its
+    // uploads and readback), the entropy coding and reconstruction (host)
+    let (mut t_dev, mut t_plan, mut t_search, mut t_write) = (vec![], vec![], vec![], vec![]);
     let mut last_state = None;
     for (i, f) in frames.iter().enumerate() {
         let s = Instant::now();
@@ -100,6 +105,14 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         let s = Instant::now();
         let packet = encoder.code(&analysis, false)?.remove(0);
         let e2 = ms(s);
+        let s = Instant::now();
+        let planned = on_device.plan(&analysis, 0, false)?;
+        let p1 = ms(s);
+        let s2 = Instant::now();
+        let choice = block_on(on_device.searcher().search(&planned))?;
+        let p2 = ms(s2);
+        on_device.code_searched(&planned, &choice)?;
+        let e3 = ms(s);
         let s = Instant::now();
         let symbols = dec.symbols(&packet.data)?;
         let d1 = ms(s);
@@ -117,6 +130,10 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         if i >= warm {
             t_net_e.push(e1);
             t_code.push(e2);
+            t_dev.push(e3);
+            t_plan.push(p1);
+            t_search.push(p2);
+            t_write.push(e3 - p1 - p2);
             t_ent_d.push(d1);
             t_net_d.push(d2);
             t_model.push(m);
@@ -176,6 +193,15 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         median(&mut t_rgb),
         median(&mut t_model),
         median(&mut t_read),
+    );
+    let dev = median(&mut t_dev);
+    line += &format!(
+        " | with the search on the device: RVQ/RD/entropy {dev:.2} ms (plan {:.2} + search {:.2} + entropy coding {:.2}), encode {:.2} ms ({:.1} fps)",
+        median(&mut t_plan),
+        median(&mut t_search),
+        median(&mut t_write),
+        ne + dev,
+        1000.0 / (ne + dev)
     );
     if !t_batch.is_empty() {
         line += &format!(

@@ -69,6 +69,11 @@ impl Metric {
         out
     }
 
+    /// `A` (`dim × dim`, row-major, upper triangular).
+    pub fn matrix(&self) -> &[f32] {
+        &self.a
+    }
+
     /// The codebooks in the search space (fixed-point values unchanged: reconstruction stays the
     /// model's).
     pub(crate) fn search(&self) -> &Codebooks {

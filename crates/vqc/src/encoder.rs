@@ -6,7 +6,11 @@ use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
 use crate::error::ConfigError;
 use crate::patch::CodebookPatch;
 use crate::rate::{BitrateState, RateControl, quality_params};
-use crate::syntax::{Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame};
+use crate::search::{SearchChoice, SearchPlan};
+use crate::syntax::{
+    Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame, search_costs, searched_state,
+    write_counted,
+};
 
 /// What the encoder is asked to make.
 #[derive(Debug, Clone, PartialEq)]
@@ -634,6 +638,204 @@ impl Encoder {
                 (quality, code, ctx, lambda) = self.choose(latent, kind, weights);
             }
         }
+        Ok(self.finish(kind, quality, code, ctx, lambda, scene_cut))
+    }
+
+    /// What a search made elsewhere needs to decide the next frame (a keyframe when forced or
+    /// planned, else a delta frame; no scene-cut trial), with each position's λ from
+    /// `activity` as [`Encoder::encode_analysed`] sets it. [`Encoder::encode_searched`] codes
+    /// what it chooses. The module [`crate::SearchPlan`] belongs to says what such a search
+    /// leaves out.
+    ///
+    /// # Errors
+    /// [`ConfigError::Option`] for an encoder that aims at a bitrate (its per-frame search
+    /// over quality steps is the coder's own), or an activity map of the wrong size.
+    pub fn plan(
+        &self,
+        activity: Option<&[f32]>,
+        force_key: bool,
+    ) -> Result<SearchPlan, ConfigError> {
+        let RateControl::Quality(quality) = self.config.rate else {
+            return Err(ConfigError::Option(
+                "a search made outside the encoder codes at a quality, not a bitrate".into(),
+            ));
+        };
+        let n = self.grid.0 * self.grid.1;
+        if let Some(a) = activity
+            && a.len() != n
+        {
+            return Err(ConfigError::Option(format!(
+                "an activity map of {} values for {n} positions",
+                a.len()
+            )));
+        }
+        let key =
+            force_key || self.prev.is_none() || self.since_key + 1 >= self.config.keyint.max(1);
+        let kind = if key {
+            FrameKind::Key
+        } else {
+            FrameKind::Delta
+        };
+        let (coded, lambda) = quality_params(quality, self.books.levels());
+        let lambda = if key {
+            lambda * KEY_LAMBDA_SCALE
+        } else {
+            lambda
+        };
+        let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
+        let fresh;
+        let ctx = if key {
+            fresh = Contexts::new(self.books.levels(), self.bits)
+                .with_fine_motion(self.header.fine_motion);
+            &fresh
+        } else {
+            &self.ctx
+        };
+        let reference = if key { None } else { self.prev.as_ref() };
+        let (index_bits, stop_bits, mode_bits, motion_bits) =
+            search_costs(ctx, kind, (coded, self.books.size()), reference);
+        let metric = self.books.metric();
+        Ok(SearchPlan {
+            kind,
+            quality,
+            grid: self.grid,
+            coded,
+            dim: self.books.dim(),
+            size: self.books.size(),
+            starts: crate::INTER_STARTS
+                .iter()
+                .copied()
+                .filter(|&s| usize::from(s) < coded)
+                .collect(),
+            lambda: match aq {
+                Some(f) => f.iter().map(|f| lambda * f).collect(),
+                None => vec![lambda; n],
+            },
+            index_bits,
+            stop_bits,
+            mode_bits,
+            motion_bits,
+            reference: reference.map(TokenState::latent_f32),
+            search_matrix: metric.map(|m| m.matrix().to_vec()),
+            search_books: metric.map_or(&self.books, |m| m.search()).data().to_vec(),
+        })
+    }
+
+    /// The token state `choice` makes of `plan`'s frame (without its latent).
+    fn searched(
+        &self,
+        plan: &SearchPlan,
+        choice: &SearchChoice,
+    ) -> Result<TokenState, ConfigError> {
+        let stale = plan.grid != self.grid
+            || plan.coded > self.books.levels()
+            || (plan.kind == FrameKind::Delta && self.prev.is_none())
+            || (plan.kind == FrameKind::Key) != plan.reference.is_none();
+        if stale {
+            return Err(ConfigError::Option(
+                "a search plan made for another frame or encoder".into(),
+            ));
+        }
+        let n = self.grid.0 * self.grid.1;
+        let mut modes = Vec::with_capacity(n);
+        let mut motion = Vec::with_capacity(n);
+        for &c in &choice.candidate {
+            let (m, mv) = plan.candidate(usize::from(c)).ok_or_else(|| {
+                ConfigError::Option(format!(
+                    "search candidate {c} (the plan has {})",
+                    plan.candidates()
+                ))
+            })?;
+            modes.push(m);
+            motion.push(mv);
+        }
+        searched_state(
+            (self.books.levels(), self.grid.0, self.grid.1, plan.coded),
+            plan.kind,
+            (&modes, &motion, &choice.end),
+            &choice.idx,
+            self.books.size(),
+        )
+        .map_err(|e| ConfigError::Option(format!("search choices: {e}")))
+    }
+
+    /// Codes the next frame as a search decided it from [`Encoder::plan`]'s `plan` (made for
+    /// this frame: nothing was coded since): entropy coding, the reconstruction every decoder
+    /// makes, and the frame's statistics (`latent` only measures the error).
+    ///
+    /// # Errors
+    /// [`ConfigError::Latent`] for a latent of the wrong length; [`ConfigError::Option`] for a
+    /// plan this encoder did not make for its next frame, or choices the format cannot code
+    /// (nothing is coded then).
+    pub fn encode_searched(
+        &mut self,
+        latent: &[f32],
+        plan: &SearchPlan,
+        choice: &SearchChoice,
+    ) -> Result<Packet, ConfigError> {
+        if latent.len() != self.latent_len() {
+            return Err(ConfigError::Latent {
+                got: latent.len(),
+                expected: self.latent_len(),
+            });
+        }
+        let mut state = self.searched(plan, choice)?;
+        let mut ctx = match plan.kind {
+            FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
+                .with_fine_motion(self.header.fine_motion),
+            FrameKind::Delta => self.ctx.clone(),
+        };
+        let (payload, bits) = write_counted(&state, plan.kind, &mut ctx);
+        let reference = match plan.kind {
+            FrameKind::Key => None,
+            FrameKind::Delta => self.prev.as_ref().map(|s| s.latent.as_slice()),
+        };
+        state.reconstruct(&self.books, reference);
+        // the error in the search's space, as the encoder's own search measures it
+        let dim = self.books.dim();
+        let mut d = vec![0f32; dim];
+        let mut moved = vec![0f32; dim];
+        let mut distortion = 0f64;
+        for (z, r) in latent.chunks_exact(dim).zip(state.latent.chunks_exact(dim)) {
+            for ((o, a), &b) in d.iter_mut().zip(z).zip(r) {
+                *o = a - b as f32 / (1u32 << crate::LATENT_FRAC_BITS) as f32;
+            }
+            let e = match self.books.metric() {
+                Some(m) => {
+                    m.apply(&d, &mut moved);
+                    &moved
+                }
+                None => &d,
+            };
+            distortion += f64::from(e.iter().map(|v| v * v).sum::<f32>());
+        }
+        let lambda = quality_params(plan.quality, self.books.levels()).1
+            * if plan.kind == FrameKind::Key {
+                KEY_LAMBDA_SCALE
+            } else {
+                1.0
+            };
+        let code = FrameCode {
+            payload,
+            state,
+            distortion,
+            bits,
+        };
+        Ok(self.finish(plan.kind, plan.quality, code, ctx, lambda, false))
+    }
+
+    /// Writes a coded frame's chunk and moves the stream on: rate bookkeeping, statistics, the
+    /// models and the reference.
+    fn finish(
+        &mut self,
+        kind: FrameKind,
+        quality: u8,
+        code: FrameCode,
+        ctx: Contexts,
+        lambda: f32,
+        scene_cut: bool,
+    ) -> Packet {
+        let n = (self.grid.0 * self.grid.1) as f64;
         let data = write_chunk(kind, code.state.coded as u8, self.pts, &code.payload);
         if let Some(b) = &mut self.bucket {
             b.spend((data.len() * 8) as f64);
@@ -673,7 +875,7 @@ impl Encoder {
             self.since_key + 1
         };
         self.pts = self.pts.wrapping_add(1);
-        Ok(packet)
+        packet
     }
 }
 

@@ -36,6 +36,7 @@ mod options;
 mod patch;
 mod range;
 mod rate;
+mod search;
 mod syntax;
 #[cfg(feature = "wasm")]
 pub mod wasm;
@@ -57,6 +58,7 @@ pub use options::{
 };
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
+pub use search::{SearchChoice, SearchPlan};
 pub use syntax::{
     FAR_COUNT, FAR_RANGE, FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, SymbolBits, TokenState,
     far_offset,

@@ -42,9 +42,9 @@ pub const MAX_AQ: f64 = 1.0;
 pub const MAX_FRAMERATE: f64 = 1000.0;
 
 /// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?, effort?,
-/// lookahead?, aq?}`, as JavaScript numbers: [`EncoderOptions::config`] checks that sizes,
-/// quality, key interval, effort and lookahead are integers in range and `aq` a number in range,
-/// so every message about them comes from here.
+/// lookahead?, aq?, search?}`, as JavaScript values: [`EncoderOptions::config`] checks that sizes,
+/// quality, key interval, effort and lookahead are integers in range, `aq` a number in range and
+/// `search` `"host"` or `"device"`, so every message about them comes from here.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EncoderOptions {
@@ -80,6 +80,11 @@ pub struct EncoderOptions {
     /// bits where the picture is flat (`EncoderConfig::aq`).
     #[serde(default)]
     pub aq: Option<f64>,
+    /// Where the encoder makes its choices: `"host"` (default: the CPU, the smallest files) or
+    /// `"device"` (every position of a frame at once on the GPU: much faster there, larger
+    /// files; no lookahead, a quality rather than a bitrate): [`EncoderOptions::search_on_device`].
+    #[serde(default)]
+    pub search: Option<String>,
 }
 
 /// `v` as an integer in `lo..=hi`, or why not.
@@ -114,6 +119,28 @@ pub fn fps_fraction(fps: f64) -> Result<(u32, u32), ConfigError> {
 }
 
 impl EncoderOptions {
+    /// Whether the choices are made on the device (`search: "device"`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Option`] for another value than `"host"` or `"device"`, or `"device"`
+    /// with a bitrate or a lookahead (the device's search codes each frame at a quality as it
+    /// comes).
+    pub fn search_on_device(&self) -> Result<bool, ConfigError> {
+        match self.search.as_deref() {
+            None | Some("host") => Ok(false),
+            Some("device") if self.bitrate.is_some() => Err(ConfigError::Option(
+                "search \"device\" codes at a quality, not a bitrate".into(),
+            )),
+            Some("device") if self.lookahead.is_some_and(|n| n > 1.0) => Err(ConfigError::Option(
+                "search \"device\" codes each frame as it comes: no lookahead".into(),
+            )),
+            Some("device") => Ok(true),
+            Some(other) => Err(ConfigError::Option(format!(
+                "search must be \"host\" or \"device\" (got {other:?})"
+            ))),
+        }
+    }
+
     /// The encoder configuration these options describe (RGB input: 4:4:4, frame count
     /// unknown, no codebook).
     ///
@@ -136,6 +163,7 @@ impl EncoderOptions {
                 });
             }
         };
+        self.search_on_device()?;
         let (fps_num, fps_den) =
             fps_fraction(self.framerate.unwrap_or(f64::from(DEFAULT_FRAMERATE)))?;
         let rate = match (self.quality, self.bitrate) {
@@ -201,6 +229,32 @@ mod tests {
             width,
             height,
             ..EncoderOptions::default()
+        }
+    }
+
+    #[test]
+    fn the_search_is_the_hosts_unless_the_device_is_asked_for_and_can_do_it() {
+        let with = |search: &str| EncoderOptions {
+            search: Some(search.into()),
+            ..opts(64.0, 64.0)
+        };
+        assert!(!opts(64.0, 64.0).search_on_device().unwrap());
+        assert!(!with("host").search_on_device().unwrap());
+        assert!(with("device").search_on_device().unwrap());
+        assert!(with("device").config().is_ok());
+        for bad in [
+            with("gpu"),
+            EncoderOptions {
+                bitrate: Some(1e6),
+                ..with("device")
+            },
+            EncoderOptions {
+                lookahead: Some(10.0),
+                ..with("device")
+            },
+        ] {
+            assert!(bad.search_on_device().is_err(), "{bad:?}");
+            assert!(bad.config().is_err(), "{bad:?}");
         }
     }
 

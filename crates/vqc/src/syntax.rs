@@ -1374,11 +1374,21 @@ impl Chain {
 /// If shapes disagree (caller bugs).
 #[cfg_attr(not(feature = "bench"), allow(dead_code))]
 pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> Vec<u8> {
+    write_counted(state, kind, ctx).0
+}
+
+/// [`write_frame`], with the bits of each syntax element as they were coded.
+pub(crate) fn write_counted(
+    state: &TokenState,
+    kind: FrameKind,
+    ctx: &mut Contexts,
+) -> (Vec<u8>, SymbolBits) {
     let (height, width, coded, levels) = (state.height, state.width, state.coded, state.levels);
     let n = height * width;
     let starts = starts(coded);
     let mut end = vec![0u8; n];
     let mut enc = RangeEncoder::new();
+    let mut bits = SymbolBits::default();
     for p in 0..n {
         let (y, x) = (p / width, p % width);
         let at = (p, x, y, width);
@@ -1386,9 +1396,12 @@ pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> V
         if kind == FrameKind::Delta {
             // the contexts read the positions before this one only
             let mc = ModeCtx::new(state, at);
+            bits.mode += f64::from(mode_cost(ctx, mc, starts, mode));
             write_mode(&mut enc, ctx, mc, starts, mode);
             if mode != Mode::Intra {
-                write_motion(&mut enc, ctx, mc, (state.far[p], state.motion[p]));
+                let motion = (state.far[p], state.motion[p]);
+                bits.motion += f64::from(motion_cost(ctx, mc, motion));
+                write_motion(&mut enc, ctx, mc, motion);
             }
         }
         let class = Class::of(kind, mode);
@@ -1400,19 +1413,124 @@ pub fn write_frame(state: &TokenState, kind: FrameKind, ctx: &mut Contexts) -> V
                 let value = state.idx[plane + p];
                 if l > first {
                     let c = ctx.stop_ctx(&end, l, at, class);
+                    bits.stop += f64::from(ctx.stop[c].cost(value == NONE));
                     enc.encode(&mut ctx.stop[c], value == NONE);
                 }
                 if value == NONE {
                     break;
                 }
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                *match class {
+                    Class::Key => &mut bits.index_key,
+                    Class::Intra => &mut bits.index_intra,
+                    Class::Inter => &mut bits.index_inter,
+                } += f64::from(index_cost(ctx, &nb, value));
                 write_index(&mut enc, ctx, &nb, value);
                 e += 1;
             }
         }
         end[p] = e;
     }
-    enc.finish()
+    (enc.finish(), bits)
+}
+
+/// The bits of each decision a search made away from the coder (the engine's device search,
+/// [`crate::SearchPlan`]) weighs, from the models' state before the frame. A search that
+/// decides every position at once cannot know its neighbours' choices, so the contexts that
+/// read them are taken as the reference frame left them (mode and motion) or as one of two
+/// neighbours (stop flags); indices cost their bit tree's code, as if neither neighbour had
+/// the same one. Returns `(index, stop, mode, motion)`: `CLASSES × coded × size` bits per code
+/// (classes key, intra, inter), `CLASSES × coded × 2` (stop, go on), and for delta frames
+/// `n × (2 + |T|)` (copy, intra, inter from each start) and `n × MOTIONS.len()` per position.
+pub(crate) fn search_costs(
+    ctx: &Contexts,
+    kind: FrameKind,
+    (coded, size): (usize, usize),
+    reference: Option<&TokenState>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let levels = ctx.levels;
+    let mut index = Vec::with_capacity(CLASSES * coded * size);
+    let mut stop = Vec::with_capacity(CLASSES * coded * 2);
+    for class in 0..CLASSES {
+        for l in 0..coded {
+            let tree = &ctx.trees[class * levels + l];
+            index.extend((0..size as u32).map(|k| tree.cost(k)));
+            let m = ctx.stop[(class * levels + l) * STOP_CTX + 1];
+            stop.extend([m.cost(true), m.cost(false)]);
+        }
+    }
+    let (mut mode, mut motion) = (Vec::new(), Vec::new());
+    if let (FrameKind::Delta, Some(r)) = (kind, reference) {
+        let starts = starts(coded);
+        let n = r.height * r.width;
+        mode.reserve(n * (2 + starts.len()));
+        motion.reserve(n * MOTIONS.len());
+        for p in 0..n {
+            let mc = ModeCtx::new(r, (p, p % r.width, p / r.width, r.width));
+            mode.push(mode_cost(ctx, mc, starts, Mode::Copy));
+            mode.push(mode_cost(ctx, mc, starts, Mode::Intra));
+            mode.extend(
+                starts
+                    .iter()
+                    .map(|&s| mode_cost(ctx, mc, starts, Mode::Inter(s))),
+            );
+            motion.extend((0..MOTIONS.len() as u8).map(|m| motion_cost(ctx, mc, (0, m))));
+        }
+    }
+    (index, stop, mode, motion)
+}
+
+/// The state of a frame whose choices were made elsewhere: each position's mode, motion (an
+/// index into [`MOTIONS`]) and end (one past its last coded level), and the indices
+/// (`coded × n`, level-major; read only where a position codes). Checks what the syntax can
+/// say; `Err` names the first position it cannot.
+pub(crate) fn searched_state(
+    (levels, height, width, coded): (usize, usize, usize, usize),
+    kind: FrameKind,
+    (mode, motion, end): (&[Mode], &[u8], &[u8]),
+    idx: &[u16],
+    size: usize,
+) -> Result<TokenState, String> {
+    let n = height * width;
+    if mode.len() != n || motion.len() != n || end.len() != n || idx.len() != coded * n {
+        return Err(format!(
+            "choices for {n} positions and {coded} levels expected"
+        ));
+    }
+    let starts = starts(coded);
+    let mut state = TokenState::empty(levels, height, width, coded);
+    for p in 0..n {
+        let (m, e) = (mode[p], usize::from(end[p]));
+        let ok_mode = match (kind, m) {
+            (FrameKind::Key, Mode::Intra) | (FrameKind::Delta, Mode::Intra | Mode::Copy) => true,
+            (FrameKind::Delta, Mode::Inter(s)) => starts.contains(&s),
+            _ => false,
+        };
+        let ok_motion =
+            usize::from(motion[p]) < MOTIONS.len() && (m != Mode::Intra || motion[p] == 0);
+        let ok_end = match first_level(m) {
+            None => e == 0,
+            Some(f) => e > f && e <= coded,
+        };
+        if !(ok_mode && ok_motion && ok_end) {
+            return Err(format!(
+                "position {p}: mode {m:?}, motion {}, end {e} (coded levels {coded})",
+                motion[p]
+            ));
+        }
+        state.mode[p] = m;
+        state.motion[p] = motion[p];
+        if let Some(f) = first_level(m) {
+            for l in f..e {
+                let v = idx[l * n + p];
+                if usize::from(v) >= size {
+                    return Err(format!("position {p}: index {v} at level {l}"));
+                }
+                state.idx[l * n + p] = v;
+            }
+        }
+    }
+    Ok(state)
 }
 
 /// Symbols (mode, motion and stop flags, motion directions, indices) a frame codes: what the

@@ -202,6 +202,7 @@ pub fn encoder_defaults() -> JsValue {
         ("effort", crate::DEFAULT_EFFORT.into()),
         ("lookahead", crate::DEFAULT_LOOKAHEAD.into()),
         ("aq", crate::DEFAULT_AQ.into()),
+        ("search", "host".into()),
         ("fileKeyInterval", crate::FILE_KEYINT.into()),
         ("fileLookahead", crate::FILE_LOOKAHEAD.into()),
     ])

@@ -23,7 +23,7 @@ use bdrate::{BdError, RdPoint, bd_quality, bd_rate};
 use vqcodec::adapt::{AdaptOptions, learn};
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::metrics::{ms_ssim, ms_ssim_db};
-use vqcodec::pipeline::{Analysis, Encoder, StreamReader};
+use vqcodec::pipeline::{Analysis, Encoder, Search, StreamReader};
 use vqcodec::vqc::{CodebookPatch, EncoderConfig, Limits, RateControl};
 use vqcodec::y4m_io::{InputFrame, Y4mReader, open_input};
 use vqcodec::{Backend, BackendRequest, Engine, block_on};
@@ -71,6 +71,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = vqcodec::vqc::FILE_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
+    /// Where vqcodec's encoder makes its choices (as `vqcodec encode --search`: `host` or
+    /// `device`; the device's search has no lookahead, and its rows are named `…-device`).
+    #[arg(long, default_value = "host")]
+    pub search: Search,
     /// vqcodec's adaptive quantisation strength (as `vqcodec encode --aq`; 0: off).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = vqcodec_cli::codec_cmd::parse_aq)]
     pub aq: f64,
@@ -232,9 +236,13 @@ fn eval_vqcodec(
     };
     let latent_s = t.elapsed().as_secs_f64();
     let codec = format!(
-        "vqcodec-{}{}",
+        "vqcodec-{}{}{}",
         model.label(),
-        if adapted { "-adapted" } else { "" }
+        if adapted { "-adapted" } else { "" },
+        match args.search {
+            Search::Host => "",
+            Search::Device => "-device",
+        }
     );
     let mut rows = Vec::new();
     for &q in &args.qualities {
@@ -249,14 +257,17 @@ fn eval_vqcodec(
             effort: args.effort,
             chroma: clip.chroma.into(),
             frame_count: u32::try_from(clip.frames.len())?,
-            lookahead: args.lookahead,
+            lookahead: match args.search {
+                Search::Host => args.lookahead,
+                Search::Device => 0,
+            },
             aq: args.aq,
             codebook: codebook.clone(),
         };
         let t = Instant::now();
         let mut enc = block_on(Encoder::new(&engine, config))?;
         let mut bytes = enc.header_bytes();
-        for p in enc.code(&analysis, false)? {
+        for p in block_on(enc.code_with(&analysis, false, args.search))? {
             bytes.extend_from_slice(&p.data);
         }
         let encode_s = latent_s + t.elapsed().as_secs_f64();

@@ -1,0 +1,291 @@
+//! The encoder's search on the device: every position of a frame decided at once, as matrix
+//! products and argmins ([`vqc::SearchPlan`] says what it leaves out against the coder's own
+//! search). One upload of the latent, the reference and a few cost tables, one readback of
+//! the choices: `2 + L'` integers per position.
+//!
+//! Per position and candidate (intra; copy and inter from each start, each with the five
+//! whole-position motions) the residual is quantised greedily level by level, each level's
+//! code the one of least `squared error + λ·bits(code)`; the depth is the one of least
+//! `error + λ·bits` along that path (stop flags included), and the candidate the one of least
+//! `error + λ·(mode + motion + index bits)`. Ties go to the first candidate, the nearest code,
+//! the shallowest depth.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use vqc::{FrameKind, MOTIONS, SearchChoice, SearchPlan};
+
+use crate::{Engine, Error};
+
+/// The plan's tables on the device.
+struct Tables {
+    coded: usize,
+    size: usize,
+    /// Per level: its codes `[K, D]` in the search space and their squared norms `[1, K]`.
+    books: Vec<(Tensor<2>, Tensor<2>)>,
+    /// Per class and level, each code's bits `[1, K]`.
+    index: Vec<Tensor<2>>,
+    /// Per class and level, (stop, go on) bits.
+    stop: Vec<(f32, f32)>,
+}
+
+impl Tables {
+    fn index(&self, class: usize, level: usize) -> Tensor<2> {
+        self.index[class * self.coded + level].clone()
+    }
+}
+
+/// One candidate's chain over all rows: its cost `error + λ·bits`, its end (one past its last
+/// level) and the index it chose at each level from its first.
+struct Chain {
+    j: Tensor<2>,
+    end: Tensor<2, Int>,
+    idx: Vec<Tensor<2, Int>>,
+}
+
+/// Greedy RVQ of `r` (`[R, D]`) from level `first` with class `class`'s bits, each row at its
+/// own λ (`lam`, `[R, 1]`) and starting from `bits` (`[R, 1]`: the mode and motion).
+fn chain(
+    t: &Tables,
+    mut r: Tensor<2>,
+    (first, class): (usize, usize),
+    lam: &Tensor<2>,
+    mut bits: Tensor<2>,
+    depth_by_rd: bool,
+) -> Chain {
+    let [rows, _] = r.dims();
+    let (mut js, mut idx) = (Vec::new(), Vec::new());
+    for l in first..t.coded {
+        if l > first {
+            let (stop, go) = t.stop[class * t.coded + l];
+            if depth_by_rd {
+                let e = r.clone().square().sum_dim(1);
+                js.push(e + bits.clone().add_scalar(stop) * lam.clone());
+            }
+            bits = bits.add_scalar(go);
+        }
+        let (cb, norms) = &t.books[l];
+        let ib = t.index(class, l);
+        // ‖r − c‖² − ‖r‖² + λ·bits(c); the outer product λ·bits as a matrix product
+        let key = norms.clone() - r.clone().matmul(cb.clone().transpose()).mul_scalar(2.0)
+            + lam.clone().matmul(ib.clone());
+        let k = key.argmin(1).reshape([rows]);
+        r = r - cb.clone().select(0, k.clone());
+        bits = bits + ib.reshape([t.size]).select(0, k.clone()).reshape([rows, 1]);
+        idx.push(k.unsqueeze_dim::<2>(1));
+    }
+    let e = r.square().sum_dim(1);
+    js.push(e + bits * lam.clone());
+    let jm = Tensor::cat(js, 1);
+    let which = jm.clone().argmin(1);
+    let j = jm.gather(1, which.clone());
+    // depths first+1..=coded by RD; at λ = 0 every level is coded
+    let end = which.add_scalar(if depth_by_rd { first + 1 } else { t.coded } as i64);
+    Chain { j, end, idx }
+}
+
+/// A group of candidates: its first column, each one's end (`[n, width]`) and its indices per
+/// level (none where the group codes no index at that level).
+type Group = (usize, Tensor<2, Int>, Vec<Option<Tensor<2, Int>>>);
+
+/// `v` (`[h·w, D]`, position-major) read at each position moved by motion `m` ([`MOTIONS`]),
+/// clamped to the grid.
+fn shifted(v: &Tensor<2>, (h, w): (usize, usize), m: usize) -> Tensor<2> {
+    let [n, d] = v.dims();
+    let g = v.clone().reshape([h, w, d]);
+    let (dx, dy) = MOTIONS[m];
+    let g = match (dx, dy) {
+        (-1, 0) if w > 1 => Tensor::cat(vec![g.clone().narrow(1, 0, 1), g.narrow(1, 0, w - 1)], 1),
+        (1, 0) if w > 1 => Tensor::cat(
+            vec![g.clone().narrow(1, 1, w - 1), g.narrow(1, w - 1, 1)],
+            1,
+        ),
+        (0, -1) if h > 1 => Tensor::cat(vec![g.clone().narrow(0, 0, 1), g.narrow(0, 0, h - 1)], 0),
+        (0, 1) if h > 1 => Tensor::cat(
+            vec![g.clone().narrow(0, 1, h - 1), g.narrow(0, h - 1, 1)],
+            0,
+        ),
+        _ => g,
+    };
+    g.reshape([n, d])
+}
+
+fn upload(data: &[f32], shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data.to_vec(), shape), device)
+}
+
+impl Engine {
+    /// Decides the frame `plan` describes for `latent` (`n × dim`, position-major, the encoder
+    /// network's output) on this engine's device.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] for a latent or plan whose sizes disagree; [`Error::Backend`]
+    /// if the device fails.
+    pub(crate) async fn search(
+        &self,
+        plan: &SearchPlan,
+        latent: &[f32],
+    ) -> Result<SearchChoice, Error> {
+        let device = &self.backend().device;
+        let (n, dim, size, coded) = (plan.positions(), plan.dim, plan.size, plan.coded);
+        let levels = plan.search_books.len() / (size * dim).max(1);
+        let t_starts = plan.starts.len();
+        let delta = plan.kind == FrameKind::Delta;
+        let sizes_ok = latent.len() == n * dim
+            && n > 0
+            && coded >= 1
+            && coded <= levels
+            && plan.search_books.len() == levels * size * dim
+            && plan.lambda.len() == n
+            && plan.index_bits.len() == 3 * coded * size
+            && plan.stop_bits.len() == 3 * coded * 2
+            && plan
+                .search_matrix
+                .as_ref()
+                .is_none_or(|a| a.len() == dim * dim)
+            && (!delta
+                || (plan.mode_bits.len() == n * (2 + t_starts)
+                    && plan.motion_bits.len() == n * MOTIONS.len()
+                    && plan.reference.as_ref().is_some_and(|r| r.len() == n * dim)));
+        if !sizes_ok {
+            return Err(Error::InvalidTokens(
+                "a search plan whose sizes disagree with the latent".into(),
+            ));
+        }
+        let books = upload(&plan.search_books, [levels * size, dim], device);
+        let tables = Tables {
+            coded,
+            size,
+            books: (0..coded)
+                .map(|l| {
+                    let cb = books.clone().narrow(0, l * size, size);
+                    let norms = cb.clone().square().sum_dim(1).reshape([1, size]);
+                    (cb, norms)
+                })
+                .collect(),
+            index: plan
+                .index_bits
+                .chunks_exact(size)
+                .map(|b| upload(b, [1, size], device))
+                .collect(),
+            stop: plan
+                .stop_bits
+                .chunks_exact(2)
+                .map(|s| (s[0], s[1]))
+                .collect(),
+        };
+        let to_search = |v: Tensor<2>| match &plan.search_matrix {
+            Some(a) => v.matmul(upload(a, [dim, dim], device).transpose()),
+            None => v,
+        };
+        let z = to_search(upload(latent, [n, dim], device));
+        let lam = upload(&plan.lambda, [n, 1], device);
+        let depth_by_rd = plan.lambda.iter().any(|&l| l > 0.0);
+        let out = if !delta {
+            let c = chain(
+                &tables,
+                z,
+                (0, 0),
+                &lam,
+                Tensor::zeros([n, 1], device),
+                depth_by_rd,
+            );
+            let mut cols = vec![Tensor::<2, Int>::zeros([n, 1], device), c.end];
+            cols.extend(c.idx);
+            Tensor::cat(cols, 1)
+        } else {
+            let reference = plan.reference.as_deref().unwrap_or_default();
+            let prev = to_search(upload(reference, [n, dim], device));
+            let modes = upload(&plan.mode_bits, [n, 2 + t_starts], device);
+            let motions = upload(&plan.motion_bits, [n, MOTIONS.len()], device);
+            let col = |t: &Tensor<2>, i: usize| t.clone().slice([0..n, i..i + 1]);
+            let residuals: Vec<Tensor<2>> = (0..MOTIONS.len())
+                .map(|m| z.clone() - shifted(&prev, plan.grid, m))
+                .collect();
+            // candidates: intra, copy × motions, inter from each start × motions
+            let intra = chain(
+                &tables,
+                z.clone(),
+                (0, 1),
+                &lam,
+                col(&modes, 1),
+                depth_by_rd,
+            );
+            let mut js = vec![intra.j];
+            // each candidate group's first column, end and indices per level (a copy codes none)
+            let mut groups: Vec<Group> =
+                vec![(0, intra.end, intra.idx.into_iter().map(Some).collect())];
+            for (m, r) in residuals.iter().enumerate() {
+                let bits = col(&modes, 0) + col(&motions, m);
+                js.push(r.clone().square().sum_dim(1) + bits * lam.clone());
+            }
+            // the inter chains run on `n × motions` rows, position-major (row p·5 + m), so
+            // their results reshape to one column per motion
+            let k = MOTIONS.len();
+            let rows = Tensor::stack::<3>(residuals, 1).reshape([n * k, dim]);
+            let lam_all = lam.clone().repeat_dim(1, k).reshape([n * k, 1]);
+            for (si, &s) in plan.starts.iter().enumerate() {
+                let s = usize::from(s);
+                let bits = (motions.clone() + col(&modes, 2 + si)).reshape([n * k, 1]);
+                let c = chain(&tables, rows.clone(), (s, 2), &lam_all, bits, depth_by_rd);
+                js.push(c.j.reshape([n, k]));
+                let idx = (0..coded)
+                    .map(|l| l.checked_sub(s).map(|i| c.idx[i].clone().reshape([n, k])))
+                    .collect();
+                groups.push((1 + k + si * k, c.end.reshape([n, k]), idx));
+            }
+            let which = Tensor::cat(js, 1).argmin(1);
+            // the chosen candidate's values: each group's values where `which` falls in it, as
+            // masked sums (a gather over concatenated integer columns read wrong values on
+            // burn-wgpu 0.22)
+            let pick = |parts: Vec<(usize, Tensor<2, Int>)>| -> Tensor<2, Int> {
+                let mut sum = Tensor::<2, Int>::zeros([n, 1], device);
+                for (c0, v) in parts {
+                    let [_, w] = v.dims();
+                    let cols = Tensor::<1, Int>::arange(c0 as i64..(c0 + w) as i64, device)
+                        .reshape([1, w])
+                        .repeat_dim(0, n);
+                    let mask = which.clone().repeat_dim(1, w).equal(cols).int();
+                    sum = sum + (v * mask).sum_dim(1);
+                }
+                sum
+            };
+            let mut cols = vec![
+                which.clone(),
+                pick(groups.iter().map(|g| (g.0, g.1.clone())).collect()),
+            ];
+            for l in 0..coded {
+                cols.push(pick(
+                    groups
+                        .iter()
+                        .filter_map(|g| g.2[l].clone().map(|v| (g.0, v)))
+                        .collect(),
+                ));
+            }
+            Tensor::cat(cols, 1)
+        };
+        let data = out
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let values: Vec<i64> = data.iter::<i64>().collect();
+        let width = 2 + coded;
+        if values.len() != n * width {
+            return Err(Error::Backend(format!(
+                "the search returned {} values for {n} positions",
+                values.len()
+            )));
+        }
+        let mut choice = SearchChoice {
+            candidate: Vec::with_capacity(n),
+            end: Vec::with_capacity(n),
+            idx: vec![0; coded * n],
+        };
+        for (p, row) in values.chunks_exact(width).enumerate() {
+            choice.candidate.push(row[0] as u8);
+            choice.end.push(row[1] as u8);
+            for l in 0..coded {
+                choice.idx[l * n + p] = row[2 + l] as u16;
+            }
+        }
+        Ok(choice)
+    }
+}
