@@ -3,15 +3,15 @@
 # `device` tool): per-stage timings of both (synthetic frames, `vqcodec-lab bench`), both on the
 # real 640x360 clip (file size, PSNR, time per frame), and the tests that a device-searched
 # stream decodes on the CPU to the encoder's symbols and that the GPU and CPU searches agree.
-# Needs, carried: .gl/ (Vulkan loader .debs) and .carry3/ (vqcodec.xz, vqcodec-lab.xz: stripped
+# Needs, carried: .gl/ (Vulkan loader .debs) and $CARRY/ (default .carry2, git-ignored: vqcodec.xz, vqcodec-lab.xz: stripped
 # release binaries of `cargo build --release --workspace`; codectest.xz: the stripped test binary
 # of tests/codec.rs, `cargo test --release --workspace --test codec --no-run`; sample640.y4m.gz:
 # www/sample.webm as 640x360 4:2:0 y4m, 120 frames).
-#   run (device tool): CARRY=.carry3 bash scripts/device-search.sh    carry: [".gl", ".carry3"]
+#   run (device tool): bash scripts/device-search.sh    carry: [".gl", ".carry2"]
 # The output also goes to $OUT/device-search.txt (kept as docs/results/device-search.txt).
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-search.txt") 2>&1
-export CARRY=${CARRY:-.carry3}
+export CARRY=${CARRY:-.carry2}
 . scripts/device-preamble.sh
 B=/tmp/vqcodec
 echo "== per-stage timings, burn-wgpu over Vulkan: the host's search and the device's"

@@ -1,7 +1,7 @@
 //! The encoder's search on the device: every position of a frame decided at once, as matrix
 //! products and argmins ([`vqc::SearchPlan`] says what it leaves out against the coder's own
 //! search). One upload of the latent, the reference and a few cost tables, one readback of
-//! the choices: `2 + L'` integers per position.
+//! the choices: `3 + L'` values per position.
 //!
 //! Per position and candidate (intra; copy and inter from each start, each with the five
 //! whole-position motions) the residual is quantised greedily level by level, each level's
@@ -19,10 +19,13 @@ use crate::{Engine, Error};
 struct Tables {
     coded: usize,
     size: usize,
-    /// Per level: its codes `[K, D]` in the search space and their squared norms `[1, K]`.
-    books: Vec<(Tensor<2>, Tensor<2>)>,
+    /// Per level: its codes `[K, D]` in the search space.
+    books: Vec<Tensor<2>>,
     /// Per class and level, each code's bits `[1, K]`.
     index: Vec<Tensor<2>>,
+    /// Per class and level, `[−2·codesᵀ; bits; ‖codes‖²]` (`[D + 2, K]`): a row `[r, λ, 1]`
+    /// times it is `‖r − c‖² − ‖r‖² + λ·bits(c)` for every code `c`, in one matrix product.
+    keys: Vec<Tensor<2>>,
     /// Per class and level, (stop, go on) bits.
     stop: Vec<(f32, f32)>,
 }
@@ -31,12 +34,17 @@ impl Tables {
     fn index(&self, class: usize, level: usize) -> Tensor<2> {
         self.index[class * self.coded + level].clone()
     }
+
+    fn keys(&self, class: usize, level: usize) -> Tensor<2> {
+        self.keys[class * self.coded + level].clone()
+    }
 }
 
-/// One candidate's chain over all rows: its cost `error + λ·bits`, its end (one past its last
-/// level) and the index it chose at each level from its first.
+/// One candidate's chain over all rows: its cost `error + λ·bits`, its squared error, its end
+/// (one past its last level) and the index it chose at each level from its first.
 struct Chain {
     j: Tensor<2>,
+    err: Tensor<2>,
     end: Tensor<2, Int>,
     idx: Vec<Tensor<2, Int>>,
 }
@@ -52,39 +60,40 @@ fn chain(
     depth_by_rd: bool,
 ) -> Chain {
     let [rows, _] = r.dims();
-    let (mut js, mut idx) = (Vec::new(), Vec::new());
+    let (mut js, mut errs, mut idx) = (Vec::new(), Vec::new(), Vec::new());
+    let lam_one = Tensor::cat(vec![lam.clone(), lam.ones_like()], 1);
     for l in first..t.coded {
         if l > first {
             let (stop, go) = t.stop[class * t.coded + l];
             if depth_by_rd {
                 let e = r.clone().square().sum_dim(1);
-                js.push(e + bits.clone().add_scalar(stop) * lam.clone());
+                js.push(e.clone() + bits.clone().add_scalar(stop) * lam.clone());
+                errs.push(e);
             }
             bits = bits.add_scalar(go);
         }
-        let (cb, norms) = &t.books[l];
         let ib = t.index(class, l);
-        // ‖r − c‖² − ‖r‖² + λ·bits(c); the outer product λ·bits as a matrix product
-        let key = norms.clone() - r.clone().matmul(cb.clone().transpose()).mul_scalar(2.0)
-            + lam.clone().matmul(ib.clone());
+        let key = Tensor::cat(vec![r.clone(), lam_one.clone()], 1).matmul(t.keys(class, l));
         let k = key.argmin(1).reshape([rows]);
-        r = r - cb.clone().select(0, k.clone());
+        r = r - t.books[l].clone().select(0, k.clone());
         bits = bits + ib.reshape([t.size]).select(0, k.clone()).reshape([rows, 1]);
         idx.push(k.unsqueeze_dim::<2>(1));
     }
     let e = r.square().sum_dim(1);
-    js.push(e + bits * lam.clone());
+    js.push(e.clone() + bits * lam.clone());
+    errs.push(e);
     let jm = Tensor::cat(js, 1);
     let which = jm.clone().argmin(1);
     let j = jm.gather(1, which.clone());
+    let err = Tensor::cat(errs, 1).gather(1, which.clone());
     // depths first+1..=coded by RD; at λ = 0 every level is coded
     let end = which.add_scalar(if depth_by_rd { first + 1 } else { t.coded } as i64);
-    Chain { j, end, idx }
+    Chain { j, err, end, idx }
 }
 
-/// A group of candidates: its first column, each one's end (`[n, width]`) and its indices per
-/// level (none where the group codes no index at that level).
-type Group = (usize, Tensor<2, Int>, Vec<Option<Tensor<2, Int>>>);
+/// A group of candidates, each field `[n, width]`: each one's end, its squared error, and its
+/// indices per level (none where the group codes no index at that level).
+type Group = (Tensor<2>, Tensor<2>, Vec<Option<Tensor<2, Int>>>);
 
 /// `v` (`[h·w, D]`, position-major) read at each position moved by motion `m` ([`MOTIONS`]),
 /// clamped to the grid.
@@ -151,21 +160,28 @@ impl Engine {
             ));
         }
         let books = upload(&plan.search_books, [levels * size, dim], device);
+        let books: Vec<Tensor<2>> = (0..coded)
+            .map(|l| books.clone().narrow(0, l * size, size))
+            .collect();
+        let bits = upload(&plan.index_bits, [3 * coded, size], device);
+        let index: Vec<Tensor<2>> = (0..3 * coded)
+            .map(|i| bits.clone().narrow(0, i, 1))
+            .collect();
+        let keys = index
+            .iter()
+            .enumerate()
+            .map(|(i, ib)| {
+                let cb = books[i % coded].clone();
+                let norms = cb.clone().square().sum_dim(1).reshape([1, size]);
+                Tensor::cat(vec![cb.transpose().mul_scalar(-2.0), ib.clone(), norms], 0)
+            })
+            .collect();
         let tables = Tables {
             coded,
             size,
-            books: (0..coded)
-                .map(|l| {
-                    let cb = books.clone().narrow(0, l * size, size);
-                    let norms = cb.clone().square().sum_dim(1).reshape([1, size]);
-                    (cb, norms)
-                })
-                .collect(),
-            index: plan
-                .index_bits
-                .chunks_exact(size)
-                .map(|b| upload(b, [1, size], device))
-                .collect(),
+            books,
+            index,
+            keys,
             stop: plan
                 .stop_bits
                 .chunks_exact(2)
@@ -188,8 +204,8 @@ impl Engine {
                 Tensor::zeros([n, 1], device),
                 depth_by_rd,
             );
-            let mut cols = vec![Tensor::<2, Int>::zeros([n, 1], device), c.end];
-            cols.extend(c.idx);
+            let mut cols = vec![Tensor::<2>::zeros([n, 1], device), c.end.float(), c.err];
+            cols.extend(c.idx.into_iter().map(|i| i.float()));
             Tensor::cat(cols, 1)
         } else {
             let reference = plan.reference.as_deref().unwrap_or_default();
@@ -210,13 +226,24 @@ impl Engine {
                 depth_by_rd,
             );
             let mut js = vec![intra.j];
-            // each candidate group's first column, end and indices per level (a copy codes none)
-            let mut groups: Vec<Group> =
-                vec![(0, intra.end, intra.idx.into_iter().map(Some).collect())];
+            // each candidate group's ends, errors and indices per level (a copy codes none)
+            let mut groups: Vec<Group> = vec![(
+                intra.end.float(),
+                intra.err,
+                intra.idx.into_iter().map(Some).collect(),
+            )];
+            let mut copy_err = Vec::with_capacity(MOTIONS.len());
             for (m, r) in residuals.iter().enumerate() {
                 let bits = col(&modes, 0) + col(&motions, m);
-                js.push(r.clone().square().sum_dim(1) + bits * lam.clone());
+                let e = r.clone().square().sum_dim(1);
+                js.push(e.clone() + bits * lam.clone());
+                copy_err.push(e);
             }
+            groups.push((
+                Tensor::zeros([n, MOTIONS.len()], device),
+                Tensor::cat(copy_err, 1),
+                vec![None; coded],
+            ));
             // the inter chains run on `n × motions` rows, position-major (row p·5 + m), so
             // their results reshape to one column per motion
             let k = MOTIONS.len();
@@ -230,44 +257,40 @@ impl Engine {
                 let idx = (0..coded)
                     .map(|l| l.checked_sub(s).map(|i| c.idx[i].clone().reshape([n, k])))
                     .collect();
-                groups.push((1 + k + si * k, c.end.reshape([n, k]), idx));
+                groups.push((c.end.float().reshape([n, k]), c.err.reshape([n, k]), idx));
             }
             let which = Tensor::cat(js, 1).argmin(1);
-            // the chosen candidate's values: each group's values where `which` falls in it, as
-            // masked sums (a gather over concatenated integer columns read wrong values on
-            // burn-wgpu 0.22)
-            let pick = |parts: Vec<(usize, Tensor<2, Int>)>| -> Tensor<2, Int> {
-                let mut sum = Tensor::<2, Int>::zeros([n, 1], device);
-                for (c0, v) in parts {
-                    let [_, w] = v.dims();
-                    let cols = Tensor::<1, Int>::arange(c0 as i64..(c0 + w) as i64, device)
-                        .reshape([1, w])
-                        .repeat_dim(0, n);
-                    let mask = which.clone().repeat_dim(1, w).equal(cols).int();
-                    sum = sum + (v * mask).sum_dim(1);
-                }
-                sum
-            };
-            let mut cols = vec![
-                which.clone(),
-                pick(groups.iter().map(|g| (g.0, g.1.clone())).collect()),
-            ];
-            for l in 0..coded {
-                cols.push(pick(
-                    groups
-                        .iter()
-                        .filter_map(|g| g.2[l].clone().map(|v| (g.0, v)))
-                        .collect(),
-                ));
-            }
-            Tensor::cat(cols, 1)
+            // the chosen candidate's end, error and indices, in one gather over every
+            // candidate's values laid out candidate by candidate (`2 + coded` columns each), in
+            // f32, exact for these small integers (a gather over concatenated integer columns
+            // read wrong values on burn-wgpu 0.22)
+            let f = 2 + coded;
+            let all: Vec<Tensor<2>> = groups
+                .into_iter()
+                .map(|(end, err, idx)| {
+                    let [_, w] = end.dims();
+                    let mut fields = vec![end, err];
+                    fields.extend(idx.into_iter().map(|i| match i {
+                        Some(i) => i.float(),
+                        None => Tensor::zeros([n, w], device),
+                    }));
+                    Tensor::stack::<3>(fields, 2).reshape([n, w * f])
+                })
+                .collect();
+            let at = which.clone().repeat_dim(1, f).mul_scalar(f as i64)
+                + Tensor::<1, Int>::arange(0..f as i64, device)
+                    .reshape([1, f])
+                    .repeat_dim(0, n);
+            let picked = Tensor::cat(all, 1).gather(1, at);
+            Tensor::cat(vec![which.float(), picked], 1)
         };
         let data = out
             .into_data_async()
             .await
             .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        let values: Vec<i64> = data.iter::<i64>().collect();
-        let width = 2 + coded;
+        // per position: candidate, end, squared error, then the indices
+        let values: Vec<f32> = data.iter::<f32>().collect();
+        let width = 3 + coded;
         if values.len() != n * width {
             return Err(Error::Backend(format!(
                 "the search returned {} values for {n} positions",
@@ -278,12 +301,14 @@ impl Engine {
             candidate: Vec::with_capacity(n),
             end: Vec::with_capacity(n),
             idx: vec![0; coded * n],
+            distortion: 0.0,
         };
         for (p, row) in values.chunks_exact(width).enumerate() {
             choice.candidate.push(row[0] as u8);
             choice.end.push(row[1] as u8);
+            choice.distortion += f64::from(row[2]);
             for l in 0..coded {
-                choice.idx[l * n + p] = row[2 + l] as u16;
+                choice.idx[l * n + p] = row[3 + l] as u16;
             }
         }
         Ok(choice)

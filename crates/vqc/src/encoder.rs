@@ -791,24 +791,7 @@ impl Encoder {
             FrameKind::Delta => self.prev.as_ref().map(|s| s.latent.as_slice()),
         };
         state.reconstruct(&self.books, reference);
-        // the error in the search's space, as the encoder's own search measures it
-        let dim = self.books.dim();
-        let mut d = vec![0f32; dim];
-        let mut moved = vec![0f32; dim];
-        let mut distortion = 0f64;
-        for (z, r) in latent.chunks_exact(dim).zip(state.latent.chunks_exact(dim)) {
-            for ((o, a), &b) in d.iter_mut().zip(z).zip(r) {
-                *o = a - b as f32 / (1u32 << crate::LATENT_FRAC_BITS) as f32;
-            }
-            let e = match self.books.metric() {
-                Some(m) => {
-                    m.apply(&d, &mut moved);
-                    &moved
-                }
-                None => &d,
-            };
-            distortion += f64::from(e.iter().map(|v| v * v).sum::<f32>());
-        }
+        let distortion = choice.distortion;
         let lambda = quality_params(plan.quality, self.books.levels()).1
             * if plan.kind == FrameKind::Key {
                 KEY_LAMBDA_SCALE

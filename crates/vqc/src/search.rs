@@ -86,7 +86,7 @@ impl SearchPlan {
 }
 
 /// What a search chose, per position (raster order).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchChoice {
     /// The candidate ([`SearchPlan::candidate`]).
     pub candidate: Vec<u8>,
@@ -94,4 +94,7 @@ pub struct SearchChoice {
     pub end: Vec<u8>,
     /// Indices, `coded × n`, level-major (read only at the levels a position codes).
     pub idx: Vec<u16>,
+    /// The choices' squared error in the search space, summed over positions, as the search
+    /// measured it (for the frame's statistics only: `FrameStats::latent_mse`).
+    pub distortion: f64,
 }
