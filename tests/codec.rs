@@ -372,6 +372,50 @@ fn the_device_search_makes_streams_any_decoder_reads_near_the_hosts_size_and_qua
     }
 }
 
+#[test]
+fn a_search_plan_is_for_one_frame_and_choices_the_format_cannot_code_are_refused() {
+    let frames = clip();
+    let cpu = engine(Backend::cpu("test"));
+    let cfg = config(&frames, RateControl::Quality(80), 4);
+    let mut enc = block_on(Encoder::new(&cpu, cfg.clone())).unwrap();
+    let analysis = block_on(enc.analyser().analyse(&frames[..2])).unwrap();
+    let planned = enc.plan(&analysis, 0, false).unwrap();
+    assert_eq!(planned.plan().kind, FrameKind::Key);
+    let choice = block_on(enc.searcher().search(&planned)).unwrap();
+    let refused = |enc: &mut Encoder, c: &vqc::SearchChoice, plan| {
+        matches!(
+            enc.code_searched(plan, c),
+            Err(vqcodec::Error::Config(vqc::ConfigError::Option(_)))
+        )
+    };
+    let mut bad = choice.clone();
+    bad.candidate[0] = 200; // no such candidate
+    assert!(refused(&mut enc, &bad, &planned));
+    let mut bad = choice.clone();
+    bad.end[0] = 9; // deeper than the frame's levels
+    assert!(refused(&mut enc, &bad, &planned));
+    let mut bad = choice.clone();
+    bad.candidate[0] = 1; // a copy in a keyframe
+    assert!(refused(&mut enc, &bad, &planned));
+    // nothing was coded by those: the frame codes, as the first of the stream
+    let first = enc.code_searched(&planned, &choice).unwrap();
+    assert_eq!((first.pts, first.kind), (0, FrameKind::Key));
+    // the same plan again is for a frame already coded
+    assert!(refused(&mut enc, &choice, &planned));
+    let next = enc.plan(&analysis, 1, false).unwrap();
+    assert_eq!(next.plan().kind, FrameKind::Delta);
+    // a bitrate encoder makes no plans: its per-frame search over quality steps is its own
+    let rate = block_on(Encoder::new(
+        &cpu,
+        EncoderConfig {
+            rate: RateControl::Bitrate(200.0),
+            ..cfg
+        },
+    ))
+    .unwrap();
+    assert!(rate.plan(&analysis, 0, false).is_err());
+}
+
 /// Chunk start offsets and kinds of a clean stream.
 fn chunk_map(packets: &[Packet]) -> Vec<(usize, usize, FrameKind)> {
     let mut at = HEADER_LEN;

@@ -696,6 +696,7 @@ impl Encoder {
             search_costs(ctx, kind, (coded, self.books.size()), reference);
         let metric = self.books.metric();
         Ok(SearchPlan {
+            pts: self.pts,
             kind,
             quality,
             grid: self.grid,
@@ -727,7 +728,8 @@ impl Encoder {
         plan: &SearchPlan,
         choice: &SearchChoice,
     ) -> Result<TokenState, ConfigError> {
-        let stale = plan.grid != self.grid
+        let stale = plan.pts != self.pts
+            || plan.grid != self.grid
             || plan.coded > self.books.levels()
             || (plan.kind == FrameKind::Delta && self.prev.is_none())
             || (plan.kind == FrameKind::Key) != plan.reference.is_none();
@@ -761,7 +763,8 @@ impl Encoder {
 
     /// Codes the next frame as a search decided it from [`Encoder::plan`]'s `plan` (made for
     /// this frame: nothing was coded since): entropy coding, the reconstruction every decoder
-    /// makes, and the frame's statistics (`latent` only measures the error).
+    /// makes, and the frame's statistics (`latent`, the frame the choices were made for, is
+    /// only checked for its size; the error comes with the choices).
     ///
     /// # Errors
     /// [`ConfigError::Latent`] for a latent of the wrong length; [`ConfigError::Option`] for a

@@ -18,6 +18,8 @@ use crate::syntax::{MOTIONS, Mode};
 /// encoder's metric space (`search_matrix`, `search_books`), the latents in its model's space.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPlan {
+    /// The timestamp of the frame it was made for (the encoder's next).
+    pub pts: u32,
     /// The frame's kind.
     pub kind: FrameKind,
     /// The quality step it codes at.
