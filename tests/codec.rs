@@ -30,13 +30,16 @@ fn config(frames: &[Frame], rate: RateControl, keyint: u32) -> EncoderConfig {
 /// Encodes `frames` through the pipeline (one network pass); returns the stream and the
 /// packets.
 fn encode(engine: &Engine, frames: &[Frame], cfg: EncoderConfig) -> (Vec<u8>, Vec<Packet>) {
-    let mut enc = block_on(Encoder::new(engine, cfg)).unwrap();
-    let mut stream = enc.header_bytes();
-    let packets = block_on(enc.encode(frames, false)).unwrap();
-    for p in &packets {
-        stream.extend_from_slice(&p.data);
-    }
-    (stream, packets)
+    encode_with(engine, frames, cfg, Search::Host)
+}
+
+/// Mean PSNR-RGB of decoded frames against the source frames they came from.
+fn mean_psnr(out: &[Frame], frames: &[Frame]) -> f64 {
+    out.iter()
+        .zip(frames)
+        .map(|(x, y)| psnr_rgb(x, y))
+        .sum::<f64>()
+        / out.len() as f64
 }
 
 /// Decodes a whole stream with `engine`'s codebooks (the states hold their latents).
@@ -91,13 +94,7 @@ fn round_trip_gives_the_encoders_indices_and_identical_bytes_twice() {
     assert!(bpp < raw * 0.7, "{bpp} bpp vs raw {raw}");
     let out = pixels(&e, &decoded, w, h);
     let plain = block_on(e.roundtrip(&frames, None)).unwrap().frames;
-    let mean = |a: &[Frame]| {
-        a.iter()
-            .zip(&frames)
-            .map(|(x, y)| psnr_rgb(x, y))
-            .sum::<f64>()
-            / a.len() as f64
-    };
+    let mean = |a: &[Frame]| mean_psnr(a, &frames);
     let (coded, reference) = (mean(&out), mean(&plain));
     assert!(
         coded > reference - 0.3,
@@ -121,12 +118,7 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
     for q in [10u8, 40, 80, 100] {
         let (stream, _) = encode(&e, &frames, config(&frames, RateControl::Quality(q), 60));
         let out = pixels(&e, &decode_all(&e, &stream).0, w, h);
-        let psnr = out
-            .iter()
-            .zip(&frames)
-            .map(|(x, y)| psnr_rgb(x, y))
-            .sum::<f64>()
-            / 6.0;
+        let psnr = mean_psnr(&out, &frames);
         if let Some((size, p)) = last {
             assert!(stream.len() > size, "quality {q}: {} bytes", stream.len());
             assert!(psnr >= p - 0.05, "quality {q}: {psnr:.2} dB after {p:.2}");
@@ -266,13 +258,7 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
             assert_eq!(d.state, p.state, "{name} frame {}", p.pts);
         }
         let out = pixels(&decoder, &decoded, w, h);
-        quality.push(
-            out.iter()
-                .zip(&frames)
-                .map(|(x, y)| psnr_rgb(x, y))
-                .sum::<f64>()
-                / 6.0,
-        );
+        quality.push(mean_psnr(&out, &frames));
     }
     eprintln!(
         "mean PSNR-RGB decoded on the CPU: {:?} for streams encoded on {:?}",
@@ -306,19 +292,12 @@ fn encode_with(
 fn the_device_search_makes_streams_any_decoder_reads_near_the_hosts_size_and_quality() {
     let frames = clip();
     let (w, h) = (frames[0].width(), frames[0].height());
-    let mean_psnr = |out: &[Frame]| {
-        out.iter()
-            .zip(&frames)
-            .map(|(x, y)| psnr_rgb(x, y))
-            .sum::<f64>()
-            / frames.len() as f64
-    };
     let decoder = engine(Backend::cpu("decoder"));
     let cfg = config(&frames, RateControl::Quality(80), 4);
     let (host, _) = encode_with(&decoder, &frames, cfg.clone(), Search::Host);
     let (decoded, errors) = decode_all(&decoder, &host);
     assert!(errors.is_empty(), "{errors:?}");
-    let host_psnr = mean_psnr(&pixels(&decoder, &decoded, w, h));
+    let host_psnr = mean_psnr(&pixels(&decoder, &decoded, w, h), &frames);
     let mut searches = vec![("cpu", engine(Backend::cpu("test")))];
     match Backend::select(BackendRequest::Gpu) {
         Ok(b) => searches.push(("wgpu", engine(b))),
@@ -343,7 +322,7 @@ fn the_device_search_makes_streams_any_decoder_reads_near_the_hosts_size_and_qua
                 p.stats
             );
         }
-        let psnr = mean_psnr(&pixels(&decoder, &decoded, w, h));
+        let psnr = mean_psnr(&pixels(&decoder, &decoded, w, h), &frames);
         eprintln!(
             "search on {name}: {} bytes, {psnr:.2} dB; the host's {} bytes, {host_psnr:.2} dB",
             stream.len(),

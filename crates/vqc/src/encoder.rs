@@ -9,7 +9,7 @@ use crate::rate::{BitrateState, RateControl, quality_params};
 use crate::search::{SearchChoice, SearchPlan};
 use crate::syntax::{
     Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame, search_costs, searched_state,
-    write_counted,
+    starts, write_counted,
 };
 
 /// What the encoder is asked to make.
@@ -170,6 +170,16 @@ const AQ_FLOOR: f32 = 1.0;
 /// The largest variance 8-bit samples can have (half at 0, half at 255): activity given above
 /// it counts as it.
 const AQ_CEILING: f32 = 127.5 * 127.5;
+
+/// Levels and λ of a frame a search made elsewhere decides at `quality` (keyframes at
+/// [`KEY_LAMBDA_SCALE`] of delta frames' λ, as the encoder's own search without a lookahead).
+fn searched_params(quality: u8, levels: usize, kind: FrameKind) -> (usize, f32) {
+    let (coded, lambda) = quality_params(quality, levels);
+    match kind {
+        FrameKind::Key => (coded, lambda * KEY_LAMBDA_SCALE),
+        FrameKind::Delta => (coded, lambda),
+    }
+}
 
 /// Adaptive quantisation's λ factor per position: `(activity / G)^strength`, `G` the frame's
 /// geometric mean activity, so that a frame's factors multiply to 1. Flat areas (where a
@@ -395,11 +405,7 @@ impl Encoder {
             (FrameKind::Key, None) => lambda * KEY_LAMBDA_SCALE,
             _ => lambda,
         };
-        let mut ctx = match kind {
-            FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
-                .with_fine_motion(self.header.fine_motion),
-            FrameKind::Delta => self.ctx.clone(),
-        };
+        let mut ctx = self.frame_contexts(kind);
         let code = encode_frame(
             latent,
             self.grid,
@@ -613,8 +619,7 @@ impl Encoder {
             reuse,
             aq: aq.as_deref(),
         };
-        let planned_key =
-            force_key || self.prev.is_none() || self.since_key + 1 >= self.config.keyint.max(1);
+        let planned_key = self.planned_key(force_key);
         let (mut kind, mut scene_cut) = (
             if planned_key {
                 FrameKind::Key
@@ -669,31 +674,21 @@ impl Encoder {
                 a.len()
             )));
         }
-        let key =
-            force_key || self.prev.is_none() || self.since_key + 1 >= self.config.keyint.max(1);
+        let key = self.planned_key(force_key);
         let kind = if key {
             FrameKind::Key
         } else {
             FrameKind::Delta
         };
-        let (coded, lambda) = quality_params(quality, self.books.levels());
-        let lambda = if key {
-            lambda * KEY_LAMBDA_SCALE
-        } else {
-            lambda
-        };
+        let (coded, lambda) = searched_params(quality, self.books.levels(), kind);
         let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
-        let fresh;
-        let ctx = if key {
-            fresh = Contexts::new(self.books.levels(), self.bits)
-                .with_fine_motion(self.header.fine_motion);
-            &fresh
-        } else {
-            &self.ctx
-        };
         let reference = if key { None } else { self.prev.as_ref() };
-        let (index_bits, stop_bits, mode_bits, motion_bits) =
-            search_costs(ctx, kind, (coded, self.books.size()), reference);
+        let (index_bits, stop_bits, mode_bits, motion_bits) = search_costs(
+            &self.frame_contexts(kind),
+            kind,
+            (coded, self.books.size()),
+            reference,
+        );
         let metric = self.books.metric();
         Ok(SearchPlan {
             pts: self.pts,
@@ -703,11 +698,7 @@ impl Encoder {
             coded,
             dim: self.books.dim(),
             size: self.books.size(),
-            starts: crate::INTER_STARTS
-                .iter()
-                .copied()
-                .filter(|&s| usize::from(s) < coded)
-                .collect(),
+            starts: starts(coded).to_vec(),
             lambda: match aq {
                 Some(f) => f.iter().map(|f| lambda * f).collect(),
                 None => vec![lambda; n],
@@ -720,6 +711,22 @@ impl Encoder {
             search_matrix: metric.map(|m| m.matrix().to_vec()),
             search_books: metric.map_or(&self.books, |m| m.search()).data().to_vec(),
         })
+    }
+
+    /// Whether the next frame is a keyframe before any scene-cut trial: forced, the stream's
+    /// first, or the keyframe interval's.
+    fn planned_key(&self, force_key: bool) -> bool {
+        force_key || self.prev.is_none() || self.since_key + 1 >= self.config.keyint.max(1)
+    }
+
+    /// The models a frame of `kind` is coded with: fresh ones for a keyframe (they are reset
+    /// there), else the stream's.
+    fn frame_contexts(&self, kind: FrameKind) -> Contexts {
+        match kind {
+            FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
+                .with_fine_motion(self.header.fine_motion),
+            FrameKind::Delta => self.ctx.clone(),
+        }
     }
 
     /// The token state `choice` makes of `plan`'s frame (without its latent).
@@ -783,11 +790,7 @@ impl Encoder {
             });
         }
         let mut state = self.searched(plan, choice)?;
-        let mut ctx = match plan.kind {
-            FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
-                .with_fine_motion(self.header.fine_motion),
-            FrameKind::Delta => self.ctx.clone(),
-        };
+        let mut ctx = self.frame_contexts(plan.kind);
         let (payload, bits) = write_counted(&state, plan.kind, &mut ctx);
         let reference = match plan.kind {
             FrameKind::Key => None,
@@ -795,12 +798,7 @@ impl Encoder {
         };
         state.reconstruct(&self.books, reference);
         let distortion = choice.distortion;
-        let lambda = quality_params(plan.quality, self.books.levels()).1
-            * if plan.kind == FrameKind::Key {
-                KEY_LAMBDA_SCALE
-            } else {
-                1.0
-            };
+        let (_, lambda) = searched_params(plan.quality, self.books.levels(), plan.kind);
         let code = FrameCode {
             payload,
             state,

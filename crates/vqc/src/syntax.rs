@@ -560,7 +560,7 @@ fn read_motion(
 }
 
 /// The inter start levels a frame with `coded` levels offers.
-fn starts(coded: usize) -> &'static [u8] {
+pub(crate) fn starts(coded: usize) -> &'static [u8] {
     let k = INTER_STARTS
         .iter()
         .take_while(|&&s| usize::from(s) < coded)
