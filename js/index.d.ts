@@ -249,6 +249,9 @@ export interface CodebookReport {
   /** Latent quantisation error (mean squared, all levels) before and after. */
   mseBefore: number;
   mseAfter: number;
+  /** Entropy of the adapted levels' indices (bits per 8×8 block, summed over those levels) before and after: the refit is rate-aware, so it keeps indices cheap. */
+  bitsBefore: number;
+  bitsAfter: number;
   /** Wall-clock seconds, frames and k-means together. */
   seconds: number;
   backend: 'webgpu' | 'cpu';
@@ -278,7 +281,7 @@ export declare class Codebook {
 export interface TrainCodebookOptions {
   /** Frames to learn from, sampled evenly across the source (default 64, at least 4). */
   frames?: number;
-  /** RVQ levels to refit (default [0, 1]). */
+  /** RVQ levels to refit (default [0]: the first level holds most of the gain for half the bytes of [0, 1]). */
   levels?: number[];
   /** k-means iterations per level (default 8). */
   iterations?: number;

@@ -478,7 +478,7 @@ export class Codebook {
     this.model = info.modelName ?? null;
     /** The RVQ levels it replaces. */
     this.levels = info.levels;
-    /** For a trained codebook: {frames, steps, mseBefore, mseAfter, seconds, backend, stopped}. */
+    /** For a trained codebook: {frames, steps, mseBefore, mseAfter, bitsBefore, bitsAfter, seconds, backend, stopped}. */
     this.report = report;
   }
 
@@ -605,7 +605,8 @@ export async function trainCodebook(source, options = {}) {
     }
     const r = await shared().call('train-finish', { session });
     return new Codebook(r.bytes, { id: r.id, model: r.model, modelName: opened.model, levels: r.levels },
-      { frames: r.frames, steps: r.steps, mseBefore: r.mseBefore, mseAfter: r.mseAfter, stopped,
+      { frames: r.frames, steps: r.steps, mseBefore: r.mseBefore, mseAfter: r.mseAfter,
+        bitsBefore: r.bitsBefore, bitsAfter: r.bitsAfter, stopped,
         seconds: (performance.now() - started) / 1000, backend: opened.backend, reason: opened.reason });
   } finally {
     shared().call('close', { session }).catch(() => {});

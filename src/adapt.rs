@@ -6,6 +6,14 @@
 //! as adapted so far), so each refit sees what the encoder will actually hand it. Codes that no
 //! vector picks keep their trained value.
 //!
+//! With [`AdaptOptions::rate_weight`] λ > 0 the refit is rate-aware (entropy-constrained
+//! k-means): a vector goes to the code that minimises its squared distance + λ × the code's
+//! length in bits, the lengths being `-log2` of the codes' shares in the previous iteration.
+//! Plain k-means spreads the codes evenly over the footage and flattens their use (the
+//! report's index entropy rises); the rate term keeps popular codes popular. Measured on
+//! whole files it did not pay with the shipped models (see [`RATE_WEIGHT`]), so the default is
+//! λ = 0, plain k-means.
+//!
 //! [`learn`] and [`Trainer::start`] take the model's codebooks from an [`Engine`]; the result is a
 //! [`CodebookPatch`] for [`vqc::EncoderConfig::codebook`], which the pipeline applies.
 
@@ -30,15 +38,27 @@ pub struct AdaptOptions {
     /// Most latent vectors k-means sees, taken evenly from all of them: each Lloyd step costs
     /// vectors × codes, and a few hundred vectors per code place it as well as thousands.
     pub max_vectors: usize,
+    /// λ of the rate-aware assignment: squared latent error (in the encoder's metric, summed
+    /// over a vector) worth one bit of index, as the encoder's λ. 0 is plain k-means.
+    pub rate_weight: f32,
 }
+
+/// [`AdaptOptions::rate_weight`]'s default: plain k-means. The rate-aware refit made whole
+/// files larger on every validation clip at λ = 10⁻³ and 10⁻² (docs/adapt.md, "Level 0
+/// alone, and a rate-aware refit"): the encoder codes keyframes nearly at their nearest codes, which the rate term
+/// leaves stale. It stays an option for models whose indices are the cost.
+pub const RATE_WEIGHT: f32 = 0.0;
 
 impl Default for AdaptOptions {
     fn default() -> Self {
         Self {
-            levels: vec![0, 1],
+            // level 0 alone: ~90% of levels 0-1's gain for half the codebook's bytes
+            // (docs/adapt.md)
+            levels: vec![0],
             iterations: 8,
             budget: None,
             max_vectors: 1 << 17,
+            rate_weight: RATE_WEIGHT,
         }
     }
 }
@@ -58,13 +78,21 @@ pub struct AdaptProgress {
 }
 
 /// What a run achieved: the latent quantisation error at full depth, per latent value (in the
-/// encoder's metric when the model has one, as [`quantisation_mse`]).
+/// encoder's metric when the model has one, as [`quantisation_mse`]), and what the adapted
+/// levels' indices cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptReport {
     /// Before adapting.
     pub mse_before: f64,
     /// After.
     pub mse_after: f64,
+    /// Entropy of the refitted levels' indices with the trained codebooks, bits per vector
+    /// summed over those levels (each level's index distribution over the learning vectors,
+    /// codes chosen greedily, nearest first).
+    pub bits_before: f64,
+    /// The same after the refit (codes chosen as its last step chose them: with the rate
+    /// term).
+    pub bits_after: f64,
     /// Steps run (level × iteration).
     pub steps: usize,
     /// Whether the time budget cut the run short.
@@ -244,6 +272,14 @@ pub struct Trainer {
     step: usize,
     steps: usize,
     mse_before: f64,
+    rate_weight: f32,
+    /// Per level, λ × each code's length in bits as the last step of its refit measured them
+    /// (empty: not refitted yet, chosen by distance alone).
+    costs: Vec<Vec<f32>>,
+    /// [`AdaptReport::bits_before`].
+    bits_before: f64,
+    /// Per level, the entropy of its indices (bits per vector) at its latest step.
+    bits_after: Vec<f64>,
 }
 
 impl Trainer {
@@ -303,6 +339,7 @@ impl Trainer {
         let mut pending = options.levels.clone();
         pending.sort_unstable();
         pending.dedup();
+        let bits_before = index_entropy(books, &vectors, &pending);
         Ok(Self {
             model_id: 0,
             levels: pending.clone(),
@@ -317,6 +354,10 @@ impl Trainer {
             iterations: options.iterations,
             iteration: 0,
             step: 0,
+            rate_weight: options.rate_weight.max(0.0),
+            costs: vec![Vec::new(); levels],
+            bits_before,
+            bits_after: vec![0.0; levels],
         })
     }
 
@@ -349,9 +390,16 @@ impl Trainer {
         // assigned as the encoder will choose (in its metric's space, when the model has one);
         // the mean of a cluster there is the mean of its latents moved there (the metric is
         // linear), so the codes stay plain means
+        // rate-aware: from the second iteration on, each code's cost is λ × its length in bits
+        // from the previous iteration's shares (the first is plain k-means from the trained codes)
         let mut scratch = Vec::with_capacity(dim);
+        let cost = std::mem::take(&mut self.costs[level]);
         for r in self.residual.chunks_exact(dim) {
-            let (k, d) = self.current.search_nearest(level, r, &mut scratch);
+            let (k, d) = if cost.is_empty() {
+                self.current.search_nearest(level, r, &mut scratch)
+            } else {
+                self.current.search_costed(level, r, &cost, &mut scratch)
+            };
             se += f64::from(d);
             counts[usize::from(k)] += 1;
             for (s, x) in sums[usize::from(k) * dim..][..dim].iter_mut().zip(r) {
@@ -371,6 +419,19 @@ impl Trainer {
         self.current = Codebooks::new(self.current.levels(), size, dim, data)
             .expect("the shape is the input's")
             .keep_motion(&self.current);
+        let n = self.residual.len() / dim;
+        self.bits_after[level] = entropy_bits(&counts, n);
+        if self.rate_weight > 0.0 {
+            // a share seen once in twice the vectors for codes nothing picked: dear, not infinite
+            let total = n as f64 + 0.5 * size as f64;
+            self.costs[level] = counts
+                .iter()
+                .map(|&c| {
+                    let len = -((f64::from(c) + 0.5) / total).log2();
+                    (f64::from(self.rate_weight) * len) as f32
+                })
+                .collect();
+        }
         self.step += 1;
         self.iteration += 1;
         if self.iteration == self.iterations {
@@ -391,8 +452,14 @@ impl Trainer {
         let mut scratch = Vec::with_capacity(dim);
         while self.through < level {
             let l = self.through;
+            let cost = &self.costs[l];
             for r in self.residual.chunks_exact_mut(dim) {
-                let (k, _) = self.current.search_nearest(l, r, &mut scratch);
+                let (k, _) = if cost.is_empty() {
+                    self.current.search_nearest(l, r, &mut scratch)
+                } else {
+                    // as its refit chose: what the later levels will see
+                    self.current.search_costed(l, r, cost, &mut scratch)
+                };
                 for (x, c) in r.iter_mut().zip(self.current.code(l, usize::from(k))) {
                     *x -= c;
                 }
@@ -420,11 +487,53 @@ impl Trainer {
         let report = AdaptReport {
             mse_before: self.mse_before,
             mse_after,
+            bits_before: self.bits_before,
+            bits_after: self.bits_after.iter().sum(),
             steps: self.step,
             out_of_time: false,
         };
         (self.current, report)
     }
+}
+
+/// Entropy of `levels`' indices (bits per vector, summed) when `books` quantise `vectors`
+/// greedily, nearest first, as [`quantisation_mse`] does.
+fn index_entropy(books: &Codebooks, vectors: &[f32], levels: &[usize]) -> f64 {
+    let Some(&last) = levels.iter().max() else {
+        return 0.0;
+    };
+    let (dim, size) = (books.dim(), books.size());
+    let mut counts = vec![0u32; (last + 1) * size];
+    let mut r = vec![0f32; dim];
+    let mut scratch = Vec::with_capacity(dim);
+    for v in vectors.chunks_exact(dim) {
+        r.copy_from_slice(v);
+        for l in 0..=last {
+            let (k, _) = books.search_nearest(l, &r, &mut scratch);
+            counts[l * size + usize::from(k)] += 1;
+            for (x, c) in r.iter_mut().zip(books.code(l, usize::from(k))) {
+                *x -= c;
+            }
+        }
+    }
+    let n = vectors.len() / dim;
+    levels
+        .iter()
+        .map(|&l| entropy_bits(&counts[l * size..(l + 1) * size], n))
+        .sum()
+}
+
+/// Entropy in bits per vector of the index distribution `counts` over `n` vectors.
+fn entropy_bits(counts: &[u32], n: usize) -> f64 {
+    let n = n.max(1) as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -507,5 +616,48 @@ mod tests {
             adapt(&books, &[vec![0.0; 7]], &opts, |_| true),
             Err(AdaptError::BadLatent { len: 7, dim: 3 })
         ));
+    }
+
+    /// Most vectors in one tight cluster, a tenth spread wide: plain k-means moves codes out to
+    /// the spread ones and shares the cluster among several codes; the rate-aware refit keeps
+    /// the cluster on few codes, so its indices carry fewer bits, for some error.
+    #[test]
+    fn the_rate_aware_refit_spends_fewer_index_bits_than_plain_k_means() {
+        let (size, dim) = (8, 2);
+        let mut seed = 12345u32;
+        let mut uniform = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f64::from(seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let vectors: Vec<f32> = (0..2000)
+            .flat_map(|i| {
+                let spread = if i % 10 == 0 { 6.0 } else { 0.6 };
+                [spread * uniform(), spread * uniform()]
+            })
+            .collect();
+        let latents: Vec<Vec<f32>> = vectors.chunks(400).map(<[f32]>::to_vec).collect();
+        let data = (0..size * dim).map(|i| (i % 7) as f32 * 0.05).collect();
+        let books = Codebooks::new(1, size, dim, data).unwrap();
+        let run = |rate_weight| {
+            let opts = AdaptOptions {
+                levels: vec![0],
+                iterations: 12,
+                rate_weight,
+                ..AdaptOptions::default()
+            };
+            adapt(&books, &latents, &opts, |_| true).unwrap().1
+        };
+        let (plain, aware) = (run(0.0), run(0.05));
+        assert!(
+            plain.bits_before == aware.bits_before,
+            "{plain:?} {aware:?}"
+        );
+        assert!(
+            aware.bits_after < plain.bits_after - 0.3,
+            "{plain:?} {aware:?}"
+        );
+        // both fit the footage better than the trained codes; the plain one fits it best
+        assert!(plain.mse_after < aware.mse_after, "{plain:?} {aware:?}");
+        assert!(aware.mse_after < aware.mse_before * 0.5, "{aware:?}");
     }
 }

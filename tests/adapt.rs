@@ -117,6 +117,35 @@ fn the_stream_carries_the_codebook_and_every_decoder_uses_it() {
 }
 
 #[test]
+fn the_rate_aware_refit_keeps_the_indices_cheaper_than_plain_k_means() {
+    // the real carphone latents: plain k-means spreads level 0's codes over the footage and
+    // its indices' entropy rises; with the rate term they stay cheaper, the error still lower
+    // than the trained codes'
+    let engine = Engine::new(&Weights::embedded(ModelKind::Lite), Backend::cpu("test")).unwrap();
+    let frames = common::clip("tests/data/carphone_6f.y4m");
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let analysis = block_on(Analyser::new(&engine, w, h).analyse(&frames)).unwrap();
+    let run = |rate_weight| {
+        let options = AdaptOptions {
+            rate_weight,
+            ..AdaptOptions::default()
+        };
+        block_on(learn(&engine, analysis.latents(), &options, |_| true))
+            .unwrap()
+            .1
+    };
+    let (plain, aware) = (run(0.0), run(3e-2));
+    assert_eq!(plain.bits_before, aware.bits_before);
+    assert!(plain.bits_after > plain.bits_before, "{plain:?}");
+    assert!(
+        aware.bits_after < plain.bits_after - 0.2,
+        "{plain:?}\n{aware:?}"
+    );
+    assert!(aware.bits_after < aware.bits_before, "{aware:?}");
+    assert!(aware.mse_after < aware.mse_before, "{aware:?}");
+}
+
+#[test]
 fn adapted_codebooks_raise_quality_at_equal_chunk_rate() {
     // Six frames cannot pay for an 8 KiB codebook, so this compares the chunks' bytes (the
     // header is a one-time cost); `vqcodec eval --adapt` measures whole files on long clips.

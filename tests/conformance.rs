@@ -97,7 +97,11 @@ fn encode(name: &str, engine: &Engine, frames: &[Frame]) -> Vec<u8> {
             let (patch, _): (CodebookPatch, _) = block_on(vqcodec::adapt::learn(
                 engine,
                 analysis.latents(),
-                &vqcodec::adapt::AdaptOptions::default(),
+                // levels 0-1 as pinned (the default refits level 0 only)
+                &vqcodec::adapt::AdaptOptions {
+                    levels: vec![0, 1],
+                    ..vqcodec::adapt::AdaptOptions::default()
+                },
                 |_| true,
             ))
             .unwrap();

@@ -744,7 +744,8 @@ async function learnCodebook({ frames = Number($('cbframes').value), model = $('
     bar.value = 1;
     const r = book.report;
     setCodebook(book, `${r.frames} frames, ${r.steps} k-means steps in ${r.seconds.toFixed(1)} s on ${r.backend}; `
-      + `latent error −${((1 - r.mseAfter / r.mseBefore) * 100).toFixed(0)}%; ${book.byteLength} bytes, levels ${book.levels.join(', ')}`);
+      + `latent error −${((1 - r.mseAfter / r.mseBefore) * 100).toFixed(0)}%, index entropy ${r.bitsBefore.toFixed(1)} → ${r.bitsAfter.toFixed(1)} bits; `
+      + `${book.byteLength} bytes, levels ${book.levels.join(', ')}`);
     const summary = $('cbstatus').textContent;
     let compared = null;
     if (compare) {

@@ -351,7 +351,7 @@ impl VqCodec {
                 levels: opts.levels.unwrap_or(defaults.levels),
                 iterations: opts.iterations.unwrap_or(defaults.iterations),
                 budget: None,
-                max_vectors: defaults.max_vectors,
+                ..defaults
             },
             latents: Rc::new(RefCell::new(Vec::new())),
             frames: std::cell::Cell::new(0),
@@ -502,6 +502,8 @@ impl VqCodebookTrainer {
             ("levels", levels_array(&patch.adapted)),
             ("mseBefore", report.mse_before.into()),
             ("mseAfter", report.mse_after.into()),
+            ("bitsBefore", report.bits_before.into()),
+            ("bitsAfter", report.bits_after.into()),
             ("steps", (report.steps as u32).into()),
             ("frames", self.frames().into()),
         ]))

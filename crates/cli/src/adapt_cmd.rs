@@ -27,8 +27,8 @@ pub struct AdaptArgs {
     /// Frames to learn from, sampled evenly across the clip.
     #[arg(long, default_value_t = 64)]
     pub frames: usize,
-    /// RVQ levels to refit (0-based), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0,1")]
+    /// RVQ levels to refit (0-based), comma-separated (level 0 alone: docs/adapt.md).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
     pub levels: Vec<usize>,
     /// Lloyd iterations per level.
     #[arg(long, default_value_t = 8)]
@@ -36,6 +36,10 @@ pub struct AdaptArgs {
     /// Stop after this many seconds, keeping what is done.
     #[arg(long)]
     pub budget: Option<f64>,
+    /// λ of the rate-aware refit: squared latent error worth one bit of index (0: plain
+    /// k-means; docs/adapt.md).
+    #[arg(long, default_value_t = vqcodec::adapt::RATE_WEIGHT)]
+    pub rate_weight: f32,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -95,6 +99,7 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
         levels: a.levels.clone(),
         iterations: a.iterations,
         budget: a.budget.map(Duration::from_secs_f64),
+        rate_weight: a.rate_weight,
         ..AdaptOptions::default()
     };
     let bar = ProgressBar::new((a.levels.len() * a.iterations) as u64).with_style(
@@ -146,6 +151,10 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
         report.mse_before,
         report.mse_after,
         (report.mse_after / report.mse_before - 1.0) * 100.0
+    );
+    println!(
+        "index entropy of the refitted levels {:.2} → {:.2} bits per vector (rate weight {})",
+        report.bits_before, report.bits_after, a.rate_weight
     );
     println!(
         "full-depth PSNR-RGB: learning frames {:.2} → {:.2} dB ({:+.2}), other frames {:.2} → {:.2} dB ({:+.2}, {} frames)",

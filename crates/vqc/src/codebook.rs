@@ -290,6 +290,46 @@ impl Codebooks {
         (best as u16, (best_d + rr).max(0.0))
     }
 
+    /// The code of `level` that minimises squared distance + `cost[k]` for `r` (entropy-
+    /// constrained assignment: `cost` is λ times each code's length in bits), searched in the
+    /// metric's space when these codebooks have one, as [`Codebooks::search_nearest`]; with
+    /// its squared distance (without the cost). `cost` holds one value per code of the level.
+    pub fn search_costed(
+        &self,
+        level: usize,
+        r: &[f32],
+        cost: &[f32],
+        scratch: &mut Vec<f32>,
+    ) -> (u16, f32) {
+        assert_eq!(cost.len(), self.size, "one cost per code");
+        let books = match self.metric() {
+            Some(m) => {
+                scratch.resize(r.len(), 0.0);
+                m.apply(r, scratch);
+                m.search()
+            }
+            None => {
+                scratch.clear();
+                scratch.extend_from_slice(r);
+                self
+            }
+        };
+        let r = &scratch[..];
+        let rr: f32 = r.iter().map(|v| v * v).sum();
+        let (mut best, mut best_j, mut best_d) = (0usize, f32::INFINITY, f32::INFINITY);
+        books.each_block(level, r, |first, block| {
+            for (l, &d) in block.iter().enumerate() {
+                let j = d + cost[first + l];
+                if j < best_j {
+                    best_j = j;
+                    best_d = d;
+                    best = first + l;
+                }
+            }
+        });
+        (best as u16, (best_d + rr).max(0.0))
+    }
+
     /// The code of `level` the encoder's greedy search picks for `r`: the nearest in its
     /// metric's space when these codebooks have one ([`Metric`]; `scratch` holds `A·r`), else
     /// [`Codebooks::nearest`]; with its squared distance in that space.

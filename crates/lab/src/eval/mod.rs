@@ -86,9 +86,13 @@ pub struct EvalArgs {
     #[arg(long, default_value = "auto")]
     pub backend: BackendRequest,
     /// Also run each model with codebooks adapted to the clip (`vqcodec adapt`'s defaults:
-    /// 64 frames sampled across it, levels 0–1), the codebook carried in every stream.
+    /// 64 frames sampled across it, level 0), the codebook carried in every stream.
     #[arg(long)]
     pub adapt: bool,
+    /// With `--adapt`: λ of the rate-aware refit (`vqcodec adapt --rate-weight`; 0: plain
+    /// k-means).
+    #[arg(long, default_value_t = vqcodec::adapt::RATE_WEIGHT)]
+    pub adapt_rate_weight: f32,
 }
 
 /// One measured rate point.
@@ -200,15 +204,23 @@ fn quality(src: &[InputFrame], decoded: &[(Vec<u8>, Frame)], w: usize, h: usize)
     sums.map(|s| s / n.max(1) as f64)
 }
 
-/// Codebooks adapted to a clip as `vqcodec adapt` makes them by default: 64 of its latents,
-/// evenly spaced, levels 0–1.
-fn adapted_codebook(engine: &Engine, analysis: &Analysis) -> Result<CodebookPatch> {
+/// Codebooks adapted to a clip as `vqcodec adapt` makes them by default (64 of its latents,
+/// evenly spaced, level 0), with the rate-aware refit's λ `rate_weight`.
+fn adapted_codebook(
+    engine: &Engine,
+    analysis: &Analysis,
+    rate_weight: f32,
+) -> Result<CodebookPatch> {
     let latents = analysis.latents();
     let n = latents.len().min(64);
     let sample: Vec<Vec<f32>> = (0..n)
         .map(|i| latents[i * latents.len() / n].clone())
         .collect();
-    let (patch, _) = block_on(learn(engine, &sample, &AdaptOptions::default(), |_| true))?;
+    let options = AdaptOptions {
+        rate_weight,
+        ..AdaptOptions::default()
+    };
+    let (patch, _) = block_on(learn(engine, &sample, &options, |_| true))?;
     Ok(patch)
 }
 
@@ -230,7 +242,11 @@ fn eval_vqcodec(
     // the encoder network once: its latents do not depend on the quality or the codebook
     let analysis = latents_of(&engine, &rgb)?;
     let codebook = if adapted {
-        Some(adapted_codebook(&engine, &analysis)?)
+        Some(adapted_codebook(
+            &engine,
+            &analysis,
+            args.adapt_rate_weight,
+        )?)
     } else {
         None
     };
