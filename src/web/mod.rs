@@ -736,9 +736,23 @@ pub fn model_ids() -> JsValue {
     object(&fields)
 }
 
-/// Installs a panic hook that logs to the console (called once by the JS glue).
+// The linker's constructors (cubecl's IR library registers ~4,900 with `inventory`). A module
+// that never calls them itself is linked "command-style": every export runs them all first, and
+// the wasm-bindgen glue calls an export for nearly every JS object the module holds (hundreds to
+// thousands per frame). Called once here, at instantiation, the module is a "reactor" and the
+// exports run bare (docs/results/dawn-profile.md: 50-88% of a WebGPU frame's wall time went to
+// them through Dawn).
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// Runs the module's constructors and installs a panic hook that logs to the console (called
+/// once by the JS glue, at instantiation).
 #[wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: the linker's own constructor function, called once, first, as it expects of a
+    // module that calls it itself (`inventory`'s registrations are idempotent besides).
+    unsafe { __wasm_call_ctors() };
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("vqcodec panicked: {info}").into());
     }));
