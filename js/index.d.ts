@@ -249,7 +249,7 @@ export interface CodebookReport {
   /** Latent quantisation error (mean squared, all levels) before and after. */
   mseBefore: number;
   mseAfter: number;
-  /** Entropy of the adapted levels' indices (bits per 8×8 block, summed over those levels) before and after: the refit is rate-aware, so it keeps indices cheap. */
+  /** Entropy of the adapted levels' indices (bits per 8×8 block, summed over those levels) before and after (plain k-means usually raises it: the refit spreads the codes' use). */
   bitsBefore: number;
   bitsAfter: number;
   /** Wall-clock seconds, frames and k-means together. */

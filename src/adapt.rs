@@ -45,8 +45,9 @@ pub struct AdaptOptions {
 
 /// [`AdaptOptions::rate_weight`]'s default: plain k-means. The rate-aware refit made whole
 /// files larger on every validation clip at λ = 10⁻³ and 10⁻² (docs/adapt.md, "Level 0
-/// alone, and a rate-aware refit"): the encoder codes keyframes nearly at their nearest codes, which the rate term
-/// leaves stale. It stays an option for models whose indices are the cost.
+/// alone, and a rate-aware refit"): likely because the encoder codes keyframes nearly at their
+/// nearest codes, which the rate term leaves stale. It stays an option for models whose
+/// indices are the cost.
 pub const RATE_WEIGHT: f32 = 0.0;
 
 impl Default for AdaptOptions {
@@ -198,14 +199,22 @@ pub async fn roundtrip_psnr(
 /// chosen and error measured as the encoder does: in the codebooks' metric when they have one
 /// ([`Codebooks::search_nearest`]).
 pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
-    let dim = books.dim();
+    greedy_quantisation(books, vectors, &[]).0
+}
+
+/// [`quantisation_mse`] and, from the same pass, the entropy of `levels`' indices (bits per
+/// vector, summed over those levels).
+fn greedy_quantisation(books: &Codebooks, vectors: &[f32], levels: &[usize]) -> (f64, f64) {
+    let (dim, size) = (books.dim(), books.size());
     let mut r = vec![0f32; dim];
     let mut scratch = Vec::with_capacity(dim);
+    let mut counts = vec![0u32; books.levels() * size];
     let mut se = 0f64;
     for v in vectors.chunks_exact(dim) {
         r.copy_from_slice(v);
         for l in 0..books.levels() {
             let (k, _) = books.search_nearest(l, &r, &mut scratch);
+            counts[l * size + usize::from(k)] += 1;
             for (x, c) in r.iter_mut().zip(books.code(l, usize::from(k))) {
                 *x -= c;
             }
@@ -219,7 +228,12 @@ pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
             None => r.iter().map(|x| f64::from(x * x)).sum::<f64>(),
         };
     }
-    se / vectors.len().max(1) as f64
+    let n = vectors.len() / dim;
+    let bits = levels
+        .iter()
+        .map(|&l| entropy_bits(&counts[l * size..(l + 1) * size], n))
+        .sum();
+    (se / vectors.len().max(1) as f64, bits)
 }
 
 /// Refits `options.levels` of `books` to `latents` (each `rows × columns × dim`, as
@@ -339,13 +353,13 @@ impl Trainer {
         let mut pending = options.levels.clone();
         pending.sort_unstable();
         pending.dedup();
-        let bits_before = index_entropy(books, &vectors, &pending);
+        let (mse_before, bits_before) = greedy_quantisation(books, &vectors, &pending);
         Ok(Self {
             model_id: 0,
             levels: pending.clone(),
             trained: books.clone(),
             current: books.clone(),
-            mse_before: quantisation_mse(books, &vectors),
+            mse_before,
             residual: vectors.clone(),
             vectors,
             through: 0,
@@ -393,13 +407,9 @@ impl Trainer {
         // rate-aware: from the second iteration on, each code's cost is λ × its length in bits
         // from the previous iteration's shares (the first is plain k-means from the trained codes)
         let mut scratch = Vec::with_capacity(dim);
-        let cost = std::mem::take(&mut self.costs[level]);
+        let cost = &self.costs[level];
         for r in self.residual.chunks_exact(dim) {
-            let (k, d) = if cost.is_empty() {
-                self.current.search_nearest(level, r, &mut scratch)
-            } else {
-                self.current.search_costed(level, r, &cost, &mut scratch)
-            };
+            let (k, d) = assign(&self.current, level, r, cost, &mut scratch);
             se += f64::from(d);
             counts[usize::from(k)] += 1;
             for (s, x) in sums[usize::from(k) * dim..][..dim].iter_mut().zip(r) {
@@ -454,12 +464,8 @@ impl Trainer {
             let l = self.through;
             let cost = &self.costs[l];
             for r in self.residual.chunks_exact_mut(dim) {
-                let (k, _) = if cost.is_empty() {
-                    self.current.search_nearest(l, r, &mut scratch)
-                } else {
-                    // as its refit chose: what the later levels will see
-                    self.current.search_costed(l, r, cost, &mut scratch)
-                };
+                // as its refit chose: what the later levels will see
+                let (k, _) = assign(&self.current, l, r, cost, &mut scratch);
                 for (x, c) in r.iter_mut().zip(self.current.code(l, usize::from(k))) {
                     *x -= c;
                 }
@@ -496,31 +502,20 @@ impl Trainer {
     }
 }
 
-/// Entropy of `levels`' indices (bits per vector, summed) when `books` quantise `vectors`
-/// greedily, nearest first, as [`quantisation_mse`] does.
-fn index_entropy(books: &Codebooks, vectors: &[f32], levels: &[usize]) -> f64 {
-    let Some(&last) = levels.iter().max() else {
-        return 0.0;
-    };
-    let (dim, size) = (books.dim(), books.size());
-    let mut counts = vec![0u32; (last + 1) * size];
-    let mut r = vec![0f32; dim];
-    let mut scratch = Vec::with_capacity(dim);
-    for v in vectors.chunks_exact(dim) {
-        r.copy_from_slice(v);
-        for l in 0..=last {
-            let (k, _) = books.search_nearest(l, &r, &mut scratch);
-            counts[l * size + usize::from(k)] += 1;
-            for (x, c) in r.iter_mut().zip(books.code(l, usize::from(k))) {
-                *x -= c;
-            }
-        }
+/// The code the refit gives `r` at `level`: the nearest as the encoder searches, or by distance
+/// + `cost` when `cost` holds the level's code costs (rate-aware); with its squared distance.
+fn assign(
+    books: &Codebooks,
+    level: usize,
+    r: &[f32],
+    cost: &[f32],
+    scratch: &mut Vec<f32>,
+) -> (u16, f32) {
+    if cost.is_empty() {
+        books.search_nearest(level, r, scratch)
+    } else {
+        books.search_costed(level, r, cost, scratch)
     }
-    let n = vectors.len() / dim;
-    levels
-        .iter()
-        .map(|&l| entropy_bits(&counts[l * size..(l + 1) * size], n))
-        .sum()
 }
 
 /// Entropy in bits per vector of the index distribution `counts` over `n` vectors.

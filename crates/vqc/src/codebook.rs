@@ -302,19 +302,7 @@ impl Codebooks {
         scratch: &mut Vec<f32>,
     ) -> (u16, f32) {
         assert_eq!(cost.len(), self.size, "one cost per code");
-        let books = match self.metric() {
-            Some(m) => {
-                scratch.resize(r.len(), 0.0);
-                m.apply(r, scratch);
-                m.search()
-            }
-            None => {
-                scratch.clear();
-                scratch.extend_from_slice(r);
-                self
-            }
-        };
-        let r = &scratch[..];
+        let (books, r) = self.in_search_space(r, scratch);
         let rr: f32 = r.iter().map(|v| v * v).sum();
         let (mut best, mut best_j, mut best_d) = (0usize, f32::INFINITY, f32::INFINITY);
         books.each_block(level, r, |first, block| {
@@ -334,13 +322,24 @@ impl Codebooks {
     /// metric's space when these codebooks have one ([`Metric`]; `scratch` holds `A·r`), else
     /// [`Codebooks::nearest`]; with its squared distance in that space.
     pub fn search_nearest(&self, level: usize, r: &[f32], scratch: &mut Vec<f32>) -> (u16, f32) {
+        let (books, r) = self.in_search_space(r, scratch);
+        books.nearest(level, r)
+    }
+
+    /// The codebooks the encoder searches and `r` moved to their space: the metric's (`A·r`
+    /// into `scratch`) when these codebooks have one, else these and `r` itself.
+    fn in_search_space<'a>(
+        &'a self,
+        r: &'a [f32],
+        scratch: &'a mut Vec<f32>,
+    ) -> (&'a Codebooks, &'a [f32]) {
         match self.metric() {
             Some(m) => {
                 scratch.resize(r.len(), 0.0);
                 m.apply(r, scratch);
-                m.search().nearest(level, scratch)
+                (m.search(), &scratch[..])
             }
-            None => self.nearest(level, r),
+            None => (self, r),
         }
     }
 
