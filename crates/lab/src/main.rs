@@ -108,6 +108,14 @@ struct TrainArgs {
     /// new ones start by k-means on what they leave.
     #[arg(long)]
     grow_levels: Option<usize>,
+    /// Train the decoder alone (a resumed run): the encoder and codebooks stay, so every
+    /// picture keeps its indices and streams their bits.
+    #[arg(long)]
+    freeze_encoder: bool,
+    /// Weight of `1 − MS-SSIM` of Y' in the loss, beside the MSE (0: MSE alone). Tested on the
+    /// CPU backend; on wgpu its first runs diverged at once (docs/results/lite-ft.md).
+    #[arg(long, default_value_t = 0.0)]
+    msssim_weight: f32,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -211,6 +219,8 @@ fn train(args: &TrainArgs) -> Result<()> {
         time_budget_s: args.time_budget,
         run_limit_s: args.run_limit,
         grow_levels: args.grow_levels,
+        freeze_encoder: args.freeze_encoder,
+        msssim_weight: args.msssim_weight,
         restart_every: args.restart_every.max(1),
         ..Default::default()
     };

@@ -217,3 +217,102 @@ fn a_resumed_run_grows_the_rvq_and_the_new_level_pays() {
     assert!(stderr.contains("at most 15 levels"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A decoder-only run (`--freeze-encoder`) tunes the decoder and nothing else: the clip's
+/// indices through the weights before and after are the same (streams keep their bits), and
+/// its decoded pictures, fitted here to the clip itself, get better. A fresh run cannot be
+/// decoder-only.
+#[test]
+fn a_decoder_only_run_keeps_every_index() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-train-dec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |steps: &str, extra: &[&str]| {
+        let mut args = vec!["--steps", steps, "--log-every", "5", "--lr", "3e-3"];
+        args.extend_from_slice(extra);
+        let a = train(&dir, &args).assert().success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    run("30", &[]);
+    let before = dir.join("before.vqw");
+    std::fs::copy(dir.join("model.vqw"), &before).unwrap();
+    let log = run("60", &["--freeze-encoder", "--msssim-weight", "0.01"]);
+    assert_eq!(psnrs(&log).len(), 6, "steps 31..=60 logged: {log}");
+    let after = dir.join("model.vqw");
+    let tokens = |weights: &std::path::Path| {
+        let out = dir.join("tokens.npy");
+        Command::cargo_bin("vqcodec")
+            .unwrap()
+            .args([
+                "tokens",
+                "tests/data/carphone_6f.y4m",
+                "--backend",
+                "cpu",
+                "-o",
+            ])
+            .arg(&out)
+            .arg("--weights")
+            .arg(weights)
+            .assert()
+            .success();
+        std::fs::read(&out).unwrap()
+    };
+    assert_eq!(
+        tokens(&before),
+        tokens(&after),
+        "the indices should not move"
+    );
+    let psnr = |weights: &std::path::Path| {
+        let out = roundtrip(weights, &[])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("mean over"))
+            .unwrap()
+            .to_string();
+        line.split("PSNR-RGB ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let (old, new) = (psnr(&before), psnr(&after));
+    eprintln!("decoder-only run: {old:.2} -> {new:.2} dB PSNR-RGB");
+    assert!(
+        new > old + 0.1,
+        "the tuned decoder: {old:.2} -> {new:.2} dB"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let fresh = dir.with_extension("fresh");
+    let err = train(&fresh, &["--steps", "2", "--freeze-encoder"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    assert!(stderr.contains("resume a checkpoint"), "{stderr}");
+    std::fs::remove_dir_all(&fresh).ok();
+}
+
+/// A run that diverges (here a learning rate of 1e30) stops with an error at its next log
+/// line and writes no checkpoint over the last good one.
+#[test]
+fn a_diverged_run_stops_without_writing() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-train-nan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = train(&dir, &["--steps", "30", "--log-every", "5", "--lr", "1e30"])
+        .env("RUST_BACKTRACE", "0")
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    assert!(stderr.contains("not finite"), "{stderr}");
+    assert!(!dir.join("checkpoint.vqw").exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,15 +5,20 @@
 //! from live residuals. Quantizer dropout (a random RVQ depth on half the steps) keeps every
 //! prefix of levels a usable quality rung. Checkpoints (f32 weights + a JSON state) let a
 //! later run resume: device sessions are short.
+//!
+//! A decoder-only run (`freeze_encoder`) leaves the encoder and codebooks as they are — the
+//! same pictures give the same indices, so streams keep their bits — and tunes the decoder on
+//! the indices they give; `msssim_weight` adds `w·(1 − MS-SSIM of Y')` to the loss.
 
 pub mod data;
+mod msssim;
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::Param;
+use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -56,6 +61,13 @@ pub struct TrainOptions {
     /// ones start by k-means on what those leave (at most the format's 15).
     #[serde(default)]
     pub grow_levels: Option<usize>,
+    /// Train the decoder alone: the encoder and codebooks stay as they are (no EMA, no
+    /// restarts), so every picture keeps its indices.
+    #[serde(default)]
+    pub freeze_encoder: bool,
+    /// Weight of `1 − MS-SSIM` (of Y', the evaluation's metric) in the loss, beside the MSE.
+    #[serde(default)]
+    pub msssim_weight: f32,
 }
 
 impl Default for TrainOptions {
@@ -75,6 +87,8 @@ impl Default for TrainOptions {
             time_budget_s: None,
             run_limit_s: None,
             grow_levels: None,
+            freeze_encoder: false,
+            msssim_weight: 0.0,
         }
     }
 }
@@ -259,6 +273,28 @@ fn latent_samples(
     Tensor::cat(zs, 0)
 }
 
+/// The decoder's output `[B, 3, crop, crop]` for `x`'s indices under `frozen` (the encoder
+/// and codebooks, without autodiff: what they compute carries no graph, so nothing of it is
+/// kept or moved), not clamped (a clamp would stop the gradient where the decoder overshoots).
+fn decode_frozen(
+    model: &VqVae,
+    frozen: &VqVae,
+    x: Tensor<4>,
+    depth: usize,
+    crop: usize,
+) -> Tensor<4> {
+    let indices = frozen.encode(x.inner(), depth);
+    let [b, l, h, w] = indices.dims();
+    let flat = indices.permute([0, 2, 3, 1]).reshape([b * h * w, l]);
+    let z = frozen.quantizer.decode(flat);
+    let d = z.dims()[1];
+    let z = z.reshape([b, h, w, d]).permute([0, 3, 1, 2]).autodiff();
+    model
+        .decoder
+        .forward(z)
+        .slice([0..b, 0..3, 0..crop, 0..crop])
+}
+
 /// Trains `config` (or resumes from `out_dir/checkpoint.vqw`) on `data` and writes
 /// `out_dir/checkpoint.vqw` (f32) and `out_dir/model.vqw` (f16, shippable).
 ///
@@ -286,6 +322,10 @@ pub fn train(
     } else {
         (config.init(&device), config.clone(), 0, 0.0)
     };
+    anyhow::ensure!(
+        !opts.freeze_encoder || step > 0,
+        "a decoder-only run tunes a trained model: resume a checkpoint"
+    );
     let mut rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919));
     // a fresh run takes its depth from the config (k-means sets every level below)
     if let Some(grow) = opts
@@ -317,6 +357,8 @@ pub fn train(
         model.quantizer = model.quantizer.kmeans_init(z, 10);
     }
     let mut ema = model.quantizer.ema_state();
+    // a decoder-only run: the encoder and codebooks as they are, off the autodiff graph
+    let frozen = opts.freeze_encoder.then(|| model.valid());
     let mut optim = AdamConfig::new().init();
     let start = Instant::now();
     let step_at_start = step;
@@ -350,16 +392,38 @@ pub fn train(
         } else {
             1 + rng.below(levels)
         };
-        let out = model.forward(x.clone(), depth);
-        let mse = (out.reconstruction.clone() - x).square().mean();
-        let loss = mse.clone() + out.quantized.commitment.clone().mul_scalar(opts.commitment);
+        let (reconstruction, out) = match &frozen {
+            // a decoder-only run: only the decoder learns
+            Some(frozen) => (
+                decode_frozen(&model, frozen, x.clone(), depth, opts.crop),
+                None,
+            ),
+            None => {
+                let out = model.forward(x.clone(), depth);
+                (out.reconstruction.clone(), Some(out))
+            }
+        };
+        let mse = (reconstruction.clone() - x.clone()).square().mean();
+        let mut loss = mse.clone();
+        if let Some(out) = &out {
+            loss = loss + out.quantized.commitment.clone().mul_scalar(opts.commitment);
+        }
+        if opts.msssim_weight > 0.0 {
+            let s = msssim::ms_ssim(msssim::luma(reconstruction), msssim::luma(x)).mean();
+            loss = loss + s.neg().add_scalar(1.0).mul_scalar(opts.msssim_weight);
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
-        model.quantizer = model
-            .quantizer
-            .ema_update(&mut ema, &out.quantized, opts.ema_decay);
+        if let Some(out) = &out {
+            model.quantizer = model
+                .quantizer
+                .ema_update(&mut ema, &out.quantized, opts.ema_decay);
+        }
         step += 1;
-        if step % opts.restart_every == 0 && t < 0.9 {
+        if let Some(out) = out
+            .as_ref()
+            .filter(|_| step % opts.restart_every == 0 && t < 0.9)
+        {
             let (q, n) = model.quantizer.restart_dead_codes(
                 &mut ema,
                 &out.quantized,
@@ -374,8 +438,15 @@ pub fn train(
             .run_limit_s
             .is_some_and(|b| start.elapsed().as_secs_f64() > b);
         let done = progress(opts, step, seconds_before + start.elapsed().as_secs_f64()) >= 1.0;
-        if step % opts.log_every == 0 || done || out_of_time {
+        let checkpoint = step % opts.checkpoint_every == 0;
+        if step % opts.log_every == 0 || checkpoint || done || out_of_time {
             let mse_v = f64::from(mse.into_scalar::<f32>());
+            // a diverged run stops before it writes anything: the last checkpoint stays
+            anyhow::ensure!(
+                mse_v.is_finite(),
+                "step {step}: the reconstruction error is not finite ({mse_v}); stopped, the \
+                 last checkpoint kept"
+            );
             let psnr = -10.0 * mse_v.max(1e-12).log10();
             if depth == levels {
                 last_psnr = psnr;
@@ -413,7 +484,7 @@ pub fn train(
             log.flush()?;
         }
         // the last checkpoint is written once, after the loop
-        if step % opts.checkpoint_every == 0 && !(done || out_of_time) {
+        if checkpoint && !(done || out_of_time) {
             save(&model, step, start.elapsed().as_secs_f64() + seconds_before)?;
         }
         if out_of_time {
