@@ -112,8 +112,8 @@ struct TrainArgs {
     /// picture keeps its indices and streams their bits.
     #[arg(long)]
     freeze_encoder: bool,
-    /// Weight of `1 − MS-SSIM` of Y' in the loss, beside the MSE (0: MSE alone). Tested on the
-    /// CPU backend; on wgpu its first runs diverged at once (docs/results/lite-ft.md).
+    /// Weight of `1 − MS-SSIM` of Y' in the loss, beside the MSE (0: MSE alone). Its first full
+    /// runs on the GPU diverged (docs/results/lite-ft.md): watch the log.
     #[arg(long, default_value_t = 0.0)]
     msssim_weight: f32,
     /// Seed.
