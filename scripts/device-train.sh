@@ -14,8 +14,10 @@
 # /tmp/data). A run continues from /tmp/runs/NAME (the same machine, still warm), else from
 # .carry/resume/NAME.tar (a run folder this script returned), else from the committed
 # weights/checkpoints/v2/NAME/ (checkpoint.vqw + state.json).
-# Carry budget (64 MiB for everything that travels): pack 43.8 MiB + vqcodec-lab.xz 12.8 MiB +
-# .gl 0.4 MiB + the tracked tree; keep the tree small (one committed checkpoint).
+# Carry budget (64 MiB for everything that travels): pack 43.8 MiB + vqcodec-lab.xz 13.2 MiB +
+# .gl 0.4 MiB + the tracked tree (6.1 MiB with two committed checkpoints) is over it: with SKIP_EVAL,
+# carry a copy of the pack without its val rows and clips (41.7 MiB; docs/results/lite-ft.md did,
+# as .carry/pack with SOURCES=.carry/pack).
 # Writes $OUT/NAME.tar (train.log, ceiling.txt, checkpoint.vqw, state.json, model.vqw) per run;
 # SKIP_EVAL=1 skips the ceiling; TRAIN_ARGS are added to every run's `train` command.
 set -uo pipefail
