@@ -8,7 +8,8 @@
 //! scales; and negative contrast-structure terms count as 0 (as pytorch-msssim does), so the
 //! result stays a real number.
 
-const WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
+/// The exponents of MS-SSIM's five scales (finest first).
+pub const MS_SSIM_WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 const WINDOW: usize = 11;
 const SIGMA: f64 = 1.5;
 const C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
@@ -77,7 +78,14 @@ impl Plane {
     }
 }
 
-fn gaussian(n: usize) -> Vec<f32> {
+/// The normalised Gaussian window (σ = 1.5) MS-SSIM filters a `width × height` scale with, along
+/// each axis: 11 taps, or the largest odd count that fits a smaller scale.
+pub fn ms_ssim_window(width: usize, height: usize) -> Vec<f32> {
+    let mut n = WINDOW.min(width).min(height);
+    if n % 2 == 0 {
+        n -= 1;
+    }
+    let n = n.max(1);
     let c = (n as f64 - 1.0) / 2.0;
     let g: Vec<f64> = (0..n)
         .map(|i| (-((i as f64 - c).powi(2)) / (2.0 * SIGMA * SIGMA)).exp())
@@ -88,11 +96,7 @@ fn gaussian(n: usize) -> Vec<f32> {
 
 /// Mean SSIM and mean contrast-structure term of one scale.
 fn ssim_cs(a: &Plane, b: &Plane) -> (f64, f64) {
-    let mut n = WINDOW.min(a.w).min(a.h);
-    if n % 2 == 0 {
-        n -= 1;
-    }
-    let k = gaussian(n.max(1));
+    let k = ms_ssim_window(a.w, a.h);
     let (mu_a, mu_b) = (a.filter(&k), b.filter(&k));
     let (aa, bb, ab) = (
         a.mul(a).filter(&k),
@@ -142,11 +146,15 @@ pub fn ms_ssim(a: &[u8], b: &[u8], width: usize, height: usize) -> f64 {
     let mut pa = Plane::from_u8(width, height, a);
     let mut pb = Plane::from_u8(width, height, b);
     let mut result = 1.0;
-    for (scale, &weight) in WEIGHTS.iter().enumerate() {
+    for (scale, &weight) in MS_SSIM_WEIGHTS.iter().enumerate() {
         let (ssim, cs) = ssim_cs(&pa, &pb);
-        let term = if scale + 1 == WEIGHTS.len() { ssim } else { cs };
+        let term = if scale + 1 == MS_SSIM_WEIGHTS.len() {
+            ssim
+        } else {
+            cs
+        };
         result *= term.max(0.0).powf(weight);
-        if scale + 1 < WEIGHTS.len() {
+        if scale + 1 < MS_SSIM_WEIGHTS.len() {
             if pa.w < 2 || pa.h < 2 {
                 break;
             }

@@ -7,25 +7,13 @@
 use burn::tensor::module::{avg_pool2d, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Tensor, TensorData};
+use vqcodec::metrics::{MS_SSIM_WEIGHTS, ms_ssim_window};
 
-const WEIGHTS: [f32; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
-const WINDOW: usize = 11;
-const SIGMA: f64 = 1.5;
 /// K1², K2² for samples in [0, 1].
 const C1: f32 = 0.01 * 0.01;
 const C2: f32 = 0.03 * 0.03;
 /// Floor of a scale's term before its exponent (the exponent's gradient at 0 is infinite).
 const FLOOR: f32 = 1e-6;
-
-/// The normalised 1-D Gaussian of `n` taps.
-fn gaussian(n: usize) -> Vec<f32> {
-    let c = (n as f64 - 1.0) / 2.0;
-    let g: Vec<f64> = (0..n)
-        .map(|i| (-((i as f64 - c).powi(2)) / (2.0 * SIGMA * SIGMA)).exp())
-        .collect();
-    let s: f64 = g.iter().sum();
-    g.iter().map(|x| (x / s) as f32).collect()
-}
 
 /// Separable "valid" Gaussian filtering of `[N, 1, H, W]`.
 fn filter(x: Tensor<4>, k: &[f32]) -> Tensor<4> {
@@ -40,11 +28,7 @@ fn filter(x: Tensor<4>, k: &[f32]) -> Tensor<4> {
 /// Per picture: mean SSIM and mean contrast-structure term of one scale, `[N]` each.
 fn ssim_cs(a: Tensor<4>, b: Tensor<4>) -> (Tensor<1>, Tensor<1>) {
     let [n_pics, _, h, w] = a.dims();
-    let mut n = WINDOW.min(h).min(w);
-    if n % 2 == 0 {
-        n -= 1;
-    }
-    let k = gaussian(n.max(1));
+    let k = ms_ssim_window(w, h);
     let mu_a = filter(a.clone(), &k);
     let mu_b = filter(b.clone(), &k);
     let aa = filter(a.clone() * a.clone(), &k);
@@ -79,11 +63,11 @@ pub fn luma(rgb: Tensor<4>) -> Tensor<4> {
 pub fn ms_ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     let (mut a, mut b) = (a, b);
     let mut result: Option<Tensor<1>> = None;
-    for (scale, &weight) in WEIGHTS.iter().enumerate() {
-        let last = scale + 1 == WEIGHTS.len();
+    for (scale, &weight) in MS_SSIM_WEIGHTS.iter().enumerate() {
+        let last = scale + 1 == MS_SSIM_WEIGHTS.len();
         let (ssim, cs) = ssim_cs(a.clone(), b.clone());
         let term = if last { ssim } else { cs };
-        let term = term.clamp_min(FLOOR).powf_scalar(weight);
+        let term = term.clamp_min(FLOOR).powf_scalar(weight as f32);
         result = Some(match result {
             Some(r) => r * term,
             None => term,
@@ -116,7 +100,7 @@ mod tests {
                 let (x, y) = ((i % w) as f64, (i / w) as f64);
                 let v = 120.0
                     + 60.0 * (x / 7.0).sin() * (y / 11.0).cos()
-                    + if (x as usize / 16 + y as usize / 16) % 2 == 0 {
+                    + if (x as usize / 16 + y as usize / 16).is_multiple_of(2) {
                         40.0
                     } else {
                         -40.0
