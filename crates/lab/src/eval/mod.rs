@@ -93,6 +93,10 @@ pub struct EvalArgs {
     /// k-means).
     #[arg(long, default_value_t = vqcodec::adapt::RATE_WEIGHT)]
     pub adapt_rate_weight: f32,
+    /// With `--adapt`: the RVQ levels to refit (`vqcodec adapt --levels`; default: its
+    /// default).
+    #[arg(long, value_delimiter = ',')]
+    pub adapt_levels: Option<Vec<usize>>,
 }
 
 /// One measured rate point.
@@ -205,20 +209,24 @@ fn quality(src: &[InputFrame], decoded: &[(Vec<u8>, Frame)], w: usize, h: usize)
 }
 
 /// Codebooks adapted to a clip as `vqcodec adapt` makes them by default (64 of its latents,
-/// evenly spaced, level 0), with the rate-aware refit's λ `rate_weight`.
+/// evenly spaced, its default levels unless `levels`), with the rate-aware refit's λ
+/// `rate_weight`.
 fn adapted_codebook(
     engine: &Engine,
     analysis: &Analysis,
     rate_weight: f32,
+    levels: Option<&[usize]>,
 ) -> Result<CodebookPatch> {
     let latents = analysis.latents();
     let n = latents.len().min(64);
     let sample: Vec<Vec<f32>> = (0..n)
         .map(|i| latents[i * latents.len() / n].clone())
         .collect();
+    let defaults = AdaptOptions::default();
     let options = AdaptOptions {
         rate_weight,
-        ..AdaptOptions::default()
+        levels: levels.map_or(defaults.levels.clone(), <[usize]>::to_vec),
+        ..defaults
     };
     let (patch, _) = block_on(learn(engine, &sample, &options, |_| true))?;
     Ok(patch)
@@ -246,6 +254,7 @@ fn eval_vqcodec(
             &engine,
             &analysis,
             args.adapt_rate_weight,
+            args.adapt_levels.as_deref(),
         )?)
     } else {
         None
