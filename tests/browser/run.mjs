@@ -199,19 +199,25 @@ try {
   writeFileSync(bookPath, Uint8Array.from(await page.evaluate(() => window.vqDemo.codebookBytes())));
   const cbCli = execFileSync(bin, ['encode', y4m, '-o', join(outDir, 'native-codebook.vqc'), '--backend', 'cpu', '--model', 'lite',
     '--quality', '80', '-q', '--codebook', bookPath, ...live], { encoding: 'utf8' });
-  // compared as the codebook's gain in PSNR-Y, page against CLI: the two measure against their
-  // own sources (the page's RGBA from the browser's decoder, the CLI's 4:2:0 y4m), whose luma
-  // differ by a constant; and the encoder weighs luma above chroma (the model's metric), so
-  // PSNR-RGB follows those sources' different chroma more than the codec
-  const cliCbPsnr = Number(/PSNR-Y ([0-9.]+) dB/.exec(cbCli)[1]);
-  const cliPsnrY = Number(/PSNR-Y ([0-9.]+) dB/.exec(cli)[1]);
-  const cbDecode = execFileSync(bin, ['decode', join(outDir, 'native-codebook.vqc'), '-o', join(outDir, 'native-codebook.y4m'), '--reference', y4m, '-q'], { encoding: 'utf8' });
-  const cliCbDecoded = Number(/PSNR-Y ([0-9.]+) dB/.exec(cbDecode)[1]);
-  const pageGain = cb.psnrY - enc.psnrY;
+  // The codebook's effect, page against CLI, measured on one reference: both page streams (with
+  // and without the codebook) decoded by the native CLI against the y4m, beside the native
+  // encoder's two streams. (Each side against its own source does not compare: at quality 80 this
+  // clip is near-lossless — PSNR-Y ~50 dB, a mean squared error of ~0.7 — so the 8-bit rounding of
+  // the page's RGB source and of its Y' moves a gain by tenths of a dB.) Whether a codebook pays
+  // is a property of the model and the clip, measured at equal size (the comparison above and
+  // docs/adapt.md), not something this test can assert at a fixed quality.
+  const cliY = (out) => Number(/PSNR-Y ([0-9.]+) dB/.exec(out)[1]);
+  const decodeY = (vqcFile) => cliY(execFileSync(bin, ['decode', vqcFile, '-o', join(outDir, 'decoded.y4m'), '--reference', y4m, '-q'], { encoding: 'utf8' }));
+  const cliCbPsnr = cliY(cbCli);
+  const cliPsnrY = cliY(cli);
+  const cliCbDecoded = decodeY(join(outDir, 'native-codebook.vqc'));
+  const pagePlainY = decodeY(vqcPath);
+  const pageCbY = decodeY(cbPath);
+  const pageGain = pageCbY - pagePlainY;
   const cliGain = cliCbPsnr - cliPsnrY;
-  check("codebook: the page's codebook gains in the page what it gains in the native CLI (PSNR-Y, within 0.3 dB; the CLI decoder agrees with its encoder)",
-    Math.abs(pageGain - cliGain) <= 0.3 && pageGain > 0 && Math.abs(cliCbDecoded - cliCbPsnr) < 0.01,
-    `page ${enc.psnrY.toFixed(2)} → ${cb.psnrY.toFixed(2)} dB (PSNR-RGB ${enc.psnr.toFixed(2)} → ${cb.psnr.toFixed(2)}), CLI ${cliPsnrY.toFixed(2)} → ${cliCbPsnr.toFixed(2)} dB, CLI decode ${cliCbDecoded.toFixed(2)} dB`);
+  check("codebook: the page's codebook does in the page's encoder what it does in the native encoder (PSNR-Y gain within 0.3 dB, both decoded natively against the clip; the CLI decoder agrees with its encoder)",
+    Math.abs(pageGain - cliGain) <= 0.3 && Math.abs(cliCbDecoded - cliCbPsnr) < 0.01,
+    `page streams ${pagePlainY.toFixed(2)} → ${pageCbY.toFixed(2)} dB (${enc.bytes} → ${cb.bytes} bytes; in the page, against its own source: PSNR-Y ${enc.psnrY.toFixed(2)} → ${cb.psnrY.toFixed(2)}, PSNR-RGB ${enc.psnr.toFixed(2)} → ${cb.psnr.toFixed(2)}), CLI ${cliPsnrY.toFixed(2)} → ${cliCbPsnr.toFixed(2)} dB, CLI decode ${cliCbDecoded.toFixed(2)} dB`);
 
   // bad input: each a clear error, the codebook in use stays
   const bad = await page.evaluate(async () => {
