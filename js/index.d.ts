@@ -224,6 +224,9 @@ export declare function compressVideo(source: Blob, options?: CompressOptions,
 /** The frame rate of a `<video>`'s source, measured by playing a few frames (snapped to common rates). */
 export declare function videoFrameRate(video: HTMLVideoElement, fallback?: number): Promise<number>;
 
+/** Seeks a paused `<video>` to `t` seconds; resolves once the frame there is the one `drawImage` draws (`seeked` and the frame's presentation). */
+export declare function seekFrame(video: HTMLVideoElement, t: number): Promise<void>;
+
 export declare class VqcPlayer {
   constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; onframe?: (index: number, frame: ImageData) => void; onended?: () => void });
   load(source: Blob | ArrayBuffer | Uint8Array): Promise<{ width: number; height: number; framerate: number; frames: number; bytes: number; errors: Error[]; truncated: VqError | null }>;

@@ -535,7 +535,7 @@ async function* sampleFrames(source, count, size) {
     const canvas = new OffscreenCanvas(w, h);
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     for (let i = 0; i < count; i++) {
-      await seek(video, ((i + 0.5) / count) * video.duration);
+      await seekFrame(video, ((i + 0.5) / count) * video.duration);
       ctx.drawImage(video, 0, 0, w, h);
       yield ctx.getImageData(0, 0, w, h);
     }
@@ -613,12 +613,45 @@ export async function trainCodebook(source, options = {}) {
   }
 }
 
-function seek(video, t) {
+/**
+ * Seeks `video` (paused) to `t` seconds; resolves once the frame there is the one `drawImage`
+ * draws. `seeked` alone is not that: Chromium may fire it before the new frame is presented
+ * (measured on a loaded 2-core machine: one frame in 30 of a clip drawn from before its seek, so
+ * the same file compressed twice made two different streams), so this also waits for the frame's
+ * `requestVideoFrameCallback` — or 250 ms after `seeked` where none comes (a browser without
+ * it). Rejects with a VqError of kind 'Input' when the video cannot be decoded.
+ * @param {HTMLVideoElement} video
+ * @param {number} t
+ */
+export function seekFrame(video, t) {
   if (video.error) return Promise.reject(new VqError('Input', 'the video cannot be decoded'));
   if (Math.abs(video.currentTime - t) < 1e-6 && video.readyState >= 2) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    video.addEventListener('seeked', () => resolve(), { once: true });
-    video.addEventListener('error', () => reject(new VqError('Input', 'the video cannot be decoded')), { once: true });
+    const watch = typeof video.requestVideoFrameCallback === 'function';
+    let seeked = false;
+    let presented = !watch;
+    let timer = 0;
+    const settle = () => {
+      if (!seeked || !presented) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    const handle = watch ? video.requestVideoFrameCallback(() => { presented = true; settle(); }) : 0;
+    video.addEventListener('seeked', () => {
+      seeked = true;
+      if (!presented) {
+        timer = setTimeout(() => {
+          video.cancelVideoFrameCallback?.(handle);
+          presented = true;
+          settle();
+        }, 250);
+      }
+      settle();
+    }, { once: true });
+    video.addEventListener('error', () => {
+      clearTimeout(timer);
+      reject(new VqError('Input', 'the video cannot be decoded'));
+    }, { once: true });
     video.currentTime = t;
   });
 }
@@ -660,7 +693,7 @@ export async function videoFrameRate(video, fallback = encoderDefaults.framerate
     setTimeout(resolve, 2000); // a clip shorter than that, or one that will not play
   });
   video.pause();
-  await seek(video, start);
+  await seekFrame(video, start);
   // the media time between frames presented one after the other
   const steps = seen.slice(1).filter((m, i) => m.presentedFrames === seen[i].presentedFrames + 1)
     .map((m, i) => m.mediaTime - seen[i].mediaTime).filter((d) => d > 0).sort((x, y) => x - y);
@@ -727,7 +760,7 @@ export async function compressVideo(source, options = {}, onProgress) {
         signal?.throwIfAborted();
         if (failed) throw failed;
         // the middle of frame i: a seek to its first instant may land on the frame before
-        await seek(video, Math.min((i + 0.5) / fps, Math.max(0, video.duration - 1e-3)));
+        await seekFrame(video, Math.min((i + 0.5) / fps, Math.max(0, video.duration - 1e-3)));
         ctx.drawImage(video, 0, 0, width, height);
         // ImageData: its copy is transferred to the worker; nothing here waits for a close()
         encoder.encode(ctx.getImageData(0, 0, width, height), { timestamp: Math.round((i * 1e6) / fps) });

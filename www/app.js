@@ -177,7 +177,7 @@ async function videoReady() {
 async function seek(t) {
   await videoReady();
   if (Math.abs(video.currentTime - t) < 1e-3) return;
-  await new Promise((ok) => { video.addEventListener('seeked', ok, { once: true }); video.currentTime = t; });
+  await pkgLayer.seekFrame(video, t); // the frame there drawn, not only `seeked`
 }
 
 async function playLoop() {
