@@ -750,12 +750,19 @@ async function learnCodebook({ frames = Number($('cbframes').value), model = $('
     let compared = null;
     if (compare) {
       compared = await compareCodebooks(book, { frames: compareFrames, backend, bitrate });
+      const signed = (d) => `${d >= 0 ? '+' : ''}${d.toFixed(2)}`;
+      const gainY = compared[1].psnrY - compared[0].psnrY;
       const gain = compared[1].psnr - compared[0].psnr;
+      const gains = `${signed(gainY)} dB PSNR-Y, ${signed(gain)} dB PSNR-RGB`;
       const sizes = `${(compared[0].bytes / 1024).toFixed(1)} vs ${(compared[1].bytes / 1024).toFixed(1)} KiB`;
+      // whether a codebook pays depends on the model, the clip and its length (its bytes are
+      // paid once per file; docs/adapt.md): say so when it costs luma, which the encoder weighs
+      // first and the results compare by
+      const loses = gainY < 0 ? " — it does not pay on this clip at this size: the model's own codebook gives the sharper picture (untick “encode the clip above with it”)" : '';
       $('cbstatus').textContent = compared.equalSize
-        ? `${summary} · at equal file size (${sizes}): ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB with my codebook`
+        ? `${summary} · at equal file size (${sizes}): ${gains} with my codebook${loses}`
         : `${summary} · my file is ${(compared.sizeOff * 100).toFixed(1)}% ${compared.sizeOff > 0 ? 'larger' : 'smaller'} (${sizes}), `
-          + `so its ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB are not at equal size`;
+          + `so its ${gains} are not at equal size`;
     }
     return { id: book.id, model: book.model, levels: book.levels, bytes: book.byteLength, report: r,
       progress: events.length, phases: [...new Set(events.map((e) => e.phase))], comparison: compared };
@@ -805,12 +812,12 @@ async function compareCodebooks(book, { frames = 30, backend = $('backend').valu
     mine = await encode(book, target);
   }
   const rows = [['model\'s', plain, bitrate], ['mine', mine, target]].map(([name, r, t]) => ({
-    name, bytes: r.bytes, bpp: r.bpp, chunkBpp: r.chunkBpp, psnr: r.psnr, frame: r.lastFrame, target: t }));
+    name, bytes: r.bytes, bpp: r.bpp, chunkBpp: r.chunkBpp, psnrY: r.psnrY, psnr: r.psnr, frame: r.lastFrame, target: t }));
   const body = $('cbcompare').querySelector('tbody');
   body.replaceChildren(...rows.map((r) => {
     const tr = document.createElement('tr');
     for (const v of [r.name === 'mine' ? `mine (${book.id.slice(0, 8)})` : "model's own", `${(r.bytes / 1024).toFixed(1)} KiB`,
-      r.bpp.toFixed(4), r.chunkBpp.toFixed(4), `${r.psnr.toFixed(2)} dB`]) {
+      r.bpp.toFixed(4), r.chunkBpp.toFixed(4), `${r.psnrY.toFixed(2)} dB`, `${r.psnr.toFixed(2)} dB`]) {
       const td = document.createElement('td');
       td.textContent = v;
       tr.append(td);

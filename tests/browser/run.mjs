@@ -176,6 +176,13 @@ try {
   check('codebook: the before/after comparison is at equal file size (within 2%), and says so',
     comparison.equalSize && Math.abs(comparison.rows[1].bytes / comparison.rows[0].bytes - 1) <= 0.02 && learned.status.includes('equal file size'),
     `${comparison.rows[0].bytes} vs ${comparison.rows[1].bytes} bytes (targets ${comparison.rows[0].target} / ${comparison.rows[1].target} bit/s)`);
+  // both metrics in the table and the status, and a codebook that costs PSNR-Y is called so
+  const [modelsRow, mine] = comparison.rows;
+  const losesY = mine.psnrY < modelsRow.psnrY;
+  check('codebook: the comparison gives PSNR-Y and PSNR-RGB, and says when the codebook does not pay',
+    learned.rows.every((r) => r.length === 6) && learned.status.includes('PSNR-Y') && learned.status.includes('PSNR-RGB')
+    && learned.status.includes('does not pay') === losesY,
+    `PSNR-Y ${modelsRow.psnrY.toFixed(2)} → ${mine.psnrY.toFixed(2)}, PSNR-RGB ${modelsRow.psnr.toFixed(2)} → ${mine.psnr.toFixed(2)} dB`);
   await page.screenshot({ path: join(outDir, 'codebook.png'), fullPage: true });
 
   // the stream with the codebook in its header: page decoder and native CLI agree
