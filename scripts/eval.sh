@@ -5,7 +5,7 @@
 #                                         x265, VP9 and SVT-AV1 from Debian's ffmpeg
 #   bash scripts/eval.sh --adapt [ARGS…]  docs/adapt.md: each model with its own codebooks and
 #                                         with codebooks adapted to each clip (64 frames, levels
-#                                         0–1, the codebook carried in every stream and counted)
+#                                         0 by default, the codebook carried in every stream and counted)
 # Other arguments go to `vqcodec-lab eval` (e.g. --frames 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
