@@ -34,6 +34,12 @@ fn train(dir: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `cmd`, which must fail, and returns its stderr.
+fn stderr_of_failure(cmd: &mut Command) -> String {
+    let out = cmd.assert().failure();
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
 /// `vqcodec roundtrip` of the checked-in clip through the weight file `weights` (CPU, the
 /// summary only); `args` add to it.
 fn roundtrip(weights: &std::path::Path, args: &[&str]) -> Command {
@@ -223,10 +229,7 @@ fn a_resumed_run_grows_the_rvq_and_the_new_level_pays() {
         "4 levels {four:.2} dB vs 3 levels {three:.2} dB"
     );
     // the format's limit
-    let err = train(&dir, &["--steps", "23", "--grow-levels", "16"])
-        .assert()
-        .failure();
-    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    let stderr = stderr_of_failure(&mut train(&dir, &["--steps", "23", "--grow-levels", "16"]));
     assert!(stderr.contains("at most 15 levels"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -279,10 +282,7 @@ fn a_decoder_only_run_keeps_every_index() {
     );
     std::fs::remove_dir_all(&dir).ok();
     let fresh = dir.with_extension("fresh");
-    let err = train(&fresh, &["--steps", "2", "--freeze-encoder"])
-        .assert()
-        .failure();
-    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    let stderr = stderr_of_failure(&mut train(&fresh, &["--steps", "2", "--freeze-encoder"]));
     assert!(stderr.contains("resume a checkpoint"), "{stderr}");
     std::fs::remove_dir_all(&fresh).ok();
 }
@@ -294,11 +294,10 @@ fn a_diverged_run_stops_without_writing() {
     at_root();
     let dir = std::env::temp_dir().join(format!("vqcodec-train-nan-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let err = train(&dir, &["--steps", "30", "--log-every", "5", "--lr", "1e30"])
-        .env("RUST_BACKTRACE", "0")
-        .assert()
-        .failure();
-    let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
+    let stderr = stderr_of_failure(
+        train(&dir, &["--steps", "30", "--log-every", "5", "--lr", "1e30"])
+            .env("RUST_BACKTRACE", "0"),
+    );
     assert!(stderr.contains("not finite"), "{stderr}");
     assert!(!dir.join("checkpoint.vqw").exists(), "nothing written");
     std::fs::remove_dir_all(&dir).ok();
