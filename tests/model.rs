@@ -131,6 +131,91 @@ fn nearest_code_matches_brute_force() {
     }
 }
 
+/// Entropy-constrained assignment (rate-aware training) on the shipped lite's first level and
+/// a real frame's latents: each row takes the code with the least error + λ·bits, bits from
+/// the usage counts; as λ grows the indices' entropy falls and the error rises.
+#[test]
+fn rate_penalty_trades_latent_error_for_cheaper_codes() {
+    let device = cpu();
+    let m = Weights::embedded(ModelKind::Lite).load(&device).unwrap();
+    let (_, x) = carphone(&device);
+    let z = m.latent(x);
+    let [b, d, h, w] = z.dims();
+    let z = z.permute([0, 2, 3, 1]).reshape([b * h * w, d]);
+    let n = b * h * w;
+    let (_, k, _) = m.quantizer.dims();
+    let cb = m
+        .quantizer
+        .constant_codebooks()
+        .slice([0..1])
+        .reshape([k, d]);
+    // usage counts of plain nearest assignment: an EMA step with decay 0 keeps exactly them
+    let mut state = m.quantizer.ema_state();
+    let out = m.quantizer.forward(z.clone(), 1);
+    let _ = m.quantizer.clone().ema_update(&mut state, &out, 0.0);
+    let bits: Vec<f32> = state
+        .code_bits()
+        .slice([0..1])
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let kraft: f64 = bits.iter().map(|&b| 2f64.powf(-f64::from(b))).sum();
+    assert!(
+        (kraft - 1.0).abs() < 0.01,
+        "code lengths of a distribution: Σ2^-bits = {kraft}"
+    );
+
+    let zs: Vec<f32> = z.clone().into_data().try_into_vec().unwrap();
+    let cs: Vec<f32> = cb.clone().into_data().try_into_vec().unwrap();
+    let dist = |i: usize, j: usize| -> f64 {
+        (0..d)
+            .map(|c| f64::from(zs[i * d + c] - cs[j * d + c]).powi(2))
+            .sum()
+    };
+    // (mean error, entropy of the indices in bits) for a λ, checking each row's choice
+    let assign = |lambda: f64| -> (f64, f64) {
+        let penalty = state
+            .code_bits()
+            .slice([0..1])
+            .reshape([k])
+            .mul_scalar(lambda as f32);
+        let idx: Vec<i64> = ResidualQuantizer::nearest_penalized(z.clone(), cb.clone(), penalty)
+            .into_data()
+            .iter::<i64>()
+            .collect();
+        let cost = |i: usize, j: usize| dist(i, j) + lambda * f64::from(bits[j]);
+        let mut hist = vec![0usize; k];
+        let mut err = 0.0;
+        for (i, &j) in idx.iter().enumerate() {
+            let best = (0..k).map(|c| cost(i, c)).fold(f64::INFINITY, f64::min);
+            assert!(
+                cost(i, j as usize) <= best + 1e-4 * (1.0 + best),
+                "λ {lambda}, row {i}: cost {} against the best {best}",
+                cost(i, j as usize)
+            );
+            hist[j as usize] += 1;
+            err += dist(i, j as usize);
+        }
+        let entropy = hist
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = c as f64 / n as f64;
+                -p * p.log2()
+            })
+            .sum();
+        (err / n as f64, entropy)
+    };
+    let (e0, h0) = assign(0.0);
+    let (e1, h1) = assign(e0 / 8.0);
+    let (e2, h2) = assign(e0 / 2.0);
+    eprintln!("error {e0:.4} → {e1:.4} → {e2:.4}, entropy {h0:.3} → {h1:.3} → {h2:.3} bits");
+    assert!(
+        h1 < h0 && h2 < h1 && e1 > e0 && e2 > e1,
+        "error {e0:.4} → {e1:.4} → {e2:.4}, entropy {h0:.3} → {h1:.3} → {h2:.3} bits"
+    );
+}
+
 #[test]
 fn rvq_residual_shrinks_with_each_level_after_kmeans() {
     let cfg = small_config().with_levels(4).with_codebook_size(32);

@@ -133,11 +133,24 @@ impl VqVae {
 
     /// Training pass with the first `levels` RVQ levels (straight-through estimator).
     pub fn forward(&self, frames: Tensor<4>, levels: usize) -> ForwardOutput {
+        self.forward_penalized(frames, levels, None)
+    }
+
+    /// [`Self::forward`] with a rate penalty `[L, K]` on each level's codes (entropy-
+    /// constrained assignment: [`ResidualQuantizer::forward_penalized`]).
+    pub fn forward_penalized(
+        &self,
+        frames: Tensor<4>,
+        levels: usize,
+        penalty: Option<Tensor<2>>,
+    ) -> ForwardOutput {
         let [b, _, height, width] = frames.dims();
         let z = self.latent(frames);
         let [_, _, h, w] = z.dims();
         let latent = Self::flatten(z);
-        let quantized = self.quantizer.forward(latent.clone(), levels);
+        let quantized = self
+            .quantizer
+            .forward_penalized(latent.clone(), levels, penalty);
         let l = quantized.indices.dims()[1];
         let indices = quantized
             .indices

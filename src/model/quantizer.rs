@@ -41,6 +41,17 @@ pub struct EmaState {
     pub embed_sum: Tensor<3>,
 }
 
+impl EmaState {
+    /// Each code's length in bits, `−log2 p` under the smoothed assignment counts, `[L, K]`:
+    /// what an adaptive coder without context would spend on it. Counts are floored at a
+    /// hundredth of an assignment, so a code nobody uses costs much but not infinitely.
+    pub fn code_bits(&self) -> Tensor<2> {
+        let counts = self.cluster_size.clone().detach().clamp_min(0.01);
+        let total = counts.clone().sum_dim(1); // [L, 1]
+        (total.log() - counts.log()).div_scalar(std::f32::consts::LN_2)
+    }
+}
+
 impl ResidualQuantizer {
     pub(crate) fn new(levels: usize, codes: usize, dim: usize, device: &Device) -> Self {
         // Deeper levels see smaller residuals: start their codes smaller.
@@ -90,9 +101,35 @@ impl ResidualQuantizer {
         dist.argmin(1).reshape([n])
     }
 
+    /// Index of the code with the least `‖x − c‖² + penalty[c]` for each row of `x` `[N, D]`
+    /// (`penalty` `[K]`): entropy-constrained assignment when the penalty is λ × each code's
+    /// length in bits, so a code far from `x` can still win by being cheap to send.
+    pub fn nearest_penalized(
+        x: Tensor<2>,
+        codebook: Tensor<2>,
+        penalty: Tensor<1>,
+    ) -> Tensor<1, Int> {
+        let [n, _] = x.dims();
+        let [k, _] = codebook.dims();
+        let c2 = codebook.clone().square().sum_dim(1).reshape([1, k]) + penalty.reshape([1, k]);
+        let dist = c2 - x.matmul(codebook.transpose()).mul_scalar(2.0);
+        dist.argmin(1).reshape([n])
+    }
+
     /// Quantizes `z` `[N, D]` with the first `levels` levels.
     pub fn forward(&self, z: Tensor<2>, levels: usize) -> Quantized {
-        let (total, _, _) = self.dims();
+        self.forward_penalized(z, levels, None)
+    }
+
+    /// [`Self::forward`] with each level's codes penalised by `penalty` `[L, K]` (added to
+    /// the squared distance; see [`Self::nearest_penalized`] and [`EmaState::code_bits`]).
+    pub fn forward_penalized(
+        &self,
+        z: Tensor<2>,
+        levels: usize,
+        penalty: Option<Tensor<2>>,
+    ) -> Quantized {
+        let (total, k, _) = self.dims();
         let levels = levels.clamp(1, total);
         let mut residual = z.clone();
         let mut sum = z.zeros_like();
@@ -102,7 +139,14 @@ impl ResidualQuantizer {
         for level in 0..levels {
             let cb = self.codebook(level);
             let r = residual.clone().detach();
-            let idx = Self::nearest(r.clone(), cb.clone());
+            let idx = match &penalty {
+                Some(p) => Self::nearest_penalized(
+                    r.clone(),
+                    cb.clone(),
+                    p.clone().slice([level..level + 1]).reshape([k]),
+                ),
+                None => Self::nearest(r.clone(), cb.clone()),
+            };
             let q = cb.select(0, idx.clone());
             commitment = commitment + (residual.clone() - q.clone()).square().mean();
             residuals.push(r);

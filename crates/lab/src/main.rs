@@ -116,6 +116,11 @@ struct TrainArgs {
     /// runs on the GPU diverged (docs/results/lite-ft.md): watch the log.
     #[arg(long, default_value_t = 0.0)]
     msssim_weight: f32,
+    /// Rate-aware training: assign each level's code by squared latent error + λ × its length
+    /// in bits under the codes' running usage (entropy-constrained VQ), so codes that are cheap
+    /// to send win near-ties and the encoder learns to land on them. 0: nearest code.
+    #[arg(long, default_value_t = 0.0)]
+    rate_lambda: f32,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -221,6 +226,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         grow_levels: args.grow_levels,
         freeze_encoder: args.freeze_encoder,
         msssim_weight: args.msssim_weight,
+        rate_lambda: args.rate_lambda,
         restart_every: args.restart_every.max(1),
         ..Default::default()
     };

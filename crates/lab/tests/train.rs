@@ -287,6 +287,46 @@ fn a_decoder_only_run_keeps_every_index() {
     std::fs::remove_dir_all(&fresh).ok();
 }
 
+/// The perplexities per level of a log's last line (`perplexity 49/94/117`).
+fn last_perplexities(log: &str) -> Vec<f64> {
+    let line = log.lines().rfind(|l| l.contains(" perplexity ")).unwrap();
+    let field = line.split(" perplexity ").nth(1).unwrap();
+    field
+        .split(' ')
+        .next()
+        .unwrap()
+        .split('/')
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// `--rate-lambda`: the same fresh run, once with rate-aware assignment, ends with indices
+/// that are cheaper to send on every level (the perplexity of the codes' usage, 2^entropy);
+/// a decoder-only run refuses it (it would move the indices).
+#[test]
+fn a_rate_aware_run_uses_cheaper_codes() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-train-rate-{}", std::process::id()));
+    let run = |lambda: &str| {
+        let _ = std::fs::remove_dir_all(&dir);
+        last_perplexities(&train_log(&dir, "40", &["--rate-lambda", lambda]))
+    };
+    let (plain, rated) = (run("0"), run("0.01"));
+    eprintln!("perplexity per level: {plain:?} -> {rated:?}");
+    assert_eq!(plain.len(), 3);
+    for (p, r) in plain.iter().zip(&rated) {
+        assert!(r < p, "perplexity per level: {plain:?} -> {rated:?}");
+    }
+    let stderr = stderr_of_failure(&mut train(
+        &dir,
+        &["--steps", "50", "--freeze-encoder", "--rate-lambda", "0.01"],
+    ));
+    assert!(stderr.contains("choose one"), "{stderr}");
+    let stderr = stderr_of_failure(&mut train(&dir, &["--steps", "50", "--rate-lambda=-1"]));
+    assert!(stderr.contains("finite number"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A run that diverges (here a learning rate of 1e30) stops with an error at its next log
 /// line and writes no checkpoint over the last good one.
 #[test]

@@ -9,6 +9,11 @@
 //! A decoder-only run (`freeze_encoder`) leaves the encoder and codebooks as they are — the
 //! same pictures give the same indices, so streams keep their bits — and tunes the decoder on
 //! the indices they give; `msssim_weight` adds `w·(1 − MS-SSIM of Y')` to the loss.
+//!
+//! Rate-aware training (`rate_lambda`): each level assigns the code with the least squared
+//! error + λ·(its length in bits under the EMA usage counts), entropy-constrained VQ after
+//! Chou, Lookabaugh and Gray; the codebooks' EMA then fits those cells, and the commitment term
+//! pulls the encoder towards the cheap codes.
 
 pub mod data;
 mod msssim;
@@ -68,6 +73,12 @@ pub struct TrainOptions {
     /// Weight of `1 − MS-SSIM` (of Y', the evaluation's metric) in the loss, beside the MSE.
     #[serde(default)]
     pub msssim_weight: f32,
+    /// Rate-aware (entropy-constrained) assignment: each level picks the code with the
+    /// least `‖r − c‖² + λ·bits(c)`, bits from the codes' smoothed usage
+    /// ([`vqcodec::model::EmaState::code_bits`]); λ in squared latent error per bit, summed over
+    /// a position's D values. 0: nearest code.
+    #[serde(default)]
+    pub rate_lambda: f32,
 }
 
 impl Default for TrainOptions {
@@ -89,6 +100,7 @@ impl Default for TrainOptions {
             grow_levels: None,
             freeze_encoder: false,
             msssim_weight: 0.0,
+            rate_lambda: 0.0,
         }
     }
 }
@@ -326,6 +338,15 @@ pub fn train(
         !opts.freeze_encoder || step > 0,
         "a decoder-only run tunes a trained model: resume a checkpoint"
     );
+    anyhow::ensure!(
+        opts.rate_lambda.is_finite() && opts.rate_lambda >= 0.0,
+        "--rate-lambda {}: a rate weight is a finite number ≥ 0",
+        opts.rate_lambda
+    );
+    anyhow::ensure!(
+        !(opts.freeze_encoder && opts.rate_lambda > 0.0),
+        "--rate-lambda moves the indices, --freeze-encoder keeps them: choose one"
+    );
     let mut rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919));
     // a fresh run takes its depth from the config (k-means sets every level below)
     if let Some(grow) = opts
@@ -399,7 +420,9 @@ pub fn train(
                 None,
             ),
             None => {
-                let out = model.forward(x.clone(), depth);
+                let penalty =
+                    (opts.rate_lambda > 0.0).then(|| ema.code_bits().mul_scalar(opts.rate_lambda));
+                let out = model.forward_penalized(x.clone(), depth, penalty);
                 (out.reconstruction.clone(), Some(out))
             }
         };
