@@ -121,6 +121,11 @@ struct TrainArgs {
     /// to send win near-ties and the encoder learns to land on them. 0: nearest code.
     #[arg(long, default_value_t = 0.0)]
     rate_lambda: f32,
+    /// Weight of the MSE of Y' (what PSNR-Y measures) added to the loss beside the RGB MSE,
+    /// so that luma errors cost 1 + w times what chroma errors of the same size cost (0: RGB MSE
+    /// alone).
+    #[arg(long, default_value_t = 0.0)]
+    luma_mse_weight: f32,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -227,6 +232,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         freeze_encoder: args.freeze_encoder,
         msssim_weight: args.msssim_weight,
         rate_lambda: args.rate_lambda,
+        luma_mse_weight: args.luma_mse_weight,
         restart_every: args.restart_every.max(1),
         ..Default::default()
     };

@@ -236,8 +236,8 @@ fn a_resumed_run_grows_the_rvq_and_the_new_level_pays() {
 
 /// A decoder-only run (`--freeze-encoder`) tunes the decoder and nothing else: the clip's
 /// indices through the weights before and after are the same (streams keep their bits), and
-/// its decoded pictures, fitted here to the clip itself, get better. A fresh run cannot be
-/// decoder-only.
+/// its decoded pictures, fitted here to the clip itself (with the MS-SSIM and luma terms in the
+/// loss), get better. A fresh run cannot be decoder-only.
 #[test]
 fn a_decoder_only_run_keeps_every_index() {
     at_root();
@@ -247,7 +247,16 @@ fn a_decoder_only_run_keeps_every_index() {
     run("30", &[]);
     let before = dir.join("before.vqw");
     std::fs::copy(dir.join("model.vqw"), &before).unwrap();
-    let log = run("60", &["--freeze-encoder", "--msssim-weight", "0.01"]);
+    let log = run(
+        "60",
+        &[
+            "--freeze-encoder",
+            "--msssim-weight",
+            "0.01",
+            "--luma-mse-weight",
+            "1",
+        ],
+    );
     assert_eq!(psnrs(&log).len(), 6, "steps 31..=60 logged: {log}");
     let after = dir.join("model.vqw");
     let tokens = |weights: &std::path::Path| {
@@ -302,7 +311,7 @@ fn last_perplexities(log: &str) -> Vec<f64> {
 
 /// `--rate-lambda`: the same fresh run, once with rate-aware assignment, ends with indices
 /// that are cheaper to send on every level (the perplexity of the codes' usage, 2^entropy);
-/// a decoder-only run refuses it (it would move the indices).
+/// a decoder-only run refuses it (it would move the indices), and negative weights are refused.
 #[test]
 fn a_rate_aware_run_uses_cheaper_codes() {
     at_root();
@@ -323,6 +332,8 @@ fn a_rate_aware_run_uses_cheaper_codes() {
     ));
     assert!(stderr.contains("choose one"), "{stderr}");
     let stderr = stderr_of_failure(&mut train(&dir, &["--steps", "50", "--rate-lambda=-1"]));
+    assert!(stderr.contains("finite number"), "{stderr}");
+    let stderr = stderr_of_failure(&mut train(&dir, &["--steps", "50", "--luma-mse-weight=-1"]));
     assert!(stderr.contains("finite number"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -8,7 +8,8 @@
 //!
 //! A decoder-only run (`freeze_encoder`) leaves the encoder and codebooks as they are — the
 //! same pictures give the same indices, so streams keep their bits — and tunes the decoder on
-//! the indices they give; `msssim_weight` adds `w·(1 − MS-SSIM of Y')` to the loss.
+//! the indices they give; `msssim_weight` adds `w·(1 − MS-SSIM of Y')` to the loss and
+//! `luma_mse_weight` `w·MSE(Y')`, for the metrics the codec is judged by.
 //!
 //! Rate-aware training (`rate_lambda`): each level assigns the code with the least squared
 //! error + λ·(its length in bits under the EMA usage counts), entropy-constrained VQ after
@@ -79,6 +80,10 @@ pub struct TrainOptions {
     /// a position's D values. 0: nearest code.
     #[serde(default)]
     pub rate_lambda: f32,
+    /// Weight of the MSE of Y' (what PSNR-Y measures) added to the loss beside the RGB MSE:
+    /// luma errors then cost `1 + w` times what chroma errors of the same size cost.
+    #[serde(default)]
+    pub luma_mse_weight: f32,
 }
 
 impl Default for TrainOptions {
@@ -101,6 +106,7 @@ impl Default for TrainOptions {
             freeze_encoder: false,
             msssim_weight: 0.0,
             rate_lambda: 0.0,
+            luma_mse_weight: 0.0,
         }
     }
 }
@@ -344,6 +350,11 @@ pub fn train(
         opts.rate_lambda
     );
     anyhow::ensure!(
+        opts.luma_mse_weight.is_finite() && opts.luma_mse_weight >= 0.0,
+        "--luma-mse-weight {}: a loss weight is a finite number ≥ 0",
+        opts.luma_mse_weight
+    );
+    anyhow::ensure!(
         !(opts.freeze_encoder && opts.rate_lambda > 0.0),
         "--rate-lambda moves the indices, --freeze-encoder keeps them: choose one"
     );
@@ -430,6 +441,12 @@ pub fn train(
         let mut loss = mse.clone();
         if let Some(out) = &out {
             loss = loss + out.quantized.commitment.clone().mul_scalar(opts.commitment);
+        }
+        if opts.luma_mse_weight > 0.0 {
+            let luma = (msssim::luma(reconstruction.clone()) - msssim::luma(x.clone()))
+                .square()
+                .mean();
+            loss = loss + luma.mul_scalar(opts.luma_mse_weight);
         }
         if opts.msssim_weight > 0.0 {
             let s = msssim::ms_ssim(msssim::luma(reconstruction), msssim::luma(x)).mean();
