@@ -442,15 +442,17 @@ pub fn train(
         if let Some(out) = &out {
             loss = loss + out.quantized.commitment.clone().mul_scalar(opts.commitment);
         }
-        if opts.luma_mse_weight > 0.0 {
-            let luma = (msssim::luma(reconstruction.clone()) - msssim::luma(x.clone()))
-                .square()
-                .mean();
-            loss = loss + luma.mul_scalar(opts.luma_mse_weight);
-        }
-        if opts.msssim_weight > 0.0 {
-            let s = msssim::ms_ssim(msssim::luma(reconstruction), msssim::luma(x)).mean();
-            loss = loss + s.neg().add_scalar(1.0).mul_scalar(opts.msssim_weight);
+        if opts.luma_mse_weight > 0.0 || opts.msssim_weight > 0.0 {
+            // Y' of both pictures once, for whichever luma terms are on
+            let (ry, xy) = (msssim::luma(reconstruction), msssim::luma(x));
+            if opts.luma_mse_weight > 0.0 {
+                let mse_y = (ry.clone() - xy.clone()).square().mean();
+                loss = loss + mse_y.mul_scalar(opts.luma_mse_weight);
+            }
+            if opts.msssim_weight > 0.0 {
+                let s = msssim::ms_ssim(ry, xy).mean();
+                loss = loss + s.neg().add_scalar(1.0).mul_scalar(opts.msssim_weight);
+            }
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
