@@ -17,7 +17,10 @@
 # Carry budget (64 MiB for everything that travels): pack 43.8 MiB + vqcodec-lab.xz 13.2 MiB +
 # .gl 0.4 MiB + the tracked tree (6.1 MiB with two committed checkpoints) is over it: with SKIP_EVAL,
 # carry a copy of the pack without its val rows and clips (41.7 MiB; docs/results/lite-ft.md did,
-# as .carry/pack with SOURCES=.carry/pack).
+# as .carry/pack with SOURCES=.carry/pack). With three committed checkpoints (base's 2.9 MB since
+# 2026-12-05) that is still over: the working tree travels as it is, so move what the run does
+# not read out of it for the calls (docs/results/base-ft.md moved weights/checkpoints/ and
+# weights/base.vqw aside, the run's own checkpoint in .carry/resume/NAME.tar) and put it back.
 # Writes $OUT/NAME.tar (train.log, ceiling.txt, checkpoint.vqw, state.json, model.vqw) per run;
 # SKIP_EVAL=1 skips the ceiling; TRAIN_ARGS are added to every run's `train` command.
 set -uo pipefail

@@ -578,8 +578,10 @@ fn the_bits_by_syntax_element_add_up_to_each_payload() {
 }
 
 /// Adaptive quantisation, on a real frame: the same keyframe (quality 20) with `aq` 0 and 0.5
-/// codes the flattest quarter of its blocks deeper and the busiest quarter shallower (λ follows
-/// each block's Y' variance, which the pipeline measures); and it is on by default.
+/// codes the flattest quarter of its blocks deeper and the busiest quarter no deeper (λ follows
+/// each block's Y' variance, which the pipeline measures; at a keyframe's λ the base trained on
+/// in 2026-12 codes every busy block of this frame to full depth either way, v1's base dropped
+/// levels there); and it is on by default.
 #[test]
 fn aq_spends_depth_on_flat_blocks() {
     let e = engine(Backend::cpu("test"));
@@ -609,7 +611,10 @@ fn aq_spends_depth_on_flat_blocks() {
     let (flat0, busy0, bytes0) = depth(0.0);
     let (flat1, busy1, bytes1) = depth(0.5);
     assert!(flat1 > flat0, "flat blocks {flat0:.2} -> {flat1:.2} levels");
-    assert!(busy1 < busy0, "busy blocks {busy0:.2} -> {busy1:.2} levels");
+    assert!(
+        busy1 <= busy0,
+        "busy blocks {busy0:.2} -> {busy1:.2} levels"
+    );
     // λ's geometric mean is kept: the frame's size moves far less than its parts
     assert!(
         (bytes1 as f64 / bytes0 as f64 - 1.0).abs() < 0.3,
