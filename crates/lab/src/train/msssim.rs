@@ -85,7 +85,7 @@ pub fn ms_ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vqcodec::Backend;
+    use vqcodec::{Backend, BackendRequest};
 
     /// A picture with edges, gradients and texture, and a distorted copy of it (noise and a
     /// shift), as 8-bit Y' planes.
@@ -142,19 +142,17 @@ mod tests {
     }
 
     /// The term as training computes it — Y' of a picture that tracks gradients, on the
-    /// autodiff device — agrees between wgpu and the CPU. **Fails today** (burn 0.22, wgpu over
-    /// Vulkan with fusion and autotune as the lab builds it; reproduced on Mesa's lavapipe on a
-    /// machine with no GPU): on wgpu the per-picture MS-SSIM of this pair comes out 10⁻⁵ to 0.2 instead of 0.993,
-    /// and its gradients are not finite; without `require_grad` the same ops agree to 10⁻⁶ on
-    /// one picture and on a batch of 8. Why every MS-SSIM-term run on the GPU diverged
-    /// (docs/results/lite-ft.md). Run it with
+    /// autodiff device — agrees between wgpu and the CPU. **Fails today** with burn 0.22's
+    /// fusion and autotune, which the lab builds with (wgpu over Vulkan; reproduced on Mesa's
+    /// lavapipe on a machine with no GPU): on wgpu the per-picture MS-SSIM of these pairs comes
+    /// out 10⁻⁵ to 0.2 where the CPU gives 0.94. It passes in a build without `fusion`, and
+    /// without `require_grad` the same ops agree to 10⁻⁶. Why every MS-SSIM-term run on the GPU
+    /// diverged (docs/results/lite-ft.md). Run it with
     /// `cargo test --release -p vqcodec-lab -- --ignored the_term_agrees_on_wgpu`.
     #[test]
-    #[ignore = "burn-wgpu computes the term wrong on a tracked input: open, docs/results/lite-ft.md"]
+    #[ignore = "burn-wgpu's fusion computes the term wrong on a tracked input: open, docs/results/lite-ft.md"]
     fn the_term_agrees_on_wgpu_with_a_tracked_input() {
-        let Ok(gpu) = vqcodec::Backend::select(vqcodec::BackendRequest::Gpu) else {
-            panic!("no wgpu adapter (lavapipe will do)");
-        };
+        let gpu = Backend::select(BackendRequest::Gpu).expect("a wgpu adapter (lavapipe will do)");
         let (n, w, h) = (8usize, 128usize, 128usize);
         let mut a = Vec::new();
         let mut b = Vec::new();
