@@ -10,7 +10,7 @@ use crate::patch::CodebookPatch;
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 6;
+pub const VERSION: u16 = 7;
 /// Bytes in a sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
 /// Header flag: a codebook block follows the fixed header (issue 6).

@@ -20,8 +20,10 @@
 //!             stop: this position has no level l or deeper in this frame
 //!         same as left?   context (class, l, left == above)   [left coded level l]
 //!         same as above?  context (class, l)                  [above coded level l, ≠ left]
-//!         else bit tree   per (class, l)
+//!         else bit tree   per (class, l, parent class)
 //! class: keyframe | intra in a delta frame | inter
+//! parent class: the top 4 bits of the position's index one level up in this frame, or none
+//! (the first level it codes)
 //! ```
 //! The latent a decoder reconstructs at a position (fixed point, [`LATENT_FRAC_BITS`]) is the
 //! sum, in level order, of its codes — added to the previous frame's latent at the position
@@ -292,6 +294,13 @@ enum Class {
 
 const CLASSES: usize = 3;
 
+/// The index trees' context from the parent code (the index one level up at the same position
+/// in this frame): its top `PARENT_BITS` bits, or none at a position's first level.
+const PARENT_BITS: u32 = 4;
+
+/// Parent contexts: `2^PARENT_BITS` classes and none (the last).
+const PARENT_CTX: usize = (1 << PARENT_BITS) + 1;
+
 impl Class {
     fn of(kind: FrameKind, mode: Mode) -> Self {
         match (kind, mode) {
@@ -321,7 +330,10 @@ pub struct Contexts {
     start: [BitModel; INTER_STARTS.len()],
     same_left: Vec<BitModel>,
     same_above: Vec<BitModel>,
+    /// Per (class, level, parent context).
     trees: Vec<BitTree>,
+    /// How far an index shifts right to give its parent class.
+    parent_shift: u32,
     stop: Vec<BitModel>,
 }
 
@@ -349,7 +361,8 @@ impl Contexts {
             start: [BitModel::new(); INTER_STARTS.len()],
             same_left: vec![BitModel::new(); CLASSES * levels * 2],
             same_above: vec![BitModel::new(); CLASSES * levels],
-            trees: vec![BitTree::new(bits); CLASSES * levels],
+            trees: vec![BitTree::new(bits); CLASSES * levels * PARENT_CTX],
+            parent_shift: bits.saturating_sub(PARENT_BITS),
             stop: vec![BitModel::new(); CLASSES * levels * STOP_CTX],
         }
     }
@@ -379,9 +392,16 @@ impl Contexts {
         ((class as usize) * self.levels + level) * STOP_CTX + n
     }
 
+    /// The parent context of an index whose parent (the same position's index one level up
+    /// in this frame) is `parent` ([`NONE`] at a position's first level).
     #[inline]
-    fn tree(&mut self, class: Class, level: usize) -> &mut BitTree {
-        &mut self.trees[class as usize * self.levels + level]
+    fn parent_ctx(&self, parent: u16) -> usize {
+        if parent == NONE {
+            PARENT_CTX - 1
+        } else {
+            // a decoded index is below 2^bits; tokens a caller re-encodes may not be
+            usize::from(parent >> self.parent_shift).min(PARENT_CTX - 2)
+        }
     }
 }
 
@@ -677,11 +697,17 @@ impl Neighbours {
     fn above_ctx(&self) -> usize {
         (self.class as usize) * self.levels + self.level
     }
+
+    /// The bit tree of a new index whose parent context is `pc`.
+    #[inline]
+    fn tree(&self, pc: usize) -> usize {
+        ((self.class as usize) * self.levels + self.level) * PARENT_CTX + pc
+    }
 }
 
-/// Bits to code `v` as a new index.
+/// Bits to code `v` as a new index (parent context `pc`).
 #[inline]
-fn index_cost(ctx: &Contexts, n: &Neighbours, v: u16) -> f32 {
+fn index_cost(ctx: &Contexts, n: &Neighbours, pc: usize, v: u16) -> f32 {
     let mut bits = 0.0;
     if let Some(l) = n.left {
         let m = ctx.same_left[n.left_ctx()];
@@ -697,11 +723,11 @@ fn index_cost(ctx: &Contexts, n: &Neighbours, v: u16) -> f32 {
         }
         bits += m.cost(false);
     }
-    bits + ctx.trees[n.class as usize * n.levels + n.level].cost(u32::from(v))
+    bits + ctx.trees[n.tree(pc)].cost(u32::from(v))
 }
 
 #[inline]
-fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, v: u16) {
+fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, pc: usize, v: u16) {
     if let Some(l) = n.left {
         enc.encode(&mut ctx.same_left[n.left_ctx()], v == l);
         if v == l {
@@ -714,11 +740,11 @@ fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, v: u1
             return;
         }
     }
-    ctx.tree(n.class, n.level).encode(enc, u32::from(v));
+    ctx.trees[n.tree(pc)].encode(enc, u32::from(v));
 }
 
 #[inline]
-fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours) -> u16 {
+fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours, pc: usize) -> u16 {
     if let Some(l) = n.left
         && dec.decode(&mut ctx.same_left[n.left_ctx()])
     {
@@ -729,7 +755,7 @@ fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours) ->
     {
         return a;
     }
-    ctx.tree(n.class, n.level).decode(dec) as u16
+    ctx.trees[n.tree(pc)].decode(dec) as u16
 }
 
 /// What the encoder decided for a frame.
@@ -1100,12 +1126,13 @@ pub fn encode_frame(
                 let plane = l * n;
                 let value = chain.best[l];
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                let pc = ctx.parent_ctx(if l > first { chain.best[l - 1] } else { NONE });
                 *match class {
                     Class::Key => &mut bits.index_key,
                     Class::Intra => &mut bits.index_intra,
                     Class::Inter => &mut bits.index_inter,
-                } += f64::from(index_cost(ctx, &nb, value));
-                write_index(&mut enc, ctx, &nb, value);
+                } += f64::from(index_cost(ctx, &nb, pc, value));
+                write_index(&mut enc, ctx, &nb, pc, value);
                 state.idx[plane + p] = value;
             }
         }
@@ -1298,8 +1325,14 @@ impl Chain {
             for (p, &bits) in paths.bits.iter().enumerate() {
                 let res = &paths.res[p * dim..(p + 1) * dim];
                 books.nearest_k(l, res, self.width, &mut self.near);
+                let parent = if l > first {
+                    paths.idx[p * coded + l - 1]
+                } else {
+                    NONE
+                };
+                let pc = ctx.parent_ctx(parent);
                 let mut push = |v: u16, d: f32| {
-                    let b = index_cost(ctx, &nb, v);
+                    let b = index_cost(ctx, &nb, pc, v);
                     let total = bits + (go_bits + b);
                     let key = d + lambda * if one { b } else { total };
                     // a latent that is not finite ranks last, never first
@@ -1420,12 +1453,17 @@ pub(crate) fn write_counted(
                     break;
                 }
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                let pc = ctx.parent_ctx(if l > first {
+                    state.idx[plane - n + p]
+                } else {
+                    NONE
+                });
                 *match class {
                     Class::Key => &mut bits.index_key,
                     Class::Intra => &mut bits.index_intra,
                     Class::Inter => &mut bits.index_inter,
-                } += f64::from(index_cost(ctx, &nb, value));
-                write_index(&mut enc, ctx, &nb, value);
+                } += f64::from(index_cost(ctx, &nb, pc, value));
+                write_index(&mut enc, ctx, &nb, pc, value);
                 e += 1;
             }
         }
@@ -1439,8 +1477,9 @@ pub(crate) fn write_counted(
 /// decides every position at once cannot know its neighbours' choices, so the contexts that
 /// read them are taken as the reference frame left them (mode and motion) or as one of two
 /// neighbours (stop flags); indices cost their bit tree's code, as if neither neighbour had
-/// the same one. Returns `(index, stop, mode, motion)`: `CLASSES × coded × size` bits per code
-/// (classes key, intra, inter), `CLASSES × coded × 2` (stop, go on), and for delta frames
+/// the same one (level 0's tree without a parent; deeper levels, the mean over their parent
+/// contexts' trees). Returns `(index, stop, mode, motion)`: `CLASSES × coded × size` bits per
+/// code (classes key, intra, inter), `CLASSES × coded × 2` (stop, go on), and for delta frames
 /// `n × (2 + |T|)` (copy, intra, inter from each start) and `n × MOTIONS.len()` per position.
 pub(crate) fn search_costs(
     ctx: &Contexts,
@@ -1453,8 +1492,18 @@ pub(crate) fn search_costs(
     let mut stop = Vec::with_capacity(CLASSES * coded * 2);
     for class in 0..CLASSES {
         for l in 0..coded {
-            let tree = &ctx.trees[class * levels + l];
-            index.extend((0..size as u32).map(|k| tree.cost(k)));
+            // the search does not follow each position's parent: level 0 has none, and deeper
+            // levels cost the mean of their parent contexts' trees
+            let trees = &ctx.trees[(class * levels + l) * PARENT_CTX..][..PARENT_CTX];
+            let trees = if l == 0 {
+                &trees[PARENT_CTX - 1..]
+            } else {
+                trees
+            };
+            let mean = 1.0 / trees.len() as f32;
+            index.extend(
+                (0..size as u32).map(|k| trees.iter().map(|t| t.cost(k)).sum::<f32>() * mean),
+            );
             let m = ctx.stop[(class * levels + l) * STOP_CTX + 1];
             stop.extend([m.cost(true), m.cost(false)]);
         }
@@ -1649,7 +1698,12 @@ pub fn decode_frame(
                 }
                 let plane = l * n;
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
-                let value = read_index(&mut dec, ctx, &nb);
+                let pc = ctx.parent_ctx(if l > first {
+                    state.idx[plane - n + p]
+                } else {
+                    NONE
+                });
+                let value = read_index(&mut dec, ctx, &nb, pc);
                 if usize::from(value) >= codebook_size {
                     return Err(format!(
                         "code index {value} outside a codebook of {codebook_size}"
