@@ -23,6 +23,10 @@
 # weights/base.vqw aside, the run's own checkpoint in .carry/resume/NAME.tar) and put it back.
 # Writes $OUT/NAME.tar (train.log, ceiling.txt, checkpoint.vqw, state.json, model.vqw) per run;
 # SKIP_EVAL=1 skips the ceiling; TRAIN_ARGS are added to every run's `train` command.
+# A run with the MS-SSIM term (`--msssim-weight`) needs the lab built without burn's fusion,
+# which computes that term wrong on wgpu (docs/results/lite-ft.md): carry
+# `cargo build --release -p vqcodec-lab --no-default-features` (its own CARGO_TARGET_DIR) as
+# .carry/vqcodec-lab.xz; a build with fusion refuses such a run.
 set -uo pipefail
 total=$1 limit=$2
 shift 2

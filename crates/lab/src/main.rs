@@ -23,11 +23,11 @@ mod train;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 use vqcodec::model::{ModelKind, Weights};
-use vqcodec::{Backend, BackendRequest};
+use vqcodec::{Backend, BackendKind, BackendRequest};
 use vqcodec_cli::preset_config;
 
 #[derive(Parser, Debug)]
@@ -218,6 +218,13 @@ fn train(args: &TrainArgs) -> Result<()> {
     );
     let backend = Backend::select(args.backend)?;
     eprintln!("training on {} ({})", backend.kind, backend.reason);
+    if args.msssim_weight > 0.0 && backend.kind == BackendKind::Gpu && cfg!(feature = "fusion") {
+        bail!(
+            "--msssim-weight on wgpu needs a lab built without burn's fusion, which computes the \
+             term wrong (docs/results/lite-ft.md): `cargo build --release -p vqcodec-lab \
+             --no-default-features` in a target dir of its own"
+        );
+    }
     let opts = train::TrainOptions {
         steps: args.steps,
         batch: args.batch,
