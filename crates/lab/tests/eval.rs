@@ -108,8 +108,15 @@ fn eval_measures_real_files_and_splices_its_report() {
     assert!((psnr_y - num(q70, 8)).abs() < 0.01, "{line} vs {q70:?}");
     // quality and size order: higher vqcodec quality and lower x264 CRF cost more, look better
     let of = |codec: &str| -> Vec<&Vec<&str>> { rows.iter().filter(|r| r[1] == codec).collect() };
+    // at the model's ceiling on this clip (base saturates near 28.3 dB from quality 70 up)
+    // quality 100 may read a few thousandths of a dB below 70: it takes the nearest codes in
+    // the encoder's metric (Y' and chroma), not the best PSNR-Y (measured: 28.3021 against
+    // 28.3048 with bitstream version 7)
     for w in of("vqcodec-base").windows(2) {
-        assert!(num(w[1], 6) > num(w[0], 6) && num(w[1], 8) >= num(w[0], 8));
+        assert!(
+            num(w[1], 6) > num(w[0], 6) && num(w[1], 8) >= num(w[0], 8) - 0.01,
+            "{w:?}"
+        );
     }
     for w in of("x264").windows(2) {
         assert!(num(w[1], 6) < num(w[0], 6) && num(w[1], 8) < num(w[0], 8));
