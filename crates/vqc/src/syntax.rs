@@ -393,15 +393,13 @@ impl Contexts {
     }
 
     /// The parent context of an index whose parent (the same position's index one level up
-    /// in this frame) is `parent` ([`NONE`] at a position's first level).
+    /// in this frame) is `parent` (none at a position's first level).
     #[inline]
-    fn parent_ctx(&self, parent: u16) -> usize {
-        if parent == NONE {
-            PARENT_CTX - 1
-        } else {
-            // a decoded index is below 2^bits; tokens a caller re-encodes may not be
-            usize::from(parent >> self.parent_shift).min(PARENT_CTX - 2)
-        }
+    fn parent_ctx(&self, parent: Option<u16>) -> usize {
+        // a decoded index is below 2^bits; tokens a caller re-encodes may not be
+        parent.map_or(PARENT_CTX - 1, |v| {
+            usize::from(v >> self.parent_shift).min(PARENT_CTX - 2)
+        })
     }
 }
 
@@ -1126,7 +1124,7 @@ pub fn encode_frame(
                 let plane = l * n;
                 let value = chain.best[l];
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
-                let pc = ctx.parent_ctx(if l > first { chain.best[l - 1] } else { NONE });
+                let pc = ctx.parent_ctx((l > first).then(|| chain.best[l - 1]));
                 *match class {
                     Class::Key => &mut bits.index_key,
                     Class::Intra => &mut bits.index_intra,
@@ -1325,12 +1323,7 @@ impl Chain {
             for (p, &bits) in paths.bits.iter().enumerate() {
                 let res = &paths.res[p * dim..(p + 1) * dim];
                 books.nearest_k(l, res, self.width, &mut self.near);
-                let parent = if l > first {
-                    paths.idx[p * coded + l - 1]
-                } else {
-                    NONE
-                };
-                let pc = ctx.parent_ctx(parent);
+                let pc = ctx.parent_ctx((l > first).then(|| paths.idx[p * coded + l - 1]));
                 let mut push = |v: u16, d: f32| {
                     let b = index_cost(ctx, &nb, pc, v);
                     let total = bits + (go_bits + b);
@@ -1453,11 +1446,7 @@ pub(crate) fn write_counted(
                     break;
                 }
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
-                let pc = ctx.parent_ctx(if l > first {
-                    state.idx[plane - n + p]
-                } else {
-                    NONE
-                });
+                let pc = ctx.parent_ctx((l > first).then(|| state.idx[plane - n + p]));
                 *match class {
                     Class::Key => &mut bits.index_key,
                     Class::Intra => &mut bits.index_intra,
@@ -1698,11 +1687,7 @@ pub fn decode_frame(
                 }
                 let plane = l * n;
                 let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
-                let pc = ctx.parent_ctx(if l > first {
-                    state.idx[plane - n + p]
-                } else {
-                    NONE
-                });
+                let pc = ctx.parent_ctx((l > first).then(|| state.idx[plane - n + p]));
                 let value = read_index(&mut dec, ctx, &nb, pc);
                 if usize::from(value) >= codebook_size {
                     return Err(format!(

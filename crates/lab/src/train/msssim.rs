@@ -143,9 +143,9 @@ mod tests {
 
     /// The term as training computes it — Y' of a picture that tracks gradients, on the
     /// autodiff device — agrees between wgpu and the CPU. **Fails today** with burn 0.22's
-    /// fusion and autotune, which the lab builds with (wgpu over Vulkan; reproduced on Mesa's
-    /// lavapipe on a machine with no GPU): on wgpu the per-picture MS-SSIM of these pairs comes
-    /// out 10⁻⁵ to 0.2 where the CPU gives 0.94. It passes in a build without `fusion`, and
+    /// fusion and autotune, which the lab builds with by default (wgpu over Vulkan; Mesa's
+    /// lavapipe reproduces it on a machine with no GPU): on wgpu the per-picture MS-SSIM of
+    /// these pairs comes out 10⁻⁵ to 0.2 where the CPU gives 0.94. It passes in a build without `fusion`, and
     /// without `require_grad` the same ops agree to 10⁻⁶. Why every MS-SSIM-term run on the GPU
     /// diverged (docs/results/lite-ft.md). Without fusion it runs (and needs a wgpu adapter):
     /// `CARGO_TARGET_DIR=~/.cache/vqcodec/target-nofusion cargo test --release -p vqcodec-lab
