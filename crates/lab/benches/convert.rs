@@ -1,0 +1,61 @@
+//! Colour conversion speed: 8-bit RGB ↔ planar Y'CbCr (BT.601 limited range) as y4m input and
+//! output and the PSNR-Y pass use it (`Frame::from_yuv`, `Frame::to_yuv`), per frame size and
+//! chroma layout. Arithmetic only: the frame's content does not change the time.
+//!
+//! `cargo bench -p vqcodec-lab --bench convert -- [WxH,…] [REPEATS]` (default 1920x1080 and
+//! 640x360, 20).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use vqcodec::{Chroma, Frame};
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let sizes: Vec<(usize, usize)> = args
+        .first()
+        .map_or("1920x1080,640x360", String::as_str)
+        .split(',')
+        .map(|s| {
+            let (w, h) = s.split_once('x').expect("WxH");
+            (w.parse().expect("a width"), h.parse().expect("a height"))
+        })
+        .collect();
+    let repeats: usize = args.get(1).map_or(20, |r| r.parse().expect("a count"));
+    for (w, h) in sizes {
+        // a smooth gradient with texture, every channel over its range
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                [
+                    (x * 255 / w) as u8,
+                    (y * 255 / h) as u8,
+                    ((x * 7 + y * 13) % 256) as u8,
+                ]
+            })
+            .collect();
+        let frame = Frame::from_rgb(w, h, rgb).expect("a frame");
+        for chroma in [Chroma::C420, Chroma::C444, Chroma::Mono] {
+            let planes = frame.to_yuv(chroma);
+            let t = Instant::now();
+            for _ in 0..repeats {
+                black_box(black_box(&frame).to_yuv(chroma));
+            }
+            let to = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
+            let t = Instant::now();
+            for _ in 0..repeats {
+                let (y, u, v) = black_box(&planes);
+                black_box(Frame::from_yuv(w, h, chroma, y, u, v).expect("planes"));
+            }
+            let from = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
+            println!(
+                "{w}x{h} {chroma:?}: RGB -> Y'CbCr {to:.2} ms ({:.0} Mpx/s), Y'CbCr -> RGB {from:.2} ms ({:.0} Mpx/s)",
+                (w * h) as f64 / to / 1000.0,
+                (w * h) as f64 / from / 1000.0
+            );
+        }
+    }
+}
