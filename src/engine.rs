@@ -155,7 +155,7 @@ impl Engine {
     /// [`Error::Backend`] if readback fails.
     pub async fn encode(&self, frames: &[Frame], levels: Option<usize>) -> Result<Tokens, Error> {
         Self::check_batch(frames)?;
-        let x = Frame::to_tensor(frames, &self.backend.device);
+        let x = self.frames_tensor(frames);
         let idx = self.model.encode(x, self.levels(levels));
         read_tokens(idx).await
     }
@@ -219,7 +219,7 @@ impl Engine {
         levels: Option<usize>,
     ) -> Result<RoundTrip, Error> {
         let (w, h) = Self::check_batch(frames)?;
-        let x = Frame::to_tensor(frames, &self.backend.device);
+        let x = self.frames_tensor(frames);
         let idx = self.model.encode(x, self.levels(levels));
         let out = self.model.decode(idx.clone(), h, w);
         Ok(RoundTrip {
@@ -236,7 +236,7 @@ impl Engine {
     /// As [`Engine::encode`].
     pub async fn roundtrip_unquantized(&self, frames: &[Frame]) -> Result<Vec<Frame>, Error> {
         let (w, h) = Self::check_batch(frames)?;
-        let x = Frame::to_tensor(frames, &self.backend.device);
+        let x = self.frames_tensor(frames);
         let out = self
             .model
             .decoder
@@ -254,7 +254,7 @@ impl Engine {
     /// As [`Engine::encode`].
     pub async fn latents(&self, frames: &[Frame]) -> Result<Vec<Vec<f32>>, Error> {
         Self::check_batch(frames)?;
-        let x = Frame::to_tensor(frames, &self.backend.device);
+        let x = self.frames_tensor(frames);
         let z = self.model.latent(x).permute([0, 2, 3, 1]);
         let [b, h, w, d] = z.dims();
         let data = read_f32(z).await?;
@@ -405,6 +405,24 @@ impl Engine {
         ))
     }
 
+    /// Frames → the networks' `[B, 3, H, W]` input in [0, 1]. On the GPU a pixel crosses as
+    /// one 32-bit word (a third of the f32 planes' bytes) and is unpacked and scaled on the
+    /// device, where the frame then stays; on the CPU backends the host's loop makes the planes.
+    fn frames_tensor(&self, frames: &[Frame]) -> Tensor<4> {
+        if self.backend.kind == BackendKind::Gpu {
+            let first = &frames[0];
+            let (w, h) = (first.width(), first.height());
+            let words = Frame::to_packed(frames);
+            let t = Tensor::<4, Int>::from_data(
+                TensorData::new(words, [frames.len(), 1, h, w]),
+                &self.backend.device,
+            );
+            unpack_rgb8(t)
+        } else {
+            Frame::to_tensor(frames, &self.backend.device)
+        }
+    }
+
     /// A decoder network's `[B, 3, H, W]` output in [0, 1] → 8-bit frames. On the GPU the
     /// conversion runs on the device and a pixel crosses as one 32-bit word (a third of the
     /// f32 planes' bytes, and no conversion pass on the host); on the CPU backends the host's
@@ -433,6 +451,20 @@ pub(crate) fn pack_rgb8(out: Tensor<4>) -> Tensor<4, Int> {
         .int();
     let channel = |c: usize| q.clone().slice([0..b, c..c + 1, 0..h, 0..w]);
     channel(0) + channel(1).mul_scalar(1 << 8) + channel(2).mul_scalar(1 << 16)
+}
+
+/// `[B, 1, H, W]` words `r | g << 8 | b << 16` → `[B, 3, H, W]` values `channel / 255`, the
+/// inverse of [`pack_rgb8`] and what [`Frame::to_tensor`] makes on the host.
+pub(crate) fn unpack_rgb8(words: Tensor<4, Int>) -> Tensor<4> {
+    let channel = |shift: i32| {
+        words
+            .clone()
+            .bitwise_right_shift_scalar(shift)
+            .bitwise_and_scalar(255)
+    };
+    Tensor::cat(vec![channel(0), channel(8), channel(16)], 1)
+        .float()
+        .div_scalar(255.0)
 }
 
 async fn read_i32(t: Tensor<4, Int>) -> Result<Vec<i32>, Error> {
@@ -511,5 +543,33 @@ mod tests {
         let packed = Frame::from_packed(&words, 1, h, w).unwrap();
         assert_eq!(packed[0].rgb(), host[0].rgb());
         assert!(host[0].rgb().contains(&255) && host[0].rgb().contains(&0));
+    }
+
+    /// Frames uploaded as 32-bit words and unpacked by tensor ops (here on the CPU backend)
+    /// give the networks the same input as the host's planes: every 8-bit value in every
+    /// channel, two frames of a batch.
+    #[test]
+    fn unpacking_on_the_device_matches_the_host_planes() {
+        let device = Backend::cpu("test").device;
+        let (w, h) = (16, 16);
+        let frames: Vec<Frame> = (0..2)
+            .map(|b| {
+                let rgb = (0..w * h)
+                    .flat_map(|i| [i as u8, (255 - i) as u8, (i * 7 + b * 31) as u8])
+                    .collect();
+                Frame::from_rgb(w, h, rgb).unwrap()
+            })
+            .collect();
+        let host = Frame::to_tensor(&frames, &device).into_data();
+        let words = Tensor::<4, Int>::from_data(
+            TensorData::new(Frame::to_packed(&frames), [2, 1, h, w]),
+            &device,
+        );
+        let unpacked = unpack_rgb8(words);
+        assert_eq!(unpacked.dims(), [2, 3, h, w]);
+        assert_eq!(
+            unpacked.into_data().to_vec::<f32>().unwrap(),
+            host.to_vec::<f32>().unwrap()
+        );
     }
 }

@@ -444,6 +444,19 @@ impl Frame {
         Tensor::from_data(TensorData::new(data, [frames.len(), 3, h, w]), device)
     }
 
+    /// Pixels packed one per 32-bit word, `r | g << 8 | b << 16`, frame after frame: what
+    /// [`crate::Engine`] uploads on WebGPU and unpacks on the device.
+    pub fn to_packed(frames: &[Frame]) -> Vec<i32> {
+        frames
+            .iter()
+            .flat_map(|f| {
+                f.rgb
+                    .chunks_exact(3)
+                    .map(|p| i32::from(p[0]) | (i32::from(p[1]) << 8) | (i32::from(p[2]) << 16))
+            })
+            .collect()
+    }
+
     /// Frames from pixels packed one per 32-bit word, `r | g << 8 | b << 16` (the high byte
     /// ignored), `batch × height × width` words: what the device's 8-bit conversion reads
     /// back ([`crate::Engine`] on WebGPU).

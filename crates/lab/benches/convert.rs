@@ -1,6 +1,6 @@
 //! Colour conversion speed: 8-bit RGB ↔ planar Y'CbCr (BT.601 limited range) as y4m input and
 //! output and the PSNR-Y pass use it (`Frame::from_yuv`, `Frame::to_yuv`), per frame size and
-//! chroma layout. Arithmetic only: the frame's content does not change the time.
+//! chroma layout, and RGB ↔ RGBA as the browser's canvas frames arrive and leave. Arithmetic only: the frame's content does not change the time.
 //!
 //! `cargo bench -p vqcodec-lab --bench convert -- [WxH,…] [REPEATS]` (default 1920x1080 and
 //! 640x360, 20).
@@ -38,6 +38,18 @@ fn main() {
             })
             .collect();
         let frame = Frame::from_rgb(w, h, rgb).expect("a frame");
+        let rgba = frame.to_rgba();
+        let t = Instant::now();
+        for _ in 0..repeats {
+            black_box(black_box(&frame).to_rgba());
+        }
+        let to = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
+        let t = Instant::now();
+        for _ in 0..repeats {
+            black_box(Frame::from_rgba(w, h, black_box(&rgba)).expect("a frame"));
+        }
+        let from = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
+        println!("{w}x{h} RGBA (the browser's): RGB -> RGBA {to:.2} ms, RGBA -> RGB {from:.2} ms");
         for chroma in [Chroma::C420, Chroma::C444, Chroma::Mono] {
             let planes = frame.to_yuv(chroma);
             let t = Instant::now();
