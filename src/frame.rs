@@ -135,10 +135,10 @@ fn rgb_of(yy: f32, cb: f32, cr: f32) -> [u8; 3] {
 /// Y'CbCr → RGB 10.9 → … ms, RGB → Y'CbCr 48.6 → … ms; scripts in the lab notes).
 const LANES: usize = 16;
 
-/// One group of pixels as planar values: R', G', B' (0–255) and their luma.
+/// One group of pixels as planar values: R' and B' (0–255, what the colour differences need)
+/// and the luma.
 struct Lanes {
     r: [f32; LANES],
-    g: [f32; LANES],
     b: [f32; LANES],
     l: [f32; LANES],
 }
@@ -157,7 +157,7 @@ impl Lanes {
         for i in 0..LANES {
             l[i] = luma(r[i], g[i], b[i]);
         }
-        Self { r, g, b, l }
+        Self { r, b, l }
     }
 
     /// The blue and red differences, scaled as Cb and Cr before their offset.

@@ -263,6 +263,28 @@ fn encode_decode_info_and_tokens_agree_on_a_real_clip() {
         "{enc}"
     );
     let enc_psnr = number_after(summary, "PSNR-RGB");
+    // without the PSNR pass: the same stream, and a report that says what it left out
+    let quick = tmp("carphone-no-psnr.vqc");
+    let b = vqcodec()
+        .args(["encode", "tests/data/carphone_6f.y4m", "-o"])
+        .arg(&quick)
+        .args([
+            "--backend",
+            "cpu",
+            "--keyint",
+            "3",
+            "--quality",
+            "90",
+            "--no-psnr",
+        ])
+        .assert()
+        .success();
+    let quiet = stdout_of(&b);
+    assert_eq!(std::fs::read(&quick).unwrap(), std::fs::read(&vqc).unwrap());
+    assert!(
+        quiet.contains("PSNR not measured (--no-psnr)") && !quiet.contains("PSNR-Y"),
+        "{quiet}"
+    );
 
     let info = stdout_of(&vqcodec().arg("info").arg(&vqc).assert().success());
     assert!(
