@@ -568,8 +568,8 @@ mod tests {
         let unpacked = unpack_rgb8(words);
         assert_eq!(unpacked.dims(), [2, 3, h, w]);
         assert_eq!(
-            unpacked.into_data().to_vec::<f32>().unwrap(),
-            host.to_vec::<f32>().unwrap()
+            unpacked.into_data().try_to_vec::<f32>().unwrap(),
+            host.try_to_vec::<f32>().unwrap()
         );
     }
 }
