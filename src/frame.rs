@@ -94,6 +94,7 @@ fn check_dims(width: usize, height: usize) -> Result<(), Error> {
 /// 2²³ rounds to the nearest integer with ties to even, and `v − r` is exact, so a tie that went
 /// down shows as exactly one half and is moved up, as `round` rounds it.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN; `max` then `min` map it to 0, as `round` + `as` did
 fn clamp_u8(v: f32) -> u8 {
     let v = v.max(0.0).min(255.0); // NaN → 0
     let r = (v + 8_388_608.0) - 8_388_608.0; // to the nearest integer, ties to even
@@ -326,8 +327,8 @@ impl Frame {
         let mut y = vec![0u8; w * h];
         let group_y = |y: &mut [u8], p: &Lanes| {
             let mut o = [0u8; LANES];
-            for i in 0..LANES {
-                o[i] = y_of(p.l[i]);
+            for (o, &l) in o.iter_mut().zip(&p.l) {
+                *o = y_of(l);
             }
             y.copy_from_slice(&o[..y.len()]);
         };
