@@ -261,17 +261,19 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
                 .context("the encoder coded more frames than it was given")?;
             out.write_all(&packet.data)?;
             total_bytes += packet.data.len();
-            let (p_rgb, p_y) = if a.no_psnr {
-                (f64::NAN, f64::NAN)
+            // the decode only feeds the report: the decisions read the integer reference
+            let psnr = if a.no_psnr {
+                None
             } else {
                 let t = Instant::now();
                 let decoded = block_on(renderer.frame(&packet.state))?;
                 t_net += t.elapsed().as_secs_f64();
                 ms_decode.push(t.elapsed().as_secs_f64() * 1000.0);
-                psnr_pair(&input, &decoded)
+                let (p_rgb, p_y) = psnr_pair(&input, &decoded);
+                sum_rgb += p_rgb;
+                sum_y += p_y;
+                Some((p_rgb, p_y))
             };
-            sum_rgb += p_rgb;
-            sum_y += p_y;
             keys += usize::from(packet.kind == FrameKind::Key);
             cuts += usize::from(packet.stats.scene_cut);
             bits += packet.stats.bits;
@@ -288,11 +290,9 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
                         s.copied * 100.0,
                         s.inter * 100.0,
                         s.moved * 100.0,
-                        if a.no_psnr {
-                            String::new()
-                        } else {
-                            format!("  PSNR-RGB {p_rgb:6.2}  PSNR-Y {p_y:6.2}")
-                        },
+                        psnr.map_or_else(String::new, |(r, y)| format!(
+                            "  PSNR-RGB {r:6.2}  PSNR-Y {y:6.2}"
+                        )),
                         if s.scene_cut { "  (scene cut)" } else { "" }
                     )
                 })?;

@@ -1,6 +1,7 @@
 //! Colour conversion speed: 8-bit RGB ↔ planar Y'CbCr (BT.601 limited range) as y4m input and
 //! output and the PSNR-Y pass use it (`Frame::from_yuv`, `Frame::to_yuv`), per frame size and
-//! chroma layout, and RGB ↔ RGBA as the browser's canvas frames arrive and leave. Arithmetic only: the frame's content does not change the time.
+//! chroma layout, and RGB ↔ RGBA as the browser's canvas frames arrive and leave. Arithmetic
+//! only: the frame's content does not change the time.
 //!
 //! `cargo bench -p vqcodec-lab --bench convert -- [WxH,…] [REPEATS]` (default 1920x1080 and
 //! 640x360, 20).
@@ -9,6 +10,15 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use vqcodec::{Chroma, Frame};
+
+/// Milliseconds per call of `f`, over `repeats` calls.
+fn ms_per_call(repeats: usize, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..repeats {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1000.0 / repeats as f64
+}
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -39,30 +49,22 @@ fn main() {
             .collect();
         let frame = Frame::from_rgb(w, h, rgb).expect("a frame");
         let rgba = frame.to_rgba();
-        let t = Instant::now();
-        for _ in 0..repeats {
+        let to = ms_per_call(repeats, || {
             black_box(black_box(&frame).to_rgba());
-        }
-        let to = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
-        let t = Instant::now();
-        for _ in 0..repeats {
+        });
+        let from = ms_per_call(repeats, || {
             black_box(Frame::from_rgba(w, h, black_box(&rgba)).expect("a frame"));
-        }
-        let from = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
+        });
         println!("{w}x{h} RGBA (the browser's): RGB -> RGBA {to:.2} ms, RGBA -> RGB {from:.2} ms");
         for chroma in [Chroma::C420, Chroma::C444, Chroma::Mono] {
             let planes = frame.to_yuv(chroma);
-            let t = Instant::now();
-            for _ in 0..repeats {
+            let to = ms_per_call(repeats, || {
                 black_box(black_box(&frame).to_yuv(chroma));
-            }
-            let to = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
-            let t = Instant::now();
-            for _ in 0..repeats {
+            });
+            let from = ms_per_call(repeats, || {
                 let (y, u, v) = black_box(&planes);
                 black_box(Frame::from_yuv(w, h, chroma, y, u, v).expect("planes"));
-            }
-            let from = t.elapsed().as_secs_f64() * 1000.0 / repeats as f64;
+            });
             println!(
                 "{w}x{h} {chroma:?}: RGB -> Y'CbCr {to:.2} ms ({:.0} Mpx/s), Y'CbCr -> RGB {from:.2} ms ({:.0} Mpx/s)",
                 (w * h) as f64 / to / 1000.0,
