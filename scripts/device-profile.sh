@@ -5,21 +5,27 @@
 # --workspace`, `xz -9`) and phone.mp4 (data/x/moviepy-2.1.2/media/rotated-90-degrees.mp4: 46
 # frames of 1920x1080 phone video, H.264; made a y4m here with OpenCV, no rotation applied).
 #   run (device tool): bash scripts/device-profile.sh      carry: [".gl", ".carry2"]
-# Written on 2026-12-05 and not yet run on the GPU machine (none was lent that day): its parts
-# were checked here (the clip conversion with OpenCV, the profile's format and summary on this
-# machine's lavapipe, `vqcodec info --json`'s frame count).
+# First run on 2026-12-05 (docs/results/device-profile.md), which found cubecl's throughput
+# probes and autotuning in a profile run from another directory; the profile now runs here.
 # Prints, and writes to $OUT/device-profile.txt:
 #   1. `vqcodec-lab bench` at 1920x1080 (synthetic frames; per stage, both models);
-#   2. the CLI on the real clip: `vqcodec encode` (batch 1 and 8, and without its PSNR pass) and
-#      `vqcodec decode` twice
-#      (the first in a fresh process pays kernel compilation and autotuning; so does the second,
-#      unless cubecl's cache kept them), wall time beside the codec's own timings;
+#   2. the CLI on the real clip: `vqcodec encode` (ENCODES below) and `vqcodec decode` twice to
+#      y4m and once to /dev/null, wall time beside the codec's own report (the decode's first
+#      frame apart from the median of its stages: symbols, decoder network, output);
 #   3. a kernel profile of that decode and of 12 frames' encode (cubecl times every launch on
 #      the device: scripts/cubecl-profile-summary.py), per frame, after step 2's unprofiled runs
-#      (whose autotuning the profile includes unless cubecl's cache kept it: compare step 2's
-#      two decodes).
+#      and in the same directory, so with their autotune results and throughput probes cached.
+# Knobs (environment): PARTS (default "1 2 3"), MODELS (default "lite base"), FRAMES (part 2's
+# encodes code at most this many frames; default all), ENCODES (part 2's encoder options,
+# separated by "|"; default the search on the device, batch 1, batch 8, batch 1 without PSNR;
+# the decodes read the last one's stream).
+# E.g. `PARTS=2 FRAMES=24 ENCODES="--search device --no-psnr|--no-psnr" bash scripts/device-profile.sh`
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-profile.txt") 2>&1
+PARTS=${PARTS:-1 2 3} MODELS=${MODELS:-lite base}
+ENCODES=${ENCODES:---search device --no-psnr|--batch 1|--batch 8|--batch 1 --no-psnr}
+frames_opt=()
+[ -n "${FRAMES:-}" ] && frames_opt=(--frames "$FRAMES")
 CARRY=.carry2 . scripts/device-preamble.sh
 B=/tmp/vqcodec L=/tmp/vqcodec-lab Q=${Q:-55}
 python3 - .carry2/phone.mp4 /tmp/p1080.y4m <<'EOF'
@@ -39,14 +45,20 @@ while True:
     n += 1
 print(f"clip: {n} frames of {w}x{h}")
 EOF
-echo "== 1. bench, synthetic 1920x1080 frames (fusion + autotune)"
-$L bench --backend wgpu --sizes 1920x1080 --frames 10 --batch 8 --peak-tflops 66.9 2>/dev/null
-for m in lite base; do
-  echo "== 2. $m: the CLI on the 1080p clip (quality $Q), wall time from the shell"
-  for opts in "--batch 1" "--batch 8" "--batch 1 --no-psnr"; do
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+if has 1; then
+  echo "== 1. bench, synthetic 1920x1080 frames (fusion + autotune)"
+  $L bench --backend wgpu --sizes 1920x1080 --frames 10 --batch 8 --peak-tflops 66.9 2>/dev/null
+fi
+for m in $MODELS; do
+  has 2 || has 3 || continue
+  if has 2; then
+  echo "== 2. $m: the CLI on the 1080p clip (quality $Q${FRAMES:+, $FRAMES frames}), wall time from the shell"
+  IFS='|' read -ra encodes <<< "$ENCODES"
+  for opts in "${encodes[@]}"; do
     s=$(date +%s%N)
     # shellcheck disable=SC2086
-    $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts -q 2>/dev/null | head -3 | tail -2
+    $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
     echo "   encode $opts: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
   done
   for run in 1 2; do
@@ -57,15 +69,21 @@ for m in lite base; do
   s=$(date +%s%N)
   $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1
   echo "   decode to /dev/null: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+  fi
+  has 3 || continue
   echo "== 3. $m: kernel profile (each launch timed on the device; totals per frame)"
   d=/tmp/prof-$m
   mkdir -p $d
   for what in decode encode; do
-    printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\nappend = false\n' "$d/$what.log" > $d/cubecl.toml
+    # cubecl reads cubecl.toml from the working directory; run from this one, whose cubecl cache
+    # (target/environment) already holds the autotune results and the device's throughput
+    # probes of the runs above, so that the profile times the model's work, not cubecl's warm-up
+    printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\nappend = false\n' "$d/$what.log" > cubecl.toml
     case $what in
-      decode) (cd $d && $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q >/dev/null 2>&1) ;;
-      encode) (cd $d && $B encode /tmp/p1080.y4m -o /tmp/$m-p.vqc --backend wgpu --model $m --quality $Q --frames 12 -q >/dev/null 2>&1) ;;
+      decode) $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q >/dev/null 2>&1 ;;
+      encode) $B encode /tmp/p1080.y4m -o /tmp/$m-p.vqc --backend wgpu --model $m --quality $Q --frames 12 -q >/dev/null 2>&1 ;;
     esac
+    rm -f cubecl.toml
     frames=$(grep -c . <($B info /tmp/$m.vqc --json | grep '"pts"'))
     [ $what = encode ] && frames=12
     echo "-- $m $what, $frames frames"

@@ -377,6 +377,52 @@ fn bits_report(b: &SymbolBits, file_bytes: usize) -> String {
     )
 }
 
+/// Per-frame stage times (ms), for a report that tells the first frame's warm-up (kernel
+/// compilation, autotuning) from the steady state.
+struct FrameTimes<const N: usize> {
+    first: Option<[f64; N]>,
+    rest: [Vec<f64>; N],
+}
+
+impl<const N: usize> Default for FrameTimes<N> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            rest: std::array::from_fn(|_| Vec::new()),
+        }
+    }
+}
+
+impl<const N: usize> FrameTimes<N> {
+    fn push(&mut self, stages: [f64; N]) {
+        if self.first.is_none() {
+            self.first = Some(stages);
+        } else {
+            for (v, t) in self.rest.iter_mut().zip(stages) {
+                v.push(t);
+            }
+        }
+    }
+
+    /// ` (first frame F ms; then per frame, median: a A + b B … ms)`, or nothing for no frames.
+    fn summary(&mut self, names: [&str; N]) -> String {
+        let Some(first) = self.first else {
+            return String::new();
+        };
+        let mut s = format!(" (first frame {:.1} ms", first.iter().sum::<f64>());
+        if !self.rest[0].is_empty() {
+            let parts: Vec<String> = self
+                .rest
+                .iter_mut()
+                .zip(names)
+                .map(|(v, name)| format!("{name} {:.1}", median(v)))
+                .collect();
+            s += &format!("; then per frame, median: {} ms", parts.join(" + "));
+        }
+        s + ")"
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -463,7 +509,10 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     let (mut written, mut concealed, mut sum_rgb, mut sum_y, mut compared) =
         (0u64, 0u64, 0f64, 0f64, 0usize);
     let mut last: Option<Frame> = None;
-    let mut ms_frame = Vec::new();
+    // per decoded frame (ms): its symbols (entropy decoding and the integer reconstruction),
+    // the decoder network with the pixels' way to the host, its output (conversion, writing,
+    // the comparison); the first frame apart, as it pays the backend's warm-up
+    let mut times = FrameTimes::default();
     let mut errors: Vec<StreamError> = Vec::new();
     let mut emit = |frame: &Frame, writer: &mut Y4mWriter| -> Result<()> {
         writer.write(frame)?;
@@ -477,7 +526,11 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
         }
         Ok(())
     };
-    for item in stream {
+    let mut stream = stream;
+    loop {
+        let t = Instant::now();
+        let Some(item) = stream.next() else { break };
+        let ms_symbols = t.elapsed().as_secs_f64() * 1000.0;
         match item {
             Ok(f) => {
                 // conceal frames lost before this one by repeating the last good frame
@@ -490,8 +543,10 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
                 }
                 let t = Instant::now();
                 let frame = block_on(renderer.frame(&f.state))?;
-                ms_frame.push(t.elapsed().as_secs_f64() * 1000.0);
+                let ms_network = t.elapsed().as_secs_f64() * 1000.0;
+                let t = Instant::now();
                 emit(&frame, &mut writer)?;
+                times.push([ms_symbols, ms_network, t.elapsed().as_secs_f64() * 1000.0]);
                 written += 1;
                 last = Some(frame);
                 bar.inc(1);
@@ -506,12 +561,12 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
     let pixels = (w * h) as f64 * written.max(1) as f64;
     let mut line = format!(
-        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {} (median decoder network {:.1} ms)",
+        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {}{}",
         bytes.len(),
         bytes.len() as f64 * 8.0 / pixels,
         secs * 1000.0 / written.max(1) as f64,
         engine.backend_kind(),
-        median(&mut ms_frame)
+        times.summary(["symbols", "decoder network", "output"])
     );
     if compared > 0 {
         line += &format!(
@@ -786,4 +841,24 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
         shape
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameTimes;
+
+    #[test]
+    fn frame_times_keep_the_first_frame_apart_and_take_medians_of_the_rest() {
+        let mut t = FrameTimes::<2>::default();
+        assert_eq!(t.summary(["a", "b"]), "");
+        t.push([900.0, 100.0]);
+        assert_eq!(t.summary(["a", "b"]), " (first frame 1000.0 ms)");
+        for s in [[3.0, 10.0], [1.0, 30.0], [2.0, 20.0]] {
+            t.push(s);
+        }
+        assert_eq!(
+            t.summary(["a", "b"]),
+            " (first frame 1000.0 ms; then per frame, median: a 2.0 + b 20.0 ms)"
+        );
+    }
 }
