@@ -97,7 +97,7 @@ mod tests {
             let y = pixel_unshuffle(x.clone(), f);
             let (hs, ws) = (h / f, w / f);
             assert_eq!(y.dims(), [b, c * f * f, hs, ws]);
-            let got = y.clone().into_data().to_vec::<f32>().unwrap();
+            let got = y.clone().into_data().try_to_vec::<f32>().unwrap();
             let mut want = Vec::with_capacity(got.len());
             for bi in 0..b {
                 for ch in 0..c * f * f {
@@ -110,7 +110,7 @@ mod tests {
                 }
             }
             assert_eq!(got, want, "factor {f}");
-            let back = pixel_shuffle(y, f).into_data().to_vec::<f32>().unwrap();
+            let back = pixel_shuffle(y, f).into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(back, data, "factor {f}");
         }
     }
