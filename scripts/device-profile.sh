@@ -18,7 +18,8 @@
 # Knobs (environment): PARTS (default "1 2 3"), MODELS (default "lite base"), FRAMES (part 2's
 # encodes code at most this many frames; default all), ENCODES (part 2's encoder options,
 # separated by "|"; default the search on the device, batch 1, batch 8, batch 1 without PSNR;
-# the decodes read the last one's stream).
+# the decodes read the last one's stream; part 3 profiles the decode of part 2's stream, so it
+# runs with part 2, not alone).
 # E.g. `PARTS=2 FRAMES=24 ENCODES="--search device --no-psnr|--no-psnr" bash scripts/device-profile.sh`
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-profile.txt") 2>&1
@@ -51,24 +52,23 @@ if has 1; then
   $L bench --backend wgpu --sizes 1920x1080 --frames 10 --batch 8 --peak-tflops 66.9 2>/dev/null
 fi
 for m in $MODELS; do
-  has 2 || has 3 || continue
   if has 2; then
-  echo "== 2. $m: the CLI on the 1080p clip (quality $Q${FRAMES:+, $FRAMES frames}), wall time from the shell"
-  IFS='|' read -ra encodes <<< "$ENCODES"
-  for opts in "${encodes[@]}"; do
+    echo "== 2. $m: the CLI on the 1080p clip (quality $Q${FRAMES:+, $FRAMES frames}), wall time from the shell"
+    IFS='|' read -ra encodes <<< "$ENCODES"
+    for opts in "${encodes[@]}"; do
+      s=$(date +%s%N)
+      # shellcheck disable=SC2086
+      $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
+      echo "   encode $opts: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+    done
+    for run in 1 2; do
+      s=$(date +%s%N)
+      $B decode /tmp/$m.vqc -o /tmp/$m.y4m --backend wgpu -q 2>/dev/null | tail -1
+      echo "   decode to y4m, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+    done
     s=$(date +%s%N)
-    # shellcheck disable=SC2086
-    $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
-    echo "   encode $opts: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
-  done
-  for run in 1 2; do
-    s=$(date +%s%N)
-    $B decode /tmp/$m.vqc -o /tmp/$m.y4m --backend wgpu -q 2>/dev/null | tail -1
-    echo "   decode to y4m, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
-  done
-  s=$(date +%s%N)
-  $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1
-  echo "   decode to /dev/null: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+    $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1
+    echo "   decode to /dev/null: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
   fi
   has 3 || continue
   echo "== 3. $m: kernel profile (each launch timed on the device; totals per frame)"
@@ -84,7 +84,7 @@ for m in $MODELS; do
       encode) $B encode /tmp/p1080.y4m -o /tmp/$m-p.vqc --backend wgpu --model $m --quality $Q --frames 12 -q >/dev/null 2>&1 ;;
     esac
     rm -f cubecl.toml
-    frames=$(grep -c . <($B info /tmp/$m.vqc --json | grep '"pts"'))
+    frames=$($B info /tmp/$m.vqc --json | grep -c '"pts"')
     [ $what = encode ] && frames=12
     echo "-- $m $what, $frames frames"
     python3 scripts/cubecl-profile-summary.py $d/$what.log --frames "$frames" --top 15

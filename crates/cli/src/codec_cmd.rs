@@ -488,7 +488,7 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
         .with_context(|| format!("cannot read {}", a.input.display()))?;
     let weights = weights_for(&header, &a.model)?;
     let engine = Engine::new(&weights, Backend::select(a.model.backend)?)?;
-    let stream = StreamReader::new(&engine, &bytes, limits)?;
+    let mut stream = StreamReader::new(&engine, &bytes, limits)?;
     let renderer = stream.renderer();
     let (w, h) = (header.width as usize, header.height as usize);
     let framerate = y4m::Ratio::new(header.fps_num as usize, header.fps_den as usize);
@@ -526,7 +526,6 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
         }
         Ok(())
     };
-    let mut stream = stream;
     loop {
         let t = Instant::now();
         let Some(item) = stream.next() else { break };
