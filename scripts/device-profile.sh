@@ -15,7 +15,12 @@
 #   3. a kernel profile of that decode and of 12 frames' encode (cubecl times every launch on
 #      the device: scripts/cubecl-profile-summary.py), per frame, after step 2's unprofiled runs
 #      and in the same directory, so with their autotune results and throughput probes cached.
-# Knobs (environment): PARTS (default "1 2 3"), MODELS (default "lite base"), FRAMES (part 2's
+# Knobs (environment): PARTS (default "1 2 3"), MODELS (default "lite base"), SIZES (part 1's
+# frame sizes; default 1920x1080), BATCH (part 1's --batch; default 8), DECODES (part 2's decode
+# options, separated by "|", each run to a y4m and to /dev/null; default the defaults), PREV (set
+# when .carry2 holds a previous build as vqcodec-prev.xz: part 2 times its decode of the same
+# stream first and compares the y4m, to compare builds in one call), PROFILES (part 3's
+# commands; default "decode encode"), FRAMES (part 2's
 # encodes code at most this many frames; default all), ENCODES (part 2's encoder options,
 # separated by "|"; default the search on the device, batch 1, batch 8, batch 1 without PSNR;
 # the decodes read the last one's stream; part 3 profiles the decode of part 2's stream, so it
@@ -25,6 +30,7 @@ set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-profile.txt") 2>&1
 PARTS=${PARTS:-1 2 3} MODELS=${MODELS:-lite base}
 ENCODES=${ENCODES:---search device --no-psnr|--batch 1|--batch 8|--batch 1 --no-psnr}
+SIZES=${SIZES:-1920x1080} BATCH=${BATCH:-8} DECODES=${DECODES:-} PROFILES=${PROFILES:-decode encode}
 frames_opt=()
 [ -n "${FRAMES:-}" ] && frames_opt=(--frames "$FRAMES")
 CARRY=.carry2 . scripts/device-preamble.sh
@@ -48,8 +54,8 @@ print(f"clip: {n} frames of {w}x{h}")
 EOF
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 if has 1; then
-  echo "== 1. bench, synthetic 1920x1080 frames (fusion + autotune)"
-  $L bench --backend wgpu --sizes 1920x1080 --frames 10 --batch 8 --peak-tflops 66.9 2>/dev/null
+  echo "== 1. bench, synthetic $SIZES frames (fusion + autotune)"
+  $L bench --backend wgpu --sizes "$SIZES" --models "${MODELS// /,}" --frames 10 --batch "$BATCH" --peak-tflops 66.9 2>/dev/null
 fi
 for m in $MODELS; do
   if has 2; then
@@ -61,20 +67,33 @@ for m in $MODELS; do
       $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
       echo "   encode $opts: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
     done
-    for run in 1 2; do
+    if [ -n "${PREV:-}" ]; then
       s=$(date +%s%N)
-      $B decode /tmp/$m.vqc -o /tmp/$m.y4m --backend wgpu -q 2>/dev/null | tail -1
-      echo "   decode to y4m, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+      /tmp/vqcodec-prev decode /tmp/$m.vqc -o /tmp/$m-prev.y4m --backend wgpu -q 2>/dev/null | tail -1
+      echo "   the previous build ($PREV), decode to y4m: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+    fi
+    IFS='|' read -ra decodes <<< "${DECODES:- }"
+    for opts in "${decodes[@]}"; do
+      for run in 1 2; do
+        s=$(date +%s%N)
+        # shellcheck disable=SC2086
+        $B decode /tmp/$m.vqc -o /tmp/$m.y4m --backend wgpu $opts -q 2>/dev/null | tail -1
+        echo "   decode $opts to y4m, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+      done
+      if [ -n "${PREV:-}" ]; then
+        cmp -s /tmp/$m.y4m /tmp/$m-prev.y4m && echo "   the same y4m as the previous build's" || echo "   NOT the previous build's y4m"
+      fi
+      s=$(date +%s%N)
+      # shellcheck disable=SC2086
+      $B decode /tmp/$m.vqc -o /dev/null --backend wgpu $opts -q 2>/dev/null | tail -1
+      echo "   decode $opts to /dev/null: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
     done
-    s=$(date +%s%N)
-    $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1
-    echo "   decode to /dev/null: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
   fi
   has 3 || continue
   echo "== 3. $m: kernel profile (each launch timed on the device; totals per frame)"
   d=/tmp/prof-$m
   mkdir -p $d
-  for what in decode encode; do
+  for what in $PROFILES; do
     # cubecl reads cubecl.toml from the working directory; run from this one, whose cubecl cache
     # (target/environment) already holds the autotune results and the device's throughput
     # probes of the runs above, so that the profile times the model's work, not cubecl's warm-up

@@ -24,6 +24,8 @@
 
 use vqc::{EncoderConfig, FrameKind, Header, Limits, Packet, StreamDecoder, TokenState};
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::block_on;
 use crate::{Engine, Error, Frame};
 
 /// The encoder network's output for a batch of frames: one latent (`rows × columns × dim`,
@@ -453,6 +455,116 @@ impl Renderer {
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
     }
+}
+
+/// How many frames [`render_ordered`] keeps in the decoder network at once unless told: 3 on a
+/// GPU (while one frame runs on the device, others upload, read back or convert on the host);
+/// on the CPU 2 where there are two cores or more (the backend's kernels do not keep two
+/// cores busy on one frame: on a 2-core machine, `vqcodec decode` of a 720×1280 stream took
+/// 42–44 ms a frame with 2, 52–56 with 1).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn default_render_workers(backend: crate::BackendKind) -> usize {
+    match backend {
+        crate::BackendKind::Gpu => 3,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
+    }
+}
+
+/// Renders a sequence of token states to frames with the stages overlapped, for a caller that
+/// has a whole stream (a file decoder, a benchmark): `items` (typically the entropy decoding,
+/// which must run in order) runs on a thread of its own, ahead of the network; `workers`
+/// threads each run [`Renderer::frame`] and then `finish` on one frame at a time (the host work
+/// after the network: a conversion to the output's layout, a comparison), which also receives
+/// how long the network took (upload, device work, readback); `sink` runs on the
+/// calling thread and receives every item in `items`' order: its tag, and for an item that
+/// carried a state, what `finish` made of the frame (or the error that cost it).
+///
+/// The frames are those [`Renderer::frame`] makes one at a time (each depends only on its own
+/// state), so the result does not depend on `workers`; on a GPU, a few workers keep the
+/// device busy while others upload, wait for a readback or convert on the host. At most
+/// `2 × workers` items are in flight.
+///
+/// Returns the sink's first error (the threads then stop after the items in flight).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn render_ordered<T, O, E>(
+    renderer: &Renderer,
+    workers: usize,
+    items: impl Iterator<Item = (T, Option<TokenState>)> + Send,
+    finish: impl Fn(Frame, std::time::Duration) -> O + Sync,
+    mut sink: impl FnMut(T, Option<Result<O, Error>>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    T: Send,
+    O: Send,
+{
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, mpsc};
+
+    let workers = workers.max(1);
+    let depth = 2 * workers;
+    // tags go to the sink in order; states to whichever worker is free
+    let (tag_tx, tag_rx) = mpsc::sync_channel::<T>(depth);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Option<TokenState>)>(depth);
+    let (out_tx, out_rx) = mpsc::channel::<(u64, Option<Result<O, Error>>)>();
+    std::thread::scope(|scope| {
+        // the receiving ends live in this closure, so that returning early (the sink's error)
+        // drops them before the scope waits for the threads: their sends then fail and they end
+        let (tag_rx, out_rx) = (tag_rx, out_rx);
+        // the workers share the jobs' receiving end; when the last one ends it is dropped, so
+        // the entropy thread cannot stay blocked on a full queue
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        scope.spawn(move || {
+            for (seq, (tag, state)) in (0u64..).zip(items) {
+                if tag_tx.send(tag).is_err() || job_tx.send((seq, state)).is_err() {
+                    return;
+                }
+            }
+        });
+        for _ in 0..workers {
+            let (job_rx, out_tx, finish) = (Arc::clone(&job_rx), out_tx.clone(), &finish);
+            let renderer = renderer.clone();
+            scope.spawn(move || {
+                loop {
+                    // the lock is held only while waiting for the next job
+                    let job = job_rx.lock().map_or(None, |rx| rx.recv().ok());
+                    let Some((seq, state)) = job else { return };
+                    let out = state.map(|s| {
+                        // a panic in the backend costs this frame, not the other workers' wait
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let t = std::time::Instant::now();
+                            let frame = block_on(renderer.frame(&s))?;
+                            Ok(finish(frame, t.elapsed()))
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Error::Backend("the decoder network panicked".into()))
+                        })
+                    });
+                    if out_tx.send((seq, out)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((out_tx, job_rx));
+        let mut early: HashMap<u64, Option<Result<O, Error>>> = HashMap::new();
+        for (seq, tag) in (0u64..).zip(tag_rx.iter()) {
+            let out = loop {
+                if let Some(out) = early.remove(&seq) {
+                    break out;
+                }
+                match out_rx.recv() {
+                    Ok((s, out)) if s == seq => break out,
+                    Ok((s, out)) => {
+                        early.insert(s, out);
+                    }
+                    // every worker stopped: only a panic does that, which the scope re-raises
+                    Err(_) => return Ok(()),
+                }
+            };
+            sink(tag, out)?;
+        }
+        Ok(())
+    })
 }
 
 /// One chunk read down to its code indices.

@@ -9,6 +9,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::frame::{Chroma, Frame};
 
+/// One frame's planes `(y, u, v)` as [`Frame::to_yuv`] makes them.
+pub type Planes = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// Opens `path` for reading; `-` is stdin.
 pub fn open_input(path: &Path) -> Result<Box<dyn Read>> {
     if path.as_os_str() == "-" {
@@ -144,6 +147,22 @@ impl Y4mWriter {
             .write_header(out)
             .map_err(|e| anyhow::anyhow!("writing the y4m header failed: {e}"))?;
         Ok(Self { enc, chroma })
+    }
+
+    /// The chroma layout frames are written in.
+    pub fn chroma(&self) -> Chroma {
+        self.chroma
+    }
+
+    /// Writes one frame already converted to this writer's layout
+    /// ([`Frame::to_yuv`] with [`Y4mWriter::chroma`]).
+    ///
+    /// # Errors
+    /// On I/O failure.
+    pub fn write_planes(&mut self, (y, u, v): &Planes) -> Result<()> {
+        self.enc
+            .write_frame(&y4m::Frame::new([y, u, v], None))
+            .map_err(|e| anyhow::anyhow!("writing a y4m frame failed: {e}"))
     }
 
     /// Converts and writes one frame; returns its Y' plane.

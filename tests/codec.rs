@@ -1,7 +1,7 @@
 //! The `.vqc` stream on a real clip: round trip, determinism, backends, damage, cuts and
 //! hostile headers.
 
-use vqcodec::pipeline::{Decoder, Encoder, Search};
+use vqcodec::pipeline::{Decoder, Encoder, Search, StreamReader, render_ordered};
 use vqcodec::vqc::{
     self as vqc, DecodedFrame, EncoderConfig, FIRST_FINE, FrameKind, HEADER_LEN, Header, Limits,
     Packet, RateControl, StreamDecoder, StreamError,
@@ -863,4 +863,71 @@ fn a_live_lookahead_codes_whole_windows_as_a_whole_clip_does() {
     kinds.extend(enc.flush().unwrap().iter().map(|p| p.kind));
     use FrameKind::{Delta, Key};
     assert_eq!(kinds, vec![Key, Key, Delta, Delta, Key, Delta]);
+}
+
+#[test]
+fn overlapped_rendering_gives_each_frame_in_stream_order_and_stops_at_the_sinks_error() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let (stream, packets) = encode(&e, &frames, config(&frames, RateControl::Quality(70), 3));
+    // damage chunk 1: an error in its place, frame 2 lost with it, frame 3 a keyframe again
+    let map = chunk_map(&packets);
+    let mut bad = stream.clone();
+    bad[map[1].1 - 1] ^= 0x10;
+    let (decoded, errors) = decode_all(&e, &bad);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let reference = pixels(&e, &decoded, w, h);
+    for workers in [1, 3] {
+        let reader = StreamReader::new(&e, &bad, Limits::default()).unwrap();
+        let renderer = reader.renderer();
+        let items = reader.map(|item| match item {
+            Ok(f) => (Ok(f.pts), Some(f.state)),
+            Err(e) => (Err(e), None),
+        });
+        let mut got = Vec::new();
+        render_ordered(
+            &renderer,
+            workers,
+            items,
+            |frame, _| frame,
+            |tag, out| {
+                got.push((tag, out.map(Result::unwrap)));
+                Ok::<_, ()>(())
+            },
+        )
+        .unwrap();
+        // the stream's own order: frame 0, the two errors, then the frames from the keyframe
+        let tags: Vec<Result<u32, StreamError>> = got.iter().map(|(t, _)| t.clone()).collect();
+        assert_eq!(tags[0], Ok(0));
+        let errs: Vec<Result<u32, StreamError>> = errors.iter().cloned().map(Err).collect();
+        assert_eq!(&tags[1..3], &errs[..], "{workers} workers");
+        let pts: Vec<u32> = decoded.iter().map(|d| d.pts).collect();
+        assert_eq!(
+            tags.iter()
+                .filter_map(|t| t.clone().ok())
+                .collect::<Vec<_>>(),
+            pts
+        );
+        let rendered: Vec<&Frame> = got.iter().filter_map(|(_, f)| f.as_ref()).collect();
+        assert_eq!(rendered.len(), reference.len());
+        for (a, b) in rendered.iter().zip(&reference) {
+            assert_eq!(a.rgb(), b.rgb(), "{workers} workers");
+        }
+        // a sink's error ends it: no more calls, and no thread left waiting
+        let reader = StreamReader::new(&e, &stream, Limits::default()).unwrap();
+        let items = reader.map(|item| ((), item.ok().map(|f| f.state)));
+        let mut calls = 0;
+        let r = render_ordered(
+            &renderer,
+            workers,
+            items,
+            |f, _| f,
+            |(), _| {
+                calls += 1;
+                if calls == 2 { Err("enough") } else { Ok(()) }
+            },
+        );
+        assert_eq!((r, calls), (Err("enough"), 2));
+    }
 }

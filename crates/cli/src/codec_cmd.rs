@@ -10,12 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::ModelArgs;
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::model::{ModelId, ModelKind, Weights};
-use vqcodec::pipeline::{Encoder, Search, StreamReader};
+use vqcodec::pipeline::{Encoder, Search, StreamReader, default_render_workers, render_ordered};
 use vqcodec::vqc::{
     CodebookPatch, EncoderConfig, FrameKind, Header, Limits, RateControl, StreamDecoder,
     StreamError, SymbolBits,
 };
-use vqcodec::y4m_io::{InputFrame, Y4mReader, Y4mWriter, create_output, open_input};
+use vqcodec::y4m_io::{InputFrame, Planes, Y4mReader, Y4mWriter, create_output, open_input};
 use vqcodec::{Backend, Engine, block_on};
 
 /// Options of `vqcodec encode`.
@@ -474,6 +474,11 @@ pub struct DecodeArgs {
     /// Print only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Frames in the decoder network at once, each on its own thread (the entropy decoding and
+    /// the writing run beside them): default 3 on a GPU, which keeps the device busy while
+    /// frames upload, read back and convert, 2 on the CPU (1 on a single core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -508,63 +513,93 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     let start = Instant::now();
     let (mut written, mut concealed, mut sum_rgb, mut sum_y, mut compared) =
         (0u64, 0u64, 0f64, 0f64, 0usize);
-    let mut last: Option<Frame> = None;
+    // the last good frame and its planes, repeated over lost ones
+    let mut last: Option<(Frame, Planes)> = None;
     // per decoded frame (ms): its symbols (entropy decoding and the integer reconstruction),
     // the decoder network with the pixels' way to the host, its output (conversion, writing,
-    // the comparison); the first frame apart, as it pays the backend's warm-up
+    // the comparison); the first frame apart, as it pays the backend's warm-up. The stages
+    // overlap (render_ordered), so they add up to more than the wall time per frame.
     let mut times = FrameTimes::default();
     let mut errors: Vec<StreamError> = Vec::new();
-    let mut emit = |frame: &Frame, writer: &mut Y4mWriter| -> Result<()> {
-        writer.write(frame)?;
+    let mut emit = |(frame, planes): &(Frame, Planes), writer: &mut Y4mWriter| -> Result<()> {
+        writer.write_planes(planes)?;
         if let Some(r) = reference.as_mut()
             && let Some(input) = r.next_frame()?
         {
-            let (p_rgb, p_y) = psnr_pair(&input, frame);
-            sum_rgb += p_rgb;
-            sum_y += p_y;
+            sum_rgb += psnr_rgb(&input.rgb, frame).min(100.0);
+            sum_y += psnr_y_planes(&input.luma, &planes.0).min(100.0);
             compared += 1;
         }
         Ok(())
     };
-    loop {
+    // the entropy decoding, timed, on a thread ahead of the network
+    let items = std::iter::from_fn(|| {
         let t = Instant::now();
-        let Some(item) = stream.next() else { break };
-        let ms_symbols = t.elapsed().as_secs_f64() * 1000.0;
-        match item {
-            Ok(f) => {
-                // conceal frames lost before this one by repeating the last good frame
-                if let Some(prev) = &last {
-                    while written < u64::from(f.pts) {
-                        emit(prev, &mut writer)?;
-                        written += 1;
-                        concealed += 1;
+        let item = stream.next()?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        Some(match item {
+            Ok(f) => ((ms, Ok(f.pts)), Some(f.state)),
+            Err(e) => ((ms, Err(e)), None),
+        })
+    });
+    let chroma = writer.chroma();
+    // on the worker after the network: the output's planes
+    let finish = |frame: Frame, network: std::time::Duration| {
+        let t = Instant::now();
+        let planes = frame.to_yuv(chroma);
+        let ms = [
+            network.as_secs_f64() * 1000.0,
+            t.elapsed().as_secs_f64() * 1000.0,
+        ];
+        ((frame, planes), ms)
+    };
+    let workers = a
+        .workers
+        .map_or(default_render_workers(engine.backend_kind()), usize::from);
+    render_ordered(
+        &renderer,
+        workers,
+        items,
+        finish,
+        |(ms_symbols, item), out| {
+            match (item, out) {
+                (Ok(pts), Some(out)) => {
+                    let (decoded, [ms_network, ms_convert]) = out?;
+                    // conceal frames lost before this one by repeating the last good frame
+                    if let Some(prev) = &last {
+                        while written < u64::from(pts) {
+                            emit(prev, &mut writer)?;
+                            written += 1;
+                            concealed += 1;
+                        }
                     }
+                    let t = Instant::now();
+                    emit(&decoded, &mut writer)?;
+                    let ms_output = ms_convert + t.elapsed().as_secs_f64() * 1000.0;
+                    times.push([ms_symbols, ms_network, ms_output]);
+                    written += 1;
+                    last = Some(decoded);
+                    bar.inc(1);
                 }
-                let t = Instant::now();
-                let frame = block_on(renderer.frame(&f.state))?;
-                let ms_network = t.elapsed().as_secs_f64() * 1000.0;
-                let t = Instant::now();
-                emit(&frame, &mut writer)?;
-                times.push([ms_symbols, ms_network, t.elapsed().as_secs_f64() * 1000.0]);
-                written += 1;
-                last = Some(frame);
-                bar.inc(1);
+                (Ok(_), None) => unreachable!("every decoded frame is rendered"),
+                (Err(e), _) => {
+                    bar.suspend(|| writeln!(report, "warning: {e}"))?;
+                    errors.push(e);
+                }
             }
-            Err(e) => {
-                bar.suspend(|| writeln!(report, "warning: {e}"))?;
-                errors.push(e);
-            }
-        }
-    }
+            anyhow::Ok(())
+        },
+    )?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let pixels = (w * h) as f64 * written.max(1) as f64;
     let mut line = format!(
-        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {}{}",
+        "{written} frames ({concealed} concealed) from {} bytes | {:.4} bpp | {:.1} ms/frame on {} ({workers} network worker{}){}",
         bytes.len(),
         bytes.len() as f64 * 8.0 / pixels,
         secs * 1000.0 / written.max(1) as f64,
         engine.backend_kind(),
+        if workers == 1 { "" } else { "s" },
         times.summary(["symbols", "decoder network", "output"])
     );
     if compared > 0 {

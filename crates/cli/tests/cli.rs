@@ -693,3 +693,62 @@ fn a_lookahead_encode_decodes_to_what_its_encoder_reported() {
         "{enc}\n{dec}"
     );
 }
+
+#[test]
+fn a_damaged_chunk_is_concealed_alike_with_any_number_of_network_workers() {
+    at_root();
+    let vqc = tmp("conceal-source.vqc");
+    vqcodec()
+        .args(["encode", "tests/data/carphone_6f.y4m", "-o"])
+        .arg(&vqc)
+        .args(["--backend", "cpu", "--keyint", "3", "-q"])
+        .assert()
+        .success();
+    let info = stdout_of(
+        &vqcodec()
+            .args(["info", vqc.to_str().unwrap(), "--json"])
+            .assert()
+            .success(),
+    );
+    let json: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let chunk = &json["chunks"][1];
+    assert_eq!(chunk["pts"], 1);
+    // a flipped bit in frame 1's chunk costs frames 1 and 2 (deltas), frame 3 is a keyframe
+    let mut bytes = std::fs::read(&vqc).unwrap();
+    let at = chunk["offset"].as_u64().unwrap() + chunk["bytes"].as_u64().unwrap() / 2;
+    bytes[at as usize] ^= 0x20;
+    let bad = tmp("conceal.vqc");
+    std::fs::write(&bad, &bytes).unwrap();
+    let mut outputs = Vec::new();
+    for workers in ["1", "3"] {
+        let y4m = tmp(&format!("conceal-{workers}.y4m"));
+        let a = vqcodec()
+            .arg("decode")
+            .arg(&bad)
+            .arg("-o")
+            .arg(&y4m)
+            .args(["--backend", "cpu", "-q", "--workers", workers])
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("the stream has 2 error(s)"));
+        assert!(
+            stdout_of(&a).contains("6 frames (2 concealed)"),
+            "{}",
+            stdout_of(&a)
+        );
+        let frames = std::fs::read(&y4m).unwrap();
+        assert_eq!(y4m_info(&y4m).1, 6);
+        outputs.push(frames);
+    }
+    assert!(
+        outputs[0] == outputs[1],
+        "1 and 3 workers should write the same y4m"
+    );
+    // the concealed frames repeat frame 0: the y4m's frames 0, 1 and 2 are the same bytes
+    let frame_len =
+        (outputs[0].len() - outputs[0].iter().position(|&b| b == b'\n').unwrap() - 1) / 6;
+    let body = &outputs[0][outputs[0].len() - 6 * frame_len..];
+    assert_eq!(body[..frame_len], body[frame_len..2 * frame_len]);
+    assert_eq!(body[..frame_len], body[2 * frame_len..3 * frame_len]);
+    assert_ne!(body[..frame_len], body[3 * frame_len..4 * frame_len]);
+}

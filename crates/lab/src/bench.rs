@@ -5,6 +5,7 @@
 //! entropy coding at quality 80, entropy decoding, decoder network (index upload, network,
 //! frame readback); the model alone (encoder + RVQ on the device + decoder, one readback); and
 //! a bare readback of one frame-sized f32 tensor, to separate transfer and sync from compute.
+//! Then the stream's throughput as `vqcodec decode` reads a file (the stages overlapped).
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use anyhow::Result;
 use burn::tensor::Tensor;
 
 use vqcodec::model::{ModelKind, Weights};
-use vqcodec::pipeline::{Decoder, Encoder};
+use vqcodec::pipeline::{Decoder, Encoder, default_render_workers, render_ordered};
 use vqcodec::vqc::{EncoderConfig, Limits};
 use vqcodec::{Backend, BackendRequest, Engine, Frame, block_on};
 
@@ -98,6 +99,8 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     // uploads and readback), the entropy coding and reconstruction (host)
     let (mut t_dev, mut t_plan, mut t_search, mut t_write) = (vec![], vec![], vec![], vec![]);
     let mut last_state = None;
+    // the stream, for the overlapped decode below
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
     for (i, f) in frames.iter().enumerate() {
         let s = Instant::now();
         let analysis = block_on(analyser.analyse(std::slice::from_ref(f)))?;
@@ -105,6 +108,7 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         let s = Instant::now();
         let packet = encoder.code(&analysis, false)?.remove(0);
         let e2 = ms(s);
+        chunks.push(packet.data.clone());
         let s = Instant::now();
         let planned = on_device.plan(&analysis, 0, false)?;
         let p1 = ms(s);
@@ -138,6 +142,34 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
             t_net_d.push(d2);
             t_model.push(m);
             t_read.push(r);
+        }
+    }
+    // the whole stream as `vqcodec decode` reads it: symbols on a thread ahead, the decoder
+    // network on `workers` threads, RGB8 frames in order (a file's throughput, not a frame's
+    // latency); the median of three passes, after one to warm the threads' streams
+    let workers = default_render_workers(engine.backend_kind());
+    let mut t_stream: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for pass in 0..4 {
+        for (k, n) in [1, workers].into_iter().enumerate() {
+            let mut dec = Decoder::new(engine, &encoder.header_bytes(), Limits::default())?;
+            let items = chunks.iter().map(|c| match dec.symbols(c) {
+                Ok(s) => (None, Some(s.state)),
+                Err(e) => (Some(e), None),
+            });
+            let s = Instant::now();
+            render_ordered(
+                &renderer,
+                n,
+                items,
+                |f, _| f,
+                |e, out| match (e, out) {
+                    (Some(e), _) | (None, Some(Err(e))) => Err(e),
+                    _ => Ok(()),
+                },
+            )?;
+            if pass > 0 {
+                t_stream[k].push(ms(s) / chunks.len() as f64);
+            }
         }
     }
     // the networks on batches (per frame): a file decoder or a non-live encoder can batch
@@ -193,6 +225,12 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         median(&mut t_rgb),
         median(&mut t_model),
         median(&mut t_read),
+    );
+    let [s1, sn] = t_stream.each_mut().map(|v| median(v));
+    line += &format!(
+        " | stream decode, overlapped: {s1:.2} ms/frame ({:.1} fps) with 1 network worker, {sn:.2} ms/frame ({:.1} fps) with {workers}",
+        1000.0 / s1,
+        1000.0 / sn
     );
     let dev = median(&mut t_dev);
     line += &format!(
