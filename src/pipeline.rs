@@ -513,37 +513,44 @@ where
         // the workers share the jobs' receiving end; when the last one ends it is dropped, so
         // the entropy thread cannot stay blocked on a full queue
         let job_rx = Arc::new(Mutex::new(job_rx));
-        scope.spawn(move || {
-            for (seq, (tag, state)) in (0u64..).zip(items) {
-                if tag_tx.send(tag).is_err() || job_tx.send((seq, state)).is_err() {
-                    return;
-                }
-            }
-        });
-        for _ in 0..workers {
-            let (job_rx, out_tx, finish) = (Arc::clone(&job_rx), out_tx.clone(), &finish);
-            let renderer = renderer.clone();
-            scope.spawn(move || {
-                loop {
-                    // the lock is held only while waiting for the next job
-                    let job = job_rx.lock().map_or(None, |rx| rx.recv().ok());
-                    let Some((seq, state)) = job else { return };
-                    let out = state.map(|s| {
-                        // a panic in the backend costs this frame, not the other workers' wait
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let t = std::time::Instant::now();
-                            let frame = block_on(renderer.frame(&s))?;
-                            Ok(finish(frame, t.elapsed()))
-                        }))
-                        .unwrap_or_else(|_| {
-                            Err(Error::Backend("the decoder network panicked".into()))
-                        })
-                    });
-                    if out_tx.send((seq, out)).is_err() {
+        // named threads, for profilers (`perf report --comm vqc-symbols`)
+        std::thread::Builder::new()
+            .name("vqc-symbols".into())
+            .spawn_scoped(scope, move || {
+                for (seq, (tag, state)) in (0u64..).zip(items) {
+                    if tag_tx.send(tag).is_err() || job_tx.send((seq, state)).is_err() {
                         return;
                     }
                 }
-            });
+            })
+            .expect("a thread for the entropy decoding");
+        for k in 0..workers {
+            let (job_rx, out_tx, finish) = (Arc::clone(&job_rx), out_tx.clone(), &finish);
+            let renderer = renderer.clone();
+            std::thread::Builder::new()
+                .name(format!("vqc-render-{k}"))
+                .spawn_scoped(scope, move || {
+                    loop {
+                        // the lock is held only while waiting for the next job
+                        let job = job_rx.lock().map_or(None, |rx| rx.recv().ok());
+                        let Some((seq, state)) = job else { return };
+                        let out = state.map(|s| {
+                            // a panic in the backend costs this frame, not the other workers' wait
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                let t = std::time::Instant::now();
+                                let frame = block_on(renderer.frame(&s))?;
+                                Ok(finish(frame, t.elapsed()))
+                            }))
+                            .unwrap_or_else(|_| {
+                                Err(Error::Backend("the decoder network panicked".into()))
+                            })
+                        });
+                        if out_tx.send((seq, out)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("a thread for the decoder network");
         }
         drop((out_tx, job_rx));
         let mut early: HashMap<u64, Option<Result<O, Error>>> = HashMap::new();
