@@ -520,6 +520,7 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
     // the comparison); the first frame apart, as it pays the backend's warm-up. The stages
     // overlap (render_ordered), so they add up to more than the wall time per frame.
     let mut times = FrameTimes::default();
+    let mut after_first: Option<(Instant, u64)> = None;
     let mut errors: Vec<StreamError> = Vec::new();
     let mut emit = |(frame, planes): &(Frame, Planes), writer: &mut Y4mWriter| -> Result<()> {
         writer.write_planes(planes)?;
@@ -579,6 +580,8 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
                     times.push([ms_symbols, ms_network, ms_output]);
                     written += 1;
                     last = Some(decoded);
+                    // the stream's own pace starts when the first frame is out (warm-up apart)
+                    after_first.get_or_insert((Instant::now(), written));
                     bar.inc(1);
                 }
                 (Ok(_), None) => unreachable!("every decoded frame is rendered"),
@@ -602,6 +605,15 @@ pub fn decode(a: &DecodeArgs) -> Result<()> {
         if workers == 1 { "" } else { "s" },
         times.summary(["symbols", "decoder network", "output"])
     );
+    if let Some((t, n)) = after_first
+        && written > n
+    {
+        let ms = t.elapsed().as_secs_f64() * 1000.0 / (written - n) as f64;
+        line += &format!(
+            " | after the first frame {ms:.1} ms/frame ({:.1} fps)",
+            1000.0 / ms
+        );
+    }
     if compared > 0 {
         line += &format!(
             " | PSNR-RGB {:.2} dB  PSNR-Y {:.2} dB vs the reference",
