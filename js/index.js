@@ -367,8 +367,28 @@ export class VqVideoEncoder extends QueuedCodec {
 }
 
 /** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
+/** Chunks a decoder keeps in flight in its worker: on WebGPU the device renders one frame while
+ * the next chunks' symbols are read (through Dawn on an H100, base 1080p 21 -> 46 fps with three,
+ * no better with six; docs/results/device-profile.md). */
+const DECODES_IN_FLIGHT = 3;
+
 export class VqVideoDecoder extends QueuedCodec {
   #config = null; #info = null;
+  // the worker's calls, posted in call order, at most DECODES_IN_FLIGHT unanswered decodes;
+  // frames still come out in order (the queue awaits each answer in turn)
+  #posting = Promise.resolve(); #window = [];
+
+  #post(call, counts = false) {
+    const posted = this.#posting.then(async () => {
+      while (counts && this.#window.length >= DECODES_IN_FLIGHT) await this.#window.shift();
+      const reply = call();
+      reply.catch(() => {}); // awaited by its job, unless reset() dropped it
+      if (counts) this.#window.push(reply.then(() => {}, () => {}));
+      return { reply }; // wrapped: the next call is posted without waiting for this answer
+    });
+    this.#posting = posted.then(() => {}, () => {});
+    return posted.then(({ reply }) => reply);
+  }
 
   constructor(init) { super('decoder', init); }
 
@@ -400,8 +420,10 @@ export class VqVideoDecoder extends QueuedCodec {
     const header = bytesOf(config.description).slice().buffer;
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
+    const configured = this.#post(() => shared().call('configure-decoder', { session, backend, model, header }, [header]));
+    configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
-      this.#info = await shared().call('configure-decoder', { session, backend, model, header }, [header]);
+      this.#info = await configured;
     });
   }
 
@@ -414,10 +436,12 @@ export class VqVideoDecoder extends QueuedCodec {
     else throw configError('decode() takes a chunk with `data` or `copyTo`');
     const wantFrames = this.#config.output === 'videoframe' && typeof VideoFrame !== 'undefined';
     this._queueSize++;
+    const reply = this.#post(() => shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]), true);
+    reply.catch(() => {}); // handled by the job below
     this._enqueue(generation, async () => {
       let r;
       try {
-        r = await shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]);
+        r = await reply;
       } catch (e) {
         // a damaged chunk costs frames up to the next keyframe, not the decoder
         this._output(null, { error: e, timestamp: chunk.timestamp });

@@ -176,38 +176,60 @@ const ops = {
     const codec = await codecFor(backend, name);
     const dec = codec.decoder(new Uint8Array(header));
     sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [],
-      peek: m.peekChunk });
+      peek: m.peekChunk, tail: Promise.resolve() });
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
       ...describe(codec, backend), modelId: codec.modelId };
   },
+  // One chunk. On the GPU its symbols are read now, in message order, and the answer comes when
+  // its frame is ready (`later`), so with a few chunks in flight (the page's decoder keeps up
+  // to three) the device renders while the next ones arrive. Answers are made in chunk order
+  // (s.tail): the order in which a CPU decoder that takes over after a GPU loss must see the
+  // chunks, replaying those since the keyframe before the first one the GPU lost.
   async decode({ session, data }) {
     const s = sessions.get(session);
     if (!s?.dec) throw kindError('Config', 'decoder is not configured');
     const chunk = new Uint8Array(data);
+    let rendered = null; // the GPU's promise of this frame
+    let replay = null;   // the chunks since the keyframe, before this one
     if (s.gpu) {
-      // the chunks since the last keyframe, to bring a CPU decoder up to date if the GPU goes
       if (s.peek(chunk)?.type === 'key') s.sinceKey = [];
+      replay = { list: s.sinceKey, upTo: s.sinceKey.length };
       s.sinceKey.push(chunk.slice());
+      rendered = onGpu(s.dec.decode(chunk));
+      rendered.catch(() => {}); // answered in order below
     }
-    let out;
-    try {
-      out = await (s.gpu ? onGpu(s.dec.decode(chunk)) : s.dec.decode(chunk));
-    } catch (e) {
-      if (!s.gpu || !(await gpuFailed(e))) throw e;
+    const answer = s.tail.then(async () => {
+      if (!rendered) return s.dec.decode(chunk);
+      try {
+        const out = await rendered;
+        // a frame the GPU finished after an earlier chunk handed the stream to the CPU: the
+        // CPU decoder reads its symbols too, to stay in step
+        if (!s.gpu) { try { s.dec.advance(chunk); } catch { /* as the replay */ } }
+        return out;
+      } catch (e) {
+        if (!(await gpuFailed(e))) {
+          if (!s.gpu) { try { s.dec.advance(chunk); } catch { /* damaged there too */ } }
+          throw e;
+        }
+      }
+      if (!s.gpu) return s.dec.decode(chunk); // taken over at an earlier chunk
       const codec = await codecFor('cpu', s.model);
       const dec = codec.decoder(s.header);
-      for (const c of s.sinceKey.slice(0, -1)) {
+      for (const c of replay.list.slice(0, replay.upTo)) {
         try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
       }
       try { s.dec.free(); } catch { /* its module may be gone */ }
       Object.assign(s, { dec, gpu: false, sinceKey: [] });
-      out = await dec.decode(chunk);
+      const out = await dec.decode(chunk);
       out.info = describe(codec, 'webgpu');
-    }
-    return [out, [out.rgba.buffer]];
+      return out;
+    });
+    s.tail = answer.then(() => {}, () => {});
+    return { later: answer.then((out) => [out, [out.rgba.buffer]]) };
   },
   async close({ session }) {
     const s = sessions.get(session);
+    await s?.tail; // the decodes still in flight
     s?.enc?.free();
     s?.dec?.free();
     s?.trainer?.free();
@@ -267,18 +289,29 @@ const ops = {
   },
 };
 
-// Messages run one at a time, in order: an encoder's frames must reach it in sequence.
+// Messages run one at a time, in order: an encoder's frames must reach it in sequence. An op may
+// answer `{later: promise}`: the next message runs at once, and the answer goes when it is ready.
 let chain = Promise.resolve();
 self.onmessage = (event) => {
   const { id, op, ...msg } = event.data;
-  chain = chain.then(async () => {
+  const answer = async (work) => {
     try {
-      const r = await ops[op](msg);
+      const r = await work;
       const [result, transfer] = Array.isArray(r) ? r : [r, []];
       self.postMessage({ id, ok: true, result }, transfer);
     } catch (e) {
       // a wasm error carries its kind; anything else here is a fault of ours
       self.postMessage({ id, ok: false, error: { kind: e?.kind ?? 'Internal', message: String(e?.message ?? e) } });
     }
+  };
+  chain = chain.then(async () => {
+    let r;
+    try {
+      r = await ops[op](msg);
+    } catch (e) {
+      return answer(Promise.reject(e));
+    }
+    if (r?.later) answer(r.later);
+    else await answer(r);
   });
 };

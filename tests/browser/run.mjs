@@ -580,6 +580,58 @@ try {
     check('GPU loss: the native CLI reads the whole stream (6 chunks, pts 0..5, no errors)',
       lossInfo.chunks.length === 6 && lossInfo.chunks.map((c) => c.pts).join() === '0,1,2,3,4,5' && (lossInfo.errors ?? []).length === 0,
       `${lossInfo.chunks.length} chunks`);
+    // The decoder keeps three chunks in flight on WebGPU; a device loss while they are (a fresh
+    // tab: a new worker and device) must still give every frame, in order, with the encoder's
+    // indices: the in-flight chunks the GPU loses are decoded again on the CPU in chunk order.
+    const inFlightTab = await context.newPage();
+    try {
+      await inFlightTab.goto(`http://127.0.0.1:${port}/www/`);
+      await inFlightTab.waitForFunction(() => window.vqDemo !== undefined);
+      const fl = await inFlightTab.evaluate(async () => {
+        const { VqVideoEncoder, VqVideoDecoder, loseGpuForTesting } = await import('../pkg/index.js');
+        const [w, h] = [64, 48];
+        const frame = (t) => {
+          const d = new Uint8ClampedArray(w * h * 4);
+          for (let i = 0; i < w * h; i++) {
+            const x = i % w; const y = (i / w) | 0;
+            d.set([(x * 3 + t * 7) & 255, (y * 4 + t * 5) & 255, ((x ^ y) * 2 + t) & 255, 255], i * 4);
+          }
+          return new ImageData(d, w, h);
+        };
+        const chunks = []; const encTokens = []; const errors = [];
+        let header = null;
+        const enc = new VqVideoEncoder({
+          output: (c, meta, extra) => { chunks.push(c); encTokens.push(Array.from(extra.tokens)); if (meta) header = meta.decoderConfig.description; },
+          error: (e) => errors.push(`encoder: ${e.message}`),
+        });
+        enc.configure({ width: w, height: h, backend: 'cpu', model: 'lite', quality: 80, keyInterval: 5 });
+        for (let t = 0; t < 12; t++) enc.encode(frame(t));
+        await enc.flush();
+        const decoded = []; const backends = [];
+        const dec = new VqVideoDecoder({
+          output: (f, meta) => { if (f) { decoded.push({ pts: meta.pts, tokens: Array.from(meta.tokens) }); backends.push(dec.info.backend); } else errors.push(`decoder: ${meta.error.message}`); },
+          error: (e) => errors.push(`decoder: ${e.message}`),
+        });
+        dec.configure({ codec: 'vqc1.lite', description: header, backend: 'webgpu' });
+        const t0 = performance.now();
+        for (const c of chunks.slice(0, 4)) dec.decode(c);
+        await dec.flush();
+        const msFour = performance.now() - t0;
+        // the loss while chunks 4.. are queued and in flight
+        for (const c of chunks.slice(4)) dec.decode(c);
+        const lost = loseGpuForTesting();
+        await dec.flush();
+        return { lost: await lost, errors, types: chunks.map((c) => c.type), backends, msFour,
+          pts: decoded.map((d) => d.pts),
+          tokensMatch: decoded.length === encTokens.length && decoded.every((d, i) => d.tokens.join() === encTokens[i].join()) };
+      });
+      check('decodes in flight on WebGPU and a device loss among them: every frame in order with the encoder\'s indices, the CPU takes over',
+        fl.lost && fl.errors.length === 0 && fl.pts.join() === [...Array(12).keys()].join() && fl.tokensMatch
+        && fl.backends.slice(0, 4).every((b) => b === 'webgpu') && fl.backends.at(-1) === 'cpu',
+        `${fl.types.join(',')} | ${fl.backends.join(',')} | ${fl.errors.join('; ')} | first four frames ${fl.msFour.toFixed(0)} ms`);
+    } finally {
+      await inFlightTab.close();
+    }
     // an adapter whose device does not initialise: the WebGPU module has no CPU backend, so
     // 'auto' must go on with the CPU module and keep the reason (a fresh tab: the patch stays there)
     const tab = await context.newPage();
