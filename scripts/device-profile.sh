@@ -15,6 +15,9 @@
 #   3. a kernel profile of that decode and of 12 frames' encode (cubecl times every launch on
 #      the device: scripts/cubecl-profile-summary.py), per frame, after step 2's unprofiled runs
 #      and in the same directory, so with their autotune results and throughput probes cached.
+#   4. start-up: part 2's stream decoded from a directory outside any cargo workspace, where a
+#      build with the `gpu-cache` feature keeps cubecl's tuning in ~/.cache/cubecl: three runs
+#      from an empty cache, then (with PREV) the previous build's twice.
 # Knobs (environment): PARTS (default "1 2 3"), MODELS (default "lite base"), SIZES (part 1's
 # frame sizes; default 1920x1080), BATCH (part 1's --batch; default 8), DECODES (part 2's decode
 # options, separated by "|", each run to a y4m and to /dev/null; default the defaults), PREV (set
@@ -25,6 +28,7 @@
 # separated by "|"; default the search on the device, batch 1, batch 8, batch 1 without PSNR;
 # the decodes read the last one's stream; part 3 profiles the decode of part 2's stream, so it
 # runs with part 2, not alone).
+# Part 4 needs part 2 (its stream) in the same call.
 # E.g. `PARTS=2 FRAMES=24 ENCODES="--search device --no-psnr|--no-psnr" bash scripts/device-profile.sh`
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-profile.txt") 2>&1
@@ -109,4 +113,21 @@ for m in $MODELS; do
     python3 scripts/cubecl-profile-summary.py $d/$what.log --frames "$frames" --top 15
     gzip -c $d/$what.log > "$OUT/profile-$m-$what.log.gz"
   done
+done
+for m in $MODELS; do
+  has 4 || continue
+  echo "== 4. $m: start-up, the decode of part 2's stream from a directory outside any workspace"
+  rm -rf ~/.cache/cubecl /tmp/away && mkdir -p /tmp/away
+  for run in 1 2 3; do
+    s=$(date +%s%N)
+    (cd /tmp/away && $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1)
+    echo "   run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall; cubecl cache: $(du -sh ~/.cache/cubecl 2>/dev/null | cut -f1)"
+  done
+  if [ -n "${PREV:-}" ]; then
+    for run in 1 2; do
+      s=$(date +%s%N)
+      (cd /tmp/away && /tmp/vqcodec-prev decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1)
+      echo "   the previous build, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+    done
+  fi
 done
