@@ -564,8 +564,13 @@ where
                     Ok((s, out)) => {
                         early.insert(s, out);
                     }
-                    // every worker stopped: only a panic does that, which the scope re-raises
-                    Err(_) => return Ok(()),
+                    // every worker ended with jobs outstanding (they catch the backend's
+                    // panics, so this is not expected): the frame is lost, not the stream
+                    Err(_) => {
+                        break Some(Err(Error::Backend(
+                            "the decoder network's threads ended".into(),
+                        )));
+                    }
                 }
             };
             sink(tag, out)?;
