@@ -366,12 +366,12 @@ export class VqVideoEncoder extends QueuedCodec {
   }
 }
 
-/** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
 /** Chunks a decoder keeps in flight in its worker: on WebGPU the device renders one frame while
  * the next chunks' symbols are read (through Dawn on an H100, base 1080p 21 -> 46 fps with three,
  * no better with six; docs/results/device-profile.md). */
 const DECODES_IN_FLIGHT = 3;
 
+/** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
 export class VqVideoDecoder extends QueuedCodec {
   #config = null; #info = null;
   // the worker's calls, posted in call order, at most DECODES_IN_FLIGHT unanswered decodes;

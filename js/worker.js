@@ -195,7 +195,11 @@ const ops = {
       if (s.peek(chunk)?.type === 'key') s.sinceKey = [];
       replay = { list: s.sinceKey, upTo: s.sinceKey.length };
       s.sinceKey.push(chunk.slice());
-      rendered = onGpu(s.dec.decode(chunk));
+      try {
+        rendered = onGpu(s.dec.decode(chunk));
+      } catch (e) {
+        rendered = Promise.reject(e); // a trap in the GPU module: handled as a loss below
+      }
       rendered.catch(() => {}); // answered in order below
     }
     const answer = s.tail.then(async () => {
