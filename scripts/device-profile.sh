@@ -57,6 +57,8 @@ while True:
 print(f"clip: {n} frames of {w}x{h}")
 EOF
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+# milliseconds since $1 (a `date +%s%N` taken before the command)
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 if has 1; then
   echo "== 1. bench, synthetic $SIZES frames (fusion + autotune)"
   $L bench --backend wgpu --sizes "$SIZES" --models "${MODELS// /,}" --frames 10 --batch "$BATCH" --peak-tflops 66.9 2>/dev/null
@@ -69,12 +71,12 @@ for m in $MODELS; do
       s=$(date +%s%N)
       # shellcheck disable=SC2086
       $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
-      echo "   encode $opts: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+      echo "   encode $opts: $(ms_since $s) ms wall"
     done
     if [ -n "${PREV:-}" ]; then
       s=$(date +%s%N)
       /tmp/vqcodec-prev decode /tmp/$m.vqc -o /tmp/$m-prev.y4m --backend wgpu -q 2>/dev/null | tail -1
-      echo "   the previous build ($PREV), decode to y4m: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+      echo "   the previous build ($PREV), decode to y4m: $(ms_since $s) ms wall"
     fi
     IFS='|' read -ra decodes <<< "${DECODES:- }"
     for opts in "${decodes[@]}"; do
@@ -82,7 +84,7 @@ for m in $MODELS; do
         s=$(date +%s%N)
         # shellcheck disable=SC2086
         $B decode /tmp/$m.vqc -o /tmp/$m.y4m --backend wgpu $opts -q 2>/dev/null | tail -1
-        echo "   decode $opts to y4m, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+        echo "   decode $opts to y4m, run $run: $(ms_since $s) ms wall"
       done
       if [ -n "${PREV:-}" ]; then
         cmp -s /tmp/$m.y4m /tmp/$m-prev.y4m && echo "   the same y4m as the previous build's" || echo "   NOT the previous build's y4m"
@@ -90,7 +92,7 @@ for m in $MODELS; do
       s=$(date +%s%N)
       # shellcheck disable=SC2086
       $B decode /tmp/$m.vqc -o /dev/null --backend wgpu $opts -q 2>/dev/null | tail -1
-      echo "   decode $opts to /dev/null: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+      echo "   decode $opts to /dev/null: $(ms_since $s) ms wall"
     done
   fi
   has 3 || continue
@@ -121,13 +123,13 @@ for m in $MODELS; do
   for run in 1 2 3; do
     s=$(date +%s%N)
     (cd /tmp/away && $B decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1)
-    echo "   run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall; cubecl cache: $(du -sh ~/.cache/cubecl 2>/dev/null | cut -f1)"
+    echo "   run $run: $(ms_since $s) ms wall; cubecl cache: $(du -sh ~/.cache/cubecl 2>/dev/null | cut -f1)"
   done
   if [ -n "${PREV:-}" ]; then
     for run in 1 2; do
       s=$(date +%s%N)
       (cd /tmp/away && /tmp/vqcodec-prev decode /tmp/$m.vqc -o /dev/null --backend wgpu -q 2>/dev/null | tail -1)
-      echo "   the previous build, run $run: $(( ($(date +%s%N) - s) / 1000000 )) ms wall"
+      echo "   the previous build, run $run: $(ms_since $s) ms wall"
     done
   fi
 done

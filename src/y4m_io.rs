@@ -170,10 +170,8 @@ impl Y4mWriter {
     /// # Errors
     /// On I/O failure.
     pub fn write(&mut self, frame: &Frame) -> Result<Vec<u8>> {
-        let (y, u, v) = frame.to_yuv(self.chroma);
-        self.enc
-            .write_frame(&y4m::Frame::new([&y, &u, &v], None))
-            .map_err(|e| anyhow::anyhow!("writing a y4m frame failed: {e}"))?;
-        Ok(y)
+        let planes = frame.to_yuv(self.chroma);
+        self.write_planes(&planes)?;
+        Ok(planes.0)
     }
 }

@@ -148,10 +148,11 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     // network on `workers` threads, RGB8 frames in order (a file's throughput, not a frame's
     // latency); the median of three passes, after one to warm the threads' streams
     let workers = default_render_workers(engine.backend_kind());
+    let header = encoder.header_bytes();
     let mut t_stream: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for pass in 0..4 {
         for (k, n) in [1, workers].into_iter().enumerate() {
-            let mut dec = Decoder::new(engine, &encoder.header_bytes(), Limits::default())?;
+            let mut dec = Decoder::new(engine, &header, Limits::default())?;
             let items = chunks.iter().map(|c| match dec.symbols(c) {
                 Ok(s) => (None, Some(s.state)),
                 Err(e) => (Some(e), None),
