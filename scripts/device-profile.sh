@@ -20,13 +20,15 @@
 #      from an empty cache, then (with PREV) the previous build's twice.
 # Knobs (environment): PARTS (default "1 2 3"), MODELS (default "lite base"), SIZES (part 1's
 # frame sizes; default 1920x1080), BATCH (part 1's --batch; default 8), DECODES (part 2's decode
-# options, separated by "|", each run to a y4m and to /dev/null; default the defaults), PREV (set
+# options, separated by "|", each run to a y4m and to /dev/null; default the defaults; "-": no
+# decodes, and then no part 3 either), PREV (set
 # when .carry2 holds a previous build as vqcodec-prev.xz: part 2 times its decode of the same
 # stream first and compares the y4m, to compare builds in one call), PROFILES (part 3's
 # commands; default "decode encode"), FRAMES (part 2's
 # encodes code at most this many frames; default all), ENCODES (part 2's encoder options,
 # separated by "|"; default the search on the device, batch 1, batch 8, batch 1 without PSNR;
-# the decodes read the last one's stream; part 3 profiles the decode of part 2's stream, so it
+# each line ends with the file's md5, to see which options make the same file; the decodes read
+# the last one's stream; part 3 profiles the decode of part 2's stream, so it
 # runs with part 2, not alone).
 # Part 4 needs part 2 (its stream) in the same call.
 # E.g. `PARTS=2 FRAMES=24 ENCODES="--search device --no-psnr|--no-psnr" bash scripts/device-profile.sh`
@@ -71,13 +73,14 @@ for m in $MODELS; do
       s=$(date +%s%N)
       # shellcheck disable=SC2086
       $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
-      echo "   encode $opts: $(ms_since $s) ms wall"
+      echo "   encode $opts: $(ms_since $s) ms wall; the file's md5 $(md5sum < /tmp/$m.vqc | cut -c1-12)"
     done
     if [ -n "${PREV:-}" ]; then
       s=$(date +%s%N)
       /tmp/vqcodec-prev decode /tmp/$m.vqc -o /tmp/$m-prev.y4m --backend wgpu -q 2>/dev/null | tail -1
       echo "   the previous build ($PREV), decode to y4m: $(ms_since $s) ms wall"
     fi
+    [ "$DECODES" = - ] && continue
     IFS='|' read -ra decodes <<< "${DECODES:- }"
     for opts in "${decodes[@]}"; do
       for run in 1 2; do

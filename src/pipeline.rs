@@ -470,6 +470,91 @@ pub fn default_render_workers(backend: crate::BackendKind) -> usize {
     }
 }
 
+/// Maps `items` through `f` on `workers` threads of `scope` and hands the results back in
+/// `items`' order: the iterator that every overlapped stage of [`render_ordered`] and
+/// [`encode_ordered`] is made of. `items` itself runs on a thread of its own (named `feeder`:
+/// whatever it does, reading a file or a stage that must run in order, runs ahead of the
+/// workers, named `worker-k`). At most `2 × workers` items are in flight.
+///
+/// Dropping the iterator stops the threads after the items in flight. `f` must not panic (the
+/// callers catch the backend's panics in it): a panic ends the iterator early, and the scope
+/// then panics.
+#[cfg(not(target_arch = "wasm32"))]
+fn in_order<'scope, I, O>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    (feeder, worker): (&str, &str),
+    workers: usize,
+    items: impl Iterator<Item = I> + Send + 'scope,
+    f: impl Fn(I) -> O + Send + Sync + 'scope,
+) -> impl Iterator<Item = O> + Send + 'scope
+where
+    I: Send + 'scope,
+    O: Send + 'scope,
+{
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, mpsc};
+
+    let workers = workers.max(1);
+    let depth = 2 * workers;
+    // one ticket per item, in order, so that the consumer knows which result is next and the
+    // feeder runs at most `depth` items ahead of it
+    let (ticket_tx, ticket_rx) = mpsc::sync_channel::<()>(depth);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, I)>(depth);
+    let (out_tx, out_rx) = mpsc::channel::<(u64, O)>();
+    // the workers share the jobs' receiving end; when the last one ends it is dropped, so the
+    // feeder cannot stay blocked on a full queue
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let f = Arc::new(f);
+    // named threads, for profilers (`perf report --comm vqc-symbols`)
+    std::thread::Builder::new()
+        .name(feeder.into())
+        .spawn_scoped(scope, move || {
+            for (seq, item) in (0u64..).zip(items) {
+                if ticket_tx.send(()).is_err() || job_tx.send((seq, item)).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("a thread for the stage in order");
+    for k in 0..workers {
+        let (job_rx, out_tx, f) = (Arc::clone(&job_rx), out_tx.clone(), Arc::clone(&f));
+        std::thread::Builder::new()
+            .name(format!("{worker}-{k}"))
+            .spawn_scoped(scope, move || {
+                loop {
+                    // the lock is held only while waiting for the next job
+                    let job = job_rx.lock().map_or(None, |rx| rx.recv().ok());
+                    let Some((seq, item)) = job else { return };
+                    if out_tx.send((seq, f(item))).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("a thread for a parallel stage");
+    }
+    let mut early: HashMap<u64, O> = HashMap::new();
+    let mut next = 0u64;
+    std::iter::from_fn(move || {
+        ticket_rx.recv().ok()?;
+        let seq = next;
+        next += 1;
+        loop {
+            if let Some(out) = early.remove(&seq) {
+                return Some(out);
+            }
+            let (s, out) = out_rx.recv().ok()?;
+            early.insert(s, out);
+        }
+    })
+}
+
+/// Runs `f`, turning a panic in it (the backend's) into [`Error::Backend`] saying `what`.
+#[cfg(not(target_arch = "wasm32"))]
+fn caught<R>(what: &str, f: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::Backend(format!("the {what} panicked"))))
+}
+
 /// Renders a sequence of token states to frames with the stages overlapped, for a caller that
 /// has a whole stream (a file decoder, a benchmark): `items` (typically the entropy decoding,
 /// which must run in order) runs on a thread of its own, ahead of the network; `workers`
@@ -497,83 +582,224 @@ where
     T: Send,
     O: Send,
 {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, mpsc};
-
-    let workers = workers.max(1);
-    let depth = 2 * workers;
-    // tags go to the sink in order; states to whichever worker is free
-    let (tag_tx, tag_rx) = mpsc::sync_channel::<T>(depth);
-    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Option<TokenState>)>(depth);
-    let (out_tx, out_rx) = mpsc::channel::<(u64, Option<Result<O, Error>>)>();
+    let finish = &finish;
     std::thread::scope(|scope| {
-        // the receiving ends live in this closure, so that returning early (the sink's error)
-        // drops them before the scope waits for the threads: their sends then fail and they end
-        let (tag_rx, out_rx) = (tag_rx, out_rx);
-        // the workers share the jobs' receiving end; when the last one ends it is dropped, so
-        // the entropy thread cannot stay blocked on a full queue
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        // named threads, for profilers (`perf report --comm vqc-symbols`)
-        std::thread::Builder::new()
-            .name("vqc-symbols".into())
-            .spawn_scoped(scope, move || {
-                for (seq, (tag, state)) in (0u64..).zip(items) {
-                    if tag_tx.send(tag).is_err() || job_tx.send((seq, state)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .expect("a thread for the entropy decoding");
-        for k in 0..workers {
-            let (job_rx, out_tx, finish) = (Arc::clone(&job_rx), out_tx.clone(), &finish);
-            let renderer = renderer.clone();
-            std::thread::Builder::new()
-                .name(format!("vqc-render-{k}"))
-                .spawn_scoped(scope, move || {
-                    loop {
-                        // the lock is held only while waiting for the next job
-                        let job = job_rx.lock().map_or(None, |rx| rx.recv().ok());
-                        let Some((seq, state)) = job else { return };
-                        let out = state.map(|s| {
-                            // a panic in the backend costs this frame, not the other workers' wait
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                let t = std::time::Instant::now();
-                                let frame = block_on(renderer.frame(&s))?;
-                                Ok(finish(frame, t.elapsed()))
-                            }))
-                            .unwrap_or_else(|_| {
-                                Err(Error::Backend("the decoder network panicked".into()))
-                            })
-                        });
-                        if out_tx.send((seq, out)).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .expect("a thread for the decoder network");
-        }
-        drop((out_tx, job_rx));
-        let mut early: HashMap<u64, Option<Result<O, Error>>> = HashMap::new();
-        for (seq, tag) in (0u64..).zip(tag_rx.iter()) {
-            let out = loop {
-                if let Some(out) = early.remove(&seq) {
-                    break out;
-                }
-                match out_rx.recv() {
-                    Ok((s, out)) if s == seq => break out,
-                    Ok((s, out)) => {
-                        early.insert(s, out);
-                    }
-                    // every worker ended with jobs outstanding (they catch the backend's
-                    // panics, so this is not expected): the frame is lost, not the stream
-                    Err(_) => {
-                        break Some(Err(Error::Backend(
-                            "the decoder network's threads ended".into(),
-                        )));
-                    }
-                }
-            };
+        let frames = in_order(
+            scope,
+            ("vqc-symbols", "vqc-render"),
+            workers,
+            items,
+            |(tag, state): (T, Option<TokenState>)| {
+                let out = state.map(|s| {
+                    caught("decoder network", || {
+                        let t = std::time::Instant::now();
+                        let frame = block_on(renderer.frame(&s))?;
+                        Ok(finish(frame, t.elapsed()))
+                    })
+                });
+                (tag, out)
+            },
+        );
+        // returning early (the sink's error) drops `frames` before the scope waits for its
+        // threads: their sends then fail and they end
+        for (tag, out) in frames {
             sink(tag, out)?;
+        }
+        Ok(())
+    })
+}
+
+/// How [`encode_ordered`] runs its stages.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    /// Where the coding stage makes its choices.
+    pub search: Search,
+    /// Threads in each network stage (the encoder network, and the decoder network when the
+    /// caller reconstructs): [`default_render_workers`] suits both.
+    pub workers: usize,
+    /// Frames per encoder-network pass.
+    pub batch: usize,
+}
+
+/// One frame out of [`encode_ordered`], in stream order.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug)]
+pub struct Encoded<T, O> {
+    /// The tag `frames` gave the frame.
+    pub tag: T,
+    /// Its chunk, and the state a decoder holds after it.
+    pub packet: Packet,
+    /// The frame's encoder network (its share of its batch's pass): upload, network, readback.
+    pub network: std::time::Duration,
+    /// The frame's coding: search, decisions and entropy coding (a lookahead window's time
+    /// shared among its frames).
+    pub coding: std::time::Duration,
+    /// When the caller reconstructs: what its `finish` made of the frame a decoder shows, or
+    /// the error that cost it.
+    pub decoded: Option<Result<O, Error>>,
+}
+
+/// What [`encode_ordered`] does with the frame a decoder of the stream will show: `finish`
+/// receives the frame's tag, the frame and the decoder network's time, on a worker thread.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Reconstruct<'a, T, O> = &'a (dyn Fn(&T, Frame, std::time::Duration) -> O + Sync);
+
+/// Encodes a stream with its stages overlapped, for a caller that has a whole file (the CLI, a
+/// benchmark): `frames` (reading and converting the input) runs on a thread of its own; the
+/// encoder network on `overlap.workers` threads, `overlap.batch` frames a pass; the coding, which
+/// must run in order (each frame's choices read the decoder state the previous one left), on a
+/// thread of its own, as [`Encoder::push`] or, with [`Search::Device`], [`Encoder::code_with`]
+/// would code them one after the other, then [`Encoder::flush`]; with `reconstruct`, the
+/// decoder network on each chunk's state (to compare with the input) on `overlap.workers`
+/// threads again. `sink` runs on the calling thread and receives every frame in order.
+///
+/// The chunks are those the stages make one after the other (the encoder network's result
+/// depends only on its batch), whatever `overlap.workers` is. On a GPU, the encoder network of
+/// later frames runs while the device search or the host codes earlier ones.
+///
+/// Returns the first error: `frames`' or `sink`'s, or the encoder's or the device's as `E`
+/// (the threads then stop after the frames in flight).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn encode_ordered<T, O, E>(
+    encoder: &mut Encoder,
+    overlap: Overlap,
+    frames: impl Iterator<Item = Result<(T, Frame), E>> + Send,
+    reconstruct: Option<Reconstruct<'_, T, O>>,
+    mut sink: impl FnMut(Encoded<T, O>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    T: Send,
+    O: Send,
+    E: From<Error> + Send,
+{
+    use std::collections::VecDeque;
+    use std::time::{Duration, Instant};
+
+    let (analyser, renderer) = (encoder.analyser(), encoder.renderer());
+    let (search, workers, batch) = (overlap.search, overlap.workers, overlap.batch.max(1));
+    std::thread::scope(|scope| {
+        // the frames in batches, read ahead on the feeder thread; nothing is read after an
+        // error (the stream ends there)
+        let mut frames = frames.fuse();
+        let mut failed = false;
+        let batches = std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let mut b = Vec::with_capacity(batch);
+            for r in frames.by_ref() {
+                match r {
+                    Ok(f) => b.push(f),
+                    Err(e) => {
+                        failed = true;
+                        return Some(Err(e));
+                    }
+                }
+                if b.len() == batch {
+                    break;
+                }
+            }
+            (!b.is_empty()).then_some(Ok(b))
+        });
+        let analyser = &analyser;
+        let analysed = in_order(
+            scope,
+            ("vqc-read", "vqc-analyse"),
+            workers,
+            batches,
+            move |b: Result<Vec<(T, Frame)>, E>| {
+                let (tags, frames): (Vec<T>, Vec<Frame>) = b?.into_iter().unzip();
+                let t = Instant::now();
+                let analysis = caught("encoder network", || block_on(analyser.analyse(&frames)))?;
+                Ok::<_, E>((tags, analysis, t.elapsed() / frames.len() as u32))
+            },
+        );
+        // the coding, in order, on the feeder thread of the reconstruction below
+        let mut analysed = analysed.fuse();
+        let mut waiting: VecDeque<(T, Duration)> = VecDeque::new();
+        let mut ready: VecDeque<Result<Encoded<T, O>, E>> = VecDeque::new();
+        let mut ended = false;
+        let coded = std::iter::from_fn(move || {
+            loop {
+                if let Some(r) = ready.pop_front() {
+                    return Some(r);
+                }
+                if ended {
+                    return None;
+                }
+                // each frame of the next batch, or the end (flush what a lookahead holds)
+                let units = match analysed.next() {
+                    Some(Ok((tags, analysis, network))) => {
+                        waiting.extend(tags.into_iter().map(|t| (t, network)));
+                        Ok(analysis.split().map(Some).collect())
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => {
+                        ended = true;
+                        Ok(vec![None])
+                    }
+                };
+                let mut code = |one: Option<Analysis>| -> Result<(), E> {
+                    let t = Instant::now();
+                    let packets = match (one, search) {
+                        (Some(one), Search::Host) => encoder.push(one, false)?,
+                        (Some(one), Search::Device) => caught("device search", || {
+                            block_on(encoder.code_with(&one, false, search))
+                        })?,
+                        (None, _) => encoder.flush()?,
+                    };
+                    let coding = t.elapsed() / packets.len().max(1) as u32;
+                    for packet in packets {
+                        let (tag, network) = waiting.pop_front().ok_or_else(|| {
+                            Error::Backend("the encoder coded more frames than it was given".into())
+                        })?;
+                        ready.push_back(Ok(Encoded {
+                            tag,
+                            packet,
+                            network,
+                            coding,
+                            decoded: None,
+                        }));
+                    }
+                    Ok(())
+                };
+                let mut done = units
+                    .and_then(|u: Vec<Option<Analysis>>| u.into_iter().try_for_each(&mut code));
+                if done.is_ok() && ended && !waiting.is_empty() {
+                    done = Err(Error::Backend(format!(
+                        "the encoder left {} frames uncoded",
+                        waiting.len()
+                    ))
+                    .into());
+                }
+                if let Err(e) = done {
+                    ended = true;
+                    ready.push_back(Err(e));
+                }
+            }
+        });
+        let renderer = &renderer;
+        let out = in_order(
+            scope,
+            ("vqc-code", "vqc-render"),
+            workers,
+            coded,
+            move |r: Result<Encoded<T, O>, E>| {
+                r.map(|mut e| {
+                    if let Some(finish) = reconstruct {
+                        e.decoded = Some(caught("decoder network", || {
+                            let t = Instant::now();
+                            let frame = block_on(renderer.frame(&e.packet.state))?;
+                            Ok(finish(&e.tag, frame, t.elapsed()))
+                        }));
+                    }
+                    e
+                })
+            },
+        );
+        for r in out {
+            sink(r?)?;
         }
         Ok(())
     })

@@ -12,10 +12,13 @@ use crate::frame::{Chroma, Frame};
 /// One frame's planes `(y, u, v)` as [`Frame::to_yuv`] makes them.
 pub type Planes = (Vec<u8>, Vec<u8>, Vec<u8>);
 
+/// A source of bytes that can move to another thread (a reader runs ahead of the codec).
+pub type Input = Box<dyn Read + Send>;
+
 /// Opens `path` for reading; `-` is stdin.
-pub fn open_input(path: &Path) -> Result<Box<dyn Read>> {
+pub fn open_input(path: &Path) -> Result<Input> {
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(io::stdin().lock())));
+        return Ok(Box::new(BufReader::new(io::stdin())));
     }
     let f = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
     Ok(Box::new(BufReader::new(f)))
@@ -33,7 +36,7 @@ pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
 
 /// A y4m source producing RGB [`Frame`]s and remembering the original luma planes.
 pub struct Y4mReader {
-    dec: y4m::Decoder<Box<dyn Read>>,
+    dec: y4m::Decoder<Input>,
     chroma: Chroma,
     /// Header fields for writing a matching output.
     pub width: usize,
@@ -72,7 +75,7 @@ impl Y4mReader {
     ///
     /// # Errors
     /// When the input is not y4m or its colour format is not supported.
-    pub fn new(input: Box<dyn Read>, name: &str) -> Result<Self> {
+    pub fn new(input: Input, name: &str) -> Result<Self> {
         let dec = y4m::decode(input)
             .map_err(|e| anyhow::anyhow!("{name} is not a readable y4m file: {e}"))?;
         let colorspace = dec.get_colorspace();

@@ -1,12 +1,18 @@
 //! The `.vqc` stream on a real clip: round trip, determinism, backends, damage, cuts and
 //! hostile headers.
 
-use vqcodec::pipeline::{Decoder, Encoder, Search, StreamReader, render_ordered};
+use std::time::Duration;
+
+use vqcodec::pipeline::{
+    Decoder, Encoder, Overlap, Reconstruct, Search, StreamReader, encode_ordered, render_ordered,
+};
 use vqcodec::vqc::{
     self as vqc, DecodedFrame, EncoderConfig, FIRST_FINE, FrameKind, HEADER_LEN, Header, Limits,
     Packet, RateControl, StreamDecoder, StreamError,
 };
-use vqcodec::{Backend, BackendRequest, Engine, Frame, ModelKind, Weights, block_on, psnr_rgb};
+use vqcodec::{
+    Backend, BackendRequest, Engine, Error, Frame, ModelKind, Weights, block_on, psnr_rgb,
+};
 
 mod common;
 
@@ -930,4 +936,120 @@ fn overlapped_rendering_gives_each_frame_in_stream_order_and_stops_at_the_sinks_
         );
         assert_eq!((r, calls), (Err("enough"), 2));
     }
+}
+
+#[test]
+fn overlapped_encoding_makes_the_chunks_of_the_stages_one_after_the_other() {
+    let e = engine(Backend::cpu("test"));
+    let frames = clip();
+    let batch = 2;
+    for (search, lookahead) in [(Search::Host, 0), (Search::Host, 4), (Search::Device, 0)] {
+        let cfg = EncoderConfig {
+            lookahead,
+            ..config(&frames, RateControl::Quality(70), 4)
+        };
+        // the stages one after the other, the encoder network on batches of the same size
+        let mut enc = block_on(Encoder::new(&e, cfg.clone())).unwrap();
+        let mut want = Vec::new();
+        for b in frames.chunks(batch) {
+            let analysis = block_on(enc.analyser().analyse(b)).unwrap();
+            for one in analysis.split() {
+                want.extend(match search {
+                    Search::Host => enc.push(one, false).unwrap(),
+                    Search::Device => block_on(enc.code_with(&one, false, search)).unwrap(),
+                });
+            }
+        }
+        want.extend(enc.flush().unwrap());
+        assert_eq!(want.len(), frames.len());
+        let renderer = enc.renderer();
+        let shown: Vec<Frame> = want
+            .iter()
+            .map(|p| block_on(renderer.frame(&p.state)).unwrap())
+            .collect();
+        for workers in [1, 3] {
+            let mut enc = block_on(Encoder::new(&e, cfg.clone())).unwrap();
+            let overlap = Overlap {
+                search,
+                workers,
+                batch,
+            };
+            let items = frames.iter().cloned().enumerate().map(Ok::<_, Error>);
+            let keep = |i: &usize, f: Frame, _: Duration| (*i, f);
+            let mut got = Vec::new();
+            encode_ordered(&mut enc, overlap, items, Some(&keep), |out| {
+                got.push(out);
+                Ok(())
+            })
+            .unwrap();
+            let what = format!("{search:?}, lookahead {lookahead}, {workers} workers");
+            assert_eq!(got.len(), frames.len(), "{what}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.tag, i, "{what}");
+                assert_eq!(g.packet.data, w.data, "{what}: frame {i}");
+                let (j, f) = g.decoded.as_ref().unwrap().as_ref().unwrap();
+                assert_eq!(*j, i);
+                assert_eq!(f.rgb(), shown[i].rgb(), "{what}: frame {i}");
+            }
+        }
+    }
+    // an input's error ends the stream after the frames before it; so does the sink's
+    #[derive(Debug, PartialEq)]
+    enum Stop {
+        Unreadable,
+        Enough,
+        Codec(String),
+    }
+    impl From<Error> for Stop {
+        fn from(e: Error) -> Self {
+            Self::Codec(e.to_string())
+        }
+    }
+    let overlap = Overlap {
+        search: Search::Host,
+        workers: 3,
+        batch,
+    };
+    let cfg = config(&frames, RateControl::Quality(70), 4);
+    let failing = |at: usize| {
+        frames.iter().cloned().enumerate().map(move |(i, f)| {
+            if i == at {
+                Err(Stop::Unreadable)
+            } else {
+                Ok((i, f))
+            }
+        })
+    };
+    let mut enc = block_on(Encoder::new(&e, cfg.clone())).unwrap();
+    let mut tags = Vec::new();
+    let r = encode_ordered(
+        &mut enc,
+        overlap,
+        failing(3),
+        None::<Reconstruct<'_, _, ()>>,
+        |out| {
+            assert!(out.decoded.is_none());
+            tags.push(out.tag);
+            Ok(())
+        },
+    );
+    // frame 2 was in the batch the error cut
+    assert_eq!((r, tags), (Err(Stop::Unreadable), vec![0, 1]));
+    let mut enc = block_on(Encoder::new(&e, cfg)).unwrap();
+    let mut calls = 0;
+    let r = encode_ordered(
+        &mut enc,
+        overlap,
+        failing(99),
+        None::<Reconstruct<'_, _, ()>>,
+        |_| {
+            calls += 1;
+            if calls == 2 {
+                Err(Stop::Enough)
+            } else {
+                Ok(())
+            }
+        },
+    );
+    assert_eq!((r, calls), (Err(Stop::Enough), 2));
 }

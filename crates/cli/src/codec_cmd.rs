@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,7 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::ModelArgs;
 use vqcodec::frame::{Chroma, Frame, psnr_rgb, psnr_y_planes};
 use vqcodec::model::{ModelId, ModelKind, Weights};
-use vqcodec::pipeline::{Encoder, Search, StreamReader, default_render_workers, render_ordered};
+use vqcodec::pipeline::{
+    Encoder, Overlap, Reconstruct, Search, StreamReader, default_render_workers, encode_ordered,
+    render_ordered,
+};
 use vqcodec::vqc::{
     CodebookPatch, EncoderConfig, FrameKind, Header, Limits, RateControl, StreamDecoder,
     StreamError, SymbolBits,
@@ -66,6 +69,11 @@ pub struct EncodeArgs {
     /// Frames per batch on the device.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
+    /// Batches in the encoder network at once (and, for the PSNR, frames in the decoder
+    /// network), each on its own thread, while the reading and the coding run on threads of
+    /// their own; default 3 on a GPU, 2 on the CPU. The stream is the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
     /// Print only the summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -170,8 +178,6 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
                 .display()
         )
     })?;
-    // the reconstruction below (for PSNR) decodes as a decoder of this stream will
-    let (analyser, renderer) = (encoder.analyser(), encoder.renderer());
     if let Some(patch) = &codebook {
         eprintln!(
             "codebook {:016x}: levels {:?} adapted ({} bytes in the header)",
@@ -208,72 +214,48 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     let mut bits = SymbolBits::default();
     let limit = a.frames.unwrap_or(usize::MAX);
     let start = Instant::now();
-    let (mut t_net, mut t_code) = (0f64, 0f64);
     // per-frame stage times (ms) for medians: the mean includes backend warm-up (autotune)
     let (mut ms_latent, mut ms_code, mut ms_decode) = (Vec::new(), Vec::new(), Vec::new());
-    // frames read and not coded yet (a lookahead holds a window's), in order
-    let mut pending = std::collections::VecDeque::new();
-    let mut read = 0usize;
-    loop {
-        let mut batch = Vec::with_capacity(a.batch.max(1));
-        while batch.len() < a.batch.max(1) && read + batch.len() < limit {
-            match reader.next_frame()? {
-                Some(f) => batch.push(f),
-                None => break,
-            }
+    // the reading and conversion on a thread ahead of the encoder network
+    let frames = std::iter::from_fn(|| match reader.next_frame() {
+        Ok(Some(f)) => {
+            let rgb = f.rgb.clone();
+            Some(Ok((f, rgb)))
         }
-        let done = batch.is_empty();
-        let mut coded = Vec::new();
-        if done {
-            let t = Instant::now();
-            coded = encoder.flush()?;
-            t_code += t.elapsed().as_secs_f64();
-            let per = t.elapsed().as_secs_f64() * 1000.0 / coded.len().max(1) as f64;
-            ms_code.extend(std::iter::repeat_n(per, coded.len()));
-        } else {
-            read += batch.len();
-            let t = Instant::now();
-            let rgb: Vec<Frame> = batch.iter().map(|f| f.rgb.clone()).collect();
-            let analysis = block_on(analyser.analyse(&rgb))?;
-            t_net += t.elapsed().as_secs_f64();
-            let per = t.elapsed().as_secs_f64() * 1000.0 / batch.len() as f64;
-            ms_latent.extend(std::iter::repeat_n(per, batch.len()));
-            pending.extend(batch);
-            // one frame at a time, as a live encoder codes them (per-frame timings); a
-            // lookahead's window at once (its time shared among its frames)
-            for one in analysis.split() {
-                let t = Instant::now();
-                let packets = match a.search {
-                    Search::Host => encoder.push(one, false)?,
-                    Search::Device => block_on(encoder.code_with(&one, false, a.search))?,
-                };
-                t_code += t.elapsed().as_secs_f64();
-                if !packets.is_empty() {
-                    let per = t.elapsed().as_secs_f64() * 1000.0 / packets.len() as f64;
-                    ms_code.extend(std::iter::repeat_n(per, packets.len()));
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    })
+    .take(limit);
+    // the decode only feeds the report: the decisions read the integer reference
+    let compare = |input: &InputFrame, decoded: Frame, t: Duration| (psnr_pair(input, &decoded), t);
+    let overlap = Overlap {
+        search: a.search,
+        workers: a
+            .workers
+            .map_or(default_render_workers(engine.backend_kind()), usize::from),
+        batch: a.batch,
+    };
+    encode_ordered(
+        &mut encoder,
+        overlap,
+        frames,
+        (!a.no_psnr).then_some(&compare as Reconstruct<'_, _, _>),
+        |e| {
+            out.write_all(&e.packet.data)?;
+            total_bytes += e.packet.data.len();
+            ms_latent.push(e.network.as_secs_f64() * 1000.0);
+            ms_code.push(e.coding.as_secs_f64() * 1000.0);
+            let psnr = match e.decoded {
+                Some(d) => {
+                    let ((p_rgb, p_y), t): ((f64, f64), Duration) = d?;
+                    ms_decode.push(t.as_secs_f64() * 1000.0);
+                    sum_rgb += p_rgb;
+                    sum_y += p_y;
+                    Some((p_rgb, p_y))
                 }
-                coded.extend(packets);
-            }
-        }
-        for packet in coded {
-            let input = pending
-                .pop_front()
-                .context("the encoder coded more frames than it was given")?;
-            out.write_all(&packet.data)?;
-            total_bytes += packet.data.len();
-            // the decode only feeds the report: the decisions read the integer reference
-            let psnr = if a.no_psnr {
-                None
-            } else {
-                let t = Instant::now();
-                let decoded = block_on(renderer.frame(&packet.state))?;
-                t_net += t.elapsed().as_secs_f64();
-                ms_decode.push(t.elapsed().as_secs_f64() * 1000.0);
-                let (p_rgb, p_y) = psnr_pair(&input, &decoded);
-                sum_rgb += p_rgb;
-                sum_y += p_y;
-                Some((p_rgb, p_y))
+                None => None,
             };
+            let packet = e.packet;
             keys += usize::from(packet.kind == FrameKind::Key);
             cuts += usize::from(packet.stats.scene_cut);
             bits += packet.stats.bits;
@@ -299,12 +281,9 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
             }
             n += 1;
             bar.inc(1);
-        }
-        if done {
-            anyhow::ensure!(pending.is_empty(), "the encoder coded {n} of {read} frames");
-            break;
-        }
-    }
+            Ok::<_, anyhow::Error>(())
+        },
+    )?;
     out.flush()?;
     bar.finish_and_clear();
     if n == 0 {
@@ -317,7 +296,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     let raw = engine.config().raw_bpp(engine.config().levels);
     writeln!(
         report,
-        "{n} frames ({keys} key, {cuts} at scene cuts) | {total_bytes} bytes | {bpp:.4} bpp = {kbps:.1} kbit/s | {} | {:.1}x below the raw token rate ({raw:.4} bpp) | {:.1} ms/frame ({:.1} network, {:.1} entropy+decisions) on {}",
+        "{n} frames ({keys} key, {cuts} at scene cuts) | {total_bytes} bytes | {bpp:.4} bpp = {kbps:.1} kbit/s | {} | {:.1}x below the raw token rate ({raw:.4} bpp) | {:.1} ms/frame on {} ({} network worker{}, the stages overlapped)",
         if a.no_psnr {
             "PSNR not measured (--no-psnr)".to_string()
         } else {
@@ -329,9 +308,9 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         },
         raw / bpp,
         secs * 1000.0 / n as f64,
-        t_net * 1000.0 / n as f64,
-        t_code * 1000.0 / n as f64,
-        engine.backend_kind()
+        engine.backend_kind(),
+        overlap.workers,
+        if overlap.workers == 1 { "" } else { "s" }
     )?;
     writeln!(
         report,
@@ -824,7 +803,7 @@ pub fn tokens(a: &TokensArgs) -> Result<()> {
     input
         .read_exact(&mut magic)
         .with_context(|| format!("{} is too short", a.input.display()))?;
-    let chained: Box<dyn Read> = Box::new(std::io::Cursor::new(magic).chain(input));
+    let chained: vqcodec::y4m_io::Input = Box::new(std::io::Cursor::new(magic).chain(input));
     let (shape, data) = if magic == vqcodec::vqc::MAGIC {
         let limits = Limits::default();
         let bytes = read_stream(chained, &a.input, &limits)?;

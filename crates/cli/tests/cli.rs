@@ -653,7 +653,7 @@ fn auto_never_picks_a_software_gpu_and_says_why() {
 fn a_lookahead_encode_decodes_to_what_its_encoder_reported() {
     at_root();
     let (ahead, plain) = (tmp("ahead.vqc"), tmp("plain.vqc"));
-    let encode = |out: &std::path::Path, lookahead: &str| {
+    let encode_with = |out: &std::path::Path, lookahead: &str, workers: &str| {
         stdout_of(
             &vqcodec()
                 .args(["encode", "tests/data/carphone_6f.y4m", "-o"])
@@ -661,12 +661,28 @@ fn a_lookahead_encode_decodes_to_what_its_encoder_reported() {
                 // a window (4) longer than the keyframe interval (3) and than a batch (1)
                 .args(["--backend", "cpu", "--keyint", "3", "--quality", "50"])
                 .args(["--batch", "1", "--lookahead", lookahead])
+                .args(["--workers", workers])
                 .assert()
                 .success(),
         )
     };
+    let encode = |out: &std::path::Path, lookahead: &str| encode_with(out, lookahead, "2");
     let enc = encode(&ahead, "4");
     encode(&plain, "0");
+    // the stages overlapped or not: the same file, the same frames reported
+    let (one, three) = (tmp("ahead-1.vqc"), tmp("ahead-3.vqc"));
+    let frame_lines = |report: &str| -> Vec<String> {
+        report
+            .lines()
+            .filter(|l| l.starts_with("frame "))
+            .map(String::from)
+            .collect()
+    };
+    for (path, workers) in [(&one, "1"), (&three, "3")] {
+        let report = encode_with(path, "4", workers);
+        assert_eq!(std::fs::read(path).unwrap(), std::fs::read(&ahead).unwrap());
+        assert_eq!(frame_lines(&report), frame_lines(&enc), "{workers} workers");
+    }
     assert_eq!(
         enc.lines().filter(|l| l.starts_with("frame ")).count(),
         6,

@@ -5,7 +5,8 @@
 //! entropy coding at quality 80, entropy decoding, decoder network (index upload, network,
 //! frame readback); the model alone (encoder + RVQ on the device + decoder, one readback); and
 //! a bare readback of one frame-sized f32 tensor, to separate transfer and sync from compute.
-//! Then the stream's throughput as `vqcodec decode` reads a file (the stages overlapped).
+//! Then the stream's throughput as `vqcodec decode` reads a file and as `vqcodec encode --search
+//! device` codes one (the stages overlapped).
 
 use std::time::Instant;
 
@@ -13,7 +14,10 @@ use anyhow::Result;
 use burn::tensor::Tensor;
 
 use vqcodec::model::{ModelKind, Weights};
-use vqcodec::pipeline::{Decoder, Encoder, default_render_workers, render_ordered};
+use vqcodec::pipeline::{
+    Decoder, Encoder, Overlap, Reconstruct, Search, default_render_workers, encode_ordered,
+    render_ordered,
+};
 use vqcodec::vqc::{EncoderConfig, Limits};
 use vqcodec::{Backend, BackendRequest, Engine, Frame, block_on};
 
@@ -173,6 +177,38 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
             }
         }
     }
+    // the whole clip as `vqcodec encode --search device --no-psnr` codes it: frames read
+    // ahead, the encoder network on `workers` threads, the device search and the entropy
+    // coding in order beside it (a file's throughput); median of three passes after one
+    let mut t_enc_stream: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for pass in 0..4 {
+        for (k, n) in [1, workers].into_iter().enumerate() {
+            let mut enc = block_on(Encoder::new(
+                engine,
+                EncoderConfig::new(u32::try_from(w)?, u32::try_from(h)?),
+            ))?;
+            let overlap = Overlap {
+                search: Search::Device,
+                workers: n,
+                batch: 1,
+            };
+            let items = frames
+                .iter()
+                .cloned()
+                .map(|f| Ok::<_, anyhow::Error>(((), f)));
+            let s = Instant::now();
+            encode_ordered(
+                &mut enc,
+                overlap,
+                items,
+                None::<Reconstruct<'_, _, ()>>,
+                |_| Ok(()),
+            )?;
+            if pass > 0 {
+                t_enc_stream[k].push(ms(s) / frames.len() as f64);
+            }
+        }
+    }
     // the networks on batches (per frame): a file decoder or a non-live encoder can batch
     let (mut t_batch, mut t_batch_dec) = (Vec::new(), Vec::new());
     if a.batch > 1 {
@@ -241,6 +277,12 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
         median(&mut t_write),
         ne + dev,
         1000.0 / (ne + dev)
+    );
+    let [e1, en] = t_enc_stream.each_mut().map(|v| median(v));
+    line += &format!(
+        " | stream encode with the device search, overlapped: {e1:.2} ms/frame ({:.1} fps) with 1 network worker, {en:.2} ms/frame ({:.1} fps) with {workers}",
+        1000.0 / e1,
+        1000.0 / en
     );
     if !t_batch.is_empty() {
         line += &format!(
