@@ -72,7 +72,7 @@ for m in $MODELS; do
     for opts in "${encodes[@]}"; do
       s=$(date +%s%N)
       # shellcheck disable=SC2086
-      $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3 | tail -2
+      $B encode /tmp/p1080.y4m -o /tmp/$m.vqc --backend wgpu --model $m --quality $Q $opts "${frames_opt[@]}" -q 2>/dev/null | head -3
       echo "   encode $opts: $(ms_since $s) ms wall; the file's md5 $(md5sum < /tmp/$m.vqc | cut -c1-12)"
     done
     if [ -n "${PREV:-}" ]; then

@@ -193,7 +193,7 @@ pub enum Search {
     #[default]
     Host,
     /// Every position of a frame at once on the engine's device, with the costs the models had
-    /// before the frame: fast on a GPU, larger files ([`vqc::SearchPlan`] says what it leaves
+    /// before the previous frame: fast on a GPU, larger files ([`vqc::SearchPlan`] says what it leaves
     /// out).
     Device,
 }
@@ -361,6 +361,32 @@ impl Encoder {
         Ok(self
             .coder
             .encode_searched(&planned.latent, &planned.plan, choice)?)
+    }
+
+    /// [`Encoder::code_searched`] in two halves: takes the frame as `choice` decides it and
+    /// moves the reference on, so that the next frame can be planned and searched while
+    /// [`vqc::Searched::write`] entropy codes this one (on any thread); then
+    /// [`Encoder::finish_searched`] makes its chunk, before the next frame is accepted.
+    ///
+    /// # Errors
+    /// As [`Encoder::code_searched`]; also [`Error::Config`] while the frame accepted before is
+    /// not finished.
+    pub fn accept_searched(
+        &mut self,
+        planned: &Planned,
+        choice: &vqc::SearchChoice,
+    ) -> Result<vqc::Searched, Error> {
+        Ok(self
+            .coder
+            .accept_searched(&planned.latent, &planned.plan, choice)?)
+    }
+
+    /// The chunk of the frame [`Encoder::accept_searched`] accepted last, once written.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for another frame.
+    pub fn finish_searched(&mut self, written: vqc::Written) -> Result<Packet, Error> {
+        Ok(self.coder.finish_searched(written)?)
     }
 
     /// Frames the encoder looks ahead (0 or 1: none; `EncoderConfig::lookahead`).
@@ -716,6 +742,12 @@ where
             },
         );
         // the coding, in order, on the feeder thread of the reconstruction below
+        let searcher = encoder.searcher();
+        let mut writing: Option<std::thread::ScopedJoinHandle<'_, vqc::Written>> = None;
+        let joined = |w: std::thread::ScopedJoinHandle<'_, vqc::Written>| {
+            w.join()
+                .map_err(|_| Error::Backend("the entropy coding panicked".into()))
+        };
         let mut analysed = analysed.fuse();
         let mut waiting: VecDeque<(T, Duration)> = VecDeque::new();
         let mut ready: VecDeque<Result<Encoded<T, O>, E>> = VecDeque::new();
@@ -742,13 +774,34 @@ where
                 };
                 let mut code = |one: Option<Analysis>| -> Result<(), E> {
                     let t = Instant::now();
-                    let packets = match (one, search) {
-                        (Some(one), Search::Host) => encoder.push(one, false)?,
-                        (Some(one), Search::Device) => caught("device search", || {
-                            block_on(encoder.code_with(&one, false, search))
-                        })?,
-                        (None, _) => encoder.flush()?,
-                    };
+                    let mut packets = Vec::new();
+                    match (one, search) {
+                        (Some(one), Search::Host) => packets = encoder.push(one, false)?,
+                        // the device search: frame i's entropy coding (a thread of its own)
+                        // runs while frame i + 1 is planned and searched; the frame is then
+                        // finished and i + 1 accepted, as `Encoder::code_with` does in turn
+                        (Some(one), Search::Device) => {
+                            let planned = encoder.plan(&one, 0, false)?;
+                            let choice =
+                                caught("device search", || block_on(searcher.search(&planned)))?;
+                            if let Some(w) = writing.take() {
+                                packets.push(encoder.finish_searched(joined(w)?)?);
+                            }
+                            let searched = encoder.accept_searched(&planned, &choice)?;
+                            writing = Some(
+                                std::thread::Builder::new()
+                                    .name("vqc-write".into())
+                                    .spawn_scoped(scope, move || searched.write())
+                                    .expect("a thread for the entropy coding"),
+                            );
+                        }
+                        (None, _) => {
+                            if let Some(w) = writing.take() {
+                                packets.push(encoder.finish_searched(joined(w)?)?);
+                            }
+                            packets.extend(encoder.flush()?);
+                        }
+                    }
                     let coding = t.elapsed() / packets.len().max(1) as u32;
                     for packet in packets {
                         let (tag, network) = waiting.pop_front().ok_or_else(|| {

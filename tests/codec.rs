@@ -993,6 +993,32 @@ fn overlapped_encoding_makes_the_chunks_of_the_stages_one_after_the_other() {
             }
         }
     }
+    // the device search's two halves: a frame is finished before the next is accepted, and
+    // only the frame accepted last can be finished
+    let mut enc = block_on(Encoder::new(
+        &e,
+        config(&frames, RateControl::Quality(70), 4),
+    ))
+    .unwrap();
+    let analysis = block_on(enc.analyser().analyse(&frames[..2])).unwrap();
+    let searcher = enc.searcher();
+    let first = enc.plan(&analysis, 0, false).unwrap();
+    let choice = block_on(searcher.search(&first)).unwrap();
+    let written = enc.accept_searched(&first, &choice).unwrap().write();
+    // the next frame can be planned and searched before the first is finished
+    let second = enc.plan(&analysis, 1, false).unwrap();
+    let choice2 = block_on(searcher.search(&second)).unwrap();
+    assert!(matches!(
+        enc.accept_searched(&second, &choice2),
+        Err(Error::Config(_))
+    ));
+    let stale = written.clone();
+    let packet = enc.finish_searched(written).unwrap();
+    assert_eq!((packet.pts, packet.kind), (0, FrameKind::Key));
+    assert!(matches!(enc.finish_searched(stale), Err(Error::Config(_))));
+    let written = enc.accept_searched(&second, &choice2).unwrap().write();
+    let packet = enc.finish_searched(written).unwrap();
+    assert_eq!((packet.pts, packet.kind), (1, FrameKind::Delta));
     // an input's error ends the stream after the frames before it; so does the sink's
     #[derive(Debug, PartialEq)]
     enum Stop {

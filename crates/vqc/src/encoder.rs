@@ -142,6 +142,13 @@ pub struct Encoder {
     grid: (usize, usize),
     bits: u32,
     ctx: Contexts,
+    /// The models the last frame coded from a search ([`Encoder::accept_searched`]) started
+    /// from: what [`Encoder::plan`] prices the next frame's delta choices with (one frame
+    /// behind the stream's, so that a frame's entropy coding can run beside the next frame's
+    /// search). `None` after a frame the encoder searched itself: the stream's own.
+    plan_ctx: Option<Contexts>,
+    /// The timestamp of a frame accepted and not yet finished ([`Encoder::finish_searched`]).
+    unfinished: Option<u32>,
     prev: Option<TokenState>,
     pts: u32,
     since_key: u32,
@@ -314,6 +321,8 @@ impl Encoder {
         Ok(Self {
             grid: header.latent_size(),
             ctx: Contexts::new(model.levels, bits).with_fine_motion(header.fine_motion),
+            plan_ctx: None,
+            unfinished: None,
             config,
             header,
             books,
@@ -683,12 +692,17 @@ impl Encoder {
         let (coded, lambda) = searched_params(quality, self.books.levels(), kind);
         let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
         let reference = if key { None } else { self.prev.as_ref() };
-        let (index_bits, stop_bits, mode_bits, motion_bits) = search_costs(
-            &self.frame_contexts(kind),
-            kind,
-            (coded, self.books.size()),
-            reference,
-        );
+        let fresh;
+        let models = match (kind, &self.plan_ctx) {
+            (FrameKind::Delta, Some(c)) => c,
+            (FrameKind::Delta, None) => &self.ctx,
+            (FrameKind::Key, _) => {
+                fresh = self.frame_contexts(kind);
+                &fresh
+            }
+        };
+        let (index_bits, stop_bits, mode_bits, motion_bits) =
+            search_costs(models, kind, (coded, self.books.size()), reference);
         let metric = self.books.metric();
         Ok(SearchPlan {
             pts: self.pts,
@@ -783,29 +797,75 @@ impl Encoder {
         plan: &SearchPlan,
         choice: &SearchChoice,
     ) -> Result<Packet, ConfigError> {
+        let written = self.accept_searched(latent, plan, choice)?.write();
+        self.finish_searched(written)
+    }
+
+    /// The first half of [`Encoder::encode_searched`]: takes the frame as `choice` decides it
+    /// and moves the reference on (the next frame can be planned and searched now), leaving
+    /// its entropy coding to [`Searched::write`] — which needs nothing else of the encoder, so
+    /// it can run on another thread meanwhile — and its chunk to [`Encoder::finish_searched`],
+    /// before the next frame is accepted. The chunks are those [`Encoder::encode_searched`]
+    /// makes.
+    ///
+    /// # Errors
+    /// As [`Encoder::encode_searched`]; also [`ConfigError::Option`] while a frame accepted
+    /// before is not finished.
+    pub fn accept_searched(
+        &mut self,
+        latent: &[f32],
+        plan: &SearchPlan,
+        choice: &SearchChoice,
+    ) -> Result<Searched, ConfigError> {
         if latent.len() != self.latent_len() {
             return Err(ConfigError::Latent {
                 got: latent.len(),
                 expected: self.latent_len(),
             });
         }
+        if let Some(pts) = self.unfinished {
+            return Err(ConfigError::Option(format!(
+                "frame {pts} was accepted and not finished"
+            )));
+        }
         let mut state = self.searched(plan, choice)?;
-        let mut ctx = self.frame_contexts(plan.kind);
-        let (payload, bits) = write_counted(&state, plan.kind, &mut ctx);
+        let ctx = self.frame_contexts(plan.kind);
         let reference = match plan.kind {
             FrameKind::Key => None,
             FrameKind::Delta => self.prev.as_ref().map(|s| s.latent.as_slice()),
         };
         state.reconstruct(&self.books, reference);
-        let distortion = choice.distortion;
         let (_, lambda) = searched_params(plan.quality, self.books.levels(), plan.kind);
-        let code = FrameCode {
-            payload,
-            state,
-            distortion,
-            bits,
+        let searched = Searched {
+            kind: plan.kind,
+            quality: plan.quality,
+            lambda,
+            pts: self.pts,
+            state: state.clone(),
+            distortion: choice.distortion,
+            ctx: ctx.clone(),
         };
-        Ok(self.finish(plan.kind, plan.quality, code, ctx, lambda, false))
+        self.plan_ctx = Some(ctx);
+        self.unfinished = Some(self.pts);
+        self.advance(plan.kind, state);
+        Ok(searched)
+    }
+
+    /// The second half of [`Encoder::encode_searched`]: the chunk of the frame
+    /// [`Encoder::accept_searched`] accepted last, once [`Searched::write`] coded it; the
+    /// stream's models, rate bookkeeping and statistics move on.
+    ///
+    /// # Errors
+    /// [`ConfigError::Option`] for a frame this encoder is not waiting for.
+    pub fn finish_searched(&mut self, w: Written) -> Result<Packet, ConfigError> {
+        if self.unfinished != Some(w.pts) {
+            return Err(ConfigError::Option(format!(
+                "frame {} is not the frame accepted last",
+                w.pts
+            )));
+        }
+        self.unfinished = None;
+        Ok(self.account(w.kind, w.quality, w.pts, w.code, w.ctx, w.lambda, false))
     }
 
     /// Writes a coded frame's chunk and moves the stream on: rate bookkeeping, statistics, the
@@ -819,8 +879,41 @@ impl Encoder {
         lambda: f32,
         scene_cut: bool,
     ) -> Packet {
+        let state = code.state.clone();
+        let packet = self.account(kind, quality, self.pts, code, ctx, lambda, scene_cut);
+        // a plan made after this frame prices with the stream's own models
+        self.plan_ctx = None;
+        self.advance(kind, state);
+        packet
+    }
+
+    /// The reference and the frame count move on past a frame of `kind` whose decoded state
+    /// is `state`.
+    fn advance(&mut self, kind: FrameKind, state: TokenState) {
+        self.prev = Some(state);
+        self.since_key = if kind == FrameKind::Key {
+            0
+        } else {
+            self.since_key + 1
+        };
+        self.pts = self.pts.wrapping_add(1);
+    }
+
+    /// Writes the chunk of frame `pts` and moves the rate bookkeeping, statistics and models
+    /// on.
+    #[allow(clippy::too_many_arguments)]
+    fn account(
+        &mut self,
+        kind: FrameKind,
+        quality: u8,
+        pts: u32,
+        code: FrameCode,
+        ctx: Contexts,
+        lambda: f32,
+        scene_cut: bool,
+    ) -> Packet {
         let n = (self.grid.0 * self.grid.1) as f64;
-        let data = write_chunk(kind, code.state.coded as u8, self.pts, &code.payload);
+        let data = write_chunk(kind, code.state.coded as u8, pts, &code.payload);
         if let Some(b) = &mut self.bucket {
             b.spend((data.len() * 8) as f64);
         }
@@ -844,23 +937,70 @@ impl Encoder {
             achieved_kbps: self.written.0 as f64 * 8.0 * fps / self.written.1 as f64 / 1000.0,
             bits: code.bits,
         };
-        let packet = Packet {
-            kind,
-            pts: self.pts,
-            data,
-            state: code.state.clone(),
-            stats,
-        };
         self.ctx = ctx;
-        self.prev = Some(code.state);
-        self.since_key = if kind == FrameKind::Key {
-            0
-        } else {
-            self.since_key + 1
-        };
-        self.pts = self.pts.wrapping_add(1);
-        packet
+        Packet {
+            kind,
+            pts,
+            data,
+            state: code.state,
+            stats,
+        }
     }
+}
+
+/// A frame [`Encoder::accept_searched`] accepted: what its entropy coding needs.
+#[derive(Debug, Clone)]
+pub struct Searched {
+    kind: FrameKind,
+    quality: u8,
+    lambda: f32,
+    pts: u32,
+    state: TokenState,
+    distortion: f64,
+    /// The models it is coded with.
+    ctx: Contexts,
+}
+
+impl Searched {
+    /// Entropy codes the frame (the part of [`Encoder::encode_searched`] that may run on
+    /// another thread); [`Encoder::finish_searched`] makes its chunk.
+    pub fn write(self) -> Written {
+        let Searched {
+            kind,
+            quality,
+            lambda,
+            pts,
+            state,
+            distortion,
+            mut ctx,
+        } = self;
+        let (payload, bits) = write_counted(&state, kind, &mut ctx);
+        Written {
+            kind,
+            quality,
+            lambda,
+            pts,
+            code: FrameCode {
+                payload,
+                state,
+                distortion,
+                bits,
+            },
+            ctx,
+        }
+    }
+}
+
+/// A frame [`Searched::write`] coded, for [`Encoder::finish_searched`].
+#[derive(Debug, Clone)]
+pub struct Written {
+    kind: FrameKind,
+    quality: u8,
+    lambda: f32,
+    pts: u32,
+    code: FrameCode,
+    /// The models after it.
+    ctx: Contexts,
 }
 
 /// Per frame of a window coded once (its kind, and each position's mode and motion), per

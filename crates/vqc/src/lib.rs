@@ -47,7 +47,7 @@ pub use container::{
     MIN_CHUNK_HEADER_LEN, SourceChroma, VERSION, chunk_header_len,
 };
 pub use decoder::{DecodedFrame, Decoder, StreamDecoder};
-pub use encoder::{Encoder, EncoderConfig, FrameStats, Packet};
+pub use encoder::{Encoder, EncoderConfig, FrameStats, Packet, Searched, Written};
 pub use error::{ConfigError, ErrorKind, StreamError};
 pub use hash::id_of;
 pub use inspect::{ChunkInfo, ChunkSpan, StreamLayout, layout, peek_chunk};

@@ -6,7 +6,9 @@
 //! in raster order with the adaptive models' exact costs; every decision reads the ones before
 //! it, so it runs on one CPU core. A searched frame is decided at every position at once — by
 //! the engine on the GPU, as matrix products and argmins — with the costs the models had
-//! before the frame, and only the entropy coding stays sequential. Its streams are ordinary
+//! before the previous frame (so that the previous frame's entropy coding can run beside this
+//! frame's search: [`crate::Encoder::accept_searched`]), and only the entropy coding stays
+//! sequential. Its streams are ordinary
 //! streams (the same format, any decoder); its choices are coarser: whole-position motion only
 //! (no fine or far motion), no same-as-left/above index in the search (the coder still codes an
 //! index that happens to equal a neighbour's as one), no beam, no lookahead or bitrate search.

@@ -1462,7 +1462,8 @@ pub(crate) fn write_counted(
 }
 
 /// The bits of each decision a search made away from the coder (the engine's device search,
-/// [`crate::SearchPlan`]) weighs, from the models' state before the frame. A search that
+/// [`crate::SearchPlan`]) weighs, from the models' state `ctx` (the encoder's, before the previous
+/// frame). A search that
 /// decides every position at once cannot know its neighbours' choices, so the contexts that
 /// read them are taken as the reference frame left them (mode and motion) or as one of two
 /// neighbours (stop flags); indices cost their bit tree's code, as if neither neighbour had
