@@ -217,17 +217,24 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     // per-frame stage times (ms) for medians: the mean includes backend warm-up (autotune)
     let (mut ms_latent, mut ms_code, mut ms_decode) = (Vec::new(), Vec::new(), Vec::new());
     // the reading and conversion on a thread ahead of the encoder network
-    let frames = std::iter::from_fn(|| match reader.next_frame() {
-        Ok(Some(f)) => {
-            let rgb = f.rgb.clone();
-            Some(Ok((f, rgb)))
+    // (each frame tagged with its reading time)
+    let frames = std::iter::from_fn(|| {
+        let t = Instant::now();
+        match reader.next_frame() {
+            Ok(Some(f)) => {
+                let rgb = f.rgb.clone();
+                Some(Ok(((f, t.elapsed()), rgb)))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
         }
-        Ok(None) => None,
-        Err(e) => Some(Err(e)),
     })
     .take(limit);
+    let mut ms_read = Vec::new();
     // the decode only feeds the report: the decisions read the integer reference
-    let compare = |input: &InputFrame, decoded: Frame, t: Duration| (psnr_pair(input, &decoded), t);
+    let compare = |(input, _): &(InputFrame, Duration), decoded: Frame, t: Duration| {
+        (psnr_pair(input, &decoded), t)
+    };
     let overlap = Overlap {
         search: a.search,
         workers: a
@@ -243,6 +250,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         |e| {
             out.write_all(&e.packet.data)?;
             total_bytes += e.packet.data.len();
+            ms_read.push(e.tag.1.as_secs_f64() * 1000.0);
             ms_latent.push(e.network.as_secs_f64() * 1000.0);
             ms_code.push(e.coding.as_secs_f64() * 1000.0);
             let psnr = match e.decoded {
@@ -314,7 +322,8 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
     )?;
     writeln!(
         report,
-        "median per frame: encoder network {:.1} ms, RVQ + entropy coding {:.1} ms{}",
+        "median per frame: reading {:.1} ms, encoder network {:.1} ms, RVQ + entropy coding {:.1} ms{}",
+        median(&mut ms_read),
         median(&mut ms_latent),
         median(&mut ms_code),
         if a.no_psnr {
