@@ -1012,6 +1012,8 @@ fn overlapped_encoding_makes_the_chunks_of_the_stages_one_after_the_other() {
         enc.accept_searched(&second, &choice2),
         Err(Error::Config(_))
     ));
+    // nor can the encoder code a frame itself meanwhile
+    assert!(matches!(enc.code(&analysis, false), Err(Error::Config(_))));
     let stale = written.clone();
     let packet = enc.finish_searched(written).unwrap();
     assert_eq!((packet.pts, packet.kind), (0, FrameKind::Key));

@@ -623,6 +623,11 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
+        if let Some(pts) = self.unfinished {
+            return Err(ConfigError::Option(format!(
+                "frame {pts} was accepted and not finished"
+            )));
+        }
         let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
         let weights = Weights {
             reuse,
