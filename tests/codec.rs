@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use vqcodec::pipeline::{
-    Decoder, Encoder, Overlap, Reconstruct, Search, StreamReader, encode_ordered, render_ordered,
+    Decoder, Encoded, Encoder, Overlap, Reconstruct, Search, StreamReader, encode_ordered,
+    render_ordered,
 };
 use vqcodec::vqc::{
     self as vqc, DecodedFrame, EncoderConfig, FIRST_FINE, FrameKind, HEADER_LEN, Header, Limits,
@@ -1048,36 +1049,32 @@ fn overlapped_encoding_makes_the_chunks_of_the_stages_one_after_the_other() {
             }
         })
     };
-    let mut enc = block_on(Encoder::new(&e, cfg.clone())).unwrap();
+    let run = |at: usize, sink: &mut dyn FnMut(Encoded<usize, ()>) -> Result<(), Stop>| {
+        let mut enc = block_on(Encoder::new(&e, cfg.clone())).unwrap();
+        encode_ordered(
+            &mut enc,
+            overlap,
+            failing(at),
+            None::<Reconstruct<'_, _, ()>>,
+            sink,
+        )
+    };
     let mut tags = Vec::new();
-    let r = encode_ordered(
-        &mut enc,
-        overlap,
-        failing(3),
-        None::<Reconstruct<'_, _, ()>>,
-        |out| {
-            assert!(out.decoded.is_none());
-            tags.push(out.tag);
-            Ok(())
-        },
-    );
+    let r = run(3, &mut |out| {
+        assert!(out.decoded.is_none());
+        tags.push(out.tag);
+        Ok(())
+    });
     // frame 2 was in the batch the error cut
     assert_eq!((r, tags), (Err(Stop::Unreadable), vec![0, 1]));
-    let mut enc = block_on(Encoder::new(&e, cfg)).unwrap();
     let mut calls = 0;
-    let r = encode_ordered(
-        &mut enc,
-        overlap,
-        failing(99),
-        None::<Reconstruct<'_, _, ()>>,
-        |_| {
-            calls += 1;
-            if calls == 2 {
-                Err(Stop::Enough)
-            } else {
-                Ok(())
-            }
-        },
-    );
+    let r = run(99, &mut |_| {
+        calls += 1;
+        if calls == 2 {
+            Err(Stop::Enough)
+        } else {
+            Ok(())
+        }
+    });
     assert_eq!((r, calls), (Err(Stop::Enough), 2));
 }

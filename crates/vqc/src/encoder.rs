@@ -623,11 +623,7 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
-        if let Some(pts) = self.unfinished {
-            return Err(ConfigError::Option(format!(
-                "frame {pts} was accepted and not finished"
-            )));
-        }
+        self.check_finished()?;
         let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
         let weights = Weights {
             reuse,
@@ -828,11 +824,7 @@ impl Encoder {
                 expected: self.latent_len(),
             });
         }
-        if let Some(pts) = self.unfinished {
-            return Err(ConfigError::Option(format!(
-                "frame {pts} was accepted and not finished"
-            )));
-        }
+        self.check_finished()?;
         let mut state = self.searched(plan, choice)?;
         let ctx = self.frame_contexts(plan.kind);
         let reference = match plan.kind {
@@ -870,7 +862,7 @@ impl Encoder {
             )));
         }
         self.unfinished = None;
-        Ok(self.account(w.kind, w.quality, w.pts, w.code, w.ctx, w.lambda, false))
+        Ok(self.account(w, false))
     }
 
     /// Writes a coded frame's chunk and moves the stream on: rate bookkeeping, statistics, the
@@ -885,7 +877,15 @@ impl Encoder {
         scene_cut: bool,
     ) -> Packet {
         let state = code.state.clone();
-        let packet = self.account(kind, quality, self.pts, code, ctx, lambda, scene_cut);
+        let written = Written {
+            kind,
+            quality,
+            lambda,
+            pts: self.pts,
+            code,
+            ctx,
+        };
+        let packet = self.account(written, scene_cut);
         // a plan made after this frame prices with the stream's own models
         self.plan_ctx = None;
         self.advance(kind, state);
@@ -904,19 +904,28 @@ impl Encoder {
         self.pts = self.pts.wrapping_add(1);
     }
 
-    /// Writes the chunk of frame `pts` and moves the rate bookkeeping, statistics and models
-    /// on.
-    #[allow(clippy::too_many_arguments)]
-    fn account(
-        &mut self,
-        kind: FrameKind,
-        quality: u8,
-        pts: u32,
-        code: FrameCode,
-        ctx: Contexts,
-        lambda: f32,
-        scene_cut: bool,
-    ) -> Packet {
+    /// Fails while a frame accepted from a search is not finished: nothing else may be coded
+    /// before it.
+    fn check_finished(&self) -> Result<(), ConfigError> {
+        match self.unfinished {
+            Some(pts) => Err(ConfigError::Option(format!(
+                "frame {pts} was accepted and not finished"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the chunk of the coded frame `w` and moves the rate bookkeeping, statistics and
+    /// models on.
+    fn account(&mut self, w: Written, scene_cut: bool) -> Packet {
+        let Written {
+            kind,
+            quality,
+            lambda,
+            pts,
+            code,
+            ctx,
+        } = w;
         let n = (self.grid.0 * self.grid.1) as f64;
         let data = write_chunk(kind, code.state.coded as u8, pts, &code.payload);
         if let Some(b) = &mut self.bucket {
