@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use vqc::bench::{Contexts, decode_frame, symbol_count, write_frame};
-use vqcodec::pipeline::Encoder;
+use vqcodec::pipeline::{Decoder, Encoder};
 use vqcodec::vqc::{Chunk, EncoderConfig, FrameKind, Limits, RateControl, TokenState};
 use vqcodec::y4m_io::{Y4mReader, open_input};
 use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on};
@@ -62,6 +62,8 @@ fn main() {
     let fine = header.fine_motion;
     let fresh = || Contexts::new(3, 7).with_fine_motion(fine);
     let mut coded: Vec<(FrameKind, TokenState, Vec<u8>)> = Vec::new();
+    // the chunks as a stream decoder reads them
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
     let mut t_decide = 0f64;
     for chunk in frames.chunks(8) {
         let analysis = block_on(analyser.analyse(chunk)).unwrap();
@@ -71,6 +73,7 @@ fn main() {
         for p in packets {
             let (c, _) = Chunk::parse(&p.data, 0, &header, &Limits::default()).unwrap();
             let payload = c.payload.to_vec();
+            chunks.push(p.data.clone());
             coded.push((p.kind, p.state, payload));
         }
     }
@@ -124,6 +127,38 @@ fn main() {
             std::hint::black_box(s);
         }
     });
+    // what a stream decoder does per chunk before its network (`Decoder::symbols`: the
+    // chunk's CRC and header, the symbols, the latent reconstructed from the codebooks in
+    // integers) and the latent handed to the network as f32 (`TokenState::latent_f32`)
+    let header_bytes = enc.header_bytes();
+    let (mut t_symbols, mut t_f32) = (0f64, 0f64);
+    for _ in 0..reps.min(20) {
+        let mut dec = Decoder::new(&engine, &header_bytes, Limits::default()).unwrap();
+        for c in &chunks {
+            let t = Instant::now();
+            let s = dec.symbols(c).expect("decodes");
+            t_symbols += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            std::hint::black_box(s.state.latent_f32());
+            t_f32 += t.elapsed().as_secs_f64();
+        }
+    }
+    let per_frame = |t: f64| t * 1e3 / (reps.min(20) * chunks.len()) as f64;
+    // of which the format crate's decoder: symbols and the latent, without the copy the
+    // stream decoder hands on
+    let mut t_vqc = 0f64;
+    for _ in 0..reps.min(20) {
+        let mut dec = vqcodec::vqc::Decoder::new(&header, None)
+            .unwrap()
+            .with_codebooks(engine.codebooks())
+            .unwrap();
+        for c in &chunks {
+            let (chunk, _) = Chunk::parse(c, 0, &header, &Limits::default()).unwrap();
+            let t = Instant::now();
+            std::hint::black_box(dec.decode(&chunk).expect("decodes"));
+            t_vqc += t.elapsed().as_secs_f64();
+        }
+    }
     println!(
         "{clip}: {} frames {w}x{h}, quality {quality}, keyint {keyint}: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
         coded.len(),
@@ -136,5 +171,11 @@ fn main() {
         symbols as f64 / t_dec / 1e6,
         t_dec * 1e3 / coded.len() as f64,
         t_decide * 1e3 / coded.len() as f64
+    );
+    println!(
+        "a stream decoder's whole symbols path (Decoder::symbols: chunk, symbols, latent) {:.2} ms/frame (of which vqc::Decoder::decode: symbols and latent {:.2}), then the latent as f32 {:.2} ms/frame",
+        per_frame(t_symbols),
+        per_frame(t_vqc),
+        per_frame(t_f32)
     );
 }
