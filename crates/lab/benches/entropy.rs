@@ -1,9 +1,9 @@
 //! Entropy coder throughput on real symbols: a clip is encoded once (network on the CPU),
 //! then its frames' symbols are entropy-coded and decoded again and again.
 //!
-//! `cargo bench -p vqcodec-lab --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY] [KEYINT]`
+//! `cargo bench -p vqcodec-lab --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY] [KEYINT] [MODEL]`
 //! (default: data/y4m/coinpen.y4m if fetched, else the checked-in carphone clip; 60; 80; 60;
-//! paths from the workspace root).
+//! base; paths from the workspace root).
 //! KEYINT 1 makes every frame a keyframe: every symbol an index, the coder's slowest case.
 
 use std::time::Instant;
@@ -47,7 +47,12 @@ fn main() {
     let keyint: u32 = args.get(3).map_or(60, |s| s.parse().expect("keyint"));
     let (frames, (num, den)) = read_clip(&clip, max);
     let (w, h) = (frames[0].width(), frames[0].height());
-    let engine = Engine::new(&Weights::embedded(ModelKind::Base), Backend::cpu("bench")).unwrap();
+    let model = match args.get(4).map(String::as_str) {
+        None | Some("base") => ModelKind::Base,
+        Some("lite") => ModelKind::Lite,
+        Some(m) => panic!("model {m}: base or lite"),
+    };
+    let engine = Engine::new(&Weights::embedded(model), Backend::cpu("bench")).unwrap();
     let cfg = EncoderConfig {
         fps_num: num.max(1),
         fps_den: den.max(1),

@@ -216,6 +216,15 @@ impl TokenState {
     /// # Panics
     /// If `books`'s shape does not match the state (a caller bug).
     pub fn reconstruct(&mut self, books: &Codebooks, prev: Option<&[i32]>) {
+        let values = self.height * self.width * books.dim();
+        self.reconstruct_on(books, prev, reconstruct_threads(values));
+    }
+
+    /// [`TokenState::reconstruct`] on `threads` threads (one: on the caller's), each computing
+    /// a band of positions: every position reads only `prev` and its own symbols, so the result
+    /// is the same for any number. [`TokenState::reconstruct`] picks the number by the latent's
+    /// size: one for small frames and in WebAssembly, up to four from 2^17 values on.
+    pub fn reconstruct_on(&mut self, books: &Codebooks, prev: Option<&[i32]>, threads: usize) {
         let (n, dim) = (self.height * self.width, books.dim());
         assert_eq!(books.levels(), self.levels, "codebook levels");
         let prev = prev.filter(|p| p.len() == n * dim);
@@ -229,7 +238,31 @@ impl TokenState {
             return;
         }
         let mut latent = vec![0i32; n * dim];
-        for (p, out) in latent.chunks_exact_mut(dim).enumerate() {
+        let band = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
+        if band >= n {
+            self.reconstruct_band(books, prev, 0, &mut latent);
+        } else {
+            let this = &*self;
+            std::thread::scope(|scope| {
+                for (k, out) in latent.chunks_mut(band * dim).enumerate() {
+                    scope.spawn(move || this.reconstruct_band(books, prev, k * band, out));
+                }
+            });
+        }
+        self.latent = latent;
+    }
+
+    /// The latent of the positions from `first` on, as many as `out` holds.
+    fn reconstruct_band(
+        &self,
+        books: &Codebooks,
+        prev: Option<&[i32]>,
+        first: usize,
+        out: &mut [i32],
+    ) {
+        let (n, dim) = (self.height * self.width, books.dim());
+        let ops = books.motion();
+        for (p, out) in (first..).zip(out.chunks_exact_mut(dim)) {
             if self.mode[p] != Mode::Intra
                 && let Some(prev) = prev
             {
@@ -255,8 +288,18 @@ impl TokenState {
                 }
             }
         }
-        self.latent = latent;
     }
+}
+
+/// Threads for a reconstruction of `values` latent values: one below 2^17 (640×360 is 57,600
+/// with the shipped models; a thread's start, tens of µs, would cost more than it saves), else
+/// up to four (1920×1080: 518,400 values, about 1.5 ms on one core of the development machine
+/// with fine motion). In WebAssembly, one.
+fn reconstruct_threads(values: usize) -> usize {
+    if cfg!(target_arch = "wasm32") || values < 1 << 17 {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// The position position `p`'s whole-position motion `m` predicts from: shifted by

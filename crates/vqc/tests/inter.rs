@@ -539,6 +539,20 @@ fn fine_motion_predicts_a_field_moving_by_pixels_and_decodes_exactly() {
         assert_eq!(f.state, p.state, "frame {}", p.pts);
         assert_eq!(f.state.latent.len(), rows * cols * DIM);
     }
+    // in bands on several threads: the same integers (fine motions, copies, residuals)
+    for p in &packets[1..] {
+        for threads in [1, 2, 3, 7, rows * cols + 5] {
+            let mut state = p.state.clone();
+            state.latent.clear();
+            let prev = &packets[p.pts as usize - 1].state.latent;
+            state.reconstruct_on(&with_maps, Some(prev), threads);
+            assert_eq!(
+                state.latent, p.state.latent,
+                "frame {}, {threads} threads",
+                p.pts
+            );
+        }
+    }
     // the symbols need no model; reconstructing needs the maps of the stream's range
     let symbols: Vec<_> = StreamDecoder::new(&stream, Limits::default(), None)
         .unwrap()
