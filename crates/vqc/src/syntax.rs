@@ -216,14 +216,13 @@ impl TokenState {
     /// # Panics
     /// If `books`'s shape does not match the state (a caller bug).
     pub fn reconstruct(&mut self, books: &Codebooks, prev: Option<&[i32]>) {
-        let values = self.height * self.width * books.dim();
-        self.reconstruct_on(books, prev, reconstruct_threads(values));
+        self.reconstruct_on(books, prev, band_threads(self.height * self.width));
     }
 
     /// [`TokenState::reconstruct`] on `threads` threads (one: on the caller's), each computing
     /// a band of positions: every position reads only `prev` and its own symbols, so the result
     /// is the same for any number. [`TokenState::reconstruct`] picks the number by the latent's
-    /// size: one for small frames and in WebAssembly, up to four from 2^17 values on.
+    /// size: one for small frames and in WebAssembly, up to four from 8,192 positions on.
     pub fn reconstruct_on(&mut self, books: &Codebooks, prev: Option<&[i32]>, threads: usize) {
         let (n, dim) = (self.height * self.width, books.dim());
         assert_eq!(books.levels(), self.levels, "codebook levels");
@@ -291,12 +290,13 @@ impl TokenState {
     }
 }
 
-/// Threads for a reconstruction of `values` latent values: one below 2^17 (640×360 is 57,600
-/// with the shipped models; a thread's start, tens of µs, would cost more than it saves), else
-/// up to four (1920×1080: 518,400 values, about 1.5 ms on one core of the development machine
-/// with fine motion). In WebAssembly, one.
-fn reconstruct_threads(values: usize) -> usize {
-    if cfg!(target_arch = "wasm32") || values < 1 << 17 {
+/// Threads for work on `positions` latent positions that each position does alone (the
+/// reconstruction, the device search's costs): one below 8,192 positions (640×360 is 3,600; a
+/// thread's start, tens of µs, would cost more than it saves), else up to four (1920×1080 is
+/// 32,400: its reconstruction with fine motion took 1.8 ms on one core of the development
+/// machine). In WebAssembly, one.
+fn band_threads(positions: usize) -> usize {
+    if cfg!(target_arch = "wasm32") || positions < 1 << 13 {
         return 1;
     }
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
@@ -1517,8 +1517,20 @@ pub(crate) fn write_counted(
 pub(crate) fn search_costs(
     ctx: &Contexts,
     kind: FrameKind,
+    sizes: (usize, usize),
+    reference: Option<&TokenState>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let threads = reference.map_or(1, |r| band_threads(r.height * r.width));
+    search_costs_on(ctx, kind, sizes, reference, threads)
+}
+
+/// [`search_costs`] with the positions' costs in bands on `threads` threads.
+fn search_costs_on(
+    ctx: &Contexts,
+    kind: FrameKind,
     (coded, size): (usize, usize),
     reference: Option<&TokenState>,
+    threads: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let levels = ctx.levels;
     let mut index = Vec::with_capacity(CLASSES * coded * size);
@@ -1545,18 +1557,36 @@ pub(crate) fn search_costs(
     if let (FrameKind::Delta, Some(r)) = (kind, reference) {
         let starts = starts(coded);
         let n = r.height * r.width;
-        mode.reserve(n * (2 + starts.len()));
-        motion.reserve(n * MOTIONS.len());
-        for p in 0..n {
-            let mc = ModeCtx::new(r, (p, p % r.width, p / r.width, r.width));
-            mode.push(mode_cost(ctx, mc, starts, Mode::Copy));
-            mode.push(mode_cost(ctx, mc, starts, Mode::Intra));
-            mode.extend(
-                starts
-                    .iter()
-                    .map(|&s| mode_cost(ctx, mc, starts, Mode::Inter(s))),
-            );
-            motion.extend((0..MOTIONS.len() as u8).map(|m| motion_cost(ctx, mc, (0, m))));
+        let (wm, wv) = (2 + starts.len(), MOTIONS.len());
+        mode = vec![0f32; n * wm];
+        motion = vec![0f32; n * wv];
+        // each position's costs read only the reference's symbols: in bands of positions, on
+        // as many threads as a reconstruction uses (the same floats either way)
+        let band = |first: usize, mode: &mut [f32], motion: &mut [f32]| {
+            let positions = mode.chunks_exact_mut(wm).zip(motion.chunks_exact_mut(wv));
+            for (p, (mode, motion)) in (first..).zip(positions) {
+                let mc = ModeCtx::new(r, (p, p % r.width, p / r.width, r.width));
+                mode[0] = mode_cost(ctx, mc, starts, Mode::Copy);
+                mode[1] = mode_cost(ctx, mc, starts, Mode::Intra);
+                for (m, &s) in mode[2..].iter_mut().zip(starts) {
+                    *m = mode_cost(ctx, mc, starts, Mode::Inter(s));
+                }
+                for (v, m) in motion.iter_mut().zip(0u8..) {
+                    *v = motion_cost(ctx, mc, (0, m));
+                }
+            }
+        };
+        let per = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
+        if per >= n {
+            band(0, &mut mode, &mut motion);
+        } else {
+            let band = &band;
+            std::thread::scope(|scope| {
+                let bands = mode.chunks_mut(per * wm).zip(motion.chunks_mut(per * wv));
+                for (k, (mode, motion)) in bands.enumerate() {
+                    scope.spawn(move || band(k * per, mode, motion));
+                }
+            });
         }
     }
     (index, stop, mode, motion)
@@ -1751,4 +1781,65 @@ pub fn decode_frame(
         ));
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delta frame's symbols that say a little of everything: intra, copies and inter from
+    /// each start, every whole-position motion, some fine and far motion.
+    fn varied_state(height: usize, width: usize) -> TokenState {
+        let (levels, coded) = (3, 3);
+        let mut s = TokenState::empty(levels, height, width, coded);
+        let n = height * width;
+        let starts = starts(coded);
+        for p in 0..n {
+            let r = (p * 7919 + p / width * 104_729) % 1009;
+            s.mode[p] = match r % 4 {
+                0 => Mode::Intra,
+                1 => Mode::Copy,
+                _ => Mode::Inter(starts[r % starts.len()]),
+            };
+            if s.mode[p] != Mode::Intra {
+                s.motion[p] = (r % (usize::from(FIRST_FINE) + 3)) as u8;
+                s.far[p] = u8::from(r % 13 == 0);
+            }
+            if let Some(first) = first_level(s.mode[p]) {
+                for l in first..coded {
+                    s.idx[l * n + p] = ((r + 31 * l) % 128) as u16;
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn the_search_costs_are_the_same_in_bands_on_several_threads() {
+        let (height, width) = (9, 13);
+        let reference = varied_state(height, width);
+        // models that have seen this frame's symbols twice, so that contexts differ in cost
+        let mut ctx = Contexts::new(3, 7).with_fine_motion(1);
+        for _ in 0..2 {
+            write_frame(&reference, FrameKind::Delta, &mut ctx);
+        }
+        let one = search_costs_on(&ctx, FrameKind::Delta, (3, 128), Some(&reference), 1);
+        assert_eq!(one.2.len(), height * width * (2 + starts(3).len()));
+        assert_eq!(one.3.len(), height * width * MOTIONS.len());
+        let distinct = |v: &[f32]| {
+            let mut v: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v.len()
+        };
+        assert!(
+            distinct(&one.2) > 10 && distinct(&one.3) > 5,
+            "the costs vary"
+        );
+        for threads in [2, 3, 8, height * width + 3] {
+            let banded =
+                search_costs_on(&ctx, FrameKind::Delta, (3, 128), Some(&reference), threads);
+            assert_eq!(banded, one, "{threads} threads");
+        }
+    }
 }
