@@ -148,6 +148,37 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
             t_read.push(r);
         }
     }
+    // of the symbols' time, the entropy decoding alone (the rest: the chunk's CRC and header,
+    // the latent's reconstruction, the copy handed on), on the same chunks after the warm-up
+    let header = vqcodec::vqc::Header::parse(&encoder.header_bytes(), &Limits::default())?;
+    let mut t_entropy_only = Vec::new();
+    let mut ctx = None;
+    for (i, c) in chunks.iter().enumerate() {
+        let (chunk, _) = vqcodec::vqc::Chunk::parse(c, 0, &header, &Limits::default())?;
+        let levels = usize::from(header.levels);
+        let fresh = || {
+            vqc::bench::Contexts::new(levels, header.codebook_bits.into())
+                .with_fine_motion(header.fine_motion)
+        };
+        let ctx = match (&mut ctx, chunk.kind) {
+            (Some(c), vqcodec::vqc::FrameKind::Delta) => c,
+            (c, _) => c.insert(fresh()),
+        };
+        let (rows, cols) = header.latent_size();
+        let s = Instant::now();
+        vqc::bench::decode_frame(
+            chunk.payload,
+            chunk.kind,
+            chunk.levels.into(),
+            (levels, rows, cols),
+            1 << header.codebook_bits,
+            ctx,
+        )
+        .map_err(anyhow::Error::msg)?;
+        if i >= warm {
+            t_entropy_only.push(ms(s));
+        }
+    }
     // the whole stream as `vqcodec decode` reads it: symbols on a thread ahead, the decoder
     // network on `workers` threads, RGB8 frames in order (a file's throughput, not a frame's
     // latency); the median of three passes, after one to warm the threads' streams
@@ -251,8 +282,9 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     let gflop = (fe + fd) * px / 1e9;
     // GFLOP per millisecond = TFLOP/s
     let net_tflops = gflop / (ne + nd);
+    let entropy_only = median(&mut t_entropy_only);
     let mut line = format!(
-        "{} {w}x{h} on {}: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} + decoder net {nd:.2} (the host's f32→RGB8 pass, which the CPU backends use, timed alone: {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
+        "{} {w}x{h} on {}: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} (the entropy decoding alone {entropy_only:.2}; the rest: the latent's reconstruction, the chunk's checks, the copy) + decoder net {nd:.2} (the host's f32→RGB8 pass, which the CPU backends use, timed alone: {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
         model.name(),
         engine.backend_kind(),
         1000.0 / enc_ms,
