@@ -1803,7 +1803,7 @@ mod tests {
             };
             if s.mode[p] != Mode::Intra {
                 s.motion[p] = (r % (usize::from(FIRST_FINE) + 3)) as u8;
-                s.far[p] = u8::from(r % 13 == 0);
+                s.far[p] = u8::from(r.is_multiple_of(13));
             }
             if let Some(first) = first_level(s.mode[p]) {
                 for l in first..coded {
