@@ -49,7 +49,9 @@ printf 'deb %s bookworm main\ndeb-src %s bookworm main\ndeb %s trixie main\ndeb-
 O=(-oDir::Etc::SourceList=$APT/sources.list -oDir::Etc::SourceParts=/dev/null -oDir::State::Lists=$APT/lists
   -oDir::Cache::pkgcache= -oDir::Cache::srcpkgcache= -oAPT::Default-Release=bookworm)
 apt_update() {
-  ls $APT/lists/*trixie*Sources* >/dev/null 2>&1 && return 0
+  # both suites' lists (a list dir holding only one of them, e.g. made by hand for one
+  # source package, made apt refuse Default-Release=bookworm)
+  ls $APT/lists/*trixie*Sources* $APT/lists/*bookworm*Packages* >/dev/null 2>&1 && return 0
   apt-get "${O[@]}" -qq update -oAcquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false \
     -oAcquire::IndexTargets::deb::Contents-all::DefaultEnabled=false
 }
