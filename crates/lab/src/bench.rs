@@ -151,20 +151,19 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     // of the symbols' time, the entropy decoding alone (the rest: the chunk's CRC and header,
     // the latent's reconstruction, the copy handed on), on the same chunks after the warm-up
     let header = vqcodec::vqc::Header::parse(&encoder.header_bytes(), &Limits::default())?;
+    let (levels, (rows, cols)) = (usize::from(header.levels), header.latent_size());
+    let fresh = || {
+        vqc::bench::Contexts::new(levels, header.codebook_bits.into())
+            .with_fine_motion(header.fine_motion)
+    };
     let mut t_entropy_only = Vec::new();
     let mut ctx = None;
     for (i, c) in chunks.iter().enumerate() {
         let (chunk, _) = vqcodec::vqc::Chunk::parse(c, 0, &header, &Limits::default())?;
-        let levels = usize::from(header.levels);
-        let fresh = || {
-            vqc::bench::Contexts::new(levels, header.codebook_bits.into())
-                .with_fine_motion(header.fine_motion)
-        };
         let ctx = match (&mut ctx, chunk.kind) {
             (Some(c), vqcodec::vqc::FrameKind::Delta) => c,
             (c, _) => c.insert(fresh()),
         };
-        let (rows, cols) = header.latent_size();
         let s = Instant::now();
         vqc::bench::decode_frame(
             chunk.payload,

@@ -834,10 +834,12 @@ impl Encoder {
         state.reconstruct(&self.books, reference);
         let (_, lambda) = searched_params(plan.quality, self.books.levels(), plan.kind);
         let searched = Searched {
-            kind: plan.kind,
-            quality: plan.quality,
-            lambda,
-            pts: self.pts,
+            frame: CodedFrame {
+                kind: plan.kind,
+                quality: plan.quality,
+                lambda,
+                pts: self.pts,
+            },
             state: state.clone(),
             distortion: choice.distortion,
             ctx: ctx.clone(),
@@ -855,10 +857,10 @@ impl Encoder {
     /// # Errors
     /// [`ConfigError::Option`] for a frame this encoder is not waiting for.
     pub fn finish_searched(&mut self, w: Written) -> Result<Packet, ConfigError> {
-        if self.unfinished != Some(w.pts) {
+        if self.unfinished != Some(w.frame.pts) {
             return Err(ConfigError::Option(format!(
                 "frame {} is not the frame accepted last",
-                w.pts
+                w.frame.pts
             )));
         }
         self.unfinished = None;
@@ -878,10 +880,12 @@ impl Encoder {
     ) -> Packet {
         let state = code.state.clone();
         let written = Written {
-            kind,
-            quality,
-            lambda,
-            pts: self.pts,
+            frame: CodedFrame {
+                kind,
+                quality,
+                lambda,
+                pts: self.pts,
+            },
             code,
             ctx,
         };
@@ -919,10 +923,13 @@ impl Encoder {
     /// models on.
     fn account(&mut self, w: Written, scene_cut: bool) -> Packet {
         let Written {
-            kind,
-            quality,
-            lambda,
-            pts,
+            frame:
+                CodedFrame {
+                    kind,
+                    quality,
+                    lambda,
+                    pts,
+                },
             code,
             ctx,
         } = w;
@@ -962,13 +969,19 @@ impl Encoder {
     }
 }
 
-/// A frame [`Encoder::accept_searched`] accepted: what its entropy coding needs.
-#[derive(Debug, Clone)]
-pub struct Searched {
+/// What a coded frame's chunk and statistics say of it besides its symbols.
+#[derive(Debug, Clone, Copy)]
+struct CodedFrame {
     kind: FrameKind,
     quality: u8,
     lambda: f32,
     pts: u32,
+}
+
+/// A frame [`Encoder::accept_searched`] accepted: what its entropy coding needs.
+#[derive(Debug, Clone)]
+pub struct Searched {
+    frame: CodedFrame,
     state: TokenState,
     distortion: f64,
     /// The models it is coded with.
@@ -980,20 +993,14 @@ impl Searched {
     /// another thread); [`Encoder::finish_searched`] makes its chunk.
     pub fn write(self) -> Written {
         let Searched {
-            kind,
-            quality,
-            lambda,
-            pts,
+            frame,
             state,
             distortion,
             mut ctx,
         } = self;
-        let (payload, bits) = write_counted(&state, kind, &mut ctx);
+        let (payload, bits) = write_counted(&state, frame.kind, &mut ctx);
         Written {
-            kind,
-            quality,
-            lambda,
-            pts,
+            frame,
             code: FrameCode {
                 payload,
                 state,
@@ -1008,10 +1015,7 @@ impl Searched {
 /// A frame [`Searched::write`] coded, for [`Encoder::finish_searched`].
 #[derive(Debug, Clone)]
 pub struct Written {
-    kind: FrameKind,
-    quality: u8,
-    lambda: f32,
-    pts: u32,
+    frame: CodedFrame,
     code: FrameCode,
     /// The models after it.
     ctx: Contexts,

@@ -92,7 +92,8 @@ impl Arith for i32 {
 
 /// One exact map product, compiled for the best vector instructions the CPU has (chosen at run
 /// time: x86-64's baseline has no 32-bit vector multiply; AVX2 does, and a reconstruction
-/// with fine motion spends most of its time here). Integer results do not depend on it.
+/// with fine motion spent most of its time here without it). Integer results do not depend
+/// on it.
 struct Product<'a> {
     /// `[2·dim][dim]`, input-major.
     rows: &'a [i32],
@@ -107,47 +108,38 @@ impl pulp::WithSimd for Product<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Product {
+            rows,
+            bias,
+            a,
+            b,
+            out,
+        } = self;
         // the shipped models' width as a constant: the sums stay in registers
-        match self.out.len() {
-            16 => self.run::<16>(),
-            _ => self.run_any(),
+        if let Ok(out) = <&mut [i32; 16]>::try_from(&mut *out) {
+            let mut acc = [0i32; 16];
+            product_into(rows, bias, (a, b), &mut acc);
+            *out = acc;
+        } else {
+            product_into(rows, bias, (a, b), out);
         }
     }
 }
 
-impl Product<'_> {
-    const ROUND: i32 = 1 << (WEIGHT_FRAC - IN_SHIFT - 1);
-
-    /// Each input scales one row of weights into all outputs at once (no sum across lanes
-    /// per output; wrapping sums do not depend on their order).
-    #[inline(always)]
-    fn run<const D: usize>(self) {
-        let mut acc = [0i32; D];
-        acc.copy_from_slice(self.bias);
-        for (&v, w) in self.a.iter().chain(self.b).zip(self.rows.chunks_exact(D)) {
-            let x = v >> IN_SHIFT;
-            for (o, &w) in acc.iter_mut().zip(w) {
-                *o = o.wrapping_add(x.wrapping_mul(w));
-            }
-        }
-        for (o, v) in self.out.iter_mut().zip(acc) {
-            *o = v.wrapping_add(Self::ROUND) >> (WEIGHT_FRAC - IN_SHIFT);
+/// `acc` = the product: each input scales one row of weights into all outputs at once (no sum
+/// across lanes per output; wrapping sums do not depend on their order).
+#[inline(always)]
+fn product_into(rows: &[i32], bias: &[i32], (a, b): (&[i32], &[i32]), acc: &mut [i32]) {
+    acc.copy_from_slice(bias);
+    for (&v, w) in a.iter().chain(b).zip(rows.chunks_exact(acc.len())) {
+        let x = v >> IN_SHIFT;
+        for (o, &w) in acc.iter_mut().zip(w) {
+            *o = o.wrapping_add(x.wrapping_mul(w));
         }
     }
-
-    #[inline(always)]
-    fn run_any(self) {
-        let dim = self.out.len();
-        self.out.copy_from_slice(self.bias);
-        for (&v, w) in self.a.iter().chain(self.b).zip(self.rows.chunks_exact(dim)) {
-            let x = v >> IN_SHIFT;
-            for (o, &w) in self.out.iter_mut().zip(w) {
-                *o = o.wrapping_add(x.wrapping_mul(w));
-            }
-        }
-        for o in self.out.iter_mut() {
-            *o = o.wrapping_add(Self::ROUND) >> (WEIGHT_FRAC - IN_SHIFT);
-        }
+    let round = 1 << (WEIGHT_FRAC - IN_SHIFT - 1);
+    for o in acc.iter_mut() {
+        *o = o.wrapping_add(round) >> (WEIGHT_FRAC - IN_SHIFT);
     }
 }
 
