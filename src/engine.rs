@@ -176,6 +176,33 @@ impl Engine {
         self.read_frames(out).await
     }
 
+    /// The decoder network's `[B, 3, H, W]` output in [0, 1] for latents (as
+    /// [`Engine::decode_latents`] takes them), not yet read back.
+    fn decoder_output(
+        &self,
+        latents: &[&[f32]],
+        width: usize,
+        height: usize,
+    ) -> Result<Tensor<4>, Error> {
+        let (lh, lw) = self.model.latent_size(height, width);
+        let d = self.config.code_dim;
+        if latents.is_empty() || latents.iter().any(|z| z.len() != lh * lw * d) {
+            return Err(Error::InvalidTokens(format!(
+                "latents of {lh}x{lw}x{d} values expected for {width}x{height} frames"
+            )));
+        }
+        let b = latents.len();
+        let data: Vec<f32> = latents.iter().flat_map(|z| z.iter().copied()).collect();
+        let z = Tensor::<4>::from_data(TensorData::new(data, [b, lh, lw, d]), &self.backend.device)
+            .permute([0, 3, 1, 2]);
+        Ok(self
+            .model
+            .decoder
+            .forward(z)
+            .slice([0..b, 0..3, 0..height, 0..width])
+            .clamp(0.0, 1.0))
+    }
+
     /// Latents → frames of `width × height`: the decoder network on latents a stream's
     /// decoder reconstructed ([`vqc::TokenState::latent_f32`]), one `rows × columns × dim`
     /// vector per frame, position-major.
@@ -189,24 +216,32 @@ impl Engine {
         width: usize,
         height: usize,
     ) -> Result<Vec<Frame>, Error> {
-        let (lh, lw) = self.model.latent_size(height, width);
-        let d = self.config.code_dim;
-        if latents.is_empty() || latents.iter().any(|z| z.len() != lh * lw * d) {
-            return Err(Error::InvalidTokens(format!(
-                "latents of {lh}x{lw}x{d} values expected for {width}x{height} frames"
-            )));
-        }
-        let b = latents.len();
-        let data: Vec<f32> = latents.iter().flat_map(|z| z.iter().copied()).collect();
-        let z = Tensor::<4>::from_data(TensorData::new(data, [b, lh, lw, d]), &self.backend.device)
-            .permute([0, 3, 1, 2]);
-        let out = self
-            .model
-            .decoder
-            .forward(z)
-            .slice([0..b, 0..3, 0..height, 0..width])
-            .clamp(0.0, 1.0);
+        let out = self.decoder_output(latents, width, height)?;
         self.read_frames(out).await
+    }
+
+    /// [`Engine::decode_latents`] as interleaved RGBA bytes (opaque alpha), `width × height × 4`
+    /// per frame: what a browser draws. The same pixels as [`Frame::to_rgba`] of that method's
+    /// frames, without the RGB frames between: on WebGPU the words read back are the RGBA
+    /// bytes already, on the CPU one pass converts the planes.
+    ///
+    /// # Errors
+    /// As [`Engine::decode_latents`].
+    pub async fn decode_latents_rgba(
+        &self,
+        latents: &[&[f32]],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let out = self.decoder_output(latents, width, height)?;
+        let [b, _, h, w] = out.dims();
+        if self.backend.kind == BackendKind::Gpu {
+            let words = read_i32(pack_rgb8(out)).await?;
+            Frame::rgba_from_packed(&words, b, h, w)
+        } else {
+            let data = read_f32(out).await?;
+            Frame::rgba_from_planar(&data, b, h, w)
+        }
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.
@@ -439,8 +474,9 @@ impl Engine {
     }
 }
 
-/// `[B, 3, H, W]` values → `[B, 1, H, W]` words `r | g << 8 | b << 16`, each channel
-/// `⌊clamp(v, 0, 1) · 255 + 0.5⌋`.
+/// `[B, 3, H, W]` values → `[B, 1, H, W]` words `r | g << 8 | b << 16 | 0xFF << 24`, each
+/// channel `⌊clamp(v, 0, 1) · 255 + 0.5⌋`: a word's little-endian bytes are the pixel's RGBA
+/// with opaque alpha ([`Frame::rgba_from_packed`]; [`Frame::from_packed`] ignores the alpha).
 pub(crate) fn pack_rgb8(out: Tensor<4>) -> Tensor<4, Int> {
     let [b, _, h, w] = out.dims();
     let q = out
@@ -450,7 +486,9 @@ pub(crate) fn pack_rgb8(out: Tensor<4>) -> Tensor<4, Int> {
         .floor()
         .int();
     let channel = |c: usize| q.clone().slice([0..b, c..c + 1, 0..h, 0..w]);
-    channel(0) + channel(1).mul_scalar(1 << 8) + channel(2).mul_scalar(1 << 16)
+    // + 0xFF << 24 as an i32 (−2^24): the 24-bit colour plus it stays in i32's range
+    let alpha = i32::from_le_bytes([0, 0, 0, 0xFF]);
+    (channel(0) + channel(1).mul_scalar(1 << 8) + channel(2).mul_scalar(1 << 16)).add_scalar(alpha)
 }
 
 /// `[B, 1, H, W]` words `r | g << 8 | b << 16` → `[B, 3, H, W]` values `channel / 255`, the
@@ -543,6 +581,9 @@ mod tests {
         let packed = Frame::from_packed(&words, 1, h, w).unwrap();
         assert_eq!(packed[0].rgb(), host[0].rgb());
         assert!(host[0].rgb().contains(&255) && host[0].rgb().contains(&0));
+        // the words' bytes are the frame's RGBA, alpha opaque
+        let rgba = Frame::rgba_from_packed(&words, 1, h, w).unwrap();
+        assert_eq!(rgba, [host[0].to_rgba()]);
     }
 
     /// Frames uploaded as 32-bit words and unpacked by tensor ops (here on the CPU backend)

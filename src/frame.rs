@@ -487,6 +487,82 @@ impl Frame {
             .collect())
     }
 
+    /// Interleaved RGBA bytes with opaque alpha, one buffer per frame, from pixels packed one
+    /// per 32-bit word `r | g << 8 | b << 16 | 0xFF << 24` (what the device's conversion reads
+    /// back, [`crate::Engine::decode_latents_rgba`]): each word's little-endian bytes are the
+    /// pixel's, so this is a copy, where [`Frame::from_packed`] then [`Frame::to_rgba`] are two
+    /// passes of three- and four-byte moves.
+    ///
+    /// # Errors
+    /// [`Error::BufferSize`] if `words` is not `batch × height × width` long.
+    pub fn rgba_from_packed(
+        words: &[i32],
+        batch: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        check_dims(width, height)?;
+        let plane = width * height;
+        check_len(batch * plane, words.len())?;
+        Ok(words
+            .chunks_exact(plane)
+            .map(|d| {
+                let mut rgba = vec![0u8; 4 * plane];
+                for (px, &v) in rgba.chunks_exact_mut(4).zip(d) {
+                    px.copy_from_slice(&v.to_le_bytes());
+                }
+                rgba
+            })
+            .collect())
+    }
+
+    /// Interleaved RGBA bytes with opaque alpha, one buffer per frame, from planar
+    /// `[B, 3, H, W]` values in [0, 1]: [`Frame::from_planar`] then [`Frame::to_rgba`] in one
+    /// pass, the same bytes.
+    ///
+    /// # Errors
+    /// [`Error::BufferSize`] if `data` is not `batch × 3 × height × width` values.
+    pub fn rgba_from_planar(
+        data: &[f32],
+        batch: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        check_dims(width, height)?;
+        let plane = width * height;
+        check_len(batch * 3 * plane, data.len())?;
+        Ok(data
+            .chunks_exact(3 * plane)
+            .map(|d| {
+                let (r, rest) = d.split_at(plane);
+                let (g, b) = rest.split_at(plane);
+                let mut rgba = vec![0u8; 4 * plane];
+                // sixteen pixels' words at a time, then their bytes, so that both loops
+                // vectorise
+                const G: usize = 16;
+                let groups = plane / G * G;
+                let word = |r: f32, g: f32, b: f32| {
+                    u32::from_le_bytes([planar_u8(r), planar_u8(g), planar_u8(b), 255])
+                };
+                for (i, px) in rgba[..4 * groups].chunks_exact_mut(4 * G).enumerate() {
+                    let (r, g, b) = (&r[i * G..][..G], &g[i * G..][..G], &b[i * G..][..G]);
+                    let mut words = [0u32; G];
+                    for k in 0..G {
+                        words[k] = word(r[k], g[k], b[k]);
+                    }
+                    for (out, w) in px.chunks_exact_mut(4).zip(words) {
+                        out.copy_from_slice(&w.to_le_bytes());
+                    }
+                }
+                for (k, out) in rgba[4 * groups..].chunks_exact_mut(4).enumerate() {
+                    let i = groups + k;
+                    out.copy_from_slice(&word(r[i], g[i], b[i]).to_le_bytes());
+                }
+                rgba
+            })
+            .collect())
+    }
+
     /// Splits planar `[B, 3, H, W]` values in [0, 1] (as read back from a tensor) into frames.
     ///
     /// # Errors
@@ -500,11 +576,7 @@ impl Frame {
         check_dims(width, height)?;
         let plane = width * height;
         check_len(batch * 3 * plane, data.len())?;
-        // `(x + 0.5) as u8` rounds half up and saturates (NaN → 0): `clamp_u8` without the
-        // libm `round` call, so that this loop vectorises (1.20 → 0.34 ms per 640×360 frame
-        // here; it was 3–4 ms of the H100 machine's decode, docs/results.md). It differs from
-        // `round` only where x·255 lies within an ulp of a half.
-        let to_u8 = |v: f32| (v * 255.0 + 0.5) as u8;
+        let to_u8 = planar_u8;
         Ok(data
             .chunks_exact(3 * plane)
             .map(|d| {
@@ -520,6 +592,16 @@ impl Frame {
             })
             .collect())
     }
+}
+
+/// A decoded value in [0, 1] → its 8-bit level. `(x + 0.5) as u8` rounds half up and saturates
+/// (NaN → 0): `clamp_u8` without the libm `round` call, so that the loops that call it
+/// vectorise (1.20 → 0.34 ms per 640×360 frame here; it was 3–4 ms of the H100 machine's
+/// decode, docs/results.md). It differs from `round` only where x·255 lies within an ulp of a
+/// half.
+#[inline]
+fn planar_u8(v: f32) -> u8 {
+    (v * 255.0 + 0.5) as u8
 }
 
 /// [`Error::BufferSize`] unless a buffer of `got` values is the `expected` length.
@@ -682,6 +764,64 @@ mod tests {
         for v in values {
             assert_eq!(clamp_u8(v), reference(v), "clamp_u8({v:e})");
         }
+    }
+
+    /// The RGBA paths (a browser's frames in and out) are the RGB frame's bytes with an opaque
+    /// alpha, by every route: from the RGB frame, from the decoder's planes in one pass, from
+    /// the device's packed words; and RGBA in drops the alpha whatever it holds.
+    #[test]
+    fn every_rgba_route_gives_the_rgb_frame_with_opaque_alpha() {
+        let mut x = 777u32;
+        let mut next = || {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            x >> 8
+        };
+        for (w, h) in [(37, 23), (1, 1), (16, 9)] {
+            let batch = 2;
+            // planes with every kind of value: in range, halfway, out of range, NaN
+            let mut planes: Vec<f32> = (0..batch * 3 * w * h)
+                .map(|_| (next() % 2600) as f32 / 2550.0 - 0.01)
+                .collect();
+            planes[0] = f32::NAN;
+            let frames = Frame::from_planar(&planes, batch, h, w).unwrap();
+            let rgba = Frame::rgba_from_planar(&planes, batch, h, w).unwrap();
+            let words: Vec<i32> = Frame::to_packed(&frames)
+                .iter()
+                .map(|v| v | i32::from_le_bytes([0, 0, 0, 0xFF]))
+                .collect();
+            let packed = Frame::rgba_from_packed(&words, batch, h, w).unwrap();
+            for (b, f) in frames.iter().enumerate() {
+                let reference: Vec<u8> = f
+                    .rgb
+                    .chunks_exact(3)
+                    .flat_map(|p| [p[0], p[1], p[2], 255])
+                    .collect();
+                assert_eq!(f.to_rgba(), reference, "to_rgba {w}x{h}");
+                assert_eq!(rgba[b], reference, "rgba_from_planar {w}x{h} frame {b}");
+                assert_eq!(packed[b], reference, "rgba_from_packed {w}x{h} frame {b}");
+                let mut any_alpha = reference.clone();
+                any_alpha
+                    .iter_mut()
+                    .skip(3)
+                    .step_by(4)
+                    .for_each(|a| *a = next() as u8);
+                assert_eq!(Frame::from_rgba(w, h, &any_alpha).unwrap(), *f);
+            }
+        }
+        assert!(matches!(
+            Frame::rgba_from_planar(&[0.0; 11], 1, 2, 2),
+            Err(Error::BufferSize {
+                expected: 12,
+                got: 11
+            })
+        ));
+        assert!(matches!(
+            Frame::rgba_from_packed(&[0; 5], 1, 2, 2),
+            Err(Error::BufferSize {
+                expected: 4,
+                got: 5
+            })
+        ));
     }
 
     #[test]

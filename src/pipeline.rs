@@ -469,17 +469,36 @@ impl Renderer {
     /// [`Error::InvalidTokens`] if the state holds no latent (decoded without codebooks) or
     /// one that does not fit the stream's size; [`Error::Backend`] if the device fails.
     pub async fn frame(&self, state: &TokenState) -> Result<Frame, Error> {
-        if state.latent.is_empty() {
-            return Err(Error::InvalidTokens(
-                "the state holds no latent (decoded without codebooks)".into(),
-            ));
-        }
-        let z = state.latent_f32();
+        let z = self.latent(state)?;
         self.engine
             .decode_latents(&[&z], self.width, self.height)
             .await?
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
+    }
+
+    /// [`Renderer::frame`] as interleaved RGBA bytes with opaque alpha (`width × height × 4`):
+    /// the same pixels as that frame's [`Frame::to_rgba`], with no RGB frame between
+    /// ([`Engine::decode_latents_rgba`]); what the browser's decoder hands to a `VideoFrame`.
+    ///
+    /// # Errors
+    /// As [`Renderer::frame`].
+    pub async fn frame_rgba(&self, state: &TokenState) -> Result<Vec<u8>, Error> {
+        let z = self.latent(state)?;
+        self.engine
+            .decode_latents_rgba(&[&z], self.width, self.height)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Backend("the model returned no frame".into()))
+    }
+
+    fn latent(&self, state: &TokenState) -> Result<Vec<f32>, Error> {
+        if state.latent.is_empty() {
+            return Err(Error::InvalidTokens(
+                "the state holds no latent (decoded without codebooks)".into(),
+            ));
+        }
+        Ok(state.latent_f32())
     }
 }
 

@@ -218,6 +218,13 @@ fn a_60_frame_gop_decodes_alike_on_every_backend_without_drift() {
             let f = f.unwrap();
             assert_eq!(f.state, p.state, "{name} frame {}", p.pts);
             let out = block_on(renderer.frame(&f.state)).unwrap();
+            // what the browser's decoder draws: the same pixels, as RGBA read back at once
+            assert_eq!(
+                block_on(renderer.frame_rgba(&f.state)).unwrap(),
+                out.to_rgba(),
+                "{name} frame {} as RGBA",
+                p.pts
+            );
             psnr.push(psnr_rgb(&out, src));
             frame = Some(out);
         }

@@ -706,16 +706,13 @@ impl VqStreamDecoder {
         let (w, h) = (self.header.width, self.header.height);
         future_to_promise(async move {
             let s = parsed.map_err(js_err)?;
-            let frame = renderer.frame(&s.state).await.map_err(js_err)?;
+            let rgba = renderer.frame_rgba(&s.state).await.map_err(js_err)?;
             Ok(object(&[
                 ("type", kind_name(s.kind).into()),
                 ("pts", s.pts.into()),
                 ("width", w.into()),
                 ("height", h.into()),
-                (
-                    "rgba",
-                    js_sys::Uint8Array::from(frame.to_rgba().as_slice()).into(),
-                ),
+                ("rgba", js_sys::Uint8Array::from(rgba.as_slice()).into()),
                 ("levels", s.state.coded.into()),
                 (
                     "tokens",

@@ -1,6 +1,8 @@
 //! Colour conversion speed: 8-bit RGB ↔ planar Y'CbCr (BT.601 limited range) as y4m input and
 //! output and the PSNR-Y pass use it (`Frame::from_yuv`, `Frame::to_yuv`), per frame size and
-//! chroma layout, and RGB ↔ RGBA as the browser's canvas frames arrive and leave. Arithmetic
+//! chroma layout, RGB ↔ RGBA as the browser's canvas frames arrive and leave, and the decoder's
+//! output (f32 planes on the CPU, packed words from the GPU) to RGBA, through an RGB frame or
+//! straight (`Frame::rgba_from_planar`, `Frame::rgba_from_packed`). Arithmetic
 //! only: the frame's content does not change the time.
 //!
 //! `cargo bench -p vqcodec-lab --bench convert -- [WxH,…] [REPEATS]` (default 1920x1080 and
@@ -56,6 +58,32 @@ fn main() {
             black_box(Frame::from_rgba(w, h, black_box(&rgba)).expect("a frame"));
         });
         println!("{w}x{h} RGBA (the browser's): RGB -> RGBA {to:.2} ms, RGBA -> RGB {from:.2} ms");
+        // the decoder's output as the browser takes it: from the CPU backend's f32 planes and
+        // from the GPU's packed words, through an RGB frame or straight to RGBA
+        let planes: Vec<f32> = (0..3 * w * h)
+            .map(|i| frame.rgb()[(i % (w * h)) * 3 + i / (w * h)] as f32 / 255.0)
+            .collect();
+        let words: Vec<i32> = Frame::to_packed(std::slice::from_ref(&frame))
+            .iter()
+            .map(|v| v | i32::from_le_bytes([0, 0, 0, 0xFF]))
+            .collect();
+        let planes_rgb = ms_per_call(repeats, || {
+            let f = Frame::from_planar(black_box(&planes), 1, h, w).expect("planes");
+            black_box(f[0].to_rgba());
+        });
+        let planes_rgba = ms_per_call(repeats, || {
+            black_box(Frame::rgba_from_planar(black_box(&planes), 1, h, w).expect("planes"));
+        });
+        let words_rgb = ms_per_call(repeats, || {
+            let f = Frame::from_packed(black_box(&words), 1, h, w).expect("words");
+            black_box(f[0].to_rgba());
+        });
+        let words_rgba = ms_per_call(repeats, || {
+            black_box(Frame::rgba_from_packed(black_box(&words), 1, h, w).expect("words"));
+        });
+        println!(
+            "{w}x{h} decoder output -> RGBA: f32 planes via RGB {planes_rgb:.2} ms, direct {planes_rgba:.2} ms; packed words via RGB {words_rgb:.2} ms, direct {words_rgba:.2} ms"
+        );
         for chroma in [Chroma::C420, Chroma::C444, Chroma::Mono] {
             let planes = frame.to_yuv(chroma);
             let to = ms_per_call(repeats, || {
