@@ -536,27 +536,11 @@ impl Frame {
             .map(|d| {
                 let (r, rest) = d.split_at(plane);
                 let (g, b) = rest.split_at(plane);
-                let mut rgba = vec![0u8; 4 * plane];
-                // sixteen pixels' words at a time, then their bytes, so that both loops
-                // vectorise
-                const G: usize = 16;
-                let groups = plane / G * G;
-                let word = |r: f32, g: f32, b: f32| {
-                    u32::from_le_bytes([planar_u8(r), planar_u8(g), planar_u8(b), 255])
-                };
-                for (i, px) in rgba[..4 * groups].chunks_exact_mut(4 * G).enumerate() {
-                    let (r, g, b) = (&r[i * G..][..G], &g[i * G..][..G], &b[i * G..][..G]);
-                    let mut words = [0u32; G];
-                    for k in 0..G {
-                        words[k] = word(r[k], g[k], b[k]);
-                    }
-                    for (out, w) in px.chunks_exact_mut(4).zip(words) {
-                        out.copy_from_slice(&w.to_le_bytes());
-                    }
-                }
-                for (k, out) in rgba[4 * groups..].chunks_exact_mut(4).enumerate() {
-                    let i = groups + k;
-                    out.copy_from_slice(&word(r[i], g[i], b[i]).to_le_bytes());
+                let mut rgba = vec![255u8; 4 * plane];
+                for (((px, &r), &g), &b) in rgba.chunks_exact_mut(4).zip(r).zip(g).zip(b) {
+                    px[0] = planar_u8(r);
+                    px[1] = planar_u8(g);
+                    px[2] = planar_u8(b);
                 }
                 rgba
             })
