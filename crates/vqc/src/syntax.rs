@@ -460,7 +460,7 @@ struct ModeCtx {
 }
 
 impl ModeCtx {
-    #[inline]
+    #[inline(always)]
     fn new(state: &TokenState, (p, x, y, width): (usize, usize, usize, usize)) -> Self {
         let mut c = Self {
             copies: 0,
