@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// The WebGPU module's host work per frame of a stream decode, on a machine without a GPU: Dawn's
+// null device (the `webgpu` npm package, `backend=null`) takes every call and does nothing, so
+// what is timed is the module's own work on the host — the symbols path in wasm, the latent's
+// upload, the readback's copies into RGBA and into JS, the calls into Dawn — with three decodes
+// in flight as benches/dawn.mjs keeps them. The frames are zeros; only the times mean anything,
+// and the GPU's own time is not in them (benches/dawn.mjs on the GPU machine has both).
+//   npm pack webgpu@0.6.2 && mkdir -p /tmp/webgpu && tar -xzf webgpu-0.6.2.tgz -C /tmp/webgpu
+//   vqcodec encode CLIP.y4m -o /tmp/s.vqc --model lite --quality 80
+//   node benches/dawn-host.mjs /tmp/webgpu/package PKG_DIR /tmp/s.vqc lite
+// PKG_DIR: a package with the WebGPU module (vqcodec.js, vqcodec_bg.wasm), format/ and
+// weights/ (scripts/build-wasm.sh's pkg). Prints ms per frame for six passes (the first warms up).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+const [dawnDir, pkgDir, streamPath, model] = process.argv.slice(2);
+const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
+Object.assign(globalThis, globals);
+globalThis.navigator ??= {};
+Object.defineProperty(globalThis.navigator, 'gpu', { value: create(['backend=null']), configurable: true });
+globalThis.Window ??= class Window {};
+const m = await import(pathToFileURL(join(pkgDir, 'vqcodec.js')).href);
+m.initSync({ module: readFileSync(join(pkgDir, 'vqcodec_bg.wasm')) });
+m.start?.();
+const fmt = await import(pathToFileURL(join(pkgDir, 'format', 'vqc.js')).href);
+fmt.initSync({ module: readFileSync(join(pkgDir, 'format', 'vqc_bg.wasm')) });
+const bytes = new Uint8Array(readFileSync(streamPath));
+const l = fmt.layout(bytes);
+const header = bytes.subarray(0, l.header.headerLength);
+const chunks = l.chunks.map((c) => bytes.subarray(c.start, c.end));
+const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
+for (let pass = 0; pass < 6; pass++) {
+  const dec = codec.decoder(header);
+  const t = performance.now();
+  const pending = [];
+  for (const c of chunks) { pending.push(dec.decode(c)); if (pending.length >= 3) await pending.shift(); }
+  while (pending.length) await pending.shift();
+  console.log(`pass ${pass}: ${((performance.now() - t) / chunks.length).toFixed(2)} ms/frame`);
+  dec.free();
+}
