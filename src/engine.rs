@@ -234,7 +234,7 @@ impl Engine {
         latents: &[&[f32]],
         width: usize,
         height: usize,
-    ) -> Result<Vec<Vec<u8>>, Error> {
+    ) -> Result<RgbaFrames, Error> {
         let out = self.decoder_output(latents, width, height)?;
         let [b, _, h, w] = out.dims();
         if self.backend.kind == BackendKind::Gpu {
@@ -242,10 +242,10 @@ impl Engine {
                 .into_data_async()
                 .await
                 .map_err(|e| Error::Backend(format!("{e:?}")));
-            rgba_from_words(data?, b, h, w)
+            RgbaFrames::from_words(data?, b, h, w)
         } else {
             let data = read_f32(out).await?;
-            Frame::rgba_from_planar(&data, b, h, w)
+            Ok(RgbaFrames::owned(Frame::rgba_from_planar(&data, b, h, w)?))
         }
     }
 
@@ -510,26 +510,79 @@ pub(crate) fn unpack_rgb8(words: Tensor<4, Int>) -> Tensor<4> {
         .div_scalar(255.0)
 }
 
-/// The RGBA frames of [`pack_rgb8`]'s words as read back: 32-bit words (what a GPU backend's
-/// integers are) are the RGBA bytes already, split per frame with one copy each (the words'
-/// conversion to a vector and [`Frame::rgba_from_packed`] were two passes: 2.6% and 3.4% of
-/// the WebGPU module's samples in a lite 1080p decode); other integer widths go through them.
-fn rgba_from_words(
-    data: TensorData,
-    batch: usize,
-    height: usize,
-    width: usize,
-) -> Result<Vec<Vec<u8>>, Error> {
-    let plane = 4 * height * width;
-    if data.dtype() == DType::I32 && data.as_bytes().len() == batch * plane && plane > 0 {
-        return Ok(data
-            .as_bytes()
-            .chunks_exact(plane)
-            .map(<[u8]>::to_vec)
-            .collect());
+/// Frames as interleaved RGBA bytes with opaque alpha, `width × height × 4` each, as
+/// [`Engine::decode_latents_rgba`] reads them back. On WebGPU this holds the read-back buffer
+/// itself: [`pack_rgb8`]'s 32-bit words are the RGBA bytes, so [`RgbaFrames::frame`] borrows
+/// them and a caller that copies the pixels elsewhere (the browser's decoder into a JS array)
+/// copies them once. (The words' conversion to a vector and [`Frame::rgba_from_packed`], then a
+/// copy per frame, were 2.6% + 3.4% and then 3.3% of the WebGPU module's samples in a lite
+/// 1080p decode.)
+#[derive(Debug, Clone)]
+pub struct RgbaFrames(RgbaStore);
+
+#[derive(Debug, Clone)]
+enum RgbaStore {
+    /// A readback of `[B, 1, H, W]` 32-bit words, and one frame's byte length.
+    Words(TensorData, usize),
+    Owned(Vec<Vec<u8>>),
+}
+
+impl RgbaFrames {
+    fn owned(frames: Vec<Vec<u8>>) -> Self {
+        Self(RgbaStore::Owned(frames))
     }
-    let words: Vec<i32> = into_vec(Ok::<_, Error>(data))?;
-    Frame::rgba_from_packed(&words, batch, height, width)
+
+    /// [`pack_rgb8`]'s words as read back: kept as they are when they are 32-bit (what a GPU
+    /// backend's integers are), else converted to bytes per frame.
+    fn from_words(
+        data: TensorData,
+        batch: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Self, Error> {
+        let frame_len = 4 * height * width;
+        if data.dtype() == DType::I32 && data.as_bytes().len() == batch * frame_len && frame_len > 0
+        {
+            return Ok(Self(RgbaStore::Words(data, frame_len)));
+        }
+        let words: Vec<i32> = into_vec(Ok::<_, Error>(data))?;
+        Ok(Self::owned(Frame::rgba_from_packed(
+            &words, batch, height, width,
+        )?))
+    }
+
+    /// How many frames.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            RgbaStore::Words(data, frame_len) => data.as_bytes().len() / frame_len,
+            RgbaStore::Owned(frames) => frames.len(),
+        }
+    }
+
+    /// Whether there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Frame `i`'s RGBA bytes, if there is a frame `i`.
+    pub fn frame(&self, i: usize) -> Option<&[u8]> {
+        match &self.0 {
+            RgbaStore::Words(data, frame_len) => data.as_bytes().chunks_exact(*frame_len).nth(i),
+            RgbaStore::Owned(frames) => frames.get(i).map(Vec::as_slice),
+        }
+    }
+
+    /// Each frame's bytes as a vector of its own.
+    pub fn into_vecs(self) -> Vec<Vec<u8>> {
+        match self.0 {
+            RgbaStore::Words(data, frame_len) => data
+                .as_bytes()
+                .chunks_exact(frame_len)
+                .map(<[u8]>::to_vec)
+                .collect(),
+            RgbaStore::Owned(frames) => frames,
+        }
+    }
 }
 
 async fn read_i32(t: Tensor<4, Int>) -> Result<Vec<i32>, Error> {
@@ -612,19 +665,24 @@ mod tests {
         // backend's integers) and as whatever this backend reads back
         let rgba = Frame::rgba_from_packed(&words, 1, h, w).unwrap();
         assert_eq!(rgba, [host[0].to_rgba()]);
+        let frames = |data: TensorData, b: usize| {
+            let f = RgbaFrames::from_words(data, b, h, w).unwrap();
+            assert_eq!(f.len(), b);
+            assert!(f.frame(b).is_none());
+            let borrowed: Vec<Vec<u8>> = (0..b).map(|i| f.frame(i).unwrap().to_vec()).collect();
+            assert_eq!(f.into_vecs(), borrowed);
+            borrowed
+        };
         let as_i32 = TensorData::new(words.clone(), [1, 1, h, w]);
-        assert_eq!(rgba_from_words(as_i32, 1, h, w).unwrap(), rgba);
+        assert_eq!(frames(as_i32, 1), rgba);
         let as_i64 = TensorData::new(words.iter().map(|&v| i64::from(v)).collect(), [1, 1, h, w]);
-        assert_eq!(rgba_from_words(as_i64, 1, h, w).unwrap(), rgba);
+        assert_eq!(frames(as_i64, 1), rgba);
         let t = Tensor::<4>::from_data(TensorData::new(data.clone(), [1, 3, h, w]), &device);
         let read = block_on(pack_rgb8(t).into_data_async()).unwrap();
-        assert_eq!(rgba_from_words(read, 1, h, w).unwrap(), rgba);
-        // two frames of a batch split in order
+        assert_eq!(frames(read, 1), rgba);
+        // two frames of a batch, in order
         let two = TensorData::new([words.clone(), words.clone()].concat(), [2, 1, h, w]);
-        assert_eq!(
-            rgba_from_words(two, 2, h, w).unwrap(),
-            [rgba[0].clone(), rgba[0].clone()]
-        );
+        assert_eq!(frames(two, 2), [rgba[0].clone(), rgba[0].clone()]);
     }
 
     /// Frames uploaded as 32-bit words and unpacked by tensor ops (here on the CPU backend)

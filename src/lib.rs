@@ -36,7 +36,7 @@ pub mod web;
 pub use backend::{Backend, BackendKind, BackendRequest};
 #[cfg(not(target_arch = "wasm32"))]
 pub use engine::block_on;
-pub use engine::{Engine, RoundTrip, Tokens};
+pub use engine::{Engine, RgbaFrames, RoundTrip, Tokens};
 pub use error::{Error, ErrorKind};
 pub use frame::{Chroma, Frame, psnr_rgb, psnr_y};
 pub use model::{ModelId, ModelKind, VqVae, VqVaeConfig, Weights};

@@ -26,7 +26,7 @@ use vqc::{EncoderConfig, FrameKind, Header, Limits, Packet, StreamDecoder, Token
 
 #[cfg(not(target_arch = "wasm32"))]
 use crate::block_on;
-use crate::{Engine, Error, Frame};
+use crate::{Engine, Error, Frame, RgbaFrames};
 
 /// The encoder network's output for a batch of frames: one latent (`rows × columns × dim`,
 /// position-major) per frame. It does not depend on the quality or the codebook, so one analysis
@@ -477,19 +477,24 @@ impl Renderer {
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
     }
 
-    /// [`Renderer::frame`] as interleaved RGBA bytes with opaque alpha (`width × height × 4`):
-    /// the same pixels as that frame's [`Frame::to_rgba`], with no RGB frame between
+    /// [`Renderer::frame`] as interleaved RGBA bytes with opaque alpha (`width × height × 4`),
+    /// one frame (`.frame(0)`): the same pixels as that frame's [`Frame::to_rgba`], with no RGB
+    /// frame between and, on WebGPU, the read-back buffer itself
     /// ([`Engine::decode_latents_rgba`]); what the browser's decoder hands to a `VideoFrame`.
     ///
     /// # Errors
     /// As [`Renderer::frame`].
-    pub async fn frame_rgba(&self, state: &TokenState) -> Result<Vec<u8>, Error> {
+    pub async fn frame_rgba(&self, state: &TokenState) -> Result<RgbaFrames, Error> {
         let z = self.latent(state)?;
-        self.engine
+        let frames = self
+            .engine
             .decode_latents_rgba(&[&z], self.width, self.height)
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Backend("the model returned no frame".into()))
+            .await?;
+        if frames.len() == 1 {
+            Ok(frames)
+        } else {
+            Err(Error::Backend("the model returned no frame".into()))
+        }
     }
 
     fn latent(&self, state: &TokenState) -> Result<Vec<f32>, Error> {

@@ -712,7 +712,10 @@ impl VqStreamDecoder {
                 ("pts", s.pts.into()),
                 ("width", w.into()),
                 ("height", h.into()),
-                ("rgba", js_sys::Uint8Array::from(rgba.as_slice()).into()),
+                (
+                    "rgba",
+                    js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default()).into(),
+                ),
                 ("levels", s.state.coded.into()),
                 (
                     "tokens",
