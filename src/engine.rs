@@ -241,8 +241,8 @@ impl Engine {
             let data = pack_rgb8(out)
                 .into_data_async()
                 .await
-                .map_err(|e| Error::Backend(format!("{e:?}")));
-            RgbaFrames::from_words(data?, b, h, w)
+                .map_err(|e| Error::Backend(format!("{e:?}")))?;
+            RgbaFrames::from_words(data, b, h, w)
         } else {
             let data = read_f32(out).await?;
             Ok(RgbaFrames::owned(Frame::rgba_from_planar(&data, b, h, w)?))

@@ -472,18 +472,9 @@ impl Frame {
         height: usize,
         width: usize,
     ) -> Result<Vec<Frame>, Error> {
-        check_dims(width, height)?;
-        let plane = width * height;
-        check_len(batch * plane, words.len())?;
-        Ok(words
-            .chunks_exact(plane)
-            .map(|d| {
-                let mut rgb = vec![0u8; 3 * plane];
-                for (px, &v) in rgb.chunks_exact_mut(3).zip(d) {
-                    px.copy_from_slice(&v.to_le_bytes()[..3]);
-                }
-                Frame { width, height, rgb }
-            })
+        Ok(interleave_packed::<3>(words, batch, height, width)?
+            .into_iter()
+            .map(|rgb| Frame { width, height, rgb })
             .collect())
     }
 
@@ -501,19 +492,7 @@ impl Frame {
         height: usize,
         width: usize,
     ) -> Result<Vec<Vec<u8>>, Error> {
-        check_dims(width, height)?;
-        let plane = width * height;
-        check_len(batch * plane, words.len())?;
-        Ok(words
-            .chunks_exact(plane)
-            .map(|d| {
-                let mut rgba = vec![0u8; 4 * plane];
-                for (px, &v) in rgba.chunks_exact_mut(4).zip(d) {
-                    px.copy_from_slice(&v.to_le_bytes());
-                }
-                rgba
-            })
-            .collect())
+        interleave_packed::<4>(words, batch, height, width)
     }
 
     /// Interleaved RGBA bytes with opaque alpha, one buffer per frame, from planar
@@ -528,23 +507,7 @@ impl Frame {
         height: usize,
         width: usize,
     ) -> Result<Vec<Vec<u8>>, Error> {
-        check_dims(width, height)?;
-        let plane = width * height;
-        check_len(batch * 3 * plane, data.len())?;
-        Ok(data
-            .chunks_exact(3 * plane)
-            .map(|d| {
-                let (r, rest) = d.split_at(plane);
-                let (g, b) = rest.split_at(plane);
-                let mut rgba = vec![255u8; 4 * plane];
-                for (((px, &r), &g), &b) in rgba.chunks_exact_mut(4).zip(r).zip(g).zip(b) {
-                    px[0] = planar_u8(r);
-                    px[1] = planar_u8(g);
-                    px[2] = planar_u8(b);
-                }
-                rgba
-            })
-            .collect())
+        interleave_planar::<4>(data, batch, height, width)
     }
 
     /// Splits planar `[B, 3, H, W]` values in [0, 1] (as read back from a tensor) into frames.
@@ -557,25 +520,61 @@ impl Frame {
         height: usize,
         width: usize,
     ) -> Result<Vec<Frame>, Error> {
-        check_dims(width, height)?;
-        let plane = width * height;
-        check_len(batch * 3 * plane, data.len())?;
-        let to_u8 = planar_u8;
-        Ok(data
-            .chunks_exact(3 * plane)
-            .map(|d| {
-                let (r, rest) = d.split_at(plane);
-                let (g, b) = rest.split_at(plane);
-                let mut rgb = vec![0u8; 3 * plane];
-                for (((px, &r), &g), &b) in rgb.chunks_exact_mut(3).zip(r).zip(g).zip(b) {
-                    px[0] = to_u8(r);
-                    px[1] = to_u8(g);
-                    px[2] = to_u8(b);
-                }
-                Frame { width, height, rgb }
-            })
+        Ok(interleave_planar::<3>(data, batch, height, width)?
+            .into_iter()
+            .map(|rgb| Frame { width, height, rgb })
             .collect())
     }
+}
+
+/// Planar `[B, 3, H, W]` values in [0, 1] → per frame, `N` bytes a pixel: its 8-bit R, G, B
+/// ([`planar_u8`]) and, where `N` is 4, an opaque alpha.
+fn interleave_planar<const N: usize>(
+    data: &[f32],
+    batch: usize,
+    height: usize,
+    width: usize,
+) -> Result<Vec<Vec<u8>>, Error> {
+    check_dims(width, height)?;
+    let plane = width * height;
+    check_len(batch * 3 * plane, data.len())?;
+    Ok(data
+        .chunks_exact(3 * plane)
+        .map(|d| {
+            let (r, rest) = d.split_at(plane);
+            let (g, b) = rest.split_at(plane);
+            let mut out = vec![if N == 4 { 255 } else { 0 }; N * plane];
+            for (((px, &r), &g), &b) in out.chunks_exact_mut(N).zip(r).zip(g).zip(b) {
+                px[0] = planar_u8(r);
+                px[1] = planar_u8(g);
+                px[2] = planar_u8(b);
+            }
+            out
+        })
+        .collect())
+}
+
+/// Pixels packed one per 32-bit word (`r | g << 8 | b << 16 | a << 24`) → per frame, each
+/// word's first `N` little-endian bytes: RGB for 3, RGBA for 4.
+fn interleave_packed<const N: usize>(
+    words: &[i32],
+    batch: usize,
+    height: usize,
+    width: usize,
+) -> Result<Vec<Vec<u8>>, Error> {
+    check_dims(width, height)?;
+    let plane = width * height;
+    check_len(batch * plane, words.len())?;
+    Ok(words
+        .chunks_exact(plane)
+        .map(|d| {
+            let mut out = vec![0u8; N * plane];
+            for (px, &v) in out.chunks_exact_mut(N).zip(d) {
+                px.copy_from_slice(&v.to_le_bytes()[..N]);
+            }
+            out
+        })
+        .collect())
 }
 
 /// A decoded value in [0, 1] → its 8-bit level. `(x + 0.5) as u8` rounds half up and saturates
