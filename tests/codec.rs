@@ -739,6 +739,37 @@ fn hostile_headers_are_refused_before_anything_is_allocated() {
             .with_codebooks(e.codebooks()),
         Err(StreamError::ModelMismatch { .. })
     ));
+    // slices: none, more than the format's 16, more than the latent rows are malformed; a
+    // header that claims slices its chunks were not coded in costs those chunks, no more
+    let rows = header.latent_size().0;
+    for slices in [0u8, 17, rows as u8 + 1] {
+        assert!(
+            matches!(
+                StreamDecoder::new(
+                    &rewrite(Header {
+                        slices,
+                        ..header.clone()
+                    }),
+                    Limits::default(),
+                    Some(&info)
+                ),
+                Err(StreamError::Malformed(m)) if m.contains("slices")
+            ),
+            "{slices} slices"
+        );
+    }
+    assert_eq!(header.slices, 1, "a small clip is coded in one slice");
+    let claimed = rewrite(Header {
+        slices: 3,
+        ..header.clone()
+    });
+    let items: Vec<_> = StreamDecoder::new(&claimed, Limits::default(), Some(&info))
+        .unwrap()
+        .with_codebooks(e.codebooks())
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), frames.len());
+    assert!(items.iter().any(Result::is_err));
     // a caller's own limits apply too
     let small = Limits {
         max_width: 100,

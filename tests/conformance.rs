@@ -24,7 +24,7 @@ mod common;
 const DIR: &str = "tests/conformance";
 
 /// The vectors: name, what they exercise.
-const VECTORS: [(&str, &str); 5] = [
+const VECTORS: [(&str, &str); 6] = [
     (
         "key-delta",
         "lite, 64x48, 6 frames of carphone, quality 80, keyframe every 3: key and delta frames, copies and inter residuals",
@@ -40,6 +40,10 @@ const VECTORS: [(&str, &str); 5] = [
     (
         "pan",
         "lite, 64x48, a window panning 16 pixels a frame over the same frames, quality 80, keyframe every 3: far motions",
+    ),
+    (
+        "slices",
+        "key-delta coded in 3 slices of 2 latent rows each: every slice with its own models and coder, the slices' lengths before them",
     ),
     (
         "damaged",
@@ -87,6 +91,7 @@ fn encode(name: &str, engine: &Engine, frames: &[Frame]) -> Vec<u8> {
     };
     let config = match name {
         "key-delta" | "damaged" | "pan" => base,
+        "slices" => EncoderConfig { slices: 3, ..base },
         "bitrate" => EncoderConfig {
             rate: RateControl::Bitrate(40.0),
             ..base

@@ -1,9 +1,9 @@
 //! The entropy decoder on arbitrary payloads, past the CRC that shields it in a stream: the
-//! first bytes pick a frame geometry, the rest is decoded as a keyframe and then as a delta
-//! frame against it, and both are reconstructed to latents with a codebook (and, for a fine-motion
-//! range the first byte picks, motion maps of extreme values). Typed errors only,
-//! no panic, indices always inside the codebook, a position's levels present exactly from its
-//! mode's first level up to its stop.
+//! first bytes pick a frame geometry and its slices (1 to 4), the rest is decoded as a keyframe
+//! and then as a delta frame against it, and both are reconstructed to latents with a codebook
+//! (and, for a fine-motion range the first byte picks, motion maps of extreme values). Typed
+//! errors only, no panic, indices always inside the codebook, a position's levels present
+//! exactly from its mode's first level up to its stop.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -59,6 +59,8 @@ fuzz_target!(|data: &[u8]| {
     let fine = (data[0] / 4) % (vqc::MAX_FINE_RANGE + 1);
     let coded = usize::from(data[1]) % levels + 1;
     let (h, w) = (usize::from(data[2] % 24) + 1, usize::from(data[3] % 24) + 1);
+    // 1 to 4 slices (at most one per row): the slices' lengths are read from the payload too
+    let slices = (usize::from(data[3] / 24) % 4 + 1).min(h);
     let bits = 7u32;
     let size = 1usize << bits;
     let payload = &data[4..];
@@ -82,7 +84,9 @@ fuzz_target!(|data: &[u8]| {
             .with_motion(MotionOps::new(fine, dim, &maps).unwrap())
             .unwrap();
     }
-    let mut ctx = Contexts::new(levels, bits).with_fine_motion(fine);
+    let mut ctx = Contexts::new(levels, bits)
+        .with_fine_motion(fine)
+        .with_slices(slices);
     let key = decode_frame(
         payload,
         FrameKind::Key,

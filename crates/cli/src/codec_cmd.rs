@@ -57,6 +57,12 @@ pub struct EncodeArgs {
     /// fewer in busy texture (λ per block by its Y' variance, as x264's AQ).
     #[arg(long, default_value_t = vqcodec::vqc::DEFAULT_AQ, value_parser = parse_aq)]
     pub aq: f64,
+    /// Slices per frame, 1 to 16 (0: one per 8,192 latent positions, at most 8): bands of
+    /// rows coded apart, which a decoder with several cores decodes at once, for slightly
+    /// larger files.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=vqcodec::vqc::MAX_SLICES as i64))]
+    pub slices: u8,
     /// Where the encoder makes its choices: `host` (the CPU, position after position with the
     /// entropy coder's exact costs: the smallest files) or `device` (every position of a frame
     /// at once on the backend's device: fast on a GPU, larger files; whole-position motion
@@ -167,6 +173,7 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
         },
         aq: a.aq,
         codebook: codebook.clone(),
+        slices: a.slices,
     };
     let fps = f64::from(config.fps_num) / f64::from(config.fps_den);
     let mut encoder = block_on(Encoder::new(&engine, config)).with_context(|| {

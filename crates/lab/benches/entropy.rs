@@ -1,9 +1,9 @@
 //! Entropy coder throughput on real symbols: a clip is encoded once (network on the CPU),
 //! then its frames' symbols are entropy-coded and decoded again and again.
 //!
-//! `cargo bench -p vqcodec-lab --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY] [KEYINT] [MODEL]`
+//! `cargo bench -p vqcodec-lab --bench entropy -- [CLIP.y4m] [FRAMES] [QUALITY] [KEYINT] [MODEL] [SLICES]`
 //! (default: data/y4m/coinpen.y4m if fetched, else the checked-in carphone clip; 60; 80; 60;
-//! base; paths from the workspace root).
+//! base; 0, the encoder's default for the size; paths from the workspace root).
 //! KEYINT 1 makes every frame a keyframe: every symbol an index, the coder's slowest case.
 
 use std::time::Instant;
@@ -52,12 +52,14 @@ fn main() {
         Some("lite") => ModelKind::Lite,
         Some(m) => panic!("model {m}: base or lite"),
     };
+    let slices: u8 = args.get(5).map_or(0, |s| s.parse().expect("slices"));
     let engine = Engine::new(&Weights::embedded(model), Backend::cpu("bench")).unwrap();
     let cfg = EncoderConfig {
         fps_num: num.max(1),
         fps_den: den.max(1),
         rate: RateControl::Quality(quality),
         keyint,
+        slices,
         ..EncoderConfig::new(w as u32, h as u32)
     };
     let mut enc = block_on(Encoder::new(&engine, cfg)).unwrap();
@@ -65,7 +67,7 @@ fn main() {
     // the models the stream's frames are coded with (the shipped weights carry fine motion)
     let header = enc.header().clone();
     let fine = header.fine_motion;
-    let fresh = || Contexts::new(3, 7).with_fine_motion(fine);
+    let fresh = || Contexts::for_header(&header);
     let mut coded: Vec<(FrameKind, TokenState, Vec<u8>)> = Vec::new();
     // the chunks as a stream decoder reads them
     let mut chunks: Vec<Vec<u8>> = Vec::new();
@@ -165,8 +167,9 @@ fn main() {
         }
     }
     println!(
-        "{clip}: {} frames {w}x{h}, quality {quality}, keyint {keyint}: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
+        "{clip}: {} frames {w}x{h}, quality {quality}, keyint {keyint}, {} slices: {symbols} symbols in {bytes} payload bytes ({:.3} bits/symbol)",
         coded.len(),
+        header.slices,
         bytes as f64 * 8.0 / symbols as f64
     );
     println!(

@@ -46,6 +46,18 @@ pub struct BenchArgs {
     /// Backend: auto, wgpu or cpu.
     #[arg(long, default_value = "auto")]
     pub backend: BackendRequest,
+    /// Slices per frame (as `vqcodec encode --slices`; 0: the encoder's default for the size).
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=vqcodec::vqc::MAX_SLICES as i64))]
+    pub slices: u8,
+}
+
+/// The encoder's settings of a case: the defaults for the size, with `a`'s slices.
+fn bench_config(w: usize, h: usize, a: &BenchArgs) -> Result<EncoderConfig> {
+    Ok(EncoderConfig {
+        slices: a.slices,
+        ..EncoderConfig::new(u32::try_from(w)?, u32::try_from(h)?)
+    })
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize)> {
@@ -88,10 +100,7 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     let frames: Vec<Frame> = (0..warm + a.frames.max(1))
         .map(|t| synthetic(w, h, t))
         .collect();
-    let mut encoder = block_on(Encoder::new(
-        engine,
-        EncoderConfig::new(u32::try_from(w)?, u32::try_from(h)?),
-    ))?;
+    let mut encoder = block_on(Encoder::new(engine, bench_config(w, h, a)?))?;
     // the same frames again with the search on the device (vqcodec encode --search device)
     let mut on_device = encoder.clone();
     let analyser = encoder.analyser();
@@ -152,10 +161,7 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     // the latent's reconstruction, the copy handed on), on the same chunks after the warm-up
     let header = vqcodec::vqc::Header::parse(&encoder.header_bytes(), &Limits::default())?;
     let (levels, (rows, cols)) = (usize::from(header.levels), header.latent_size());
-    let fresh = || {
-        vqc::bench::Contexts::new(levels, header.codebook_bits.into())
-            .with_fine_motion(header.fine_motion)
-    };
+    let fresh = || vqc::bench::Contexts::for_header(&header);
     let mut t_entropy_only = Vec::new();
     let mut ctx = None;
     for (i, c) in chunks.iter().enumerate() {
@@ -213,10 +219,7 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     let mut t_enc_stream: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for pass in 0..4 {
         for (k, n) in [1, workers].into_iter().enumerate() {
-            let mut enc = block_on(Encoder::new(
-                engine,
-                EncoderConfig::new(u32::try_from(w)?, u32::try_from(h)?),
-            ))?;
+            let mut enc = block_on(Encoder::new(engine, bench_config(w, h, a)?))?;
             let overlap = Overlap {
                 search: Search::Device,
                 workers: n,
@@ -283,9 +286,10 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     let net_tflops = gflop / (ne + nd);
     let entropy_only = median(&mut t_entropy_only);
     let mut line = format!(
-        "{} {w}x{h} on {}: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} (the entropy decoding alone {entropy_only:.2}; the rest: the latent's reconstruction, the chunk's checks, the copy) + decoder net {nd:.2} (the host's f32→RGB8 pass, which the CPU backends use, timed alone: {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
+        "{} {w}x{h} on {}, {} slices: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} (the entropy decoding alone {entropy_only:.2}; the rest: the latent's reconstruction, the chunk's checks, the copy) + decoder net {nd:.2} (the host's f32→RGB8 pass, which the CPU backends use, timed alone: {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
         model.name(),
         engine.backend_kind(),
+        encoder.header().slices,
         1000.0 / enc_ms,
         px / enc_ms / 1000.0,
         1000.0 / dec_ms,

@@ -28,7 +28,7 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
     let stream = StreamDecoder::new(bytes, Limits::default(), None)?;
     let h = stream.header();
     let mut text = format!(
-        "header {}x{} fps {}/{} levels {} bits {} downsample {} model {:016x} codebook {:016x}\n",
+        "header {}x{} fps {}/{} levels {} bits {} downsample {} slices {} model {:016x} codebook {:016x}\n",
         h.width,
         h.height,
         h.fps_num,
@@ -36,6 +36,7 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
         h.levels,
         h.codebook_bits,
         h.downsample,
+        h.slices,
         h.model_id,
         h.codebook_id
     );

@@ -10,7 +10,7 @@ use crate::patch::CodebookPatch;
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 7;
+pub const VERSION: u16 = 8;
 /// Bytes in a sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
 /// Header flag: a codebook block follows the fixed header (issue 6).
@@ -37,7 +37,7 @@ fn varint_len(v: u32) -> usize {
     }
 }
 
-fn put_varint(b: &mut Vec<u8>, mut v: u32) {
+pub(crate) fn put_varint(b: &mut Vec<u8>, mut v: u32) {
     while v >= 0x80 {
         b.push((v as u8) | 0x80);
         v >>= 7;
@@ -190,6 +190,10 @@ pub struct Header {
     /// motion); the model's motion maps must have this range (docs/bitstream.md, "Fine
     /// motion").
     pub fine_motion: u8,
+    /// Slices each frame is coded in, 1..=[`crate::MAX_SLICES`] and at most the latent rows:
+    /// bands of latent rows coded apart, each with its own models (docs/bitstream.md,
+    /// "Slices"), so that a decoder may decode them at once.
+    pub slices: u8,
     /// Codebook levels adapted to this stream's footage (`vqcodec adapt`), carried after the
     /// fixed header; a decoder draws the stream's indices from these levels instead of the
     /// model's own.
@@ -258,7 +262,7 @@ impl Header {
             0, // colour: RGB from BT.601 limited-range Y'CbCr
             self.chroma as u8,
             self.fine_motion,
-            0,
+            self.slices,
             0,
         ]);
         let crc = crc32fast::hash(&b);
@@ -335,12 +339,13 @@ impl Header {
             chroma: SourceChroma::from_u8(bytes[52])
                 .ok_or_else(|| StreamError::Malformed(format!("chroma code {}", bytes[52])))?,
             fine_motion: bytes[53],
+            slices: bytes[54],
             codebook: None,
         };
-        if bytes[54] != 0 || bytes[55] != 0 {
+        if bytes[55] != 0 {
             return Err(StreamError::Unsupported(format!(
-                "reserved header bytes {:#x} {:#x}",
-                bytes[54], bytes[55]
+                "reserved header byte {:#x}",
+                bytes[55]
             )));
         }
         if bytes[51] != 0 {
@@ -459,6 +464,14 @@ impl Header {
             return Err(StreamError::Malformed(format!(
                 "downsample {}",
                 self.downsample
+            )));
+        }
+        let rows = self.latent_size().0;
+        if !(1..=crate::MAX_SLICES.min(rows)).contains(&usize::from(self.slices)) {
+            return Err(StreamError::Malformed(format!(
+                "{} slices on {rows} latent rows (1 to {} here)",
+                self.slices,
+                crate::MAX_SLICES.min(rows)
             )));
         }
         Ok(())
@@ -763,6 +776,7 @@ mod tests {
             downsample: 8,
             chroma: SourceChroma::C420,
             fine_motion: 0,
+            slices: 1,
             codebook: None,
         };
         let limits = Limits::default();

@@ -37,8 +37,7 @@ impl Decoder {
         }
         Ok(Self {
             grid: header.latent_size(),
-            ctx: Contexts::new(header.levels.into(), header.codebook_bits.into())
-                .with_fine_motion(header.fine_motion),
+            ctx: Contexts::for_header(header),
             header: header.clone(),
             prev: None,
             books: None,
@@ -102,8 +101,7 @@ impl Decoder {
             });
         }
         if chunk.kind == FrameKind::Key {
-            self.ctx = Contexts::new(levels, self.header.codebook_bits.into())
-                .with_fine_motion(self.header.fine_motion);
+            self.ctx = Contexts::for_header(&self.header);
         }
         let result = decode_frame(
             chunk.payload,

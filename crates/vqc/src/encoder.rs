@@ -55,6 +55,11 @@ pub struct EncoderConfig {
     /// Codebook levels adapted to the footage (the engine's `adapt`): the encoder quantises
     /// with them and the header carries them, so every decoder uses them too.
     pub codebook: Option<CodebookPatch>,
+    /// Slices each frame is coded in (bands of latent rows coded apart, which a decoder may
+    /// decode at once, for a little more rate), 1..=[`crate::MAX_SLICES`] and at most the
+    /// latent rows; 0: one per [`crate::SLICE_POSITIONS`] latent positions, at most 8
+    /// ([`crate::default_slices`]).
+    pub slices: u8,
 }
 
 impl EncoderConfig {
@@ -76,6 +81,7 @@ impl EncoderConfig {
             lookahead: crate::DEFAULT_LOOKAHEAD,
             aq: crate::DEFAULT_AQ,
             codebook: None,
+            slices: 0,
         }
     }
 }
@@ -140,7 +146,6 @@ pub struct Encoder {
     header: Header,
     books: Codebooks,
     grid: (usize, usize),
-    bits: u32,
     ctx: Contexts,
     /// The models the last frame coded from a search ([`Encoder::accept_searched`]) started
     /// from: what [`Encoder::plan`] prices the next frame's delta choices with (one frame
@@ -304,6 +309,14 @@ impl Encoder {
             downsample: model.downsample as u8,
             chroma: config.chroma,
             fine_motion: books.fine_range(),
+            slices: match config.slices {
+                0 => {
+                    let s = model.downsample.max(1);
+                    let (w, h) = (config.width as usize, config.height as usize);
+                    crate::syntax::default_slices(h.div_ceil(s), w.div_ceil(s)) as u8
+                }
+                n => n,
+            },
             codebook: None,
         }
         .with_codebook(config.codebook.clone());
@@ -320,13 +333,12 @@ impl Encoder {
         let written = (header.byte_len() as u64, 0);
         Ok(Self {
             grid: header.latent_size(),
-            ctx: Contexts::new(model.levels, bits).with_fine_motion(header.fine_motion),
+            ctx: Contexts::for_header(&header),
             plan_ctx: None,
             unfinished: None,
             config,
             header,
             books,
-            bits,
             prev: None,
             pts: 0,
             since_key: 0,
@@ -738,8 +750,7 @@ impl Encoder {
     /// there), else the stream's.
     fn frame_contexts(&self, kind: FrameKind) -> Contexts {
         match kind {
-            FrameKind::Key => Contexts::new(self.books.levels(), self.bits)
-                .with_fine_motion(self.header.fine_motion),
+            FrameKind::Key => Contexts::for_header(&self.header),
             FrameKind::Delta => self.ctx.clone(),
         }
     }

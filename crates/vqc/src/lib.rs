@@ -60,8 +60,8 @@ pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
 pub use search::{SearchChoice, SearchPlan};
 pub use syntax::{
-    FAR_COUNT, FAR_RANGE, FIRST_FINE, INTER_STARTS, MOTIONS, Mode, NONE, SymbolBits, TokenState,
-    far_offset,
+    FAR_COUNT, FAR_RANGE, FIRST_FINE, INTER_STARTS, MAX_SLICES, MOTIONS, Mode, NONE,
+    SLICE_POSITIONS, SymbolBits, TokenState, default_slices, far_offset, slice_rows,
 };
 
 /// The sizes and id of the model a stream is made for.

@@ -42,8 +42,8 @@ pub const MAX_AQ: f64 = 1.0;
 pub const MAX_FRAMERATE: f64 = 1000.0;
 
 /// `{width, height, framerate?, quality? | bitrate? (bit/s), keyInterval?, sceneCut?, effort?,
-/// lookahead?, aq?, search?}`, as JavaScript values: [`EncoderOptions::config`] checks that sizes,
-/// quality, key interval, effort and lookahead are integers in range, `aq` a number in range and
+/// lookahead?, aq?, search?, slices?}`, as JavaScript values: [`EncoderOptions::config`] checks
+/// that sizes, quality, key interval, effort, lookahead and slices are integers in range, `aq` a number in range and
 /// `search` `"host"` or `"device"`, so every message about them comes from here.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -85,6 +85,11 @@ pub struct EncoderOptions {
     /// files; no lookahead, a quality rather than a bitrate): [`EncoderOptions::search_on_device`].
     #[serde(default)]
     pub search: Option<String>,
+    /// Slices per frame, 0..=[`crate::MAX_SLICES`] (default 0: by the frame's size,
+    /// [`crate::default_slices`]): bands of rows a decoder with several cores decodes at once,
+    /// for slightly larger files (`EncoderConfig::slices`).
+    #[serde(default)]
+    pub slices: Option<f64>,
 }
 
 /// `v` as an integer in `lo..=hi`, or why not.
@@ -193,6 +198,10 @@ impl EncoderOptions {
             Some(n) => integer("lookahead", n, 0, MAX_LOOKAHEAD)?,
             None => DEFAULT_LOOKAHEAD,
         };
+        let slices = match self.slices {
+            Some(n) => integer("slices", n, 0, crate::MAX_SLICES as u32)? as u8,
+            None => 0,
+        };
         let aq = match self.aq {
             Some(a) if (0.0..=MAX_AQ).contains(&a) => a,
             Some(a) => {
@@ -216,6 +225,7 @@ impl EncoderOptions {
             lookahead,
             aq,
             codebook: None,
+            slices,
         })
     }
 }
@@ -274,6 +284,12 @@ mod tests {
             ..opts(640.0, 360.0)
         };
         assert_eq!(off.config().unwrap().aq, 0.0);
+        assert_eq!(c.slices, 0, "slices by the frame's size unless given");
+        let sliced = EncoderOptions {
+            slices: Some(4.0),
+            ..opts(8.0, 8.0)
+        };
+        assert_eq!(sliced.config().unwrap().slices, 4);
         assert_eq!(c.rate, RateControl::Quality(DEFAULT_QUALITY));
         assert_eq!(fps_fraction(30000.0 / 1001.0).unwrap(), (30000, 1001));
         assert_eq!(fps_fraction(29.97).unwrap(), (29970, 1000));
@@ -323,6 +339,14 @@ mod tests {
             },
             EncoderOptions {
                 lookahead: Some(2.5),
+                ..o()
+            },
+            EncoderOptions {
+                slices: Some(17.0),
+                ..o()
+            },
+            EncoderOptions {
+                slices: Some(1.5),
                 ..o()
             },
             EncoderOptions {

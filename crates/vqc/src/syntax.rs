@@ -25,6 +25,10 @@
 //! parent class: the top 4 bits of the position's index one level up in this frame, or none
 //! (the first level it codes)
 //! ```
+//! A frame of several slices (the header's count; [`slice_rows`]) codes each slice's rows as
+//! above, as if its first row were the frame's first, with its own models and range coder; its
+//! payload starts with the byte lengths of all slices but the last, as varints.
+//!
 //! The latent a decoder reconstructs at a position (fixed point, [`LATENT_FRAC_BITS`]) is the
 //! sum, in level order, of its codes — added to the previous frame's latent at the position
 //! its motion points to for inter positions; a copy is that previous latent itself.
@@ -142,6 +146,19 @@ impl TokenState {
             motion: vec![0; height * width],
             far: vec![0; height * width],
             latent: Vec::new(),
+        }
+    }
+
+    /// Puts the symbols of `part` (a state of the same width and levels holding some of this
+    /// frame's rows) in at row `first`.
+    fn put_rows(&mut self, part: &TokenState, first: usize) {
+        let (n, m) = (self.height * self.width, part.height * part.width);
+        let a = first * self.width;
+        self.mode[a..a + m].copy_from_slice(&part.mode);
+        self.motion[a..a + m].copy_from_slice(&part.motion);
+        self.far[a..a + m].copy_from_slice(&part.far);
+        for l in 0..self.levels {
+            self.idx[l * n + a..l * n + a + m].copy_from_slice(&part.idx[l * m..(l + 1) * m]);
         }
     }
 
@@ -354,9 +371,75 @@ impl Class {
     }
 }
 
-/// Adaptive models of one stream; reset at every keyframe.
+/// Adaptive models of one stream: one set per slice of the frame's rows
+/// ([`Contexts::with_slices`]), each carried from frame to frame; all reset at every keyframe.
 #[derive(Debug, Clone)]
 pub struct Contexts {
+    slices: Vec<Models>,
+}
+
+/// The most slices a frame may be coded in (docs/bitstream.md, "Slices").
+pub const MAX_SLICES: usize = 16;
+
+/// Positions per slice the encoder aims at by default: a slice's models learn from fewer
+/// symbols than a whole frame's, so frames are cut only where each slice keeps thousands of
+/// positions (1920×1080 at 8 pixels a position: 32,400 positions, 4 slices; 640×360: 1).
+pub const SLICE_POSITIONS: usize = 8192;
+
+/// The slices an encoder cuts a `rows × columns` latent grid into by default: one per
+/// [`SLICE_POSITIONS`] positions (rounded up), at most 8 and at most one per row.
+pub fn default_slices(rows: usize, columns: usize) -> usize {
+    (rows * columns)
+        .div_ceil(SLICE_POSITIONS)
+        .clamp(1, 8)
+        .min(rows.max(1))
+}
+
+/// The latent rows of slice `k` of `slices` on a grid of `rows` rows: `⌊k·rows/slices⌋` up to
+/// `⌊(k+1)·rows/slices⌋`.
+pub fn slice_rows(rows: usize, slices: usize, k: usize) -> std::ops::Range<usize> {
+    k * rows / slices..(k + 1) * rows / slices
+}
+
+impl Contexts {
+    /// Fresh models for `levels` levels of `2^bits` codes, one slice.
+    pub fn new(levels: usize, bits: u32) -> Self {
+        Self {
+            slices: vec![Models::new(levels, bits)],
+        }
+    }
+
+    /// The same models for a stream whose fine-motion range is `range` (0: none).
+    pub fn with_fine_motion(mut self, range: u8) -> Self {
+        for m in &mut self.slices {
+            m.set_fine_motion(range);
+        }
+        self
+    }
+
+    /// Fresh models for frames coded in `slices` slices (1..=[`MAX_SLICES`]), each a copy of
+    /// the first slice's models as they are.
+    ///
+    /// # Panics
+    /// For 0 or more than [`MAX_SLICES`] slices (a caller bug: headers are checked first).
+    pub fn with_slices(mut self, slices: usize) -> Self {
+        assert!((1..=MAX_SLICES).contains(&slices), "{slices} slices");
+        let first = self.slices.swap_remove(0);
+        self.slices = vec![first; slices];
+        self
+    }
+
+    /// Fresh models for the stream `header` describes (reset to these at every keyframe).
+    pub fn for_header(header: &crate::Header) -> Self {
+        Self::new(header.levels.into(), header.codebook_bits.into())
+            .with_fine_motion(header.fine_motion)
+            .with_slices(header.slices.into())
+    }
+}
+
+/// The adaptive models of one slice.
+#[derive(Debug, Clone)]
+struct Models {
     levels: usize,
     copy: [BitModel; 3],
     intra: [BitModel; 3],
@@ -384,9 +467,9 @@ pub struct Contexts {
 /// (0, 1 or 2).
 const STOP_CTX: usize = 3;
 
-impl Contexts {
+impl Models {
     /// Fresh models for `levels` levels of `2^bits` codes.
-    pub fn new(levels: usize, bits: u32) -> Self {
+    fn new(levels: usize, bits: u32) -> Self {
         Self {
             levels,
             copy: [BitModel::new(); 3],
@@ -410,14 +493,13 @@ impl Contexts {
         }
     }
 
-    /// The same models for a stream whose fine-motion range is `range` (0: none).
-    pub fn with_fine_motion(mut self, range: u8) -> Self {
+    /// Fine motion of range `range` pixels (0: none) for fresh models.
+    fn set_fine_motion(&mut self, range: u8) {
         self.fine_range = range;
         if range > 0 {
             let bits = usize::BITS - (fine_count(range) - 1).leading_zeros();
             self.fine_tree = BitTree::new(bits);
         }
-        self
     }
 
     /// Context of the stop flag of `level` at position `p` from where the positions already
@@ -494,7 +576,7 @@ type Motion = (u8, u8);
 
 /// Bits to code motion `(far, m)` (after a copy or inter mode).
 #[inline]
-fn motion_cost(ctx: &Contexts, mc: ModeCtx, (far, m): Motion) -> f32 {
+fn motion_cost(ctx: &Models, mc: ModeCtx, (far, m): Motion) -> f32 {
     let moved = ctx.moved[mc.moved];
     if far == 0 && m == 0 {
         return moved.cost(false);
@@ -517,7 +599,7 @@ fn far_candidates(mc: ModeCtx) -> usize {
 
 /// Bits to code a nonzero far motion: "the same as a neighbour's" (and which), or its value.
 #[inline]
-fn far_value_cost(ctx: &Contexts, mc: ModeCtx, far: u8) -> f32 {
+fn far_value_cost(ctx: &Models, mc: ModeCtx, far: u8) -> f32 {
     let n = far_candidates(mc);
     if n == 0 {
         return ctx.far_tree.cost(u32::from(far - 1));
@@ -538,7 +620,7 @@ fn far_value_cost(ctx: &Contexts, mc: ModeCtx, far: u8) -> f32 {
 
 /// Bits to code a nonzero shift `m`.
 #[inline]
-fn shift_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
+fn shift_cost(ctx: &Models, mc: ModeCtx, m: u8) -> f32 {
     let mut bits = 0.0;
     if ctx.fine_range > 0 {
         bits += ctx.fine[mc.fine].cost(m >= FIRST_FINE);
@@ -550,7 +632,7 @@ fn shift_cost(ctx: &Contexts, mc: ModeCtx, m: u8) -> f32 {
     }
 }
 
-fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, (far, m): Motion) {
+fn write_motion(enc: &mut RangeEncoder, ctx: &mut Models, mc: ModeCtx, (far, m): Motion) {
     enc.encode(&mut ctx.moved[mc.moved], far != 0 || m != 0);
     if far == 0 && m == 0 {
         return;
@@ -587,7 +669,7 @@ fn write_motion(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, (far, m
 
 fn read_motion(
     dec: &mut RangeDecoder<'_>,
-    ctx: &mut Contexts,
+    ctx: &mut Models,
     mc: ModeCtx,
 ) -> Result<Motion, String> {
     if !dec.decode(&mut ctx.moved[mc.moved]) {
@@ -631,7 +713,7 @@ pub(crate) fn starts(coded: usize) -> &'static [u8] {
 
 /// Bits to code `mode` (a delta frame's position).
 #[inline]
-fn mode_cost(ctx: &Contexts, mc: ModeCtx, starts: &[u8], mode: Mode) -> f32 {
+fn mode_cost(ctx: &Models, mc: ModeCtx, starts: &[u8], mode: Mode) -> f32 {
     let copy = ctx.copy[mc.copies];
     if mode == Mode::Copy {
         return copy.cost(true);
@@ -653,7 +735,7 @@ fn mode_cost(ctx: &Contexts, mc: ModeCtx, starts: &[u8], mode: Mode) -> f32 {
     bits
 }
 
-fn write_mode(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, starts: &[u8], mode: Mode) {
+fn write_mode(enc: &mut RangeEncoder, ctx: &mut Models, mc: ModeCtx, starts: &[u8], mode: Mode) {
     enc.encode(&mut ctx.copy[mc.copies], mode == Mode::Copy);
     if mode == Mode::Copy || starts.is_empty() {
         return;
@@ -669,7 +751,7 @@ fn write_mode(enc: &mut RangeEncoder, ctx: &mut Contexts, mc: ModeCtx, starts: &
     }
 }
 
-fn read_mode(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, mc: ModeCtx, starts: &[u8]) -> Mode {
+fn read_mode(dec: &mut RangeDecoder<'_>, ctx: &mut Models, mc: ModeCtx, starts: &[u8]) -> Mode {
     if dec.decode(&mut ctx.copy[mc.copies]) {
         return Mode::Copy;
     }
@@ -748,7 +830,7 @@ impl Neighbours {
 
 /// Bits to code `v` as a new index (parent context `pc`).
 #[inline]
-fn index_cost(ctx: &Contexts, n: &Neighbours, pc: usize, v: u16) -> f32 {
+fn index_cost(ctx: &Models, n: &Neighbours, pc: usize, v: u16) -> f32 {
     let mut bits = 0.0;
     if let Some(l) = n.left {
         let m = ctx.same_left[n.left_ctx()];
@@ -768,7 +850,7 @@ fn index_cost(ctx: &Contexts, n: &Neighbours, pc: usize, v: u16) -> f32 {
 }
 
 #[inline]
-fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, pc: usize, v: u16) {
+fn write_index(enc: &mut RangeEncoder, ctx: &mut Models, n: &Neighbours, pc: usize, v: u16) {
     if let Some(l) = n.left {
         enc.encode(&mut ctx.same_left[n.left_ctx()], v == l);
         if v == l {
@@ -785,7 +867,7 @@ fn write_index(enc: &mut RangeEncoder, ctx: &mut Contexts, n: &Neighbours, pc: u
 }
 
 #[inline]
-fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Contexts, n: &Neighbours, pc: usize) -> u16 {
+fn read_index(dec: &mut RangeDecoder<'_>, ctx: &mut Models, n: &Neighbours, pc: usize) -> u16 {
     if let Some(l) = n.left
         && dec.decode(&mut ctx.same_left[n.left_ctx()])
     {
@@ -912,277 +994,301 @@ pub fn encode_frame(
     let latent_moved = to_search(latent);
     let latent = latent_moved.as_deref().unwrap_or(latent);
     let starts = starts(coded);
-    let mut state = TokenState::empty(levels, height, width, coded);
-    let mut end = vec![0u8; n];
-    let mut enc = RangeEncoder::new();
-    let mut chain = Chain::new(coded, dim, params.beam);
-    let mut distortion = 0f64;
-    let mut bits = SymbolBits::default();
-    let fine = books.motion().filter(|_| ctx.fine_range > 0);
+    let fine = books.motion().filter(|_| ctx.slices[0].fine_range > 0);
     if let Some(ops) = fine {
-        assert_eq!(ops.range(), ctx.fine_range, "the models' fine-motion range");
+        assert_eq!(
+            ops.range(),
+            ctx.slices[0].fine_range,
+            "the models' fine-motion range"
+        );
     }
-    let (mut fine_pred, mut fine_f32, mut fine_s, mut far_f32) = (
-        vec![0i32; dim],
-        vec![0f32; dim],
-        vec![0f32; dim],
-        vec![0f32; dim],
-    );
-    for p in 0..n {
-        let (y, x) = (p / width, p % width);
-        let at = (p, x, y, width);
-        let z = &latent[p * dim..(p + 1) * dim];
-        let lambda = params.lambda * params.lambda_scale.map_or(1.0, |s| s[p]);
-        let pos = Position {
-            at,
-            n,
-            kind,
-            lambda,
-        };
-        let (mode, motion, stop_at, error) = match &prev {
-            None => {
-                let (stop_at, error, _) =
-                    chain.run(z, None, 0, search, ctx, (&state, &end), &pos, 0.0);
-                chain.best.copy_from_slice(&chain.idx);
-                (Mode::Intra, (0, 0), stop_at, error)
-            }
-            Some(prev) => {
-                let mc = ModeCtx::new(&state, at);
-                let sq =
-                    |v: &[f32]| -> f32 { z.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum() };
-                let whole_at = |q: usize| &prev[q * dim..(q + 1) * dim];
-                // each motion's prediction error (a copy's error), once
-                let mut err = [0f32; MOTIONS.len()];
-                for (m, e) in err.iter_mut().enumerate() {
-                    *e = sq(whole_at(shifted(p, width, height, m as u8)));
+    // each slice of rows with its own models and coder, on threads when the frame is large:
+    // its positions' contexts see the positions of their own slice only, and its state holds
+    // its own rows (`q` a position in the slice, `p` in the frame, where the latents are read)
+    let slices = ctx.slices.len();
+    let coded_slices = on_slices(&mut ctx.slices, slice_threads(n, slices), |k, ctx| {
+        let rows = slice_rows(height, slices, k);
+        let n = rows.len() * width;
+        let mut state = TokenState::empty(levels, rows.len(), width, coded);
+        let mut end = vec![0u8; n];
+        let mut chain = Chain::new(coded, dim, params.beam);
+        let mut distortion = 0f64;
+        let mut bits = SymbolBits::default();
+        let (mut fine_pred, mut fine_f32, mut fine_s, mut far_f32) = (
+            vec![0i32; dim],
+            vec![0f32; dim],
+            vec![0f32; dim],
+            vec![0f32; dim],
+        );
+        let mut enc = RangeEncoder::new();
+        for q in 0..n {
+            let p = rows.start * width + q;
+            let (y, x) = (q / width, q % width);
+            let at = (q, x, y, width);
+            let z = &latent[p * dim..(p + 1) * dim];
+            let lambda = params.lambda * params.lambda_scale.map_or(1.0, |s| s[p]);
+            let pos = Position {
+                at,
+                n,
+                kind,
+                lambda,
+            };
+            let (mode, motion, stop_at, error) = match &prev {
+                None => {
+                    let (stop_at, error, _) =
+                        chain.run(z, None, 0, search, ctx, (&state, &end), &pos, 0.0);
+                    chain.best.copy_from_slice(&chain.idx);
+                    (Mode::Intra, (0, 0), stop_at, error)
                 }
-                // the motions tried: none, and the shift whose prediction is closest (with the
-                // bits of saying so) when that is another
-                let mut moved = (0u8, f32::INFINITY);
-                for m in 1..MOTIONS.len() as u8 {
-                    if shifted(p, width, height, m) == p {
-                        continue; // clamped at the edge: the same prediction as no motion
+                Some(prev) => {
+                    let mc = ModeCtx::new(&state, at);
+                    let sq = |v: &[f32]| -> f32 {
+                        z.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum()
+                    };
+                    let whole_at = |q: usize| &prev[q * dim..(q + 1) * dim];
+                    // each motion's prediction error (a copy's error), once
+                    let mut err = [0f32; MOTIONS.len()];
+                    for (m, e) in err.iter_mut().enumerate() {
+                        *e = sq(whole_at(shifted(p, width, height, m as u8)));
                     }
-                    let j = err[usize::from(m)] + lambda * motion_cost(ctx, mc, (0, m));
-                    if j < moved.1 {
-                        moved = (m, j);
+                    // the motions tried: none, and the shift whose prediction is closest (with the
+                    // bits of saying so) when that is another
+                    let mut moved = (0u8, f32::INFINITY);
+                    for m in 1..MOTIONS.len() as u8 {
+                        if shifted(p, width, height, m) == p {
+                            continue; // clamped at the edge: the same prediction as no motion
+                        }
+                        let j = err[usize::from(m)] + lambda * motion_cost(ctx, mc, (0, m));
+                        if j < moved.1 {
+                            moved = (m, j);
+                        }
                     }
-                }
-                // the fine motions (pixels, through the model's maps) worth trying at position
-                // `b`, with their (approximate) errors, where the prediction without them leaves
-                // more error than saying "fine motion" costs
-                let mut fine_at = |b: usize, far: u8, e_none: f32, best: &mut (u8, f32)| {
-                    if let (Some(ops), Some(_)) = (fine, reference)
-                        && e_none > lambda * motion_cost(ctx, mc, (far, FIRST_FINE))
-                    {
-                        let raw = prev_raw.as_deref().unwrap_or_default();
-                        let f = fine_search(
-                            ops,
-                            raw,
-                            (width, height),
-                            (b % width, b / width),
-                            z,
-                            (&mut fine_f32, &mut fine_s),
-                            metric,
-                        );
-                        for (d, e) in f.into_iter().flatten() {
-                            let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
-                            let j = e + lambda * motion_cost(ctx, mc, (far, m));
-                            if j < best.1 {
-                                *best = (m, j);
+                    // the fine motions (pixels, through the model's maps) worth trying at position
+                    // `b`, with their (approximate) errors, where the prediction without them leaves
+                    // more error than saying "fine motion" costs
+                    let mut fine_at = |b: usize, far: u8, e_none: f32, best: &mut (u8, f32)| {
+                        if let (Some(ops), Some(_)) = (fine, reference)
+                            && e_none > lambda * motion_cost(ctx, mc, (far, FIRST_FINE))
+                        {
+                            let raw = prev_raw.as_deref().unwrap_or_default();
+                            let f = fine_search(
+                                ops,
+                                raw,
+                                (width, height),
+                                (b % width, b / width),
+                                z,
+                                (&mut fine_f32, &mut fine_s),
+                                metric,
+                            );
+                            for (d, e) in f.into_iter().flatten() {
+                                let m = FIRST_FINE + fine_index(ops.range(), d) as u8;
+                                let j = e + lambda * motion_cost(ctx, mc, (far, m));
+                                if j < best.1 {
+                                    *best = (m, j);
+                                }
                             }
                         }
-                    }
-                };
-                fine_at(p, 0, err[0], &mut moved);
-                // far motions: the previous latent up to FAR_RANGE positions away, where the
-                // best motion so far costs more than saying "far" does; the one of least
-                // `error + λ·bits` if it beats that motion, then fine motions around it
-                let cheapest = if mc.fars[0] != 0 { mc.fars[0] } else { 1 };
-                let j_none = err[0] + lambda * motion_cost(ctx, mc, (0, 0));
-                let j_best = moved.1.min(j_none);
-                let mut far = (0u8, 0u8, j_best);
-                if j_best > lambda * motion_cost(ctx, mc, (cheapest, 0)) {
-                    // the bits every far motion costs at least (its value's may be few)
-                    let floor = lambda
-                        * (ctx.moved[mc.moved].cost(true)
-                            + ctx.far[mc.far].cost(true)
-                            + ctx.far_more.cost(false));
-                    // `error + λ·bits` of far motion `k` if it beats `far`: the error summed four
-                    // values at a time above the floor, given up once it cannot; then the bits
-                    let try_far = |k: u8, far: &mut (u8, u8, f32)| {
-                        let q = displaced(p, width, height, k);
-                        if q == p {
-                            return;
-                        }
-                        let mut e = floor;
-                        for (a, b) in z.chunks(4).zip(whole_at(q).chunks(4)) {
-                            e += a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
-                            if e >= far.2 {
+                    };
+                    fine_at(p, 0, err[0], &mut moved);
+                    // far motions: the previous latent up to FAR_RANGE positions away, where the
+                    // best motion so far costs more than saying "far" does; the one of least
+                    // `error + λ·bits` if it beats that motion, then fine motions around it
+                    let cheapest = if mc.fars[0] != 0 { mc.fars[0] } else { 1 };
+                    let j_none = err[0] + lambda * motion_cost(ctx, mc, (0, 0));
+                    let j_best = moved.1.min(j_none);
+                    let mut far = (0u8, 0u8, j_best);
+                    if j_best > lambda * motion_cost(ctx, mc, (cheapest, 0)) {
+                        // the bits every far motion costs at least (its value's may be few)
+                        let floor = lambda
+                            * (ctx.moved[mc.moved].cost(true)
+                                + ctx.far[mc.far].cost(true)
+                                + ctx.far_more.cost(false));
+                        // `error + λ·bits` of far motion `k` if it beats `far`: the error summed four
+                        // values at a time above the floor, given up once it cannot; then the bits
+                        let try_far = |k: u8, far: &mut (u8, u8, f32)| {
+                            let q = displaced(p, width, height, k);
+                            if q == p {
                                 return;
                             }
+                            let mut e = floor;
+                            for (a, b) in z.chunks(4).zip(whole_at(q).chunks(4)) {
+                                e += a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
+                                if e >= far.2 {
+                                    return;
+                                }
+                            }
+                            let j = e - floor + lambda * motion_cost(ctx, mc, (k, 0));
+                            if j < far.2 {
+                                *far = (k, 0, j);
+                            }
+                        };
+                        // the neighbours' far motions first (cheap to say), then every displacement
+                        for k in mc.fars.into_iter().filter(|&k| k != 0) {
+                            try_far(k, &mut far);
                         }
-                        let j = e - floor + lambda * motion_cost(ctx, mc, (k, 0));
-                        if j < far.2 {
-                            *far = (k, 0, j);
+                        for k in 1..=FAR_COUNT as u8 {
+                            try_far(k, &mut far);
+                        }
+                        if far.0 != 0 {
+                            let b = displaced(p, width, height, far.0);
+                            let mut best = (0u8, far.2);
+                            fine_at(b, far.0, sq(whole_at(b)), &mut best);
+                            far.1 = best.0;
+                        }
+                    }
+                    // the kept fine predictions, exactly as the decoder makes them
+                    let mut exact = |(f, m): Motion, pred: &mut [f32]| -> f32 {
+                        let (Some(ops), Some(r)) = (fine, reference) else {
+                            return f32::INFINITY;
+                        };
+                        let b = displaced(p, width, height, f);
+                        let d = fine_motion(ops.range(), usize::from(m - FIRST_FINE));
+                        ops.predict(
+                            &r.latent,
+                            (width, height),
+                            (b % width, b / width),
+                            d,
+                            &mut fine_pred,
+                        );
+                        for (o, &v) in fine_s.iter_mut().zip(&fine_pred) {
+                            *o = v as f32 * LATENT_SCALE;
+                        }
+                        match metric {
+                            Some(mt) => mt.apply(&fine_s, pred),
+                            None => pred.copy_from_slice(&fine_s),
+                        }
+                        sq(pred)
+                    };
+                    let err_fine = if moved.0 >= FIRST_FINE {
+                        exact((0, moved.0), &mut fine_f32)
+                    } else {
+                        f32::INFINITY
+                    };
+                    let err_far = match far {
+                        (0, _, _) => f32::INFINITY,
+                        (f, 0, _) => sq(whole_at(displaced(p, width, height, f))),
+                        (f, m, _) => exact((f, m), &mut far_f32),
+                    };
+                    let err_of = |(f, m): Motion| match (f, m) {
+                        (0, m) if m >= FIRST_FINE => err_fine,
+                        (0, m) => err[usize::from(m)],
+                        _ => err_far,
+                    };
+                    let pred_at = |(f, m): Motion| -> &[f32] {
+                        match (f, m) {
+                            (0, m) if m >= FIRST_FINE => &fine_f32[..],
+                            (0, m) => whole_at(shifted(p, width, height, m)),
+                            (f, 0) => whole_at(displaced(p, width, height, f)),
+                            _ => &far_f32[..],
                         }
                     };
-                    // the neighbours' far motions first (cheap to say), then every displacement
-                    for k in mc.fars.into_iter().filter(|&k| k != 0) {
-                        try_far(k, &mut far);
-                    }
-                    for k in 1..=FAR_COUNT as u8 {
-                        try_far(k, &mut far);
-                    }
-                    if far.0 != 0 {
-                        let b = displaced(p, width, height, far.0);
-                        let mut best = (0u8, far.2);
-                        fine_at(b, far.0, sq(whole_at(b)), &mut best);
-                        far.1 = best.0;
-                    }
-                }
-                // the kept fine predictions, exactly as the decoder makes them
-                let mut exact = |(f, m): Motion, pred: &mut [f32]| -> f32 {
-                    let (Some(ops), Some(r)) = (fine, reference) else {
-                        return f32::INFINITY;
-                    };
-                    let b = displaced(p, width, height, f);
-                    let d = fine_motion(ops.range(), usize::from(m - FIRST_FINE));
-                    ops.predict(
-                        &r.latent,
-                        (width, height),
-                        (b % width, b / width),
-                        d,
-                        &mut fine_pred,
-                    );
-                    for (o, &v) in fine_s.iter_mut().zip(&fine_pred) {
-                        *o = v as f32 * LATENT_SCALE;
-                    }
-                    match metric {
-                        Some(mt) => mt.apply(&fine_s, pred),
-                        None => pred.copy_from_slice(&fine_s),
-                    }
-                    sq(pred)
-                };
-                let err_fine = if moved.0 >= FIRST_FINE {
-                    exact((0, moved.0), &mut fine_f32)
-                } else {
-                    f32::INFINITY
-                };
-                let err_far = match far {
-                    (0, _, _) => f32::INFINITY,
-                    (f, 0, _) => sq(whole_at(displaced(p, width, height, f))),
-                    (f, m, _) => exact((f, m), &mut far_f32),
-                };
-                let err_of = |(f, m): Motion| match (f, m) {
-                    (0, m) if m >= FIRST_FINE => err_fine,
-                    (0, m) => err[usize::from(m)],
-                    _ => err_far,
-                };
-                let pred_at = |(f, m): Motion| -> &[f32] {
-                    match (f, m) {
-                        (0, m) if m >= FIRST_FINE => &fine_f32[..],
-                        (0, m) => whole_at(shifted(p, width, height, m)),
-                        (f, 0) => whole_at(displaced(p, width, height, f)),
-                        _ => &far_f32[..],
-                    }
-                };
-                let mut motions = [(0u8, 0u8); 3];
-                let mut tried = 1;
-                if moved.1 < j_none {
-                    motions[tried] = (0, moved.0);
-                    tried += 1;
-                }
-                if far.0 != 0 {
-                    let j = err_far + lambda * motion_cost(ctx, mc, (far.0, far.1));
-                    if j < j_best {
-                        motions[tried] = (far.0, far.1);
+                    let mut motions = [(0u8, 0u8); 3];
+                    let mut tried = 1;
+                    if moved.1 < j_none {
+                        motions[tried] = (0, moved.0);
                         tried += 1;
                     }
+                    if far.0 != 0 {
+                        let j = err_far + lambda * motion_cost(ctx, mc, (far.0, far.1));
+                        if j < j_best {
+                            motions[tried] = (far.0, far.1);
+                            tried += 1;
+                        }
+                    }
+                    let motions = &motions[..tried];
+                    // a plain copy is always a valid choice, whatever the costs compare to (a
+                    // non-finite latent makes every comparison false)
+                    let copy_j = |m: Motion| {
+                        let e = err_of(m);
+                        let bits = mode_cost(ctx, mc, starts, Mode::Copy) + motion_cost(ctx, mc, m);
+                        (e, e + lambda * bits)
+                    };
+                    let (e0, j0) = copy_j((0, 0));
+                    let mut best = (Mode::Copy, (0u8, 0u8), 0usize, e0, j0);
+                    for &m in &motions[1..] {
+                        let (e, j) = copy_j(m);
+                        if j < best.4 {
+                            best = (Mode::Copy, m, 0, e, j);
+                        }
+                    }
+                    let candidates = std::iter::once((Mode::Intra, (0u8, 0u8))).chain(
+                        motions
+                            .iter()
+                            .flat_map(|&m| starts.iter().map(move |&s| (Mode::Inter(s), m))),
+                    );
+                    for (mode, m) in candidates {
+                        let mut mbits = mode_cost(ctx, mc, starts, mode);
+                        if mode != Mode::Intra {
+                            mbits += motion_cost(ctx, mc, m);
+                        }
+                        if lambda * mbits >= best.4 {
+                            continue;
+                        }
+                        let first = first_level(mode).unwrap_or(0);
+                        let base = (mode != Mode::Intra).then(|| pred_at(m));
+                        let (stop_at, e, j) =
+                            chain.run(z, base, first, search, ctx, (&state, &end), &pos, mbits);
+                        if j < best.4 {
+                            best = (mode, m, stop_at, e, j);
+                            chain.best.copy_from_slice(&chain.idx);
+                        }
+                    }
+                    (best.0, best.1, best.2, best.3)
                 }
-                let motions = &motions[..tried];
-                // a plain copy is always a valid choice, whatever the costs compare to (a
-                // non-finite latent makes every comparison false)
-                let copy_j = |m: Motion| {
-                    let e = err_of(m);
-                    let bits = mode_cost(ctx, mc, starts, Mode::Copy) + motion_cost(ctx, mc, m);
-                    (e, e + lambda * bits)
-                };
-                let (e0, j0) = copy_j((0, 0));
-                let mut best = (Mode::Copy, (0u8, 0u8), 0usize, e0, j0);
-                for &m in &motions[1..] {
-                    let (e, j) = copy_j(m);
-                    if j < best.4 {
-                        best = (Mode::Copy, m, 0, e, j);
-                    }
+            };
+            // write what was chosen
+            if kind == FrameKind::Delta {
+                let mc = ModeCtx::new(&state, at);
+                bits.mode += f64::from(mode_cost(ctx, mc, starts, mode));
+                write_mode(&mut enc, ctx, mc, starts, mode);
+                if mode != Mode::Intra {
+                    bits.motion += f64::from(motion_cost(ctx, mc, motion));
+                    write_motion(&mut enc, ctx, mc, motion);
                 }
-                let candidates = std::iter::once((Mode::Intra, (0u8, 0u8))).chain(
-                    motions
-                        .iter()
-                        .flat_map(|&m| starts.iter().map(move |&s| (Mode::Inter(s), m))),
-                );
-                for (mode, m) in candidates {
-                    let mut mbits = mode_cost(ctx, mc, starts, mode);
-                    if mode != Mode::Intra {
-                        mbits += motion_cost(ctx, mc, m);
-                    }
-                    if lambda * mbits >= best.4 {
-                        continue;
-                    }
-                    let first = first_level(mode).unwrap_or(0);
-                    let base = (mode != Mode::Intra).then(|| pred_at(m));
-                    let (stop_at, e, j) =
-                        chain.run(z, base, first, search, ctx, (&state, &end), &pos, mbits);
-                    if j < best.4 {
-                        best = (mode, m, stop_at, e, j);
-                        chain.best.copy_from_slice(&chain.idx);
-                    }
-                }
-                (best.0, best.1, best.2, best.3)
             }
-        };
-        // write what was chosen
-        if kind == FrameKind::Delta {
-            let mc = ModeCtx::new(&state, at);
-            bits.mode += f64::from(mode_cost(ctx, mc, starts, mode));
-            write_mode(&mut enc, ctx, mc, starts, mode);
-            if mode != Mode::Intra {
-                bits.motion += f64::from(motion_cost(ctx, mc, motion));
-                write_motion(&mut enc, ctx, mc, motion);
+            state.mode[q] = mode;
+            (state.far[q], state.motion[q]) = motion;
+            let class = Class::of(kind, mode);
+            if let Some(first) = first_level(mode) {
+                for l in first..coded {
+                    if l > first {
+                        let c = ctx.stop_ctx(&end, l, at, class);
+                        bits.stop += f64::from(ctx.stop[c].cost(l == stop_at));
+                        enc.encode(&mut ctx.stop[c], l == stop_at);
+                    }
+                    if l == stop_at {
+                        break;
+                    }
+                    let plane = l * n;
+                    let value = chain.best[l];
+                    let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
+                    let pc = ctx.parent_ctx((l > first).then(|| chain.best[l - 1]));
+                    *match class {
+                        Class::Key => &mut bits.index_key,
+                        Class::Intra => &mut bits.index_intra,
+                        Class::Inter => &mut bits.index_inter,
+                    } += f64::from(index_cost(ctx, &nb, pc, value));
+                    write_index(&mut enc, ctx, &nb, pc, value);
+                    state.idx[plane + q] = value;
+                }
             }
+            end[q] = stop_at as u8;
+            distortion += f64::from(error);
         }
-        state.mode[p] = mode;
-        (state.far[p], state.motion[p]) = motion;
-        let class = Class::of(kind, mode);
-        if let Some(first) = first_level(mode) {
-            for l in first..coded {
-                if l > first {
-                    let c = ctx.stop_ctx(&end, l, at, class);
-                    bits.stop += f64::from(ctx.stop[c].cost(l == stop_at));
-                    enc.encode(&mut ctx.stop[c], l == stop_at);
-                }
-                if l == stop_at {
-                    break;
-                }
-                let plane = l * n;
-                let value = chain.best[l];
-                let nb = Neighbours::new(class, (l, levels), &state.idx[plane..plane + n], at);
-                let pc = ctx.parent_ctx((l > first).then(|| chain.best[l - 1]));
-                *match class {
-                    Class::Key => &mut bits.index_key,
-                    Class::Intra => &mut bits.index_intra,
-                    Class::Inter => &mut bits.index_inter,
-                } += f64::from(index_cost(ctx, &nb, pc, value));
-                write_index(&mut enc, ctx, &nb, pc, value);
-                state.idx[plane + p] = value;
-            }
-        }
-        end[p] = stop_at as u8;
-        distortion += f64::from(error);
+        (state, enc.finish(), distortion, bits)
+    });
+    let mut state = TokenState::empty(levels, height, width, coded);
+    let (mut payloads, mut distortion, mut bits) =
+        (Vec::with_capacity(slices), 0f64, SymbolBits::default());
+    for (k, (part, payload, d, b)) in coded_slices.into_iter().enumerate() {
+        state.put_rows(&part, slice_rows(height, slices, k).start);
+        payloads.push(payload);
+        distortion += d;
+        bits += b;
     }
     state.reconstruct(books, reference.map(|s| s.latent.as_slice()));
     FrameCode {
-        payload: enc.finish(),
+        payload: join_slices(payloads),
         state,
         distortion,
         bits,
@@ -1298,7 +1404,7 @@ impl Chain {
         base: Option<&[f32]>,
         first: usize,
         books: &Codebooks,
-        ctx: &Contexts,
+        ctx: &Models,
         (state, end): (&TokenState, &[u8]),
         pos: &Position,
         mode_bits: f32,
@@ -1452,14 +1558,139 @@ pub(crate) fn write_counted(
     kind: FrameKind,
     ctx: &mut Contexts,
 ) -> (Vec<u8>, SymbolBits) {
+    let threads = slice_threads(state.height * state.width, ctx.slices.len());
+    write_counted_on(state, kind, ctx, threads)
+}
+
+/// [`write_counted`] with the slices on up to `threads` threads.
+fn write_counted_on(
+    state: &TokenState,
+    kind: FrameKind,
+    ctx: &mut Contexts,
+    threads: usize,
+) -> (Vec<u8>, SymbolBits) {
+    let (height, slices) = (state.height, ctx.slices.len());
+    let coded = on_slices(&mut ctx.slices, threads, |k, models| {
+        write_slice(state, kind, models, slice_rows(height, slices, k))
+    });
+    let mut bits = SymbolBits::default();
+    let mut payloads = Vec::with_capacity(slices);
+    for (payload, b) in coded {
+        payloads.push(payload);
+        bits += b;
+    }
+    (join_slices(payloads), bits)
+}
+
+/// Threads for the slices of a frame of `positions` positions: one for a frame of one slice,
+/// a small one (as [`band_threads`]) or in WebAssembly; else one per slice, up to the cores.
+fn slice_threads(positions: usize, slices: usize) -> usize {
+    if slices < 2 || cfg!(target_arch = "wasm32") || positions < 1 << 13 {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(slices))
+}
+
+/// `f(k, models)` for every slice `k` and its models, on up to `threads` threads (each takes a
+/// run of consecutive slices); the results in slice order. Slices share nothing, so the results
+/// are the same for any number of threads.
+fn on_slices<T: Send>(
+    models: &mut [Models],
+    threads: usize,
+    f: impl Fn(usize, &mut Models) -> T + Sync,
+) -> Vec<T> {
+    let n = models.len();
+    let per = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
+    if per >= n {
+        return models
+            .iter_mut()
+            .enumerate()
+            .map(|(k, m)| f(k, m))
+            .collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = models
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(c, run)| {
+                scope.spawn(move || {
+                    run.iter_mut()
+                        .enumerate()
+                        .map(|(i, m)| f(c * per + i, m))
+                        .collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .flat_map(|r| r.join().expect("a slice's thread panicked"))
+            .collect()
+    })
+}
+
+/// A frame's payload from its slices' coded bytes: the lengths of all but the last as
+/// varints, then the slices in order (one slice: its bytes alone).
+fn join_slices(mut payloads: Vec<Vec<u8>>) -> Vec<u8> {
+    if payloads.len() == 1 {
+        return payloads.pop().unwrap_or_default();
+    }
+    let total: usize = payloads.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total + 3 * payloads.len());
+    for p in &payloads[..payloads.len() - 1] {
+        crate::container::put_varint(&mut out, p.len() as u32);
+    }
+    for p in &payloads {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// The coded bytes of each of a payload's `slices` slices ([`join_slices`]); `Err` says why a
+/// payload cannot hold them (a length that is no varint, or runs past the payload).
+fn split_slices(payload: &[u8], slices: usize) -> Result<Vec<&[u8]>, String> {
+    let mut at = 0;
+    let mut lens = Vec::with_capacity(slices);
+    for k in 0..slices.saturating_sub(1) {
+        match crate::container::get_varint(&payload[at..]) {
+            Ok(Some((len, used))) => {
+                at += used;
+                lens.push(len as usize);
+            }
+            Ok(None) => return Err(format!("the payload ended inside slice {k}'s length")),
+            Err(()) => return Err(format!("slice {k}'s length is no valid varint")),
+        }
+    }
+    let mut parts = Vec::with_capacity(slices);
+    for (k, len) in lens.into_iter().enumerate() {
+        let left = payload.len() - at;
+        if len > left {
+            return Err(format!(
+                "slice {k} of {len} bytes runs past the payload ({left} bytes left)"
+            ));
+        }
+        parts.push(&payload[at..at + len]);
+        at += len;
+    }
+    parts.push(&payload[at..]);
+    Ok(parts)
+}
+
+/// The symbols of the positions of latent rows `rows` of `state`, coded with one slice's
+/// models.
+fn write_slice(
+    state: &TokenState,
+    kind: FrameKind,
+    ctx: &mut Models,
+    rows: std::ops::Range<usize>,
+) -> (Vec<u8>, SymbolBits) {
     let (height, width, coded, levels) = (state.height, state.width, state.coded, state.levels);
     let n = height * width;
     let starts = starts(coded);
     let mut end = vec![0u8; n];
     let mut enc = RangeEncoder::new();
     let mut bits = SymbolBits::default();
-    for p in 0..n {
-        let (y, x) = (p / width, p % width);
+    for p in rows.start * width..rows.end * width {
+        let (y, x) = (p / width - rows.start, p % width);
         let at = (p, x, y, width);
         let mode = state.mode[p];
         if kind == FrameKind::Delta {
@@ -1521,12 +1752,12 @@ pub(crate) fn search_costs(
     reference: Option<&TokenState>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let threads = reference.map_or(1, |r| band_threads(r.height * r.width));
-    search_costs_on(ctx, kind, sizes, reference, threads)
+    search_costs_on(&ctx.slices[0], kind, sizes, reference, threads)
 }
 
 /// [`search_costs`] with the positions' costs in bands on `threads` threads.
 fn search_costs_on(
-    ctx: &Contexts,
+    ctx: &Models,
     kind: FrameKind,
     (coded, size): (usize, usize),
     reference: Option<&TokenState>,
@@ -1723,6 +1954,63 @@ pub fn decode_frame(
     codebook_size: usize,
     ctx: &mut Contexts,
 ) -> Result<TokenState, String> {
+    let threads = slice_threads(height * width, ctx.slices.len());
+    decode_frame_on(
+        payload,
+        kind,
+        coded,
+        (levels, height, width),
+        codebook_size,
+        ctx,
+        threads,
+    )
+}
+
+/// [`decode_frame`] with the slices on up to `threads` threads.
+fn decode_frame_on(
+    payload: &[u8],
+    kind: FrameKind,
+    coded: usize,
+    (levels, height, width): (usize, usize, usize),
+    codebook_size: usize,
+    ctx: &mut Contexts,
+    threads: usize,
+) -> Result<TokenState, String> {
+    let slices = ctx.slices.len();
+    let parts = split_slices(payload, slices)?;
+    let mut decoded = on_slices(&mut ctx.slices, threads, |k, models| {
+        let rows = slice_rows(height, slices, k);
+        decode_slice(
+            parts[k],
+            kind,
+            coded,
+            (levels, rows.len(), width),
+            codebook_size,
+            models,
+        )
+    });
+    if slices == 1 {
+        return decoded.pop().unwrap_or_else(|| Err("no slice".into()));
+    }
+    // the slices' rows into one state
+    let mut state = TokenState::empty(levels, height, width, coded.clamp(1, levels));
+    for (k, part) in decoded.into_iter().enumerate() {
+        let part = part.map_err(|e| format!("slice {k}: {e}"))?;
+        state.put_rows(&part, slice_rows(height, slices, k).start);
+    }
+    Ok(state)
+}
+
+/// One slice of [`decode_frame`]: its payload decoded with its models to the state of its
+/// `height` rows alone (positions counted from the slice's first).
+fn decode_slice(
+    payload: &[u8],
+    kind: FrameKind,
+    coded: usize,
+    (levels, height, width): (usize, usize, usize),
+    codebook_size: usize,
+    ctx: &mut Models,
+) -> Result<TokenState, String> {
     let n = height * width;
     let coded = coded.clamp(1, levels);
     let starts = starts(coded);
@@ -1814,6 +2102,77 @@ mod tests {
         s
     }
 
+    /// A frame in slices decodes to its symbols for any number of slices and threads, with
+    /// models each slice carries to the next frame; each slice's bytes depend on its own rows
+    /// only; slice lengths that do not fit the payload are refused.
+    #[test]
+    fn slices_code_their_rows_apart_and_decode_on_any_number_of_threads() {
+        let (height, width) = (30, 20);
+        let state = varied_state(height, width);
+        let fresh = |slices| Contexts::new(3, 7).with_fine_motion(1).with_slices(slices);
+        let dims = (3, height, width);
+        let mut one_slice = 0;
+        for slices in [1, 2, 3, 7, 16] {
+            let (mut enc, mut dec, mut dec_threads) = (fresh(slices), fresh(slices), fresh(slices));
+            // two frames: the second codes with the models each slice carried over
+            for frame in 0..2 {
+                let (payload, _) = write_counted_on(&state, FrameKind::Delta, &mut enc, 1);
+                let mut again = fresh(slices);
+                if frame == 1 {
+                    write_counted_on(&state, FrameKind::Delta, &mut again, 1);
+                }
+                let (threaded, _) = write_counted_on(&state, FrameKind::Delta, &mut again, 4);
+                assert_eq!(threaded, payload, "{slices} slices written on threads");
+                for (ctx, threads) in [(&mut dec, 1), (&mut dec_threads, 4)] {
+                    let got =
+                        decode_frame_on(&payload, FrameKind::Delta, 3, dims, 128, ctx, threads)
+                            .unwrap();
+                    assert_eq!(got, state, "{slices} slices on {threads} threads");
+                }
+                if slices == 1 && frame == 0 {
+                    one_slice = payload.len();
+                }
+                if slices == 3 && frame == 0 {
+                    // a change in slice 1's rows (10..20) leaves slices 0 and 2 as they were
+                    let mut changed = state.clone();
+                    let p = 15 * width + 4;
+                    changed.mode[p] = Mode::Intra;
+                    changed.idx[p] = 5;
+                    changed.idx[height * width + p] = 6;
+                    changed.idx[2 * height * width + p] = 7;
+                    (changed.motion[p], changed.far[p]) = (0, 0);
+                    let other = write_frame(&changed, FrameKind::Delta, &mut fresh(3));
+                    let (a, b) = (
+                        split_slices(&payload, 3).unwrap(),
+                        split_slices(&other, 3).unwrap(),
+                    );
+                    assert_eq!((a[0], a[2]), (b[0], b[2]));
+                    assert_ne!(a[1], b[1]);
+                }
+            }
+        }
+        assert!(one_slice > 0);
+        // lengths that do not fit: past the payload, cut inside, not the shortest form
+        let payload = write_frame(&state, FrameKind::Delta, &mut fresh(3));
+        for (bad, why) in [
+            (vec![0xFF, 0x7F, 1, 2, 3], "runs past the payload"),
+            (vec![], "ended inside slice 0's length"),
+            (vec![3, 0x80], "ended inside slice 1's length"),
+            (
+                vec![0x80, 0x00, 1, 2],
+                "slice 0's length is no valid varint",
+            ),
+        ] {
+            let err =
+                decode_frame(&bad, FrameKind::Delta, 3, dims, 128, &mut fresh(3)).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        // a slice's bytes cut short: that slice's error, named
+        let cut = &payload[..payload.len() - 40];
+        let err = decode_frame(cut, FrameKind::Delta, 3, dims, 128, &mut fresh(3)).unwrap_err();
+        assert!(err.starts_with("slice 2:"), "{err}");
+    }
+
     #[test]
     fn the_search_costs_are_the_same_in_bands_on_several_threads() {
         let (height, width) = (9, 13);
@@ -1823,7 +2182,13 @@ mod tests {
         for _ in 0..2 {
             write_frame(&reference, FrameKind::Delta, &mut ctx);
         }
-        let one = search_costs_on(&ctx, FrameKind::Delta, (3, 128), Some(&reference), 1);
+        let one = search_costs_on(
+            &ctx.slices[0],
+            FrameKind::Delta,
+            (3, 128),
+            Some(&reference),
+            1,
+        );
         assert_eq!(one.2.len(), height * width * (2 + starts(3).len()));
         assert_eq!(one.3.len(), height * width * MOTIONS.len());
         let distinct = |v: &[f32]| {
@@ -1837,8 +2202,13 @@ mod tests {
             "the costs vary"
         );
         for threads in [2, 3, 8, height * width + 3] {
-            let banded =
-                search_costs_on(&ctx, FrameKind::Delta, (3, 128), Some(&reference), threads);
+            let banded = search_costs_on(
+                &ctx.slices[0],
+                FrameKind::Delta,
+                (3, 128),
+                Some(&reference),
+                threads,
+            );
             assert_eq!(banded, one, "{threads} threads");
         }
     }

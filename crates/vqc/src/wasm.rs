@@ -191,7 +191,7 @@ pub fn check_encoder_options(options: JsValue) -> JsValue {
 }
 
 /// The defaults of encoder options: `{framerate, quality, keyInterval, sceneCut, effort,
-/// lookahead, aq}` for a live source, and `fileKeyInterval`, `fileLookahead` for a whole file.
+/// lookahead, aq, search, slices}` for a live source (`slices` 0: by the frame's size), and `fileKeyInterval`, `fileLookahead` for a whole file.
 #[wasm_bindgen(js_name = encoderDefaults)]
 pub fn encoder_defaults() -> JsValue {
     object(&[
@@ -203,6 +203,7 @@ pub fn encoder_defaults() -> JsValue {
         ("lookahead", crate::DEFAULT_LOOKAHEAD.into()),
         ("aq", crate::DEFAULT_AQ.into()),
         ("search", "host".into()),
+        ("slices", 0.into()),
         ("fileKeyInterval", crate::FILE_KEYINT.into()),
         ("fileLookahead", crate::FILE_LOOKAHEAD.into()),
     ])

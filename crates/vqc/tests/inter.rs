@@ -154,6 +154,55 @@ fn decoders_reconstruct_the_encoders_latents_exactly() {
     }
 }
 
+/// Frames in slices (format version 8): a grid large enough that the encoder and the decoder
+/// code the slices on threads; every frame decodes to the encoder's symbols and latent, for
+/// the default number of slices and for more; impossible counts are refused up front.
+#[test]
+fn slices_decode_to_the_encoders_symbols_and_latents() {
+    let (rows, cols) = (96, 88); // 8,448 positions: the default cuts 2 slices
+    let frames = latents(3, rows, cols);
+    let mut sizes = Vec::new();
+    for (slices, expected) in [(0u8, 2u8), (1, 1), (5, 5)] {
+        let mut enc = encoder(
+            books(),
+            EncoderConfig {
+                slices,
+                ..config(rows, cols, 80, 100)
+            },
+        );
+        assert_eq!(enc.header().slices, expected);
+        let mut stream = enc.header_bytes();
+        let packets: Vec<_> = frames
+            .iter()
+            .map(|z| enc.encode_latent(z, false).unwrap())
+            .collect();
+        for p in &packets {
+            stream.extend_from_slice(&p.data);
+        }
+        let decoded = decode(&stream);
+        assert_eq!(decoded.len(), 3);
+        for (f, p) in decoded.iter().zip(&packets) {
+            assert_eq!(f.state, p.state, "{expected} slices, frame {}", p.pts);
+        }
+        assert!(
+            packets[1..]
+                .iter()
+                .all(|p| p.state.copies() + p.state.inters() > 0)
+        );
+        sizes.push(stream.len());
+    }
+    // more slices: models that learn from fewer symbols each, and the slices' lengths
+    assert!(sizes[2] > sizes[1], "{sizes:?}");
+    for bad in [17u8, 97] {
+        let config = EncoderConfig {
+            slices: bad,
+            ..config(rows, cols, 80, 100)
+        };
+        let err = Encoder::new(config, &model(), books()).unwrap_err();
+        assert!(err.to_string().contains("slices"), "{err}");
+    }
+}
+
 #[test]
 fn prediction_makes_delta_frames_cheap_and_follows_the_change() {
     let (rows, cols) = (10, 12);

@@ -35,6 +35,8 @@ fn header_strategy() -> impl Strategy<Value = Header> {
             codebook_bits: bits,
             downsample: ds,
             fine_motion: (id % 8) as u8,
+            // 1 to 16 slices, at most one per latent row
+            slices: (1 + (id >> 8) % 16).min(u64::from(h.div_ceil(u32::from(ds)))) as u8,
             chroma: [
                 SourceChroma::C420,
                 SourceChroma::C422,
@@ -142,6 +144,9 @@ proptest! {
             model_id: 1, codebook_id: 0, width: w, height: h, fps_num: 30, fps_den: 1,
             frame_count: 0, levels: 3, codebook_bits: 7, downsample: 8, chroma: SourceChroma::C420,
             fine_motion: 2, codebook: None,
+            // one to three slices (at most one per latent row): the slices' lengths are bytes
+            // to distrust too
+            slices: (w % 3 + 1).min(h.div_ceil(8)) as u8,
         };
         let mut stream = header.to_bytes();
         // a sync byte and plausible flags (3 levels, a delta frame): the resync looks past it

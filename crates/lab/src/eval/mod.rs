@@ -71,6 +71,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = vqcodec::vqc::FILE_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=vqcodec::vqc::MAX_LOOKAHEAD as i64))]
     pub lookahead: u32,
+    /// vqcodec's slices per frame (as `vqcodec encode --slices`; 0: by the frame's size).
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=vqcodec::vqc::MAX_SLICES as i64))]
+    pub slices: u8,
     /// Where vqcodec's encoder makes its choices (as `vqcodec encode --search`: `host` or
     /// `device`; the device's search has no lookahead, and its rows are named `…-device`).
     #[arg(long, default_value = "host")]
@@ -288,6 +292,7 @@ fn eval_vqcodec(
             },
             aq: args.aq,
             codebook: codebook.clone(),
+            slices: args.slices,
         };
         let t = Instant::now();
         let mut enc = block_on(Encoder::new(&engine, config))?;
