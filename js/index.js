@@ -14,7 +14,7 @@ const BACKENDS = ['auto', 'webgpu', 'cpu'];
 /** Fewest frames trainCodebook() learns from. */
 export const MIN_CODEBOOK_FRAMES = 4;
 
-/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut, effort, lookahead, aq, search}`
+/** The encoder's defaults: `{framerate, quality, keyInterval, sceneCut, effort, lookahead, aq, search, slices}`
  * for a live source (`VqVideoEncoder`), and `fileKeyInterval` / `fileLookahead`, what
  * `compressVideo` uses for a whole file unless told otherwise. */
 export const encoderDefaults = Object.freeze(format.encoderDefaults());
@@ -129,8 +129,8 @@ function invalidState(what) {
 }
 
 /** The options the codec reads from a config (the rest — backend, model, codebook — are ours). */
-function codecOptions({ width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort, lookahead, aq, search }) {
-  const o = { width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort, lookahead, aq, search };
+function codecOptions({ width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort, lookahead, aq, search, slices }) {
+  const o = { width, height, framerate, quality, bitrate, keyInterval, sceneCut, effort, lookahead, aq, search, slices };
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
   return o;
 }
@@ -737,7 +737,7 @@ function dequeued(codec) {
  * it) and size (`width` / `height` scale it; give one and the other keeps the aspect).
  * @param {Blob} source
  * @param {{framerate?: number, width?: number, height?: number, quality?: number, bitrate?: number,
- *   keyInterval?: number, sceneCut?: boolean, effort?: number, lookahead?: number, aq?: number, search?: string, backend?: string, model?: string,
+ *   keyInterval?: number, sceneCut?: boolean, effort?: number, lookahead?: number, aq?: number, search?: string, slices?: number, backend?: string, model?: string,
  *   codebook?: Codebook, maxFrames?: number, signal?: AbortSignal}} [options]
  * @param {(p: {frame: number, total: number, bytes: number, kbps: number}) => void} [onProgress]
  *   `kbps`: the rate achieved so far (file bytes over the frames' duration), to compare with a

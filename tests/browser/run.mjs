@@ -301,6 +301,10 @@ try {
     api.search.error === null && api.search.types.join() === 'key,delta,delta,key,delta,delta' && api.search.tokensMatch && api.search.differs
       && api.search.default === 'host' && api.search.withLookahead.kind === 'Config' && api.search.bad.kind === 'Config',
     `${api.search.bytes} bytes on the device's search, ${api.bytes} on the host's | ${api.search.withLookahead.message} | ${api.search.bad.message}`);
+  check("package: slices: 3 makes a stream that decodes to the encoder's indices; the default is 0 (by the frame's size, from the format module); 17 is a Config error",
+    api.slices.error === null && api.slices.chunks === 6 && api.slices.tokensMatch && api.slices.differs && api.slices.default === 0
+      && api.slices.bad.kind === 'Config',
+    `${api.slices.bytes} bytes in 3 slices, ${api.bytes} in 1 | ${api.slices.bad.message}`);
   check('package: adaptive quantisation is on by default (0.15, from the format module); aq: 0 codes the same frames to another stream; aq 1.5 is a Config error',
     api.aq.error === null && api.aq.chunks === 6 && api.aq.differs && api.encoderDefaults.aq === 0.15 && api.aq.bad.kind === 'Config',
     `${api.aq.bytes} bytes with aq 0, ${api.bytes} with the default ${api.encoderDefaults.aq} | ${api.aq.bad.message}`);
