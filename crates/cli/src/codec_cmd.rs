@@ -697,6 +697,7 @@ pub fn info(a: &InfoArgs) -> Result<()> {
             1u32 << header.codebook_bits,
             header.downsample
         );
+        println!("slices          {} per frame", header.slices);
         let keys = chunks.iter().filter(|c| c["kind"] == "key").count();
         println!(
             "frames          {} ({keys} key, {} delta)",

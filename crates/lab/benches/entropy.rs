@@ -91,7 +91,7 @@ fn main() {
         if *kind == FrameKind::Key {
             ctx = fresh();
         }
-        symbols += symbol_count(state, *kind, fine);
+        symbols += symbol_count(state, *kind, fine, header.slices.into());
         assert_eq!(
             &write_frame(state, *kind, &mut ctx),
             payload,

@@ -466,16 +466,41 @@ impl Header {
                 self.downsample
             )));
         }
+        self.check_slices()
+    }
+
+    /// Checks the slice count: 1 to [`max_slices`] for this header's grid and models.
+    ///
+    /// # Errors
+    /// [`StreamError::Malformed`] otherwise.
+    pub fn check_slices(&self) -> Result<(), StreamError> {
         let rows = self.latent_size().0;
-        if !(1..=crate::MAX_SLICES.min(rows)).contains(&usize::from(self.slices)) {
+        let most = max_slices(rows, self.levels.into(), self.codebook_bits.into());
+        if !(1..=most).contains(&usize::from(self.slices)) {
             return Err(StreamError::Malformed(format!(
-                "{} slices on {rows} latent rows (1 to {} here)",
-                self.slices,
-                crate::MAX_SLICES.min(rows)
+                "{} slices on {rows} latent rows, {} levels of 2^{} codes (1 to {most} here)",
+                self.slices, self.levels, self.codebook_bits
             )));
         }
         Ok(())
     }
+}
+
+/// Codes a stream's slices may hold models for in all: `slices × levels × 2^bits` is at most
+/// this (each slice keeps its own index models, which grow with the codebooks), so that the
+/// slices of a hostile header cost no more memory than one slice of the largest models did
+/// (about 13 MB).
+pub const MAX_SLICE_CODES: usize = 1 << 16;
+
+/// The most slices a frame of `rows` latent rows may be coded in with `levels` levels of
+/// `2^bits` codes: [`crate::MAX_SLICES`], at most one per row and within
+/// [`MAX_SLICE_CODES`] (at least 1).
+pub fn max_slices(rows: usize, levels: usize, bits: u32) -> usize {
+    let codes = levels.max(1) << bits.min(16);
+    crate::MAX_SLICES
+        .min(rows)
+        .min(MAX_SLICE_CODES / codes)
+        .max(1)
 }
 
 /// One chunk: a frame's header fields and its (CRC-checked) payload.
@@ -757,6 +782,78 @@ mod tests {
         assert_eq!(get_varint(&[0xFF, 0xFF, 0xFF, 0xFF, 0x1F]), Err(()));
         assert_eq!(get_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), Err(()));
         assert_eq!(get_varint(&[0x81, 0x00]), Err(()));
+    }
+
+    /// A header's slices: at most 16, one per latent row, and within the models' memory bound
+    /// (the largest models: one slice); a header built by hand reaches no decoder unchecked.
+    #[test]
+    fn slice_counts_are_bounded_by_rows_and_models() {
+        let h = Header {
+            model_id: 1,
+            codebook_id: 0,
+            width: 1920,
+            height: 1080,
+            fps_num: 30,
+            fps_den: 1,
+            frame_count: 0,
+            levels: 3,
+            codebook_bits: 7,
+            downsample: 8,
+            chroma: SourceChroma::C420,
+            fine_motion: 0,
+            slices: 16,
+            codebook: None,
+        };
+        let limits = Limits::default();
+        assert!(h.check(&limits).is_ok());
+        let malformed = |h: Header| matches!(h.check(&limits), Err(StreamError::Malformed(m)) if m.contains("slices"));
+        assert!(malformed(Header {
+            slices: 0,
+            ..h.clone()
+        }));
+        assert!(malformed(Header {
+            slices: 17,
+            ..h.clone()
+        }));
+        // 135 rows: 16 slices; 2 rows: 2
+        assert!(malformed(Header {
+            height: 16,
+            slices: 3,
+            ..h.clone()
+        }));
+        assert!(
+            Header {
+                height: 16,
+                slices: 2,
+                ..h.clone()
+            }
+            .check(&limits)
+            .is_ok()
+        );
+        // the largest models (15 levels of 4096 codes): one slice
+        let big = Header {
+            levels: 15,
+            codebook_bits: 12,
+            slices: 2,
+            ..h.clone()
+        };
+        assert!(malformed(big.clone()));
+        assert!(Header { slices: 1, ..big }.check(&limits).is_ok());
+        assert_eq!(max_slices(135, 15, 12), 1);
+        assert_eq!(max_slices(135, 12, 8), 16);
+        assert_eq!(max_slices(135, 12, 10), 5);
+        assert_eq!(max_slices(3, 3, 7), 3);
+        assert!(matches!(
+            crate::Decoder::new(
+                &Header {
+                    slices: 0,
+                    ..h.clone()
+                },
+                None
+            ),
+            Err(StreamError::Malformed(_))
+        ));
+        assert!(crate::Decoder::new(&h, None).is_ok());
     }
 
     /// Every cut inside a chunk is `Truncated`, whatever the varints' lengths; a varint in a

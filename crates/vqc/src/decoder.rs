@@ -22,7 +22,9 @@ impl Decoder {
     /// indices into pixels (`None` to decode symbols only, as `vqcodec info` does).
     ///
     /// # Errors
-    /// [`StreamError::ModelMismatch`] if the stream was made with other weights or sizes.
+    /// [`StreamError::ModelMismatch`] if the stream was made with other weights or sizes;
+    /// [`StreamError::Malformed`] for a slice count the format does not allow (a header not
+    /// from [`Header::parse`]).
     pub fn new(header: &Header, model: Option<&ModelInfo>) -> Result<Self, StreamError> {
         if let Some(m) = model {
             let fits = header.levels as usize == m.levels
@@ -35,6 +37,8 @@ impl Decoder {
                 });
             }
         }
+        // a parsed header was checked; one built by hand may hold any count
+        header.check_slices()?;
         Ok(Self {
             grid: header.latent_size(),
             ctx: Contexts::for_header(header),

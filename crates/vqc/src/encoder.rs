@@ -183,6 +183,26 @@ const AQ_FLOOR: f32 = 1.0;
 /// it counts as it.
 const AQ_CEILING: f32 = 127.5 * 127.5;
 
+/// The slices a stream of `config` for `model` (codebooks of `2^bits` codes) is coded in: the
+/// config's, or by the frame's size for 0, within what the format allows for its grid and
+/// models ([`crate::max_slices`]).
+fn slices(config: &EncoderConfig, model: &ModelInfo, bits: u32) -> Result<u8, ConfigError> {
+    let s = model.downsample.max(1);
+    let (rows, columns) = (
+        (config.height as usize).div_ceil(s),
+        (config.width as usize).div_ceil(s),
+    );
+    let most = crate::max_slices(rows, model.levels, bits);
+    match usize::from(config.slices) {
+        0 => Ok(crate::default_slices(rows, columns).min(most) as u8),
+        n if n <= most => Ok(config.slices),
+        n => Err(ConfigError::Option(format!(
+            "slices {n}: a {}x{} frame has {rows} latent rows, so 1 to {most} (0: by its size)",
+            config.width, config.height
+        ))),
+    }
+}
+
 /// Levels and λ of a frame a search made elsewhere decides at `quality` (keyframes at
 /// [`KEY_LAMBDA_SCALE`] of delta frames' λ, as the encoder's own search without a lookahead).
 fn searched_params(quality: u8, levels: usize, kind: FrameKind) -> (usize, f32) {
@@ -309,14 +329,7 @@ impl Encoder {
             downsample: model.downsample as u8,
             chroma: config.chroma,
             fine_motion: books.fine_range(),
-            slices: match config.slices {
-                0 => {
-                    let s = model.downsample.max(1);
-                    let (w, h) = (config.width as usize, config.height as usize);
-                    crate::syntax::default_slices(h.div_ceil(s), w.div_ceil(s)) as u8
-                }
-                n => n,
-            },
+            slices: slices(&config, model, bits)?,
             codebook: None,
         }
         .with_codebook(config.codebook.clone());

@@ -77,12 +77,13 @@ fn header_object(h: &Header) -> JsValue {
             },
         ),
         ("levels", h.levels.into()),
+        ("slices", h.slices.into()),
         ("headerLength", (h.byte_len() as u32).into()),
     ])
 }
 
 /// What a stream header says: `{width, height, framerate, fpsNum, fpsDen, frameCount, modelId,
-/// codebookId, levels, headerLength}`. `bytes` may go on past the header.
+/// codebookId, levels, slices, headerLength}`. `bytes` may go on past the header.
 ///
 /// # Errors
 /// Throws a typed error (`Format`, `Damaged`, `Limits`, `Unsupported`) for bytes that do not

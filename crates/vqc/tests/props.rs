@@ -35,8 +35,12 @@ fn header_strategy() -> impl Strategy<Value = Header> {
             codebook_bits: bits,
             downsample: ds,
             fine_motion: (id % 8) as u8,
-            // 1 to 16 slices, at most one per latent row
-            slices: (1 + (id >> 8) % 16).min(u64::from(h.div_ceil(u32::from(ds)))) as u8,
+            // 1 to 16 slices, as many as the grid and the models allow
+            slices: (1 + (id >> 8) as usize % 16).min(vqc::max_slices(
+                h.div_ceil(u32::from(ds)) as usize,
+                levels.into(),
+                bits.into(),
+            )) as u8,
             chroma: [
                 SourceChroma::C420,
                 SourceChroma::C422,
