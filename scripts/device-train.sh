@@ -14,7 +14,13 @@
 # /tmp/data). A run continues from /tmp/runs/NAME (the same machine, still warm), else from
 # .carry/resume/NAME.tar (a run folder this script returned), else from the committed
 # weights/checkpoints/v2/NAME/ (checkpoint.vqw + state.json).
-# Carry budget (64 MiB for everything that travels): pack 43.8 MiB + vqcodec-lab.xz 13.2 MiB +
+# Carry budget (64 MiB for everything that travels). Since 2026-12-06 (lab binary 18.8 MB at
+# `xz -9e`, tree 10.5 MB): carry the CRF 16 pack (pack-training-data.sh's header; 31.1 MB) as
+# data/pack16 with SOURCES=data/pack16, i.e. carry [".gl", ".carry", "data/pack16"] — 61 MB.
+# Checked on an H100 that day: `SKIP_EVAL=1 SOURCES=data/pack16 bash scripts/device-train.sh 70
+# 70 smoke=lite` decoded the pack in 5 s (1,651 frames, 675.4 Mpx) and trained 501 steps of a
+# fresh lite in 70 s (7.5 Mpx/s alone), 107 s for the call's command.
+# Before that: pack 43.8 MiB + vqcodec-lab.xz 13.2 MiB +
 # .gl 0.4 MiB + the tracked tree (6.1 MiB with two committed checkpoints) is over it: with SKIP_EVAL,
 # carry a copy of the pack without its val rows and clips (41.7 MiB; docs/results/lite-ft.md did,
 # as .carry/pack with SOURCES=.carry/pack). With three committed checkpoints (base's 2.9 MB since

@@ -13,6 +13,12 @@
 #
 # Budget: the pack must stay <= BUDGET_MIB (default 45 MiB; the device tool carries 64 MiB in all,
 # binaries and Vulkan libraries included); the script fails when it does not.
+# A pack that fits a training call (2026-12-06: the lab binary is 18.8 MB at `xz -9e`, the
+# tracked tree 10.5 MB, so CRF 12's 45.9 MB no longer fits beside them):
+#   PACK_DIR=data/pack16 CRF=16 BUDGET_MIB=32 bash scripts/pack-training-data.sh
+# makes 31.1 MB (train video 13.5 MB, photos 15.4 MB, val 2.2 MB) in 2 minutes on the
+# development machine, at pixel-weighted PSNR-Y 44.6 dB, RGB 41.4 dB against the ffmpeg path's
+# y4m (worst photo 33.2 dB); carry it with SOURCES=data/pack16.
 # Generation loss measured at CRF 12 (decode_frames_cv2.py --compare data): pixel-weighted
 # PSNR-Y 46.6 dB, RGB 43.5 dB (worst clip 40.4, worst photo 36.2) against the ffmpeg path's y4m (OpenCV's own colour conversion
 # adds nothing measurable: 71 dB); OpenCV decoding the original clips instead differs from ffmpeg
@@ -23,7 +29,7 @@
 # Idempotent: a clip is re-encoded only when its y4m is newer than its mp4 or CRF changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-D=data P=data/pack
+D=data P=${PACK_DIR:-data/pack}
 CRF=${CRF:-12}
 PRESET=${PRESET:-veryslow}
 BUDGET_MIB=${BUDGET_MIB:-45}
