@@ -216,6 +216,117 @@ fn rate_penalty_trades_latent_error_for_cheaper_codes() {
     );
 }
 
+/// Rate-aware assignment priced under each index's parent context (`--rate-by-parent`): an
+/// EMA step keeps the joint counts of (the class of the index one level up, the index), whose
+/// code lengths are a distribution per parent class, and the penalised forward pass gives every
+/// row the code of least error + λ·bits under its own parent's class; a larger λ lowers the
+/// indices' entropy given their parent class.
+#[test]
+fn the_rate_by_parent_prices_each_row_under_its_parents_class() {
+    use vqcodec::model::{PARENT_CONTEXTS, RatePenalty};
+    let device = cpu();
+    let m = Weights::embedded(ModelKind::Lite).load(&device).unwrap();
+    let (_, x) = carphone(&device);
+    let z = m.latent(x);
+    let [b, d, h, w] = z.dims();
+    let z = z.permute([0, 2, 3, 1]).reshape([b * h * w, d]);
+    let n = b * h * w;
+    let (_, k, _) = m.quantizer.dims();
+    let mut state = m.quantizer.ema_state();
+    let out = m.quantizer.forward(z.clone(), 2);
+    let _ = m.quantizer.clone().ema_update(&mut state, &out, 0.0);
+    let counts: Vec<f32> = state
+        .parent_counts
+        .clone()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let sizes: Vec<f32> = state
+        .cluster_size
+        .clone()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let (p, none) = (PARENT_CONTEXTS, PARENT_CONTEXTS - 1);
+    let at = |l: usize, c: usize, j: usize| counts[(l * p + c) * k + j];
+    for j in 0..k {
+        // level 0 has no parent: all its counts under "none"; level 1's add up to its usage
+        assert_eq!(at(0, none, j), sizes[j]);
+        assert!((0..none).all(|c| at(0, c, j) == 0.0));
+        let sum: f32 = (0..p).map(|c| at(1, c, j)).sum();
+        assert!(
+            (sum - sizes[k + j]).abs() < 1e-3,
+            "code {j}: {sum} against {}",
+            sizes[k + j]
+        );
+    }
+    let bits: Vec<f32> = state
+        .code_bits_given_parent()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    for c in (0..none).filter(|&c| (0..k).any(|j| at(1, c, j) > 0.0)) {
+        let kraft: f64 = (0..k)
+            .map(|j| 2f64.powf(-f64::from(bits[(p + c) * k + j])))
+            .sum();
+        assert!(
+            (kraft - 1.0).abs() < 0.02,
+            "parent class {c}: Σ2^-bits = {kraft}"
+        );
+    }
+    let books: Vec<f32> = m
+        .quantizer
+        .constant_codebooks()
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let zs: Vec<f32> = z.clone().into_data().try_into_vec().unwrap();
+    // each row's level-1 choice against a brute force under its own parent class, and the
+    // conditional entropy of level 1 given the class
+    let assign = |lambda: f32| -> (f64, f64) {
+        let pen = RatePenalty::PerParent(state.code_bits_given_parent().mul_scalar(lambda));
+        let q = m.quantizer.forward_penalized(z.clone(), 2, Some(pen));
+        let idx: Vec<i64> = q.indices.into_data().iter::<i64>().collect();
+        let mut joint = vec![0usize; p * k];
+        let mut err = 0.0;
+        for i in 0..n {
+            let (i0, i1) = (idx[2 * i] as usize, idx[2 * i + 1] as usize);
+            let class = i0 / (k / 16).max(1);
+            let r: Vec<f32> = (0..d).map(|c| zs[i * d + c] - books[i0 * d + c]).collect();
+            let cost = |j: usize| -> f64 {
+                let e: f64 = (0..d)
+                    .map(|c| f64::from(r[c] - books[(k + j) * d + c]).powi(2))
+                    .sum();
+                e + f64::from(lambda) * f64::from(bits[(p + class) * k + j])
+            };
+            let best = (0..k).map(cost).fold(f64::INFINITY, f64::min);
+            assert!(
+                cost(i1) <= best + 1e-3 * (1.0 + best),
+                "λ {lambda}, row {i}"
+            );
+            joint[class * k + i1] += 1;
+            err += cost(i1) - f64::from(lambda) * f64::from(bits[(p + class) * k + i1]);
+        }
+        let entropy = (0..p)
+            .map(|c| {
+                let row = &joint[c * k..(c + 1) * k];
+                let total: usize = row.iter().sum();
+                row.iter()
+                    .filter(|&&v| v > 0)
+                    .map(|&v| -(v as f64 / n as f64) * (v as f64 / total as f64).log2())
+                    .sum::<f64>()
+            })
+            .sum();
+        (entropy, err / n as f64)
+    };
+    let (h0, e0) = assign(0.0);
+    let (h1, e1) = assign((e0 / 2.0) as f32);
+    assert!(
+        h1 < h0 && e1 > e0,
+        "H(level 1 | parent class) {h0:.3} → {h1:.3} bits, error {e0:.4} → {e1:.4}"
+    );
+}
+
 #[test]
 fn rvq_residual_shrinks_with_each_level_after_kmeans() {
     let cfg = small_config().with_levels(4).with_codebook_size(32);

@@ -15,7 +15,9 @@ pub use config::VqVaeConfig;
 pub use decoder::Decoder;
 pub use encoder::Encoder;
 pub use layers::{pixel_shuffle, pixel_unshuffle};
-pub use quantizer::{EmaState, Quantized, ResidualQuantizer};
+pub use quantizer::{
+    EmaState, PARENT_CONTEXTS, Quantized, RatePenalty, ResidualQuantizer, parent_class,
+};
 pub use weights::{ModelId, ModelKind, Precision, Weights, WeightsError};
 
 use burn::module::{Module, Param};
@@ -136,13 +138,13 @@ impl VqVae {
         self.forward_penalized(frames, levels, None)
     }
 
-    /// [`Self::forward`] with a rate penalty `[L, K]` on each level's codes (entropy-
-    /// constrained assignment: [`ResidualQuantizer::forward_penalized`]).
+    /// [`Self::forward`] with a rate penalty on each level's codes (entropy-constrained
+    /// assignment: [`ResidualQuantizer::forward_penalized`]).
     pub fn forward_penalized(
         &self,
         frames: Tensor<4>,
         levels: usize,
-        penalty: Option<Tensor<2>>,
+        penalty: Option<RatePenalty>,
     ) -> ForwardOutput {
         let [b, _, height, width] = frames.dims();
         let z = self.latent(frames);

@@ -39,6 +39,32 @@ pub struct EmaState {
     pub cluster_size: Tensor<2>,
     /// Smoothed sum of the vectors assigned to each code, `[L, K, D]`.
     pub embed_sum: Tensor<3>,
+    /// Smoothed count of assignments per parent class and code, `[L, P, K]`
+    /// ([`PARENT_CONTEXTS`]): at level `l > 0` the class of the index level `l − 1` chose at
+    /// the same position, at level 0 the last class ("none"), as the bitstream's index trees
+    /// are chosen.
+    pub parent_counts: Tensor<3>,
+}
+
+/// Parent contexts of an index, as the bitstream's coder has them (docs/bitstream.md, "Frame
+/// syntax"): 16 classes of the index one level up (its top 4 bits), and one for a position's
+/// first level.
+pub const PARENT_CONTEXTS: usize = 17;
+
+/// The parent class of each index of `idx` (codes of a `k`-code level): its top 4 bits, the
+/// index itself for codebooks of fewer than 16 codes.
+pub fn parent_class(idx: Tensor<1, Int>, k: usize) -> Tensor<1, Int> {
+    idx.div_scalar((k / (PARENT_CONTEXTS - 1)).max(1) as i64)
+}
+
+/// What a rate-aware assignment charges each code (λ × bits, in the assignment's units).
+#[derive(Debug, Clone)]
+pub enum RatePenalty {
+    /// One price per code and level, `[L, K]` ([`EmaState::code_bits`]).
+    PerCode(Tensor<2>),
+    /// A price per code under each parent context, `[L, P, K]`
+    /// ([`EmaState::code_bits_given_parent`]).
+    PerParent(Tensor<3>),
 }
 
 impl EmaState {
@@ -48,6 +74,15 @@ impl EmaState {
     pub fn code_bits(&self) -> Tensor<2> {
         let counts = self.cluster_size.clone().detach().clamp_min(0.01);
         let total = counts.clone().sum_dim(1); // [L, 1]
+        (total.log() - counts.log()).div_scalar(std::f32::consts::LN_2)
+    }
+
+    /// Each code's length in bits under each parent context, `[L, P, K]`: `−log2 p(code |
+    /// parent class)` from the smoothed counts (floored as [`Self::code_bits`]'s): what the
+    /// bitstream's index trees, which are chosen by the parent class, spend on it.
+    pub fn code_bits_given_parent(&self) -> Tensor<3> {
+        let counts = self.parent_counts.clone().detach().clamp_min(0.01);
+        let total = counts.clone().sum_dim(2); // [L, P, 1]
         (total.log() - counts.log()).div_scalar(std::f32::consts::LN_2)
     }
 }
@@ -116,18 +151,34 @@ impl ResidualQuantizer {
         dist.argmin(1).reshape([n])
     }
 
+    /// [`Self::nearest_penalized`] with a penalty per row and code, `[N, K]` (each row's codes
+    /// priced under its own context).
+    pub fn nearest_penalized_rows(
+        x: Tensor<2>,
+        codebook: Tensor<2>,
+        penalty: Tensor<2>,
+    ) -> Tensor<1, Int> {
+        let [n, _] = x.dims();
+        let [k, _] = codebook.dims();
+        let c2 = codebook.clone().square().sum_dim(1).reshape([1, k]);
+        let dist = penalty + c2 - x.matmul(codebook.transpose()).mul_scalar(2.0);
+        dist.argmin(1).reshape([n])
+    }
+
     /// Quantizes `z` `[N, D]` with the first `levels` levels.
     pub fn forward(&self, z: Tensor<2>, levels: usize) -> Quantized {
         self.forward_penalized(z, levels, None)
     }
 
-    /// [`Self::forward`] with each level's codes penalised by `penalty` `[L, K]` (added to
-    /// the squared distance; see [`Self::nearest_penalized`] and [`EmaState::code_bits`]).
+    /// [`Self::forward`] with each level's codes penalised by `penalty` (added to the squared
+    /// distance; see [`Self::nearest_penalized`], [`EmaState::code_bits`] and
+    /// [`EmaState::code_bits_given_parent`]: per parent context, each row's codes are priced
+    /// under the class of the index the level before chose for it).
     pub fn forward_penalized(
         &self,
         z: Tensor<2>,
         levels: usize,
-        penalty: Option<Tensor<2>>,
+        penalty: Option<RatePenalty>,
     ) -> Quantized {
         let (total, k, _) = self.dims();
         let levels = levels.clamp(1, total);
@@ -140,11 +191,20 @@ impl ResidualQuantizer {
             let cb = self.codebook(level);
             let r = residual.clone().detach();
             let idx = match &penalty {
-                Some(p) => Self::nearest_penalized(
+                Some(RatePenalty::PerCode(p)) => Self::nearest_penalized(
                     r.clone(),
                     cb.clone(),
                     p.clone().slice([level..level + 1]).reshape([k]),
                 ),
+                Some(RatePenalty::PerParent(p)) => {
+                    let class = Self::parent_classes(&indices, r.dims()[0], k, &r.device());
+                    let rows = p
+                        .clone()
+                        .narrow(0, level, 1)
+                        .reshape([PARENT_CONTEXTS, k])
+                        .select(0, class);
+                    Self::nearest_penalized_rows(r.clone(), cb.clone(), rows)
+                }
                 None => Self::nearest(r.clone(), cb.clone()),
             };
             let q = cb.select(0, idx.clone());
@@ -159,6 +219,20 @@ impl ResidualQuantizer {
             indices: Tensor::cat(indices, 1),
             commitment: commitment.div_scalar(levels as f32),
             residuals,
+        }
+    }
+
+    /// The parent context of each of `n` rows at the level after `chosen` (each level's indices
+    /// `[N, 1]` so far): the class of the last level's index, or "none" before the first.
+    fn parent_classes(
+        chosen: &[Tensor<2, Int>],
+        n: usize,
+        k: usize,
+        device: &Device,
+    ) -> Tensor<1, Int> {
+        match chosen.last() {
+            Some(last) => parent_class(last.clone().reshape([n]), k),
+            None => Tensor::<1, Int>::full([n], (PARENT_CONTEXTS - 1) as i64, device),
         }
     }
 
@@ -203,6 +277,7 @@ impl ResidualQuantizer {
         let [l, k, _] = cb.dims();
         EmaState {
             cluster_size: Tensor::ones([l, k], &cb.device()),
+            parent_counts: Tensor::ones([l, PARENT_CONTEXTS, k], &cb.device()),
             embed_sum: cb,
         }
     }
@@ -213,6 +288,8 @@ impl ResidualQuantizer {
         let (total, k, d) = self.dims();
         let mut sizes = Vec::with_capacity(total);
         let mut sums = Vec::with_capacity(total);
+        let mut parents = Vec::with_capacity(total);
+        let rows = out.indices.dims()[0];
         for level in 0..total {
             let size = state
                 .cluster_size
@@ -224,24 +301,44 @@ impl ResidualQuantizer {
                 .clone()
                 .slice([level..level + 1])
                 .reshape([k, d]);
+            let by_parent = state
+                .parent_counts
+                .clone()
+                .narrow(0, level, 1)
+                .reshape([PARENT_CONTEXTS, k]);
             if level < out.residuals.len() {
-                let idx = out
-                    .indices
-                    .clone()
-                    .slice([0..out.indices.dims()[0], level..level + 1]);
-                let n = idx.dims()[0];
-                let onehot = idx.reshape([n]).one_hot::<2>(k).float(); // [N, K]
+                let idx = out.indices.clone().slice([0..rows, level..level + 1]);
+                let device = idx.device();
+                let onehot = idx.reshape([rows]).one_hot::<2>(k).float(); // [N, K]
                 let counts = onehot.clone().sum_dim(0).reshape([k]);
-                let vsum = onehot.transpose().matmul(out.residuals[level].clone()); // [K, D]
+                let vsum = onehot
+                    .clone()
+                    .transpose()
+                    .matmul(out.residuals[level].clone()); // [K, D]
+                // the parent context each row's index was chosen under
+                let class = if level == 0 {
+                    Tensor::<1, Int>::full([rows], (PARENT_CONTEXTS - 1) as i64, &device)
+                } else {
+                    let up = out.indices.clone().slice([0..rows, level - 1..level]);
+                    parent_class(up.reshape([rows]), k)
+                };
+                let pair = class
+                    .one_hot::<2>(PARENT_CONTEXTS)
+                    .float()
+                    .transpose()
+                    .matmul(onehot); // [P, K]
                 sizes.push(size.mul_scalar(decay) + counts.mul_scalar(1.0 - decay));
                 sums.push(sum.mul_scalar(decay) + vsum.mul_scalar(1.0 - decay));
+                parents.push(by_parent.mul_scalar(decay) + pair.mul_scalar(1.0 - decay));
             } else {
                 sizes.push(size);
                 sums.push(sum);
+                parents.push(by_parent);
             }
         }
         state.cluster_size = Tensor::stack(sizes, 0);
         state.embed_sum = Tensor::stack(sums, 0);
+        state.parent_counts = Tensor::stack(parents, 0);
         // Laplace smoothing keeps rarely used codes from dividing by ~0.
         let eps = 1e-5;
         let n = state.cluster_size.clone().sum_dim(1); // [L, 1]
@@ -266,6 +363,7 @@ impl ResidualQuantizer {
         let mut cbs = Vec::with_capacity(total);
         let mut sizes = Vec::with_capacity(total);
         let mut sums = Vec::with_capacity(total);
+        let mut parents = Vec::with_capacity(total);
         let mut restarted = vec![0; total];
         for level in 0..total {
             let cb = self.codebook(level);
@@ -279,10 +377,16 @@ impl ResidualQuantizer {
                 .clone()
                 .slice([level..level + 1])
                 .reshape([k, d]);
+            let by_parent = state
+                .parent_counts
+                .clone()
+                .narrow(0, level, 1)
+                .reshape([PARENT_CONTEXTS, k]);
             let Some(res) = out.residuals.get(level) else {
                 cbs.push(cb);
                 sizes.push(size);
                 sums.push(sum);
+                parents.push(by_parent);
                 continue;
             };
             let dead = size.clone().lower_elem(threshold); // [K]
@@ -295,11 +399,16 @@ impl ResidualQuantizer {
             let fresh = res.clone().select(0, pick);
             let mask2 = dead.clone().reshape([k, 1]).expand([k, d]);
             cbs.push(cb.mask_where(mask2.clone(), fresh.clone()));
+            let by_code = dead.clone().reshape([1, k]).expand([PARENT_CONTEXTS, k]);
+            parents.push(
+                by_parent.mask_where(by_code, Tensor::ones([PARENT_CONTEXTS, k], &res.device())),
+            );
             sizes.push(size.mask_where(dead, Tensor::ones([k], &res.device())));
             sums.push(sum.mask_where(mask2, fresh));
         }
         state.cluster_size = Tensor::stack(sizes, 0);
         state.embed_sum = Tensor::stack(sums, 0);
+        state.parent_counts = Tensor::stack(parents, 0);
         (
             Self {
                 codebooks: Param::from_tensor(Tensor::stack(cbs, 0).detach()),

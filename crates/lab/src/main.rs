@@ -121,6 +121,11 @@ struct TrainArgs {
     /// to send win near-ties and the encoder learns to land on them. 0: nearest code.
     #[arg(long, default_value_t = 0.0)]
     rate_lambda: f32,
+    /// With --rate-lambda: charge each code its length under its parent context (the class of
+    /// the index one level up at the same position), as the bitstream's index trees code it,
+    /// rather than under its usage alone.
+    #[arg(long)]
+    rate_by_parent: bool,
     /// Weight of the MSE of Y' (what PSNR-Y measures) added to the loss beside the RGB MSE,
     /// so that luma errors cost 1 + w times what chroma errors of the same size cost (0: RGB MSE
     /// alone).
@@ -239,6 +244,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         freeze_encoder: args.freeze_encoder,
         msssim_weight: args.msssim_weight,
         rate_lambda: args.rate_lambda,
+        rate_by_parent: args.rate_by_parent,
         luma_mse_weight: args.luma_mse_weight,
         restart_every: args.restart_every.max(1),
         ..Default::default()

@@ -31,7 +31,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use data::{Dataset, Rng};
 use vqcodec::Backend;
-use vqcodec::model::{Precision, VqVae, VqVaeConfig, Weights, pixel_unshuffle};
+use vqcodec::model::{Precision, RatePenalty, VqVae, VqVaeConfig, Weights, pixel_unshuffle};
 
 /// Hyper-parameters of a run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -80,6 +80,11 @@ pub struct TrainOptions {
     /// a position's D values. 0: nearest code.
     #[serde(default)]
     pub rate_lambda: f32,
+    /// With `rate_lambda`: price each code under its parent context, as the bitstream's index
+    /// trees do (`−log2 p(code | the class of the index one level up)`,
+    /// [`vqcodec::model::EmaState::code_bits_given_parent`]), instead of its usage alone.
+    #[serde(default)]
+    pub rate_by_parent: bool,
     /// Weight of the MSE of Y' (what PSNR-Y measures) added to the loss beside the RGB MSE:
     /// luma errors then cost `1 + w` times what chroma errors of the same size cost.
     #[serde(default)]
@@ -106,6 +111,7 @@ impl Default for TrainOptions {
             freeze_encoder: false,
             msssim_weight: 0.0,
             rate_lambda: 0.0,
+            rate_by_parent: false,
             luma_mse_weight: 0.0,
         }
     }
@@ -431,8 +437,15 @@ pub fn train(
                 None,
             ),
             None => {
-                let penalty =
-                    (opts.rate_lambda > 0.0).then(|| ema.code_bits().mul_scalar(opts.rate_lambda));
+                let penalty = (opts.rate_lambda > 0.0).then(|| {
+                    if opts.rate_by_parent {
+                        RatePenalty::PerParent(
+                            ema.code_bits_given_parent().mul_scalar(opts.rate_lambda),
+                        )
+                    } else {
+                        RatePenalty::PerCode(ema.code_bits().mul_scalar(opts.rate_lambda))
+                    }
+                });
                 let out = model.forward_penalized(x.clone(), depth, penalty);
                 (out.reconstruction.clone(), Some(out))
             }
