@@ -41,23 +41,7 @@ frames_opt=()
 [ -n "${FRAMES:-}" ] && frames_opt=(--frames "$FRAMES")
 CARRY=.carry2 . scripts/device-preamble.sh
 B=/tmp/vqcodec L=/tmp/vqcodec-lab Q=${Q:-55}
-python3 - .carry2/phone.mp4 /tmp/p1080.y4m <<'EOF'
-import sys, cv2
-cap = cv2.VideoCapture(sys.argv[1])
-cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-out, n = None, 0
-while True:
-    ok, bgr = cap.read()
-    if not ok:
-        break
-    h, w = bgr.shape[:2]
-    if out is None:
-        out = open(sys.argv[2], "wb")
-        out.write(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode())
-    out.write(b"FRAME\n" + cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
-    n += 1
-print(f"clip: {n} frames of {w}x{h}")
-EOF
+python3 scripts/mp4-to-y4m.py .carry2/phone.mp4 /tmp/p1080.y4m
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 # milliseconds since $1 (a `date +%s%N` taken before the command)
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }

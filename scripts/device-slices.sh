@@ -12,23 +12,7 @@ set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-slices.txt") 2>&1
 CARRY=.carry . scripts/device-preamble.sh
 B=/tmp/vqcodec Q=${Q:-55}
-python3 - .carry/phone.mp4 /tmp/p1080.y4m <<'EOF'
-import sys, cv2
-cap = cv2.VideoCapture(sys.argv[1])
-cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-out, n = None, 0
-while True:
-    ok, bgr = cap.read()
-    if not ok:
-        break
-    h, w = bgr.shape[:2]
-    if out is None:
-        out = open(sys.argv[2], "wb")
-        out.write(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode())
-    out.write(b"FRAME\n" + cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
-    n += 1
-print(f"clip: {n} frames of {w}x{h}")
-EOF
+python3 scripts/mp4-to-y4m.py .carry/phone.mp4 /tmp/p1080.y4m
 compare() { # two y4m files of the same clip: the largest sample difference and the PSNR between them
   python3 - "$1" "$2" <<'EOF'
 import sys, numpy as np

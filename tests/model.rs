@@ -50,6 +50,15 @@ fn carphone(device: &burn::tensor::Device) -> (Frame, Tensor<4>) {
     (f, t)
 }
 
+/// The shipped lite and its latents of carphone's first frame, one row per position `[N, D]`.
+fn lite_carphone_latents(device: &burn::tensor::Device) -> (VqVae, Tensor<2>) {
+    let m = Weights::embedded(ModelKind::Lite).load(device).unwrap();
+    let (_, x) = carphone(device);
+    let z = m.latent(x);
+    let [b, d, h, w] = z.dims();
+    (m, z.permute([0, 2, 3, 1]).reshape([b * h * w, d]))
+}
+
 #[test]
 fn odd_frame_sizes_give_ceil_latents_and_exact_output_sizes() {
     for cfg in [
@@ -136,13 +145,8 @@ fn nearest_code_matches_brute_force() {
 /// the usage counts; as λ grows the indices' entropy falls and the error rises.
 #[test]
 fn rate_penalty_trades_latent_error_for_cheaper_codes() {
-    let device = cpu();
-    let m = Weights::embedded(ModelKind::Lite).load(&device).unwrap();
-    let (_, x) = carphone(&device);
-    let z = m.latent(x);
-    let [b, d, h, w] = z.dims();
-    let z = z.permute([0, 2, 3, 1]).reshape([b * h * w, d]);
-    let n = b * h * w;
+    let (m, z) = lite_carphone_latents(&cpu());
+    let [n, d] = z.dims();
     let (_, k, _) = m.quantizer.dims();
     let cb = m
         .quantizer
@@ -224,13 +228,8 @@ fn rate_penalty_trades_latent_error_for_cheaper_codes() {
 #[test]
 fn the_rate_by_parent_prices_each_row_under_its_parents_class() {
     use vqcodec::model::{PARENT_CONTEXTS, RatePenalty};
-    let device = cpu();
-    let m = Weights::embedded(ModelKind::Lite).load(&device).unwrap();
-    let (_, x) = carphone(&device);
-    let z = m.latent(x);
-    let [b, d, h, w] = z.dims();
-    let z = z.permute([0, 2, 3, 1]).reshape([b * h * w, d]);
-    let n = b * h * w;
+    let (m, z) = lite_carphone_latents(&cpu());
+    let [n, d] = z.dims();
     let (_, k, _) = m.quantizer.dims();
     let mut state = m.quantizer.ema_state();
     let out = m.quantizer.forward(z.clone(), 2);

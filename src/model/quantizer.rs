@@ -144,15 +144,12 @@ impl ResidualQuantizer {
         codebook: Tensor<2>,
         penalty: Tensor<1>,
     ) -> Tensor<1, Int> {
-        let [n, _] = x.dims();
         let [k, _] = codebook.dims();
-        let c2 = codebook.clone().square().sum_dim(1).reshape([1, k]) + penalty.reshape([1, k]);
-        let dist = c2 - x.matmul(codebook.transpose()).mul_scalar(2.0);
-        dist.argmin(1).reshape([n])
+        Self::nearest_penalized_rows(x, codebook, penalty.reshape([1, k]))
     }
 
     /// [`Self::nearest_penalized`] with a penalty per row and code, `[N, K]` (each row's codes
-    /// priced under its own context).
+    /// priced under its own context; `[1, K]` prices every row alike).
     pub fn nearest_penalized_rows(
         x: Tensor<2>,
         codebook: Tensor<2>,

@@ -784,15 +784,13 @@ mod tests {
         assert_eq!(get_varint(&[0x81, 0x00]), Err(()));
     }
 
-    /// A header's slices: at most 16, one per latent row, and within the models' memory bound
-    /// (the largest models: one slice); a header built by hand reaches no decoder unchecked.
-    #[test]
-    fn slice_counts_are_bounded_by_rows_and_models() {
-        let h = Header {
+    /// A 64×48 stream of 3 levels of 128 codes, one slice.
+    fn small_header() -> Header {
+        Header {
             model_id: 1,
             codebook_id: 0,
-            width: 1920,
-            height: 1080,
+            width: 64,
+            height: 48,
             fps_num: 30,
             fps_den: 1,
             frame_count: 0,
@@ -801,8 +799,20 @@ mod tests {
             downsample: 8,
             chroma: SourceChroma::C420,
             fine_motion: 0,
-            slices: 16,
+            slices: 1,
             codebook: None,
+        }
+    }
+
+    /// A header's slices: at most 16, one per latent row, and within the models' memory bound
+    /// (the largest models: one slice); a header built by hand reaches no decoder unchecked.
+    #[test]
+    fn slice_counts_are_bounded_by_rows_and_models() {
+        let h = Header {
+            width: 1920,
+            height: 1080,
+            slices: 16,
+            ..small_header()
         };
         let limits = Limits::default();
         assert!(h.check(&limits).is_ok());
@@ -860,22 +870,7 @@ mod tests {
     /// longer form than needed, or beyond 32 bits, is damage (`ChunkCrc`); a good chunk parses.
     #[test]
     fn chunk_headers_cut_or_damaged_are_told_apart() {
-        let header = Header {
-            model_id: 1,
-            codebook_id: 0,
-            width: 64,
-            height: 48,
-            fps_num: 30,
-            fps_den: 1,
-            frame_count: 0,
-            levels: 3,
-            codebook_bits: 7,
-            downsample: 8,
-            chroma: SourceChroma::C420,
-            fine_motion: 0,
-            slices: 1,
-            codebook: None,
-        };
+        let header = small_header();
         let limits = Limits::default();
         let parse = |b: &[u8]| {
             Chunk::parse(b, 100, &header, &limits).map(|(c, n)| (c.pts, c.payload.len(), n))

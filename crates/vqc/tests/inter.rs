@@ -96,7 +96,16 @@ fn encode_with(
     rows: usize,
     cols: usize,
 ) -> (Vec<u8>, Vec<vqc::Packet>) {
-    let mut enc = encoder(books, config(rows, cols, quality, 100));
+    encode_config(books, config(rows, cols, quality, 100), frames)
+}
+
+/// `frames` coded one by one with `config`: the stream and its packets.
+fn encode_config(
+    books: Codebooks,
+    config: EncoderConfig,
+    frames: &[Vec<f32>],
+) -> (Vec<u8>, Vec<vqc::Packet>) {
+    let mut enc = encoder(books, config);
     let mut stream = enc.header_bytes();
     let packets: Vec<_> = frames
         .iter()
@@ -163,22 +172,20 @@ fn slices_decode_to_the_encoders_symbols_and_latents() {
     let frames = latents(3, rows, cols);
     let mut sizes = Vec::new();
     for (slices, expected) in [(0u8, 2u8), (1, 1), (5, 5)] {
-        let mut enc = encoder(
+        let (stream, packets) = encode_config(
             books(),
             EncoderConfig {
                 slices,
                 ..config(rows, cols, 80, 100)
             },
+            &frames,
         );
-        assert_eq!(enc.header().slices, expected);
-        let mut stream = enc.header_bytes();
-        let packets: Vec<_> = frames
-            .iter()
-            .map(|z| enc.encode_latent(z, false).unwrap())
-            .collect();
-        for p in &packets {
-            stream.extend_from_slice(&p.data);
-        }
+        assert_eq!(
+            vqc::Header::parse(&stream, &Limits::default())
+                .unwrap()
+                .slices,
+            expected
+        );
         let decoded = decode(&stream);
         assert_eq!(decoded.len(), 3);
         for (f, p) in decoded.iter().zip(&packets) {
