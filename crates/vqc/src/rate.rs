@@ -31,8 +31,12 @@ const FULL_DEPTH_FROM: u8 = 20;
 /// Measured on the validation clips (docs/bitstream.md): at equal rate, coding every level
 /// and a larger λ (more skips then; more copies and shallower positions now) beats dropping levels, so quality 20..=100 keeps the full
 /// depth and only moves λ, geometrically from 10⁻⁵ at 99 to ~3·10⁻² at 20; 100 is λ = 0
-/// (exactly the indices of plain RVQ). Below 20 the depth falls one level per 10 steps, at
-/// the largest λ, which is what shrinks keyframes.
+/// (exactly the indices of plain RVQ). Below 20 λ keeps growing at the same pace (2.5·10⁻¹
+/// at 0) and the depth falls too, which is what shrinks keyframes: a tenth of the depth per 3
+/// steps, rounded up — one level per 10 steps for the shipped three-level models, four per 10
+/// for a twelve-level one. (Until 2026-12-06 λ stayed at λ(20) below 20: qualities 0 and 5,
+/// 10 and 15 made the same files, and a twelve-level model's smallest file kept 10 levels at
+/// 0.05 bpp on carphone; docs/results/quality-map.md.)
 pub fn quality_params(quality: u8, levels: usize) -> (usize, f32) {
     let q = quality.min(100);
     if q == 100 {
@@ -42,8 +46,8 @@ pub fn quality_params(quality: u8, levels: usize) -> (usize, f32) {
     if q >= FULL_DEPTH_FROM {
         return (levels, lambda(q));
     }
-    let drop = usize::from((FULL_DEPTH_FROM - q).div_ceil(10));
-    (levels.saturating_sub(drop).max(1), lambda(FULL_DEPTH_FROM))
+    let drop = (usize::from(FULL_DEPTH_FROM - q) * levels).div_ceil(30);
+    (levels.saturating_sub(drop).max(1), lambda(q))
 }
 
 /// Leaky-bucket state for [`RateControl::Bitrate`].
@@ -74,5 +78,45 @@ impl BitrateState {
     /// Books a frame of `bits`.
     pub fn spend(&mut self, bits: f64) {
         self.debt += bits - self.per_frame;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_quality_20_lambda_keeps_growing_and_the_depth_falls_in_proportion() {
+        for q in 0..=100u8 {
+            // three levels (the shipped models): one level per 10 steps, as before
+            let (three, lambda) = quality_params(q, 3);
+            let old = if q >= 20 {
+                3
+            } else {
+                3 - usize::from((20 - q).div_ceil(10)).min(2)
+            };
+            assert_eq!(three, old, "quality {q}");
+            // deeper models lose a proportional share, never all of it
+            let (twelve, lambda12) = quality_params(q, 12);
+            assert_eq!(
+                lambda, lambda12,
+                "quality {q}: λ does not depend on the depth"
+            );
+            assert!((1..=12).contains(&twelve));
+            if q >= 20 {
+                assert_eq!(twelve, 12);
+            }
+        }
+        assert_eq!(quality_params(10, 12).0, 8);
+        assert_eq!(quality_params(5, 12).0, 6);
+        assert_eq!(quality_params(0, 12).0, 4);
+        assert_eq!(quality_params(0, 1).0, 1);
+        // every step down costs more distortion per bit saved: λ grows, the depth never rises
+        for q in 1..=100u8 {
+            let (a, la) = quality_params(q - 1, 12);
+            let (b, lb) = quality_params(q, 12);
+            assert!(a <= b && la > lb, "quality {q}");
+        }
+        assert!((quality_params(0, 3).1 - 0.25).abs() < 0.01);
     }
 }
