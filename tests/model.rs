@@ -231,12 +231,13 @@ fn the_rate_by_parent_prices_each_row_under_its_parents_class() {
     let (m, z) = lite_carphone_latents(&cpu());
     let [n, d] = z.dims();
     let (_, k, _) = m.quantizer.dims();
-    let mut state = m.quantizer.ema_state();
+    let mut state = m.quantizer.ema_state_with_parents();
     let out = m.quantizer.forward(z.clone(), 2);
     let _ = m.quantizer.clone().ema_update(&mut state, &out, 0.0);
     let counts: Vec<f32> = state
         .parent_counts
         .clone()
+        .expect("kept per parent")
         .into_data()
         .try_into_vec()
         .unwrap();

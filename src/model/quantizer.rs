@@ -42,8 +42,9 @@ pub struct EmaState {
     /// Smoothed count of assignments per parent class and code, `[L, P, K]`
     /// ([`PARENT_CONTEXTS`]): at level `l > 0` the class of the index level `l − 1` chose at
     /// the same position, at level 0 the last class ("none"), as the bitstream's index trees
-    /// are chosen.
-    pub parent_counts: Tensor<3>,
+    /// are chosen. Kept only when asked for ([`ResidualQuantizer::ema_state_with_parents`]:
+    /// only a rate priced by parent reads them, and counting them costs every training step).
+    pub parent_counts: Option<Tensor<3>>,
 }
 
 /// Parent contexts of an index, as the bitstream's coder has them (docs/bitstream.md, "Frame
@@ -80,8 +81,16 @@ impl EmaState {
     /// Each code's length in bits under each parent context, `[L, P, K]`: `−log2 p(code |
     /// parent class)` from the smoothed counts (floored as [`Self::code_bits`]'s): what the
     /// bitstream's index trees, which are chosen by the parent class, spend on it.
+    ///
+    /// # Panics
+    /// For a state made without them ([`ResidualQuantizer::ema_state`]; a caller bug).
     pub fn code_bits_given_parent(&self) -> Tensor<3> {
-        let counts = self.parent_counts.clone().detach().clamp_min(0.01);
+        let counts = self
+            .parent_counts
+            .clone()
+            .expect("EMA statistics kept per parent (ResidualQuantizer::ema_state_with_parents)")
+            .detach()
+            .clamp_min(0.01);
         let total = counts.clone().sum_dim(2); // [L, P, 1]
         (total.log() - counts.log()).div_scalar(std::f32::consts::LN_2)
     }
@@ -274,9 +283,31 @@ impl ResidualQuantizer {
         let [l, k, _] = cb.dims();
         EmaState {
             cluster_size: Tensor::ones([l, k], &cb.device()),
-            parent_counts: Tensor::ones([l, PARENT_CONTEXTS, k], &cb.device()),
+            parent_counts: None,
             embed_sum: cb,
         }
+    }
+
+    /// [`Self::ema_state`] that also counts each code per parent context (what
+    /// [`EmaState::code_bits_given_parent`] reads).
+    pub fn ema_state_with_parents(&self) -> EmaState {
+        let state = self.ema_state();
+        let [l, k] = state.cluster_size.dims();
+        EmaState {
+            parent_counts: Some(Tensor::ones(
+                [l, PARENT_CONTEXTS, k],
+                &state.cluster_size.device(),
+            )),
+            ..state
+        }
+    }
+
+    /// Level `level`'s `[P, K]` counts of `counts` `[L, P, K]`.
+    fn parent_counts_at(counts: &Tensor<3>, level: usize, k: usize) -> Tensor<2> {
+        counts
+            .clone()
+            .narrow(0, level, 1)
+            .reshape([PARENT_CONTEXTS, k])
     }
 
     /// One EMA codebook step from a forward pass's residuals and indices:
@@ -298,11 +329,8 @@ impl ResidualQuantizer {
                 .clone()
                 .slice([level..level + 1])
                 .reshape([k, d]);
-            let by_parent = state
-                .parent_counts
-                .clone()
-                .narrow(0, level, 1)
-                .reshape([PARENT_CONTEXTS, k]);
+            let by_parent =
+                (state.parent_counts.as_ref()).map(|c| Self::parent_counts_at(c, level, k));
             if level < out.residuals.len() {
                 let idx = out.indices.clone().slice([0..rows, level..level + 1]);
                 let device = idx.device();
@@ -312,30 +340,32 @@ impl ResidualQuantizer {
                     .clone()
                     .transpose()
                     .matmul(out.residuals[level].clone()); // [K, D]
-                // the parent context each row's index was chosen under
-                let class = if level == 0 {
-                    Tensor::<1, Int>::full([rows], (PARENT_CONTEXTS - 1) as i64, &device)
-                } else {
-                    let up = out.indices.clone().slice([0..rows, level - 1..level]);
-                    parent_class(up.reshape([rows]), k)
-                };
-                let pair = class
-                    .one_hot::<2>(PARENT_CONTEXTS)
-                    .float()
-                    .transpose()
-                    .matmul(onehot); // [P, K]
+                if let Some(by_parent) = by_parent {
+                    // the parent context each row's index was chosen under
+                    let up: Vec<_> = (level > 0)
+                        .then(|| out.indices.clone().slice([0..rows, level - 1..level]))
+                        .into_iter()
+                        .collect();
+                    let pair = Self::parent_classes(&up, rows, k, &device)
+                        .one_hot::<2>(PARENT_CONTEXTS)
+                        .float()
+                        .transpose()
+                        .matmul(onehot); // [P, K]
+                    parents.push(by_parent.mul_scalar(decay) + pair.mul_scalar(1.0 - decay));
+                }
                 sizes.push(size.mul_scalar(decay) + counts.mul_scalar(1.0 - decay));
                 sums.push(sum.mul_scalar(decay) + vsum.mul_scalar(1.0 - decay));
-                parents.push(by_parent.mul_scalar(decay) + pair.mul_scalar(1.0 - decay));
             } else {
                 sizes.push(size);
                 sums.push(sum);
-                parents.push(by_parent);
+                parents.extend(by_parent);
             }
         }
         state.cluster_size = Tensor::stack(sizes, 0);
         state.embed_sum = Tensor::stack(sums, 0);
-        state.parent_counts = Tensor::stack(parents, 0);
+        if state.parent_counts.is_some() {
+            state.parent_counts = Some(Tensor::stack(parents, 0));
+        }
         // Laplace smoothing keeps rarely used codes from dividing by ~0.
         let eps = 1e-5;
         let n = state.cluster_size.clone().sum_dim(1); // [L, 1]
@@ -374,16 +404,13 @@ impl ResidualQuantizer {
                 .clone()
                 .slice([level..level + 1])
                 .reshape([k, d]);
-            let by_parent = state
-                .parent_counts
-                .clone()
-                .narrow(0, level, 1)
-                .reshape([PARENT_CONTEXTS, k]);
+            let by_parent =
+                (state.parent_counts.as_ref()).map(|c| Self::parent_counts_at(c, level, k));
             let Some(res) = out.residuals.get(level) else {
                 cbs.push(cb);
                 sizes.push(size);
                 sums.push(sum);
-                parents.push(by_parent);
+                parents.extend(by_parent);
                 continue;
             };
             let dead = size.clone().lower_elem(threshold); // [K]
@@ -396,16 +423,21 @@ impl ResidualQuantizer {
             let fresh = res.clone().select(0, pick);
             let mask2 = dead.clone().reshape([k, 1]).expand([k, d]);
             cbs.push(cb.mask_where(mask2.clone(), fresh.clone()));
-            let by_code = dead.clone().reshape([1, k]).expand([PARENT_CONTEXTS, k]);
-            parents.push(
-                by_parent.mask_where(by_code, Tensor::ones([PARENT_CONTEXTS, k], &res.device())),
-            );
+            if let Some(by_parent) = by_parent {
+                let by_code = dead.clone().reshape([1, k]).expand([PARENT_CONTEXTS, k]);
+                parents.push(
+                    by_parent
+                        .mask_where(by_code, Tensor::ones([PARENT_CONTEXTS, k], &res.device())),
+                );
+            }
             sizes.push(size.mask_where(dead, Tensor::ones([k], &res.device())));
             sums.push(sum.mask_where(mask2, fresh));
         }
         state.cluster_size = Tensor::stack(sizes, 0);
         state.embed_sum = Tensor::stack(sums, 0);
-        state.parent_counts = Tensor::stack(parents, 0);
+        if state.parent_counts.is_some() {
+            state.parent_counts = Some(Tensor::stack(parents, 0));
+        }
         (
             Self {
                 codebooks: Param::from_tensor(Tensor::stack(cbs, 0).detach()),

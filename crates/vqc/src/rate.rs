@@ -42,12 +42,10 @@ pub fn quality_params(quality: u8, levels: usize) -> (usize, f32) {
     if q == 100 {
         return (levels, 0.0);
     }
-    let lambda = |q: u8| LAMBDA_TOP * 10f32.powf(f32::from(99 - q) / STEPS_PER_DECADE);
-    if q >= FULL_DEPTH_FROM {
-        return (levels, lambda(q));
-    }
-    let drop = (usize::from(FULL_DEPTH_FROM - q) * levels).div_ceil(30);
-    (levels.saturating_sub(drop).max(1), lambda(q))
+    let lambda = LAMBDA_TOP * 10f32.powf(f32::from(99 - q) / STEPS_PER_DECADE);
+    // no levels dropped from FULL_DEPTH_FROM up
+    let drop = (usize::from(FULL_DEPTH_FROM.saturating_sub(q)) * levels).div_ceil(30);
+    (levels.saturating_sub(drop).max(1), lambda)
 }
 
 /// Leaky-bucket state for [`RateControl::Bitrate`].

@@ -394,7 +394,11 @@ pub fn train(
         writeln!(log, "k-means init on {} latent vectors", z.dims()[0])?;
         model.quantizer = model.quantizer.kmeans_init(z, 10);
     }
-    let mut ema = model.quantizer.ema_state();
+    let mut ema = if opts.rate_lambda > 0.0 && opts.rate_by_parent {
+        model.quantizer.ema_state_with_parents()
+    } else {
+        model.quantizer.ema_state()
+    };
     // a decoder-only run: the encoder and codebooks as they are, off the autodiff graph
     let frozen = opts.freeze_encoder.then(|| model.valid());
     let mut optim = AdamConfig::new().init();
