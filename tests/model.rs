@@ -420,7 +420,11 @@ fn ema_update_moves_used_codes_towards_their_data_and_restarts_dead_ones() {
 
 #[test]
 fn output_is_deterministic_and_survives_a_save_load_cycle() {
-    for cfg in [small_config(), small_config().with_linear_path(true)] {
+    for cfg in [
+        small_config(),
+        small_config().with_linear_path(true),
+        small_config().with_post_filter(8),
+    ] {
         deterministic_and_saved(&cfg);
     }
 }

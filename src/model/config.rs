@@ -48,6 +48,12 @@ pub struct VqVaeConfig {
     /// of the format: decoders do not read it.
     #[config(default = false)]
     pub latent_metric: bool,
+    /// Channels of the decoder's block-edge filter (0: none; [`super::Decoder`]): a residual
+    /// 1×1 MLP on the output's `s × s` blocks shifted by half a block, so each of its windows
+    /// straddles the edges between four of the latent's blocks. Pixels only: the bitstream
+    /// and the decoded latents are the same with or without it.
+    #[config(default = 0)]
+    pub post_filter: usize,
 }
 
 impl VqVaeConfig {
@@ -77,6 +83,12 @@ impl VqVaeConfig {
         }
         if self.downsample == 4 && self.mid_channels == 0 {
             return Err("downsample 4 needs mid_channels > 0".into());
+        }
+        if self.post_filter > 1024 {
+            return Err(format!(
+                "post_filter {} (expected 0..=1024)",
+                self.post_filter
+            ));
         }
         if self.motion_range > usize::from(vqc::MAX_FINE_RANGE) {
             return Err(format!(
@@ -140,6 +152,11 @@ impl VqVaeConfig {
             self.res_blocks as f64 * (conv_flops(3, c, c) + conv_flops(1, c, c)) as f64 / s2;
         enc += trunk + conv_flops(1, c, self.code_dim) as f64 / s2;
         dec += trunk + conv_flops(1, self.code_dim, c) as f64 / s2;
+        if self.post_filter > 0 {
+            // both 1×1s once per shifted block (one fewer row and column than the grid)
+            let block = 3 * self.downsample * self.downsample;
+            dec += 2.0 * conv_flops(1, block, self.post_filter) as f64 / s2;
+        }
         // nearest-code search: one [D]·[D×K] product per level and position
         enc += (self.levels * 2 * self.code_dim * self.codebook_size) as f64 / s2;
         (enc, dec)

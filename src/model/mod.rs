@@ -12,7 +12,7 @@ mod quantizer;
 mod weights;
 
 pub use config::VqVaeConfig;
-pub use decoder::Decoder;
+pub use decoder::{Decoder, PostFilter};
 pub use encoder::Encoder;
 pub use layers::{pixel_shuffle, pixel_unshuffle};
 pub use quantizer::{

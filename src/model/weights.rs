@@ -212,9 +212,9 @@ impl Weights {
         for (key, value) in V1_DEFAULTS {
             config.entry(key).or_insert(serde_json::Value::Bool(value));
         }
-        config
-            .entry("motion_range")
-            .or_insert(serde_json::Value::from(0));
+        for key in ["motion_range", "post_filter"] {
+            config.entry(key).or_insert(serde_json::Value::from(0));
+        }
         let config: VqVaeConfig = serde_json::from_value(serde_json::Value::Object(config))
             .map_err(|e| WeightsError::Config(e.to_string()))?;
         config.validate().map_err(WeightsError::Config)?;

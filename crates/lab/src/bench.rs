@@ -13,13 +13,14 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::tensor::Tensor;
 
-use vqcodec::model::{ModelKind, Weights};
 use vqcodec::pipeline::{
     Decoder, Encoder, Overlap, Reconstruct, Search, default_render_workers, encode_ordered,
     render_ordered,
 };
 use vqcodec::vqc::{EncoderConfig, Limits};
 use vqcodec::{Backend, BackendRequest, Engine, Frame, block_on};
+
+use crate::model_spec::ModelSpec;
 
 /// Options of `vqcodec bench`.
 #[derive(clap::Args, Debug)]
@@ -31,9 +32,9 @@ pub struct BenchArgs {
         default_value = "320x180,640x360,1280x720"
     )]
     pub sizes: Vec<String>,
-    /// Models, comma-separated.
+    /// Models, comma-separated: `base`, `lite` or paths to `.vqw` weight files.
     #[arg(long, value_delimiter = ',', default_value = "base,lite")]
-    pub models: Vec<ModelKind>,
+    pub models: Vec<ModelSpec>,
     /// Timed frames per case (after 3 warm-up frames).
     #[arg(long, default_value_t = 10)]
     pub frames: usize,
@@ -95,7 +96,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// Times one model at one size; returns the printed line.
-fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) -> Result<String> {
+fn case(engine: &Engine, model: &str, w: usize, h: usize, a: &BenchArgs) -> Result<String> {
     let warm = 3;
     let frames: Vec<Frame> = (0..warm + a.frames.max(1))
         .map(|t| synthetic(w, h, t))
@@ -287,7 +288,7 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
     let entropy_only = median(&mut t_entropy_only);
     let mut line = format!(
         "{} {w}x{h} on {}, {} slices: encode {enc_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = encoder net {ne:.2} + RVQ/RD/entropy {c:.2} | decode {dec_ms:.2} ms ({:.1} fps, {:.2} Mpx/s) = entropy {ed:.2} (the entropy decoding alone {entropy_only:.2}; the rest: the latent's reconstruction, the chunk's checks, the copy) + decoder net {nd:.2} (the host's f32→RGB8 pass, which the CPU backends use, timed alone: {:.2}) | model alone {:.2} ms | readback of a frame {:.2} ms",
-        model.name(),
+        model,
         engine.backend_kind(),
         encoder.header().slices,
         1000.0 / enc_ms,
@@ -338,11 +339,12 @@ fn case(engine: &Engine, model: ModelKind, w: usize, h: usize, a: &BenchArgs) ->
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backend = Backend::select(a.backend)?;
     println!("backend {} ({})", backend.kind, backend.reason);
-    for &model in &a.models {
-        let engine = Engine::new(&Weights::embedded(model), backend.clone())?;
+    for model in &a.models {
+        let engine = Engine::new(&model.weights()?, backend.clone())?;
+        let model = model.label();
         for s in &a.sizes {
             let (w, h) = parse_size(s)?;
-            println!("{}", case(&engine, model, w, h, a)?);
+            println!("{}", case(&engine, &model, w, h, a)?);
         }
     }
     Ok(())

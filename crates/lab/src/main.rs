@@ -112,6 +112,12 @@ struct TrainArgs {
     /// picture keeps its indices and streams their bits.
     #[arg(long)]
     freeze_encoder: bool,
+    /// Give the decoder a block-edge filter of this many channels (config `post_filter`): a
+    /// fresh run trains it from the start; a resumed checkpoint without one gets it at the
+    /// identity (with --freeze-encoder: the same indices, a decoder that smooths its blocks'
+    /// edges).
+    #[arg(long)]
+    post_filter: Option<usize>,
     /// Weight of `1 − MS-SSIM` of Y' in the loss, beside the MSE (0: MSE alone). Its first full
     /// runs on the GPU diverged (docs/results/lite-ft.md): watch the log.
     #[arg(long, default_value_t = 0.0)]
@@ -211,6 +217,9 @@ fn train(args: &TrainArgs) -> Result<()> {
     if args.linear_path {
         cfg = cfg.with_linear_path(true);
     }
+    if let Some(c) = args.post_filter {
+        cfg = cfg.with_post_filter(c);
+    }
     cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
     let started = Instant::now();
     let set = train::data::Dataset::load(&args.data, args.frame_stride)?;
@@ -242,6 +251,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         run_limit_s: args.run_limit,
         grow_levels: args.grow_levels,
         freeze_encoder: args.freeze_encoder,
+        post_filter: args.post_filter,
         msssim_weight: args.msssim_weight,
         rate_lambda: args.rate_lambda,
         rate_by_parent: args.rate_by_parent,

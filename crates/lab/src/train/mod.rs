@@ -71,6 +71,10 @@ pub struct TrainOptions {
     /// restarts), so every picture keeps its indices.
     #[serde(default)]
     pub freeze_encoder: bool,
+    /// On resume, give a decoder without a block-edge filter one of this many channels,
+    /// started at the identity ([`vqcodec::model::Decoder::with_post_filter`]).
+    #[serde(default)]
+    pub post_filter: Option<usize>,
     /// Weight of `1 − MS-SSIM` (of Y', the evaluation's metric) in the loss, beside the MSE.
     #[serde(default)]
     pub msssim_weight: f32,
@@ -109,6 +113,7 @@ impl Default for TrainOptions {
             run_limit_s: None,
             grow_levels: None,
             freeze_encoder: false,
+            post_filter: None,
             msssim_weight: 0.0,
             rate_lambda: 0.0,
             rate_by_parent: false,
@@ -382,6 +387,23 @@ pub fn train(
             log,
             "grew the RVQ from {from} to {grow} levels (k-means on the residuals)"
         )?;
+    }
+    if let Some(c) = opts.post_filter.filter(|&c| c > 0) {
+        if config.post_filter == 0 {
+            anyhow::ensure!(c <= 1024, "--post-filter {c}: at most 1024 channels");
+            model.decoder = model.decoder.with_post_filter(c, &device);
+            config = config.with_post_filter(c);
+            writeln!(
+                log,
+                "added a block-edge filter of {c} channels to the decoder (the identity)"
+            )?;
+        } else {
+            anyhow::ensure!(
+                config.post_filter == c,
+                "--post-filter {c}: the checkpoint's decoder has a filter of {} channels",
+                config.post_filter
+            );
+        }
     }
     let (levels, codes, _) = model.quantizer.dims();
 
