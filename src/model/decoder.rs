@@ -69,7 +69,7 @@ pub struct Decoder {
     /// The linear path: 1×1 from the code dimension to the pixel block (`3·s²`), shuffled.
     pub linear: Option<Conv2d>,
     /// The block-edge filter on the output (config `post_filter` > 0).
-    pub post: Option<PostFilter>,
+    post: Option<PostFilter>,
     /// Whether the last `up` conv works at 1/4 resolution with no shuffle (downsample 4).
     last_up_in_place: bool,
     stride: usize,

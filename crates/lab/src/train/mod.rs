@@ -390,9 +390,11 @@ pub fn train(
     }
     if let Some(c) = opts.post_filter.filter(|&c| c > 0) {
         if config.post_filter == 0 {
-            anyhow::ensure!(c <= 1024, "--post-filter {c}: at most 1024 channels");
-            model.decoder = model.decoder.with_post_filter(c, &device);
             config = config.with_post_filter(c);
+            config
+                .validate()
+                .map_err(|e| anyhow::anyhow!("--post-filter {c}: {e}"))?;
+            model.decoder = model.decoder.with_post_filter(c, &device);
             writeln!(
                 log,
                 "added a block-edge filter of {c} channels to the decoder (the identity)"
