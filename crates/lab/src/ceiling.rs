@@ -38,6 +38,29 @@ pub struct CeilingArgs {
     /// Frames per network call.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
+    /// Also write each clip's frames as `.npy` (u8 `[frames, height, width, 3]`, RGB) into this
+    /// folder: `CLIP-source.npy`, and per model `CLIP-MODEL-unquantized.npy` and
+    /// `CLIP-MODEL-L{depth}.npy` (the deepest RVQ rung), to study what the model leaves out.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+}
+
+/// Writes frames as one u8 `.npy` `[frames, height, width, 3]`.
+fn dump_frames(path: &std::path::Path, frames: &[&Frame]) -> Result<()> {
+    let Some(first) = frames.first() else {
+        return Ok(());
+    };
+    let data: Vec<u8> = frames
+        .iter()
+        .flat_map(|f| f.rgb().iter().copied())
+        .collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    vqcodec_cli::codec_cmd::write_npy(
+        &mut out,
+        &[frames.len(), first.height(), first.width(), 3],
+        &data,
+    )?;
+    Ok(())
 }
 
 /// Mean quality of one way through the model on one clip.
@@ -85,23 +108,40 @@ fn measure(
     model: &ModelSpec,
     backend: &Backend,
     batch: usize,
+    dump: Option<&std::path::Path>,
 ) -> Result<Row> {
     let engine = Engine::new(&model.weights()?, backend.clone())?;
     let depth = engine.config().levels;
     let started = Instant::now();
     let mut unquantized = Quality::default();
     let mut levels = vec![Quality::default(); depth];
+    let (mut kept_unq, mut kept_deepest) = (Vec::new(), Vec::new());
     for chunk in frames.chunks(batch.max(1)) {
         let rgb: Vec<Frame> = chunk.iter().map(|f| f.rgb.clone()).collect();
-        add(
-            &mut unquantized,
-            chunk,
-            &block_on(engine.roundtrip_unquantized(&rgb))?,
-        );
+        let unq = block_on(engine.roundtrip_unquantized(&rgb))?;
+        add(&mut unquantized, chunk, &unq);
         for (l, sum) in levels.iter_mut().enumerate() {
             let rt = block_on(engine.roundtrip(&rgb, Some(l + 1)))?;
             add(sum, chunk, &rt.frames);
+            if dump.is_some() && l + 1 == depth {
+                kept_deepest.extend(rt.frames);
+            }
         }
+        if dump.is_some() {
+            kept_unq.extend(unq);
+        }
+    }
+    if let Some(dir) = dump {
+        std::fs::create_dir_all(dir)?;
+        let label = model.label();
+        dump_frames(
+            &dir.join(format!("{name}-{label}-unquantized.npy")),
+            &kept_unq.iter().collect::<Vec<_>>(),
+        )?;
+        dump_frames(
+            &dir.join(format!("{name}-{label}-L{depth}.npy")),
+            &kept_deepest.iter().collect::<Vec<_>>(),
+        )?;
     }
     let row = Row {
         clip: name.to_string(),
@@ -137,6 +177,13 @@ pub fn ceiling(args: &CeilingArgs) -> Result<()> {
     let mut rows = Vec::new();
     for path in &args.clips {
         let clip = crate::eval::load_clip(path, args.frames)?;
+        if let Some(dir) = &args.dump {
+            std::fs::create_dir_all(dir)?;
+            dump_frames(
+                &dir.join(format!("{}-source.npy", clip.name)),
+                &clip.frames.iter().map(|f| &f.rgb).collect::<Vec<_>>(),
+            )?;
+        }
         for model in &args.models {
             rows.push(measure(
                 &clip.name,
@@ -145,6 +192,7 @@ pub fn ceiling(args: &CeilingArgs) -> Result<()> {
                 model,
                 &backend,
                 args.batch,
+                args.dump.as_deref(),
             )?);
         }
     }
