@@ -1,7 +1,7 @@
 //! The VQ-VAE on the CPU backend: shapes, padding, nearest-code search, RVQ, determinism,
 //! and the shipped weights.
 
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use vqcodec::model::{
     ModelId, ModelKind, ResidualQuantizer, VqVae, VqVaeConfig, Weights, WeightsError,
 };
@@ -327,6 +327,80 @@ fn the_rate_by_parent_prices_each_row_under_its_parents_class() {
     );
 }
 
+/// The greedy search under a quadratic form (as the format searches a model with an encoder
+/// metric): each level's code is the one of least `(r − c)ᵀ M (r − c)`, brute force, for the
+/// residual the levels before leave; with `M = I` it is the plain search.
+#[test]
+fn the_metric_search_takes_each_levels_least_weighted_error() {
+    let device = cpu();
+    let (n, k, d, levels) = (300, 16, 4, 3);
+    let q = ResidualQuantizer {
+        codebooks: burn::module::Param::from_tensor(Tensor::<3>::random(
+            [levels, k, d],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        )),
+    };
+    let z = Tensor::<2>::random([n, d], Distribution::Normal(0.0, 1.0), &device);
+    let ints = |t: Tensor<2, Int>| t.into_data().iter::<i64>().collect::<Vec<_>>();
+    let eye = Tensor::<2>::eye(d, &device);
+    assert_eq!(
+        ints(q.encode_metric(z.clone(), levels, eye)),
+        ints(q.encode(z.clone(), levels))
+    );
+    // a symmetric positive definite form that weighs the first axis most and couples two
+    let m: Vec<f32> = vec![
+        9.0, 0.0, 0.0, 0.0, //
+        0.0, 1.0, 0.5, 0.0, //
+        0.0, 0.5, 1.0, 0.0, //
+        0.0, 0.0, 0.0, 0.1,
+    ];
+    let mt = Tensor::<2>::from_data(TensorData::new(m.clone(), [d, d]), &device);
+    let got = ints(q.encode_metric(z.clone(), levels, mt));
+    let cbs: Vec<f32> = q.codebooks.val().into_data().try_into_vec().unwrap();
+    let mut zs: Vec<f32> = z.into_data().try_into_vec().unwrap();
+    let mut differs = false;
+    for l in 0..levels {
+        for i in 0..n {
+            let r = &zs[i * d..(i + 1) * d];
+            let cost = |j: usize| -> f64 {
+                let c = &cbs[(l * k + j) * d..(l * k + j + 1) * d];
+                let e: Vec<f64> = (0..d).map(|a| f64::from(r[a] - c[a])).collect();
+                (0..d)
+                    .flat_map(|a| (0..d).map(move |b| (a, b)))
+                    .map(|(a, b)| e[a] * f64::from(m[a * d + b]) * e[b])
+                    .sum()
+            };
+            let best = (0..k).map(cost).fold(f64::INFINITY, f64::min);
+            let chosen = got[i * levels + l] as usize;
+            assert!(
+                cost(chosen) <= best + 1e-4 * (1.0 + best),
+                "row {i} level {l}"
+            );
+            let plain = (0..k)
+                .min_by(|&a, &b| {
+                    let da: f32 = (0..d)
+                        .map(|c| (r[c] - cbs[(l * k + a) * d + c]).powi(2))
+                        .sum();
+                    let db: f32 = (0..d)
+                        .map(|c| (r[c] - cbs[(l * k + b) * d + c]).powi(2))
+                        .sum();
+                    da.total_cmp(&db)
+                })
+                .unwrap();
+            differs |= plain != chosen;
+        }
+        // the next level sees what this one leaves
+        for i in 0..n {
+            let j = got[i * levels + l] as usize;
+            for a in 0..d {
+                zs[i * d + a] -= cbs[(l * k + j) * d + a];
+            }
+        }
+    }
+    assert!(differs, "the form changes some choices");
+}
+
 #[test]
 fn rvq_residual_shrinks_with_each_level_after_kmeans() {
     let cfg = small_config().with_levels(4).with_codebook_size(32);
@@ -424,9 +498,20 @@ fn output_is_deterministic_and_survives_a_save_load_cycle() {
         small_config(),
         small_config().with_linear_path(true),
         small_config().with_post_filter(8),
+        small_config().with_code_dim(6).with_enhance_dims(2),
     ] {
         deterministic_and_saved(&cfg);
     }
+    // an enhancement takes part of the latent, never all of it, and not with a linear path
+    assert!(small_config().with_enhance_dims(4).validate().is_err());
+    assert!(
+        small_config()
+            .with_code_dim(6)
+            .with_enhance_dims(2)
+            .with_linear_path(true)
+            .validate()
+            .is_err()
+    );
 }
 
 fn deterministic_and_saved(cfg: &VqVaeConfig) {

@@ -54,6 +54,16 @@ pub struct VqVaeConfig {
     /// and the decoded latents are the same with or without it.
     #[config(default = 0)]
     pub post_filter: usize,
+    /// Enhancement (0: none): the last `E` of the `code_dim` latent values are a linear code of
+    /// what the networks' picture leaves out. The networks make and read the first
+    /// `code_dim − E` values; the encoder projects each pixel block of `frame − (the networks'
+    /// picture of their unquantized values)` on `E` directions (a 1×1 `3·s² → E`, no bias) and
+    /// the decoder adds them back (a 1×1 `E → 3·s²`, no bias) after the block-edge filter.
+    /// Where the first levels' codes are zero in the enhancement's part, streams that stop
+    /// there decode as the networks alone would; deeper ones lift the networks' ceiling
+    /// (`vqcodec-lab enhance` fits the directions and the levels to a trained model).
+    #[config(default = 0)]
+    pub enhance_dims: usize,
 }
 
 impl VqVaeConfig {
@@ -68,6 +78,11 @@ impl VqVaeConfig {
             .with_mid_channels(0)
             .with_latent_channels(64)
             .with_res_blocks(1)
+    }
+
+    /// Latent values the networks make and read: `code_dim` less the enhancement's.
+    pub fn net_dim(&self) -> usize {
+        self.code_dim - self.enhance_dims
     }
 
     /// Checks that the sizes describe a buildable model.
@@ -96,6 +111,18 @@ impl VqVaeConfig {
                 self.motion_range,
                 vqc::MAX_FINE_RANGE
             ));
+        }
+        if self.enhance_dims > 0 {
+            let block = 3 * self.downsample * self.downsample;
+            if self.enhance_dims >= self.code_dim || self.enhance_dims > block {
+                return Err(format!(
+                    "enhance_dims {} (expected below code_dim {} and at most {block})",
+                    self.enhance_dims, self.code_dim
+                ));
+            }
+            if self.linear_path {
+                return Err("enhance_dims and linear_path do not go together".into());
+            }
         }
         for (name, v, max) in [
             ("latent_channels", self.latent_channels, 4096),
@@ -150,12 +177,18 @@ impl VqVaeConfig {
         }
         let trunk =
             self.res_blocks as f64 * (conv_flops(3, c, c) + conv_flops(1, c, c)) as f64 / s2;
-        enc += trunk + conv_flops(1, c, self.code_dim) as f64 / s2;
-        dec += trunk + conv_flops(1, self.code_dim, c) as f64 / s2;
+        let d0 = self.net_dim();
+        enc += trunk + conv_flops(1, c, d0) as f64 / s2;
+        dec += trunk + conv_flops(1, d0, c) as f64 / s2;
+        let block = 3 * self.downsample * self.downsample;
         if self.post_filter > 0 {
             // both 1×1s once per shifted block (one fewer row and column than the grid)
-            let block = 3 * self.downsample * self.downsample;
             dec += 2.0 * conv_flops(1, block, self.post_filter) as f64 / s2;
+        }
+        if self.enhance_dims > 0 {
+            // the encoder runs the networks' decoder and projects the residual
+            enc += dec + conv_flops(1, block, self.enhance_dims) as f64 / s2;
+            dec += conv_flops(1, self.enhance_dims, block) as f64 / s2;
         }
         // nearest-code search: one [D]·[D×K] product per level and position
         enc += (self.levels * 2 * self.code_dim * self.codebook_size) as f64 / s2;

@@ -1,7 +1,7 @@
 //! Latent → frame.
 
 use burn::module::{Module, Param};
-use burn::nn::conv::Conv2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
@@ -70,6 +70,11 @@ pub struct Decoder {
     pub linear: Option<Conv2d>,
     /// The block-edge filter on the output (config `post_filter` > 0).
     post: Option<PostFilter>,
+    /// The enhancement (config `enhance_dims` E): 1×1, no bias, from the latent's last E values
+    /// to a pixel block (`3·s²`), added after the filter.
+    pub enhance: Option<Conv2d>,
+    /// Latent values the networks read (the first ones).
+    net_dim: usize,
     /// Whether the last `up` conv works at 1/4 resolution with no shuffle (downsample 4).
     last_up_in_place: bool,
     stride: usize,
@@ -94,7 +99,7 @@ impl Decoder {
             out: conv1x1(m, 48, device),
         });
         Self {
-            input: conv1x1(cfg.code_dim, c, device),
+            input: conv1x1(cfg.net_dim(), c, device),
             blocks: (0..cfg.res_blocks)
                 .map(|_| ResBlock::new(c, device))
                 .collect(),
@@ -105,6 +110,13 @@ impl Decoder {
                 .then(|| conv1x1(cfg.code_dim, 3 * cfg.downsample * cfg.downsample, device)),
             post: (cfg.post_filter > 0)
                 .then(|| PostFilter::new(cfg.downsample, cfg.post_filter, device)),
+            enhance: (cfg.enhance_dims > 0).then(|| {
+                let block = 3 * cfg.downsample * cfg.downsample;
+                Conv2dConfig::new([cfg.enhance_dims, block], [1, 1])
+                    .with_bias(false)
+                    .init(device)
+            }),
+            net_dim: cfg.net_dim(),
             last_up_in_place,
             stride: cfg.downsample,
         }
@@ -120,6 +132,18 @@ impl Decoder {
 
     /// Latent `[B, D, h, w]` → `[B, 3, h·s, w·s]`, nominally in [0, 1] (not clamped).
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
+        let Some(enhance) = &self.enhance else {
+            return self.picture(z);
+        };
+        let [b, d, h, w] = z.dims();
+        let base = z.clone().slice([0..b, 0..self.net_dim, 0..h, 0..w]);
+        let extra = z.slice([0..b, self.net_dim..d, 0..h, 0..w]);
+        self.picture(base) + pixel_shuffle(enhance.forward(extra), self.stride)
+    }
+
+    /// The networks' picture of their part of the latent `[B, D − E, h, w]` (the whole
+    /// picture without an enhancement).
+    pub fn picture(&self, z: Tensor<4>) -> Tensor<4> {
         let linear = self
             .linear
             .as_ref()

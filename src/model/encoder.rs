@@ -1,7 +1,7 @@
 //! Frame → latent.
 
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -26,6 +26,9 @@ pub struct Encoder {
     proj: Conv2d,
     /// The linear path: 1×1 from the unshuffled pixel block (`3·s²`) to the code dimension.
     pub linear: Option<Conv2d>,
+    /// The enhancement's projection (config `enhance_dims` E): 1×1, no bias, from a residual
+    /// pixel block (`3·s²`) to its E values.
+    pub enhance: Option<Conv2d>,
     /// Whether `down[0]` works at 1/4 resolution with no unshuffle (downsample 4).
     first_down_in_place: bool,
     stride: usize,
@@ -55,16 +58,31 @@ impl Encoder {
             blocks: (0..cfg.res_blocks)
                 .map(|_| ResBlock::new(c, device))
                 .collect(),
-            proj: conv1x1(c, cfg.code_dim, device),
+            proj: conv1x1(c, cfg.net_dim(), device),
             linear: cfg
                 .linear_path
                 .then(|| conv1x1(3 * cfg.downsample * cfg.downsample, cfg.code_dim, device)),
+            enhance: (cfg.enhance_dims > 0).then(|| {
+                let block = 3 * cfg.downsample * cfg.downsample;
+                Conv2dConfig::new([block, cfg.enhance_dims], [1, 1])
+                    .with_bias(false)
+                    .init(device)
+            }),
             first_down_in_place,
             stride: cfg.downsample,
         }
     }
 
-    /// `[B, 3, H, W]` in [0, 1] (H, W multiples of the stride) → latent `[B, D, H/s, W/s]`.
+    /// The enhancement values `[B, E, H/s, W/s]` of a residual picture `[B, 3, H, W]`
+    /// (`frame − the networks' picture`); `None` without an enhancement.
+    pub fn enhancement(&self, residual: Tensor<4>) -> Option<Tensor<4>> {
+        self.enhance
+            .as_ref()
+            .map(|e| e.forward(pixel_unshuffle(residual, self.stride)))
+    }
+
+    /// `[B, 3, H, W]` in [0, 1] (H, W multiples of the stride) → the networks' latent
+    /// `[B, D − E, H/s, W/s]` (all of it without an enhancement).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = x.sub_scalar(0.5);
         let linear = self

@@ -40,6 +40,8 @@ pub struct VqVae {
     /// the format crate's encoder weighs its choices by it ([`vqc::Metric`]).
     pub metric: Option<Param<Tensor<2>>>,
     downsample: usize,
+    /// Config `enhance_dims` (0 without an enhancement).
+    enhance_dims: usize,
 }
 
 /// What a training forward pass yields.
@@ -83,6 +85,7 @@ impl VqVaeConfig {
                 Param::from_tensor(Tensor::zeros([d, d], device)).set_require_grad(false)
             }),
             downsample: self.downsample,
+            enhance_dims: self.enhance_dims,
         }
     }
 }
@@ -129,8 +132,34 @@ impl VqVae {
     }
 
     /// The encoder's continuous latent `[B, D, h, w]` for frames `[B, 3, H, W]` in [0, 1].
+    ///
+    /// With an enhancement (config `enhance_dims` E), the networks' values come first; the
+    /// last E project, block by block, what the networks' picture of those values (unquantized)
+    /// leaves of the frame. Decoding a quantized latent then errs by the networks' error in
+    /// their values plus the enhancement's in its own, each measured in the latent, so the
+    /// encoder's choices (and its metric) stay in one space.
     pub fn latent(&self, frames: Tensor<4>) -> Tensor<4> {
-        self.encoder.forward(self.pad(frames))
+        let x = self.pad(frames);
+        let z = self.encoder.forward(x.clone());
+        if self.enhance_dims == 0 {
+            return z;
+        }
+        let residual = x - self.decoder.picture(z.clone());
+        let extra = self
+            .encoder
+            .enhancement(residual)
+            .expect("a model with enhance_dims has the projection");
+        Tensor::cat(vec![z, extra], 1)
+    }
+
+    /// What the networks' picture of their own (unquantized) latent leaves of frames
+    /// `[B, 3, H, W]` in [0, 1]: `[B, 3, H', W']`, the frames padded to the stride; with the
+    /// networks' latent `[B, D − E, h, w]`. What an enhancement codes (`vqcodec-lab enhance`
+    /// fits one to it).
+    pub fn residual(&self, frames: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let x = self.pad(frames);
+        let z = self.encoder.forward(x.clone());
+        (x - self.decoder.picture(z.clone()), z)
     }
 
     /// Training pass with the first `levels` RVQ levels (straight-through estimator).

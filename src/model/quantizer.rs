@@ -257,6 +257,37 @@ impl ResidualQuantizer {
         Tensor::cat(indices, 1)
     }
 
+    /// [`Self::encode`] with each level's nearest code under the quadratic form `metric`
+    /// `[D, D]` (symmetric): `(r − c)ᵀ M (r − c)`, as the format's encoder searches a model
+    /// that carries an encoder metric.
+    pub fn encode_metric(&self, z: Tensor<2>, levels: usize, metric: Tensor<2>) -> Tensor<2, Int> {
+        let (total, k, _) = self.dims();
+        let levels = levels.clamp(1, total);
+        let [n, _] = z.dims();
+        let mut residual = z;
+        let mut indices = Vec::with_capacity(levels);
+        for level in 0..levels {
+            let cb = self.codebook(level);
+            // (r − c)ᵀM(r − c) = rᵀMr − 2 rᵀMc + cᵀMc; rᵀMr does not change the argmin
+            let cmc = cb
+                .clone()
+                .matmul(metric.clone())
+                .mul(cb.clone())
+                .sum_dim(1)
+                .reshape([1, k]);
+            let score = cmc
+                - residual
+                    .clone()
+                    .matmul(metric.clone())
+                    .matmul(cb.clone().transpose())
+                    .mul_scalar(2.0);
+            let idx = score.argmin(1).reshape([n]);
+            residual = residual - cb.select(0, idx.clone());
+            indices.push(idx.unsqueeze_dim::<2>(1));
+        }
+        Tensor::cat(indices, 1)
+    }
+
     /// ẑ = Σ_l codebook_l[indices[:, l]] for `indices` `[N, L']`, L' ≤ L, in one gather;
     /// index `K` (one past the codebook) stands for the zero vector: a position whose depth
     /// ended before that level.

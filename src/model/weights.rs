@@ -212,7 +212,7 @@ impl Weights {
         for (key, value) in V1_DEFAULTS {
             config.entry(key).or_insert(serde_json::Value::Bool(value));
         }
-        for key in ["motion_range", "post_filter"] {
+        for key in ["motion_range", "post_filter", "enhance_dims"] {
             config.entry(key).or_insert(serde_json::Value::from(0));
         }
         let config: VqVaeConfig = serde_json::from_value(serde_json::Value::Object(config))
@@ -323,6 +323,26 @@ impl Weights {
             books
                 .with_motion(ops)
                 .map_err(|e| WeightsError::Mismatch(format!("motion: {e}")))?
+        };
+        // the leading levels, whose codes are zero in the enhancement's values, are the
+        // networks'; the encoder opens the others by quality
+        let books = if c.enhance_dims == 0 {
+            books
+        } else {
+            let d0 = c.net_dim();
+            let base = (0..c.levels)
+                .take_while(|&l| {
+                    (0..c.codebook_size).all(|k| {
+                        let code = books.code(l, k);
+                        code[d0..].iter().all(|&v| v == 0.0)
+                    })
+                })
+                .count();
+            // none such (an enhancement trained with the rest): nothing to gate
+            let base = if base == 0 { c.levels } else { base };
+            books
+                .with_base_levels(base)
+                .map_err(|e| WeightsError::Mismatch(format!("enhancement: {e}")))?
         };
         if !c.latent_metric {
             return Ok(books);

@@ -13,6 +13,7 @@
 
 mod bench;
 mod ceiling;
+mod enhance;
 mod eval;
 mod latents;
 mod metric;
@@ -157,6 +158,9 @@ enum Command {
     Latents(latents::LatentsArgs),
     /// Fits a model's fine-motion maps on training clips and writes weights that carry them.
     MotionOps(motion_ops::MotionOpsArgs),
+    /// Gives a trained model an enhancement: more latent values and RVQ levels for what its
+    /// networks leave out (fitted, not trained); fit its motion maps and metric again after
+    Enhance(enhance::EnhanceArgs),
     /// Measures how much each latent direction matters to the decoded picture (the decoder's
     /// Jacobian, `E[JᵀJ]`).
     Metric(metric::MetricArgs),
@@ -183,6 +187,7 @@ fn main() -> Result<()> {
         Command::Ceiling(a) => ceiling::ceiling(&a),
         Command::Latents(a) => latents::latents(&a),
         Command::MotionOps(a) => motion_ops::motion_ops(&a),
+        Command::Enhance(a) => enhance::enhance(&a),
         Command::Metric(a) => metric::metric(&a),
         Command::Train(a) => train(&a),
         Command::InitWeights {

@@ -36,6 +36,9 @@ pub struct Codebooks {
     lanes: Vec<f32>,
     motion: Option<std::sync::Arc<MotionOps>>,
     metric: Option<std::sync::Arc<Metric>>,
+    /// Levels open at every quality (all but an enhancement's; see
+    /// [`Codebooks::with_base_levels`]).
+    base_levels: usize,
 }
 
 /// The encoder's distance between latents (not part of the format): `|A·δ|²` with `AᵀA = M`,
@@ -123,7 +126,30 @@ impl Codebooks {
             lanes,
             motion: None,
             metric: None,
+            base_levels: levels,
         })
+    }
+
+    /// The same codebooks, of which the levels from `base` on belong to a model's enhancement
+    /// (config `enhance_dims`): the encoder opens them only from quality 50 up, all of them
+    /// from 70 (docs/results/enhance.md). Encoder only: streams do not change format.
+    ///
+    /// # Errors
+    /// [`ConfigError::Codebooks`] for `base` 0 or more than the levels.
+    pub fn with_base_levels(mut self, base: usize) -> Result<Self, ConfigError> {
+        if base == 0 || base > self.levels {
+            return Err(ConfigError::Codebooks {
+                got: format!("{base} base levels"),
+                expected: format!("1..={}", self.levels),
+            });
+        }
+        self.base_levels = base;
+        Ok(self)
+    }
+
+    /// Levels open at every quality (all of them unless [`Codebooks::with_base_levels`]).
+    pub fn base_levels(&self) -> usize {
+        self.base_levels
     }
 
     /// The same codebooks with the model's fine-motion maps (docs/bitstream.md, "Fine motion").
@@ -145,6 +171,7 @@ impl Codebooks {
     /// adapted codebook keeps the model's; the metric's search space is made for these codes).
     pub fn keep_motion(mut self, from: &Codebooks) -> Self {
         self.motion = from.motion.clone();
+        self.base_levels = from.base_levels.min(self.levels);
         self.metric = from
             .metric
             .as_ref()

@@ -5,7 +5,7 @@ use crate::codebook::Codebooks;
 use crate::container::{FrameKind, Header, Limits, SourceChroma, write_chunk};
 use crate::error::ConfigError;
 use crate::patch::CodebookPatch;
-use crate::rate::{BitrateState, RateControl, quality_params};
+use crate::rate::{BitrateState, RateControl, quality_params_gated};
 use crate::search::{SearchChoice, SearchPlan};
 use crate::syntax::{
     Contexts, FrameCode, FrameParams, Mode, TokenState, encode_frame, search_costs, searched_state,
@@ -205,8 +205,8 @@ fn slices(config: &EncoderConfig, model: &ModelInfo, bits: u32) -> Result<u8, Co
 
 /// Levels and λ of a frame a search made elsewhere decides at `quality` (keyframes at
 /// [`KEY_LAMBDA_SCALE`] of delta frames' λ, as the encoder's own search without a lookahead).
-fn searched_params(quality: u8, levels: usize, kind: FrameKind) -> (usize, f32) {
-    let (coded, lambda) = quality_params(quality, levels);
+fn searched_params(quality: u8, books: &Codebooks, kind: FrameKind) -> (usize, f32) {
+    let (coded, lambda) = quality_params_gated(quality, books.levels(), books.base_levels());
     match kind {
         FrameKind::Key => (coded, lambda * KEY_LAMBDA_SCALE),
         FrameKind::Delta => (coded, lambda),
@@ -415,7 +415,8 @@ impl Encoder {
         quality: u8,
         weights: Weights<'_>,
     ) -> (FrameCode, Contexts, f32) {
-        let (levels, lambda) = quality_params(quality, self.books.levels());
+        let (levels, lambda) =
+            quality_params_gated(quality, self.books.levels(), self.books.base_levels());
         // with a lookahead, each position's reuse sets its factor (a keyframe's included);
         // adaptive quantisation multiplies its own
         let e = match kind {
@@ -715,7 +716,7 @@ impl Encoder {
         } else {
             FrameKind::Delta
         };
-        let (coded, lambda) = searched_params(quality, self.books.levels(), kind);
+        let (coded, lambda) = searched_params(quality, &self.books, kind);
         let aq = activity.and_then(|a| aq_factors(a, self.config.aq as f32));
         let reference = if key { None } else { self.prev.as_ref() };
         let fresh;
@@ -856,7 +857,7 @@ impl Encoder {
             FrameKind::Delta => self.prev.as_ref().map(|s| s.latent.as_slice()),
         };
         state.reconstruct(&self.books, reference);
-        let (_, lambda) = searched_params(plan.quality, self.books.levels(), plan.kind);
+        let (_, lambda) = searched_params(plan.quality, &self.books, plan.kind);
         let searched = Searched {
             frame: CodedFrame {
                 kind: plan.kind,

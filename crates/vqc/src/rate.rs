@@ -48,6 +48,35 @@ pub fn quality_params(quality: u8, levels: usize) -> (usize, f32) {
     (levels.saturating_sub(drop).max(1), lambda)
 }
 
+/// Below this quality the encoder codes only a model's base levels, not its enhancement's
+/// ([`quality_params_gated`]).
+pub const ENHANCE_FROM: u8 = 50;
+/// From this quality up every enhancement level is open.
+pub const ENHANCE_ALL_FROM: u8 = 70;
+
+/// [`quality_params`] for a model whose levels from `base` on are an enhancement's (more
+/// latent values for what its networks cannot carry): those levels stay closed below
+/// [`ENHANCE_FROM`] and open one after another up to [`ENHANCE_ALL_FROM`]. An enhancement
+/// lifts the model's ceiling but spends its bits less well than the networks' own levels at
+/// low rates (docs/results/enhance.md), so the lower qualities code as the model without it.
+pub fn quality_params_gated(quality: u8, levels: usize, base: usize) -> (usize, f32) {
+    let (depth, lambda) = quality_params(quality, levels);
+    if base >= levels {
+        return (depth, lambda);
+    }
+    let q = usize::from(quality.min(100));
+    let (from, all) = (usize::from(ENHANCE_FROM), usize::from(ENHANCE_ALL_FROM));
+    let extra = levels - base;
+    let open = if q < from {
+        0
+    } else if q >= all {
+        extra
+    } else {
+        ((q - from + 1) * extra).div_ceil(all - from)
+    };
+    (depth.min(base + open), lambda)
+}
+
 /// Leaky-bucket state for [`RateControl::Bitrate`].
 #[derive(Debug, Clone)]
 pub struct BitrateState {
@@ -109,6 +138,22 @@ mod tests {
         assert_eq!(quality_params(5, 12).0, 6);
         assert_eq!(quality_params(0, 12).0, 4);
         assert_eq!(quality_params(0, 1).0, 1);
+        // an enhancement's levels: closed below 50, all open from 70, in between one by one
+        assert_eq!(quality_params_gated(49, 15, 3).0, 3);
+        assert_eq!(quality_params_gated(50, 15, 3).0, 4);
+        assert_eq!(quality_params_gated(60, 15, 3).0, 10);
+        assert_eq!(quality_params_gated(69, 15, 3).0, 15);
+        assert_eq!(quality_params_gated(70, 15, 3), quality_params(70, 15));
+        assert_eq!(quality_params_gated(10, 15, 3).0, 3);
+        assert_eq!(quality_params_gated(30, 3, 3), quality_params(30, 3));
+        for q in 0..=100 {
+            let (d, l) = quality_params_gated(q, 15, 3);
+            assert_eq!(l, quality_params(q, 15).1);
+            assert!(
+                d >= quality_params_gated(q.saturating_sub(1), 15, 3).0,
+                "depth grows with quality"
+            );
+        }
         // every step down costs more distortion per bit saved: λ grows, the depth never rises
         for q in 1..=100u8 {
             let (a, la) = quality_params(q - 1, 12);

@@ -1,0 +1,140 @@
+//! `vqcodec-lab enhance` on the checked-in clip: the enhanced model keeps every value and picture
+//! of the model it came from up to that model's own levels, its enhancement lifts the
+//! unquantized ceiling, its added levels lift the picture above what the old levels reach, and
+//! its streams decode. Paths are the workspace root's.
+
+use assert_cmd::Command;
+use vqcodec::frame::{Frame, psnr_rgb};
+use vqcodec::y4m_io::Y4mReader;
+use vqcodec::{Backend, Engine, ModelKind, Weights, block_on};
+
+mod common;
+use common::{at_root, encode_and_decode};
+
+const CLIP: &str = "tests/data/carphone_6f.y4m";
+
+fn frames() -> Vec<Frame> {
+    let mut r = Y4mReader::new(Box::new(std::fs::File::open(CLIP).unwrap()), CLIP).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        out.push(f.rgb);
+    }
+    out
+}
+
+fn mean_psnr(a: &[Frame], b: &[Frame]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / a.len() as f64
+}
+
+#[test]
+fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-enhance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = dir.join("lite-enh.vqw");
+    let fit = Command::cargo_bin("vqcodec-lab")
+        .unwrap()
+        .args([
+            "enhance",
+            "--weights",
+            "lite",
+            "--data",
+            "tests/data/manifest.txt",
+        ])
+        .args([
+            "--dims",
+            "24",
+            "--levels",
+            "4",
+            "--samples",
+            "20000",
+            "--iters",
+            "6",
+        ])
+        .arg("-o")
+        .arg(&weights)
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&fit.get_output().stderr).to_string();
+    assert!(log.contains("24 directions keep"), "{log}");
+    let w = Weights::from_bytes(std::fs::read(&weights).unwrap()).unwrap();
+    let lite = Weights::embedded(ModelKind::Lite);
+    let (c, base) = (w.config(), lite.config());
+    assert_eq!(
+        (c.code_dim, c.levels, c.enhance_dims),
+        (base.code_dim + 24, base.levels + 4, 24)
+    );
+    let frames = frames();
+    let e = Engine::new(&w, Backend::cpu("test")).unwrap();
+    let l = Engine::new(&lite, Backend::cpu("test")).unwrap();
+    // the networks' values are the lite's own; the enhancement's are not all zero
+    let (ze, zl) = (
+        block_on(e.latents(&frames[..2])).unwrap(),
+        block_on(l.latents(&frames[..2])).unwrap(),
+    );
+    let (d, d0) = (c.code_dim, base.code_dim);
+    let mut extra = 0.0f64;
+    for (a, b) in ze.iter().zip(&zl) {
+        assert_eq!(a.len() / d, b.len() / d0);
+        for (pa, pb) in a.chunks_exact(d).zip(b.chunks_exact(d0)) {
+            assert_eq!(&pa[..d0], pb);
+            extra += pa[d0..].iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();
+        }
+    }
+    assert!(extra > 0.0);
+    // with no quantizer, the enhancement carries what the networks cannot: the ceiling rises
+    let (ue, ul) = (
+        block_on(e.roundtrip_unquantized(&frames)).unwrap(),
+        block_on(l.roundtrip_unquantized(&frames)).unwrap(),
+    );
+    let (pe, pl) = (mean_psnr(&ue, &frames), mean_psnr(&ul, &frames));
+    assert!(
+        pe > pl + 3.0,
+        "unquantized: {pe:.2} dB enhanced, {pl:.2} dB lite"
+    );
+    // up to the lite's levels, the same pictures; every added level brings them closer
+    let at = |engine: &Engine, levels: usize| {
+        block_on(engine.roundtrip(&frames, Some(levels)))
+            .unwrap()
+            .frames
+    };
+    let lite3 = at(&l, base.levels);
+    let enh3 = at(&e, base.levels);
+    for (a, b) in enh3.iter().zip(&lite3) {
+        assert_eq!(a.rgb(), b.rgb());
+    }
+    let mut last = mean_psnr(&lite3, &frames);
+    for levels in base.levels + 1..=c.levels {
+        let p = mean_psnr(&at(&e, levels), &frames);
+        assert!(p > last + 0.2, "{levels} levels: {p:.2} dB after {last:.2}");
+        last = p;
+    }
+    // the encoder opens the added levels by quality: none below 50, all from 70
+    assert_eq!(w.codebooks().unwrap().base_levels(), base.levels);
+    let coded = |quality: u8| -> usize {
+        let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
+        cfg.rate = vqc::RateControl::Quality(quality);
+        let mut enc = block_on(vqcodec::pipeline::Encoder::new(&e, cfg)).unwrap();
+        let packets = block_on(enc.encode(&frames, false)).unwrap();
+        packets.iter().map(|p| p.state.coded).max().unwrap()
+    };
+    assert_eq!(coded(40), base.levels);
+    assert_eq!(coded(90), c.levels);
+    // real streams: they decode with the enhanced weights, and at a high quality they are
+    // closer to the source than the lite's
+    let psnr = |summary: &str| -> f64 {
+        summary
+            .split("PSNR-RGB ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no PSNR in {summary}"))
+    };
+    let (_, enhanced) = encode_and_decode(&weights, &dir.join("enh.vqc"), &["--quality", "95"]);
+    assert!(enhanced.contains("6 frames (0 concealed)"), "{enhanced}");
+    let lite_file = dir.join("lite.vqw");
+    std::fs::write(&lite_file, lite.as_bytes()).unwrap();
+    let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "95"]);
+    assert!(psnr(&enhanced) > psnr(&plain) + 1.0, "{enhanced} / {plain}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
