@@ -62,7 +62,7 @@ pub struct EnhanceArgs {
     pub output: PathBuf,
 }
 
-/// SplitMix64, for the reservoir sample.
+/// SplitMix64, for the reservoir sample and the sensitivity probe.
 struct Rng(u64);
 
 impl Rng {
@@ -133,12 +133,11 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
             let (r, z) = model.residual(tensor(f, device));
             let [_, _, h, w] = z.dims();
             if frames % 8 == 0 {
-                // a small random step at every position, decoded: how far the picture moves
-                let step = Tensor::<4>::random(
-                    z.dims(),
-                    burn::tensor::Distribution::Normal(0.0, 0.01),
-                    device,
-                );
+                // a small step of random sign in every value, decoded: how far the picture moves
+                let signs: Vec<f32> = (0..d0 * h * w)
+                    .map(|_| if rng.below(2) == 0 { -0.01 } else { 0.01 })
+                    .collect();
+                let step = Tensor::<4>::from_data(TensorData::new(signs, [1, d0, h, w]), device);
                 let moved = model.decoder.picture(z.clone() + step.clone())
                     - model.decoder.picture(z.clone());
                 sens_px += f64::from(moved.powi_scalar(2).sum().into_scalar::<f32>());

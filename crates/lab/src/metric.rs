@@ -47,6 +47,11 @@ pub struct MetricArgs {
     /// Also write `M` as a `D × D` .npy here, and the RGB error's `…-rgb.npy` beside it.
     #[arg(long)]
     pub npy: Option<PathBuf>,
+    /// For a model with an enhancement (config `enhance_dims`): drop the terms between the
+    /// networks' values and the enhancement's, so the encoder searches each part on its own
+    /// (docs/results/enhance.md).
+    #[arg(long)]
+    pub split_enhancement: bool,
     /// The weight file to write: the model's, with the metric.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -187,7 +192,19 @@ pub fn metric(args: &MetricArgs) -> Result<()> {
         }
         m
     };
-    let (my, mrgb) = (solve(&sy), solve(&srgb));
+    let (mut my, mut mrgb) = (solve(&sy), solve(&srgb));
+    let d0 = weights.config().net_dim();
+    if args.split_enhancement {
+        anyhow::ensure!(d0 < d, "--split-enhancement: the model has no enhancement");
+        for m in [&mut my, &mut mrgb] {
+            for i in 0..d0 {
+                for j in d0..d {
+                    m[i * d + j] = 0.0;
+                    m[j * d + i] = 0.0;
+                }
+            }
+        }
+    }
     for (m, name) in [(&my, "Y' + chroma"), (&mrgb, "RGB")] {
         let mat = nalgebra::DMatrix::from_row_slice(d, d, m);
         let mut ev: Vec<f64> = mat.symmetric_eigen().eigenvalues.iter().copied().collect();

@@ -136,5 +136,51 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     std::fs::write(&lite_file, lite.as_bytes()).unwrap();
     let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "95"]);
     assert!(psnr(&enhanced) > psnr(&plain) + 1.0, "{enhanced} / {plain}");
+    // the metric split between the two parts: no terms across them; refused without a split
+    let split = dir.join("split.vqw");
+    let metric = |weights: &std::path::Path| {
+        let mut cmd = Command::cargo_bin("vqcodec-lab").unwrap();
+        cmd.args([
+            "metric",
+            "--data",
+            "tests/data/manifest.txt",
+            "--split-enhancement",
+        ])
+        .args([
+            "--clips",
+            "2",
+            "--crop",
+            "128",
+            "--spacing",
+            "5",
+            "--weights",
+        ])
+        .arg(weights)
+        .arg("-o")
+        .arg(&split);
+        cmd
+    };
+    metric(&lite_file).assert().failure();
+    metric(&weights).assert().success();
+    let m = Weights::from_bytes(std::fs::read(&split).unwrap())
+        .unwrap()
+        .load(&vqcodec::Backend::cpu("test").device)
+        .unwrap()
+        .metric
+        .expect("the metric")
+        .val()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let mut diagonal = 0.0f32;
+    for i in 0..d {
+        diagonal += m[i * d + i];
+        for j in 0..d {
+            if (i < d0) != (j < d0) {
+                assert_eq!(m[i * d + j], 0.0, "({i}, {j})");
+            }
+        }
+    }
+    assert!(diagonal > 0.0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
