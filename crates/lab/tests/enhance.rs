@@ -170,7 +170,7 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
         .expect("the metric")
         .val()
         .into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .unwrap();
     let mut diagonal = 0.0f32;
     for i in 0..d {
