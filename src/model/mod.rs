@@ -139,12 +139,10 @@ impl VqVae {
     /// their values plus the enhancement's in its own, each measured in the latent, so the
     /// encoder's choices (and its metric) stay in one space.
     pub fn latent(&self, frames: Tensor<4>) -> Tensor<4> {
-        let x = self.pad(frames);
-        let z = self.encoder.forward(x.clone());
         if self.enhance_dims == 0 {
-            return z;
+            return self.encoder.forward(self.pad(frames));
         }
-        let residual = x - self.decoder.picture(z.clone());
+        let (residual, z) = self.residual(frames);
         let extra = self
             .encoder
             .enhancement(residual)

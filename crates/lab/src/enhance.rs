@@ -28,6 +28,7 @@ use vqcodec::model::{ResidualQuantizer, pixel_unshuffle};
 use vqcodec::{Backend, BackendRequest, Weights};
 
 use crate::model_spec::ModelSpec;
+use crate::train::data::Rng;
 
 /// Options of `vqcodec-lab enhance`.
 #[derive(clap::Args, Debug)]
@@ -60,28 +61,6 @@ pub struct EnhanceArgs {
     /// The weight file to write (the model's precision).
     #[arg(short, long)]
     pub output: PathBuf,
-}
-
-/// SplitMix64, for the reservoir sample and the sensitivity probe.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
-    }
-}
-
-/// A frame as `[1, 3, H, W]` in [0, 1].
-fn tensor(f: &Frame, device: &burn::tensor::Device) -> Tensor<4> {
-    let (w, h) = (f.width(), f.height());
-    let data: Vec<f32> = f.rgb().iter().map(|&v| f32::from(v) / 255.0).collect();
-    Tensor::<3>::from_data(TensorData::new(data, [h, w, 3]), device)
-        .permute([2, 0, 1])
-        .reshape([1, 3, h, w])
 }
 
 /// `vqcodec-lab enhance`.
@@ -119,7 +98,7 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
     let (mut seen, mut frames, mut energy) = (0u64, 0usize, 0f64);
     // the networks' sensitivity: picture error per latent error, both squared (RGB, [0, 1])
     let (mut sens_px, mut sens_z) = (0f64, 0f64);
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::from_state(args.seed);
     for line in list
         .lines()
         .map(str::trim)
@@ -130,7 +109,7 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         let take = args.frames_per_clip.min(n).max(1);
         for i in 0..take {
             let f = &clip.frames[i * n / take].rgb;
-            let (r, z) = model.residual(tensor(f, device));
+            let (r, z) = model.residual(Frame::to_tensor(std::slice::from_ref(f), device));
             let [_, _, h, w] = z.dims();
             if frames % 8 == 0 {
                 // a small step of random sign in every value, decoded: how far the picture moves
@@ -174,7 +153,7 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
                     sample.extend_from_slice(row);
                     sample_z.extend_from_slice(zr);
                 } else {
-                    let j = rng.below(seen) as usize;
+                    let j = rng.below(seen as usize);
                     if j < args.samples {
                         sample[j * block..(j + 1) * block].copy_from_slice(row);
                         sample_z[j * d0..(j + 1) * d0].copy_from_slice(zr);

@@ -19,6 +19,7 @@ use vqcodec::frame::Frame;
 use vqcodec::{Backend, BackendRequest, Engine, Weights, block_on};
 
 use crate::model_spec::ModelSpec;
+use crate::train::data::Rng;
 
 /// Options of `vqcodec-lab motion-ops`.
 #[derive(clap::Args, Debug)]
@@ -45,19 +46,6 @@ pub struct MotionOpsArgs {
     /// The weight file to write: the model's, with the maps.
     #[arg(short, long)]
     pub output: PathBuf,
-}
-
-/// A small deterministic generator for crop positions (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % n.max(1) as u64) as usize
-    }
 }
 
 /// A `size × size` window of `f` at `(x, y)`.
@@ -118,7 +106,7 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
             rows: 0,
         })
         .collect();
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::from_state(args.seed);
     let (mut clips, mut crops) = (0usize, 0usize);
     for line in list
         .lines()

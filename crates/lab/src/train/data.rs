@@ -18,6 +18,11 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
+    /// A generator whose state starts at `state` itself (`motion-ops` and `enhance` seed it
+    /// so, and keep the crops and samples their `--seed` always chose).
+    pub fn from_state(state: u64) -> Self {
+        Self(state)
+    }
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
