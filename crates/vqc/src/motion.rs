@@ -61,14 +61,31 @@ pub fn fine_index(r: u8, (dx, dy): (i8, i8)) -> usize {
 pub struct MotionOps {
     range: u8,
     dim: usize,
-    /// `[axis][shift][2·dim][out]` weights (input-major: the order the exact product reads)
-    /// and `[axis][shift][out]` biases, fixed point.
+    /// Where the maps split in two blocks: the values before `split` are predicted from
+    /// those before it alone, the rest from the rest alone, with no bias (an enhanced model's
+    /// maps: its networks' values and its enhancement's apart). `dim` for maps that mix all.
+    split: usize,
+    /// The leading block: `[axis][shift][2·split][out]` weights (input-major: the order the
+    /// exact product reads; inputs `a[..split]` then `b[..split]`) and `[axis][shift][out]`
+    /// biases, fixed point.
     weights_t: Vec<i32>,
     bias: Vec<i32>,
-    /// The same values as `f32` (latent units; weights `[axis][shift][out][2·dim]`), for the
-    /// encoder's search.
+    /// The same values as `f32` (latent units; weights `[axis][shift][out][2·split]`), for
+    /// the encoder's search.
     weights_f32: Vec<f32>,
     bias_f32: Vec<f32>,
+    /// The trailing block as the leading one (`dim − split` values, zero biases), or `None`
+    /// when all of its weights are zero. Both blocks' products are the full product's values,
+    /// bit for bit: a zero weight adds nothing to a wrapping sum.
+    rest: Option<Box<Block>>,
+}
+
+/// The trailing block of [`MotionOps`].
+#[derive(Debug, Clone, PartialEq)]
+struct Block {
+    weights_t: Vec<i32>,
+    zeros: Vec<i32>,
+    weights_f32: Vec<f32>,
 }
 
 /// The arithmetic a map runs in: exact fixed point (what every decoder holds) or `f32` (the
@@ -79,14 +96,32 @@ trait Arith: Copy + Default {
 
 impl Arith for i32 {
     fn apply(ops: &MotionOps, m: usize, a: &[i32], b: &[i32], out: &mut [i32]) {
-        let dim = ops.dim;
-        pulp::Arch::new().dispatch(Product {
-            rows: &ops.weights_t[m * 2 * dim * dim..(m + 1) * 2 * dim * dim],
-            bias: &ops.bias[m * dim..(m + 1) * dim],
-            a,
-            b,
+        let k = ops.split;
+        let (out, rest) = out.split_at_mut(k);
+        let arch = pulp::Arch::new();
+        arch.dispatch(Product {
+            rows: &ops.weights_t[m * 2 * k * k..(m + 1) * 2 * k * k],
+            bias: &ops.bias[m * k..(m + 1) * k],
+            a: &a[..k],
+            b: &b[..k],
             out,
         });
+        let (ra, rb) = (&a[k..], &b[k..]);
+        match &ops.rest {
+            // no inputs there (a stream that has coded none of an enhancement's values), or
+            // no weights: the rounding of a zero sum
+            Some(block) if ra.iter().chain(rb).any(|&v| v != 0) => {
+                let e = rest.len();
+                arch.dispatch(Product {
+                    rows: &block.weights_t[m * 2 * e * e..(m + 1) * 2 * e * e],
+                    bias: &block.zeros,
+                    a: ra,
+                    b: rb,
+                    out: rest,
+                });
+            }
+            _ => rest.fill(0),
+        }
     }
 }
 
@@ -145,13 +180,26 @@ fn product_into(rows: &[i32], bias: &[i32], (a, b): (&[i32], &[i32]), acc: &mut 
 
 impl Arith for f32 {
     fn apply(ops: &MotionOps, m: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
-        let dim = ops.dim;
-        let rows = &ops.weights_f32[m * dim * 2 * dim..(m + 1) * dim * 2 * dim];
+        let k = ops.split;
+        let rows = &ops.weights_f32[m * k * 2 * k..(m + 1) * k * 2 * k];
+        let (out, rest) = out.split_at_mut(k);
         for (j, o) in out.iter_mut().enumerate() {
-            let w = &rows[j * 2 * dim..(j + 1) * 2 * dim];
-            *o = ops.bias_f32[m * dim + j]
-                + crate::codebook::dot(&w[..dim], a)
-                + crate::codebook::dot(&w[dim..], b);
+            let w = &rows[j * 2 * k..(j + 1) * 2 * k];
+            *o = ops.bias_f32[m * k + j]
+                + crate::codebook::dot(&w[..k], &a[..k])
+                + crate::codebook::dot(&w[k..], &b[..k]);
+        }
+        let (ra, rb) = (&a[k..], &b[k..]);
+        match &ops.rest {
+            Some(block) if ra.iter().chain(rb).any(|&v| v != 0.0) => {
+                let e = rest.len();
+                let rows = &block.weights_f32[m * e * 2 * e..(m + 1) * e * 2 * e];
+                for (j, o) in rest.iter_mut().enumerate() {
+                    let w = &rows[j * 2 * e..(j + 1) * 2 * e];
+                    *o = crate::codebook::dot(&w[..e], ra) + crate::codebook::dot(&w[e..], rb);
+                }
+            }
+            _ => rest.fill(0.0),
         }
     }
 }
@@ -204,18 +252,67 @@ impl MotionOps {
                 }
             }
         }
-        let mut weights_t = vec![0i32; weights.len()];
-        for (m, map) in weights.chunks_exact(2 * dim * dim).enumerate() {
-            for (out, row) in map.chunks_exact(2 * dim).enumerate() {
-                for (input, &w) in row.iter().enumerate() {
-                    weights_t[(m * 2 * dim + input) * dim + out] = w;
+        // `weights` is `[map][out][2·dim]`: the first split with no weight across it and no
+        // bias after it
+        let split = (1..=dim)
+            .find(|&k| {
+                weights.chunks_exact(2 * dim).enumerate().all(|(mo, row)| {
+                    let out_after = mo % dim >= k;
+                    row.iter()
+                        .enumerate()
+                        .all(|(i, &w)| w == 0 || (out_after == (i % dim >= k)))
+                }) && bias
+                    .iter()
+                    .enumerate()
+                    .all(|(mo, &b)| b == 0 || mo % dim < k)
+            })
+            .unwrap_or(dim);
+        // one block's weights: outputs `range`, from a's and b's values in `range`
+        let block = |range: std::ops::Range<usize>| -> (Vec<i32>, Vec<i32>) {
+            let n = range.len();
+            let mut input_major = vec![0i32; maps * 2 * n * n];
+            let mut output_major = Vec::with_capacity(maps * n * 2 * n);
+            for (m, map) in weights.chunks_exact(2 * dim * dim).enumerate() {
+                for (out, row) in map
+                    .chunks_exact(2 * dim)
+                    .skip(range.start)
+                    .take(n)
+                    .enumerate()
+                {
+                    let row = [
+                        &row[range.clone()],
+                        &row[dim + range.start..dim + range.end],
+                    ]
+                    .concat();
+                    for (input, &w) in row.iter().enumerate() {
+                        input_major[(m * 2 * n + input) * n + out] = w;
+                    }
+                    output_major.extend(row);
                 }
             }
-        }
-        let weights_f32 = weights
-            .iter()
-            .map(|&w| w as f32 / (1u32 << WEIGHT_FRAC) as f32)
+            (input_major, output_major)
+        };
+        let to_f32 = |w: &[i32]| -> Vec<f32> {
+            w.iter()
+                .map(|&w| w as f32 / (1u32 << WEIGHT_FRAC) as f32)
+                .collect()
+        };
+        let (weights_t, weights_k) = block(0..split);
+        let rest = (split < dim)
+            .then(|| block(split..dim))
+            .filter(|(t, _)| t.iter().any(|&w| w != 0))
+            .map(|(weights_t, output_major)| {
+                Box::new(Block {
+                    weights_t,
+                    zeros: vec![0; dim - split],
+                    weights_f32: to_f32(&output_major),
+                })
+            });
+        let bias: Vec<i32> = bias
+            .chunks_exact(dim)
+            .flat_map(|b| b[..split].to_vec())
             .collect();
+        let weights_f32 = to_f32(&weights_k);
         let frac = WEIGHT_FRAC + LATENT_FRAC_BITS - IN_SHIFT;
         let bias_f32 = bias
             .iter()
@@ -224,10 +321,12 @@ impl MotionOps {
         Ok(Self {
             range,
             dim,
+            split,
             weights_t,
             bias,
             weights_f32,
             bias_f32,
+            rest,
         })
     }
 
@@ -418,16 +517,19 @@ mod tests {
         }
     }
 
-    /// The exact product, written the plain way: per output, a sum over the inputs in order,
-    /// wrapping as the format says.
-    fn product_by_definition(ops: &MotionOps, m: usize, a: &[i32], b: &[i32]) -> Vec<i32> {
-        let dim = ops.dim;
-        let rows = 2 * dim;
+    /// The exact product, written the plain way from the maps' values (`[map][2·dim + 1][dim]`,
+    /// as a weight file holds them): per output, a sum over the inputs in order, wrapping as
+    /// the format says.
+    fn product_by_definition(data: &[f32], dim: usize, m: usize, a: &[i32], b: &[i32]) -> Vec<i32> {
+        let rows = 2 * dim + 1;
+        let at = |row: usize, j: usize| data[(m * rows + row) * dim + j];
+        let bias_frac = WEIGHT_FRAC + LATENT_FRAC_BITS - IN_SHIFT;
         (0..dim)
             .map(|j| {
-                let mut acc = ops.bias[m * dim + j];
+                let mut acc =
+                    (f64::from(at(2 * dim, j)) * f64::from(1u32 << bias_frac)).round() as i32;
                 for (i, v) in a.iter().chain(b).enumerate() {
-                    let w = ops.weights_t[(m * rows + i) * dim + j];
+                    let w = (at(i, j) * (1u32 << WEIGHT_FRAC) as f32).round() as i32;
                     acc = acc.wrapping_add((v >> IN_SHIFT).wrapping_mul(w));
                 }
                 acc.wrapping_add(1 << (WEIGHT_FRAC - IN_SHIFT - 1)) >> (WEIGHT_FRAC - IN_SHIFT)
@@ -437,27 +539,61 @@ mod tests {
 
     #[test]
     fn the_vectorised_product_is_the_defined_one_bit_for_bit() {
-        // 16: the shipped width, a specialised path; 5 and 64: the general one. Latents up to
-        // the largest i32 make the sums wrap.
-        for dim in [16, 5, 64] {
+        // 16: the shipped width, a specialised path; 5 and 64: the general one; 64 in two
+        // blocks (an enhanced model's maps: 16 values and 48, the 48's weights zero or not):
+        // two products. Latents up to the largest i32 make the sums wrap.
+        for (dim, split, rest) in [
+            (16, 16, false),
+            (5, 5, false),
+            (64, 64, false),
+            (64, 16, false),
+            (64, 16, true),
+            (64, 7, true),
+        ] {
             let rows = 2 * dim + 1;
             let data: Vec<f32> = (0..4 * rows * dim)
-                .map(|i| ((i * 7919 + dim) % 2001) as f32 / 125.0 - 8.0)
+                .map(|i| {
+                    let (row, j) = ((i / dim) % rows, i % dim);
+                    let bias = row == 2 * dim;
+                    let same_block = bias || (row % dim < split) == (j < split);
+                    if same_block && (j < split || (rest && !bias)) {
+                        ((i * 7919 + dim) % 2001) as f32 / 125.0 - 8.0
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             let ops = MotionOps::new(1, dim, &data).unwrap();
-            for scale in [1i64, 1 << 10, 1 << 20] {
-                let v =
-                    |i: usize| ((((i * 104_729) % 2_000_001) as i64 - 1_000_000) * scale) as i32;
+            assert_eq!((ops.split, ops.rest.is_some()), (split, rest));
+            for (scale, zero_rest) in [
+                (1i64, false),
+                (1 << 10, false),
+                (1 << 20, false),
+                (1 << 10, true),
+            ] {
+                let v = |i: usize| {
+                    if zero_rest && i % dim >= split {
+                        return 0;
+                    }
+                    ((((i * 104_729) % 2_000_001) as i64 - 1_000_000) * scale) as i32
+                };
                 let a: Vec<i32> = (0..dim).map(v).collect();
                 let b: Vec<i32> = (dim..2 * dim).map(v).collect();
                 for m in 0..4 {
-                    let mut out = vec![0; dim];
+                    let mut out = vec![7; dim];
                     <i32 as Arith>::apply(&ops, m, &a, &b, &mut out);
                     assert_eq!(
                         out,
-                        product_by_definition(&ops, m, &a, &b),
+                        product_by_definition(&data, dim, m, &a, &b),
                         "dim {dim} map {m}"
                     );
+                    let mut approx = vec![7.0; dim];
+                    let af: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+                    let bf: Vec<f32> = b.iter().map(|&x| x as f32).collect();
+                    <f32 as Arith>::apply(&ops, m, &af, &bf, &mut approx);
+                    if !rest || zero_rest {
+                        assert!(approx[split..].iter().all(|&x| x == 0.0));
+                    }
                 }
             }
         }
