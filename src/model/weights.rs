@@ -341,7 +341,7 @@ impl Weights {
             // none such (an enhancement trained with the rest): nothing to gate
             let base = if base == 0 { c.levels } else { base };
             books
-                .with_base_levels(base)
+                .with_enhancement(base, d0)
                 .map_err(|e| WeightsError::Mismatch(format!("enhancement: {e}")))?
         };
         if !c.latent_metric {

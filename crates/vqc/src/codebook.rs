@@ -37,13 +37,16 @@ pub struct Codebooks {
     motion: Option<std::sync::Arc<MotionOps>>,
     metric: Option<std::sync::Arc<Metric>>,
     /// Levels open at every quality (all but an enhancement's; see
-    /// [`Codebooks::with_base_levels`]).
+    /// [`Codebooks::with_enhancement`]).
     base_levels: usize,
+    /// Latent values the base levels code (all but an enhancement's).
+    net_dim: usize,
 }
 
 /// The encoder's distance between latents (not part of the format): `|A·δ|²` with `AᵀA = M`,
 /// the decoded picture's squared error per latent error `δ` (the decoder's `E[JᵀJ]`, measured
-/// by `vqcodec-lab metric`), scaled to a mean of 1 per dimension. The encoder searches in the
+/// by `vqcodec-lab metric`), scaled to a mean of 1 per dimension (per network dimension for an
+/// enhanced model: [`Codebooks::with_enhancement`]). The encoder searches in the
 /// space `A·z`, with the codes moved there once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
@@ -127,27 +130,33 @@ impl Codebooks {
             motion: None,
             metric: None,
             base_levels: levels,
+            net_dim: dim,
         })
     }
 
     /// The same codebooks, of which the levels from `base` on belong to a model's enhancement
-    /// (config `enhance_dims`): the encoder opens them only from quality 50 up, all of them
-    /// from 70 (docs/results/enhance.md). Encoder only: streams do not change format.
+    /// (config `enhance_dims`: the latent values from `net_dim` on, which the levels before
+    /// `base` do not code): the encoder opens them only from quality 50 up, all of them from
+    /// 70, and below that codes as the model without them would (docs/results/enhance.md);
+    /// the metric keeps the scale of its first `net_dim` values' block. Encoder only: streams
+    /// do not change format.
     ///
     /// # Errors
-    /// [`ConfigError::Codebooks`] for `base` 0 or more than the levels.
-    pub fn with_base_levels(mut self, base: usize) -> Result<Self, ConfigError> {
-        if base == 0 || base > self.levels {
+    /// [`ConfigError::Codebooks`] for `base` 0 or more than the levels, or `net_dim` 0 or
+    /// more than the dimension.
+    pub fn with_enhancement(mut self, base: usize, net_dim: usize) -> Result<Self, ConfigError> {
+        if base == 0 || base > self.levels || net_dim == 0 || net_dim > self.dim {
             return Err(ConfigError::Codebooks {
-                got: format!("{base} base levels"),
-                expected: format!("1..={}", self.levels),
+                got: format!("{base} base levels of {net_dim} values"),
+                expected: format!("1..={} levels of 1..={} values", self.levels, self.dim),
             });
         }
         self.base_levels = base;
+        self.net_dim = net_dim;
         Ok(self)
     }
 
-    /// Levels open at every quality (all of them unless [`Codebooks::with_base_levels`]).
+    /// Levels open at every quality (all of them unless [`Codebooks::with_enhancement`]).
     pub fn base_levels(&self) -> usize {
         self.base_levels
     }
@@ -172,6 +181,7 @@ impl Codebooks {
     pub fn keep_motion(mut self, from: &Codebooks) -> Self {
         self.motion = from.motion.clone();
         self.base_levels = from.base_levels.min(self.levels);
+        self.net_dim = from.net_dim.min(self.dim);
         self.metric = from
             .metric
             .as_ref()
@@ -196,12 +206,16 @@ impl Codebooks {
         if m.len() != d * d || m.iter().any(|v| !v.is_finite()) {
             return Err(bad(&format!("of {} values", m.len())));
         }
-        let trace: f64 = (0..d).map(|i| f64::from(m[i * d + i])).sum();
+        // the networks' values' block (all of it without an enhancement) sets the scale, so an
+        // enhanced model searches its own levels exactly as the model without the enhancement
+        let n = self.net_dim;
+        let trace: f64 = (0..n).map(|i| f64::from(m[i * d + i])).sum();
         if !(trace > 0.0 && trace.is_finite()) {
             return Err(bad("of trace ≤ 0"));
         }
-        // scale to a mean of 1 per dimension, a small ridge, then Cholesky: M = L·Lᵀ, A = Lᵀ
-        let scale = d as f64 / trace;
+        // scale to a mean of 1 per (network) dimension, a small ridge, then Cholesky:
+        // M = L·Lᵀ, A = Lᵀ
+        let scale = n as f64 / trace;
         let mut l = vec![0f64; d * d];
         for i in 0..d {
             for j in 0..=i {

@@ -451,7 +451,7 @@ impl Header {
                 self.fps_num, self.fps_den
             )));
         }
-        if !(1..=15).contains(&self.levels) {
+        if !(1..=MAX_LEVELS).contains(&self.levels) {
             return Err(StreamError::Malformed(format!("{} levels", self.levels)));
         }
         if !(1..=12).contains(&self.codebook_bits) {
@@ -491,6 +491,9 @@ impl Header {
 /// slices of a hostile header cost no more memory than one slice of the largest models did
 /// (about 13 MB).
 pub const MAX_SLICE_CODES: usize = 1 << 16;
+
+/// The most RVQ levels a stream (and so a model the format can carry) has.
+pub const MAX_LEVELS: u8 = 15;
 
 /// The most slices a frame of `rows` latent rows may be coded in with `levels` levels of
 /// `2^bits` codes: [`crate::MAX_SLICES`], at most one per row and within

@@ -403,6 +403,18 @@ impl Encoder {
         if key { keyint } else { keyint - 1 - since }
     }
 
+    /// Whether this encoder may code an enhancement's levels (a model's levels that
+    /// [`Codebooks::with_enhancement`] sets apart) at its rate control. If not, give it the
+    /// enhancement's latent values at zero: it then codes exactly as the model without the
+    /// enhancement (and the encoder network need not compute them).
+    pub fn opens_enhancement(&self) -> bool {
+        crate::rate::opens_enhancement(
+            self.config.rate,
+            self.books.levels(),
+            self.books.base_levels(),
+        )
+    }
+
     /// Latent values per frame the encoder expects: `rows × columns × dim`.
     pub fn latent_len(&self) -> usize {
         self.grid.0 * self.grid.1 * self.books.dim()

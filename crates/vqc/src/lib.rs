@@ -44,7 +44,8 @@ pub mod wasm;
 pub use codebook::{Codebooks, LATENT_FRAC_BITS, Metric};
 pub use container::{
     Chunk, ChunkReader, FrameKind, HEADER_LEN, Header, Limits, MAGIC, MAX_CHUNK_HEADER_LEN,
-    MAX_SLICE_CODES, MIN_CHUNK_HEADER_LEN, SourceChroma, VERSION, chunk_header_len, max_slices,
+    MAX_LEVELS, MAX_SLICE_CODES, MIN_CHUNK_HEADER_LEN, SourceChroma, VERSION, chunk_header_len,
+    max_slices,
 };
 pub use decoder::{DecodedFrame, Decoder, StreamDecoder};
 pub use encoder::{Encoder, EncoderConfig, FrameStats, Packet, Searched, Written};

@@ -55,26 +55,37 @@ pub const ENHANCE_FROM: u8 = 50;
 pub const ENHANCE_ALL_FROM: u8 = 70;
 
 /// [`quality_params`] for a model whose levels from `base` on are an enhancement's (more
-/// latent values for what its networks cannot carry): those levels stay closed below
-/// [`ENHANCE_FROM`] and open one after another up to [`ENHANCE_ALL_FROM`]. An enhancement
-/// lifts the model's ceiling but spends its bits less well than the networks' own levels at
-/// low rates (docs/results/enhance.md), so the lower qualities code as the model without it.
+/// latent values for what its networks cannot carry): below [`ENHANCE_FROM`] the model codes
+/// as it would without them (its own levels' depth and λ), from there they open one after
+/// another up to [`ENHANCE_ALL_FROM`]. An enhancement lifts the model's ceiling but spends its
+/// bits less well than the networks' own levels at low rates (docs/results/enhance.md).
 pub fn quality_params_gated(quality: u8, levels: usize, base: usize) -> (usize, f32) {
-    let (depth, lambda) = quality_params(quality, levels);
     if base >= levels {
-        return (depth, lambda);
+        return quality_params(quality, levels);
     }
     let q = usize::from(quality.min(100));
     let (from, all) = (usize::from(ENHANCE_FROM), usize::from(ENHANCE_ALL_FROM));
+    if q < from {
+        return quality_params(quality, base);
+    }
+    let (depth, lambda) = quality_params(quality, levels);
     let extra = levels - base;
-    let open = if q < from {
-        0
-    } else if q >= all {
+    let open = if q >= all {
         extra
     } else {
         ((q - from + 1) * extra).div_ceil(all - from)
     };
     (depth.min(base + open), lambda)
+}
+
+/// Whether an encoder aiming at `rate` may code an enhancement's levels (from `base` on, of
+/// `levels`): if not, the enhancement's latent values need not be computed at all.
+pub fn opens_enhancement(rate: RateControl, levels: usize, base: usize) -> bool {
+    match rate {
+        _ if base >= levels => false,
+        RateControl::Quality(q) => quality_params_gated(q, levels, base).0 > base,
+        RateControl::Bitrate(_) => true,
+    }
 }
 
 /// Leaky-bucket state for [`RateControl::Bitrate`].
@@ -144,11 +155,19 @@ mod tests {
         assert_eq!(quality_params_gated(60, 15, 3).0, 10);
         assert_eq!(quality_params_gated(69, 15, 3).0, 15);
         assert_eq!(quality_params_gated(70, 15, 3), quality_params(70, 15));
-        assert_eq!(quality_params_gated(10, 15, 3).0, 3);
+        assert_eq!(quality_params_gated(10, 15, 3), quality_params(10, 3));
         assert_eq!(quality_params_gated(30, 3, 3), quality_params(30, 3));
+        // below the gate: the model's own levels as it would code them alone
+        for q in 0..ENHANCE_FROM {
+            assert_eq!(quality_params_gated(q, 15, 3), quality_params(q, 3));
+            assert!(!opens_enhancement(RateControl::Quality(q), 15, 3));
+        }
+        assert!(opens_enhancement(RateControl::Quality(ENHANCE_FROM), 15, 3));
+        assert!(opens_enhancement(RateControl::Bitrate(100.0), 15, 3));
+        assert!(!opens_enhancement(RateControl::Quality(100), 3, 3));
         for q in 0..=100 {
             let (d, l) = quality_params_gated(q, 15, 3);
-            assert_eq!(l, quality_params(q, 15).1);
+            assert_eq!(l, quality_params(q, 3).1, "λ does not depend on the depth");
             assert!(
                 d >= quality_params_gated(q.saturating_sub(1), 15, 3).0,
                 "depth grows with quality"
