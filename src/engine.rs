@@ -293,9 +293,23 @@ impl Engine {
     /// # Errors
     /// As [`Engine::encode`].
     pub async fn latents(&self, frames: &[Frame]) -> Result<Vec<Vec<f32>>, Error> {
+        self.latents_with(frames, true).await
+    }
+
+    /// [`Engine::latents`], with an enhanced model's enhancement values at zero unless
+    /// `enhancement` ([`crate::model::VqVae::latent_with`]): for an encoder that never codes
+    /// the enhancement's levels.
+    ///
+    /// # Errors
+    /// As [`Engine::encode`].
+    pub async fn latents_with(
+        &self,
+        frames: &[Frame],
+        enhancement: bool,
+    ) -> Result<Vec<Vec<f32>>, Error> {
         Self::check_batch(frames)?;
         let x = self.frames_tensor(frames);
-        let z = self.model.latent(x).permute([0, 2, 3, 1]);
+        let z = self.model.latent_with(x, enhancement).permute([0, 2, 3, 1]);
         let [b, h, w, d] = z.dims();
         let data = read_f32(z).await?;
         debug_assert_eq!(data.len(), b * h * w * d);

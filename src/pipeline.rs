@@ -89,6 +89,9 @@ pub struct Analyser {
     engine: Engine,
     width: usize,
     height: usize,
+    /// Whether an enhanced model's enhancement values are computed (else left at zero: an
+    /// encoder that never opens its levels does not read them).
+    enhancement: bool,
 }
 
 impl Analyser {
@@ -99,7 +102,14 @@ impl Analyser {
             engine: engine.clone(),
             width,
             height,
+            enhancement: true,
         }
+    }
+
+    /// Whether it computes an enhanced model's enhancement values (an encoder's analyser does
+    /// only if the encoder may code them: [`vqc::Encoder::opens_enhancement`]).
+    pub fn enhancement(&self) -> bool {
+        self.enhancement
     }
 
     /// Runs the encoder network on `frames` (one pass; they must be the stream's size).
@@ -116,7 +126,7 @@ impl Analyser {
         }
         let s = usize::from(self.engine.codec_info().downsample);
         Ok(Analysis {
-            latents: self.engine.latents(frames).await?,
+            latents: self.engine.latents_with(frames, self.enhancement).await?,
             activity: frames.iter().map(|f| block_activity(f, s)).collect(),
         })
     }
@@ -266,6 +276,7 @@ impl Encoder {
             engine: self.renderer.engine.clone(),
             width: self.renderer.width,
             height: self.renderer.height,
+            enhancement: self.coder.opens_enhancement(),
         }
     }
 

@@ -139,8 +139,22 @@ impl VqVae {
     /// their values plus the enhancement's in its own, each measured in the latent, so the
     /// encoder's choices (and its metric) stay in one space.
     pub fn latent(&self, frames: Tensor<4>) -> Tensor<4> {
+        self.latent_with(frames, true)
+    }
+
+    /// [`Self::latent`], with an enhancement's values left at zero unless `enhancement`: what
+    /// an encoder that never codes the enhancement's levels reads (those values need the
+    /// decoder's pass over the networks' latent; without them the encoder costs what the
+    /// model without the enhancement costs).
+    pub fn latent_with(&self, frames: Tensor<4>, enhancement: bool) -> Tensor<4> {
         if self.enhance_dims == 0 {
             return self.encoder.forward(self.pad(frames));
+        }
+        if !enhancement {
+            let z = self.encoder.forward(self.pad(frames));
+            let [b, _, h, w] = z.dims();
+            let zeros = Tensor::zeros([b, self.enhance_dims, h, w], &z.device());
+            return Tensor::cat(vec![z, zeros], 1);
         }
         let (residual, z) = self.residual(frames);
         let extra = self
