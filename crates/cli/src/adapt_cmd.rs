@@ -50,9 +50,16 @@ pub struct AdaptArgs {
 /// # Errors
 /// If the device fails.
 pub fn latents_of(engine: &Engine, frames: &[Frame]) -> Result<Analysis> {
-    let mut all = Analysis::default();
     let (w, h) = frames.first().map_or((0, 0), |f| (f.width(), f.height()));
-    let analyser = vqcodec::pipeline::Analyser::new(engine, w, h);
+    analyse_all(&vqcodec::pipeline::Analyser::new(engine, w, h), frames)
+}
+
+/// `analyser`'s pass over `frames`, four frames per device call (as the encoder batches them).
+///
+/// # Errors
+/// If the device fails.
+pub fn analyse_all(analyser: &vqcodec::pipeline::Analyser, frames: &[Frame]) -> Result<Analysis> {
+    let mut all = Analysis::default();
     for batch in frames.chunks(4) {
         all.extend(block_on(analyser.analyse(batch))?);
     }

@@ -13,8 +13,9 @@
 //! decodes exactly as the old model did); the added levels are k-means, level by level, of what
 //! the old levels leave (the networks' part weighted by how far a latent step moves the
 //! picture, measured here, so that distances are picture errors in both parts). The networks,
-//! the old levels and the block-edge filter are the model's own. Fit the fine-motion maps and
-//! the encoder metric again afterwards (`motion-ops`, `metric`): both depend on the latent.
+//! the old levels, the block-edge filter and the fine-motion maps are the model's own (the maps
+//! predict none of the enhancement's values). Measure the encoder metric's enhancement block
+//! afterwards (`metric --split-enhancement`; the networks' block stays the model's).
 
 use std::path::PathBuf;
 
@@ -43,7 +44,8 @@ pub struct EnhanceArgs {
     /// Enhancement values per latent position (at most 3·s²).
     #[arg(long, default_value_t = 48)]
     pub dims: usize,
-    /// RVQ levels added for them (the model's own levels come first; 16 in all at most).
+    /// RVQ levels added for them (the model's own levels come first; 15 in all at most, as
+    /// many as a stream can carry).
     #[arg(long, default_value_t = 12)]
     pub levels: usize,
     /// Frames taken from each clip, spread over its first 48.
@@ -80,9 +82,10 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         args.dims
     );
     ensure!(
-        args.levels >= 1 && l0 + args.levels <= 16,
-        "--levels {} (the model has {l0}; 16 in all at most)",
-        args.levels
+        args.levels >= 1 && l0 + args.levels <= usize::from(vqc::MAX_LEVELS),
+        "--levels {} (the model has {l0}; {} in all at most)",
+        args.levels,
+        vqc::MAX_LEVELS
     );
     let backend = Backend::select(BackendRequest::Cpu)?;
     let device = &backend.device;
@@ -230,11 +233,49 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
     enhanced.code_dim = d0 + e;
     enhanced.levels = l0 + args.levels;
     enhanced.enhance_dims = e;
-    // both depend on the latent's width: fitted again afterwards
-    enhanced.motion_range = 0;
-    enhanced.latent_metric = false;
     enhanced.validate().map_err(anyhow::Error::msg)?;
     let mut out = enhanced.init(device);
+    // the model's fine-motion maps and metric, padded with zeros: a fine motion predicts the
+    // networks' values as the model did and none of the enhancement's, and the metric's
+    // networks' block stays the model's (`metric --split-enhancement` measures the rest), so
+    // a stream that keeps to the model's levels is coded as the model codes it
+    if let (Some(maps), Some(slot)) = (&model.motion, &mut out.motion) {
+        let maps = maps.val();
+        let [m, _, _] = maps.dims();
+        let d1 = d0 + e;
+        let padded = Tensor::<3>::zeros([m, 2 * d1 + 1, d1], device)
+            .slice_assign(
+                [0..m, 0..d0, 0..d0],
+                maps.clone().slice([0..m, 0..d0, 0..d0]),
+            )
+            .slice_assign(
+                [0..m, d1..d1 + d0, 0..d0],
+                maps.clone().slice([0..m, d0..2 * d0, 0..d0]),
+            )
+            .slice_assign(
+                [0..m, 2 * d1..2 * d1 + 1, 0..d0],
+                maps.slice([0..m, 2 * d0..2 * d0 + 1, 0..d0]),
+            );
+        *slot = Param::from_tensor(padded).set_require_grad(false);
+    }
+    if let (Some(metric), Some(slot)) = (&model.metric, &mut out.metric) {
+        // until `metric` measures it, the enhancement's block is a multiple of the identity:
+        // a unit step in an enhancement value moves the picture by a unit (the directions are
+        // orthonormal), one in a network value by `alpha` on average
+        let d1 = d0 + e;
+        let m = metric.val();
+        let mean = m
+            .clone()
+            .mul(Tensor::<2>::eye(d0, device))
+            .sum()
+            .into_scalar::<f32>()
+            / d0 as f32;
+        let padded = Tensor::<2>::eye(d1, device)
+            .mul_scalar(mean / (alpha * alpha))
+            .slice_assign([0..d0, 0..d1], Tensor::zeros([d0, d1], device))
+            .slice_assign([0..d0, 0..d0], m);
+        *slot = Param::from_tensor(padded).set_require_grad(false);
+    }
     let mut encoder = model.encoder;
     let mut proj = Conv2dConfig::new([block, e], [1, 1])
         .with_bias(false)
@@ -257,7 +298,7 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
     written.load(device).context("the written weights")?;
     std::fs::write(&args.output, written.as_bytes())?;
     eprintln!(
-        "{}: {} + {e} latent values, {l0} + {} levels of {k} codes; {} bytes (fit its motion maps and metric next)",
+        "{}: {} + {e} latent values, {l0} + {} levels of {k} codes; {} bytes (measure its metric next: metric --split-enhancement)",
         args.output.display(),
         d0,
         args.levels,

@@ -225,12 +225,46 @@ pub fn metric(args: &MetricArgs) -> Result<()> {
         let rgb = npy.with_extension("").to_string_lossy().to_string() + "-rgb.npy";
         crate::latents::save_npy(std::path::Path::new(&rgb), &[d, d], &f32s(&mrgb))?;
     }
+    let mut model = weights.load(&device)?;
     // a mean of 1 per dimension (what the encoder uses), so f16 storage keeps its precision
     let trace: f64 = (0..d).map(|i| my[i * d + i]).sum();
-    let values: Vec<f32> = my.iter().map(|&v| (v * d as f64 / trace) as f32).collect();
+    let mut values: Vec<f32> = my.iter().map(|&v| (v * d as f64 / trace) as f32).collect();
+    // an enhanced model that carries its networks' block already (`enhance` keeps the model's
+    // metric): that block as it was, the enhancement's at the scale measured against it, so
+    // the model's own levels are searched exactly as before the enhancement
+    let kept = match &model.metric {
+        Some(old) if args.split_enhancement => {
+            let old: Vec<f32> = old
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let old_trace: f64 = (0..d0).map(|i| f64::from(old[i * d + i])).sum();
+            let new_trace: f64 = (0..d0).map(|i| my[i * d + i]).sum();
+            (old_trace > 0.0).then(|| {
+                let scale = old_trace / new_trace;
+                for i in 0..d {
+                    for j in 0..d {
+                        values[i * d + j] = if i < d0 && j < d0 {
+                            old[i * d + j]
+                        } else {
+                            (my[i * d + j] * scale) as f32
+                        };
+                    }
+                }
+                scale
+            })
+        }
+        _ => None,
+    };
+    if let Some(scale) = kept {
+        eprintln!(
+            "the networks' block kept from the model; the enhancement's scaled by {scale:.4e}"
+        );
+    }
     let mut config = weights.config().clone();
     config.latent_metric = true;
-    let mut model = weights.load(&device)?;
     model.metric = Some(
         Param::from_tensor(Tensor::from_data(TensorData::new(values, [d, d]), &device))
             .set_require_grad(false),

@@ -43,6 +43,12 @@ pub struct MotionOpsArgs {
     /// Seed for the crop positions.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// For a model with an enhancement (config `enhance_dims`) that has its networks' maps
+    /// (`enhance` keeps them): fit only the enhancement's block — its values predicted from the
+    /// straddled latents' enhancement values alone, with no bias —, the networks' block kept,
+    /// so that a stream that codes none of the enhancement's values predicts as before.
+    #[arg(long)]
+    pub enhancement_only: bool,
     /// The weight file to write: the model's, with the maps.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -88,6 +94,29 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
         4 * down
     );
     let margin = usize::from(args.range);
+    let d0 = engine.config().net_dim();
+    // the maps to keep the networks' block of
+    let kept: Option<Vec<f32>> = if args.enhancement_only {
+        let c = weights.config();
+        ensure!(
+            c.enhance_dims > 0 && c.motion_range == usize::from(args.range),
+            "--enhancement-only: the model has no enhancement, or no maps of range {}",
+            args.range
+        );
+        let maps = weights
+            .load(&backend.device)?
+            .motion
+            .context("the model's maps")?;
+        Some(
+            maps.val()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        )
+    } else {
+        None
+    };
     let root = args.data.parent().unwrap_or(std::path::Path::new("."));
     let list = std::fs::read_to_string(&args.data)
         .with_context(|| format!("reading {}", args.data.display()))?;
@@ -175,12 +204,43 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
         bail!("no clip in {} is larger than the crop", args.data.display());
     }
     let mut data = Vec::with_capacity(shifts.len() * inputs * dim);
-    for (n, &(axis, d)) in normal.iter_mut().zip(&shifts) {
+    for (s, (n, &(axis, d))) in normal.iter_mut().zip(&shifts).enumerate() {
         // syger filled the lower triangle
         n.xtx.fill_upper_triangle_with_lower_triangle();
         let ridge = 1e-6 * n.rows as f64;
         for i in 0..inputs {
             n.xtx[(i, i)] += ridge;
+        }
+        if let Some(old) = &kept {
+            // the enhancement's inputs (a's, then b's) and outputs only
+            let e = dim - d0;
+            let idx: Vec<usize> = (d0..dim).chain(dim + d0..2 * dim).collect();
+            let xtx = DMatrix::from_fn(2 * e, 2 * e, |i, j| n.xtx[(idx[i], idx[j])]);
+            let xty = DMatrix::from_fn(2 * e, e, |i, j| n.xty[(idx[i], d0 + j)]);
+            let w = xtx
+                .cholesky()
+                .context("the normal equations are singular")?
+                .solve(&xty);
+            let explained: f64 = w.iter().zip(xty.iter()).map(|(a, b)| a * b).sum();
+            eprintln!(
+                "{} {d:+}: {} positions, the enhancement's block explains {:.5} per position",
+                if axis == 0 { "horizontal" } else { "vertical" },
+                n.rows,
+                explained / n.rows as f64
+            );
+            let map = &old[s * inputs * dim..(s + 1) * inputs * dim];
+            for i in 0..inputs {
+                for j in 0..dim {
+                    let fitted = idx.iter().position(|&x| x == i).filter(|_| j >= d0);
+                    data.push(match fitted {
+                        Some(r) => w[(r, j - d0)] as f32,
+                        None if i < 2 * dim && (i % dim >= d0 || j >= d0) => 0.0,
+                        None if i == 2 * dim && j >= d0 => 0.0,
+                        None => map[i * dim + j],
+                    });
+                }
+            }
+            continue;
         }
         let chol = n
             .xtx

@@ -111,15 +111,29 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     }
     // the encoder opens the added levels by quality: none below 50, all from 70
     assert_eq!(w.codebooks().unwrap().base_levels(), base.levels);
-    let coded = |quality: u8| -> usize {
+    let packets = |engine: &Engine, quality: u8| -> Vec<vqc::Packet> {
         let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
         cfg.rate = vqc::RateControl::Quality(quality);
-        let mut enc = block_on(vqcodec::pipeline::Encoder::new(&e, cfg)).unwrap();
-        let packets = block_on(enc.encode(&frames, false)).unwrap();
-        packets.iter().map(|p| p.state.coded).max().unwrap()
+        let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
+        block_on(enc.encode(&frames, false)).unwrap()
+    };
+    let coded = |quality: u8| -> usize {
+        let p = packets(&e, quality);
+        p.iter().map(|p| p.state.coded).max().unwrap()
     };
     assert_eq!(coded(40), base.levels);
     assert_eq!(coded(90), c.levels);
+    // below the gate, the lite's own stream: the same chunks byte for byte (the lite's motion
+    // maps and metric are kept, and the enhancement's values are not even computed)
+    let same_stream = |engine: &Engine, quality: u8| {
+        let (a, b) = (packets(engine, quality), packets(&l, quality));
+        assert_eq!(a.len(), b.len());
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(a.data, b.data, "quality {quality}, frame {i}");
+        }
+    };
+    same_stream(&e, 10);
+    same_stream(&e, 45);
     // real streams: they decode with the enhanced weights, and at a high quality they are
     // closer to the source than the lite's
     let psnr = |summary: &str| -> f64 {
@@ -172,15 +186,83 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
+    // the networks' block is the lite's metric as it was; the enhancement's is measured
+    let lite_metric = Weights::embedded(ModelKind::Lite)
+        .load(&vqcodec::Backend::cpu("test").device)
+        .unwrap()
+        .metric
+        .expect("the lite's metric")
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let mut diagonal = 0.0f32;
     for i in 0..d {
-        diagonal += m[i * d + i];
         for j in 0..d {
             if (i < d0) != (j < d0) {
                 assert_eq!(m[i * d + j], 0.0, "({i}, {j})");
+            } else if i < d0 {
+                assert_eq!(m[i * d + j], lite_metric[i * d0 + j], "({i}, {j})");
+            } else if i == j {
+                diagonal += m[i * d + i];
             }
         }
     }
     assert!(diagonal > 0.0);
+    // and with it, below the gate, still the lite's stream
+    let measured = Weights::from_bytes(std::fs::read(&split).unwrap()).unwrap();
+    same_stream(&Engine::new(&measured, Backend::cpu("test")).unwrap(), 30);
+    // the enhancement's own fine-motion block: fitted, the networks' block and the zeros
+    // across kept, so streams below the gate stay the lite's; refused without an enhancement
+    let mapped = dir.join("mapped.vqw");
+    let motion = |weights: &std::path::Path| {
+        let mut cmd = Command::cargo_bin("vqcodec-lab").unwrap();
+        cmd.args(["motion-ops", "--data", "tests/data/manifest.txt"])
+            .args(["--range", "2", "--crop", "64", "--crops-per-clip", "6"])
+            .arg("--enhancement-only")
+            .arg("--weights")
+            .arg(weights)
+            .arg("-o")
+            .arg(&mapped);
+        cmd
+    };
+    motion(&lite_file).assert().failure();
+    motion(&split).assert().success();
+    let maps = |w: &Weights| -> Vec<f32> {
+        w.load(&vqcodec::Backend::cpu("test").device)
+            .unwrap()
+            .motion
+            .expect("maps")
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let fitted = Weights::from_bytes(std::fs::read(&mapped).unwrap()).unwrap();
+    let (new, old) = (maps(&fitted), maps(&lite));
+    let rows = 2 * d + 1;
+    let mut enhancement = 0.0f32;
+    for m in 0..new.len() / (rows * d) {
+        for i in 0..rows {
+            let input = if i == 2 * d { None } else { Some(i % d) };
+            for j in 0..d {
+                let v = new[(m * rows + i) * d + j];
+                match (input, j < d0) {
+                    // the lite's networks' block, bias included
+                    (None, true) => assert_eq!(v, old[(m * (2 * d0 + 1) + 2 * d0) * d0 + j]),
+                    (Some(k), true) if k < d0 => {
+                        let row = if i < d { k } else { d0 + k };
+                        assert_eq!(v, old[(m * (2 * d0 + 1) + row) * d0 + j]);
+                    }
+                    (Some(k), false) if k >= d0 => enhancement += v.abs(),
+                    _ => assert_eq!(v, 0.0, "map {m}, input row {i}, output {j}"),
+                }
+            }
+        }
+    }
+    assert!(enhancement > 0.0);
+    let engine = Engine::new(&fitted, Backend::cpu("test")).unwrap();
+    same_stream(&engine, 30);
+    assert_eq!(packets(&engine, 90).len(), frames.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -27,7 +27,7 @@ use vqcodec::pipeline::{Analysis, Encoder, Search, StreamReader};
 use vqcodec::vqc::{CodebookPatch, EncoderConfig, Limits, RateControl};
 use vqcodec::y4m_io::{InputFrame, Y4mReader, open_input};
 use vqcodec::{Backend, BackendRequest, Engine, block_on};
-use vqcodec_cli::adapt_cmd::latents_of;
+use vqcodec_cli::adapt_cmd::{analyse_all, latents_of};
 
 /// Options of `vqcodec-lab eval`.
 #[derive(clap::Args, Debug)]
@@ -251,7 +251,9 @@ fn eval_vqcodec(
     let engine = Engine::new(&model.weights()?, backend.clone())?;
     let rgb: Vec<Frame> = clip.frames.iter().map(|f| f.rgb.clone()).collect();
     let t = Instant::now();
-    // the encoder network once: its latents do not depend on the quality or the codebook
+    // the encoder network once (twice for a model with an enhancement, whose values the
+    // lower qualities do not compute: below): its latents do not depend on the quality or
+    // the codebook
     let analysis = latents_of(&engine, &rgb)?;
     let codebook = if adapted {
         Some(adapted_codebook(
@@ -274,6 +276,7 @@ fn eval_vqcodec(
         }
     );
     let mut rows = Vec::new();
+    let mut base = None;
     for &q in &args.qualities {
         let config = EncoderConfig {
             width: u32::try_from(clip.width)?,
@@ -296,11 +299,27 @@ fn eval_vqcodec(
         };
         let t = Instant::now();
         let mut enc = block_on(Encoder::new(&engine, config))?;
+        // an encoder that never opens an enhancement's levels reads its values as zero, and
+        // its encoder network does not compute them
+        let analyser = enc.analyser();
+        let mut aside = 0.0;
+        let (analysis, latent_s) = if engine.config().enhance_dims == 0 || analyser.enhancement() {
+            (&analysis, latent_s)
+        } else {
+            if base.is_none() {
+                let t = Instant::now();
+                let a = analyse_all(&analyser, &rgb)?;
+                aside = t.elapsed().as_secs_f64();
+                base = Some((a, aside));
+            }
+            let (a, s) = base.as_ref().expect("just computed");
+            (a, *s)
+        };
         let mut bytes = enc.header_bytes();
-        for p in block_on(enc.code_with(&analysis, false, args.search))? {
+        for p in block_on(enc.code_with(analysis, false, args.search))? {
             bytes.extend_from_slice(&p.data);
         }
-        let encode_s = latent_s + t.elapsed().as_secs_f64();
+        let encode_s = latent_s + t.elapsed().as_secs_f64() - aside;
         let file = streams.join(format!("{}-{codec}-q{q}.vqc", clip.name));
         std::fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
         // decode what is on disk, as any decoder would
