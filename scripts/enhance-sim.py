@@ -11,9 +11,15 @@ then reports per validation clip (PSNR-Y, BT.601 from RGB):
     rung's picture: closed loop), and a plain PCA of the source with K values for comparison;
   * with --levels N --codes C: the residual's K values (against the deepest rung) coded by N
     more RVQ levels of C codes (k-means on the training values, level by level, every block to
-    full depth), PSNR-Y and the levels' empirical entropy in bits per block after each level.
+    full depth), PSNR-Y and the levels' empirical entropy in bits per block after each level;
+  * with --steps D1,D2,...: the same K values scalar-quantized instead (one uniform step D for
+    all, rounding to the nearest multiple; orthonormal directions, so one step is what squared
+    error asks), PSNR-Y and the sum over the K values of their integer levels' empirical
+    entropy in bits per block — the same static, per-clip estimate as the levels' (optimistic
+    for both: no model adapts that well, no side information).
 
   python3 scripts/enhance-sim.py TRAIN_DIR VAL_DIR [--model lite] [--k 48] [--levels 12 --codes 256]
+      [--steps 0.01,0.02,0.04]
 """
 import argparse
 import glob
@@ -67,6 +73,7 @@ def main():
     ap.add_argument('--levels', type=int, default=0)
     ap.add_argument('--codes', type=int, default=256)
     ap.add_argument('--iters', type=int, default=12)
+    ap.add_argument('--steps', default='')
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     deepest = None
@@ -123,6 +130,15 @@ def main():
                 bits += entropy(i, a.codes)
                 row.append(f'+{n + 1}: {psnr_y(q + unblocks(rec @ Lc.T, src.shape), src):.2f} ({bits:.1f} b)')
             print('   ', ' '.join(row))
+        if a.steps:
+            e = blocks(src - q) @ Lc
+            row = []
+            for step in (float(x) for x in a.steps.split(',')):
+                levels = np.rint(e / step).astype(np.int64)
+                bits = sum(entropy(col - col.min(), int(col.max() - col.min()) + 1) for col in levels.T)
+                rec = q + unblocks((levels * step).astype(np.float32) @ Lc.T, src.shape)
+                row.append(f'step {step:g}: {psnr_y(rec, src):.2f} ({bits:.1f} b)')
+            print('    scalar:', ' '.join(row))
 
 
 if __name__ == '__main__':
