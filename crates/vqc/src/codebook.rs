@@ -52,6 +52,9 @@ pub struct Codebooks {
 pub struct Metric {
     a: Vec<f32>,
     dim: usize,
+    /// Where `A` splits in two blocks (no term between the values before and after it: an
+    /// enhanced model's metric without the terms between its two parts); `dim` if it does not.
+    split: usize,
     search: Codebooks,
 }
 
@@ -59,10 +62,20 @@ impl Metric {
     /// `out = A·v`.
     #[inline]
     pub fn apply(&self, v: &[f32], out: &mut [f32]) {
-        // A is upper triangular: row i starts at column i
-        for (i, o) in out.iter_mut().enumerate() {
-            let row = &self.a[i * self.dim + i..(i + 1) * self.dim];
-            *o = dot(row, &v[i..]);
+        let (k, d) = (self.split, self.dim);
+        // A is upper triangular: row i starts at column i; the leading block's rows end at k
+        for (i, o) in out[..k].iter_mut().enumerate() {
+            *o = dot(&self.a[i * d + i..i * d + k], &v[i..k]);
+        }
+        let rest = &mut out[k..];
+        if v[k..].iter().all(|&x| x == 0.0) {
+            // nothing in the trailing block (an enhancement a latent does not use)
+            rest.fill(0.0);
+            return;
+        }
+        for (j, o) in rest.iter_mut().enumerate() {
+            let i = k + j;
+            *o = dot(&self.a[i * d + i..(i + 1) * d], &v[i..]);
         }
     }
 
@@ -250,9 +263,14 @@ impl Codebooks {
     /// The metric `A` (upper triangular, `dim × dim`) with these codes moved to its space.
     fn search_space(&self, a: Vec<f32>) -> Metric {
         let d = self.dim;
+        // the first row count after which no row reaches back into the columns before it
+        let split = (1..=d)
+            .find(|&k| (0..k).all(|i| a[i * d + k..(i + 1) * d].iter().all(|&x| x == 0.0)))
+            .unwrap_or(d);
         let mut metric = Metric {
             a,
             dim: d,
+            split,
             search: Codebooks {
                 motion: None,
                 metric: None,
@@ -530,6 +548,37 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_in_two_blocks_applies_as_the_whole_matrix() {
+        // 6 values: a dense 2×2 block and a dense 4×4 block, nothing between them
+        let d = 6;
+        let mut m = vec![0f32; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                if (i < 2) == (j < 2) {
+                    m[i * d + j] = if i == j { 2.0 + i as f32 } else { 0.3 };
+                }
+            }
+        }
+        let books = Codebooks::new(1, 2, d, vec![0.0; 2 * d]).unwrap();
+        let metric = books.with_metric(&m).unwrap().metric.unwrap();
+        assert_eq!(metric.split, 2);
+        for v in [
+            [0.5, -1.0, 0.25, 2.0, -0.75, 1.5],
+            [0.5, -1.0, 0.0, 0.0, 0.0, 0.0],
+        ] {
+            let mut out = [9f32; 6];
+            metric.apply(&v, &mut out);
+            for (i, o) in out.iter().enumerate() {
+                let whole: f32 = (i..d).map(|j| metric.a[i * d + j] * v[j]).sum();
+                assert!(
+                    (o - whole).abs() <= 1e-6 * whole.abs().max(1.0),
+                    "{v:?} row {i}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_metric_moves_the_search_to_its_space_and_leaves_reconstruction_alone() {
