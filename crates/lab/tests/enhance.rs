@@ -134,6 +134,16 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     };
     same_stream(&e, 10);
     same_stream(&e, 45);
+    // and such a stream decodes to lite's pictures, pixel for pixel
+    let (ours, theirs) = (packets(&e, 45), packets(&l, 45));
+    let decode = |engine: &Engine, p: &[vqc::Packet]| -> Vec<Frame> {
+        let z: Vec<Vec<f32>> = p.iter().map(|p| p.state.latent_f32()).collect();
+        let z: Vec<&[f32]> = z.iter().map(Vec::as_slice).collect();
+        block_on(engine.decode_latents(&z, frames[0].width(), frames[0].height())).unwrap()
+    };
+    for (a, b) in decode(&e, &ours).iter().zip(&decode(&l, &theirs)) {
+        assert_eq!(a.rgb(), b.rgb());
+    }
     // real streams: they decode with the enhanced weights, and at a high quality they are
     // closer to the source than the lite's
     let psnr = |summary: &str| -> f64 {
