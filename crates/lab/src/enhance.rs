@@ -28,6 +28,7 @@ use vqcodec::frame::Frame;
 use vqcodec::model::{ResidualQuantizer, pixel_unshuffle};
 use vqcodec::{Backend, BackendRequest, Weights};
 
+use crate::latents::host_f32;
 use crate::model_spec::ModelSpec;
 use crate::train::data::Rng;
 
@@ -130,19 +131,9 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
                 Some(m) => model.quantizer.encode_metric(flat_z.clone(), l0, m.val()),
                 None => model.quantizer.encode(flat_z.clone(), l0),
             };
-            let dz: Vec<f32> = (flat_z - model.quantizer.decode(idx))
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let dz = host_f32(flat_z - model.quantizer.decode(idx))?;
             let u = pixel_unshuffle(r, s);
-            let rows: Vec<f32> = u
-                .permute([0, 2, 3, 1])
-                .reshape([h * w, block])
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let rows = host_f32(u.permute([0, 2, 3, 1]).reshape([h * w, block]))?;
             let m = nalgebra::DMatrix::from_row_iterator(
                 h * w,
                 block,

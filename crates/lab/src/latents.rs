@@ -17,6 +17,17 @@ use vqcodec_cli::codec_cmd::write_npy;
 
 use crate::model_spec::ModelSpec;
 
+/// A tensor's values on the host, as `f32` (the lab's tools read weights and results back so).
+///
+/// # Errors
+/// If the values cannot be read as `f32`.
+pub fn host_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
 /// Options of `vqcodec-lab latents`.
 #[derive(clap::Args, Debug)]
 pub struct LatentsArgs {

@@ -143,11 +143,7 @@ pub fn metric(args: &MetricArgs) -> Result<()> {
         let data: Vec<f32> = zs.iter().flatten().copied().collect();
         let z = Tensor::<4>::from_data(TensorData::new(data, [b, g, g, d]), &device)
             .permute([0, 3, 1, 2]);
-        let out = engine.model().decoder.forward(z);
-        out.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
+        crate::latents::host_f32(engine.model().decoder.forward(z))
     };
     let (mut sy, mut srgb) = (vec![0f64; patterns.len()], vec![0f64; patterns.len()]);
     let px = c * c;
@@ -234,12 +230,7 @@ pub fn metric(args: &MetricArgs) -> Result<()> {
     // the model's own levels are searched exactly as before the enhancement
     let kept = match &model.metric {
         Some(old) if args.split_enhancement => {
-            let old: Vec<f32> = old
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let old = crate::latents::host_f32(old.val())?;
             let old_trace: f64 = (0..d0).map(|i| f64::from(old[i * d + i])).sum();
             let new_trace: f64 = (0..d0).map(|i| my[i * d + i]).sum();
             (old_trace > 0.0).then(|| {

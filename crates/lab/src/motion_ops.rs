@@ -107,13 +107,7 @@ pub fn motion_ops(args: &MotionOpsArgs) -> Result<()> {
             .load(&backend.device)?
             .motion
             .context("the model's maps")?;
-        Some(
-            maps.val()
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
-        )
+        Some(crate::latents::host_f32(maps.val())?)
     } else {
         None
     };

@@ -22,6 +22,16 @@ fn frames() -> Vec<Frame> {
     out
 }
 
+/// A weight file's model on the CPU.
+fn model(w: &Weights) -> vqcodec::model::VqVae {
+    w.load(&Backend::cpu("test").device).unwrap()
+}
+
+/// A tensor's values.
+fn values<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
 fn mean_psnr(a: &[Frame], b: &[Frame]) -> f64 {
     a.iter().zip(b).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / a.len() as f64
 }
@@ -186,26 +196,10 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     };
     metric(&lite_file).assert().failure();
     metric(&weights).assert().success();
-    let m = Weights::from_bytes(std::fs::read(&split).unwrap())
-        .unwrap()
-        .load(&vqcodec::Backend::cpu("test").device)
-        .unwrap()
-        .metric
-        .expect("the metric")
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
+    let measured = Weights::from_bytes(std::fs::read(&split).unwrap()).unwrap();
+    let m = values(model(&measured).metric.expect("the metric").val());
     // the networks' block is the lite's metric as it was; the enhancement's is measured
-    let lite_metric = Weights::embedded(ModelKind::Lite)
-        .load(&vqcodec::Backend::cpu("test").device)
-        .unwrap()
-        .metric
-        .expect("the lite's metric")
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
+    let lite_metric = values(model(&lite).metric.expect("the lite's metric").val());
     let mut diagonal = 0.0f32;
     for i in 0..d {
         for j in 0..d {
@@ -220,7 +214,6 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     }
     assert!(diagonal > 0.0);
     // and with it, below the gate, still the lite's stream
-    let measured = Weights::from_bytes(std::fs::read(&split).unwrap()).unwrap();
     same_stream(&Engine::new(&measured, Backend::cpu("test")).unwrap(), 30);
     // the enhancement's own fine-motion block: fitted, the networks' block and the zeros
     // across kept, so streams below the gate stay the lite's; refused without an enhancement
@@ -238,16 +231,7 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     };
     motion(&lite_file).assert().failure();
     motion(&split).assert().success();
-    let maps = |w: &Weights| -> Vec<f32> {
-        w.load(&vqcodec::Backend::cpu("test").device)
-            .unwrap()
-            .motion
-            .expect("maps")
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-    };
+    let maps = |w: &Weights| values(model(w).motion.expect("maps").val());
     let fitted = Weights::from_bytes(std::fs::read(&mapped).unwrap()).unwrap();
     let (new, old) = (maps(&fitted), maps(&lite));
     let rows = 2 * d + 1;

@@ -250,22 +250,26 @@ fn eval_vqcodec(
 ) -> Result<Vec<Row>> {
     let engine = Engine::new(&model.weights()?, backend.clone())?;
     let rgb: Vec<Frame> = clip.frames.iter().map(|f| f.rgb.clone()).collect();
-    let t = Instant::now();
-    // the encoder network once (twice for a model with an enhancement, whose values the
-    // lower qualities do not compute: below): its latents do not depend on the quality or
-    // the codebook
-    let analysis = latents_of(&engine, &rgb)?;
+    // the encoder network once per kind of analysis, with its time: the whole latent, and for
+    // an enhanced model the one with the enhancement at zero that encoders which never open
+    // its levels read (and whose network does not compute it); the latents do not depend on
+    // the quality or the codebook
+    let mut analyses: [Option<(Analysis, f64)>; 2] = [None, None];
     let codebook = if adapted {
-        Some(adapted_codebook(
+        let t = Instant::now();
+        let whole = latents_of(&engine, &rgb)?;
+        let patch = adapted_codebook(
             &engine,
-            &analysis,
+            &whole,
             args.adapt_rate_weight,
             args.adapt_levels.as_deref(),
-        )?)
+        )?;
+        // the time to adapt counts as the analysis's
+        analyses[0] = Some((whole, t.elapsed().as_secs_f64()));
+        Some(patch)
     } else {
         None
     };
-    let latent_s = t.elapsed().as_secs_f64();
     let codec = format!(
         "vqcodec-{}{}{}",
         model.label(),
@@ -276,7 +280,6 @@ fn eval_vqcodec(
         }
     );
     let mut rows = Vec::new();
-    let mut base = None;
     for &q in &args.qualities {
         let config = EncoderConfig {
             width: u32::try_from(clip.width)?,
@@ -297,29 +300,22 @@ fn eval_vqcodec(
             codebook: codebook.clone(),
             slices: args.slices,
         };
-        let t = Instant::now();
         let mut enc = block_on(Encoder::new(&engine, config))?;
-        // an encoder that never opens an enhancement's levels reads its values as zero, and
-        // its encoder network does not compute them
         let analyser = enc.analyser();
-        let mut aside = 0.0;
-        let (analysis, latent_s) = if engine.config().enhance_dims == 0 || analyser.enhancement() {
-            (&analysis, latent_s)
-        } else {
-            if base.is_none() {
-                let t = Instant::now();
-                let a = analyse_all(&analyser, &rgb)?;
-                aside = t.elapsed().as_secs_f64();
-                base = Some((a, aside));
-            }
-            let (a, s) = base.as_ref().expect("just computed");
-            (a, *s)
-        };
+        let zeros = engine.config().enhance_dims > 0 && !analyser.enhancement();
+        let slot = &mut analyses[usize::from(zeros)];
+        if slot.is_none() {
+            let t = Instant::now();
+            let a = analyse_all(&analyser, &rgb)?;
+            *slot = Some((a, t.elapsed().as_secs_f64()));
+        }
+        let (analysis, latent_s) = slot.as_ref().expect("just computed");
+        let t = Instant::now();
         let mut bytes = enc.header_bytes();
         for p in block_on(enc.code_with(analysis, false, args.search))? {
             bytes.extend_from_slice(&p.data);
         }
-        let encode_s = latent_s + t.elapsed().as_secs_f64() - aside;
+        let encode_s = latent_s + t.elapsed().as_secs_f64();
         let file = streams.join(format!("{}-{codec}-q{q}.vqc", clip.name));
         std::fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
         // decode what is on disk, as any decoder would

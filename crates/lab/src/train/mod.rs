@@ -226,12 +226,7 @@ fn linear_init(
         let u = pixel_unshuffle(x, s);
         let [b, c, h, w] = u.dims();
         let flat = u.permute([0, 2, 3, 1]).reshape([b * h * w, c]);
-        blocks.extend(
-            flat.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
-        );
+        blocks.extend(crate::latents::host_f32(flat)?);
     }
     let rows = blocks.len() / n;
     // rows × n blocks, centred per column; covariance Xᵀ X / rows
