@@ -1,6 +1,7 @@
 //! The entropy decoder on arbitrary payloads, past the CRC that shields it in a stream: the
 //! first bytes pick a frame geometry and its slices (1 to 4), the rest is decoded as a keyframe
-//! and then as a delta frame against it, and both are reconstructed to latents with a codebook
+//! and then as a delta frame against it (with 0 to 3 refined values: version 9's coefficients),
+//! and both are reconstructed to latents with a codebook
 //! (and, for a fine-motion range the first byte picks, motion maps of extreme values). Typed
 //! errors only, no panic, indices always inside the codebook, a position's levels present
 //! exactly from its mode's first level up to its stop.
@@ -61,6 +62,9 @@ fuzz_target!(|data: &[u8]| {
     let (h, w) = (usize::from(data[2] % 24) + 1, usize::from(data[3] % 24) + 1);
     // 1 to 4 slices (at most one per row): the slices' lengths are read from the payload too
     let slices = (usize::from(data[3] / 24) % 4 + 1).min(h);
+    // 0 to 3 refined values (version 9's coefficients; the frame's step is the payload's first
+    // byte then), at most the latent's
+    let refined = usize::from(data[1] / 16) % 4;
     let bits = 7u32;
     let size = 1usize << bits;
     let payload = &data[4..];
@@ -86,24 +90,33 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut ctx = Contexts::new(levels, bits)
         .with_fine_motion(fine)
+        .with_enhancement(refined)
         .with_slices(slices);
+    // a step when the stream refines values (the chunk's: any the decoder may meet)
+    let step = if refined > 0 {
+        data[2] / 24 % 12 * 10 + 1
+    } else {
+        0
+    };
     let key = decode_frame(
         payload,
         FrameKind::Key,
-        coded,
+        (coded, step),
         (levels, h, w),
         size,
         &mut ctx,
     );
     if let Ok(mut state) = key {
         check(&state, size, FrameKind::Key, fine);
+        assert_eq!(state.coef.len(), h * w * refined);
+        assert_eq!(state.step, step);
         state.reconstruct(&books, None);
         assert_eq!(state.latent.len(), h * w * dim);
         let half = &payload[payload.len() / 2..];
         if let Ok(mut next) = decode_frame(
             half,
             FrameKind::Delta,
-            levels,
+            (levels, step),
             (levels, h, w),
             size,
             &mut ctx,

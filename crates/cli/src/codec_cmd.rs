@@ -359,7 +359,7 @@ fn bits_report(b: &SymbolBits, file_bytes: usize) -> String {
     let pct = |v: f64| v * 100.0 / total;
     format!(
         "bits by syntax element: modes {:.1}%, motion {:.1}%, stop flags {:.1}%, indices {:.1}% \
-         (keyframes {:.1}%, delta-frame intra {:.1}%, inter {:.1}%) of {:.0} bytes modelled; \
+         (keyframes {:.1}%, delta-frame intra {:.1}%, inter {:.1}%){} of {:.0} bytes modelled; \
          the file, with headers and each chunk's coder flush: {file_bytes} bytes",
         pct(b.mode),
         pct(b.motion),
@@ -368,6 +368,11 @@ fn bits_report(b: &SymbolBits, file_bytes: usize) -> String {
         pct(b.index_key),
         pct(b.index_intra),
         pct(b.index_inter),
+        if b.enhancement > 0.0 {
+            format!(", coefficients {:.1}%", pct(b.enhancement))
+        } else {
+            String::new()
+        },
         b.total() / 8.0
     )
 }

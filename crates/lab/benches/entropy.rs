@@ -125,7 +125,7 @@ fn main() {
             let s = decode_frame(
                 payload,
                 *kind,
-                state.coded,
+                (state.coded, state.step),
                 (3, state.height, state.width),
                 128,
                 &mut ctx,

@@ -175,7 +175,7 @@ fn case(engine: &Engine, model: &str, w: usize, h: usize, a: &BenchArgs) -> Resu
         vqc::bench::decode_frame(
             chunk.payload,
             chunk.kind,
-            chunk.levels.into(),
+            (chunk.levels.into(), chunk.step),
             (levels, rows, cols),
             1 << header.codebook_bits,
             ctx,

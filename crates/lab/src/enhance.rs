@@ -46,7 +46,8 @@ pub struct EnhanceArgs {
     #[arg(long, default_value_t = 48)]
     pub dims: usize,
     /// RVQ levels added for them (the model's own levels come first; 15 in all at most, as
-    /// many as a stream can carry).
+    /// many as a stream can carry); 0: none, the enhancement is coded as scalar coefficients
+    /// (format version 9).
     #[arg(long, default_value_t = 12)]
     pub levels: usize,
     /// Frames taken from each clip, spread over its first 48.
@@ -83,7 +84,7 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         args.dims
     );
     ensure!(
-        args.levels >= 1 && l0 + args.levels <= usize::from(vqc::MAX_LEVELS),
+        l0 + args.levels <= usize::from(vqc::MAX_LEVELS),
         "--levels {} (the model has {l0}; {} in all at most)",
         args.levels,
         vqc::MAX_LEVELS
@@ -190,13 +191,18 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         (energy / (seen as f64 * block as f64)).sqrt(),
         100.0 * kept / energy.max(1e-30)
     );
-    // the added levels: k-means of both parts' residuals, level by level
-    let start = Tensor::<3>::zeros([args.levels, k, d0 + e], device);
+    // the added levels: k-means of both parts' residuals, level by level (none: the
+    // enhancement is coded as scalar coefficients, format version 9)
+    let start = Tensor::<3>::zeros([args.levels.max(1), k, d0 + e], device);
     let fitted = ResidualQuantizer {
         codebooks: Param::from_tensor(start),
-    }
-    .kmeans_init(joint.clone(), args.iters);
-    {
+    };
+    let fitted = if args.levels > 0 {
+        fitted.kmeans_init(joint.clone(), args.iters)
+    } else {
+        fitted
+    };
+    if args.levels > 0 {
         let idx = fitted.encode(joint.clone(), args.levels);
         let left = (joint.clone() - fitted.decode(idx)).powi_scalar(2).mean();
         let all = joint.powi_scalar(2).mean();
@@ -216,7 +222,7 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         device,
     )
     .reshape([1, 1, d0 + e]);
-    let new = fitted.constant_codebooks() * unscale;
+    let new = (args.levels > 0).then(|| fitted.constant_codebooks() * unscale);
     // codebooks of the whole latent: the old levels padded with zeros, the new ones after zeros
     let old = model.quantizer.constant_codebooks();
     let old = Tensor::cat(vec![old, Tensor::zeros([l0, k, e], device)], 2);
@@ -282,7 +288,10 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
     out.encoder = encoder;
     out.decoder = decoder;
     out.quantizer = ResidualQuantizer {
-        codebooks: Param::from_tensor(Tensor::cat(vec![old, new], 0)),
+        codebooks: Param::from_tensor(match new {
+            Some(new) => Tensor::cat(vec![old, new], 0),
+            None => old,
+        }),
     };
     let written = Weights::from_model_with(&enhanced, &out, weights.precision())?;
     // the file must load back into the model it describes

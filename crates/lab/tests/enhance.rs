@@ -260,3 +260,89 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     assert_eq!(packets(&engine, 90).len(), frames.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `enhance --levels 0`: an enhancement with no levels of its own, which streams refine with
+/// scalar coefficients (format version 9). Below quality 50 a frame codes none (the lite's
+/// chunks byte for byte); above, coefficients lift the picture far past the lite's, and the
+/// format crate alone decodes the stream to the encoder's very latents.
+#[test]
+fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() {
+    at_root();
+    let dir = std::env::temp_dir().join(format!("vqcodec-coefs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = dir.join("lite-sc.vqw");
+    Command::cargo_bin("vqcodec-lab")
+        .unwrap()
+        .args(["enhance", "--weights", "lite"])
+        .args(["--data", "tests/data/manifest.txt"])
+        .args(["--dims", "24", "--levels", "0", "--samples", "20000"])
+        .arg("-o")
+        .arg(&weights)
+        .assert()
+        .success();
+    let w = Weights::from_bytes(std::fs::read(&weights).unwrap()).unwrap();
+    let lite = Weights::embedded(ModelKind::Lite);
+    let (c, base) = (w.config(), lite.config());
+    assert_eq!(
+        (c.code_dim, c.levels, c.enhance_dims),
+        (base.code_dim + 24, base.levels, 24)
+    );
+    let books = w.codebooks().unwrap();
+    assert_eq!((books.base_levels(), books.net_dim()), (3, base.code_dim));
+    let frames = frames();
+    let (e, l) = (
+        Engine::new(&w, Backend::cpu("test")).unwrap(),
+        Engine::new(&lite, Backend::cpu("test")).unwrap(),
+    );
+    let encode = |engine: &Engine, quality: u8| {
+        let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
+        cfg.rate = vqc::RateControl::Quality(quality);
+        let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
+        let packets = block_on(enc.encode(&frames, false)).unwrap();
+        (enc.header().clone(), packets)
+    };
+    // the header says every value may be refined; below the gate, no step and the lite's chunks
+    let low = encode(&e, 40);
+    assert_eq!(usize::from(low.0.enhance_dims), c.code_dim);
+    let theirs = encode(&l, 40);
+    assert_eq!(low.1.len(), theirs.1.len());
+    for (i, (a, b)) in low.1.iter().zip(&theirs.1).enumerate() {
+        assert_eq!(a.data, b.data, "frame {i}");
+        assert_eq!(a.state.step, 0);
+    }
+    // above it, coefficients; the format crate decodes them to the encoder's latents exactly
+    let high = encode(&e, 90);
+    let coded: usize = high
+        .1
+        .iter()
+        .map(|p| p.state.coef.iter().filter(|&&v| v != 0).count())
+        .sum();
+    assert!(coded > 1000, "{coded} nonzero coefficients");
+    assert!(high.1.iter().all(|p| p.state.step > 0));
+    let mut dec = vqc::Decoder::new(&high.0, Some(&e.codec_info()))
+        .unwrap()
+        .with_codebooks(&books)
+        .unwrap();
+    for (i, p) in high.1.iter().enumerate() {
+        let (chunk, _) = vqc::Chunk::parse(&p.data, 0, &high.0, &vqc::Limits::default()).unwrap();
+        let got = dec.decode(&chunk).unwrap();
+        assert_eq!(got.coef, p.state.coef, "frame {i}");
+        assert_eq!(got.latent, p.state.latent, "frame {i}");
+    }
+    // whole files through the CLI: far closer to the source than the lite's best
+    let psnr = |summary: &str| -> f64 {
+        summary
+            .split("PSNR-RGB ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no PSNR in {summary}"))
+    };
+    let (_, enhanced) = encode_and_decode(&weights, &dir.join("sc.vqc"), &["--quality", "90"]);
+    assert!(enhanced.contains("6 frames (0 concealed)"), "{enhanced}");
+    let lite_file = dir.join("lite.vqw");
+    std::fs::write(&lite_file, lite.as_bytes()).unwrap();
+    let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "100"]);
+    assert!(psnr(&enhanced) > psnr(&plain) + 4.0, "{enhanced} / {plain}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

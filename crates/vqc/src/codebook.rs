@@ -174,6 +174,12 @@ impl Codebooks {
         self.base_levels
     }
 
+    /// Latent values the base levels code: those before an enhancement's (all of them
+    /// without one).
+    pub fn net_dim(&self) -> usize {
+        self.net_dim
+    }
+
     /// The same codebooks with the model's fine-motion maps (docs/bitstream.md, "Fine motion").
     ///
     /// # Errors

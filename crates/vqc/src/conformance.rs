@@ -11,12 +11,18 @@ use crate::syntax::TokenState;
 /// CRC32 of a frame's indices (`u16` LE, level-major, [`crate::NONE`] for uncoded levels)
 /// followed by its modes (one byte per position: 0 intra, 1 copy, 2 + s inter from level s)
 /// its motions (one byte per position, an index into [`crate::MOTIONS`] or a fine motion) and
-/// its far motions (one byte per position, 0 or 1 + the index of a [`crate::far_offset`]).
+/// its far motions (one byte per position, 0 or 1 + the index of a [`crate::far_offset`]), and
+/// for a frame with an enhancement step (version 9) the step and its coefficients (`i32` LE,
+/// position-major).
 pub fn symbols_crc(s: &TokenState) -> u32 {
     let mut bytes: Vec<u8> = s.idx.iter().flat_map(|v| v.to_le_bytes()).collect();
     bytes.extend(s.mode.iter().map(|m| m.code()));
     bytes.extend_from_slice(&s.motion);
     bytes.extend_from_slice(&s.far);
+    if s.step > 0 {
+        bytes.push(s.step);
+        bytes.extend(s.coef.iter().flat_map(|v| v.to_le_bytes()));
+    }
     crc32fast::hash(&bytes)
 }
 
@@ -27,8 +33,13 @@ pub fn symbols_crc(s: &TokenState) -> u32 {
 pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
     let stream = StreamDecoder::new(bytes, Limits::default(), None)?;
     let h = stream.header();
+    let refined = if h.enhance_dims > 0 {
+        format!(" refined {}", h.enhance_dims)
+    } else {
+        String::new()
+    };
     let mut text = format!(
-        "header {}x{} fps {}/{} levels {} bits {} downsample {} slices {} model {:016x} codebook {:016x}\n",
+        "header {}x{} fps {}/{} levels {} bits {} downsample {} slices {}{refined} model {:016x} codebook {:016x}\n",
         h.width,
         h.height,
         h.fps_num,
@@ -43,10 +54,15 @@ pub fn describe_symbols(bytes: &[u8]) -> Result<String, StreamError> {
     for item in stream {
         text += &match item {
             Ok(f) => format!(
-                "chunk {:?} pts {} levels {} depth {:.3} copy {} inter {} moved {} far {} bytes {} symbols {:08x}\n",
+                "chunk {:?} pts {} levels {}{} depth {:.3} copy {} inter {} moved {} far {} bytes {} symbols {:08x}\n",
                 f.kind,
                 f.pts,
                 f.state.coded,
+                if f.state.step > 0 {
+                    format!(" step {}", f.state.step)
+                } else {
+                    String::new()
+                },
                 f.state.mean_depth(),
                 f.state.copies(),
                 f.state.inters(),

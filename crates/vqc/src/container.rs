@@ -10,7 +10,7 @@ use crate::patch::CodebookPatch;
 /// Sequence header magic.
 pub const MAGIC: [u8; 4] = *b"VQCV";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 8;
+pub const VERSION: u16 = 9;
 /// Bytes in a sequence header, CRC included.
 pub const HEADER_LEN: usize = 60;
 /// Header flag: a codebook block follows the fixed header (issue 6).
@@ -19,8 +19,11 @@ pub const FLAG_CODEBOOK: u32 = 1;
 pub const SYNC: u8 = 0x56;
 /// Chunk flag bit: a delta frame (else a keyframe).
 const FLAG_DELTA: u8 = 0x80;
+/// Chunk flag bit: the payload starts with the frame's enhancement step index (version 9; a
+/// stream whose header refines values, [`Header::enhance_dims`]).
+const FLAG_STEP: u8 = 0x40;
 /// Chunk flag bits that must be zero.
-const FLAG_RESERVED: u8 = 0x70;
+const FLAG_RESERVED: u8 = 0x30;
 /// Fewest bytes in a chunk header, CRC included: sync, flags, one-byte timestamp and length.
 pub const MIN_CHUNK_HEADER_LEN: usize = 8;
 /// Most bytes in a chunk header: sync, flags, two five-byte varints, CRC.
@@ -194,6 +197,10 @@ pub struct Header {
     /// bands of latent rows coded apart, each with its own models (docs/bitstream.md,
     /// "Slices"), so that a decoder may decode them at once.
     pub slices: u8,
+    /// Enhancement values each position may refine with scalar coefficients, 0..=
+    /// [`crate::MAX_ENHANCE_DIMS`] (0: none): the model's last latent values
+    /// (docs/bitstream.md, "Enhancement coefficients"; version 9).
+    pub enhance_dims: u8,
     /// Codebook levels adapted to this stream's footage (`vqcodec adapt`), carried after the
     /// fixed header; a decoder draws the stream's indices from these levels instead of the
     /// model's own.
@@ -263,7 +270,7 @@ impl Header {
             self.chroma as u8,
             self.fine_motion,
             self.slices,
-            0,
+            self.enhance_dims,
         ]);
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
@@ -340,14 +347,9 @@ impl Header {
                 .ok_or_else(|| StreamError::Malformed(format!("chroma code {}", bytes[52])))?,
             fine_motion: bytes[53],
             slices: bytes[54],
+            enhance_dims: bytes[55],
             codebook: None,
         };
-        if bytes[55] != 0 {
-            return Err(StreamError::Unsupported(format!(
-                "reserved header byte {:#x}",
-                bytes[55]
-            )));
-        }
         if bytes[51] != 0 {
             return Err(StreamError::Unsupported(format!(
                 "colour code {}",
@@ -466,6 +468,13 @@ impl Header {
                 self.downsample
             )));
         }
+        if usize::from(self.enhance_dims) > crate::coefs::MAX_ENHANCE_DIMS {
+            return Err(StreamError::Malformed(format!(
+                "{} enhancement values (at most {})",
+                self.enhance_dims,
+                crate::coefs::MAX_ENHANCE_DIMS
+            )));
+        }
         self.check_slices()
     }
 
@@ -513,35 +522,42 @@ pub struct Chunk<'a> {
     pub kind: FrameKind,
     /// RVQ levels coded in this frame (1..=the model's levels).
     pub levels: u8,
+    /// The frame's enhancement step index (1..=[`crate::MAX_STEP`]; 0: no coefficients).
+    pub step: u8,
     /// Presentation time in units of the header's `fps_den / fps_num` seconds.
     pub pts: u32,
     /// Byte offset of the chunk in the stream.
     pub offset: u64,
     /// Bytes of the whole chunk, header included.
     pub len: usize,
-    /// The range-coded symbols.
+    /// The range-coded symbols (after the step, if any).
     pub payload: &'a [u8],
 }
 
-/// Serialises a chunk: header ([`chunk_header_len`] bytes) + payload.
-pub fn write_chunk(kind: FrameKind, levels: u8, pts: u32, payload: &[u8]) -> Vec<u8> {
+/// Serialises a chunk: header ([`chunk_header_len`] bytes) + the step if not 0 + payload.
+pub fn write_chunk(kind: FrameKind, levels: u8, step: u8, pts: u32, payload: &[u8]) -> Vec<u8> {
     debug_assert!((1..=15).contains(&levels));
-    let len = u32::try_from(payload.len()).expect("a chunk payload under 4 GiB");
-    let mut b = Vec::with_capacity(chunk_header_len(pts, payload.len()) + payload.len());
+    let stepped = usize::from(step > 0);
+    let len = u32::try_from(payload.len() + stepped).expect("a chunk payload under 4 GiB");
+    let mut b = Vec::with_capacity(chunk_header_len(pts, len as usize) + len as usize);
     b.push(SYNC);
     let flags = (levels & 0x0F)
         | if kind == FrameKind::Delta {
             FLAG_DELTA
         } else {
             0
-        };
+        }
+        | if step > 0 { FLAG_STEP } else { 0 };
     b.push(flags);
     put_varint(&mut b, pts);
     put_varint(&mut b, len);
     let mut h = crc32fast::Hasher::new();
     h.update(&b);
+    let step = [step];
+    h.update(&step[..stepped]);
     h.update(payload);
     b.extend_from_slice(&h.finalize().to_le_bytes());
+    b.extend_from_slice(&step[..stepped]);
     b.extend_from_slice(payload);
     b
 }
@@ -627,14 +643,27 @@ impl<'a> Chunk<'a> {
             )));
         }
         let kind = FrameKind::of_flags(flags);
+        let mut payload = &bytes[start..total];
+        let mut step = 0;
+        if flags & FLAG_STEP != 0 {
+            step = payload.first().copied().unwrap_or(0);
+            if header.enhance_dims == 0 || !(1..=crate::MAX_STEP).contains(&step) {
+                return Err(StreamError::Malformed(format!(
+                    "chunk at byte {offset}: enhancement step {step} in a stream of {} refined values",
+                    header.enhance_dims
+                )));
+            }
+            payload = &payload[1..];
+        }
         Ok((
             Chunk {
                 kind,
                 levels,
+                step,
                 pts,
                 offset,
                 len: total,
-                payload: &bytes[start..total],
+                payload,
             },
             total,
         ))
@@ -803,6 +832,7 @@ mod tests {
             chroma: SourceChroma::C420,
             fine_motion: 0,
             slices: 1,
+            enhance_dims: 0,
             codebook: None,
         }
     }
@@ -885,7 +915,7 @@ mod tests {
             (3_000_000, 3),
             (u32::MAX, 70),
         ] {
-            let c = write_chunk(FrameKind::Delta, 2, pts, &vec![9; len]);
+            let c = write_chunk(FrameKind::Delta, 2, 0, pts, &vec![9; len]);
             assert_eq!(parse(&c), Ok((pts, len, c.len())));
             for cut in 0..c.len() {
                 assert_eq!(
@@ -912,7 +942,7 @@ mod tests {
             damaged
         );
         // no sync byte
-        let mut c = write_chunk(FrameKind::Key, 3, 7, &[1, 2, 3]);
+        let mut c = write_chunk(FrameKind::Key, 3, 0, 7, &[1, 2, 3]);
         c[0] = b'Q';
         assert_eq!(parse(&c), damaged);
     }
@@ -927,7 +957,7 @@ mod tests {
             MAX_CHUNK_HEADER_LEN
         );
         for (pts, len) in [(0u32, 0usize), (5, 300), (70_000, 3), (u32::MAX, 1 << 20)] {
-            let c = write_chunk(FrameKind::Delta, 3, pts, &vec![7; len]);
+            let c = write_chunk(FrameKind::Delta, 3, 0, pts, &vec![7; len]);
             assert_eq!(c.len(), chunk_header_len(pts, len) + len);
         }
     }

@@ -64,7 +64,7 @@ impl Decoder {
                 decoder: h.model_id,
             });
         }
-        if books.fine_range() != h.fine_motion {
+        if books.fine_range() != h.fine_motion || usize::from(h.enhance_dims) > books.dim() {
             return Err(StreamError::ModelMismatch {
                 stream: h.model_id,
                 decoder: h.model_id,
@@ -110,7 +110,7 @@ impl Decoder {
         let result = decode_frame(
             chunk.payload,
             chunk.kind,
-            chunk.levels.into(),
+            (chunk.levels.into(), chunk.step),
             (levels, self.grid.0, self.grid.1),
             1 << self.header.codebook_bits,
             &mut self.ctx,

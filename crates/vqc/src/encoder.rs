@@ -203,6 +203,17 @@ fn slices(config: &EncoderConfig, model: &ModelInfo, bits: u32) -> Result<u8, Co
     }
 }
 
+/// Enhancement values a stream of `books` refines with scalar coefficients (version 9): those
+/// of an enhancement without levels of its own ([`Codebooks::with_enhancement`] with every level
+/// a base level), else 0.
+fn scalar_enhancement(books: &Codebooks) -> usize {
+    if books.base_levels() == books.levels() && books.net_dim() < books.dim() {
+        books.dim()
+    } else {
+        0
+    }
+}
+
 /// Levels and λ of a frame a search made elsewhere decides at `quality` (keyframes at
 /// [`KEY_LAMBDA_SCALE`] of delta frames' λ, as the encoder's own search without a lookahead).
 fn searched_params(quality: u8, books: &Codebooks, kind: FrameKind) -> (usize, f32) {
@@ -330,6 +341,7 @@ impl Encoder {
             chroma: config.chroma,
             fine_motion: books.fine_range(),
             slices: slices(&config, model, bits)?,
+            enhance_dims: scalar_enhancement(&books) as u8,
             codebook: None,
         }
         .with_codebook(config.codebook.clone());
@@ -412,7 +424,7 @@ impl Encoder {
             self.config.rate,
             self.books.levels(),
             self.books.base_levels(),
-        )
+        ) || (self.header.enhance_dims > 0 && crate::rate::codes_coefficients(self.config.rate))
     }
 
     /// Latent values per frame the encoder expects: `rows × columns × dim`.
@@ -463,6 +475,8 @@ impl Encoder {
                 lambda,
                 beam: usize::from(self.config.effort.clamp(1, crate::MAX_EFFORT)),
                 lambda_scale: scale.as_deref(),
+                enhance: self.header.enhance_dims > 0
+                    && crate::rate::codes_coefficients(RateControl::Quality(quality)),
             },
             &mut ctx,
             self.prev.as_ref(),
@@ -483,7 +497,8 @@ impl Encoder {
         while lo <= hi {
             let mid = lo + (hi - lo) / 2;
             let (code, ctx, lambda) = self.trial(latent, kind, mid, weights);
-            let len = code.payload.len();
+            // the chunk's payload: the step byte, when the frame has one, and the symbols
+            let len = code.payload.len() + usize::from(code.state.step > 0);
             let bits = ((len + crate::container::chunk_header_len(self.pts, len)) * 8) as f64;
             if bits <= target {
                 best = Some((mid, code, ctx, lambda));
@@ -971,7 +986,13 @@ impl Encoder {
             ctx,
         } = w;
         let n = (self.grid.0 * self.grid.1) as f64;
-        let data = write_chunk(kind, code.state.coded as u8, pts, &code.payload);
+        let data = write_chunk(
+            kind,
+            code.state.coded as u8,
+            code.state.step,
+            pts,
+            &code.payload,
+        );
         if let Some(b) = &mut self.bucket {
             b.spend((data.len() * 8) as f64);
         }

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod codebook;
+mod coefs;
 #[cfg(feature = "bench")]
 mod conformance;
 mod container;
@@ -42,6 +43,7 @@ mod syntax;
 pub mod wasm;
 
 pub use codebook::{Codebooks, LATENT_FRAC_BITS, Metric};
+pub use coefs::{MAX_ENHANCE_DIMS, MAX_STEP, step_units};
 pub use container::{
     Chunk, ChunkReader, FrameKind, HEADER_LEN, Header, Limits, MAGIC, MAX_CHUNK_HEADER_LEN,
     MAX_LEVELS, MAX_SLICE_CODES, MIN_CHUNK_HEADER_LEN, SourceChroma, VERSION, chunk_header_len,

@@ -88,6 +88,23 @@ pub fn opens_enhancement(rate: RateControl, levels: usize, base: usize) -> bool 
     }
 }
 
+/// Whether an encoder aiming at `rate` codes a scalar enhancement's coefficients (a model
+/// whose enhancement has no levels of its own: [`crate::coefs`]): from [`ENHANCE_FROM`] up, and
+/// at any bitrate.
+pub fn codes_coefficients(rate: RateControl) -> bool {
+    match rate {
+        RateControl::Quality(q) => q >= ENHANCE_FROM,
+        RateControl::Bitrate(_) => true,
+    }
+}
+
+/// The step (in latent values) of a scalar enhancement at `lambda` (squared error per bit in
+/// the encoder's metric space) for coefficients whose squared error weighs `w` there: where a
+/// uniform quantizer's `dD/dR` (`w·S²·ln 2 / 6` at high rate) meets λ, times `scale`.
+pub fn coefficient_step(lambda: f32, w: f32, scale: f32) -> f32 {
+    scale * (6.0 * lambda / (w.max(1e-9) * std::f32::consts::LN_2)).sqrt()
+}
+
 /// Leaky-bucket state for [`RateControl::Bitrate`].
 #[derive(Debug, Clone)]
 pub struct BitrateState {

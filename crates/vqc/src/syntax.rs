@@ -34,6 +34,7 @@
 //! its motion points to for inter positions; a copy is that previous latent itself.
 
 use crate::codebook::{Codebooks, LATENT_FRAC_BITS, Metric};
+use crate::coefs::CoefModels;
 use crate::container::FrameKind;
 use crate::motion::{MotionOps, fine_count, fine_index, fine_motion};
 use crate::range::{BitModel, BitTree, RangeDecoder, RangeEncoder};
@@ -132,6 +133,13 @@ pub struct TokenState {
     /// (position-major, as the engine's decoder network takes it); empty when the state was
     /// decoded without codebooks, or predicts from a frame that was.
     pub latent: Vec<i32>,
+    /// Enhancement values a position may refine (the stream header's; 0: none).
+    pub enh_dims: usize,
+    /// The frame's enhancement step index ([`crate::coefs::step_units`]; 0: no coefficients).
+    pub step: u8,
+    /// Enhancement coefficients, `height × width × enh_dims` (position-major; zeros where a
+    /// position coded none).
+    pub coef: Vec<i32>,
 }
 
 impl TokenState {
@@ -146,7 +154,19 @@ impl TokenState {
             motion: vec![0; height * width],
             far: vec![0; height * width],
             latent: Vec::new(),
+            enh_dims: 0,
+            step: 0,
+            coef: Vec::new(),
         }
+    }
+
+    /// This state with room for `dims` enhancement coefficients a position and step index
+    /// `step`.
+    fn with_enhancement(mut self, dims: usize, step: u8) -> Self {
+        self.enh_dims = dims;
+        self.step = if dims == 0 { 0 } else { step };
+        self.coef = vec![0; self.height * self.width * dims];
+        self
     }
 
     /// Puts the symbols of `part` (a state of the same width and levels holding some of this
@@ -157,6 +177,8 @@ impl TokenState {
         self.mode[a..a + m].copy_from_slice(&part.mode);
         self.motion[a..a + m].copy_from_slice(&part.motion);
         self.far[a..a + m].copy_from_slice(&part.far);
+        let d = self.enh_dims;
+        self.coef[a * d..(a + m) * d].copy_from_slice(&part.coef);
         for l in 0..self.levels {
             self.idx[l * n + a..l * n + a + m].copy_from_slice(&part.idx[l * m..(l + 1) * m]);
         }
@@ -249,7 +271,9 @@ impl TokenState {
         let motions = usize::from(FIRST_FINE) + ops.map_or(0, |o| fine_count(o.range()));
         let unknown = self.motion.iter().any(|&m| usize::from(m) >= motions)
             || self.far.iter().any(|&f| usize::from(f) > FAR_COUNT);
-        if (prev.is_none() && predicts) || unknown {
+        let enhancement = self.step > 0 && self.enh_dims > 0;
+        let fits = !enhancement || (self.enh_dims <= dim && self.coef.len() == n * self.enh_dims);
+        if (prev.is_none() && predicts) || unknown || !fits {
             self.latent.clear();
             return;
         }
@@ -303,6 +327,14 @@ impl TokenState {
                     }
                 }
             }
+            let s = crate::coefs::step_units(self.step);
+            if s != 0 {
+                let d = self.enh_dims;
+                let tail = &mut out[dim - d..];
+                for (o, &c) in tail.iter_mut().zip(&self.coef[p * d..(p + 1) * d]) {
+                    *o = o.wrapping_add(c.wrapping_mul(s));
+                }
+            }
         }
     }
 }
@@ -342,6 +374,18 @@ pub(crate) fn displaced(p: usize, width: usize, height: usize, far: u8) -> usize
     let x = ((p % width) as isize + isize::from(dx)).clamp(0, width as isize - 1) as usize;
     let y = ((p / width) as isize + isize::from(dy)).clamp(0, height as isize - 1) as usize;
     y * width + x
+}
+
+/// The coefficient context at position `(p, x, y)` of `state`: how many of its left and above
+/// neighbours coded any enhancement coefficient.
+#[inline]
+fn coef_near(state: &TokenState, (p, x, y, width): (usize, usize, usize, usize)) -> usize {
+    let d = state.enh_dims;
+    let any = |q: usize| usize::from(state.coef[q * d..(q + 1) * d].iter().any(|&c| c != 0));
+    if d == 0 {
+        return 0;
+    }
+    (if x > 0 { any(p - 1) } else { 0 }) + if y > 0 { any(p - width) } else { 0 }
 }
 
 /// How a position's indices are coded: each class has its own index, stop and neighbour models.
@@ -417,6 +461,20 @@ impl Contexts {
         self
     }
 
+    /// The same models for a stream whose positions may refine `dims` enhancement values
+    /// (0: none; [`crate::coefs`]).
+    pub fn with_enhancement(mut self, dims: usize) -> Self {
+        for m in &mut self.slices {
+            m.coefs = CoefModels::new(dims);
+        }
+        self
+    }
+
+    /// Enhancement values a position may refine.
+    pub fn enhance_dims(&self) -> usize {
+        self.slices[0].coefs.dims()
+    }
+
     /// These models for frames coded in `slices` slices (1..=[`MAX_SLICES`]): each slice starts
     /// from a copy of the first slice's models as they are (fresh ones, as every caller here
     /// makes them).
@@ -434,6 +492,7 @@ impl Contexts {
     pub fn for_header(header: &crate::Header) -> Self {
         Self::new(header.levels.into(), header.codebook_bits.into())
             .with_fine_motion(header.fine_motion)
+            .with_enhancement(header.enhance_dims.into())
             .with_slices(header.slices.into())
     }
 }
@@ -462,6 +521,8 @@ struct Models {
     /// How far an index shifts right to give its parent class.
     parent_shift: u32,
     stop: Vec<BitModel>,
+    /// The enhancement's coefficients (no values unless [`Contexts::with_enhancement`]).
+    coefs: CoefModels,
 }
 
 /// Stop-flag contexts per level and class: left and above positions that ended by this level
@@ -491,6 +552,7 @@ impl Models {
             trees: vec![BitTree::new(bits); CLASSES * levels * PARENT_CTX],
             parent_shift: bits.saturating_sub(PARENT_BITS),
             stop: vec![BitModel::new(); CLASSES * levels * STOP_CTX],
+            coefs: CoefModels::new(0),
         }
     }
 
@@ -913,12 +975,20 @@ pub struct SymbolBits {
     pub index_intra: f64,
     /// Code indices at inter positions (the residual against the prediction).
     pub index_inter: f64,
+    /// Enhancement coefficients (version 9; [`crate::coefs`]).
+    pub enhancement: f64,
 }
 
 impl SymbolBits {
     /// All of them.
     pub fn total(&self) -> f64 {
-        self.mode + self.motion + self.stop + self.index_key + self.index_intra + self.index_inter
+        self.mode
+            + self.motion
+            + self.stop
+            + self.index_key
+            + self.index_intra
+            + self.index_inter
+            + self.enhancement
     }
 }
 
@@ -930,6 +1000,7 @@ impl std::ops::AddAssign for SymbolBits {
         self.index_key += o.index_key;
         self.index_intra += o.index_intra;
         self.index_inter += o.index_inter;
+        self.enhancement += o.enhancement;
     }
 }
 
@@ -947,6 +1018,9 @@ pub struct FrameParams<'a> {
     /// A factor on λ per position (raster order), or `None` (1 everywhere): the encoder's
     /// lookahead spends more bits where later frames will reuse what is coded.
     pub lambda_scale: Option<&'a [f32]>,
+    /// Whether to code the enhancement's coefficients (when the models have an enhancement:
+    /// [`Contexts::with_enhancement`]), at a step set by λ ([`crate::rate::coefficient_step`]).
+    pub enhance: bool,
 }
 
 /// Quantises `latent` (`h·w × dim`, position-major) and codes it. At every position of a
@@ -987,6 +1061,37 @@ pub fn encode_frame(
     // the encoder's choices compare latents in its metric's space (the model's own latent
     // space when it has no metric); the motion maps work on the reference as it is
     let metric = books.metric();
+    let raw = latent;
+    // the enhancement's coefficients: how many a position has, the frame's step, and how much
+    // their squared error weighs in the metric's space (its block's mean diagonal)
+    let enh_dims = ctx.enhance_dims();
+    assert!(
+        enh_dims <= dim,
+        "models of {enh_dims} refined values for a latent of {dim}"
+    );
+    let net = dim - enh_dims;
+    // each refined value's weight: the metric's diagonal (`AᵀA`), 1 without one
+    let enh_wd: Vec<f32> = (net..dim)
+        .map(|i| {
+            metric.map_or(1.0, |m| {
+                let a = m.matrix();
+                (0..=i)
+                    .map(|r| a[r * dim + i] * a[r * dim + i])
+                    .sum::<f32>()
+            })
+        })
+        .collect();
+    let enh_w = enh_wd.iter().sum::<f32>() / enh_dims.max(1) as f32;
+    let step_idx = if params.enhance && enh_dims > 0 {
+        crate::coefs::step_index(crate::rate::coefficient_step(
+            params.lambda,
+            enh_w,
+            coefficient_step_scale(),
+        ))
+    } else {
+        0
+    };
+    let step = crate::coefs::step_units(step_idx) as f32 * LATENT_SCALE;
     let to_search = |v: &[f32]| metric.map(|m| m.apply_all(v));
     let search = metric.map_or(books, Metric::search);
     let prev_raw = reference.map(TokenState::latent_f32);
@@ -1010,9 +1115,17 @@ pub fn encode_frame(
     let coded_slices = on_slices(&mut ctx.slices, slice_threads(n, slices), |k, ctx| {
         let rows = slice_rows(height, slices, k);
         let n = rows.len() * width;
-        let mut state = TokenState::empty(levels, rows.len(), width, coded);
+        let mut state = TokenState::empty(levels, rows.len(), width, coded)
+            .with_enhancement(enh_dims, step_idx);
         let mut end = vec![0u8; n];
         let mut chain = Chain::new(coded, dim, params.beam);
+        let (mut coef_try, mut coef_best, mut resid) = (
+            vec![0i32; enh_dims],
+            vec![0i32; enh_dims],
+            vec![0f32; enh_dims],
+        );
+        let (mut delta, mut moved) = (vec![0f32; dim], vec![0f32; dim]);
+        let (mut fine_raw, mut far_raw) = (vec![0f32; dim], vec![0f32; dim]);
         let mut distortion = 0f64;
         let mut bits = SymbolBits::default();
         let (mut fine_pred, mut fine_f32, mut fine_s, mut far_f32) = (
@@ -1027,7 +1140,60 @@ pub fn encode_frame(
             let (y, x) = (q / width, q % width);
             let at = (q, x, y, width);
             let z = &latent[p * dim..(p + 1) * dim];
+            let z_raw = &raw[p * dim..(p + 1) * dim];
             let lambda = params.lambda * params.lambda_scale.map_or(1.0, |s| s[p]);
+            let near = coef_near(&state, at);
+            coef_best.fill(0);
+            // a candidate's `(error, J)` with the refined values' coefficients coded against
+            // what it reconstructs (its prediction `base_raw`, none for intra, plus its codes
+            // `idx` from level `first`), the coefficients in `out`
+            let mut with_coefs = |class: Class,
+                                  base_raw: Option<&[f32]>,
+                                  (idx, first): (&[u16], usize),
+                                  (e, j): (f32, f32),
+                                  out: &mut Vec<i32>|
+             -> (f32, f32) {
+                if step_idx == 0 {
+                    return (e, j);
+                }
+                for (k, r) in resid.iter_mut().enumerate() {
+                    let i = net + k;
+                    let mut v = base_raw.map_or(0.0, |b| b[i]);
+                    for (l, &c) in idx.iter().enumerate().skip(first) {
+                        if c == NONE {
+                            break;
+                        }
+                        v += books.code(l, usize::from(c))[i];
+                    }
+                    *r = z_raw[i] - v;
+                }
+                let (_, bits) = crate::coefs::choose(
+                    &ctx.coefs,
+                    class as usize,
+                    near,
+                    &resid,
+                    step,
+                    &enh_wd,
+                    lambda,
+                    out,
+                );
+                // the refined values' error before and after, in the metric's space (the
+                // chain's error `e` holds the first: exactly so when every value is refined)
+                let mut sq = |d: &[f32]| match metric {
+                    Some(m) => {
+                        m.apply(d, &mut moved);
+                        moved.iter().map(|v| v * v).sum::<f32>()
+                    }
+                    None => d.iter().map(|v| v * v).sum::<f32>(),
+                };
+                delta[net..].copy_from_slice(&resid);
+                let before = sq(&delta);
+                for (k, (d, &r)) in delta[net..].iter_mut().zip(&resid).enumerate() {
+                    *d = r - out[k] as f32 * step;
+                }
+                let after = sq(&delta);
+                (e - before + after, j - before + after + lambda * bits)
+            };
             let pos = Position {
                 at,
                 n,
@@ -1036,9 +1202,12 @@ pub fn encode_frame(
             };
             let (mode, motion, stop_at, error) = match &prev {
                 None => {
-                    let (stop_at, error, _) =
+                    let (stop_at, error, j) =
                         chain.run(z, None, 0, search, ctx, (&state, &end), &pos, 0.0);
                     chain.best.copy_from_slice(&chain.idx);
+                    let class = Class::of(kind, Mode::Intra);
+                    let (error, _) =
+                        with_coefs(class, None, (&chain.idx, 0), (error, j), &mut coef_best);
                     (Mode::Intra, (0, 0), stop_at, error)
                 }
                 Some(prev) => {
@@ -1138,7 +1307,7 @@ pub fn encode_frame(
                         }
                     }
                     // the kept fine predictions, exactly as the decoder makes them
-                    let mut exact = |(f, m): Motion, pred: &mut [f32]| -> f32 {
+                    let mut exact = |(f, m): Motion, pred: &mut [f32], raw: &mut [f32]| -> f32 {
                         let (Some(ops), Some(r)) = (fine, reference) else {
                             return f32::INFINITY;
                         };
@@ -1154,6 +1323,7 @@ pub fn encode_frame(
                         for (o, &v) in fine_s.iter_mut().zip(&fine_pred) {
                             *o = v as f32 * LATENT_SCALE;
                         }
+                        raw.copy_from_slice(&fine_s);
                         match metric {
                             Some(mt) => mt.apply(&fine_s, pred),
                             None => pred.copy_from_slice(&fine_s),
@@ -1161,14 +1331,14 @@ pub fn encode_frame(
                         sq(pred)
                     };
                     let err_fine = if moved.0 >= FIRST_FINE {
-                        exact((0, moved.0), &mut fine_f32)
+                        exact((0, moved.0), &mut fine_f32, &mut fine_raw)
                     } else {
                         f32::INFINITY
                     };
                     let err_far = match far {
                         (0, _, _) => f32::INFINITY,
                         (f, 0, _) => sq(whole_at(displaced(p, width, height, f))),
-                        (f, m, _) => exact((f, m), &mut far_f32),
+                        (f, m, _) => exact((f, m), &mut far_f32, &mut far_raw),
                     };
                     let err_of = |(f, m): Motion| match (f, m) {
                         (0, m) if m >= FIRST_FINE => err_fine,
@@ -1181,6 +1351,20 @@ pub fn encode_frame(
                             (0, m) => whole_at(shifted(p, width, height, m)),
                             (f, 0) => whole_at(displaced(p, width, height, f)),
                             _ => &far_f32[..],
+                        }
+                    };
+                    // the same predictions in the latent's own space (the coefficients' residual)
+                    let raw_at = |q: usize| {
+                        prev_raw
+                            .as_deref()
+                            .map_or(&[][..], |r| &r[q * dim..(q + 1) * dim])
+                    };
+                    let pred_raw_at = |(f, m): Motion| -> &[f32] {
+                        match (f, m) {
+                            (0, m) if m >= FIRST_FINE => &fine_raw[..],
+                            (0, m) => raw_at(shifted(p, width, height, m)),
+                            (f, 0) => raw_at(displaced(p, width, height, f)),
+                            _ => &far_raw[..],
                         }
                     };
                     let mut motions = [(0u8, 0u8); 3];
@@ -1229,9 +1413,14 @@ pub fn encode_frame(
                         let base = (mode != Mode::Intra).then(|| pred_at(m));
                         let (stop_at, e, j) =
                             chain.run(z, base, first, search, ctx, (&state, &end), &pos, mbits);
+                        let base_raw = (mode != Mode::Intra).then(|| pred_raw_at(m));
+                        let class = Class::of(kind, mode);
+                        let (e, j) =
+                            with_coefs(class, base_raw, (&chain.idx, first), (e, j), &mut coef_try);
                         if j < best.4 {
                             best = (mode, m, stop_at, e, j);
                             chain.best.copy_from_slice(&chain.idx);
+                            coef_best.copy_from_slice(&coef_try);
                         }
                     }
                     (best.0, best.1, best.2, best.3)
@@ -1274,11 +1463,18 @@ pub fn encode_frame(
                 }
             }
             end[q] = stop_at as u8;
+            if step_idx > 0 && mode != Mode::Copy {
+                let c = class as usize;
+                bits.enhancement += f64::from(ctx.coefs.cost(c, near, &coef_best));
+                ctx.coefs.write(&mut enc, c, near, &coef_best);
+                state.coef[q * enh_dims..(q + 1) * enh_dims].copy_from_slice(&coef_best);
+            }
             distortion += f64::from(error);
         }
         (state, enc.finish(), distortion, bits)
     });
-    let mut state = TokenState::empty(levels, height, width, coded);
+    let mut state =
+        TokenState::empty(levels, height, width, coded).with_enhancement(enh_dims, step_idx);
     let (mut payloads, mut distortion, mut bits) =
         (Vec::with_capacity(slices), 0f64, SymbolBits::default());
     for (k, (part, payload, d, b)) in coded_slices.into_iter().enumerate() {
@@ -1294,6 +1490,18 @@ pub fn encode_frame(
         distortion,
         bits,
     }
+}
+
+/// The factor on the enhancement's step (`VQC_COEF_STEP_SCALE` for lab runs; 1 otherwise).
+fn coefficient_step_scale() -> f32 {
+    static SCALE: std::sync::OnceLock<f32> = std::sync::OnceLock::new();
+    *SCALE.get_or_init(|| {
+        std::env::var("VQC_COEF_STEP_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v: &f32| *v > 0.0)
+            .unwrap_or(1.0)
+    })
 }
 
 /// The value of one fixed-point latent unit.
@@ -1580,6 +1788,12 @@ fn write_counted_on(
         payloads.push(payload);
         bits += b;
     }
+    let dims = ctx.enhance_dims();
+    assert!(
+        state.step == 0 || state.enh_dims == dims,
+        "a state of {} enhancement values for models of {dims}",
+        state.enh_dims
+    );
     (join_slices(payloads), bits)
 }
 
@@ -1732,6 +1946,13 @@ fn write_slice(
             }
         }
         end[p] = e;
+        if state.step > 0 && mode != Mode::Copy {
+            let d = state.enh_dims;
+            let c = &state.coef[p * d..(p + 1) * d];
+            let near = coef_near(state, at);
+            bits.enhancement += f64::from(ctx.coefs.cost(class as usize, near, c));
+            ctx.coefs.write(&mut enc, class as usize, near, c);
+        }
     }
     (enc.finish(), bits)
 }
@@ -1948,16 +2169,18 @@ pub fn symbol_count(state: &TokenState, kind: FrameKind, fine_range: u8, slices:
     count
 }
 
-/// Decodes a frame payload to its modes and indices (no latent: see
+/// Decodes a frame payload of `coded` levels and enhancement step `step` (the chunk's; 0: no
+/// coefficients) to its modes, indices and coefficients (no latent: see
 /// [`TokenState::reconstruct`]).
 ///
 /// # Errors
 /// A reason string when the payload does not decode to a valid frame (a code index outside
-/// the codebook, or a payload that needed more bytes than it has).
+/// the codebook, a step for a stream without refined values, or a payload that needed more
+/// bytes than it has).
 pub fn decode_frame(
     payload: &[u8],
     kind: FrameKind,
-    coded: usize,
+    (coded, step): (usize, u8),
     (levels, height, width): (usize, usize, usize),
     codebook_size: usize,
     ctx: &mut Contexts,
@@ -1966,7 +2189,7 @@ pub fn decode_frame(
     decode_frame_on(
         payload,
         kind,
-        coded,
+        (coded, step),
         (levels, height, width),
         codebook_size,
         ctx,
@@ -1978,20 +2201,26 @@ pub fn decode_frame(
 fn decode_frame_on(
     payload: &[u8],
     kind: FrameKind,
-    coded: usize,
+    (coded, step): (usize, u8),
     (levels, height, width): (usize, usize, usize),
     codebook_size: usize,
     ctx: &mut Contexts,
     threads: usize,
 ) -> Result<TokenState, String> {
     let slices = ctx.slices.len();
+    let dims = ctx.enhance_dims();
+    if step > crate::coefs::MAX_STEP || (step > 0 && dims == 0) {
+        return Err(format!(
+            "enhancement step {step} in a stream of {dims} refined values"
+        ));
+    }
     let parts = split_slices(payload, slices)?;
     let mut decoded = on_slices(&mut ctx.slices, threads, |k, models| {
         let rows = slice_rows(height, slices, k);
         decode_slice(
             parts[k],
             kind,
-            coded,
+            (coded, step),
             (levels, rows.len(), width),
             codebook_size,
             models,
@@ -2001,7 +2230,8 @@ fn decode_frame_on(
         return decoded.pop().unwrap_or_else(|| Err("no slice".into()));
     }
     // the slices' rows into one state
-    let mut state = TokenState::empty(levels, height, width, coded.clamp(1, levels));
+    let mut state = TokenState::empty(levels, height, width, coded.clamp(1, levels))
+        .with_enhancement(dims, step);
     for (k, part) in decoded.into_iter().enumerate() {
         let part = part.map_err(|e| format!("slice {k}: {e}"))?;
         state.put_rows(&part, slice_rows(height, slices, k).start);
@@ -2014,7 +2244,7 @@ fn decode_frame_on(
 fn decode_slice(
     payload: &[u8],
     kind: FrameKind,
-    coded: usize,
+    (coded, step): (usize, u8),
     (levels, height, width): (usize, usize, usize),
     codebook_size: usize,
     ctx: &mut Models,
@@ -2022,7 +2252,9 @@ fn decode_slice(
     let n = height * width;
     let coded = coded.clamp(1, levels);
     let starts = starts(coded);
-    let mut state = TokenState::empty(levels, height, width, coded);
+    let mut state =
+        TokenState::empty(levels, height, width, coded).with_enhancement(ctx.coefs.dims(), step);
+    let d = state.enh_dims;
     let mut end = vec![0u8; n];
     let mut dec = RangeDecoder::new(payload);
     for p in 0..n {
@@ -2069,6 +2301,15 @@ fn decode_slice(
             }
         }
         end[p] = e;
+        if state.step > 0 && mode != Mode::Copy {
+            let near = coef_near(&state, at);
+            ctx.coefs.read(
+                &mut dec,
+                class as usize,
+                near,
+                &mut state.coef[p * d..(p + 1) * d],
+            )?;
+        }
     }
     if dec.overrun() > crate::range::TRAILING_ZEROS {
         return Err(format!(
@@ -2131,9 +2372,16 @@ mod tests {
                 let (threaded, _) = write_counted_on(&state, FrameKind::Delta, &mut again, 4);
                 assert_eq!(threaded, payload, "{slices} slices written on threads");
                 for (ctx, threads) in [(&mut dec, 1), (&mut dec_threads, 4)] {
-                    let got =
-                        decode_frame_on(&payload, FrameKind::Delta, 3, dims, 128, ctx, threads)
-                            .unwrap();
+                    let got = decode_frame_on(
+                        &payload,
+                        FrameKind::Delta,
+                        (3, 0),
+                        dims,
+                        128,
+                        ctx,
+                        threads,
+                    )
+                    .unwrap();
                     assert_eq!(got, state, "{slices} slices on {threads} threads");
                 }
                 if slices == 3 && frame == 0 {
@@ -2167,13 +2415,127 @@ mod tests {
             ),
         ] {
             let err =
-                decode_frame(&bad, FrameKind::Delta, 3, dims, 128, &mut fresh(3)).unwrap_err();
+                decode_frame(&bad, FrameKind::Delta, (3, 0), dims, 128, &mut fresh(3)).unwrap_err();
             assert!(err.contains(why), "{err}");
         }
         // a slice's bytes cut short: that slice's error, named
         let cut = &payload[..payload.len() - 40];
-        let err = decode_frame(cut, FrameKind::Delta, 3, dims, 128, &mut fresh(3)).unwrap_err();
+        let err =
+            decode_frame(cut, FrameKind::Delta, (3, 0), dims, 128, &mut fresh(3)).unwrap_err();
         assert!(err.starts_with("slice 2:"), "{err}");
+    }
+
+    /// Enhancement coefficients (version 9): every coded position's coefficients (none at
+    /// copies) decode as written, in slices on any number of threads; the latent adds
+    /// `c · step` to the refined values; bad steps are refused.
+    #[test]
+    fn coefficients_decode_as_written_and_add_their_steps() {
+        let (height, width, dims) = (12, 10, 6);
+        let n = height * width;
+        let mut state = varied_state(height, width).with_enhancement(dims, 40);
+        for p in 0..n {
+            if state.mode[p] == Mode::Copy {
+                continue;
+            }
+            for j in 0..dims {
+                let r = (p * 31 + j * 17) % 23;
+                state.coef[p * dims + j] = match r {
+                    0..=11 => 0,
+                    12..=17 => 1,
+                    18..=20 => -3,
+                    21 => 40_000,
+                    _ => -(r as i32),
+                };
+            }
+        }
+        let models = |slices| {
+            Contexts::new(3, 7)
+                .with_fine_motion(1)
+                .with_enhancement(dims)
+                .with_slices(slices)
+        };
+        let sizes = (3, height, width);
+        for slices in [1, 3] {
+            let (payload, bits) =
+                write_counted_on(&state, FrameKind::Delta, &mut models(slices), 1);
+            assert!(bits.enhancement > 0.0);
+            for threads in [1, 4] {
+                let got = decode_frame_on(
+                    &payload,
+                    FrameKind::Delta,
+                    (3, 40),
+                    sizes,
+                    128,
+                    &mut models(slices),
+                    threads,
+                )
+                .unwrap();
+                assert_eq!(got, state, "{slices} slices, {threads} threads");
+            }
+        }
+        // without the step the frame codes no coefficient, and the same symbols otherwise
+        let mut plain = state.clone();
+        plain.step = 0;
+        let payload = write_frame(&plain, FrameKind::Delta, &mut models(1));
+        let got = decode_frame(
+            &payload,
+            FrameKind::Delta,
+            (3, 0),
+            sizes,
+            128,
+            &mut models(1),
+        )
+        .unwrap();
+        assert!(got.coef.iter().all(|&c| c == 0));
+        assert_eq!((got.mode, got.idx), (state.mode.clone(), state.idx.clone()));
+        // a step beyond the table, or for a stream without refined values
+        let payload = write_frame(&state, FrameKind::Delta, &mut models(1));
+        let step = crate::coefs::MAX_STEP + 1;
+        let err = decode_frame(
+            &payload,
+            FrameKind::Delta,
+            (3, step),
+            sizes,
+            128,
+            &mut models(1),
+        )
+        .unwrap_err();
+        assert!(err.contains("enhancement step"), "{err}");
+        let err = decode_frame(&payload, FrameKind::Delta, (3, 40), sizes, 128, &mut {
+            Contexts::new(3, 7).with_fine_motion(1)
+        })
+        .unwrap_err();
+        assert!(err.contains("0 refined values"), "{err}");
+        // the latent: the codes' sum (a keyframe's positions, no prediction) plus c·step on the
+        // last `dims` values
+        let dim = 8;
+        let data: Vec<f32> = (0..3 * 128 * dim)
+            .map(|i| ((i % 37) as f32 - 18.0) / 64.0)
+            .collect();
+        let books = Codebooks::new(3, 128, dim, data).unwrap();
+        let mut key = state.clone();
+        key.mode.fill(Mode::Intra);
+        key.motion.fill(0);
+        key.far.fill(0);
+        for p in 0..n {
+            for l in 0..3 {
+                key.idx[l * n + p] = ((p + l * 5) % 128) as u16;
+            }
+        }
+        key.reconstruct(&books, None);
+        let step = crate::coefs::step_units(40);
+        for p in [0, 17, n - 1] {
+            for i in 0..dim {
+                let mut v = 0i32;
+                for l in 0..3 {
+                    v = v.wrapping_add(books.fixed_code(l, (p + l * 5) % 128)[i]);
+                }
+                if i >= dim - dims {
+                    v = v.wrapping_add(key.coef[p * dims + i - (dim - dims)].wrapping_mul(step));
+                }
+                assert_eq!(key.latent[p * dim + i], v, "position {p}, value {i}");
+            }
+        }
     }
 
     #[test]

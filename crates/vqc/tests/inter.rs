@@ -430,6 +430,7 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
                     lambda,
                     beam,
                     lambda_scale: None,
+                    enhance: false,
                 };
                 let code =
                     encode_frame(z, (rows, cols), books, params, &mut enc_ctx, prev.as_ref());
@@ -442,7 +443,7 @@ fn every_coded_depth_round_trips_through_write_and_decode() {
                 let mut got = decode_frame(
                     &code.payload,
                     kind,
-                    coded,
+                    (coded, 0),
                     (levels, rows, cols),
                     SIZE,
                     &mut dec_ctx,
@@ -487,6 +488,7 @@ fn the_encoders_beam_and_metric_buy_what_they_promise() {
             lambda,
             beam,
             lambda_scale: None,
+            enhance: false,
         };
         let mut ctx = Contexts::new(LEVELS, bits);
         encode_frame(z, (rows, cols), books, params, &mut ctx, None)

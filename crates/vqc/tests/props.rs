@@ -47,6 +47,7 @@ fn header_strategy() -> impl Strategy<Value = Header> {
                 SourceChroma::C444,
                 SourceChroma::Mono,
             ][c],
+            enhance_dims: (id >> 16) as u8 % 65,
             codebook: None,
         })
 }
@@ -125,7 +126,7 @@ proptest! {
         let mut stream = h.to_bytes();
         for (delta, levels, pts, payload) in &chunks {
             let kind = if *delta { FrameKind::Delta } else { FrameKind::Key };
-            stream.extend_from_slice(&write_chunk(kind, (*levels).min(h.levels), *pts, payload));
+            stream.extend_from_slice(&write_chunk(kind, (*levels).min(h.levels), 0, *pts, payload));
         }
         let read: Vec<_> = ChunkReader::new(&stream, Limits::default()).unwrap().collect();
         prop_assert_eq!(read.len(), chunks.len());
@@ -147,7 +148,7 @@ proptest! {
         let header = Header {
             model_id: 1, codebook_id: 0, width: w, height: h, fps_num: 30, fps_den: 1,
             frame_count: 0, levels: 3, codebook_bits: 7, downsample: 8, chroma: SourceChroma::C420,
-            fine_motion: 2, codebook: None,
+            fine_motion: 2, codebook: None, enhance_dims: (w % 2) as u8 * 48,
             // one to three slices (at most one per latent row): the slices' lengths are bytes
             // to distrust too
             slices: (w % 3 + 1).min(h.div_ceil(8)) as u8,
