@@ -203,12 +203,14 @@ fn slices(config: &EncoderConfig, model: &ModelInfo, bits: u32) -> Result<u8, Co
     }
 }
 
-/// Enhancement values a stream of `books` refines with scalar coefficients (version 9): those
-/// of an enhancement without levels of its own ([`Codebooks::with_enhancement`] with every level
-/// a base level), else 0.
-fn scalar_enhancement(books: &Codebooks) -> usize {
+/// The latent values a stream of `books` refines with scalar coefficients (version 9): every
+/// one of a model whose enhancement has no levels of its own ([`Codebooks::with_enhancement`]
+/// with every level a base level) — its networks' values too: what their levels leave is most
+/// of the error at the top (docs/results/coefficients.md) —, else none. A count beyond the
+/// format's reads as 255, which the header's check refuses.
+fn scalar_enhancement(books: &Codebooks) -> u8 {
     if books.base_levels() == books.levels() && books.net_dim() < books.dim() {
-        books.dim()
+        u8::try_from(books.dim()).unwrap_or(u8::MAX)
     } else {
         0
     }
@@ -341,7 +343,7 @@ impl Encoder {
             chroma: config.chroma,
             fine_motion: books.fine_range(),
             slices: slices(&config, model, bits)?,
-            enhance_dims: scalar_enhancement(&books) as u8,
+            enhance_dims: scalar_enhancement(&books),
             codebook: None,
         }
         .with_codebook(config.codebook.clone());

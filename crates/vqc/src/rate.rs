@@ -100,9 +100,10 @@ pub fn codes_coefficients(rate: RateControl) -> bool {
 
 /// The step (in latent values) of a scalar enhancement at `lambda` (squared error per bit in
 /// the encoder's metric space) for coefficients whose squared error weighs `w` there: where a
-/// uniform quantizer's `dD/dR` (`w·S²·ln 2 / 6` at high rate) meets λ, times `scale`.
-pub fn coefficient_step(lambda: f32, w: f32, scale: f32) -> f32 {
-    scale * (6.0 * lambda / (w.max(1e-9) * std::f32::consts::LN_2)).sqrt()
+/// uniform quantizer's `dD/dR` (`w·S²·ln 2 / 6` at high rate) meets λ (0.7 and 1.4 times
+/// this step measured about the curve's own slope: docs/results/coefficients.md).
+pub fn coefficient_step(lambda: f32, w: f32) -> f32 {
+    (6.0 * lambda / (w.max(1e-9) * std::f32::consts::LN_2)).sqrt()
 }
 
 /// Leaky-bucket state for [`RateControl::Bitrate`].

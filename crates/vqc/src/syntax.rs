@@ -1083,11 +1083,7 @@ pub fn encode_frame(
         .collect();
     let enh_w = enh_wd.iter().sum::<f32>() / enh_dims.max(1) as f32;
     let step_idx = if params.enhance && enh_dims > 0 {
-        crate::coefs::step_index(crate::rate::coefficient_step(
-            params.lambda,
-            enh_w,
-            coefficient_step_scale(),
-        ))
+        crate::coefs::step_index(crate::rate::coefficient_step(params.lambda, enh_w))
     } else {
         0
     };
@@ -1490,18 +1486,6 @@ pub fn encode_frame(
         distortion,
         bits,
     }
-}
-
-/// The factor on the enhancement's step (`VQC_COEF_STEP_SCALE` for lab runs; 1 otherwise).
-fn coefficient_step_scale() -> f32 {
-    static SCALE: std::sync::OnceLock<f32> = std::sync::OnceLock::new();
-    *SCALE.get_or_init(|| {
-        std::env::var("VQC_COEF_STEP_SCALE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|v: &f32| *v > 0.0)
-            .unwrap_or(1.0)
-    })
 }
 
 /// The value of one fixed-point latent unit.
