@@ -64,6 +64,12 @@ def entropy(idx, n):
     return float(-(p * np.log2(p)).sum())
 
 
+def directions(rows, k):
+    """The top k eigenvectors of the blocks' second moments (192 x k), and their energy's share."""
+    ev, v = np.linalg.eigh(rows.T @ rows)
+    return v[:, ::-1][:, :k].astype(np.float32), ev[::-1][:k].sum() / ev.sum()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('train')
@@ -86,9 +92,7 @@ def main():
         closed.append(blocks(src - load(f'{c}-{a.model}-{deepest}.npy')))
     basis = {}
     for name, rows in (('unq', np.concatenate(unq)), ('closed', np.concatenate(closed))):
-        ev, v = np.linalg.eigh(rows.T @ rows)
-        basis[name] = v[:, ::-1][:, :a.k].astype(np.float32)
-        kept = ev[::-1][:a.k].sum() / ev.sum()
+        basis[name], kept = directions(rows, a.k)
         print(f'{name}: {len(rows)} training blocks, {a.k} directions keep {100 * kept:.1f}% of the energy')
     src_rows = np.concatenate([blocks(load(s)) for s in sorted(glob.glob(os.path.join(a.train, '*-source.npy')))])
     ev, v = np.linalg.eigh(np.cov(src_rows.T))

@@ -53,9 +53,7 @@ def main():
     for s in sorted(glob.glob(os.path.join(a.train, '*-source.npy'))):
         c = s[:-len('-source.npy')]
         rows.append(blocks(load(s) - load(f'{c}-{a.model}-unquantized.npy')))
-    rows = np.concatenate(rows)
-    _, v = np.linalg.eigh(rows.T @ rows)
-    u = v[:, ::-1][:, :a.k].astype(np.float32)
+    u, _ = _es.directions(np.concatenate(rows), a.k)
     r = a.range
     for s in sorted(glob.glob(os.path.join(a.val, '*-source.npy'))):
         c = s[:-len('-source.npy')]

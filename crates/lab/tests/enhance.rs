@@ -32,6 +32,25 @@ fn values<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// The frames coded at `quality` by the pipeline's encoder: its header and packets.
+fn encode(engine: &Engine, frames: &[Frame], quality: u8) -> (vqc::Header, Vec<vqc::Packet>) {
+    let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
+    cfg.rate = vqc::RateControl::Quality(quality);
+    let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
+    let packets = block_on(enc.encode(frames, false)).unwrap();
+    (enc.header().clone(), packets)
+}
+
+/// The PSNR-RGB a `vqcodec decode --reference` summary reports.
+fn summary_psnr(summary: &str) -> f64 {
+    summary
+        .split("PSNR-RGB ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR in {summary}"))
+}
+
 fn mean_psnr(a: &[Frame], b: &[Frame]) -> f64 {
     a.iter().zip(b).map(|(x, y)| psnr_rgb(x, y)).sum::<f64>() / a.len() as f64
 }
@@ -121,12 +140,7 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     }
     // the encoder opens the added levels by quality: none below 50, all from 70
     assert_eq!(w.codebooks().unwrap().base_levels(), base.levels);
-    let packets = |engine: &Engine, quality: u8| -> Vec<vqc::Packet> {
-        let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
-        cfg.rate = vqc::RateControl::Quality(quality);
-        let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
-        block_on(enc.encode(&frames, false)).unwrap()
-    };
+    let packets = |engine: &Engine, quality: u8| encode(engine, &frames, quality).1;
     let coded = |quality: u8| -> usize {
         let p = packets(&e, quality);
         p.iter().map(|p| p.state.coded).max().unwrap()
@@ -156,20 +170,15 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     }
     // real streams: they decode with the enhanced weights, and at a high quality they are
     // closer to the source than the lite's
-    let psnr = |summary: &str| -> f64 {
-        summary
-            .split("PSNR-RGB ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no PSNR in {summary}"))
-    };
     let (_, enhanced) = encode_and_decode(&weights, &dir.join("enh.vqc"), &["--quality", "95"]);
     assert!(enhanced.contains("6 frames (0 concealed)"), "{enhanced}");
     let lite_file = dir.join("lite.vqw");
     std::fs::write(&lite_file, lite.as_bytes()).unwrap();
     let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "95"]);
-    assert!(psnr(&enhanced) > psnr(&plain) + 1.0, "{enhanced} / {plain}");
+    assert!(
+        summary_psnr(&enhanced) > summary_psnr(&plain) + 1.0,
+        "{enhanced} / {plain}"
+    );
     // the metric split between the two parts: no terms across them; refused without a split
     let split = dir.join("split.vqw");
     let metric = |weights: &std::path::Path| {
@@ -294,24 +303,17 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         Engine::new(&w, Backend::cpu("test")).unwrap(),
         Engine::new(&lite, Backend::cpu("test")).unwrap(),
     );
-    let encode = |engine: &Engine, quality: u8| {
-        let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
-        cfg.rate = vqc::RateControl::Quality(quality);
-        let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
-        let packets = block_on(enc.encode(&frames, false)).unwrap();
-        (enc.header().clone(), packets)
-    };
     // the header says every value may be refined; below the gate, no step and the lite's chunks
-    let low = encode(&e, 40);
+    let low = encode(&e, &frames, 40);
     assert_eq!(usize::from(low.0.enhance_dims), c.code_dim);
-    let theirs = encode(&l, 40);
+    let theirs = encode(&l, &frames, 40);
     assert_eq!(low.1.len(), theirs.1.len());
     for (i, (a, b)) in low.1.iter().zip(&theirs.1).enumerate() {
         assert_eq!(a.data, b.data, "frame {i}");
         assert_eq!(a.state.step, 0);
     }
     // above it, coefficients; the format crate decodes them to the encoder's latents exactly
-    let high = encode(&e, 90);
+    let high = encode(&e, &frames, 90);
     let coded: usize = high
         .1
         .iter()
@@ -330,19 +332,14 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         assert_eq!(got.latent, p.state.latent, "frame {i}");
     }
     // whole files through the CLI: far closer to the source than the lite's best
-    let psnr = |summary: &str| -> f64 {
-        summary
-            .split("PSNR-RGB ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no PSNR in {summary}"))
-    };
     let (_, enhanced) = encode_and_decode(&weights, &dir.join("sc.vqc"), &["--quality", "90"]);
     assert!(enhanced.contains("6 frames (0 concealed)"), "{enhanced}");
     let lite_file = dir.join("lite.vqw");
     std::fs::write(&lite_file, lite.as_bytes()).unwrap();
     let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "100"]);
-    assert!(psnr(&enhanced) > psnr(&plain) + 4.0, "{enhanced} / {plain}");
+    assert!(
+        summary_psnr(&enhanced) > summary_psnr(&plain) + 4.0,
+        "{enhanced} / {plain}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

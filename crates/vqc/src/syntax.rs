@@ -1138,7 +1138,11 @@ pub fn encode_frame(
             let z = &latent[p * dim..(p + 1) * dim];
             let z_raw = &raw[p * dim..(p + 1) * dim];
             let lambda = params.lambda * params.lambda_scale.map_or(1.0, |s| s[p]);
-            let near = coef_near(&state, at);
+            let near = if step_idx > 0 {
+                coef_near(&state, at)
+            } else {
+                0
+            };
             coef_best.fill(0);
             // a candidate's `(error, J)` with the refined values' coefficients coded against
             // what it reconstructs (its prediction `base_raw`, none for intra, plus its codes
@@ -1341,28 +1345,16 @@ pub fn encode_frame(
                         (0, m) => err[usize::from(m)],
                         _ => err_far,
                     };
-                    let pred_at = |(f, m): Motion| -> &[f32] {
-                        match (f, m) {
-                            (0, m) if m >= FIRST_FINE => &fine_f32[..],
-                            (0, m) => whole_at(shifted(p, width, height, m)),
-                            (f, 0) => whole_at(displaced(p, width, height, f)),
-                            _ => &far_f32[..],
-                        }
-                    };
+                    let grid = (p, width, height);
+                    let pred_at = |m: Motion| motion_pred(grid, m, whole_at, (&fine_f32, &far_f32));
                     // the same predictions in the latent's own space (the coefficients' residual)
                     let raw_at = |q: usize| {
                         prev_raw
                             .as_deref()
                             .map_or(&[][..], |r| &r[q * dim..(q + 1) * dim])
                     };
-                    let pred_raw_at = |(f, m): Motion| -> &[f32] {
-                        match (f, m) {
-                            (0, m) if m >= FIRST_FINE => &fine_raw[..],
-                            (0, m) => raw_at(shifted(p, width, height, m)),
-                            (f, 0) => raw_at(displaced(p, width, height, f)),
-                            _ => &far_raw[..],
-                        }
-                    };
+                    let pred_raw_at =
+                        |m: Motion| motion_pred(grid, m, raw_at, (&fine_raw, &far_raw));
                     let mut motions = [(0u8, 0u8); 3];
                     let mut tried = 1;
                     if moved.1 < j_none {
@@ -1485,6 +1477,24 @@ pub fn encode_frame(
         state,
         distortion,
         bits,
+    }
+}
+
+/// The prediction motion `(far, m)` gives position `p` of a `width × height` grid: the
+/// previous latent at the position a whole-position or far motion points to (`whole`), or the
+/// fine prediction made for it (`fine` in place, `far` at a far position).
+#[inline]
+fn motion_pred<'a>(
+    (p, width, height): (usize, usize, usize),
+    (f, m): Motion,
+    whole: impl Fn(usize) -> &'a [f32],
+    (fine, far): (&'a [f32], &'a [f32]),
+) -> &'a [f32] {
+    match (f, m) {
+        (0, m) if m >= FIRST_FINE => fine,
+        (0, m) => whole(shifted(p, width, height, m)),
+        (f, 0) => whole(displaced(p, width, height, f)),
+        _ => far,
     }
 }
 
