@@ -7,7 +7,7 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 
 use super::config::VqVaeConfig;
-use super::layers::{ResBlock, conv1x1, conv3x3, pixel_shuffle, pixel_unshuffle};
+use super::layers::{ResBlock, conv, conv1x1, conv3x3, pixel_shuffle, pixel_unshuffle};
 
 /// Optional full-detail stage at 1/4 resolution: a 3×3 conv and a 1×1 to 48 = 3·4² channels.
 #[derive(Module, Debug)]
@@ -50,9 +50,10 @@ impl PostFilter {
         }
         let o = s / 2;
         let inner = y.clone().slice([0..b, 0..c, o..h - o, o..w - o]);
-        let d = self
-            .out
-            .forward(relu(self.hidden.forward(pixel_unshuffle(inner, s))));
+        let d = conv(
+            &self.out,
+            relu(conv(&self.hidden, pixel_unshuffle(inner, s))),
+        );
         y + pixel_shuffle(d, s).pad((o, o, o, o), PadMode::Constant(0.0))
     }
 }
@@ -138,7 +139,7 @@ impl Decoder {
         let [b, d, h, w] = z.dims();
         let base = z.clone().slice([0..b, 0..self.net_dim, 0..h, 0..w]);
         let extra = z.slice([0..b, self.net_dim..d, 0..h, 0..w]);
-        self.picture(base) + pixel_shuffle(enhance.forward(extra), self.stride)
+        self.picture(base) + pixel_shuffle(conv(enhance, extra), self.stride)
     }
 
     /// The networks' picture of their part of the latent `[B, D − E, h, w]` (the whole
@@ -147,7 +148,7 @@ impl Decoder {
         let linear = self
             .linear
             .as_ref()
-            .map(|l| pixel_shuffle(l.forward(z.clone()), self.stride));
+            .map(|l| pixel_shuffle(conv(l, z.clone()), self.stride));
         let y = self.nonlinear(z);
         let y = match linear {
             Some(l) => y + l,
@@ -171,13 +172,13 @@ impl Decoder {
 
     /// The networks' part, centred on 0.
     fn nonlinear(&self, z: Tensor<4>) -> Tensor<4> {
-        let mut x = self.input.forward(z);
+        let mut x = conv(&self.input, z);
         for block in &self.blocks {
             x = block.forward(x);
         }
         let n = self.up.len();
-        for (i, conv) in self.up.iter().enumerate() {
-            x = conv.forward(relu(x));
+        for (i, up) in self.up.iter().enumerate() {
+            x = conv(up, relu(x));
             let last = i + 1 == n;
             if last && self.mid.is_none() {
                 // straight from 1/8 to pixels
@@ -191,8 +192,8 @@ impl Decoder {
             .mid
             .as_ref()
             .expect("mid stage exists when the last up conv is not to pixels");
-        let x = relu(mid.conv.forward(relu(x)));
-        pixel_shuffle(mid.out.forward(x), 4)
+        let x = relu(conv(&mid.conv, relu(x)));
+        pixel_shuffle(conv(&mid.out, x), 4)
     }
 }
 

@@ -6,7 +6,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::config::VqVaeConfig;
-use super::layers::{ResBlock, conv1x1, conv3x3, pixel_unshuffle};
+use super::layers::{ResBlock, conv, conv1x1, conv3x3, pixel_unshuffle};
 
 /// Optional full-detail stage at 1/4 resolution: a 1×1 stem and a 3×3 conv.
 #[derive(Module, Debug)]
@@ -78,7 +78,7 @@ impl Encoder {
     pub fn enhancement(&self, residual: Tensor<4>) -> Option<Tensor<4>> {
         self.enhance
             .as_ref()
-            .map(|e| e.forward(pixel_unshuffle(residual, self.stride)))
+            .map(|e| conv(e, pixel_unshuffle(residual, self.stride)))
     }
 
     /// `[B, 3, H, W]` in [0, 1] (H, W multiples of the stride) → the networks' latent
@@ -88,20 +88,20 @@ impl Encoder {
         let linear = self
             .linear
             .as_ref()
-            .map(|l| l.forward(pixel_unshuffle(x.clone(), self.stride)));
+            .map(|l| conv(l, pixel_unshuffle(x.clone(), self.stride)));
         let mut x = match &self.mid {
             Some(mid) => {
-                let x = relu(mid.stem.forward(pixel_unshuffle(x, 4)));
-                relu(mid.conv.forward(x))
+                let x = relu(conv(&mid.stem, pixel_unshuffle(x, 4)));
+                relu(conv(&mid.conv, x))
             }
             None => pixel_unshuffle(x, 8),
         };
-        for (i, conv) in self.down.iter().enumerate() {
+        for (i, down) in self.down.iter().enumerate() {
             let in_place = (i == 0 && self.first_down_in_place) || (i == 0 && self.mid.is_none());
             if !in_place {
                 x = pixel_unshuffle(x, 2);
             }
-            x = conv.forward(x);
+            x = conv(down, x);
             if i + 1 < self.down.len() {
                 x = relu(x);
             }
@@ -109,7 +109,7 @@ impl Encoder {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let z = self.proj.forward(relu(x));
+        let z = conv(&self.proj, relu(x));
         match linear {
             Some(l) => z + l,
             None => z,

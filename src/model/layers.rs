@@ -4,10 +4,13 @@
 //! pure data movement, so all arithmetic happens in dense 1×1 and 3×3 convolutions at low
 //! resolution, which map to GEMM on every backend (no strided or transposed convs at full size).
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::relu;
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 
 /// Space-to-depth: `[B, C, H, W]` → `[B, C·f², H/f, W/f]`. `H` and `W` must be multiples of `f`.
@@ -35,6 +38,126 @@ pub fn pixel_shuffle(x: Tensor<4>, f: usize) -> Tensor<4> {
     x.reshape([b, c_out, f, f, h, w])
         .permute([0, 1, 4, 2, 5, 3])
         .reshape([b, c_out, h * f, w * f])
+}
+
+/// How the model's convolutions run (every model's 1×1 and 3×3 convolutions go through
+/// [`conv`]). The same function of the same weights either way; the floating-point sums differ
+/// in order, so pixels may differ by rounding (never the bitstream's symbols, which the decoder
+/// reads, not computes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvKernels {
+    /// What measurement chose per backend: burn's convolution on the CPU (there the matrix
+    /// products were 1.3–3.5× slower, docs/results/conv-kernels.md), and on the GPU too until a
+    /// GPU run measures the products faster.
+    #[default]
+    Auto,
+    /// burn's convolution everywhere (on burn-wgpu: its direct kernel, as the f32
+    /// convolutions have no other candidate there).
+    Direct,
+    /// Matrix products everywhere: a 1×1 is one product over the `[C, H·W]` planes as they lie;
+    /// a 3×3 gathers its nine shifted planes (rows in bands, to bound the buffer) and makes one
+    /// product with `9·C` inputs.
+    Gemm,
+}
+
+/// Whether [`ConvKernels::Auto`] runs a GPU's convolutions as matrix products: not until a GPU
+/// run measures them faster (docs/results/conv-kernels.md).
+const GEMM_ON_GPU: bool = false;
+
+static CONV_KERNELS: AtomicU8 = AtomicU8::new(0);
+
+/// Sets how convolutions run from now on, for the whole process (the lab's A/B benches;
+/// the codec leaves it at [`ConvKernels::Auto`]).
+pub fn set_conv_kernels(kernels: ConvKernels) {
+    let v = match kernels {
+        ConvKernels::Auto => 0,
+        ConvKernels::Direct => 1,
+        ConvKernels::Gemm => 2,
+    };
+    CONV_KERNELS.store(v, Ordering::Relaxed);
+}
+
+fn on_cpu(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    if *device == Device::ndarray() {
+        return true;
+    }
+    let _ = device;
+    false
+}
+
+/// Input values (9·C·rows·W) a 3×3's gathered planes may hold at once: 16 Mi f32 = 64 MiB,
+/// half of WebGPU's default largest storage binding (128 MiB).
+const GATHER_LIMIT: usize = 16 << 20;
+
+/// `conv.forward(x)` for the model's convolutions (1×1, or 3×3 with stride 1 and padding 1),
+/// on the kernels [`set_conv_kernels`] chose.
+pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let gemm = match CONV_KERNELS.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => GEMM_ON_GPU && !on_cpu(&x.device()),
+    };
+    let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    let shape = matches!(
+        (conv.kernel_size, &conv.padding),
+        ([1, 1], PaddingConfig2d::Valid | PaddingConfig2d::Same)
+            | (
+                [3, 3],
+                PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1)
+            )
+    );
+    if !gemm || !plain || !shape {
+        return conv.forward(x);
+    }
+    conv_gemm(conv, x, GATHER_LIMIT)
+}
+
+/// [`conv`] as matrix products, a 3×3's gathered planes at most `limit` values a band.
+fn conv_gemm(conv: &Conv2d, x: Tensor<4>, limit: usize) -> Tensor<4> {
+    let [cout, cin, kh, _] = conv.weight.dims();
+    let [b, c, h, w] = x.dims();
+    debug_assert_eq!(c, cin);
+    let weight = conv.weight.val();
+    let bias = conv.bias.as_ref().map(|b| b.val().reshape([1, cout, 1]));
+    let product = |weight: &Tensor<3>, cols: Tensor<3>| {
+        let y = weight.clone().matmul(cols);
+        match &bias {
+            Some(bias) => y + bias.clone(),
+            None => y,
+        }
+    };
+    if kh == 1 {
+        let y = product(&weight.reshape([1, cout, cin]), x.reshape([b, cin, h * w]));
+        return y.reshape([b, cout, h, w]);
+    }
+    // input index (ky·3 + kx)·C + c, the order the nine planes are gathered in
+    let weight = weight.permute([0, 2, 3, 1]).reshape([1, cout, 9 * cin]);
+    let padded = x.pad((1, 1, 1, 1), PadMode::Constant(0.0));
+    let band = (limit / (9 * cin * w * b).max(1)).clamp(1, h);
+    let mut out = Vec::with_capacity(h.div_ceil(band));
+    for r0 in (0..h).step_by(band) {
+        let rows = band.min(h - r0);
+        let taps: Vec<Tensor<4>> = (0..9)
+            .map(|k| {
+                let (dy, dx) = (k / 3, k % 3);
+                padded
+                    .clone()
+                    .slice([0..b, 0..cin, r0 + dy..r0 + dy + rows, dx..dx + w])
+            })
+            .collect();
+        let cols = Tensor::cat(taps, 1).reshape([b, 9 * cin, rows * w]);
+        out.push(product(&weight, cols).reshape([b, cout, rows, w]));
+    }
+    if out.len() == 1 {
+        out.pop().expect("one band")
+    } else {
+        Tensor::cat(out, 2)
+    }
 }
 
 /// A 1×1 convolution (a per-position GEMM).
@@ -67,9 +190,7 @@ impl ResBlock {
 
     /// `x + f(x)`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self
-            .conv1
-            .forward(relu(self.conv3.forward(relu(x.clone()))));
+        let y = conv(&self.conv1, relu(conv(&self.conv3, relu(x.clone()))));
         x + y
     }
 }
@@ -112,6 +233,46 @@ mod tests {
             assert_eq!(got, want, "factor {f}");
             let back = pixel_shuffle(y, f).into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(back, data, "factor {f}");
+        }
+    }
+
+    /// The matrix-product convolutions compute what burn's convolution does: 1×1 and 3×3
+    /// (with and without bias), a batch of two, a size that is not square, and a 3×3 whose
+    /// planes are gathered in bands of two rows (the last band shorter).
+    #[test]
+    fn gemm_convolutions_match_burns() {
+        let device = Backend::cpu("test").device;
+        let (b, c, h, w) = (2, 5, 7, 9);
+        let data: Vec<f32> = (0..b * c * h * w)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [b, c, h, w]), &device);
+        let no_bias = Conv2dConfig::new([c, 4], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_bias(false)
+            .init(&device);
+        for (name, layer) in [
+            ("1x1", conv1x1(c, 6, &device)),
+            ("3x3", conv3x3(c, 6, &device)),
+            ("3x3 without bias", no_bias),
+        ] {
+            let want = layer
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for limit in [GATHER_LIMIT, 2 * 9 * c * w * b] {
+                let got = conv_gemm(&layer, x.clone(), limit);
+                assert_eq!(got.dims()[..2], [b, layer.weight.dims()[0]]);
+                let got = got.into_data().try_to_vec::<f32>().unwrap();
+                assert_eq!(got.len(), want.len(), "{name}");
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-5, "{name}, limit {limit}: off by {worst}");
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ mod weights;
 pub use config::VqVaeConfig;
 pub use decoder::{Decoder, PostFilter};
 pub use encoder::Encoder;
-pub use layers::{pixel_shuffle, pixel_unshuffle};
+pub use layers::{ConvKernels, pixel_shuffle, pixel_unshuffle, set_conv_kernels};
 pub use quantizer::{
     EmaState, PARENT_CONTEXTS, Quantized, RatePenalty, ResidualQuantizer, parent_class,
 };

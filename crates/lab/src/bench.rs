@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::tensor::Tensor;
 
+use vqcodec::model::{ConvKernels, set_conv_kernels};
 use vqcodec::pipeline::{
     Decoder, Encoder, Overlap, Reconstruct, Search, default_render_workers, encode_ordered,
     render_ordered,
@@ -51,6 +52,21 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0,
           value_parser = clap::value_parser!(u8).range(0..=vqcodec::vqc::MAX_SLICES as i64))]
     pub slices: u8,
+    /// How the networks' convolutions run: auto (the codec's choice per backend), direct
+    /// (burn's convolution) or gemm (matrix products).
+    #[arg(long, default_value = "auto", value_parser = parse_conv)]
+    pub conv: ConvKernels,
+}
+
+fn parse_conv(s: &str) -> Result<ConvKernels, String> {
+    match s {
+        "auto" => Ok(ConvKernels::Auto),
+        "direct" => Ok(ConvKernels::Direct),
+        "gemm" => Ok(ConvKernels::Gemm),
+        other => Err(format!(
+            "unknown convolution kernels {other:?} (auto, direct or gemm)"
+        )),
+    }
 }
 
 /// The encoder's settings of a case: the defaults for the size, with `a`'s slices.
@@ -339,6 +355,8 @@ fn case(engine: &Engine, model: &str, w: usize, h: usize, a: &BenchArgs) -> Resu
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backend = Backend::select(a.backend)?;
     println!("backend {} ({})", backend.kind, backend.reason);
+    set_conv_kernels(a.conv);
+    println!("convolutions {:?}", a.conv);
     for model in &a.models {
         let engine = Engine::new(&model.weights()?, backend.clone())?;
         let model = model.label();
