@@ -512,6 +512,10 @@ fn output_is_deterministic_and_survives_a_save_load_cycle() {
             .validate()
             .is_err()
     );
+    // as many levels as a stream's header can hold, not one more
+    let levels = usize::from(vqcodec::vqc::MAX_LEVELS);
+    assert!(small_config().with_levels(levels).validate().is_ok());
+    assert!(small_config().with_levels(levels + 1).validate().is_err());
 }
 
 fn deterministic_and_saved(cfg: &VqVaeConfig) {

@@ -127,7 +127,8 @@ impl VqVaeConfig {
         for (name, v, max) in [
             ("latent_channels", self.latent_channels, 4096),
             ("code_dim", self.code_dim, 1024),
-            ("levels", self.levels, 16),
+            // a stream's header holds at most the format's levels
+            ("levels", self.levels, usize::from(vqc::MAX_LEVELS)),
             ("codebook_size", self.codebook_size, 65536),
         ] {
             if v == 0 || v > max {
