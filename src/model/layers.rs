@@ -45,6 +45,7 @@ pub fn pixel_shuffle(x: Tensor<4>, f: usize) -> Tensor<4> {
 /// in order, so pixels may differ by rounding (never the bitstream's symbols, which the decoder
 /// reads, not computes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
 pub enum ConvKernels {
     /// What measurement chose per backend: burn's convolution on the CPU (there the matrix
     /// products were 1.3–3.5× slower, docs/results/conv-kernels.md), and on the GPU too until a
@@ -64,17 +65,12 @@ pub enum ConvKernels {
 /// run measures them faster (docs/results/conv-kernels.md).
 const GEMM_ON_GPU: bool = false;
 
-static CONV_KERNELS: AtomicU8 = AtomicU8::new(0);
+static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);
 
 /// Sets how convolutions run from now on, for the whole process (the lab's A/B benches;
 /// the codec leaves it at [`ConvKernels::Auto`]).
 pub fn set_conv_kernels(kernels: ConvKernels) {
-    let v = match kernels {
-        ConvKernels::Auto => 0,
-        ConvKernels::Direct => 1,
-        ConvKernels::Gemm => 2,
-    };
-    CONV_KERNELS.store(v, Ordering::Relaxed);
+    CONV_KERNELS.store(kernels as u8, Ordering::Relaxed);
 }
 
 fn on_cpu(device: &Device) -> bool {
@@ -98,8 +94,8 @@ const GATHER_LIMIT: usize = 16 << 20;
 /// on the kernels [`set_conv_kernels`] chose.
 pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let gemm = match CONV_KERNELS.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
+        k if k == ConvKernels::Direct as u8 => false,
+        k if k == ConvKernels::Gemm as u8 => true,
         _ => GEMM_ON_GPU && !on_cpu(&x.device()),
     };
     let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
