@@ -316,7 +316,7 @@ impl Encoder {
         force_key: bool,
         search: Search,
     ) -> Result<Vec<Packet>, Error> {
-        if search == Search::Host {
+        if self.search_for(search) == Search::Host {
             return self.code(analysis, force_key);
         }
         let searcher = self.searcher();
@@ -327,6 +327,19 @@ impl Encoder {
             out.push(self.code_searched(&planned, &choice)?);
         }
         Ok(out)
+    }
+
+    /// Where this encoder's choices are made when `asked` says where: the device's search codes
+    /// no enhancement coefficients ([`vqc::Encoder::codes_coefficients`]), so an encoder that
+    /// codes them (a model refined by coefficients, at a quality that opens them) searches on
+    /// the host, at the quality asked for, rather than quietly coding the model's stream without
+    /// them.
+    pub fn search_for(&self, asked: Search) -> Search {
+        if self.coder.codes_coefficients() {
+            Search::Host
+        } else {
+            asked
+        }
     }
 
     /// The next frame, `analysis`'s frame `i`, made ready for a search on the device
@@ -738,7 +751,8 @@ where
     use std::time::{Duration, Instant};
 
     let (analyser, renderer) = (encoder.analyser(), encoder.renderer());
-    let (search, workers, batch) = (overlap.search, overlap.workers, overlap.batch.max(1));
+    let search = encoder.search_for(overlap.search);
+    let (workers, batch) = (overlap.workers, overlap.batch.max(1));
     std::thread::scope(|scope| {
         // the frames in batches, read ahead on the feeder thread; nothing is read after an
         // error (the stream ends there)

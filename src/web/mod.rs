@@ -296,6 +296,9 @@ impl VqCodec {
             let encoder = pipeline::Encoder::new(&engine, config)
                 .await
                 .map_err(js_err)?;
+            // a model refined by coefficients is searched on the host where it codes them
+            let on_device = on_device
+                && encoder.search_for(pipeline::Search::Device) == pipeline::Search::Device;
             Ok(VqStreamEncoder {
                 encoder: Rc::new(RefCell::new(encoder)),
                 width,

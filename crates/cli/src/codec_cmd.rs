@@ -203,9 +203,11 @@ pub fn encode(a: &EncodeArgs) -> Result<()> {
             RateControl::Quality(q) => format!("quality {q}"),
             RateControl::Bitrate(k) => format!("target {k} kbit/s"),
         },
-        match a.search {
-            Search::Host => "",
-            Search::Device => " | search on the device",
+        match (a.search, encoder.search_for(a.search)) {
+            (Search::Device, Search::Device) => " | search on the device",
+            (Search::Device, Search::Host) =>
+                " | search on the host (the device's search codes no coefficients)",
+            _ => "",
         }
     );
     let mut out = create_output(&a.output)?;

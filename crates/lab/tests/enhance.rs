@@ -5,6 +5,7 @@
 
 use assert_cmd::Command;
 use vqcodec::frame::{Frame, psnr_rgb};
+use vqcodec::pipeline::Search;
 use vqcodec::y4m_io::Y4mReader;
 use vqcodec::{Backend, Engine, ModelKind, Weights, block_on};
 
@@ -39,6 +40,47 @@ fn encode(engine: &Engine, frames: &[Frame], quality: u8) -> (vqc::Header, Vec<v
     let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
     let packets = block_on(enc.encode(frames, false)).unwrap();
     (enc.header().clone(), packets)
+}
+
+/// The frames coded at `quality` with the choices made where `search` asks (the pipeline's
+/// `code_with`): the encoder's own answer to where it searched, and the packets.
+fn encode_searched(
+    engine: &Engine,
+    frames: &[Frame],
+    quality: u8,
+    search: Search,
+) -> (Search, Vec<vqc::Packet>) {
+    let mut cfg = vqc::EncoderConfig::new(frames[0].width() as u32, frames[0].height() as u32);
+    cfg.rate = vqc::RateControl::Quality(quality);
+    cfg.lookahead = 0;
+    let mut enc = block_on(vqcodec::pipeline::Encoder::new(engine, cfg)).unwrap();
+    let analysis = block_on(enc.analyser().analyse(frames)).unwrap();
+    let packets = block_on(enc.code_with(&analysis, false, search)).unwrap();
+    (enc.search_for(search), packets)
+}
+
+/// A stream's decoded latents, as the conformance vectors pin them: one line per frame with the
+/// CRC32 of its `i32` latent (the format crate's reconstruction with `books`).
+fn latent_lines(stream: &[u8], books: &vqc::Codebooks) -> String {
+    vqc::StreamDecoder::new(stream, vqc::Limits::default(), None)
+        .unwrap()
+        .with_codebooks(books)
+        .unwrap()
+        .map(|f| {
+            let f = f.unwrap();
+            let latent: Vec<u8> = f
+                .state
+                .latent
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            format!(
+                "latent pts {} crc {:08x}\n",
+                f.pts,
+                crc32fast::hash(&latent)
+            )
+        })
+        .collect()
 }
 
 /// The PSNR-RGB a `vqcodec decode --reference` summary reports.
@@ -331,9 +373,64 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         assert_eq!(got.coef, p.state.coef, "frame {i}");
         assert_eq!(got.latent, p.state.latent, "frame {i}");
     }
-    // whole files through the CLI: far closer to the source than the lite's best
+    // the conformance vector with coefficients, `tests/conformance/coefficients.*` (re-pinned
+    // on purpose with VQC_CONFORMANCE_WRITE=1: this stream): the format crate checks its symbols
+    // (crates/vqc/tests/conformance.rs), this test its latents, which depend only on the model's
+    // codebooks and maps — the lite's padded with zeros, whatever enhancement this test fits
+    let vector = std::path::Path::new("tests/conformance/coefficients");
+    if std::env::var_os("VQC_CONFORMANCE_WRITE").is_some() {
+        let (header, packets) = encode(&e, &frames[..4], 60);
+        let mut bytes = header.to_bytes();
+        for p in &packets {
+            bytes.extend_from_slice(&p.data);
+        }
+        let text = format!(
+            "# a lab model (lite, enhance --dims 24 --levels 0 on tests/data: every value refined), \
+             4 frames of carphone_6f 176x144, quality 60: key and delta frames with enhancement coefficients\n{}{}",
+            vqc::bench::describe_symbols(&bytes).unwrap(),
+            latent_lines(&bytes, &books)
+        );
+        std::fs::write(vector.with_extension("vqc"), &bytes).unwrap();
+        std::fs::write(vector.with_extension("txt"), text).unwrap();
+    }
+    let pinned = std::fs::read_to_string(vector.with_extension("txt")).unwrap();
+    let pinned: Vec<&str> = pinned
+        .lines()
+        .filter(|l| l.starts_with("latent "))
+        .collect();
+    let bytes = std::fs::read(vector.with_extension("vqc")).unwrap();
+    assert_eq!(
+        latent_lines(&bytes, &books).lines().collect::<Vec<_>>(),
+        pinned
+    );
+    assert_eq!(pinned.len(), 4);
+    // the device's search codes no coefficients: where they are coded the encoder searches on
+    // the host instead, at the quality asked for (the host's very packets); below the gate the
+    // device searches
+    let (at, device) = encode_searched(&e, &frames, 90, Search::Device);
+    let (_, host) = encode_searched(&e, &frames, 90, Search::Host);
+    assert_eq!(at, Search::Host);
+    assert!(device.iter().all(|p| p.state.step > 0));
+    for (i, (a, b)) in device.iter().zip(&host).enumerate() {
+        assert_eq!(a.data, b.data, "frame {i}");
+    }
+    assert_eq!(
+        encode_searched(&e, &frames, 40, Search::Device).0,
+        Search::Device
+    );
+    // whole files through the CLI: far closer to the source than the lite's best, with the
+    // device search asked for too
     let (_, enhanced) = encode_and_decode(&weights, &dir.join("sc.vqc"), &["--quality", "90"]);
     assert!(enhanced.contains("6 frames (0 concealed)"), "{enhanced}");
+    let (_, searched) = encode_and_decode(
+        &weights,
+        &dir.join("sc-device.vqc"),
+        &["--quality", "90", "--search", "device"],
+    );
+    assert!(
+        (summary_psnr(&searched) - summary_psnr(&enhanced)).abs() < 0.5,
+        "{searched} / {enhanced}"
+    );
     let lite_file = dir.join("lite.vqw");
     std::fs::write(&lite_file, lite.as_bytes()).unwrap();
     let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "100"]);

@@ -426,7 +426,15 @@ impl Encoder {
             self.config.rate,
             self.books.levels(),
             self.books.base_levels(),
-        ) || (self.header.enhance_dims > 0 && crate::rate::codes_coefficients(self.config.rate))
+        ) || self.codes_coefficients()
+    }
+
+    /// Whether this encoder codes a scalar enhancement's coefficients at its rate control (a
+    /// model refined by them, from [`crate::rate::ENHANCE_FROM`] up or at a bitrate). A
+    /// search on the device ([`SearchPlan`]) codes none, so such an encoder's frames are searched
+    /// here.
+    pub fn codes_coefficients(&self) -> bool {
+        self.header.enhance_dims > 0 && crate::rate::codes_coefficients(self.config.rate)
     }
 
     /// Latent values per frame the encoder expects: `rows × columns × dim`.

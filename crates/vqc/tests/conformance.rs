@@ -1,14 +1,16 @@
 //! The conformance vectors (`tests/conformance/` at the workspace root) decoded by the format
 //! crate alone, without a model: every chunk's indices (or the error that cost it) must be the
 //! pinned ones. The engine's `tests/conformance.rs` pins the decoded frames too, and re-pins
-//! everything on purpose (`VQC_CONFORMANCE_WRITE=1`).
+//! everything on purpose (`VQC_CONFORMANCE_WRITE=1`); `coefficients.vqc`, a lab model's stream
+//! with enhancement coefficients, is re-pinned and its latents checked by the lab's
+//! `crates/lab/tests/enhance.rs`.
 
 use vqc::bench::describe_symbols;
 
 #[test]
 fn vectors_decode_to_their_pinned_symbols_without_a_model() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/conformance");
-    let mut seen = 0;
+    let (mut seen, mut refined) = (0, 0);
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "vqc") {
@@ -30,8 +32,11 @@ fn vectors_decode_to_their_pinned_symbols_without_a_model() {
             path.display()
         );
         seen += 1;
+        refined += usize::from(got.lines().any(|l| l.contains(" step ")));
     }
     assert!(seen >= 4, "only {seen} vectors in {dir}");
+    // version 9's enhancement coefficients are pinned too (coefficients.vqc, a lab model's)
+    assert!(refined >= 1, "no vector in {dir} codes coefficients");
 }
 
 fn vector(name: &str) -> Vec<u8> {
