@@ -7,8 +7,9 @@
 // Also trainCodebook() on 64 frames at 640×360 (issue 6's target: ≤ 10 s on WebGPU, ≤ 60 s on
 // the CPU). `--only=codebook` runs just that.
 //   node benches/browser.mjs [--frames=N] [--webgpu] [--only=codebook] [--models=lite,base]
-//                            [--sizes=640x360,…] [--no-x264] [--source=CLIP]   (needs pkg/ and the
-//   CLI; CLIP: any file ffmpeg reads, scaled to each size; default www/sample.webm)
+//                            [--sizes=640x360,…] [--no-x264] [--source=CLIP] [--cpu-workers=0,2]
+//   (needs pkg/ and the CLI; CLIP: any file ffmpeg reads, scaled to each size; default
+//   www/sample.webm; --cpu-workers: the decoder's render workers to measure, default the package's)
 // Prints a table and writes out/bench/browser.json.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -26,6 +27,8 @@ const sizes = [[320, 180, 30], [640, 360, 30], [1280, 720, 8]]
   .filter(([w, h]) => !arg('sizes') || arg('sizes').split(',').includes(`${w}x${h}`))
   .map(([w, h, n]) => [w, h, Number(arg('frames') ?? n)]);
 const models = (arg('models') ?? 'lite,base').split(',');
+// the decoder's cpuWorkers (render workers on the CPU) to measure; default: the package's default
+const workerCounts = arg('cpu-workers')?.split(',').map(Number) ?? [undefined];
 
 /** The bundled clip at w×h, n frames, 4:2:0 y4m (native ffmpeg). */
 const source = arg('source') ?? 'www/sample.webm';
@@ -108,23 +111,23 @@ try {
     writeFileSync(join(outDir, 'browser.json'), JSON.stringify(results, null, 1));
     process.exit(0);
   }
-  console.log('| backend | model | size | frames | encode fps | encode Mpx/s | decode fps | decode Mpx/s | bpp | PSNR-Y |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| backend | model | size | frames | render workers | encode fps | encode Mpx/s | decode fps | decode Mpx/s | bpp | PSNR-Y |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const backend of backends) {
     for (const model of models) {
-      for (const [w, h, n] of sizes) {
+      for (const [w, h, n] of sizes) for (const cpuWorkers of workerCounts) {
         // SwiftShader (the only adapter headless gives here) runs base at seconds per frame
         const frames = backend === 'webgpu' ? Math.min(n, 3) : n;
         const path = clip(w, h, frames);
         const url = `/${path.slice(process.cwd().length + 1)}`;
-        const r = await page.evaluate((o) => window.bench.vq(o), { url, model, backend });
+        const r = await page.evaluate((o) => window.bench.vq(o), { url, model, backend, cpuWorkers });
         const bpp = (r.bytes.length * 8) / (w * h * r.frames);
         // NaN when this machine's CLI cannot decode the stream (a pkg/ built from other weights)
         let psnr = NaN;
         try { psnr = psnrY(path, decodeVqc(r.bytes)); } catch { /* reported as NaN */ }
-        const row = { backend: r.backend, model: r.model, w, h, frames: r.frames, decoded: r.decoded, encodeMs: r.encodeMs, decodeMs: r.decodeMs, bpp, psnr };
+        const row = { backend: r.backend, model: r.model, w, h, frames: r.frames, renderWorkers: r.renderWorkers, memory: r.memory, decoded: r.decoded, encodeMs: r.encodeMs, decodeMs: r.decodeMs, bpp, psnr };
         results.vq.push(row);
-        console.log(`| ${r.backend} | ${r.model} | ${w}×${h} | ${r.frames} | ${(r.frames * 1000 / r.encodeMs).toFixed(1)} | ${mpx(w, h, r.frames, r.encodeMs).toFixed(2)} | ${(r.decoded * 1000 / r.decodeMs).toFixed(1)} | ${mpx(w, h, r.decoded, r.decodeMs).toFixed(2)} | ${bpp.toFixed(4)} | ${psnr.toFixed(2)} |`);
+        console.log(`| ${r.backend} | ${r.model} | ${w}×${h} | ${r.frames} | ${r.renderWorkers} | ${(r.frames * 1000 / r.encodeMs).toFixed(1)} | ${mpx(w, h, r.frames, r.encodeMs).toFixed(2)} | ${(r.decoded * 1000 / r.decodeMs).toFixed(1)} | ${mpx(w, h, r.decoded, r.decodeMs).toFixed(2)} | ${bpp.toFixed(4)} | ${psnr.toFixed(2)} |`);
       }
     }
   }

@@ -160,6 +160,8 @@ export interface VqDecoderConfig {
   description: BufferSource;
   backend?: Backend;
   output?: 'imagedata' | 'videoframe';
+  /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). The same frames for any number; ignored on WebGPU. */
+  cpuWorkers?: number;
 }
 
 export interface VqDecodedMeta {
@@ -186,7 +188,7 @@ export declare class VqVideoDecoder extends EventTarget {
   readonly state: CodecState;
   readonly decodeQueueSize: number;
   ondequeue: ((event: Event) => void) | null;
-  readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string } | null;
+  readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string; renderWorkers: number } | null;
   static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig; reason?: string }>;
   configure(config: VqDecoderConfig): void;
   decode(chunk: { type?: string; timestamp?: number; data?: Uint8Array; byteLength?: number; copyTo?(dest: Uint8Array): void }): void;
@@ -248,7 +250,7 @@ export declare function init(options?: { workerUrl?: string | URL; weightsUrl?: 
 /** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */
 export declare function loseGpuForTesting(): Promise<boolean>;
 /** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, and the codec modules it loaded ('gpu', 'cpu'). */
-export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[] }>;
+export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; renderWasmBytes: number }>;
 
 export interface CodebookReport {
   frames: number;

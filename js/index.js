@@ -368,19 +368,28 @@ export class VqVideoEncoder extends QueuedCodec {
 
 /** Chunks a decoder keeps in flight in its worker: on WebGPU the device renders one frame while
  * the next chunks' symbols are read (through Dawn on an H100, base 1080p 21 -> 46 fps with three,
- * no better with six; docs/results/device-profile.md). */
+ * no better with six; docs/results/device-profile.md); on the CPU one more than its render
+ * workers. */
 const DECODES_IN_FLIGHT = 3;
+
+/** Render workers a decoder on the CPU uses by default (`cpuWorkers`): one per core, up to 4;
+ * none on one core. Each runs the decoder network of one frame at a time in its own CPU module
+ * while the decoder's worker reads the next chunks' symbols (docs/results/cpu-workers.md). */
+const defaultCpuWorkers = () => {
+  const cores = Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1);
+  return cores >= 2 ? Math.min(cores, 4) : 0;
+};
 
 /** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
 export class VqVideoDecoder extends QueuedCodec {
   #config = null; #info = null;
   // the worker's calls, posted in call order, at most DECODES_IN_FLIGHT unanswered decodes;
   // frames still come out in order (the queue awaits each answer in turn)
-  #posting = Promise.resolve(); #window = [];
+  #posting = Promise.resolve(); #window = []; #inFlight = DECODES_IN_FLIGHT;
 
   #post(call, counts = false) {
     const posted = this.#posting.then(async () => {
-      while (counts && this.#window.length >= DECODES_IN_FLIGHT) await this.#window.shift();
+      while (counts && this.#window.length >= this.#inFlight) await this.#window.shift();
       const reply = call();
       reply.catch(() => {}); // awaited by its job, unless reset() dropped it
       if (counts) this.#window.push(reply.then(() => {}, () => {}));
@@ -407,20 +416,23 @@ export class VqVideoDecoder extends QueuedCodec {
   }
 
   /**
-   * @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe'}} config
+   * @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe', cpuWorkers?: number}} config
    * Throws a TypeError (kind 'Config') without a header, and the header's VqError (kind
    * 'Format', 'Damaged', 'Limits' or 'Unsupported') when it is not a valid one.
    */
   configure(config) {
     if (!config?.description) throw configError('configure() needs the stream header as `description`');
     fmt('headerInfo', bytesOf(config.description)); // a header that does not parse fails here, not later
+    const cpuWorkers = config.cpuWorkers ?? defaultCpuWorkers();
+    if (!Number.isInteger(cpuWorkers) || cpuWorkers < 0 || cpuWorkers > 8) throw configError(`cpuWorkers must be an integer from 0 to 8 (got ${cpuWorkers})`);
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#info = null;
     const header = bytesOf(config.description).slice().buffer;
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
-    const configured = this.#post(() => shared().call('configure-decoder', { session, backend, model, header }, [header]));
+    this.#inFlight = Math.max(DECODES_IN_FLIGHT, cpuWorkers + 1);
+    const configured = this.#post(() => shared().call('configure-decoder', { session, backend, model, header, cpuWorkers }, [header]));
     configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
       this.#info = await configured;

@@ -61,6 +61,69 @@ async function moduleOf(backend) {
   return loadModule(await moduleFor(gpuLost ? 'cpu' : backend));
 }
 
+// Decoding on the CPU, one frame per core. A stream's symbols are read in order (each delta
+// frame predicts from the previous frame's latent), but a frame's decoder network needs only its
+// own latent, and one wasm instance runs on one core. So a CPU session reads the symbols here
+// (VqStreamDecoder.symbols, a small share of the time) and hands each latent to the least busy
+// of its render workers: this same script in workers of its own, each with the CPU module and
+// the model (VqCodec.render), the same pixels as decoding here.
+const MAX_RENDER_WORKERS = 8;
+let weightsUrl = null; // what 'weights-url' set, for render workers started later
+const renderers = []; // {call(op, msg, transfer), pending}
+function renderer(count) {
+  while (renderers.length < count) {
+    const worker = new Worker(new URL(import.meta.url), { type: 'module', name: 'vqcodec-render' });
+    const calls = new Map();
+    let next = 0;
+    const fail = (why) => {
+      for (const c of calls.values()) c.reject(kindError('Internal', `a render worker failed: ${why}`));
+      calls.clear();
+    };
+    worker.onmessage = ({ data }) => {
+      const c = calls.get(data.id);
+      calls.delete(data.id);
+      if (data.ok) c?.resolve(data.result);
+      else c?.reject(kindError(data.error.kind, data.error.message));
+    };
+    const r = {
+      pending: 0,
+      // a worker that failed (it did not start, or its module trapped) is replaced
+      retire(why) {
+        fail(why);
+        worker.terminate();
+        renderers.splice(renderers.indexOf(r) >>> 0, 1);
+      },
+      call(op, msg, transfer = []) {
+        const id = ++next;
+        r.pending++;
+        const p = new Promise((resolve, reject) => {
+          calls.set(id, { resolve, reject });
+          worker.postMessage({ id, op, ...msg }, transfer);
+        });
+        return p.finally(() => { r.pending--; });
+      },
+    };
+    worker.onerror = (e) => { e.preventDefault?.(); r.retire(e.message ?? 'error'); };
+    if (weightsUrl) r.call('weights-url', { url: weightsUrl }).catch(() => {});
+    renderers.push(r);
+  }
+  return renderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
+}
+
+/** The frame of the symbols `sym` a session's decoder read, made by one of `count` render
+ * workers: what that decoder's `decode` resolves to. */
+async function renderElsewhere(sym, model, count) {
+  const { latent, ...rest } = sym;
+  const r = renderer(count);
+  try {
+    const rgba = await r.call('render', { model, latent, width: sym.width, height: sym.height }, [latent.buffer]);
+    return { ...rest, rgba };
+  } catch (e) {
+    if (e.kind === 'Internal') r.retire(e.message); // a trap leaves its module unusable
+    throw e;
+  }
+}
+
 function codecFor(backend, model) {
   const effective = gpuLost ? 'cpu' : backend;
   const key = `${effective}/${model}`;
@@ -166,7 +229,7 @@ const ops = {
     if (!s?.enc) throw kindError('Config', 'encoder is not configured');
     return sent(s, s.enc.flush(), 0);
   },
-  async 'configure-decoder'({ session, backend, header }) {
+  async 'configure-decoder'({ session, backend, header, cpuWorkers = 0 }) {
     const { m } = await moduleOf(backend);
     const want = m.headerInfo(new Uint8Array(header)).modelId;
     const ids = m.modelIds();
@@ -175,10 +238,15 @@ const ops = {
     if (!name) throw kindError('ModelMismatch', `the stream was made with model ${want}, which this package does not ship`);
     const codec = await codecFor(backend, name);
     const dec = codec.decoder(new Uint8Array(header));
-    sessions.set(session, { dec, gpu: codec.backend === 'webgpu', model: name, header: new Uint8Array(header), sinceKey: [],
-      peek: m.peekChunk, tail: Promise.resolve() });
+    const gpu = codec.backend === 'webgpu';
+    // render workers only make sense where this worker would run the network on the CPU itself
+    // (and where a worker may start workers)
+    const renderWorkers = gpu || typeof Worker !== 'function' ? 0
+      : Math.max(0, Math.min(Math.floor(Number(cpuWorkers) || 0), MAX_RENDER_WORKERS));
+    sessions.set(session, { dec, gpu, model: name, header: new Uint8Array(header), sinceKey: [],
+      peek: m.peekChunk, tail: Promise.resolve(), renderWorkers });
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-      ...describe(codec, backend), modelId: codec.modelId };
+      ...describe(codec, backend), modelId: codec.modelId, renderWorkers };
   },
   // One chunk. On the GPU its symbols are read now, in message order, and the answer comes when
   // its frame is ready (`later`), so with a few chunks in flight (the page's decoder keeps up
@@ -189,6 +257,19 @@ const ops = {
     const s = sessions.get(session);
     if (!s?.dec) throw kindError('Config', 'decoder is not configured');
     const chunk = new Uint8Array(data);
+    if (!s.gpu && s.renderWorkers > 0) {
+      // the symbols now, in message order; the frame in a render worker; answers in chunk order
+      let rendered;
+      try {
+        rendered = renderElsewhere(s.dec.symbols(chunk), s.model, s.renderWorkers);
+      } catch (e) {
+        rendered = Promise.reject(e); // a damaged chunk: answered in its turn
+      }
+      rendered.catch(() => {});
+      const answer = s.tail.then(() => rendered);
+      s.tail = answer.then(() => {}, () => {});
+      return { later: answer.then((out) => [out, [out.rgba.buffer]]) };
+    }
     let rendered = null; // the GPU's promise of this frame
     let replay = null;   // the chunks since the keyframe, before this one
     if (s.gpu) {
@@ -274,15 +355,27 @@ const ops = {
     let wasmBytes = 0;
     const modules = loadedModules();
     for (const [, p] of modules) wasmBytes += (await p).wasm.memory.buffer.byteLength;
-    return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name) };
+    // the render workers' own modules (decoding on the CPU), each with its wasm memory
+    const rendering = await Promise.all(renderers.map((r) => r.call('memory')));
+    const renderWasmBytes = rendering.reduce((sum, m) => sum + m.wasmBytes, 0);
+    return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name),
+      renderWorkers: renderers.length, renderWasmBytes };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
     return { ...describe(codec, backend), modelId: codec.modelId };
   },
+  // A render worker's one job (see renderElsewhere): the frame of a latent, on the CPU module.
+  async render({ model, latent, width, height }) {
+    const codec = await codecFor('cpu', model);
+    const rgba = await codec.render(new Int32Array(latent), width, height);
+    return [rgba, [rgba.buffer]];
+  },
   // init({weightsUrl}): where the weight files are served (a folder URL ending in '/')
   async 'weights-url'({ url }) {
     setWeightsBase(url); // files already fetched stay: they were checked
+    weightsUrl = url;
+    for (const r of renderers) r.call('weights-url', { url }).catch(() => {});
   },
   // testing: destroys the GPUDevice burn-wgpu uses, a real device loss
   async 'lose-gpu'() {

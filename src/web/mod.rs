@@ -323,6 +323,38 @@ impl VqCodec {
         })
     }
 
+    /// The RGBA frame (`width × height × 4` bytes, opaque alpha) of a latent that
+    /// [`VqStreamDecoder::symbols`] reconstructed (`latent`: its `i32` fixed-point values), made
+    /// by this codec's decoder network: the frame [`VqStreamDecoder::decode`] makes of the same
+    /// chunk, given the same model on the same kind of module. What lets a page's worker read a
+    /// stream's symbols in order and hand the networks' work to other workers, one frame each.
+    /// Rejects with a `Config` error for a size beyond the format's limits or a latent of
+    /// another length than this model gives that size.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn render(&self, latent: Vec<i32>, width: u32, height: u32) -> Promise {
+        let engine = Rc::clone(&self.engine);
+        future_to_promise(async move {
+            let limits = vqc::Limits::default();
+            let (w, h) = (width as usize, height as usize);
+            if w == 0 || h == 0 || width > limits.max_width || height > limits.max_height {
+                return Err(js_msg(
+                    ErrorKind::Config,
+                    format!(
+                        "frame size {width}x{height} (expected 1..={} by 1..={})",
+                        limits.max_width, limits.max_height
+                    ),
+                ));
+            }
+            let scale = 1.0 / (1u32 << vqc::LATENT_FRAC_BITS) as f32;
+            let z: Vec<f32> = latent.iter().map(|&v| v as f32 * scale).collect();
+            let rgba = engine
+                .decode_latents_rgba(&[&z], w, h)
+                .await
+                .map_err(js_err)?;
+            Ok(js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default()).into())
+        })
+    }
+
     /// A codebook trainer for frames of `width × height` (`options`: `{levels?: number[],
     /// iterations?: number}`): feed it frames, then step it (see [`VqCodebookTrainer`]).
     ///
@@ -696,6 +728,29 @@ impl VqStreamDecoder {
             .symbols(chunk)
             .map(|_| ())
             .map_err(js_err)
+    }
+
+    /// Reads one chunk's symbols and reconstructs its latent without making its frame (the
+    /// integer half of [`VqStreamDecoder::decode`], in call order like it): `{type, pts, width,
+    /// height, latent: Int32Array, levels, tokens}`; [`VqCodec::render`] of `latent`, in this
+    /// module or another with the same model, makes the frame. Throws as `decode` rejects.
+    pub fn symbols(&self, chunk: &[u8]) -> Result<JsValue, JsValue> {
+        let s = self.decoder.borrow_mut().symbols(chunk).map_err(js_err)?;
+        Ok(object(&[
+            ("type", kind_name(s.kind).into()),
+            ("pts", s.pts.into()),
+            ("width", self.header.width.into()),
+            ("height", self.header.height.into()),
+            (
+                "latent",
+                js_sys::Int32Array::from(s.state.latent.as_slice()).into(),
+            ),
+            ("levels", s.state.coded.into()),
+            (
+                "tokens",
+                js_sys::Uint16Array::from(s.state.idx.as_slice()).into(),
+            ),
+        ]))
     }
 
     /// Decodes one chunk (as an encoder's `data`); resolves to

@@ -83,10 +83,19 @@ try {
     const lite = new Uint8Array(await (await fetch('../pkg/weights/lite.vqw')).arrayBuffer());
     const ok = await m.VqCodec.create('cpu', 'lite', lite).then((c) => { const id = c.modelId; c.free(); return id; });
     const bad = await m.VqCodec.create('cpu', 'base', lite).then(() => ({ kind: 'accepted' }), (e) => ({ kind: e.kind, message: e.message }));
-    return { ok, bad, ids: m.modelIds() };
+    // VqCodec.render (what the decoder's render workers run) refuses a latent of the wrong
+    // length and a size beyond the format's limits, as typed errors
+    const codec = await m.VqCodec.create('cpu', 'lite', lite);
+    const refused = (p) => p.then(() => 'accepted', (e) => `${e.kind}: ${e.message}`);
+    const render = { short: await refused(codec.render(new Int32Array(5), 64, 48)),
+      huge: await refused(codec.render(new Int32Array(0), 9000, 8)), empty: await refused(codec.render(new Int32Array(0), 0, 0)) };
+    codec.free();
+    return { ok, bad, ids: m.modelIds(), render };
   });
   check('a module refuses another file as a model\'s weights (kind ModelMismatch)', wrongWeights.ok === wrongWeights.ids.lite
     && wrongWeights.bad.kind === 'ModelMismatch', JSON.stringify(wrongWeights.bad));
+  check('VqCodec.render refuses a latent of the wrong length and sizes beyond the limits (kind Config)',
+    Object.values(wrongWeights.render).every((r) => r.startsWith('Config: ')), Object.values(wrongWeights.render).join(' | '));
 
   const W = 160;
   const H = 96;
@@ -290,6 +299,12 @@ try {
   check('package: a damaged chunk is reported (kind Damaged) and costs frames until the next keyframe',
     api.damaged.split.join() === 'key,damaged:Damaged,delta,key,delta,delta'
     && api.damaged.decoded.join() === 'pts0,error:Damaged,error:Damaged,pts3,pts4,pts5', `${api.damaged.split.join()} → ${api.damaged.decoded.join()}`);
+  const wk = api.workers;
+  check('package: on the CPU the decoder network runs in render workers (default one per core, up to 4), the very same frames in order for 0, 1 or 3 of them; cpuWorkers 9 is a Config error',
+    wk.defaultWorkers === Math.min(wk.cores, 4) * (wk.cores >= 2 ? 1 : 0)
+    && [0, 1, 3].every((n) => wk.byWorkers[n].workers === n && wk.byWorkers[n].pts === '0,1,2,3,4,5' && wk.byWorkers[n].pixels === wk.defaultPixels)
+    && wk.bad.kind === 'Config' && wk.bad.name === 'TypeError',
+    `default ${wk.defaultWorkers} on ${wk.cores} cores | ${wk.bad.message}`);
   check('package: a cut file gives its whole chunks and says it was cut (kind Damaged)', api.cut.chunks === 5 && api.cut.kind === 'Damaged', JSON.stringify(api.cut));
   const la = api.lookahead;
   check('package: with a lookahead the encoder outputs a window of chunks at a time, in order, with their timestamps, and the stream decodes to its indices',
@@ -379,11 +394,13 @@ try {
     };
     const opts = { quality: 60, backend: 'cpu', model: 'lite', width: 160, height: 96 };
     await window.vqDemo.encodeClip({ ...opts, frames: 100 });
-    const before = { wasm: (await workerMemory()).wasmBytes, heap: await heap() };
+    const wasm = (m) => m.wasmBytes + m.renderWasmBytes; // the render workers' modules too
+    const before = { wasm: wasm(await workerMemory()), heap: await heap() };
     const t = performance.now();
     const r = await window.vqDemo.encodeClip({ ...opts, frames: 1000 });
     const m = await workerMemory();
-    const after = { wasm: m.wasmBytes, heap: await heap(), sessions: m.sessions, modules: m.modules };
+    const after = { wasm: wasm(m), heap: await heap(), sessions: m.sessions, modules: m.modules, renderWorkers: m.renderWorkers,
+      renderWasm: m.renderWasmBytes };
     return { before, after, frames: r.frames, decoded: r.decodedFrames, ms: performance.now() - t, psnr: r.psnr, match: r.tokensMatch };
   });
   const mib = (b) => (b / 1048576).toFixed(1);
@@ -391,7 +408,7 @@ try {
   check('the worker loaded only the CPU-only module for backend cpu', mem.after.modules.join() === 'cpu', String(mem.after.modules));
   check('memory stays flat over 1,000 frames (wasm +8 MiB, JS heap +16 MiB at most)',
     mem.after.wasm - mem.before.wasm <= 8 << 20 && mem.after.heap - mem.before.heap <= 16 << 20,
-    `worker wasm ${mib(mem.before.wasm)} → ${mib(mem.after.wasm)} MiB, JS heap ${mib(mem.before.heap)} → ${mib(mem.after.heap)} MiB, ${mem.after.sessions} open sessions`);
+    `worker wasm ${mib(mem.before.wasm)} → ${mib(mem.after.wasm)} MiB (of which ${mem.after.renderWorkers} render workers ${mib(mem.after.renderWasm)} MiB), JS heap ${mib(mem.before.heap)} → ${mib(mem.after.heap)} MiB, ${mem.after.sessions} open sessions`);
 
   // The upload example: compress a file in the page with the package, POST it, the server
   // decodes it with the native CLI.
