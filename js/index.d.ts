@@ -53,6 +53,8 @@ export interface VqEncoderConfig {
    * and four at 1920x1080): bands of rows coded apart, which a decoder with several cores
    * decodes at once (the browser's decoders run them in turn); about +0.5% bytes at 1080p. */
   slices?: number;
+  /** On the CPU, how many workers besides the encoder's own run the encoder network, one frame each, while the encoder codes in order (0..=8; default: one per core up to 4, none on one core). The same stream for any number; ignored on WebGPU and with search 'device'. */
+  cpuWorkers?: number;
   /** 'auto' (default): WebGPU when the browser gives an adapter, else the CPU. */
   backend?: Backend;
   /** Default: 'lite' (or the codebook's model): as good as base at equal PSNR-Y on our clips, 4-5x faster on the CPU, and its weights are 0.2 MB against 1.3 MB; 'base' makes 7-15% smaller files at equal MS-SSIM. */
@@ -130,6 +132,8 @@ export interface VqEncoderInfo {
   model: Model;
   /** The id of the adapted codebook in use, or null. */
   codebook: string | null;
+  /** Workers running the encoder network beside the encoder's own (`cpuWorkers` on the CPU; 0 on WebGPU and with search 'device'). */
+  renderWorkers: number;
 }
 
 export interface VqVideoEncoderInit {

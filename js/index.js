@@ -143,6 +143,9 @@ function checkEncoderConfig(c) {
   if (problem) return { kind: problem.kind, message: problem.message };
   if (c.backend !== undefined && !BACKENDS.includes(c.backend)) return config(`backend must be one of ${BACKENDS.join(', ')}`);
   if (c.model !== undefined && !MODELS.includes(c.model)) return config(`model must be one of ${MODELS.join(', ')}`);
+  if (c.cpuWorkers !== undefined && !(Number.isInteger(c.cpuWorkers) && c.cpuWorkers >= 0 && c.cpuWorkers <= 8)) {
+    return config(`cpuWorkers must be an integer from 0 to 8 (got ${c.cpuWorkers})`);
+  }
   if (c.codebook !== undefined && c.codebook !== null) {
     if (!(c.codebook instanceof Codebook)) return config('codebook must be a Codebook (from trainCodebook() or Codebook.from())');
     const mismatch = (message) => ({ kind: 'ModelMismatch', message });
@@ -273,6 +276,22 @@ class QueuedCodec extends EventTarget {
  */
 export class VqVideoEncoder extends QueuedCodec {
   #config = null; #metadata = null; #frames = 0; #emitted = 0; #timestamps = new Map();
+  // the worker's calls, posted in call order, at most #inFlight unanswered encodes (on the CPU
+  // one more than its render workers, which run the network of the frames ahead); chunks still
+  // come out in order (the queue awaits each answer in turn)
+  #posting = Promise.resolve(); #window = []; #inFlight = 1;
+
+  #post(call, counts = false) {
+    const posted = this.#posting.then(async () => {
+      while (counts && this.#window.length >= this.#inFlight) await this.#window.shift();
+      const reply = call();
+      reply.catch(() => {}); // awaited by its job, unless reset() dropped it
+      if (counts) this.#window.push(reply.then(() => {}, () => {}));
+      return { reply }; // wrapped: the next call is posted without waiting for this answer
+    });
+    this.#posting = posted.then(() => {}, () => {});
+    return posted.then(({ reply }) => reply);
+  }
 
   /** @param {{output: Function, error: Function}} init */
   constructor(init) { super('encoder', init); }
@@ -290,7 +309,9 @@ export class VqVideoEncoder extends QueuedCodec {
   configure(config) {
     const problem = checkEncoderConfig(config);
     if (problem) throw Object.assign(new TypeError(problem.message), { kind: problem.kind });
+    const cpuWorkers = cpuWorkersOf(config);
     const [session, generation] = this._configure();
+    this.#inFlight = cpuWorkers + 1;
     this.#config = { ...config };
     this.#frames = 0;
     this.#emitted = 0;
@@ -301,13 +322,15 @@ export class VqVideoEncoder extends QueuedCodec {
     // the worker picks lite unless asked (or the codebook's model)
     const model = config.model ?? config.codebook?.model ?? null;
     const options = codecOptions(config);
+    const configured = this.#post(() => shared().call('configure-encoder', { session, backend, model, options, codebook, cpuWorkers },
+      codebook ? [codebook.buffer] : []));
+    configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
-      const r = await shared().call('configure-encoder', { session, backend, model, options, codebook },
-        codebook ? [codebook.buffer] : []);
+      const r = await configured;
       this.#metadata = {
         decoderConfig: { codec: `vqc1.${r.model}`, codedWidth: width, codedHeight: height, description: r.header },
         info: { backend: r.backend, reason: r.reason, modelId: r.modelId, model: r.model,
-          codebook: config.codebook?.id ?? null },
+          codebook: config.codebook?.id ?? null, renderWorkers: r.renderWorkers },
       };
     });
   }
@@ -322,10 +345,14 @@ export class VqVideoEncoder extends QueuedCodec {
     const fps = this.#config.framerate ?? encoderDefaults.framerate;
     this._queueSize++;
     const prepared = transferable(frame); // starts now: the caller may close its frame after encode()
-    this._enqueue(generation, async () => {
+    const reply = this.#post(async () => {
       const [msg, transfer, frameTs] = await prepared;
       this.#timestamps.set(index, timestamp ?? frameTs ?? Math.round((index * 1e6) / fps));
-      const packets = await shared().call('encode', { session, frame: msg, keyFrame }, transfer);
+      return shared().call('encode', { session, frame: msg, keyFrame }, transfer);
+    }, true);
+    reply.catch(() => {}); // handled by the job below
+    this._enqueue(generation, async () => {
+      const packets = await reply;
       if (generation !== this._generation) return;
       this.#output(packets);
     }, () => this._dequeued());
@@ -334,8 +361,10 @@ export class VqVideoEncoder extends QueuedCodec {
   /** Outputs every chunk (a lookahead's held ones too); resolves when all are out. */
   async flush() {
     const [session, generation] = this._check('flush');
+    const reply = this.#post(() => shared().call('flush-encoder', { session }));
+    reply.catch(() => {}); // handled by the job below
     this._enqueue(generation, async () => {
-      const packets = await shared().call('flush-encoder', { session });
+      const packets = await reply;
       if (generation !== this._generation) return;
       this.#output(packets);
     });
@@ -372,13 +401,21 @@ export class VqVideoEncoder extends QueuedCodec {
  * workers. */
 const DECODES_IN_FLIGHT = 3;
 
-/** Render workers a decoder on the CPU uses by default (`cpuWorkers`): one per core, up to 4;
- * none on one core. Each runs the decoder network of one frame at a time in its own CPU module
- * while the decoder's worker reads the next chunks' symbols (docs/results/cpu-workers.md). */
+/** Render workers an encoder or decoder on the CPU uses by default (`cpuWorkers`): one per core,
+ * up to 4; none on one core. Each runs the network of one frame at a time in its own CPU module
+ * (a decoder's decoder network, an encoder's encoder network) while the codec's worker reads or
+ * codes the symbols in order (docs/results/cpu-workers.md). */
 const defaultCpuWorkers = () => {
   const cores = Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1);
   return cores >= 2 ? Math.min(cores, 4) : 0;
 };
+
+/** A config's `cpuWorkers`, or the default; a TypeError of kind Config out of 0..=8. */
+function cpuWorkersOf(config) {
+  const n = config.cpuWorkers ?? defaultCpuWorkers();
+  if (!Number.isInteger(n) || n < 0 || n > 8) throw configError(`cpuWorkers must be an integer from 0 to 8 (got ${n})`);
+  return n;
+}
 
 /** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
 export class VqVideoDecoder extends QueuedCodec {
@@ -423,8 +460,7 @@ export class VqVideoDecoder extends QueuedCodec {
   configure(config) {
     if (!config?.description) throw configError('configure() needs the stream header as `description`');
     fmt('headerInfo', bytesOf(config.description)); // a header that does not parse fails here, not later
-    const cpuWorkers = config.cpuWorkers ?? defaultCpuWorkers();
-    if (!Number.isInteger(cpuWorkers) || cpuWorkers < 0 || cpuWorkers > 8) throw configError(`cpuWorkers must be an integer from 0 to 8 (got ${cpuWorkers})`);
+    const cpuWorkers = cpuWorkersOf(config);
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#info = null;

@@ -110,6 +110,26 @@ function renderer(count) {
   return renderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
 }
 
+/** How many render workers a CPU session asking for `n` uses (none where a worker cannot start
+ * workers). */
+function renderWorkersFor(n) {
+  if (typeof Worker !== 'function') return 0;
+  return Math.max(0, Math.min(Math.floor(Number(n) || 0), MAX_RENDER_WORKERS));
+}
+
+/** The encoder network's analysis of a frame (`{latent, activity}`: VqCodec.analyse) for
+ * session `s`'s encoder, made by one of its render workers. */
+async function analyseElsewhere(rgba, s) {
+  const r = renderer(s.renderWorkers);
+  try {
+    return await r.call('analyse', { model: s.model, rgba, width: s.width, height: s.height, enhancement: s.enc.enhancement },
+      [rgba.buffer]);
+  } catch (e) {
+    if (e.kind === 'Internal') r.retire(e.message); // a trap leaves its module unusable
+    throw e;
+  }
+}
+
 /** The frame of the symbols `sym` a session's decoder read, made by one of `count` render
  * workers: what that decoder's `decode` resolves to. */
 async function renderElsewhere(sym, model, count) {
@@ -187,13 +207,16 @@ function sent(s, out, skip) {
 }
 
 const ops = {
-  async 'configure-encoder'({ session, backend, model, options, codebook }) {
+  async 'configure-encoder'({ session, backend, model, options, codebook, cpuWorkers = 0 }) {
     const [codec, name] = await codecAuto(backend, model);
     const book = codebook ? new Uint8Array(codebook) : undefined;
     const enc = await codec.encoder(options, book);
-    sessions.set(session, { enc, gpu: codec.backend === 'webgpu', model: name, options, book, next: 0,
-      header: enc.header, width: options.width, height: options.height });
-    return { header: enc.header, ...describe(codec, backend), modelId: codec.modelId, model: name };
+    const gpu = codec.backend === 'webgpu';
+    sessions.set(session, { enc, gpu, model: name, options, book, next: 0,
+      header: enc.header, width: options.width, height: options.height, tail: Promise.resolve(),
+      renderWorkers: gpu || enc.searchOnDevice ? 0 : renderWorkersFor(cpuWorkers) });
+    return { header: enc.header, ...describe(codec, backend), modelId: codec.modelId, model: name,
+      renderWorkers: sessions.get(session).renderWorkers };
   },
   // Pushes one frame; replies with the packets coded now (all of them without a lookahead: this
   // frame's; with one, a window's once it is full).
@@ -201,6 +224,17 @@ const ops = {
     const s = sessions.get(session);
     if (!s?.enc) throw kindError('Config', 'encoder is not configured');
     const rgba = rgbaOf(frame, s.width, s.height); // wasm copies it: still ours for a retry
+    if (s.renderWorkers > 0) {
+      // on the CPU: the network in a render worker now, the coding here in frame order
+      const analysed = analyseElsewhere(rgba, s);
+      analysed.catch(() => {});
+      const answer = s.tail.then(async () => {
+        const a = await analysed;
+        return sent(s, s.enc.pushAnalysed(a.latent, a.activity, keyFrame), 0);
+      });
+      s.tail = answer.then(() => {}, () => {});
+      return { later: answer };
+    }
     let out;
     let held;
     try {
@@ -227,6 +261,7 @@ const ops = {
   async 'flush-encoder'({ session }) {
     const s = sessions.get(session);
     if (!s?.enc) throw kindError('Config', 'encoder is not configured');
+    await s.tail; // the frames still in render workers
     return sent(s, s.enc.flush(), 0);
   },
   async 'configure-decoder'({ session, backend, header, cpuWorkers = 0 }) {
@@ -241,8 +276,7 @@ const ops = {
     const gpu = codec.backend === 'webgpu';
     // render workers only make sense where this worker would run the network on the CPU itself
     // (and where a worker may start workers)
-    const renderWorkers = gpu || typeof Worker !== 'function' ? 0
-      : Math.max(0, Math.min(Math.floor(Number(cpuWorkers) || 0), MAX_RENDER_WORKERS));
+    const renderWorkers = gpu ? 0 : renderWorkersFor(cpuWorkers);
     sessions.set(session, { dec, gpu, model: name, header: new Uint8Array(header), sinceKey: [],
       peek: m.peekChunk, tail: Promise.resolve(), renderWorkers });
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
@@ -365,11 +399,17 @@ const ops = {
     const codec = await codecFor(backend, model);
     return { ...describe(codec, backend), modelId: codec.modelId };
   },
-  // A render worker's one job (see renderElsewhere): the frame of a latent, on the CPU module.
+  // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
+  // of a latent, and the encoder network's analysis of a frame.
   async render({ model, latent, width, height }) {
     const codec = await codecFor('cpu', model);
     const rgba = await codec.render(new Int32Array(latent), width, height);
     return [rgba, [rgba.buffer]];
+  },
+  async analyse({ model, rgba, width, height, enhancement }) {
+    const codec = await codecFor('cpu', model);
+    const a = await codec.analyse(new Uint8Array(rgba), width, height, enhancement);
+    return [a, [a.latent.buffer, a.activity.buffer]];
   },
   // init({weightsUrl}): where the weight files are served (a folder URL ending in '/')
   async 'weights-url'({ url }) {

@@ -54,6 +54,11 @@ impl Analysis {
         &self.latents
     }
 
+    /// The activity (Y' variance per position's block), one per frame.
+    pub fn activity(&self) -> &[Vec<f32>] {
+        &self.activity
+    }
+
     /// Appends `other`'s frames.
     pub fn extend(&mut self, other: Analysis) {
         self.latents.extend(other.latents);
@@ -110,6 +115,13 @@ impl Analyser {
     /// only if the encoder may code them: [`vqc::Encoder::opens_enhancement`]).
     pub fn enhancement(&self) -> bool {
         self.enhancement
+    }
+
+    /// This analyser, computing an enhanced model's enhancement values or not: to analyse, in
+    /// another module, what an encoder whose analyser says `enhancement` codes.
+    pub fn with_enhancement(mut self, enhancement: bool) -> Self {
+        self.enhancement = enhancement;
+        self
     }
 
     /// Runs the encoder network on `frames` (one pass; they must be the stream's size).
@@ -416,6 +428,33 @@ impl Encoder {
     /// Frames the encoder looks ahead (0 or 1: none; `EncoderConfig::lookahead`).
     pub fn lookahead(&self) -> usize {
         self.coder.lookahead() as usize
+    }
+
+    /// One frame's analysis made elsewhere — `latent` and `activity` as another module's
+    /// [`Analyser`] for this encoder gave them ([`Analysis::latents`], [`Analysis::activity`];
+    /// the browser's encoder runs its network in other workers) — for [`Encoder::push`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidTokens`] for a latent or activity of another length than this encoder's
+    /// frames have.
+    pub fn analysis_of(&self, latent: Vec<f32>, activity: Vec<f32>) -> Result<Analysis, Error> {
+        let positions = self.coder.latent_len() / self.engine_dim();
+        if latent.len() != self.coder.latent_len() || activity.len() != positions {
+            return Err(Error::InvalidTokens(format!(
+                "an analysis of {} latent values and {} activities (expected {} and {positions})",
+                latent.len(),
+                activity.len(),
+                self.coder.latent_len()
+            )));
+        }
+        Ok(Analysis {
+            latents: vec![latent],
+            activity: vec![activity],
+        })
+    }
+
+    fn engine_dim(&self) -> usize {
+        self.renderer.engine.config().code_dim.max(1)
     }
 
     /// Takes analysed frames, in order, and codes those that are ready: every frame without a

@@ -913,6 +913,49 @@ fn a_live_lookahead_codes_whole_windows_as_a_whole_clip_does() {
     assert_eq!(kinds, vec![Key, Key, Delta, Delta, Key, Delta]);
 }
 
+/// What the browser's encoder does with render workers: each frame analysed by another engine
+/// of the model (its own module there), handed over as plain arrays (`Encoder::analysis_of`)
+/// and pushed in order — the very stream of analysing in the encoder itself, lookahead
+/// included; arrays of the wrong length are refused (kind Config).
+#[test]
+fn frames_analysed_elsewhere_code_to_the_same_stream() {
+    let frames = clip();
+    let (here, elsewhere) = (engine(Backend::cpu("test")), engine(Backend::cpu("other")));
+    let cfg = EncoderConfig {
+        lookahead: 4,
+        ..config(&frames, RateControl::Quality(50), 3)
+    };
+    let (whole, _) = encode(&here, &frames, cfg.clone());
+    let mut enc = block_on(Encoder::new(&here, cfg)).unwrap();
+    let analyser =
+        vqcodec::pipeline::Analyser::new(&elsewhere, frames[0].width(), frames[0].height())
+            .with_enhancement(enc.analyser().enhancement());
+    let mut stream = enc.header_bytes();
+    for f in &frames {
+        let a = block_on(analyser.analyse(std::slice::from_ref(f))).unwrap();
+        let one = enc
+            .analysis_of(a.latents()[0].clone(), a.activity()[0].clone())
+            .unwrap();
+        for p in enc.push(one, false).unwrap() {
+            stream.extend_from_slice(&p.data);
+        }
+    }
+    for p in enc.flush().unwrap() {
+        stream.extend_from_slice(&p.data);
+    }
+    assert_eq!(stream, whole);
+    let a = block_on(analyser.analyse(&frames[..1])).unwrap();
+    let (z, act) = (a.latents()[0].clone(), a.activity()[0].clone());
+    for (z, act) in [
+        (z[1..].to_vec(), act.clone()),
+        (z.clone(), act[1..].to_vec()),
+        (Vec::new(), Vec::new()),
+    ] {
+        let e = enc.analysis_of(z, act).unwrap_err();
+        assert_eq!(e.kind(), vqcodec::ErrorKind::Config, "{e}");
+    }
+}
+
 #[test]
 fn overlapped_rendering_gives_each_frame_in_stream_order_and_stops_at_the_sinks_error() {
     let e = engine(Backend::cpu("test"));

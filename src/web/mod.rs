@@ -355,6 +355,36 @@ impl VqCodec {
         })
     }
 
+    /// The encoder network's analysis of one RGBA frame of `width × height`: `{latent:
+    /// Float32Array, activity: Float32Array}`, what [`VqStreamEncoder::push_analysed`] of an
+    /// encoder of this model, this size and [`VqStreamEncoder::enhancement`] `enhancement`
+    /// codes as it would code the frame itself. What lets a page's worker run the network of
+    /// several frames in other workers while it codes in order. Rejects with a `Config` error
+    /// for a buffer that is not `width × height × 4` bytes.
+    #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
+    pub fn analyse(&self, rgba: &[u8], width: u32, height: u32, enhancement: bool) -> Promise {
+        let (w, h) = (width as usize, height as usize);
+        let analyser = pipeline::Analyser::new(&self.engine, w, h).with_enhancement(enhancement);
+        let frame = Frame::from_rgba(w, h, rgba);
+        future_to_promise(async move {
+            let frame = frame.map_err(js_err)?;
+            let a = analyser
+                .analyse(std::slice::from_ref(&frame))
+                .await
+                .map_err(js_err)?;
+            Ok(object(&[
+                (
+                    "latent",
+                    js_sys::Float32Array::from(a.latents()[0].as_slice()).into(),
+                ),
+                (
+                    "activity",
+                    js_sys::Float32Array::from(a.activity()[0].as_slice()).into(),
+                ),
+            ]))
+        })
+    }
+
     /// A codebook trainer for frames of `width × height` (`options`: `{levels?: number[],
     /// iterations?: number}`): feed it frames, then step it (see [`VqCodebookTrainer`]).
     ///
@@ -629,6 +659,42 @@ impl VqStreamEncoder {
     #[wasm_bindgen(unchecked_return_type = "Promise<any[]>")]
     pub fn push(&self, rgba: &[u8], key_frame: bool) -> Promise {
         self.push_then(rgba, key_frame, |packets| Ok(packets_js(&packets)?.into()))
+    }
+
+    /// Whether this encoder makes its choices on the device (`search: "device"`, and the model
+    /// codes no coefficients at its quality): it takes frames through `push` only.
+    #[wasm_bindgen(getter, js_name = searchOnDevice)]
+    pub fn search_on_device(&self) -> bool {
+        self.on_device
+    }
+
+    /// Whether this encoder's analysis computes an enhanced model's enhancement values: what
+    /// [`VqCodec::analyse`] must be told to analyse frames for it.
+    #[wasm_bindgen(getter)]
+    pub fn enhancement(&self) -> bool {
+        self.encoder.borrow().analyser().enhancement()
+    }
+
+    /// [`VqStreamEncoder::push`] of a frame analysed elsewhere ([`VqCodec::analyse`] in another
+    /// module of the same model): the same packets as pushing the frame itself. Rejects with a
+    /// `Config` error for a latent or activity of another length than this encoder's frames.
+    #[wasm_bindgen(js_name = pushAnalysed, unchecked_return_type = "any[]")]
+    pub fn push_analysed(
+        &self,
+        latent: Vec<f32>,
+        activity: Vec<f32>,
+        key_frame: bool,
+    ) -> Result<js_sys::Array, JsValue> {
+        if self.on_device {
+            return Err(js_msg(
+                ErrorKind::Config,
+                "this encoder searches on the device: push() its frames",
+            ));
+        }
+        let mut encoder = self.encoder.borrow_mut();
+        let analysis = encoder.analysis_of(latent, activity).map_err(js_err)?;
+        let packets = encoder.push(analysis, key_frame).map_err(js_err)?;
+        packets_js(&packets)
     }
 
     /// Codes the frames a lookahead holds (none without one): the packets, in order. Call once

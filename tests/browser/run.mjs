@@ -299,6 +299,14 @@ try {
   check('package: a damaged chunk is reported (kind Damaged) and costs frames until the next keyframe',
     api.damaged.split.join() === 'key,damaged:Damaged,delta,key,delta,delta'
     && api.damaged.decoded.join() === 'pts0,error:Damaged,error:Damaged,pts3,pts4,pts5', `${api.damaged.split.join()} → ${api.damaged.decoded.join()}`);
+  const ew = api.encodeWorkers.encoded;
+  check('package: on the CPU the encoder network runs in render workers (default one per core, up to 4) while the encoder codes in order: the very same file for 0, 1 or 3 of them, with a lookahead too; search \'device\' uses none; cpuWorkers 9 is a Config error',
+    api.encodeWorkers.defaultWorkers === api.workers.defaultWorkers
+    && ['0', '1', '3'].every((n) => ew[n].same && ew[n].workers === Number(n) && ew[n].error === null && ew[n].timestamps === '0,1000,2000,3000,4000,5000')
+    && ew.ahead0.hash === ew.ahead3.hash && ew.ahead3.workers === 3 && !ew.ahead3.same && ew.ahead3.error === null
+    && ew.device.workers === 0 && ew.device.error === null && !ew.device.same
+    && api.encodeWorkers.bad.kind === 'Config' && api.encodeWorkers.bad.name === 'TypeError' && api.encodeWorkers.supported === false,
+    `default ${api.encodeWorkers.defaultWorkers} | ${api.encodeWorkers.bad.message}`);
   const wk = api.workers;
   check('package: on the CPU the decoder network runs in render workers (default one per core, up to 4), the very same frames in order for 0, 1 or 3 of them; cpuWorkers 9 is a Config error',
     wk.defaultWorkers === Math.min(wk.cores, 4) * (wk.cores >= 2 ? 1 : 0)
