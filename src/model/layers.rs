@@ -47,9 +47,10 @@ pub fn pixel_shuffle(x: Tensor<4>, f: usize) -> Tensor<4> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum ConvKernels {
-    /// What measurement chose per backend: burn's convolution on the CPU (there the matrix
-    /// products were 1.3–3.5× slower, docs/results/conv-kernels.md), and on the GPU too until a
-    /// GPU run measures the products faster.
+    /// What measurement chose (docs/results/conv-kernels.md): burn's convolution on the CPU
+    /// (there the matrix products were 1.3–3.5× slower) and in the WebGPU module; on a native
+    /// GPU, matrix products for planes of at least a 1080p frame's 1/8-resolution size
+    /// ([`GEMM_MIN_POSITIONS`]), burn's convolution for smaller ones.
     #[default]
     Auto,
     /// burn's convolution everywhere (on burn-wgpu: its direct kernel, as the f32
@@ -61,9 +62,15 @@ pub enum ConvKernels {
     Gemm,
 }
 
-/// Whether [`ConvKernels::Auto`] runs a GPU's convolutions as matrix products: not until a GPU
-/// run measures them faster (docs/results/conv-kernels.md).
-const GEMM_ON_GPU: bool = false;
+/// The smallest input plane (`h·w` positions) that [`ConvKernels::Auto`] runs as matrix
+/// products on a native GPU: just under a 1920×1080 frame's 1/8-resolution plane (240×135 =
+/// 32,400; its block-edge filter's 239×134) and far above 640×360's largest (base's 1/4 stage,
+/// 160×90), so that both sizes run as measured, all products and all direct. On an H100 through
+/// burn-wgpu (docs/results/conv-kernels.md): base's stream decode at 1920×1080 73–76 → 114–125
+/// fps with products, but 380 → 294 fps at 640×360, and lite's at 1080p no better (171–221
+/// against 183–195 fps). Never in the WebGPU module: without burn's fusion and autotune there,
+/// base's 1080p stream through Dawn took 3.5× longer with products (24.5 → 87.2 ms a frame).
+const GEMM_MIN_POSITIONS: usize = 30_000;
 
 static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);
 
@@ -96,7 +103,10 @@ pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let gemm = match CONV_KERNELS.load(Ordering::Relaxed) {
         k if k == ConvKernels::Direct as u8 => false,
         k if k == ConvKernels::Gemm as u8 => true,
-        _ => GEMM_ON_GPU && !on_cpu(&x.device()),
+        _ => {
+            let [_, _, h, w] = x.dims();
+            !cfg!(target_arch = "wasm32") && !on_cpu(&x.device()) && h * w >= GEMM_MIN_POSITIONS
+        }
     };
     let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
     let shape = matches!(
