@@ -191,6 +191,11 @@ class QueuedCodec extends EventTarget {
   ondequeue = null;
   _output; _error; _state = 'unconfigured'; _queue = Promise.resolve(); _queueSize = 0;
   _generation = 0; _session = 0; _failure = null;
+  // the worker's calls, posted in call order, at most _inFlight unanswered frames or chunks (an
+  // encoder's on the CPU one more than its render workers, which run the network of the frames
+  // ahead; a decoder's see DECODES_IN_FLIGHT); outputs still come out in order (the queue awaits
+  // each answer in turn)
+  _posting = Promise.resolve(); _window = []; _inFlight = 1;
 
   constructor(name, { output, error } = {}) {
     super();
@@ -253,6 +258,20 @@ class QueuedCodec extends EventTarget {
     }
   }
 
+  /** Posts `call` (a worker call) after the calls posted before it, without waiting for their
+   * answers; one that `counts` waits while _inFlight counted calls are unanswered. */
+  _post(call, counts = false) {
+    const posted = this._posting.then(async () => {
+      while (counts && this._window.length >= this._inFlight) await this._window.shift();
+      const reply = call();
+      reply.catch(() => {}); // awaited by its job, unless reset() dropped it
+      if (counts) this._window.push(reply.then(() => {}, () => {}));
+      return { reply }; // wrapped: the next call is posted without waiting for this answer
+    });
+    this._posting = posted.then(() => {}, () => {});
+    return posted.then(({ reply }) => reply);
+  }
+
   _enqueue(generation, job, done = () => {}) {
     this._queue = this._queue.then(async () => {
       if (generation !== this._generation || this._failure) return;
@@ -276,23 +295,6 @@ class QueuedCodec extends EventTarget {
  */
 export class VqVideoEncoder extends QueuedCodec {
   #config = null; #metadata = null; #frames = 0; #emitted = 0; #timestamps = new Map();
-  // the worker's calls, posted in call order, at most #inFlight unanswered encodes (on the CPU
-  // one more than its render workers, which run the network of the frames ahead); chunks still
-  // come out in order (the queue awaits each answer in turn)
-  #posting = Promise.resolve(); #window = []; #inFlight = 1;
-
-  #post(call, counts = false) {
-    const posted = this.#posting.then(async () => {
-      while (counts && this.#window.length >= this.#inFlight) await this.#window.shift();
-      const reply = call();
-      reply.catch(() => {}); // awaited by its job, unless reset() dropped it
-      if (counts) this.#window.push(reply.then(() => {}, () => {}));
-      return { reply }; // wrapped: the next call is posted without waiting for this answer
-    });
-    this.#posting = posted.then(() => {}, () => {});
-    return posted.then(({ reply }) => reply);
-  }
-
   /** @param {{output: Function, error: Function}} init */
   constructor(init) { super('encoder', init); }
 
@@ -311,7 +313,7 @@ export class VqVideoEncoder extends QueuedCodec {
     if (problem) throw Object.assign(new TypeError(problem.message), { kind: problem.kind });
     const cpuWorkers = cpuWorkersOf(config);
     const [session, generation] = this._configure();
-    this.#inFlight = cpuWorkers + 1;
+    this._inFlight = cpuWorkers + 1;
     this.#config = { ...config };
     this.#frames = 0;
     this.#emitted = 0;
@@ -322,7 +324,7 @@ export class VqVideoEncoder extends QueuedCodec {
     // the worker picks lite unless asked (or the codebook's model)
     const model = config.model ?? config.codebook?.model ?? null;
     const options = codecOptions(config);
-    const configured = this.#post(() => shared().call('configure-encoder', { session, backend, model, options, codebook, cpuWorkers },
+    const configured = this._post(() => shared().call('configure-encoder', { session, backend, model, options, codebook, cpuWorkers },
       codebook ? [codebook.buffer] : []));
     configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
@@ -345,7 +347,7 @@ export class VqVideoEncoder extends QueuedCodec {
     const fps = this.#config.framerate ?? encoderDefaults.framerate;
     this._queueSize++;
     const prepared = transferable(frame); // starts now: the caller may close its frame after encode()
-    const reply = this.#post(async () => {
+    const reply = this._post(async () => {
       const [msg, transfer, frameTs] = await prepared;
       this.#timestamps.set(index, timestamp ?? frameTs ?? Math.round((index * 1e6) / fps));
       return shared().call('encode', { session, frame: msg, keyFrame }, transfer);
@@ -361,7 +363,7 @@ export class VqVideoEncoder extends QueuedCodec {
   /** Outputs every chunk (a lookahead's held ones too); resolves when all are out. */
   async flush() {
     const [session, generation] = this._check('flush');
-    const reply = this.#post(() => shared().call('flush-encoder', { session }));
+    const reply = this._post(() => shared().call('flush-encoder', { session }));
     reply.catch(() => {}); // handled by the job below
     this._enqueue(generation, async () => {
       const packets = await reply;
@@ -420,21 +422,6 @@ function cpuWorkersOf(config) {
 /** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
 export class VqVideoDecoder extends QueuedCodec {
   #config = null; #info = null;
-  // the worker's calls, posted in call order, at most DECODES_IN_FLIGHT unanswered decodes;
-  // frames still come out in order (the queue awaits each answer in turn)
-  #posting = Promise.resolve(); #window = []; #inFlight = DECODES_IN_FLIGHT;
-
-  #post(call, counts = false) {
-    const posted = this.#posting.then(async () => {
-      while (counts && this.#window.length >= this.#inFlight) await this.#window.shift();
-      const reply = call();
-      reply.catch(() => {}); // awaited by its job, unless reset() dropped it
-      if (counts) this.#window.push(reply.then(() => {}, () => {}));
-      return { reply }; // wrapped: the next call is posted without waiting for this answer
-    });
-    this.#posting = posted.then(() => {}, () => {});
-    return posted.then(({ reply }) => reply);
-  }
 
   constructor(init) { super('decoder', init); }
 
@@ -467,8 +454,8 @@ export class VqVideoDecoder extends QueuedCodec {
     const header = bytesOf(config.description).slice().buffer;
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
-    this.#inFlight = Math.max(DECODES_IN_FLIGHT, cpuWorkers + 1);
-    const configured = this.#post(() => shared().call('configure-decoder', { session, backend, model, header, cpuWorkers }, [header]));
+    this._inFlight = Math.max(DECODES_IN_FLIGHT, cpuWorkers + 1);
+    const configured = this._post(() => shared().call('configure-decoder', { session, backend, model, header, cpuWorkers }, [header]));
     configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
       this.#info = await configured;
@@ -484,7 +471,7 @@ export class VqVideoDecoder extends QueuedCodec {
     else throw configError('decode() takes a chunk with `data` or `copyTo`');
     const wantFrames = this.#config.output === 'videoframe' && typeof VideoFrame !== 'undefined';
     this._queueSize++;
-    const reply = this.#post(() => shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]), true);
+    const reply = this._post(() => shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]), true);
     reply.catch(() => {}); // handled by the job below
     this._enqueue(generation, async () => {
       let r;

@@ -117,31 +117,30 @@ function renderWorkersFor(n) {
   return Math.max(0, Math.min(Math.floor(Number(n) || 0), MAX_RENDER_WORKERS));
 }
 
-/** The encoder network's analysis of a frame (`{latent, activity}`: VqCodec.analyse) for
- * session `s`'s encoder, made by one of its render workers. */
-async function analyseElsewhere(rgba, s) {
-  const r = renderer(s.renderWorkers);
+/** `op` on one of `count` render workers (the least busy); one whose module trapped is retired. */
+async function onRenderer(count, op, msg, transfer) {
+  const r = renderer(count);
   try {
-    return await r.call('analyse', { model: s.model, rgba, width: s.width, height: s.height, enhancement: s.enc.enhancement },
-      [rgba.buffer]);
+    return await r.call(op, msg, transfer);
   } catch (e) {
     if (e.kind === 'Internal') r.retire(e.message); // a trap leaves its module unusable
     throw e;
   }
 }
 
+/** The encoder network's analysis of a frame (`{latent, activity}`: VqCodec.analyse) for
+ * session `s`'s encoder, made by one of its render workers. */
+function analyseElsewhere(rgba, s) {
+  return onRenderer(s.renderWorkers, 'analyse',
+    { model: s.model, rgba, width: s.width, height: s.height, enhancement: s.enc.enhancement }, [rgba.buffer]);
+}
+
 /** The frame of the symbols `sym` a session's decoder read, made by one of `count` render
  * workers: what that decoder's `decode` resolves to. */
 async function renderElsewhere(sym, model, count) {
   const { latent, ...rest } = sym;
-  const r = renderer(count);
-  try {
-    const rgba = await r.call('render', { model, latent, width: sym.width, height: sym.height }, [latent.buffer]);
-    return { ...rest, rgba };
-  } catch (e) {
-    if (e.kind === 'Internal') r.retire(e.message); // a trap leaves its module unusable
-    throw e;
-  }
+  const rgba = await onRenderer(count, 'render', { model, latent, width: sym.width, height: sym.height }, [latent.buffer]);
+  return { ...rest, rgba };
 }
 
 function codecFor(backend, model) {

@@ -15,7 +15,7 @@
 //! `VQC_CONFORMANCE_WRITE=1 cargo test --release --workspace --test conformance`.
 
 use vqcodec::pipeline::{Decoder, Encoder};
-use vqcodec::vqc::bench::describe_symbols;
+use vqcodec::vqc::bench::{describe_symbols, latent_crc};
 use vqcodec::vqc::{CodebookPatch, EncoderConfig, Limits, RateControl, layout};
 use vqcodec::{Backend, Engine, Frame, ModelKind, Weights, block_on};
 
@@ -141,17 +141,7 @@ fn describe(bytes: &[u8], engine: &Engine) -> (String, Vec<Frame>) {
     for span in &l.chunks {
         if let Ok(f) = block_on(dec.decode(&bytes[span.start..span.end])) {
             // the reconstructed latent is integer work: pinned exactly, on every machine
-            let latent: Vec<u8> = f
-                .state
-                .latent
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            text += &format!(
-                "latent pts {} crc {:08x}\n",
-                f.pts,
-                crc32fast::hash(&latent)
-            );
+            text += &format!("latent pts {} crc {:08x}\n", f.pts, latent_crc(&f.state));
             text += &format!(
                 "frame pts {} rgb {:08x}\n",
                 f.pts,

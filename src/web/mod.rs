@@ -345,8 +345,7 @@ impl VqCodec {
                     ),
                 ));
             }
-            let scale = 1.0 / (1u32 << vqc::LATENT_FRAC_BITS) as f32;
-            let z: Vec<f32> = latent.iter().map(|&v| v as f32 * scale).collect();
+            let z = vqc::latent_f32(&latent);
             let rgba = engine
                 .decode_latents_rgba(&[&z], w, h)
                 .await
@@ -802,21 +801,12 @@ impl VqStreamDecoder {
     /// module or another with the same model, makes the frame. Throws as `decode` rejects.
     pub fn symbols(&self, chunk: &[u8]) -> Result<JsValue, JsValue> {
         let s = self.decoder.borrow_mut().symbols(chunk).map_err(js_err)?;
-        Ok(object(&[
-            ("type", kind_name(s.kind).into()),
-            ("pts", s.pts.into()),
-            ("width", self.header.width.into()),
-            ("height", self.header.height.into()),
-            (
-                "latent",
-                js_sys::Int32Array::from(s.state.latent.as_slice()).into(),
-            ),
-            ("levels", s.state.coded.into()),
-            (
-                "tokens",
-                js_sys::Uint16Array::from(s.state.idx.as_slice()).into(),
-            ),
-        ]))
+        let latent = js_sys::Int32Array::from(s.state.latent.as_slice());
+        Ok(decoded_js(
+            &s,
+            (self.header.width, self.header.height),
+            ("latent", latent.into()),
+        ))
     }
 
     /// Decodes one chunk (as an encoder's `data`); resolves to
@@ -827,27 +817,35 @@ impl VqStreamDecoder {
         // the integer phase now, in call order; the network phase on the renderer's clone
         let parsed = self.decoder.borrow_mut().symbols(chunk);
         let renderer = self.renderer.clone();
-        let (w, h) = (self.header.width, self.header.height);
+        let size = (self.header.width, self.header.height);
         future_to_promise(async move {
             let s = parsed.map_err(js_err)?;
             let rgba = renderer.frame_rgba(&s.state).await.map_err(js_err)?;
-            Ok(object(&[
-                ("type", kind_name(s.kind).into()),
-                ("pts", s.pts.into()),
-                ("width", w.into()),
-                ("height", h.into()),
-                (
-                    "rgba",
-                    js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default()).into(),
-                ),
-                ("levels", s.state.coded.into()),
-                (
-                    "tokens",
-                    js_sys::Uint16Array::from(s.state.idx.as_slice()).into(),
-                ),
-            ]))
+            let rgba = js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default());
+            Ok(decoded_js(&s, size, ("rgba", rgba.into())))
         })
     }
+}
+
+/// A decoded chunk as `decode` and `symbols` answer it: `{type, pts, width, height, levels,
+/// tokens}` and the frame or latent `payload` (`rgba` or `latent`).
+fn decoded_js(
+    s: &pipeline::Symbols,
+    (width, height): (u32, u32),
+    payload: (&str, JsValue),
+) -> JsValue {
+    object(&[
+        ("type", kind_name(s.kind).into()),
+        ("pts", s.pts.into()),
+        ("width", width.into()),
+        ("height", height.into()),
+        payload,
+        ("levels", s.state.coded.into()),
+        (
+            "tokens",
+            js_sys::Uint16Array::from(s.state.idx.as_slice()).into(),
+        ),
+    ])
 }
 
 /// The ids of the shipped models (16 hex digits each): `{base, lite}`.

@@ -68,16 +68,10 @@ fn latent_lines(stream: &[u8], books: &vqc::Codebooks) -> String {
         .unwrap()
         .map(|f| {
             let f = f.unwrap();
-            let latent: Vec<u8> = f
-                .state
-                .latent
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
             format!(
                 "latent pts {} crc {:08x}\n",
                 f.pts,
-                crc32fast::hash(&latent)
+                vqc::bench::latent_crc(&f.state)
             )
         })
         .collect()

@@ -26,6 +26,13 @@ pub fn symbols_crc(s: &TokenState) -> u32 {
     crc32fast::hash(&bytes)
 }
 
+/// CRC32 of a frame's reconstructed latent (`i32` LE, position-major): what the conformance
+/// vectors pin for each decoded frame (exact: integer arithmetic).
+pub fn latent_crc(s: &TokenState) -> u32 {
+    let bytes: Vec<u8> = s.latent.iter().flat_map(|v| v.to_le_bytes()).collect();
+    crc32fast::hash(&bytes)
+}
+
 /// The header and chunk lines of the stream in `bytes`, decoded without a model.
 ///
 /// # Errors

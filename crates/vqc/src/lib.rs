@@ -64,7 +64,7 @@ pub use rate::{DEFAULT_QUALITY, RateControl};
 pub use search::{SearchChoice, SearchPlan};
 pub use syntax::{
     FAR_COUNT, FAR_RANGE, FIRST_FINE, INTER_STARTS, MAX_SLICES, MOTIONS, Mode, NONE,
-    SLICE_POSITIONS, SymbolBits, TokenState, default_slices, far_offset, slice_rows,
+    SLICE_POSITIONS, SymbolBits, TokenState, default_slices, far_offset, latent_f32, slice_rows,
 };
 
 /// The sizes and id of the model a stream is made for.
@@ -84,7 +84,7 @@ pub struct ModelInfo {
 /// coder, the frame syntax functions and the chunk writer. Not a stable API.
 #[cfg(feature = "bench")]
 pub mod bench {
-    pub use crate::conformance::{describe_symbols, symbols_crc};
+    pub use crate::conformance::{describe_symbols, latent_crc, symbols_crc};
     pub use crate::container::write_chunk;
     pub use crate::range::{
         BitModel, BitTree, PROB_BITS, PROB_ONE, RangeDecoder, RangeEncoder, TRAILING_ZEROS,

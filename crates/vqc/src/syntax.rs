@@ -142,6 +142,13 @@ pub struct TokenState {
     pub coef: Vec<i32>,
 }
 
+/// A fixed-point latent (a [`TokenState::latent`], here or sent elsewhere) as `f32`: the value
+/// each entry stands for, what the decoder network reads.
+pub fn latent_f32(latent: &[i32]) -> Vec<f32> {
+    let scale = 1.0 / (1u32 << LATENT_FRAC_BITS) as f32;
+    latent.iter().map(|&v| v as f32 * scale).collect()
+}
+
 impl TokenState {
     fn empty(levels: usize, height: usize, width: usize, coded: usize) -> Self {
         Self {
@@ -241,8 +248,7 @@ impl TokenState {
     /// The latent as `f32` (the value each fixed-point entry stands for), for the decoder
     /// network; empty when the state holds none.
     pub fn latent_f32(&self) -> Vec<f32> {
-        let scale = 1.0 / (1u32 << LATENT_FRAC_BITS) as f32;
-        self.latent.iter().map(|&v| v as f32 * scale).collect()
+        latent_f32(&self.latent)
     }
 
     /// Computes [`TokenState::latent`] from the indices, modes and motions with `books`,
