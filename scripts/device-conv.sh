@@ -13,7 +13,8 @@
 #   run (device tool): bash scripts/device-conv.sh    carry: [".gl", ".carry2"]
 #   CARRY=.carry3 TESTS=0 bash scripts/device-conv.sh    carry: [".gl", ".carry3"]
 # Knobs: SIZES (default 640x360,1920x1080), MODELS (default base,lite), FRAMES (default 20),
-# KERNELS (default "direct gemm"), TESTS (default 1; 0 skips the tests).
+# KERNELS (default "direct gemm"; also tiled), TESTS (default 1; 0 skips the tests), DAWN (default 1;
+# 0 skips the WebGPU modules).
 # The output also goes to $OUT/device-conv.txt.
 set -uo pipefail
 exec > >(tee "${OUT:-/tmp}/device-conv.txt") 2>&1
@@ -26,7 +27,7 @@ for k in ${KERNELS:-direct gemm}; do
   /tmp/vqcodec-lab bench --backend wgpu --conv "$k" --models "$MODELS" --sizes "$SIZES" \
     --frames "$FRAMES" --batch 8 --peak-tflops 66.9 2>/dev/null
 done
-if [ -f "$CARRY/node.xz" ]; then
+if [ -f "$CARRY/node.xz" ] && [ "${DAWN:-1}" = 1 ]; then
   xz -dc "$CARRY/node.xz" > /tmp/node && chmod +x /tmp/node
   mkdir -p /tmp/webgpu/dist/linux-x64
   cp "$CARRY"/webgpu/index.js "$CARRY"/webgpu/package.json /tmp/webgpu/

@@ -60,6 +60,9 @@ pub enum ConvKernels {
     /// a 3×3 gathers its nine shifted planes (rows in bands, to bound the buffer) and makes one
     /// product with `9·C` inputs.
     Gemm,
+    /// The same product as one tiled kernel of our own, gathering while it loads (GPU devices
+    /// without autodiff; elsewhere burn's convolution). Only with the `wgpu` feature.
+    Tiled,
 }
 
 /// The smallest input plane (`h·w` positions) that [`ConvKernels::Auto`] runs as matrix
@@ -71,6 +74,11 @@ pub enum ConvKernels {
 /// against 183–195 fps). Never in the WebGPU module: without burn's fusion and autotune there,
 /// base's 1080p stream through Dawn took 3.5× longer with products (24.5 → 87.2 ms a frame).
 const GEMM_MIN_POSITIONS: usize = 30_000;
+
+/// Whether [`ConvKernels::Auto`] takes the tiled kernel on every GPU device (native and WebGPU).
+/// Off until measured on a real GPU against burn's convolution and the products (the lab's
+/// `bench --conv tiled|direct|gemm`, `scripts/device-conv.sh`; the WebGPU module through Dawn).
+const TILED_BY_DEFAULT: bool = false;
 
 static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);
 
@@ -100,14 +108,7 @@ const GATHER_LIMIT: usize = 16 << 20;
 /// `conv.forward(x)` for the model's convolutions (1×1, or 3×3 with stride 1 and padding 1),
 /// on the kernels [`set_conv_kernels`] chose.
 pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let gemm = match CONV_KERNELS.load(Ordering::Relaxed) {
-        k if k == ConvKernels::Direct as u8 => false,
-        k if k == ConvKernels::Gemm as u8 => true,
-        _ => {
-            let [_, _, h, w] = x.dims();
-            !cfg!(target_arch = "wasm32") && !on_cpu(&x.device()) && h * w >= GEMM_MIN_POSITIONS
-        }
-    };
+    let kernels = CONV_KERNELS.load(Ordering::Relaxed);
     let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
     let shape = matches!(
         (conv.kernel_size, &conv.padding),
@@ -117,7 +118,32 @@ pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
                 PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1)
             )
     );
-    if !gemm || !plain || !shape {
+    if !plain || !shape {
+        return conv.forward(x);
+    }
+    #[cfg(feature = "wgpu")]
+    if kernels == ConvKernels::Tiled as u8
+        || (TILED_BY_DEFAULT && kernels == ConvKernels::Auto as u8)
+    {
+        let device = x.device();
+        if !on_cpu(&device) && !device.is_autodiff() {
+            let [cout, ..] = conv.weight.dims();
+            let bias = match &conv.bias {
+                Some(bias) => bias.val(),
+                None => Tensor::zeros([cout], &device),
+            };
+            return super::tiled::conv_tiled(x, conv.weight.val(), bias);
+        }
+    }
+    let gemm = match kernels {
+        k if k == ConvKernels::Direct as u8 || k == ConvKernels::Tiled as u8 => false,
+        k if k == ConvKernels::Gemm as u8 => true,
+        _ => {
+            let [_, _, h, w] = x.dims();
+            !cfg!(target_arch = "wasm32") && !on_cpu(&x.device()) && h * w >= GEMM_MIN_POSITIONS
+        }
+    };
+    if !gemm {
         return conv.forward(x);
     }
     conv_gemm(conv, x, GATHER_LIMIT)

@@ -9,6 +9,8 @@ mod decoder;
 mod encoder;
 mod layers;
 mod quantizer;
+#[cfg(feature = "wgpu")]
+mod tiled;
 mod weights;
 
 pub use config::VqVaeConfig;

@@ -53,7 +53,7 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u8).range(0..=vqcodec::vqc::MAX_SLICES as i64))]
     pub slices: u8,
     /// How the networks' convolutions run: auto (the codec's choice per backend), direct
-    /// (burn's convolution) or gemm (matrix products).
+    /// (burn's convolution), gemm (matrix products) or tiled (one tiled kernel of our own).
     #[arg(long, default_value = "auto", value_parser = parse_conv)]
     pub conv: ConvKernels,
 }
@@ -63,8 +63,9 @@ fn parse_conv(s: &str) -> Result<ConvKernels, String> {
         "auto" => Ok(ConvKernels::Auto),
         "direct" => Ok(ConvKernels::Direct),
         "gemm" => Ok(ConvKernels::Gemm),
+        "tiled" => Ok(ConvKernels::Tiled),
         other => Err(format!(
-            "unknown convolution kernels {other:?} (auto, direct or gemm)"
+            "unknown convolution kernels {other:?} (auto, direct, gemm or tiled)"
         )),
     }
 }
