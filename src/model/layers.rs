@@ -126,7 +126,8 @@ pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         || (TILED_BY_DEFAULT && kernels == ConvKernels::Auto as u8)
     {
         let device = x.device();
-        if !on_cpu(&device) && !device.is_autodiff() {
+        let [b, _, h, w] = x.dims();
+        if !on_cpu(&device) && !device.is_autodiff() && super::tiled::fits(b, h * w) {
             let [cout, ..] = conv.weight.dims();
             let bias = match &conv.bias {
                 Some(bias) => bias.val(),

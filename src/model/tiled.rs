@@ -55,6 +55,16 @@ fn out_shape(x: &Shape, weight: &Shape) -> Shape {
     Shape::new([x[0], weight[0], x[2], x[3]])
 }
 
+/// Whether a batch of `batch` planes of `positions` positions fits one launch: WebGPU's
+/// guaranteed 65,535 workgroups along each dimension (positions go along x in tiles of 64, so up
+/// to 4.19 M positions: a 8192×4096 frame's 1/4-resolution plane is past it).
+pub fn fits(batch: usize, positions: usize) -> bool {
+    positions.div_ceil(TILE_N) <= MAX_GROUPS && batch <= MAX_GROUPS
+}
+
+/// Workgroups a dispatch may count along each dimension (WebGPU's default limit).
+const MAX_GROUPS: usize = 65_535;
+
 /// `conv(x)` for a 1×1 or 3×3 (stride 1, padding `k / 2`, no groups or dilation) on a cubecl
 /// device (not autodiff: the kernel has no backward pass).
 pub fn conv_tiled(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
@@ -72,6 +82,10 @@ impl TiledConv for CubeBackend {
         let bias = into_contiguous(bias);
         let [b, cin, h, w] = x.meta.shape().dims::<4>();
         let [cout, wcin, kh, kw] = weight.meta.shape().dims::<4>();
+        assert!(
+            fits(b, h * w) && cout.div_ceil(TILE_M) <= MAX_GROUPS,
+            "conv_tiled: too large"
+        );
         assert!(
             wcin == cin && kh == kw && (kh == 1 || kh == 3),
             "conv_tiled: 1×1 or 3×3"
@@ -226,6 +240,16 @@ mod tests {
     use crate::model::layers::{conv1x1, conv3x3};
     use burn::module::Module;
     use burn::tensor::TensorData;
+
+    /// A launch counts at most 65,535 workgroups along each dimension: planes past that take
+    /// burn's convolution.
+    #[test]
+    fn planes_past_one_launch_are_left_to_burn() {
+        assert!(fits(1, 1920 / 4 * 1080 / 4));
+        assert!(fits(2, 65_535 * 64));
+        assert!(!fits(1, 65_535 * 64 + 1));
+        assert!(!fits(65_536, 64));
+    }
 
     /// The tiled kernel computes what burn's convolution computes on the CPU: 1×1 and 3×3, a batch
     /// of two, sizes that fill neither a tile's 64 channels nor its 64 positions nor its
