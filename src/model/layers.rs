@@ -47,10 +47,12 @@ pub fn pixel_shuffle(x: Tensor<4>, f: usize) -> Tensor<4> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum ConvKernels {
-    /// What measurement chose (docs/results/conv-kernels.md): burn's convolution on the CPU
-    /// (there the matrix products were 1.3–3.5× slower) and in the WebGPU module; on a native
-    /// GPU, matrix products for planes of at least a 1080p frame's 1/8-resolution size
-    /// ([`GEMM_MIN_POSITIONS`]), burn's convolution for smaller ones.
+    /// What measurement chose (docs/results/tiled-conv.md, conv-kernels.md): burn's
+    /// convolution on the CPU (there the matrix products were 1.3–3.5× slower); the tiled
+    /// kernel on every GPU device, native or WebGPU ([`TILED_BY_DEFAULT`]); on a GPU device with
+    /// autodiff (training, where the tiled kernel has no backward pass), matrix products for
+    /// planes of at least a 1080p frame's 1/8-resolution size ([`GEMM_MIN_POSITIONS`]) outside
+    /// wasm, burn's convolution for smaller ones.
     #[default]
     Auto,
     /// burn's convolution everywhere (on burn-wgpu: its direct kernel, as the f32
@@ -75,10 +77,13 @@ pub enum ConvKernels {
 /// base's 1080p stream through Dawn took 3.5× longer with products (24.5 → 87.2 ms a frame).
 const GEMM_MIN_POSITIONS: usize = 30_000;
 
-/// Whether [`ConvKernels::Auto`] takes the tiled kernel on every GPU device (native and WebGPU).
-/// Off until measured on a real GPU against burn's convolution and the products (the lab's
-/// `bench --conv tiled|direct|gemm`, `scripts/device-conv.sh`; the WebGPU module through Dawn).
-const TILED_BY_DEFAULT: bool = false;
+/// Whether [`ConvKernels::Auto`] takes the tiled kernel on every GPU device without autodiff
+/// (native and WebGPU). Measured on an H100 (docs/results/tiled-conv.md; `vqcodec-lab bench
+/// --conv tiled|direct|gemm` through `scripts/device-conv.sh`, and the WebGPU module through
+/// Dawn): base's 1920×1080 stream decode 76.6 fps with burn's convolution, 135.1 with the
+/// products, 213.8–222.6 tiled; its device-search encode 50.3 / 65.7 / 64.9–67.6; through Dawn
+/// 24.7 → 15.9 ms a frame; at 640×360 as fast or faster everywhere.
+const TILED_BY_DEFAULT: bool = true;
 
 static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);
 
