@@ -15,6 +15,7 @@
 //! 4×4 outputs strided by 16 (so neighbouring units read neighbouring shared-memory words and
 //! write neighbouring output positions); the reduction runs in steps of 16 through shared memory.
 
+use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::{Shape, Tensor};
 use burn_cubecl::CubeBackend;
@@ -77,9 +78,6 @@ pub fn conv_tiled(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4>
 
 impl TiledConv for CubeBackend {
     fn conv_tiled(x: CubeTensor, weight: CubeTensor, bias: CubeTensor) -> CubeTensor {
-        let x = into_contiguous(x);
-        let weight = into_contiguous(weight);
-        let bias = into_contiguous(bias);
         let [b, cin, h, w] = x.meta.shape().dims::<4>();
         let [cout, wcin, kh, kw] = weight.meta.shape().dims::<4>();
         assert!(
@@ -90,6 +88,21 @@ impl TiledConv for CubeBackend {
             wcin == cin && kh == kw && (kh == 1 || kh == 3),
             "conv_tiled: 1×1 or 3×3"
         );
+        // a device below WebGPU's default limits (compatibility mode allows 128 invocations a
+        // workgroup) gets burn's convolution
+        let hw = &x.client.properties().hardware;
+        let shared = (TILE_K * A_STRIDE + TILE_K * TILE_N) * size_of::<f32>();
+        if hw.max_units_per_cube < (UNITS * UNITS) as u32
+            || hw.max_cube_dim.0 < UNITS as u32
+            || hw.max_cube_dim.1 < UNITS as u32
+            || hw.max_shared_memory_size < shared
+        {
+            let options = ConvOptions::new([1, 1], [kh / 2, kh / 2], [1, 1], 1);
+            return Self::conv2d(x, weight, Some(bias), options);
+        }
+        let x = into_contiguous(x);
+        let weight = into_contiguous(weight);
+        let bias = into_contiguous(bias);
         let out = empty_device_dtype(
             x.client.clone(),
             x.device.clone(),
