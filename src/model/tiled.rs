@@ -58,7 +58,7 @@ fn out_shape(x: &Shape, weight: &Shape) -> Shape {
 
 /// Whether a batch of `batch` planes of `positions` positions fits one launch: WebGPU's
 /// guaranteed 65,535 workgroups along each dimension (positions go along x in tiles of 64, so up
-/// to 4.19 M positions: a 8192×4096 frame's 1/4-resolution plane is past it).
+/// to 4.19 M positions: an 8192×8192 frame's 1/4-resolution plane, 2048×2048, is just past it).
 pub fn fits(batch: usize, positions: usize) -> bool {
     positions.div_ceil(TILE_N) <= MAX_GROUPS && batch <= MAX_GROUPS
 }
@@ -259,6 +259,8 @@ mod tests {
     #[test]
     fn planes_past_one_launch_are_left_to_burn() {
         assert!(fits(1, 1920 / 4 * 1080 / 4));
+        assert!(fits(1, 8192 / 4 * 8184 / 4));
+        assert!(!fits(1, 8192 / 4 * 8192 / 4));
         assert!(fits(2, 65_535 * 64));
         assert!(!fits(1, 65_535 * 64 + 1));
         assert!(!fits(65_536, 64));
