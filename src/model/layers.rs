@@ -62,8 +62,9 @@ pub enum ConvKernels {
     /// a 3×3 gathers its nine shifted planes (rows in bands, to bound the buffer) and makes one
     /// product with `9·C` inputs.
     Gemm,
-    /// The same product as one tiled kernel of our own, gathering while it loads (GPU devices
-    /// without autodiff; elsewhere burn's convolution). Only with the `wgpu` feature.
+    /// The same product as one tiled kernel of our own, gathering while it loads (GPU devices;
+    /// on autodiff ones with the `autodiff` feature, its input gradient by the same kernel;
+    /// elsewhere burn's convolution). Only with the `wgpu` feature.
     Tiled,
 }
 
@@ -135,7 +136,10 @@ pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         // the kernel reads and writes f32 (the models' dtype; an f16 experiment takes burn's)
         let f32 = burn::tensor::DType::F32;
         let f32s = x.dtype() == f32 && conv.weight.val().dtype() == f32;
-        if f32s && !on_cpu(&device) && !device.is_autodiff() && super::tiled::fits(b, h * w) {
+        // on an autodiff device only when asked for (its backward pass, `autodiff` feature)
+        let trains = device.is_autodiff();
+        let ad_ok = !trains || (cfg!(feature = "autodiff") && kernels == ConvKernels::Tiled as u8);
+        if f32s && ad_ok && !on_cpu(&device) && super::tiled::fits(b, h * w) {
             let [cout, ..] = conv.weight.dims();
             let bias = match &conv.bias {
                 Some(bias) => bias.val(),

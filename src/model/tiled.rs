@@ -40,7 +40,11 @@ const PER_UNIT: usize = 4;
 const A_STRIDE: usize = TILE_M + 1;
 
 /// Convolutions run as one tiled kernel (see the module's documentation).
-#[backend_extension(Fusion: cfg(feature = "fusion"), Cube: cfg(feature = "wgpu"))]
+#[backend_extension(
+    Fusion: cfg(feature = "fusion"),
+    Cube: cfg(feature = "wgpu"),
+    Autodiff: cfg(feature = "autodiff")
+)]
 pub trait TiledConv: Backend {
     /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, k, k]` with `k` 1 or 3 (stride 1, padding
     /// `k / 2`), `bias` `[Cout]` → `[B, Cout, H, W]`.
@@ -67,7 +71,8 @@ pub fn fits(batch: usize, positions: usize) -> bool {
 const MAX_GROUPS: usize = 65_535;
 
 /// `conv(x)` for a 1×1 or 3×3 (stride 1, padding `k / 2`, no groups or dilation) on a cubecl
-/// device (not autodiff: the kernel has no backward pass).
+/// device; with the `autodiff` feature also on an autodiff one (the input's gradient by the same
+/// kernel, the weights' and bias's by burn's).
 pub fn conv_tiled(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     Tensor::from_dispatch(<burn::backend::Dispatch as TiledConv>::conv_tiled(
         x.into_dispatch(),
@@ -130,6 +135,92 @@ impl TiledConv for CubeBackend {
             kh * kw,
         );
         out
+    }
+}
+
+/// Training through the tiled kernel: the input's gradient is the same convolution of the
+/// output's gradient with the weights transposed (`[Cin, Cout]`) and flipped in space, by the
+/// tiled kernel again; the weights' and bias's gradients are burn's.
+#[cfg(feature = "autodiff")]
+mod autodiff {
+    use super::TiledConv;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::autodiff::{Autodiff, NodeId};
+    use burn::backend::ops::ConvOptions;
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Backend, TensorMetadata};
+    use burn::tensor::{FloatDType, Shape};
+
+    #[derive(Debug)]
+    struct ConvTiledBackward;
+
+    impl<B: Backend + TiledConv> Backward<B, 3> for ConvTiledBackward {
+        type State = (NodeId, NodeId, NodeId);
+
+        fn backward(
+            self,
+            ops: Ops<Self::State, 3>,
+            grads: &mut Gradients,
+            checkpointer: &mut Checkpointer,
+        ) {
+            let [node_x, node_weight, node_bias] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            let (x, weight, bias) = ops.state;
+            let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+            let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight);
+            let bias = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(bias);
+            let k = weight.shape()[2];
+            let options = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
+            if let Some(node) = node_x {
+                let cin = weight.shape()[1];
+                let flipped = B::float_flip(B::float_swap_dims(weight.clone(), 0, 1), &[2, 3]);
+                let zero = B::float_zeros(Shape::new([cin]), &grad.device(), FloatDType::F32);
+                grads.register::<B>(node.id, B::conv_tiled(grad.clone(), flipped, zero));
+            }
+            if let Some(node) = node_weight {
+                let g = B::conv2d_weight_backward(x.clone(), weight, grad.clone(), options);
+                grads.register::<B>(node.id, g);
+            }
+            if let Some(node) = node_bias {
+                grads.register::<B>(node.id, B::conv2d_bias_backward(x, bias, grad));
+            }
+        }
+    }
+
+    impl<B: Backend + TiledConv, C: CheckpointStrategy> TiledConv for Autodiff<B, C> {
+        fn conv_tiled(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            match ConvTiledBackward
+                .prepare::<C>([x.node(), weight.node(), bias.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(mut prep) => {
+                    let state = (
+                        prep.checkpoint(&x),
+                        prep.checkpoint(&weight),
+                        prep.checkpoint(&bias),
+                    );
+                    let out = B::conv_tiled(
+                        x.into_primitive(),
+                        weight.into_primitive(),
+                        bias.into_primitive(),
+                    );
+                    prep.finish(state, out)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(B::conv_tiled(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                )),
+            }
+        }
     }
 }
 
@@ -253,6 +344,19 @@ mod tests {
     use crate::model::layers::{conv1x1, conv3x3};
     use burn::module::Module;
     use burn::tensor::TensorData;
+    use std::sync::OnceLock;
+
+    /// The GPU device, opened once for the tests of this binary (two tests opening wgpu at once
+    /// race in its runtime's registration, and the loser would skip), or why there is none.
+    fn gpu() -> Result<burn::tensor::Device, String> {
+        static GPU: OnceLock<Result<burn::tensor::Device, String>> = OnceLock::new();
+        GPU.get_or_init(|| {
+            Backend::select(BackendRequest::Gpu)
+                .map(|b| b.device)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+    }
 
     /// A launch counts at most 65,535 workgroups along each dimension: planes past that take
     /// burn's convolution.
@@ -266,14 +370,91 @@ mod tests {
         assert!(!fits(65_536, 64));
     }
 
+    /// Training through the tiled kernel: the gradients of the input, the weights and the bias
+    /// on the GPU's autodiff device are burn's on the CPU, for a 3×3 and
+    /// a 1×1 of sizes that fill no tile. Needs a GPU adapter (lavapipe will do).
+    #[cfg(feature = "autodiff")]
+    #[test]
+    fn the_tiled_kernel_trains_with_burns_gradients() {
+        let gpu = match gpu() {
+            Ok(device) => device.autodiff(),
+            Err(e) => return eprintln!("no GPU adapter here ({e}); the tiled kernel not run"),
+        };
+        let cpu = Backend::cpu("test").device.autodiff();
+        for (b, cin, cout, h, w, k) in [(2, 19, 70, 9, 11, 3), (1, 24, 40, 7, 5, 1)] {
+            let data: Vec<f32> = (0..b * cin * h * w)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let weights: Vec<f32> = (0..b * cout * h * w)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                .collect();
+            let base = Backend::cpu("test").device;
+            let layer0 = if k == 1 {
+                conv1x1(cin, cout, &base)
+            } else {
+                conv3x3(cin, cout, &base)
+            };
+            let wdata = layer0.weight.val().into_data();
+            let bdata = layer0.bias.as_ref().unwrap().val().into_data();
+            let grads_on = |device: &burn::tensor::Device, tiled: bool| {
+                let weight = Tensor::<4>::from_data(wdata.clone(), device).require_grad();
+                let bias = Tensor::<1>::from_data(bdata.clone(), device).require_grad();
+                let x =
+                    Tensor::<4>::from_data(TensorData::new(data.clone(), [b, cin, h, w]), device)
+                        .require_grad();
+                let r = Tensor::<4>::from_data(
+                    TensorData::new(weights.clone(), [b, cout, h, w]),
+                    device,
+                );
+                let y = if tiled {
+                    conv_tiled(x.clone(), weight.clone(), bias.clone())
+                } else {
+                    let options =
+                        burn::tensor::ops::ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
+                    burn::tensor::module::conv2d(
+                        x.clone(),
+                        weight.clone(),
+                        Some(bias.clone()),
+                        options,
+                    )
+                };
+                let g = (y * r).sum().backward();
+                let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+                let gx = v(x.grad(&g).unwrap().flatten(0, 3));
+                let gw = v(weight.grad(&g).unwrap().flatten(0, 3));
+                let gb = v(bias.grad(&g).unwrap());
+                (gx, gw, gb)
+            };
+            let want = grads_on(&cpu, false);
+            let got = grads_on(&gpu, true);
+            for (name, g, w) in [
+                ("input", &got.0, &want.0),
+                ("weights", &got.1, &want.1),
+                ("bias", &got.2, &want.2),
+            ] {
+                assert_eq!(g.len(), w.len(), "{name}");
+                let scale = w.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                let worst = g
+                    .iter()
+                    .zip(w)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    worst <= 1e-4 * scale,
+                    "{k}×{k}, {name}: off by {worst} (scale {scale})"
+                );
+            }
+        }
+    }
+
     /// The tiled kernel computes what burn's convolution computes on the CPU: 1×1 and 3×3, a batch
     /// of two, sizes that fill neither a tile's 64 channels nor its 64 positions nor its
     /// reduction step of 16 (and more than one tile of each), a 3×3 without bias. Needs a GPU
     /// adapter (a software one will do: lavapipe here); without one it says so and checks nothing.
     #[test]
     fn the_tiled_kernel_matches_burns_convolution() {
-        let gpu = match Backend::select(BackendRequest::Gpu) {
-            Ok(b) => b.device,
+        let gpu = match gpu() {
+            Ok(device) => device,
             Err(e) => return eprintln!("no GPU adapter here ({e}); the tiled kernel not run"),
         };
         let cpu = Backend::cpu("test").device;

@@ -58,7 +58,7 @@ pub struct BenchArgs {
     pub conv: ConvKernels,
 }
 
-fn parse_conv(s: &str) -> Result<ConvKernels, String> {
+pub fn parse_conv(s: &str) -> Result<ConvKernels, String> {
     match s {
         "auto" => Ok(ConvKernels::Auto),
         "direct" => Ok(ConvKernels::Direct),

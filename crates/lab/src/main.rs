@@ -54,6 +54,11 @@ struct TrainArgs {
     /// Architecture preset to start from (ignored when resuming).
     #[arg(long, default_value = "base")]
     preset: ModelKind,
+    /// How the networks' convolutions run while training: auto (burn's convolution, or matrix
+    /// products for large planes on a GPU), direct, gemm, or tiled (the codec's tiled kernel on a
+    /// GPU, its input gradient by the same kernel).
+    #[arg(long, default_value = "auto", value_parser = bench::parse_conv)]
+    conv: vqcodec::model::ConvKernels,
     /// Override the preset's RVQ levels.
     #[arg(long)]
     levels: Option<usize>,
@@ -200,6 +205,7 @@ fn main() -> Result<()> {
 
 /// `vqcodec-lab train`.
 fn train(args: &TrainArgs) -> Result<()> {
+    vqcodec::model::set_conv_kernels(args.conv);
     let mut cfg = preset_config(args.preset);
     if let Some(l) = args.levels {
         cfg = cfg.with_levels(l);
