@@ -156,30 +156,61 @@ impl Backend {
         ))
     }
 
-    /// The GPU through burn-wgpu, and the adapter's name when it is a software one.
+    /// The GPU through burn-wgpu, and the adapter's name when it is a software one. Opened once
+    /// per process and shared after: burn-wgpu registers its runtime once, and a second
+    /// registration fails ("Service already initialized"), so a second `select` — another
+    /// encoder in the same program, or the next test in a test binary — would have fallen back
+    /// to the CPU.
     #[cfg(not(target_arch = "wasm32"))]
     fn gpu_native() -> Result<(Self, Option<String>), Error> {
         #[cfg(feature = "wgpu")]
         {
             use burn::tensor::wgpu::wgpu::DeviceType;
-            let (device, setup) = Device::wgpu_options()
-                .init_with_setup()
-                .map_err(|e| Error::BackendUnavailable(e.to_string()))?;
-            let info = setup.adapter.get_info();
-            let name = format!("{} ({:?})", info.name, info.backend);
-            let software = (info.device_type == DeviceType::Cpu).then(|| name.clone());
+            use std::sync::Mutex;
+            static OPENED: Mutex<Option<(Device, String, bool)>> = Mutex::new(None);
+            let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+            if opened.is_none() {
+                let (device, setup) = Device::wgpu_options()
+                    .init_with_setup()
+                    .map_err(|e| Error::BackendUnavailable(e.to_string()))?;
+                let info = setup.adapter.get_info();
+                let name = format!("{} ({:?})", info.name, info.backend);
+                *opened = Some((device, name, info.device_type == DeviceType::Cpu));
+            }
+            let (device, name, software) = opened.clone().expect("opened above");
             Ok((
                 Self {
                     device,
                     kind: BackendKind::Gpu,
                     reason: format!("GPU adapter {name}"),
                 },
-                software,
+                software.then_some(name),
             ))
         }
         #[cfg(not(feature = "wgpu"))]
         Err(Error::BackendUnavailable(
             "built without the `wgpu` feature".into(),
         ))
+    }
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use super::*;
+
+    /// A second `select` of the GPU in one process gets the same device (burn-wgpu registers its
+    /// runtime once; a second registration used to fail and fall back to the CPU). Needs a GPU
+    /// adapter (lavapipe will do); without one it says so.
+    #[test]
+    fn the_gpu_opens_again_in_one_process() {
+        let first = match Backend::select(BackendRequest::Gpu) {
+            Ok(b) => b,
+            Err(e) => return eprintln!("no GPU adapter here ({e})"),
+        };
+        for _ in 0..2 {
+            let again = Backend::select(BackendRequest::Gpu).expect("the GPU, again");
+            assert_eq!(again.device, first.device);
+            assert_eq!(again.kind, BackendKind::Gpu);
+        }
     }
 }

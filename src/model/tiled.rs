@@ -344,19 +344,6 @@ mod tests {
     use crate::model::layers::{conv1x1, conv3x3};
     use burn::module::Module;
     use burn::tensor::TensorData;
-    use std::sync::OnceLock;
-
-    /// The GPU device, opened once for the tests of this binary (two tests opening wgpu at once
-    /// race in its runtime's registration, and the loser would skip), or why there is none.
-    fn gpu() -> Result<burn::tensor::Device, String> {
-        static GPU: OnceLock<Result<burn::tensor::Device, String>> = OnceLock::new();
-        GPU.get_or_init(|| {
-            Backend::select(BackendRequest::Gpu)
-                .map(|b| b.device)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-    }
 
     /// A launch counts at most 65,535 workgroups along each dimension: planes past that take
     /// burn's convolution.
@@ -376,8 +363,8 @@ mod tests {
     #[cfg(feature = "autodiff")]
     #[test]
     fn the_tiled_kernel_trains_with_burns_gradients() {
-        let gpu = match gpu() {
-            Ok(device) => device.autodiff(),
+        let gpu = match Backend::select(BackendRequest::Gpu) {
+            Ok(b) => b.device.autodiff(),
             Err(e) => return eprintln!("no GPU adapter here ({e}); the tiled kernel not run"),
         };
         let cpu = Backend::cpu("test").device.autodiff();
@@ -453,8 +440,8 @@ mod tests {
     /// adapter (a software one will do: lavapipe here); without one it says so and checks nothing.
     #[test]
     fn the_tiled_kernel_matches_burns_convolution() {
-        let gpu = match gpu() {
-            Ok(device) => device,
+        let gpu = match Backend::select(BackendRequest::Gpu) {
+            Ok(b) => b.device,
             Err(e) => return eprintln!("no GPU adapter here ({e}); the tiled kernel not run"),
         };
         let cpu = Backend::cpu("test").device;
