@@ -47,12 +47,13 @@ pub fn pixel_shuffle(x: Tensor<4>, f: usize) -> Tensor<4> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum ConvKernels {
-    /// What measurement chose (docs/results/tiled-conv.md, conv-kernels.md): burn's
-    /// convolution on the CPU (there the matrix products were 1.3–3.5× slower); the tiled
-    /// kernel on every GPU device, native or WebGPU ([`TILED_BY_DEFAULT`]); on a GPU device with
-    /// autodiff (training, where the tiled kernel has no backward pass), matrix products for
-    /// planes of at least a 1080p frame's 1/8-resolution size ([`GEMM_MIN_POSITIONS`]) outside
-    /// wasm, burn's convolution for smaller ones.
+    /// What measurement chose (docs/results/tiled-conv.md, conv-kernels.md,
+    /// train-speed.md): burn's convolution on the CPU (there the matrix products were 1.3–3.5×
+    /// slower); the tiled kernel on every GPU device, native or WebGPU, and in training on a GPU
+    /// with the `autodiff` feature ([`TILED_BY_DEFAULT`]); on a GPU device with autodiff but
+    /// without that feature, matrix products for planes of at least a 1080p frame's
+    /// 1/8-resolution size ([`GEMM_MIN_POSITIONS`]) outside wasm, burn's convolution for
+    /// smaller ones.
     #[default]
     Auto,
     /// burn's convolution everywhere (on burn-wgpu: its direct kernel, as the f32
@@ -78,12 +79,15 @@ pub enum ConvKernels {
 /// base's 1080p stream through Dawn took 3.5× longer with products (24.5 → 87.2 ms a frame).
 const GEMM_MIN_POSITIONS: usize = 30_000;
 
-/// Whether [`ConvKernels::Auto`] takes the tiled kernel on every GPU device without autodiff
-/// (native and WebGPU). Measured on an H100 (docs/results/tiled-conv.md; `vqcodec-lab bench
-/// --conv tiled|direct|gemm` through `scripts/device-conv.sh`, and the WebGPU module through
-/// Dawn): base's 1920×1080 stream decode 76.6 fps with burn's convolution, 135.1 with the
-/// products, 213.8–222.6 tiled; its device-search encode 50.3 / 65.7 / 64.9–67.6; through Dawn
-/// 24.7 → 15.9 ms a frame; at 640×360 as fast or faster everywhere.
+/// Whether [`ConvKernels::Auto`] takes the tiled kernel on every GPU device (native and
+/// WebGPU; on autodiff devices with the `autodiff` feature, which gives it a backward pass).
+/// Measured on an H100 (docs/results/tiled-conv.md; `vqcodec-lab bench --conv
+/// tiled|direct|gemm` through `scripts/device-conv.sh`, and the WebGPU module through Dawn):
+/// base's 1920×1080 stream decode 76.6 fps with burn's convolution, 135.1 with the products,
+/// 213.8–222.6 tiled; its device-search encode 50.3 / 65.7 / 64.9–67.6; through Dawn 24.7 →
+/// 15.9 ms a frame; at 640×360 as fast or faster everywhere. Training (docs/results/
+/// train-speed.md, `scripts/device-train-speed.sh`, 40-s runs from scratch): lite 35.2 Mpx/s
+/// tiled, base 31.3 against 11.0 with burn's, lite64L 16.4 against 15.3.
 const TILED_BY_DEFAULT: bool = true;
 
 static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);
@@ -136,9 +140,8 @@ pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         // the kernel reads and writes f32 (the models' dtype; an f16 experiment takes burn's)
         let f32 = burn::tensor::DType::F32;
         let f32s = x.dtype() == f32 && conv.weight.val().dtype() == f32;
-        // on an autodiff device only when asked for (its backward pass, `autodiff` feature)
-        let trains = device.is_autodiff();
-        let ad_ok = !trains || (cfg!(feature = "autodiff") && kernels == ConvKernels::Tiled as u8);
+        // on an autodiff device only with its backward pass (`autodiff` feature)
+        let ad_ok = !device.is_autodiff() || cfg!(feature = "autodiff");
         if f32s && ad_ok && !on_cpu(&device) && super::tiled::fits(b, h * w) {
             let [cout, ..] = conv.weight.dims();
             let bias = match &conv.bias {

@@ -54,9 +54,9 @@ struct TrainArgs {
     /// Architecture preset to start from (ignored when resuming).
     #[arg(long, default_value = "base")]
     preset: ModelKind,
-    /// How the networks' convolutions run while training: auto (burn's convolution, or matrix
-    /// products for large planes on a GPU), direct, gemm, or tiled (the codec's tiled kernel on a
-    /// GPU, its input gradient by the same kernel).
+    /// How the networks' convolutions run while training: auto (on a GPU the codec's tiled
+    /// kernel, its input gradient by the same kernel: measured faster, docs/results/
+    /// train-speed.md; burn's convolution on the CPU), direct (burn's), gemm, or tiled.
     #[arg(long, default_value = "auto", value_parser = bench::parse_conv)]
     conv: vqcodec::model::ConvKernels,
     /// Override the preset's RVQ levels.
