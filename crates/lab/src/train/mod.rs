@@ -439,140 +439,150 @@ pub fn train(
         std::fs::write(out_dir.join("model.vqw"), shipped.as_bytes())?;
         Ok(())
     };
-    loop {
-        let total_seconds = seconds_before + start.elapsed().as_secs_f64();
-        let t = progress(opts, step, total_seconds);
-        if t >= 1.0 {
-            break;
-        }
-        let lr = lr_at(opts, t);
-        let x = data.batch(&mut rng, opts.batch, opts.crop, &device);
-        // quantizer dropout: half the steps train a random prefix of the levels
-        let depth = if rng.unit() < 0.5 {
-            levels
-        } else {
-            1 + rng.below(levels)
-        };
-        let (reconstruction, out) = match &frozen {
-            // a decoder-only run: only the decoder learns
-            Some(frozen) => (
-                decode_frozen(&model, frozen, x.clone(), depth, opts.crop),
-                None,
-            ),
-            None => {
-                let penalty = (opts.rate_lambda > 0.0).then(|| {
-                    if opts.rate_by_parent {
-                        RatePenalty::PerParent(
-                            ema.code_bits_given_parent().mul_scalar(opts.rate_lambda),
-                        )
-                    } else {
-                        RatePenalty::PerCode(ema.code_bits().mul_scalar(opts.rate_lambda))
-                    }
-                });
-                let out = model.forward_penalized(x.clone(), depth, penalty);
-                (out.reconstruction.clone(), Some(out))
+    // the crops are made ahead on a thread of their own, from a generator of their own (the
+    // loop's keeps the depths); the scope ends that thread with the loop
+    let data_rng = Rng::new(opts.seed.wrapping_add(step as u64 * 7919) ^ 0xda7a_da7a_da7a_da7a);
+    model = std::thread::scope(|scope| -> Result<VqVae> {
+        let mut model = model;
+        let mut batches = data.prefetch(scope, data_rng, opts.batch, opts.crop, 3);
+        loop {
+            let total_seconds = seconds_before + start.elapsed().as_secs_f64();
+            let t = progress(opts, step, total_seconds);
+            if t >= 1.0 {
+                break;
             }
-        };
-        let mse = (reconstruction.clone() - x.clone()).square().mean();
-        let mut loss = mse.clone();
-        if let Some(out) = &out {
-            loss = loss + out.quantized.commitment.clone().mul_scalar(opts.commitment);
-        }
-        if opts.luma_mse_weight > 0.0 || opts.msssim_weight > 0.0 {
-            // Y' of both pictures once, for whichever luma terms are on
-            let (ry, xy) = (msssim::luma(reconstruction), msssim::luma(x));
-            if opts.luma_mse_weight > 0.0 {
-                let mse_y = (ry.clone() - xy.clone()).square().mean();
-                loss = loss + mse_y.mul_scalar(opts.luma_mse_weight);
+            let lr = lr_at(opts, t);
+            let x = batches.next(&device)?;
+            // quantizer dropout: half the steps train a random prefix of the levels
+            let depth = if rng.unit() < 0.5 {
+                levels
+            } else {
+                1 + rng.below(levels)
+            };
+            let (reconstruction, out) = match &frozen {
+                // a decoder-only run: only the decoder learns
+                Some(frozen) => (
+                    decode_frozen(&model, frozen, x.clone(), depth, opts.crop),
+                    None,
+                ),
+                None => {
+                    let penalty = (opts.rate_lambda > 0.0).then(|| {
+                        if opts.rate_by_parent {
+                            RatePenalty::PerParent(
+                                ema.code_bits_given_parent().mul_scalar(opts.rate_lambda),
+                            )
+                        } else {
+                            RatePenalty::PerCode(ema.code_bits().mul_scalar(opts.rate_lambda))
+                        }
+                    });
+                    let out = model.forward_penalized(x.clone(), depth, penalty);
+                    (out.reconstruction.clone(), Some(out))
+                }
+            };
+            let mse = (reconstruction.clone() - x.clone()).square().mean();
+            let mut loss = mse.clone();
+            if let Some(out) = &out {
+                loss = loss + out.quantized.commitment.clone().mul_scalar(opts.commitment);
             }
-            if opts.msssim_weight > 0.0 {
-                let s = msssim::ms_ssim(ry, xy).mean();
-                loss = loss + s.neg().add_scalar(1.0).mul_scalar(opts.msssim_weight);
+            if opts.luma_mse_weight > 0.0 || opts.msssim_weight > 0.0 {
+                // Y' of both pictures once, for whichever luma terms are on
+                let (ry, xy) = (msssim::luma(reconstruction), msssim::luma(x));
+                if opts.luma_mse_weight > 0.0 {
+                    let mse_y = (ry.clone() - xy.clone()).square().mean();
+                    loss = loss + mse_y.mul_scalar(opts.luma_mse_weight);
+                }
+                if opts.msssim_weight > 0.0 {
+                    let s = msssim::ms_ssim(ry, xy).mean();
+                    loss = loss + s.neg().add_scalar(1.0).mul_scalar(opts.msssim_weight);
+                }
             }
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-        if let Some(out) = &out {
-            model.quantizer = model
-                .quantizer
-                .ema_update(&mut ema, &out.quantized, opts.ema_decay);
-        }
-        step += 1;
-        if let Some(out) = out
-            .as_ref()
-            .filter(|_| step % opts.restart_every == 0 && t < 0.9)
-        {
-            let (q, n) = model.quantizer.restart_dead_codes(
-                &mut ema,
-                &out.quantized,
-                opts.restart_threshold,
-            );
-            model.quantizer = q;
-            if n.iter().any(|&k| k > 0) {
-                writeln!(log, "step {step}: restarted dead codes per level {n:?}")?;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            if let Some(out) = &out {
+                model.quantizer =
+                    model
+                        .quantizer
+                        .ema_update(&mut ema, &out.quantized, opts.ema_decay);
             }
-        }
-        let out_of_time = opts
-            .run_limit_s
-            .is_some_and(|b| start.elapsed().as_secs_f64() > b);
-        let done = progress(opts, step, seconds_before + start.elapsed().as_secs_f64()) >= 1.0;
-        let checkpoint = step % opts.checkpoint_every == 0;
-        if step % opts.log_every == 0 || checkpoint || done || out_of_time {
-            let mse_v = f64::from(mse.into_scalar::<f32>());
-            // a diverged run stops before it writes anything: the last checkpoint stays
-            anyhow::ensure!(
-                mse_v.is_finite(),
-                "step {step}: the reconstruction error is not finite ({mse_v}); stopped, the \
+            step += 1;
+            if let Some(out) = out
+                .as_ref()
+                .filter(|_| step % opts.restart_every == 0 && t < 0.9)
+            {
+                let (q, n) = model.quantizer.restart_dead_codes(
+                    &mut ema,
+                    &out.quantized,
+                    opts.restart_threshold,
+                );
+                model.quantizer = q;
+                if n.iter().any(|&k| k > 0) {
+                    writeln!(log, "step {step}: restarted dead codes per level {n:?}")?;
+                }
+            }
+            let out_of_time = opts
+                .run_limit_s
+                .is_some_and(|b| start.elapsed().as_secs_f64() > b);
+            let done = progress(opts, step, seconds_before + start.elapsed().as_secs_f64()) >= 1.0;
+            let checkpoint = step % opts.checkpoint_every == 0;
+            if step % opts.log_every == 0 || checkpoint || done || out_of_time {
+                let mse_v = f64::from(mse.into_scalar::<f32>());
+                // a diverged run stops before it writes anything: the last checkpoint stays
+                anyhow::ensure!(
+                    mse_v.is_finite(),
+                    "step {step}: the reconstruction error is not finite ({mse_v}); stopped, the \
                  last checkpoint kept"
-            );
-            let psnr = -10.0 * mse_v.max(1e-12).log10();
-            if depth == levels {
-                last_psnr = psnr;
+                );
+                let psnr = -10.0 * mse_v.max(1e-12).log10();
+                if depth == levels {
+                    last_psnr = psnr;
+                }
+                let sizes: Vec<f32> = ema
+                    .cluster_size
+                    .clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec()
+                    .unwrap_or_default();
+                let stats = codebook_stats(&sizes, levels, codes, opts.restart_threshold);
+                usage = stats.iter().map(|s| s.0).collect();
+                let elapsed = start.elapsed().as_secs_f64();
+                let (made_ms, waited_ms) = batches.take_stats();
+                writeln!(
+                    log,
+                    "step {step:6} lr {:.2e} loss {:.5} psnr {psnr:6.2} dB (levels {depth}) usage {} perplexity {} | {:.0}s {:.2} Mpx/s | crops {made_ms:.1} ms a batch, waited {waited_ms:.1} ms",
+                    lr,
+                    f64::from(loss.into_scalar::<f32>()),
+                    stats
+                        .iter()
+                        .map(|s| format!("{:.0}%", s.0 * 100.0))
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    stats
+                        .iter()
+                        .map(|s| format!("{:.0}", s.1))
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    elapsed + seconds_before,
+                    (step - step_at_start) as f64 * (opts.batch * opts.crop * opts.crop) as f64
+                        / elapsed
+                        / 1e6,
+                )?;
+                log.flush()?;
             }
-            let sizes: Vec<f32> = ema
-                .cluster_size
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .unwrap_or_default();
-            let stats = codebook_stats(&sizes, levels, codes, opts.restart_threshold);
-            usage = stats.iter().map(|s| s.0).collect();
-            let elapsed = start.elapsed().as_secs_f64();
-            writeln!(
-                log,
-                "step {step:6} lr {:.2e} loss {:.5} psnr {psnr:6.2} dB (levels {depth}) usage {} perplexity {} | {:.0}s {:.2} Mpx/s",
-                lr,
-                f64::from(loss.into_scalar::<f32>()),
-                stats
-                    .iter()
-                    .map(|s| format!("{:.0}%", s.0 * 100.0))
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                stats
-                    .iter()
-                    .map(|s| format!("{:.0}", s.1))
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                elapsed + seconds_before,
-                (step - step_at_start) as f64 * (opts.batch * opts.crop * opts.crop) as f64
-                    / elapsed
-                    / 1e6,
-            )?;
-            log.flush()?;
+            // the last checkpoint is written once, after the loop
+            if checkpoint && !(done || out_of_time) {
+                save(&model, step, start.elapsed().as_secs_f64() + seconds_before)?;
+            }
+            if out_of_time {
+                writeln!(
+                    log,
+                    "run limit reached at step {step}: checkpointed, resume to continue"
+                )?;
+                break;
+            }
         }
-        // the last checkpoint is written once, after the loop
-        if checkpoint && !(done || out_of_time) {
-            save(&model, step, start.elapsed().as_secs_f64() + seconds_before)?;
-        }
-        if out_of_time {
-            writeln!(
-                log,
-                "run limit reached at step {step}: checkpointed, resume to continue"
-            )?;
-            break;
-        }
-    }
+        Ok(model)
+    })?;
     let seconds = start.elapsed().as_secs_f64();
     save(&model, step, seconds_before + seconds)?;
     Ok(TrainReport {
