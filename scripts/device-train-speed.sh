@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Training speed by convolution kernel (`vqcodec-lab train --conv auto|tiled`, issue 17), on the
-# GPU machine (the `device` tool): each preset trains from scratch for RUN seconds per kernel on
-# one carried clip (the content does not matter for speed), and the log's steady Mpx/s is what
-# counts (the first interval holds cubecl's tuning). Then the codec's GPU tests when the test
-# binary is carried.
+# Training speed by convolution kernel (`vqcodec-lab train --conv direct|tiled`, issue 17; since
+# 2026-12-07 `auto` is the tiled kernel on a GPU), on the GPU machine (the `device` tool): each
+# preset trains from scratch for RUN seconds per kernel on one carried clip (the content does
+# not matter for speed). Read the rate "since the last line" of the last lines (the log's first
+# rate is a mean from the start and holds cubecl's tuning). Then the codec's GPU tests when the
+# test binary is carried.
 # Needs, carried: .gl/ (Vulkan loader .debs) and $CARRY/ (default .carry5, git-ignored):
 # vqcodec-lab.xz (stripped lab binary of `cargo build --release --workspace`, xz), a clip as
 # NAME.y4m.xz, and optionally codectest.xz (stripped `cargo test --release --workspace --test
@@ -12,7 +13,7 @@
 # With SOURCES=data/pack16 (carried; scripts/pack-training-data.sh's header) the runs crop the
 # whole training set instead, as real training does (the codec test binary does not fit beside
 # it: carry the lab binary alone in $CARRY).
-# Knobs: RUN (seconds per run, default 45), KERNELS (default "auto tiled"), PRESETS (default
+# Knobs: RUN (seconds per run, default 45), KERNELS (default "direct tiled"), PRESETS (default
 # "lite base lite64L"; lite64L = lite with 64 values, 12 levels of 256 codes and the linear path),
 # BATCH (default 64), TESTS (default 1).
 # The output also goes to $OUT/device-train-speed.txt.
@@ -26,7 +27,10 @@ if [ -n "${SOURCES:-}" ]; then
   manifest=/tmp/data/manifest-train.txt
 else
   mkdir -p /tmp/tdata
-  for c in "$CARRY"/*.y4m.xz; do xz -dc "$c" > "/tmp/tdata/$(basename "${c%.xz}")"; done
+  for c in "$CARRY"/*.y4m.xz; do
+    [ -f "$c" ] || { echo "no clip in $CARRY (NAME.y4m.xz) and no SOURCES" >&2; exit 1; }
+    xz -dc "$c" > "/tmp/tdata/$(basename "${c%.xz}")"
+  done
   (cd /tmp/tdata && ls ./*.y4m) > /tmp/tdata/manifest.txt
   manifest=/tmp/tdata/manifest.txt
 fi
@@ -34,13 +38,13 @@ RUN=${RUN:-45} BATCH=${BATCH:-64}
 for preset in ${PRESETS:-lite base lite64L}; do
   args=(--preset "$preset")
   [ "$preset" = lite64L ] && args=(--preset lite --code-dim 64 --levels 12 --codebook-size 256 --linear-path)
-  for k in ${KERNELS:-auto tiled}; do
+  for k in ${KERNELS:-direct tiled}; do
     echo "== train $preset --conv $k (batch $BATCH, crop 128, ${RUN} s)"
     rm -rf "/tmp/run-$preset-$k"
     /tmp/vqcodec-lab train --data "$manifest" -o "/tmp/run-$preset-$k" "${args[@]}" \
       --conv "$k" --backend wgpu --steps 1000000 --time-budget 3600 --run-limit "$RUN" \
       --batch "$BATCH" --crop 128 --log-every 50 --checkpoint-every 1000000 2>&1 |
-      grep -E "step|error|Error|panic" | tail -4
+      grep -E "step|error|Error|panic|stopped" | tail -4
   done
 done
 if [ -f "$CARRY/codectest.xz" ] && [ "${TESTS:-1}" = 1 ]; then

@@ -86,8 +86,9 @@ const GEMM_MIN_POSITIONS: usize = 30_000;
 /// base's 1920×1080 stream decode 76.6 fps with burn's convolution, 135.1 with the products,
 /// 213.8–222.6 tiled; its device-search encode 50.3 / 65.7 / 64.9–67.6; through Dawn 24.7 →
 /// 15.9 ms a frame; at 640×360 as fast or faster everywhere. Training (docs/results/
-/// train-speed.md, `scripts/device-train-speed.sh`, 40-s runs from scratch): lite 35.2 Mpx/s
-/// tiled, base 31.3 against 11.0 with burn's, lite64L 16.4 against 15.3.
+/// train-speed.md, `scripts/device-train-speed.sh`, 40-s runs from scratch, the rate of their
+/// last seconds): base 35.9 Mpx/s tiled against 23.7 with burn's convolution, lite64L (bound
+/// by its code search) 18.2 against 19.2.
 const TILED_BY_DEFAULT: bool = true;
 
 static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);

@@ -445,6 +445,7 @@ pub fn train(
     model = std::thread::scope(|scope| -> Result<VqVae> {
         let mut model = model;
         let mut batches = data.prefetch(scope, data_rng, opts.batch, opts.crop, 3);
+        let mut last_line = (step, 0.0);
         loop {
             let total_seconds = seconds_before + start.elapsed().as_secs_f64();
             let t = progress(opts, step, total_seconds);
@@ -547,9 +548,15 @@ pub fn train(
                 usage = stats.iter().map(|s| s.0).collect();
                 let elapsed = start.elapsed().as_secs_f64();
                 let (made_ms, waited_ms) = batches.take_stats();
+                // the rate since the last line (the mean from the start holds the warm-up)
+                let recent = (step - last_line.0) as f64
+                    * (opts.batch * opts.crop * opts.crop) as f64
+                    / (elapsed - last_line.1).max(1e-9)
+                    / 1e6;
+                last_line = (step, elapsed);
                 writeln!(
                     log,
-                    "step {step:6} lr {:.2e} loss {:.5} psnr {psnr:6.2} dB (levels {depth}) usage {} perplexity {} | {:.0}s {:.2} Mpx/s | crops {made_ms:.1} ms a batch, waited {waited_ms:.1} ms",
+                    "step {step:6} lr {:.2e} loss {:.5} psnr {psnr:6.2} dB (levels {depth}) usage {} perplexity {} | {:.0}s {:.2} Mpx/s ({recent:.2} since the last line) | crops {made_ms:.1} ms a batch, waited {waited_ms:.1} ms",
                     lr,
                     f64::from(loss.into_scalar::<f32>()),
                     stats
