@@ -89,6 +89,7 @@ const GEMM_MIN_POSITIONS: usize = 30_000;
 /// train-speed.md, `scripts/device-train-speed.sh`, 40-s runs from scratch, the rate of their
 /// last seconds): base 35.9 Mpx/s tiled against 23.7 with burn's convolution, lite64L (bound
 /// by its code search) 18.2 against 19.2.
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
 const TILED_BY_DEFAULT: bool = true;
 
 static CONV_KERNELS: AtomicU8 = AtomicU8::new(ConvKernels::Auto as u8);

@@ -56,6 +56,8 @@ pub trait TiledConv: Backend {
     ) -> FloatTensor<Self>;
 }
 
+// read by the extension's fusion path only (feature `fusion`; the WebGPU module has none)
+#[cfg_attr(not(feature = "fusion"), allow(dead_code))]
 fn out_shape(x: &Shape, weight: &Shape) -> Shape {
     Shape::new([x[0], weight[0], x[2], x[3]])
 }
