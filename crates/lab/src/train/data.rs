@@ -138,6 +138,40 @@ impl Dataset {
         &self.frames[first + rng.below(n)]
     }
 
+    /// Where one random `crop × crop` patch comes from: a frame drawn by [`Self::pick`], a 2×
+    /// box downscale of large frames (p = 0.4), a position in the (scaled) frame, a horizontal
+    /// flip and a ±4% gain.
+    fn draw(&self, rng: &mut Rng, crop: usize) -> CropDraw<'_> {
+        let frame = self.pick(rng);
+        let (w, h) = (frame.width(), frame.height());
+        let scale = if w.min(h) >= 3 * crop && rng.unit() < 0.4 {
+            2
+        } else {
+            1
+        };
+        let (sw, sh) = (w / scale, h / scale);
+        let x0 = if sw > crop {
+            rng.below(sw - crop + 1)
+        } else {
+            0
+        };
+        let y0 = if sh > crop {
+            rng.below(sh - crop + 1)
+        } else {
+            0
+        };
+        let flip = rng.unit() < 0.5;
+        let gain = 0.96 + 0.08 * rng.unit();
+        CropDraw {
+            frame,
+            scale,
+            x0,
+            y0,
+            flip,
+            gain,
+        }
+    }
+
     /// A batch of `batch` random `crop × crop` patches, `[B, 3, crop, crop]` in [0, 1]:
     /// [`Self::batch_values`] on `device`.
     pub fn batch(&self, rng: &mut Rng, batch: usize, crop: usize, device: &Device) -> Tensor<4> {
@@ -155,26 +189,16 @@ impl Dataset {
         // source column of each output column, reused across rows and planes
         let mut cols = vec![0usize; crop];
         for b in 0..batch {
-            let f = self.pick(rng);
-            let (w, h) = (f.width(), f.height());
-            let scale = if w.min(h) >= 3 * crop && rng.unit() < 0.4 {
-                2
-            } else {
-                1
-            };
-            let (sw, sh) = (w / scale, h / scale);
-            let x0 = if sw > crop {
-                rng.below(sw - crop + 1)
-            } else {
-                0
-            };
-            let y0 = if sh > crop {
-                rng.below(sh - crop + 1)
-            } else {
-                0
-            };
-            let flip = rng.unit() < 0.5;
-            let gain = 0.96 + 0.08 * rng.unit();
+            let CropDraw {
+                frame: f,
+                scale,
+                x0,
+                y0,
+                flip,
+                gain,
+            } = self.draw(rng, crop);
+            let w = f.width();
+            let (sw, sh) = (w / scale, f.height() / scale);
             let rgb = f.rgb();
             let out = &mut data[b * 3 * plane..][..3 * plane];
             for (x, col) in cols.iter_mut().enumerate() {
@@ -249,6 +273,18 @@ impl Dataset {
     }
 }
 
+/// One patch's source, as [`Dataset::draw`] chose it.
+struct CropDraw<'a> {
+    frame: &'a Frame,
+    /// 1, or 2 for a 2× box downscale.
+    scale: usize,
+    /// Top-left corner in the downscaled frame.
+    x0: usize,
+    y0: usize,
+    flip: bool,
+    gain: f32,
+}
+
 /// Batches made ahead by [`Dataset::prefetch`], with how long making them and waiting for them
 /// took (for the training log).
 pub struct Prefetch<'scope> {
@@ -309,33 +345,24 @@ mod tests {
     }
 
     /// The crops as they were made before the batch builder was rewritten (one division per
-    /// sample, every bound checked per value): the reference the rewrite must match.
+    /// sample, every bound checked per value), from the same draws: the reference the rewrite
+    /// must match.
     fn reference(set: &Dataset, rng: &mut Rng, batch: usize, crop: usize) -> (Vec<f32>, usize) {
         let plane = crop * crop;
         let mut data = vec![0f32; batch * 3 * plane];
         let mut halved = 0;
         for b in 0..batch {
-            let f = set.pick(rng);
-            let (w, h) = (f.width(), f.height());
-            let scale = if w.min(h) >= 3 * crop && rng.unit() < 0.4 {
-                2
-            } else {
-                1
-            };
+            let CropDraw {
+                frame: f,
+                scale,
+                x0,
+                y0,
+                flip,
+                gain,
+            } = set.draw(rng, crop);
             halved += usize::from(scale == 2);
-            let (sw, sh) = (w / scale, h / scale);
-            let x0 = if sw > crop {
-                rng.below(sw - crop + 1)
-            } else {
-                0
-            };
-            let y0 = if sh > crop {
-                rng.below(sh - crop + 1)
-            } else {
-                0
-            };
-            let flip = rng.unit() < 0.5;
-            let gain = 0.96 + 0.08 * rng.unit();
+            let w = f.width();
+            let (sw, sh) = (w / scale, f.height() / scale);
             let rgb = f.rgb();
             let out = &mut data[b * 3 * plane..][..3 * plane];
             for y in 0..crop {

@@ -548,11 +548,13 @@ pub fn train(
                 usage = stats.iter().map(|s| s.0).collect();
                 let elapsed = start.elapsed().as_secs_f64();
                 let (made_ms, waited_ms) = batches.take_stats();
+                let mpx_per_s = |steps: usize, secs: f64| {
+                    steps as f64 * (opts.batch * opts.crop * opts.crop) as f64
+                        / secs.max(1e-9)
+                        / 1e6
+                };
                 // the rate since the last line (the mean from the start holds the warm-up)
-                let recent = (step - last_line.0) as f64
-                    * (opts.batch * opts.crop * opts.crop) as f64
-                    / (elapsed - last_line.1).max(1e-9)
-                    / 1e6;
+                let recent = mpx_per_s(step - last_line.0, elapsed - last_line.1);
                 last_line = (step, elapsed);
                 writeln!(
                     log,
@@ -570,9 +572,7 @@ pub fn train(
                         .collect::<Vec<_>>()
                         .join("/"),
                     elapsed + seconds_before,
-                    (step - step_at_start) as f64 * (opts.batch * opts.crop * opts.crop) as f64
-                        / elapsed
-                        / 1e6,
+                    mpx_per_s(step - step_at_start, elapsed),
                 )?;
                 log.flush()?;
             }
