@@ -28,7 +28,7 @@ export interface VqEncoderConfig {
   framerate?: number;
   /** Target bitrate in bit/s (per-frame rate control). Exclusive with `quality`. */
   bitrate?: number;
-  /** Constant quality 0..=100 (default 80). */
+  /** Constant quality 0..=100 (default 80); 81..=100 are the high-fidelity steps: the model's enhancement lifts its quality ceiling, for several times the bits and slower encoding. */
   quality?: number;
   /** Most frames between keyframes (default 60). */
   keyInterval?: number;

@@ -195,9 +195,9 @@ pub async fn roundtrip_psnr(
     Ok(sum / frames.len().max(1) as f64)
 }
 
-/// Mean squared error per value of greedy RVQ at full depth over `vectors` (`n × dim`), codes
-/// chosen and error measured as the encoder does: in the codebooks' metric when they have one
-/// ([`Codebooks::search_nearest`]).
+/// Mean squared error per value the levels code ([`CodebookPatch::values_per_code`]) of greedy
+/// RVQ at full depth over `vectors` (`n × dim`), codes chosen and error measured as the encoder
+/// does: in the codebooks' metric when they have one ([`Codebooks::search_nearest`]).
 pub fn quantisation_mse(books: &Codebooks, vectors: &[f32]) -> f64 {
     greedy_quantisation(books, vectors, &[]).0
 }
@@ -233,7 +233,11 @@ fn greedy_quantisation(books: &Codebooks, vectors: &[f32], levels: &[usize]) -> 
         .iter()
         .map(|&l| entropy_bits(&counts[l * size..(l + 1) * size], n))
         .sum();
-    (se / vectors.len().max(1) as f64, bits)
+    // per value the levels code (a scalar enhancement's are zero here: Trainer::new)
+    (
+        se / (n * CodebookPatch::values_per_code(books)).max(1) as f64,
+        bits,
+    )
 }
 
 /// Refits `options.levels` of `books` to `latents` (each `rows × columns × dim`, as
@@ -336,6 +340,15 @@ impl Trainer {
             });
         }
         let mut vectors: Vec<f32> = latents.iter().flatten().copied().collect();
+        // a scalar-refined model's levels code its networks' values only (the enhancement's
+        // are its coefficients' to code: the codes are zero there), so they are fitted to those
+        // alone and keep their zeros
+        let net = CodebookPatch::values_per_code(books);
+        if net < dim {
+            for v in vectors.chunks_exact_mut(dim) {
+                v[net..].fill(0.0);
+            }
+        }
         let n = vectors.len() / dim;
         if n < size {
             return Err(AdaptError::TooFewVectors { got: n, need: size });
@@ -452,7 +465,7 @@ impl Trainer {
             level,
             step: self.step,
             steps: self.steps,
-            mse: se / self.vectors.len() as f64,
+            mse: se / (n * CodebookPatch::values_per_code(&self.trained)).max(1) as f64,
         })
     }
 

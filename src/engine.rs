@@ -395,10 +395,13 @@ impl Engine {
             }
             .into());
         }
-        if (patch.levels, patch.size, patch.dim) != (c.levels, c.codebook_size, c.code_dim) {
+        // a patch changes the values the model's levels code: a scalar enhancement's stay as
+        // they are
+        let net = vqc::CodebookPatch::values_per_code(&self.books);
+        if (patch.levels, patch.size, patch.dim) != (c.levels, c.codebook_size, net) {
             return Err(Error::InvalidTokens(format!(
-                "codebook {}x{}x{} for a model of {}x{}x{}",
-                patch.levels, patch.size, patch.dim, c.levels, c.codebook_size, c.code_dim
+                "codebook {}x{}x{} for a model of {}x{}x{net}",
+                patch.levels, patch.size, patch.dim, c.levels, c.codebook_size
             )));
         }
         let base = self.model.quantizer.constant_codebooks();
@@ -416,8 +419,16 @@ impl Engine {
                         let q = Tensor::<3>::from_data(
                             TensorData::new(q, [1, patch.size, patch.dim]),
                             &self.backend.device,
-                        );
-                        trained + q.mul_scalar(patch.steps[i])
+                        )
+                        .mul_scalar(patch.steps[i]);
+                        let q = if net < c.code_dim {
+                            let rest =
+                                Tensor::zeros([1, patch.size, c.code_dim - net], &q.device());
+                            Tensor::cat(vec![q, rest], 2)
+                        } else {
+                            q
+                        };
+                        trained + q
                     }
                     None => trained,
                 }

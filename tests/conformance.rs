@@ -24,10 +24,14 @@ mod common;
 const DIR: &str = "tests/conformance";
 
 /// The vectors: name, what they exercise.
-const VECTORS: [(&str, &str); 6] = [
+const VECTORS: [(&str, &str); 7] = [
     (
         "key-delta",
         "lite, 64x48, 6 frames of carphone, quality 80, keyframe every 3: key and delta frames, copies and inter residuals",
+    ),
+    (
+        "fidelity",
+        "lite, 64x48, the same frames at quality 90, keyframe every 3: the enhancement's coefficients in key and delta frames",
     ),
     (
         "bitrate",
@@ -92,6 +96,10 @@ fn encode(name: &str, engine: &Engine, frames: &[Frame]) -> Vec<u8> {
     let config = match name {
         "key-delta" | "damaged" | "pan" => base,
         "slices" => EncoderConfig { slices: 3, ..base },
+        "fidelity" => EncoderConfig {
+            rate: RateControl::Quality(90),
+            ..base
+        },
         "bitrate" => EncoderConfig {
             rate: RateControl::Bitrate(40.0),
             ..base

@@ -534,7 +534,9 @@ const rateUi = () => {
   const kbps = $('ratemode').value === 'bitrate';
   $('qlabel').textContent = kbps ? 'kbit/s' : 'Quality';
   Object.assign($('quality'), kbps ? { min: 20, max: 2000, step: 10 } : { min: 0, max: 100, step: 1 });
-  $('qval').textContent = $('quality').value;
+  const q = Number($('quality').value);
+  // 81-100: the model's enhancement coefficients (docs/results/high-fidelity.md)
+  $('qval').textContent = !kbps && q > 80 ? `${q} · high fidelity: several times the bytes, slower` : `${q}`;
 };
 $('ratemode').onchange = () => { $('quality').value = $('ratemode').value === 'bitrate' ? 300 : 70; rateUi(); };
 $('quality').oninput = rateUi;

@@ -504,6 +504,12 @@ try {
   check('a file that is not a video: Encode and Learn fail at once with a clear error, and the page stays usable',
     encodeError?.includes('cannot decode') && learnError && badInputMs < 15_000 && again.frames === 4,
     `${encodeError} | learn error shown: ${learnError} | ${badInputMs} ms | then ${again.frames} frames encoded`);
+  // the high-fidelity qualities (81-100: the model's enhancement coefficients), through the same
+  // page, worker and CPU module
+  const fine = await page.evaluate(() => window.vqDemo.encodeClip({ frames: 4, quality: 95, backend: 'cpu', model: 'lite', width: 160, height: 96 }));
+  check('quality 95 (high fidelity): the enhancement lifts the decoded frames far above quality 60, and the decoder reads the encoder\'s symbols',
+    fine.frames === 4 && fine.decodedFrames === 4 && fine.psnrY > again.psnrY + 3 && fine.bytes > again.bytes && fine.tokensMatch === true,
+    `quality 95: ${fine.bytes} B, PSNR-Y ${fine.psnrY?.toFixed?.(2)} dB, ${fine.decodedFrames} decoded; quality 60: ${again.bytes} B, ${again.psnrY?.toFixed?.(2)} dB; tokens match: ${fine.tokensMatch}`);
 
   // a damaged header, a cut file, and the end of playback
   const good = Uint8Array.from(await page.evaluate(() => window.vqDemo.lastVqc()));

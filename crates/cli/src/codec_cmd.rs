@@ -30,6 +30,8 @@ pub struct EncodeArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Constant quality 0..=100 (RVQ depth and λ of the rate–distortion choices); default 80.
+    /// 81..=100 are the high-fidelity steps: the model's enhancement coefficients lift its
+    /// quality ceiling, for several times the bits on busy footage and slower encoding.
     #[arg(long, conflicts_with = "bitrate", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub quality: Option<u8>,
     /// Target bitrate in kbit/s (per-frame rate control).

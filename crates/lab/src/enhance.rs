@@ -16,6 +16,10 @@
 //! the old levels, the block-edge filter and the fine-motion maps are the model's own (the maps
 //! predict none of the enhancement's values). Measure the encoder metric's enhancement block
 //! afterwards (`metric --split-enhancement`; the networks' block stays the model's).
+//!
+//! A model that has an enhancement already (the shipped ones do) is refitted from its networks:
+//! its enhancement is dropped first ([`without_enhancement`], which gives back every tensor of
+//! the model it was made from, bit for bit); `--dims 0` writes just that.
 
 use std::path::PathBuf;
 
@@ -42,7 +46,7 @@ pub struct EnhanceArgs {
     /// a comment line).
     #[arg(long, default_value = "data/manifest-train.txt")]
     pub data: PathBuf,
-    /// Enhancement values per latent position (at most 3·s²).
+    /// Enhancement values per latent position (at most 3·s²); 0: the model without one.
     #[arg(long, default_value_t = 48)]
     pub dims: usize,
     /// RVQ levels added for them (the model's own levels come first; 15 in all at most, as
@@ -70,28 +74,35 @@ pub struct EnhanceArgs {
 /// `vqcodec-lab enhance`.
 pub fn enhance(args: &EnhanceArgs) -> Result<()> {
     let weights = args.weights.weights()?;
-    let config = weights.config().clone();
-    ensure!(
-        config.enhance_dims == 0 && !config.linear_path,
-        "the model already has an enhancement or a linear path"
-    );
+    let backend = Backend::select(BackendRequest::Cpu)?;
+    let device = &backend.device;
+    let (config, model) = without_enhancement(&weights, device)?;
+    ensure!(!config.linear_path, "the model has a linear path");
     let s = config.downsample;
     let block = 3 * s * s;
     let (d0, l0, k) = (config.code_dim, config.levels, config.codebook_size);
     ensure!(
-        (1..=block).contains(&args.dims),
-        "--dims {} (expected 1..={block})",
+        args.dims <= block,
+        "--dims {} (expected 0..={block})",
         args.dims
     );
+    if args.dims == 0 {
+        let written = Weights::from_model_with(&config, &model, weights.precision())?;
+        written.load(device).context("the written weights")?;
+        std::fs::write(&args.output, written.as_bytes())?;
+        eprintln!(
+            "{}: the model without its enhancement, {d0} latent values, {l0} levels; {} bytes",
+            args.output.display(),
+            written.as_bytes().len()
+        );
+        return Ok(());
+    }
     ensure!(
         l0 + args.levels <= usize::from(vqc::MAX_LEVELS),
         "--levels {} (the model has {l0}; {} in all at most)",
         args.levels,
         vqc::MAX_LEVELS
     );
-    let backend = Backend::select(BackendRequest::Cpu)?;
-    let device = &backend.device;
-    let model = weights.load(device)?;
     let root = args.data.parent().unwrap_or(std::path::Path::new("."));
     let list = std::fs::read_to_string(&args.data)
         .with_context(|| format!("reading {}", args.data.display()))?;
@@ -305,4 +316,62 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         written.as_bytes().len()
     );
     Ok(())
+}
+
+/// The model of `weights` without its enhancement, and its config: its networks' values
+/// (`code_dim − enhance_dims`), its own levels (the base levels: an enhancement's levels
+/// dropped), its codebooks', fine-motion maps' and metric's blocks of those values — exactly
+/// what [`enhance`] padded with zeros, so every tensor of the model an enhancement was made
+/// from comes back bit for bit. A model without one comes back as it is.
+pub fn without_enhancement(
+    weights: &Weights,
+    device: &burn::tensor::Device,
+) -> Result<(vqcodec::VqVaeConfig, vqcodec::VqVae)> {
+    let config = weights.config().clone();
+    let model = weights.load(device)?;
+    let e = config.enhance_dims;
+    if e == 0 {
+        return Ok((config, model));
+    }
+    let (d1, k) = (config.code_dim, config.codebook_size);
+    let d0 = d1 - e;
+    let levels = weights
+        .codebooks()
+        .map_err(anyhow::Error::msg)?
+        .base_levels();
+    let mut plain = config.clone();
+    plain.code_dim = d0;
+    plain.levels = levels;
+    plain.enhance_dims = 0;
+    plain.validate().map_err(anyhow::Error::msg)?;
+    let mut out = plain.init(device);
+    if let (Some(maps), Some(slot)) = (&model.motion, &mut out.motion) {
+        let maps = maps.val();
+        let [m, _, _] = maps.dims();
+        let cut = Tensor::cat(
+            vec![
+                maps.clone().slice([0..m, 0..d0, 0..d0]),
+                maps.clone().slice([0..m, d1..d1 + d0, 0..d0]),
+                maps.slice([0..m, 2 * d1..2 * d1 + 1, 0..d0]),
+            ],
+            1,
+        );
+        *slot = Param::from_tensor(cut).set_require_grad(false);
+    }
+    if let (Some(metric), Some(slot)) = (&model.metric, &mut out.metric) {
+        *slot = Param::from_tensor(metric.val().slice([0..d0, 0..d0])).set_require_grad(false);
+    }
+    let (mut encoder, mut decoder) = (model.encoder, model.decoder);
+    encoder.enhance = None;
+    decoder.enhance = None;
+    out.encoder = encoder;
+    out.decoder = decoder;
+    out.quantizer = ResidualQuantizer {
+        codebooks: Param::from_tensor(model.quantizer.constant_codebooks().slice([
+            0..levels,
+            0..k,
+            0..d0,
+        ])),
+    };
+    Ok((plain, out))
 }

@@ -23,6 +23,39 @@ fn frames() -> Vec<Frame> {
     out
 }
 
+/// The shipped lite without its enhancement (`enhance --dims 0`), written into `dir`: the model
+/// an enhancement is made from. Checked on the way: its networks' values only, and at the
+/// default quality the shipped lite's streams are its own, chunk for chunk (the shipped lite is
+/// this model plus a scalar enhancement, which codes nothing up to the default).
+fn plain_lite(dir: &std::path::Path) -> (std::path::PathBuf, Weights) {
+    let file = common::plain_lite(dir);
+    let plain = Weights::from_bytes(std::fs::read(&file).unwrap()).unwrap();
+    let shipped = Weights::embedded(ModelKind::Lite);
+    let (c, s) = (plain.config(), shipped.config());
+    assert_eq!(
+        (c.code_dim, c.enhance_dims, c.levels),
+        (s.code_dim - s.enhance_dims, 0, s.levels)
+    );
+    assert!(s.enhance_dims > 0, "the shipped lite has an enhancement");
+    let frames = &frames()[..3];
+    let (a, b) = (
+        encode(
+            &Engine::new(&plain, Backend::cpu("test")).unwrap(),
+            frames,
+            vqc::DEFAULT_QUALITY,
+        ),
+        encode(
+            &Engine::new(&shipped, Backend::cpu("test")).unwrap(),
+            frames,
+            vqc::DEFAULT_QUALITY,
+        ),
+    );
+    for (i, (a, b)) in a.1.iter().zip(&b.1).enumerate() {
+        assert_eq!(a.data, b.data, "frame {i}");
+    }
+    (file, plain)
+}
+
 /// A weight file's model on the CPU.
 fn model(w: &Weights) -> vqcodec::model::VqVae {
     w.load(&Backend::cpu("test").device).unwrap()
@@ -123,7 +156,7 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     let log = String::from_utf8_lossy(&fit.get_output().stderr).to_string();
     assert!(log.contains("24 directions keep"), "{log}");
     let w = Weights::from_bytes(std::fs::read(&weights).unwrap()).unwrap();
-    let lite = Weights::embedded(ModelKind::Lite);
+    let (lite_file, lite) = plain_lite(&dir);
     let (c, base) = (w.config(), lite.config());
     assert_eq!(
         (c.code_dim, c.levels, c.enhance_dims),
@@ -208,8 +241,6 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
     // closer to the source than the lite's
     let (_, enhanced) = encode_and_decode(&weights, &dir.join("enh.vqc"), &["--quality", "95"]);
     assert!(enhanced.contains("6 frames (0 concealed)"), "{enhanced}");
-    let lite_file = dir.join("lite.vqw");
-    std::fs::write(&lite_file, lite.as_bytes()).unwrap();
     let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "95"]);
     assert!(
         summary_psnr(&enhanced) > summary_psnr(&plain) + 1.0,
@@ -307,8 +338,8 @@ fn an_enhanced_model_keeps_its_base_and_lifts_its_ceiling() {
 }
 
 /// `enhance --levels 0`: an enhancement with no levels of its own, which streams refine with
-/// scalar coefficients (format version 9). Below quality 50 a frame codes none (the lite's
-/// chunks byte for byte); above, coefficients lift the picture far past the lite's, and the
+/// scalar coefficients (format version 9). Up to the default quality a frame codes none (the
+/// lite's chunks byte for byte); above it, coefficients lift the picture far past the lite's, and the
 /// format crate alone decodes the stream to the encoder's very latents.
 #[test]
 fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() {
@@ -326,7 +357,7 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         .assert()
         .success();
     let w = Weights::from_bytes(std::fs::read(&weights).unwrap()).unwrap();
-    let lite = Weights::embedded(ModelKind::Lite);
+    let (lite_file, lite) = plain_lite(&dir);
     let (c, base) = (w.config(), lite.config());
     assert_eq!(
         (c.code_dim, c.levels, c.enhance_dims),
@@ -339,10 +370,11 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         Engine::new(&w, Backend::cpu("test")).unwrap(),
         Engine::new(&lite, Backend::cpu("test")).unwrap(),
     );
-    // the header says every value may be refined; below the gate, no step and the lite's chunks
-    let low = encode(&e, &frames, 40);
+    // the header says every value may be refined; up to the default, no step and the lite's
+    // chunks
+    let low = encode(&e, &frames, vqc::DEFAULT_QUALITY);
     assert_eq!(usize::from(low.0.enhance_dims), c.code_dim);
-    let theirs = encode(&l, &frames, 40);
+    let theirs = encode(&l, &frames, vqc::DEFAULT_QUALITY);
     assert_eq!(low.1.len(), theirs.1.len());
     for (i, (a, b)) in low.1.iter().zip(&theirs.1).enumerate() {
         assert_eq!(a.data, b.data, "frame {i}");
@@ -373,14 +405,14 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
     // codebooks and maps — the lite's padded with zeros, whatever enhancement this test fits
     let vector = std::path::Path::new("tests/conformance/coefficients");
     if std::env::var_os("VQC_CONFORMANCE_WRITE").is_some() {
-        let (header, packets) = encode(&e, &frames[..4], 60);
+        let (header, packets) = encode(&e, &frames[..4], 85);
         let mut bytes = header.to_bytes();
         for p in &packets {
             bytes.extend_from_slice(&p.data);
         }
         let text = format!(
             "# a lab model (lite, enhance --dims 24 --levels 0 on tests/data: every value refined), \
-             4 frames of carphone_6f 176x144, quality 60: key and delta frames with enhancement coefficients\n{}{}",
+             4 frames of carphone_6f 176x144, quality 85: key and delta frames with enhancement coefficients\n{}{}",
             vqc::bench::describe_symbols(&bytes).unwrap(),
             latent_lines(&bytes, &books)
         );
@@ -409,7 +441,7 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         assert_eq!(a.data, b.data, "frame {i}");
     }
     assert_eq!(
-        encode_searched(&e, &frames, 40, Search::Device).0,
+        encode_searched(&e, &frames, vqc::DEFAULT_QUALITY, Search::Device).0,
         Search::Device
     );
     // whole files through the CLI: far closer to the source than the lite's best, with the
@@ -425,8 +457,6 @@ fn a_scalar_enhancement_lifts_the_picture_and_decodes_to_the_encoders_latents() 
         (summary_psnr(&searched) - summary_psnr(&enhanced)).abs() < 0.5,
         "{searched} / {enhanced}"
     );
-    let lite_file = dir.join("lite.vqw");
-    std::fs::write(&lite_file, lite.as_bytes()).unwrap();
     let (_, plain) = encode_and_decode(&lite_file, &dir.join("lite.vqc"), &["--quality", "100"]);
     assert!(
         summary_psnr(&enhanced) > summary_psnr(&plain) + 4.0,

@@ -14,15 +14,13 @@ fn the_measured_metric_goes_into_the_weight_file_and_streams_decode() {
     std::fs::create_dir_all(&dir).unwrap();
     let weights = dir.join("lite-metric.vqw");
     let npy = dir.join("m.npy");
+    // the lite's networks alone (the shipped lite's enhancement has a metric block of its own,
+    // measured apart: `metric --split-enhancement`, tests/enhance.rs)
+    let lite = common::plain_lite(&dir);
     let run = Command::cargo_bin("vqcodec-lab")
         .unwrap()
-        .args([
-            "metric",
-            "--weights",
-            "lite",
-            "--data",
-            "tests/data/manifest.txt",
-        ])
+        .args(["metric", "--data", "tests/data/manifest.txt", "--weights"])
+        .arg(&lite)
         .args(["--clips", "2", "--crop", "128", "--spacing", "5"])
         .arg("--npy")
         .arg(&npy)

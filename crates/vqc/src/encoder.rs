@@ -430,7 +430,7 @@ impl Encoder {
     }
 
     /// Whether this encoder codes a scalar enhancement's coefficients at its rate control (a
-    /// model refined by them, from [`crate::rate::ENHANCE_FROM`] up or at a bitrate). A
+    /// model refined by them, from [`crate::rate::FIDELITY_FROM`] up or at a bitrate). A
     /// search on the device ([`SearchPlan`]) codes none, so such an encoder's frames are searched
     /// here.
     pub fn codes_coefficients(&self) -> bool {
@@ -449,8 +449,34 @@ impl Encoder {
         quality: u8,
         weights: Weights<'_>,
     ) -> (FrameCode, Contexts, f32) {
-        let (levels, lambda) =
-            quality_params_gated(quality, self.books.levels(), self.books.base_levels());
+        let scalar = self.header.enhance_dims > 0;
+        let (levels, lambda, coefficients) = crate::rate::step_params(
+            quality,
+            (self.books.levels(), self.books.base_levels()),
+            scalar,
+        );
+        // a step without coefficients of a scalar-refined model codes the networks' values as
+        // the model without the enhancement would: an analysis that computed the enhancement's
+        // (for the steps that code them) leaves them out here, where they would only add the
+        // same error to every choice (an enhancement with levels of its own codes them there)
+        let net = self.books.net_dim();
+        let zeroed: Vec<f32>;
+        let latent =
+            if scalar && !coefficients && net < self.books.dim() && self.opens_enhancement() {
+                let dim = self.books.dim();
+                zeroed = latent
+                    .chunks_exact(dim)
+                    .flat_map(|v| {
+                        v[..net]
+                            .iter()
+                            .copied()
+                            .chain(std::iter::repeat_n(0.0, dim - net))
+                    })
+                    .collect();
+                &zeroed
+            } else {
+                latent
+            };
         // with a lookahead, each position's reuse sets its factor (a keyframe's included);
         // adaptive quantisation multiplies its own
         let e = match kind {
@@ -485,8 +511,7 @@ impl Encoder {
                 lambda,
                 beam: usize::from(self.config.effort.clamp(1, crate::MAX_EFFORT)),
                 lambda_scale: scale.as_deref(),
-                enhance: self.header.enhance_dims > 0
-                    && crate::rate::codes_coefficients(RateControl::Quality(quality)),
+                enhance: coefficients,
             },
             &mut ctx,
             self.prev.as_ref(),
@@ -837,6 +862,7 @@ impl Encoder {
         }
         searched_state(
             (self.books.levels(), self.grid.0, self.grid.1, plan.coded),
+            usize::from(self.header.enhance_dims),
             plan.kind,
             (&modes, &motion, &choice.end),
             &choice.idx,

@@ -9,14 +9,16 @@
 //!      5    1  total levels of the model (1..=16)
 //!      6    2  adapted-level mask, bit l = level l (u16 LE, non-zero)
 //!      8    2  codes per level K (u16 LE, 2..=65535)
-//!     10    2  code dimension D (u16 LE, 1..=1024); adapted levels × K × D ≤ 2^22
+//!     10    2  code dimension D (u16 LE, 1..=1024; the values the model's own levels code:
+//!              an enhanced model's networks' values); adapted levels × K × D ≤ 2^22
 //!     12    8  model id (u64 LE)
 //!     20  4·A  for each of the A adapted levels, lowest first: the step s_l (f32 LE, finite, ≥ 0)
 //!      …    4  payload length P (u32 LE)
 //!      …    P  range-coded q values (below), level by level, code by code, value by value
 //!    end    4  CRC32 of everything before
 //! ```
-//! An adapted code value is `trained + q · s_l` (f32), where `trained` is the model's own value:
+//! An adapted code value is `trained + q · s_l` (f32), where `trained` is the model's own value
+//! (of a code's first `D` values; the rest, an enhancement's, stay the model's, which are zero):
 //! the file needs the model to mean anything, and [`CodebookPatch::apply`] checks it is that
 //! model. Each `q` (|q| < 2^15) is coded with the binary range coder of the stream
 //! (`range.rs`), models per level: a zero flag; for non-zero values a sign bit, the bit
@@ -84,7 +86,9 @@ impl LevelModels {
 
 impl CodebookPatch {
     /// The levels `adapted` of `books` as changes from `trained` (the model's own codebooks),
-    /// quantised, for model `model_id`.
+    /// quantised, for model `model_id`: of each code's values that the model's levels code
+    /// ([`CodebookPatch::values_per_code`]; a scalar enhancement's values are not the levels'
+    /// to change).
     ///
     /// # Panics
     /// If a level is out of range or the two codebooks differ in shape (caller bugs).
@@ -97,16 +101,16 @@ impl CodebookPatch {
         let mut adapted = adapted.to_vec();
         adapted.sort_unstable();
         adapted.dedup();
-        let (size, dim) = (books.size(), books.dim());
+        let (size, full, dim) = (books.size(), books.dim(), Self::values_per_code(trained));
         let per_level = size * dim;
         let (mut steps, mut deltas) = (Vec::new(), Vec::with_capacity(adapted.len() * per_level));
         for &l in &adapted {
             assert!(l < books.levels(), "level {l} out of range");
-            let range = l * per_level..(l + 1) * per_level;
+            let range = l * size * full..(l + 1) * size * full;
             let diff: Vec<f32> = books.data()[range.clone()]
-                .iter()
-                .zip(&trained.data()[range])
-                .map(|(a, t)| a - t)
+                .chunks_exact(full)
+                .zip(trained.data()[range].chunks_exact(full))
+                .flat_map(|(a, t)| a[..dim].iter().zip(&t[..dim]).map(|(a, t)| a - t))
                 .collect();
             let rms = (diff.iter().map(|d| f64::from(d * d)).sum::<f64>() / diff.len() as f64)
                 .sqrt() as f32;
@@ -161,7 +165,20 @@ impl CodebookPatch {
             .collect()
     }
 
-    /// `base` (the model's own codebooks) with the adapted levels replaced.
+    /// The values of each code a patch of `books` carries: a model refined by scalar
+    /// coefficients (every level its networks' own: [`Codebooks::base_levels`]) codes only its
+    /// networks' values with its levels ([`Codebooks::net_dim`]; the rest of each code is
+    /// zero); any other model, every value.
+    pub fn values_per_code(books: &Codebooks) -> usize {
+        if books.base_levels() == books.levels() {
+            books.net_dim()
+        } else {
+            books.dim()
+        }
+    }
+
+    /// `base` (the model's own codebooks) with the adapted levels replaced (each code's first
+    /// [`CodebookPatch::values_per_code`] values).
     ///
     /// # Errors
     /// [`ConfigError::CodebookModel`] when the patch is for another model,
@@ -173,20 +190,30 @@ impl CodebookPatch {
                 model: model_id,
             });
         }
-        if (base.levels(), base.size(), base.dim()) != (self.levels, self.size, self.dim) {
+        let per_code = Self::values_per_code(base);
+        if (base.levels(), base.size(), per_code) != (self.levels, self.size, self.dim) {
             return Err(ConfigError::Codebooks {
                 got: format!("{}x{}x{}", self.levels, self.size, self.dim),
-                expected: format!("{}x{}x{}", base.levels(), base.size(), base.dim()),
+                expected: format!("{}x{}x{per_code}", base.levels(), base.size()),
             });
         }
+        let (full, dim) = (base.dim(), self.dim);
         let mut data = base.data().to_vec();
-        let per_level = self.size * self.dim;
         for (i, &l) in self.adapted.iter().enumerate() {
-            let range = l * per_level..(l + 1) * per_level;
-            let values = self.level_values(i, &data[range.clone()]);
-            data[range].copy_from_slice(&values);
+            let range = l * self.size * full..(l + 1) * self.size * full;
+            let trained: Vec<f32> = data[range.clone()]
+                .chunks_exact(full)
+                .flat_map(|c| c[..dim].iter().copied())
+                .collect();
+            let values = self.level_values(i, &trained);
+            for (code, v) in data[range]
+                .chunks_exact_mut(full)
+                .zip(values.chunks_exact(dim))
+            {
+                code[..dim].copy_from_slice(v);
+            }
         }
-        Ok(Codebooks::new(self.levels, self.size, self.dim, data)?.keep_motion(base))
+        Ok(Codebooks::new(self.levels, self.size, full, data)?.keep_motion(base))
     }
 
     /// The file's bytes.
@@ -392,6 +419,59 @@ mod tests {
                 "{a} vs {b} (step {step})"
             );
         }
+    }
+
+    /// `books()` and `moved()` widened by two values a code, zero in every code (a model refined
+    /// by scalar coefficients: all three levels its networks' own), or, with `levels < 3`,
+    /// nonzero in the levels from `levels` on (an enhancement with levels of its own).
+    fn widened(b: &Codebooks, levels: usize) -> Codebooks {
+        let data: Vec<f32> = b
+            .data()
+            .chunks_exact(4)
+            .enumerate()
+            .flat_map(|(c, v)| {
+                let extra = if c / 8 >= levels { 0.5 } else { 0.0 };
+                v.iter().copied().chain([extra, -extra])
+            })
+            .collect();
+        Codebooks::new(3, 8, 6, data)
+            .unwrap()
+            .with_enhancement(levels, 4)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_scalar_enhanced_models_patch_carries_its_networks_values_only() {
+        let (base, adapted) = (widened(&books(), 3), widened(&moved(), 3));
+        assert_eq!(CodebookPatch::values_per_code(&base), 4);
+        let patch = CodebookPatch::new(42, &adapted, &base, &[1]);
+        // the same file as the narrow model's patch, bar nothing: the zeros are not carried
+        let narrow = CodebookPatch::new(42, &moved(), &books(), &[1]);
+        assert_eq!(patch.to_bytes(), narrow.to_bytes());
+        let applied = CodebookPatch::parse(&patch.to_bytes())
+            .unwrap()
+            .apply(42, &base)
+            .unwrap();
+        let plain = narrow.apply(42, &books()).unwrap();
+        for (wide, thin) in applied
+            .data()
+            .chunks_exact(6)
+            .zip(plain.data().chunks_exact(4))
+        {
+            assert_eq!(&wide[..4], thin);
+            assert_eq!(&wide[4..], &[0.0, 0.0]);
+        }
+        assert_eq!(applied.net_dim(), 4, "the enhancement kept");
+        // a narrow patch does not fit a model whose levels code every value, nor the reverse
+        let rvq = widened(&books(), 2);
+        assert_eq!(CodebookPatch::values_per_code(&rvq), 6);
+        assert!(patch.apply(42, &rvq).is_err());
+        assert!(narrow.apply(42, &base).is_ok());
+        assert!(
+            CodebookPatch::new(42, &rvq, &rvq, &[2])
+                .apply(42, &base)
+                .is_err()
+        );
     }
 
     #[test]

@@ -42,10 +42,15 @@ pub fn quality_params(quality: u8, levels: usize) -> (usize, f32) {
     if q == 100 {
         return (levels, 0.0);
     }
-    let lambda = LAMBDA_TOP * 10f32.powf(f32::from(99 - q) / STEPS_PER_DECADE);
+    let lambda = lambda_at(f32::from(q));
     // no levels dropped from FULL_DEPTH_FROM up
     let drop = (usize::from(FULL_DEPTH_FROM.saturating_sub(q)) * levels).div_ceil(30);
     (levels.saturating_sub(drop).max(1), lambda)
+}
+
+/// λ at a (fractional) quality step below 100.
+fn lambda_at(quality: f32) -> f32 {
+    LAMBDA_TOP * 10f32.powf((99.0 - quality) / STEPS_PER_DECADE)
 }
 
 /// Below this quality the encoder codes only a model's base levels, not its enhancement's
@@ -88,14 +93,58 @@ pub fn opens_enhancement(rate: RateControl, levels: usize, base: usize) -> bool 
     }
 }
 
-/// Whether an encoder aiming at `rate` codes a scalar enhancement's coefficients (a model
-/// whose enhancement has no levels of its own: [`crate::coefs`]): from [`ENHANCE_FROM`] up, and
-/// at any bitrate.
+/// At a set quality, a model refined by scalar coefficients ([`crate::coefs`]) codes them from
+/// this quality up: the high-fidelity rungs, above the default. Up to the default its streams
+/// are its networks' levels alone — those of the model without the enhancement, chunk for
+/// chunk, encoded as fast —; from here up the ceiling of its 16-value latent is gone, at
+/// several times the default's bits on busy content (docs/results/high-fidelity.md).
+pub const FIDELITY_FROM: u8 = DEFAULT_QUALITY + 1;
+/// The quality step of the coefficients' own curve (their λ coding them with the levels from
+/// quality 50 up, as the lab measured it: docs/results/coefficients.md) that [`FIDELITY_FROM`]
+/// codes at; 100 codes at 100 (λ = 0, every coefficient at the finest step).
+/// At 75 the first rung is as good as the default on the static validation clips, in fewer
+/// bits (at 70 its MS-SSIM was lower), and 9 dB better on carphone.
+const FIDELITY_START: f32 = 75.0;
+
+/// Whether an encoder aiming at `rate` may code a scalar enhancement's coefficients (a model
+/// whose enhancement has no levels of its own: [`crate::coefs`]): from [`FIDELITY_FROM`] up, and
+/// at any bitrate (whose search may reach those steps).
 pub fn codes_coefficients(rate: RateControl) -> bool {
     match rate {
-        RateControl::Quality(q) => q >= ENHANCE_FROM,
+        RateControl::Quality(q) => q >= FIDELITY_FROM,
         RateControl::Bitrate(_) => true,
     }
+}
+
+/// What a frame codes at quality step `quality` (set, or a bitrate's search's), for a model of
+/// `levels` levels, the first `base` its networks' own ([`quality_params_gated`]), and
+/// (`scalar`) refined by scalar coefficients: `(levels to code, λ, whether coefficients)`.
+///
+/// For a scalar-refined model, the steps up to the default are its networks' levels alone
+/// ([`quality_params`]), and [`FIDELITY_FROM`]`..=100` the top of the coefficients' own curve
+/// (the encoder coding them at one λ with the levels from quality 50 up: about as good as the
+/// levels alone at equal PSNR-Y over their range, and above it the only way up;
+/// docs/results/coefficients.md), from [`FIDELITY_START`] to 100. The same steps at a set
+/// quality and for a bitrate's search (which may reach them: a bitrate beyond what the levels
+/// alone can spend).
+pub fn step_params(
+    quality: u8,
+    (levels, base): (usize, usize),
+    scalar: bool,
+) -> (usize, f32, bool) {
+    let q = quality.min(100);
+    if !scalar {
+        let (d, l) = quality_params_gated(q, levels, base);
+        return (d, l, false);
+    }
+    if q >= FIDELITY_FROM {
+        let top = f32::from(100 - FIDELITY_FROM);
+        let at = FIDELITY_START + f32::from(q - FIDELITY_FROM) * (100.0 - FIDELITY_START) / top;
+        let lambda = if q == 100 { 0.0 } else { lambda_at(at) };
+        return (levels, lambda, true);
+    }
+    let (d, l) = quality_params(q, levels);
+    (d, l, false)
 }
 
 /// The step (in latent values) of a scalar enhancement at `lambda` (squared error per bit in
@@ -191,6 +240,36 @@ mod tests {
                 "depth grows with quality"
             );
         }
+        // a model refined by scalar coefficients: at a set quality the default and below are
+        // its levels alone, the rungs above the coefficients' curve from 75 up
+        let b = RateControl::Bitrate(100.0);
+        for s in 0..=100u8 {
+            let (l, lambda) = quality_params(s, 3);
+            assert_eq!(step_params(s, (3, 3), false), (l, lambda, false));
+            assert_eq!(
+                step_params(s, (15, 3), false),
+                (quality_params_gated(s, 15, 3).0, lambda, false),
+                "no coefficients without a scalar enhancement"
+            );
+            let (d, fl, c) = step_params(s, (3, 3), true);
+            assert_eq!(c, s >= FIDELITY_FROM, "quality {s}");
+            assert_eq!(c, codes_coefficients(RateControl::Quality(s)));
+            if s <= DEFAULT_QUALITY {
+                assert_eq!((d, fl), (l, lambda), "quality {s}: the levels' own stream");
+            } else {
+                assert_eq!(d, 3);
+                assert!(fl < step_params(s - 1, (3, 3), true).1 || s == FIDELITY_FROM);
+            }
+        }
+        let first = step_params(FIDELITY_FROM, (3, 3), true).1;
+        assert!((first / quality_params(75, 3).1 - 1.0).abs() < 1e-5);
+        assert!(
+            first > quality_params(DEFAULT_QUALITY, 3).1,
+            "a coarser λ than the default's"
+        );
+        assert_eq!(step_params(100, (3, 3), true), (3, 0.0, true));
+        assert!(step_params(99, (3, 3), true).1 > 0.0);
+        assert!(codes_coefficients(b));
         // every step down costs more distortion per bit saved: λ grows, the depth never rises
         for q in 1..=100u8 {
             let (a, la) = quality_params(q - 1, 12);

@@ -2048,9 +2048,11 @@ fn search_costs_on(
 /// The state of a frame whose choices were made elsewhere: each position's mode, motion (an
 /// index into [`MOTIONS`]) and end (one past its last coded level), and the indices
 /// (`coded × n`, level-major; read only where a position codes). Checks what the syntax can
-/// say; `Err` names the first position it cannot.
+/// say; `Err` names the first position it cannot. `enh_dims`: the stream's refined values (the
+/// state has room for their coefficients, as a decoder's has; a search codes none).
 pub(crate) fn searched_state(
     (levels, height, width, coded): (usize, usize, usize, usize),
+    enh_dims: usize,
     kind: FrameKind,
     (mode, motion, end): (&[Mode], &[u8], &[u8]),
     idx: &[u16],
@@ -2063,7 +2065,7 @@ pub(crate) fn searched_state(
         ));
     }
     let starts = starts(coded);
-    let mut state = TokenState::empty(levels, height, width, coded);
+    let mut state = TokenState::empty(levels, height, width, coded).with_enhancement(enh_dims, 0);
     for p in 0..n {
         let (m, e) = (mode[p], usize::from(end[p]));
         let ok_mode = match (kind, m) {

@@ -45,3 +45,18 @@ pub fn encode_and_decode(
         String::from_utf8_lossy(&decoded.get_output().stdout).to_string(),
     )
 }
+
+/// The shipped lite without its enhancement (`vqcodec-lab enhance --weights lite --dims 0`),
+/// written into `dir`: a model of its networks' values alone, as the lite was before it had
+/// one (the tools that fit a model's parts are tested on it).
+#[allow(dead_code)] // not every test binary that shares this module calls it
+pub fn plain_lite(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("lite-plain.vqw");
+    assert_cmd::Command::cargo_bin("vqcodec-lab")
+        .unwrap()
+        .args(["enhance", "--weights", "lite", "--dims", "0", "-o"])
+        .arg(&file)
+        .assert()
+        .success();
+    file
+}
