@@ -507,7 +507,7 @@ try {
   // the high-fidelity qualities (81-100: the model's enhancement coefficients), through the same
   // page, worker and CPU module
   const fine = await page.evaluate(() => window.vqDemo.encodeClip({ frames: 4, quality: 95, backend: 'cpu', model: 'lite', width: 160, height: 96 }));
-  check('quality 95 (high fidelity): the enhancement lifts the decoded frames far above quality 60, and the decoder reads the encoder\'s symbols',
+  check('quality 95 (high fidelity): the enhancement lifts the decoded frames far above quality 60, and the decoder reads the encoder\'s indices (the coefficients: tests/codec.rs, the fidelity conformance vector)',
     fine.frames === 4 && fine.decodedFrames === 4 && fine.psnrY > again.psnrY + 3 && fine.bytes > again.bytes && fine.tokensMatch === true,
     `quality 95: ${fine.bytes} B, PSNR-Y ${fine.psnrY?.toFixed?.(2)} dB, ${fine.decodedFrames} decoded; quality 60: ${again.bytes} B, ${again.psnrY?.toFixed?.(2)} dB; tokens match: ${fine.tokensMatch}`);
 

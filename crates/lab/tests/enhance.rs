@@ -50,6 +50,7 @@ fn plain_lite(dir: &std::path::Path) -> (std::path::PathBuf, Weights) {
             vqc::DEFAULT_QUALITY,
         ),
     );
+    assert_eq!(a.1.len(), b.1.len());
     for (i, (a, b)) in a.1.iter().zip(&b.1).enumerate() {
         assert_eq!(a.data, b.data, "frame {i}");
     }

@@ -449,34 +449,15 @@ impl Encoder {
         quality: u8,
         weights: Weights<'_>,
     ) -> (FrameCode, Contexts, f32) {
-        let scalar = self.header.enhance_dims > 0;
+        // a bitrate's search walks the levels' own steps (rate::codes_coefficients); there, and
+        // up to the default quality, a scalar-refined model's analysis leaves the enhancement's
+        // values at zero (`opens_enhancement` is false), so its choices are the plain model's
+        let scalar = self.codes_coefficients();
         let (levels, lambda, coefficients) = crate::rate::step_params(
             quality,
             (self.books.levels(), self.books.base_levels()),
             scalar,
         );
-        // a step without coefficients of a scalar-refined model codes the networks' values as
-        // the model without the enhancement would: an analysis that computed the enhancement's
-        // (for the steps that code them) leaves them out here, where they would only add the
-        // same error to every choice (an enhancement with levels of its own codes them there)
-        let net = self.books.net_dim();
-        let zeroed: Vec<f32>;
-        let latent =
-            if scalar && !coefficients && net < self.books.dim() && self.opens_enhancement() {
-                let dim = self.books.dim();
-                zeroed = latent
-                    .chunks_exact(dim)
-                    .flat_map(|v| {
-                        v[..net]
-                            .iter()
-                            .copied()
-                            .chain(std::iter::repeat_n(0.0, dim - net))
-                    })
-                    .collect();
-                &zeroed
-            } else {
-                latent
-            };
         // with a lookahead, each position's reuse sets its factor (a keyframe's included);
         // adaptive quantisation multiplies its own
         let e = match kind {
@@ -763,6 +744,12 @@ impl Encoder {
                 "a search made outside the encoder codes at a quality, not a bitrate".into(),
             ));
         };
+        if self.codes_coefficients() {
+            return Err(ConfigError::Option(format!(
+                "a search made outside the encoder codes no enhancement coefficients: quality \
+                 {quality} codes them (search on the host)"
+            )));
+        }
         let n = self.grid.0 * self.grid.1;
         if let Some(a) = activity
             && a.len() != n

@@ -170,11 +170,15 @@ impl CodebookPatch {
     /// networks' values with its levels ([`Codebooks::net_dim`]; the rest of each code is
     /// zero); any other model, every value.
     pub fn values_per_code(books: &Codebooks) -> usize {
-        if books.base_levels() == books.levels() {
-            books.net_dim()
-        } else {
-            books.dim()
-        }
+        let (net, dim) = (books.net_dim(), books.dim());
+        // every code zero past the networks' values (an enhancement trained with the rest, whose
+        // codes are not, also reads as all base levels: it gets every value)
+        let scalar = books.base_levels() == books.levels()
+            && books
+                .data()
+                .chunks_exact(dim)
+                .all(|c| c[net..].iter().all(|&v| v == 0.0));
+        if scalar { net } else { dim }
     }
 
     /// `base` (the model's own codebooks) with the adapted levels replaced (each code's first
@@ -465,6 +469,13 @@ mod tests {
         // a narrow patch does not fit a model whose levels code every value, nor the reverse
         let rvq = widened(&books(), 2);
         assert_eq!(CodebookPatch::values_per_code(&rvq), 6);
+        // every level marked the networks' own, but codes that are not zero past their values
+        // (an enhancement trained with the rest): every value
+        let joint = Codebooks::new(3, 8, 6, rvq.data().to_vec())
+            .unwrap()
+            .with_enhancement(3, 4)
+            .unwrap();
+        assert_eq!(CodebookPatch::values_per_code(&joint), 6);
         assert!(patch.apply(42, &rvq).is_err());
         assert!(narrow.apply(42, &base).is_ok());
         assert!(

@@ -102,31 +102,34 @@ pub const FIDELITY_FROM: u8 = DEFAULT_QUALITY + 1;
 /// The quality step of the coefficients' own curve (their λ coding them with the levels from
 /// quality 50 up, as the lab measured it: docs/results/coefficients.md) that [`FIDELITY_FROM`]
 /// codes at; 100 codes at 100 (λ = 0, every coefficient at the finest step).
-/// At 75 the first rung is as good as the default on the static validation clips, in fewer
-/// bits (at 70 its MS-SSIM was lower), and 9 dB better on carphone.
+/// At 75 the first rung is as good as the default or better on the static validation clips in
+/// about as many bits (−8% / +8%; at 70 its MS-SSIM was lower), and 9.8 dB better on carphone.
 const FIDELITY_START: f32 = 75.0;
 
-/// Whether an encoder aiming at `rate` may code a scalar enhancement's coefficients (a model
-/// whose enhancement has no levels of its own: [`crate::coefs`]): from [`FIDELITY_FROM`] up, and
-/// at any bitrate (whose search may reach those steps).
+/// Whether an encoder aiming at `rate` codes a scalar enhancement's coefficients (a model whose
+/// enhancement has no levels of its own: [`crate::coefs`]): at a set quality from
+/// [`FIDELITY_FROM`] up; never at a bitrate. A bitrate's search walks the levels' own steps, as
+/// the model without the enhancement does: the first coefficient step costs several times the
+/// default's bits on busy footage (6.6× on carphone), and with it in reach the leaky bucket saved
+/// up for it over dozens of frames and spent it in a burst, 28 → 38 → 28 dB
+/// (docs/results/high-fidelity.md).
 pub fn codes_coefficients(rate: RateControl) -> bool {
     match rate {
         RateControl::Quality(q) => q >= FIDELITY_FROM,
-        RateControl::Bitrate(_) => true,
+        RateControl::Bitrate(_) => false,
     }
 }
 
-/// What a frame codes at quality step `quality` (set, or a bitrate's search's), for a model of
-/// `levels` levels, the first `base` its networks' own ([`quality_params_gated`]), and
-/// (`scalar`) refined by scalar coefficients: `(levels to code, λ, whether coefficients)`.
+/// What a frame codes at set quality `quality`, for a model of `levels` levels, the first `base`
+/// its networks' own ([`quality_params_gated`]), and (`scalar`) refined by scalar coefficients:
+/// `(levels to code, λ, whether coefficients)`. (A bitrate's search calls it with `scalar`
+/// false: [`codes_coefficients`].)
 ///
 /// For a scalar-refined model, the steps up to the default are its networks' levels alone
 /// ([`quality_params`]), and [`FIDELITY_FROM`]`..=100` the top of the coefficients' own curve
 /// (the encoder coding them at one λ with the levels from quality 50 up: about as good as the
 /// levels alone at equal PSNR-Y over their range, and above it the only way up;
-/// docs/results/coefficients.md), from [`FIDELITY_START`] to 100. The same steps at a set
-/// quality and for a bitrate's search (which may reach them: a bitrate beyond what the levels
-/// alone can spend).
+/// docs/results/coefficients.md), from [`FIDELITY_START`] to 100.
 pub fn step_params(
     quality: u8,
     (levels, base): (usize, usize),
@@ -269,7 +272,7 @@ mod tests {
         );
         assert_eq!(step_params(100, (3, 3), true), (3, 0.0, true));
         assert!(step_params(99, (3, 3), true).1 > 0.0);
-        assert!(codes_coefficients(b));
+        assert!(!codes_coefficients(b), "a bitrate walks the levels' steps");
         // every step down costs more distortion per bit saved: λ grows, the depth never rises
         for q in 1..=100u8 {
             let (a, la) = quality_params(q - 1, 12);
