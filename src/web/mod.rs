@@ -485,8 +485,9 @@ impl VqCodebookTrainer {
         let frame = Frame::from_rgba(self.width as usize, self.height as usize, rgba);
         future_to_promise(async move {
             let frame = frame.map_err(js_err)?;
+            // the levels refit the networks' values only (an enhancement's are not computed)
             let z = engine
-                .latents(std::slice::from_ref(&frame))
+                .latents_with(std::slice::from_ref(&frame), false)
                 .await
                 .map_err(js_err)?;
             let mut kept = latents.borrow_mut();

@@ -100,7 +100,10 @@ pub fn adapt_cmd(a: &AdaptArgs) -> Result<()> {
     }
     let engine = a.model.engine()?;
     let started = Instant::now();
-    let latents = latents_of(&engine, &learn)?;
+    // the levels refit the networks' values only: an enhancement's values need not be computed
+    let (w, h) = learn.first().map_or((0, 0), |f| (f.width(), f.height()));
+    let analyser = vqcodec::pipeline::Analyser::new(&engine, w, h).with_enhancement(false);
+    let latents = analyse_all(&analyser, &learn)?;
     let t_latents = started.elapsed().as_secs_f64();
     let options = AdaptOptions {
         levels: a.levels.clone(),
