@@ -87,13 +87,10 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
         args.dims
     );
     if args.dims == 0 {
-        let written = Weights::from_model_with(&config, &model, weights.precision())?;
-        written.load(device).context("the written weights")?;
-        std::fs::write(&args.output, written.as_bytes())?;
+        let bytes = write(&config, &model, &weights, device, &args.output)?;
         eprintln!(
-            "{}: the model without its enhancement, {d0} latent values, {l0} levels; {} bytes",
-            args.output.display(),
-            written.as_bytes().len()
+            "{}: the model without its enhancement, {d0} latent values, {l0} levels; {bytes} bytes",
+            args.output.display()
         );
         return Ok(());
     }
@@ -304,18 +301,29 @@ pub fn enhance(args: &EnhanceArgs) -> Result<()> {
             None => old,
         }),
     };
-    let written = Weights::from_model_with(&enhanced, &out, weights.precision())?;
-    // the file must load back into the model it describes
-    written.load(device).context("the written weights")?;
-    std::fs::write(&args.output, written.as_bytes())?;
+    let bytes = write(&enhanced, &out, &weights, device, &args.output)?;
     eprintln!(
-        "{}: {} + {e} latent values, {l0} + {} levels of {k} codes; {} bytes (measure its metric next: metric --split-enhancement)",
+        "{}: {} + {e} latent values, {l0} + {} levels of {k} codes; {bytes} bytes (measure its metric next: metric --split-enhancement)",
         args.output.display(),
         d0,
         args.levels,
-        written.as_bytes().len()
     );
     Ok(())
+}
+
+/// Writes `model` (of `config`) to `path` at the precision of `from` (the file it came from),
+/// once the bytes load back into the model they describe; returns their length.
+fn write(
+    config: &vqcodec::VqVaeConfig,
+    model: &vqcodec::VqVae,
+    from: &Weights,
+    device: &burn::tensor::Device,
+    path: &std::path::Path,
+) -> Result<usize> {
+    let written = Weights::from_model_with(config, model, from.precision())?;
+    written.load(device).context("the written weights")?;
+    std::fs::write(path, written.as_bytes())?;
+    Ok(written.as_bytes().len())
 }
 
 /// The model of `weights` without its enhancement, and its config: its networks' values
