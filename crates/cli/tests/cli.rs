@@ -768,3 +768,33 @@ fn a_damaged_chunk_is_concealed_alike_with_any_number_of_network_workers() {
     assert_eq!(body[..frame_len], body[2 * frame_len..3 * frame_len]);
     assert_ne!(body[..frame_len], body[3 * frame_len..4 * frame_len]);
 }
+
+/// A reader that closes the pipe before the tool has written (`… -o - | head -c 0`) ends the
+/// tool as it ends any Unix tool: by SIGPIPE, with nothing on stderr — not a panic in `println!`.
+#[cfg(unix)]
+#[test]
+fn a_reader_that_stops_early_ends_the_tool_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    at_root();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vqcodec"))
+        .args([
+            "roundtrip",
+            "tests/data/odd_37x29.y4m",
+            "-o",
+            "-",
+            "--backend",
+            "cpu",
+            "--model",
+            "lite",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first frame is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
