@@ -177,10 +177,11 @@ impl Engine {
     }
 
     /// The decoder network's `[B, 3, H, W]` output in [0, 1] for latents (as
-    /// [`Engine::decode_latents`] takes them), not yet read back.
-    fn decoder_output(
+    /// [`Engine::decode_latents`] takes them, or fixed point as [`Engine::decode_fixed`]), not
+    /// yet read back.
+    fn decoder_output<T: LatentValue>(
         &self,
-        latents: &[&[f32]],
+        latents: &[&[T]],
         width: usize,
         height: usize,
     ) -> Result<Tensor<4>, Error> {
@@ -193,28 +194,28 @@ impl Engine {
         }
         let b = latents.len();
         // an enhanced model's latents with nothing in the enhancement (a stream that has not
-        // opened its levels): the networks' picture alone, which is what the enhancement's
-        // 1×1 (no bias) would add nothing to, from their values alone
+        // opened its levels, or coded no coefficient since its keyframe): the networks' picture
+        // alone, which is what the enhancement's 1×1 (no bias) would add nothing to, from their
+        // values alone
         let net = d - self.config.enhance_dims;
         let plain = net < d
             && latents.iter().all(|z| {
                 z.chunks_exact(d)
-                    .all(|p| p[net..].iter().all(|&v| v == 0.0))
+                    .all(|p| p[net..].iter().all(|&v| v == T::ZERO))
             });
-        let (data, dd) = if plain {
-            let mut data = Vec::with_capacity(b * lh * lw * net);
-            for z in latents {
+        let dd = if plain { net } else { d };
+        // one pass into a vector of the batch's size (a `flat_map` into `collect` grew element
+        // by element: 1.2 ms of a lite 1080p frame in the WebGPU module's wasm)
+        let mut data = Vec::with_capacity(b * lh * lw * dd);
+        for z in latents {
+            if dd == d {
+                data.extend(z.iter().map(|&v| v.value()));
+            } else {
                 for p in z.chunks_exact(d) {
-                    data.extend_from_slice(&p[..net]);
+                    data.extend(p[..dd].iter().map(|&v| v.value()));
                 }
             }
-            (data, net)
-        } else {
-            // one copy of each latent into a vector of the batch's size (a `flat_map` into
-            // `collect` grew element by element: 1.2 ms of a lite 1080p frame in the WebGPU
-            // module's wasm)
-            (latents.concat(), d)
-        };
+        }
         let z =
             Tensor::<4>::from_data(TensorData::new(data, [b, lh, lw, dd]), &self.backend.device)
                 .permute([0, 3, 1, 2]);
@@ -260,6 +261,11 @@ impl Engine {
         height: usize,
     ) -> Result<RgbaFrames, Error> {
         let out = self.decoder_output(latents, width, height)?;
+        self.rgba_output(out).await
+    }
+
+    /// The decoder network's output read back as RGBA bytes.
+    async fn rgba_output(&self, out: Tensor<4>) -> Result<RgbaFrames, Error> {
         let [b, _, h, w] = out.dims();
         if self.backend.kind == BackendKind::Gpu {
             let data = pack_rgb8(out)
@@ -271,6 +277,37 @@ impl Engine {
             let data = read_f32(out).await?;
             Ok(RgbaFrames::owned(Frame::rgba_from_planar(&data, b, h, w)?))
         }
+    }
+
+    /// [`Engine::decode_latents`] of fixed-point latents as a stream's decoder reconstructs them
+    /// ([`vqc::TokenState::latent`], units of 2^-[`vqc::LATENT_FRAC_BITS`]), converted on the
+    /// way to the device: no `f32` copy of the whole latent first, and of an enhanced model's
+    /// values only the networks' where the enhancement holds nothing.
+    ///
+    /// # Errors
+    /// As [`Engine::decode_latents`].
+    pub async fn decode_fixed(
+        &self,
+        latents: &[&[i32]],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<Frame>, Error> {
+        let out = self.decoder_output(latents, width, height)?;
+        self.read_frames(out).await
+    }
+
+    /// [`Engine::decode_latents_rgba`] of fixed-point latents, as [`Engine::decode_fixed`].
+    ///
+    /// # Errors
+    /// As [`Engine::decode_latents`].
+    pub async fn decode_fixed_rgba(
+        &self,
+        latents: &[&[i32]],
+        width: usize,
+        height: usize,
+    ) -> Result<RgbaFrames, Error> {
+        let out = self.decoder_output(latents, width, height)?;
+        self.rgba_output(out).await
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.
@@ -670,6 +707,29 @@ async fn read_tokens(t: Tensor<4, Int>) -> Result<Tokens, Error> {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     burn::tensor::read_sync(f)
+}
+
+/// A latent value as the decoder network reads it: `f32` as it is, a stream decoder's fixed point
+/// (`i32`, 2^-[`vqc::LATENT_FRAC_BITS`] units) scaled as [`vqc::latent_f32`] does.
+trait LatentValue: Copy + PartialEq {
+    const ZERO: Self;
+    fn value(self) -> f32;
+}
+
+impl LatentValue for f32 {
+    const ZERO: Self = 0.0;
+    #[inline]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl LatentValue for i32 {
+    const ZERO: Self = 0;
+    #[inline]
+    fn value(self) -> f32 {
+        self as f32 * (1.0 / (1u32 << vqc::LATENT_FRAC_BITS) as f32)
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
+
 use vqc::{EncoderConfig, FrameKind, Header, Limits, Packet, StreamDecoder, TokenState};
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -534,7 +536,7 @@ impl Renderer {
     pub async fn frame(&self, state: &TokenState) -> Result<Frame, Error> {
         let z = self.latent(state)?;
         self.engine
-            .decode_latents(&[&z], self.width, self.height)
+            .decode_fixed(&[z], self.width, self.height)
             .await?
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
@@ -551,7 +553,7 @@ impl Renderer {
         let z = self.latent(state)?;
         let frames = self
             .engine
-            .decode_latents_rgba(&[&z], self.width, self.height)
+            .decode_fixed_rgba(&[z], self.width, self.height)
             .await?;
         if frames.len() == 1 {
             Ok(frames)
@@ -560,13 +562,13 @@ impl Renderer {
         }
     }
 
-    fn latent(&self, state: &TokenState) -> Result<Vec<f32>, Error> {
+    fn latent<'s>(&self, state: &'s TokenState) -> Result<&'s [i32], Error> {
         if state.latent.is_empty() {
             return Err(Error::InvalidTokens(
                 "the state holds no latent (decoded without codebooks)".into(),
             ));
         }
-        Ok(state.latent_f32())
+        Ok(&state.latent)
     }
 }
 
@@ -605,7 +607,7 @@ where
     O: Send + 'scope,
 {
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, mpsc};
+    use std::sync::{Mutex, mpsc};
 
     let workers = workers.max(1);
     let depth = 2 * workers;
@@ -687,7 +689,7 @@ fn caught<R>(what: &str, f: impl FnOnce() -> Result<R, Error>) -> Result<R, Erro
 pub fn render_ordered<T, O, E>(
     renderer: &Renderer,
     workers: usize,
-    items: impl Iterator<Item = (T, Option<TokenState>)> + Send,
+    items: impl Iterator<Item = (T, Option<Arc<TokenState>>)> + Send,
     finish: impl Fn(Frame, std::time::Duration) -> O + Sync,
     mut sink: impl FnMut(T, Option<Result<O, Error>>) -> Result<(), E>,
 ) -> Result<(), E>
@@ -702,7 +704,7 @@ where
             ("vqc-symbols", "vqc-render"),
             workers,
             items,
-            |(tag, state): (T, Option<TokenState>)| {
+            |(tag, state): (T, Option<Arc<TokenState>>)| {
                 let out = state.map(|s| {
                     caught("decoder network", || {
                         let t = std::time::Instant::now();
@@ -953,8 +955,9 @@ pub struct Symbols {
     pub kind: FrameKind,
     /// Presentation timestamp.
     pub pts: u32,
-    /// The indices a decoder holds after this chunk.
-    pub state: TokenState,
+    /// The indices a decoder holds after this chunk (shared with the decoder, which keeps
+    /// them as the next frame's reference).
+    pub state: Arc<TokenState>,
 }
 
 /// One decoded frame and what it came from.
@@ -1040,7 +1043,7 @@ impl Decoder {
                 return Err(e.into());
             }
         };
-        let state = self.symbols.decode(&parsed)?.clone();
+        let state = self.symbols.decode_shared(&parsed)?;
         Ok(Symbols {
             kind: parsed.kind,
             pts: parsed.pts,
@@ -1059,7 +1062,7 @@ impl Decoder {
             frame,
             kind: s.kind,
             pts: s.pts,
-            state: s.state,
+            state: Arc::unwrap_or_clone(s.state),
         })
     }
 }

@@ -89,7 +89,7 @@ fn round_trip_gives_the_encoders_indices_and_identical_bytes_twice() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(decoded.len(), frames.len());
     for (d, p) in decoded.iter().zip(&packets) {
-        assert_eq!(d.state, p.state, "frame {}", p.pts);
+        assert_eq!(*d.state, p.state, "frame {}", p.pts);
         assert_eq!(d.kind, p.kind);
         assert_eq!(d.bytes, p.data.len());
     }
@@ -159,7 +159,7 @@ fn quality_steps_and_bitrate_targets_order_size_and_quality() {
         let (decoded, errors) = decode_all(&e, &stream);
         assert!(errors.is_empty(), "{errors:?}");
         for (d, p) in decoded.iter().zip(&packets) {
-            assert_eq!(d.state, p.state, "quality {q} frame {}", p.pts);
+            assert_eq!(*d.state, p.state, "quality {q} frame {}", p.pts);
         }
     }
     // bitrate mode: a lower target gives a smaller stream, and the achieved rate is near it
@@ -216,7 +216,7 @@ fn a_60_frame_gop_decodes_alike_on_every_backend_without_drift() {
         let mut frame = None;
         for ((f, p), src) in reader.zip(&packets).zip(&frames) {
             let f = f.unwrap();
-            assert_eq!(f.state, p.state, "{name} frame {}", p.pts);
+            assert_eq!(*f.state, p.state, "{name} frame {}", p.pts);
             let out = block_on(renderer.frame(&f.state)).unwrap();
             // what the browser's decoder draws: the same pixels, as RGBA read back at once
             assert_eq!(
@@ -281,9 +281,25 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
             let (decoded, errors) = decode_all(&decoder, &stream);
             assert!(errors.is_empty(), "{name}: {errors:?}");
             for (d, p) in decoded.iter().zip(&packets) {
-                assert_eq!(d.state, p.state, "{name} quality {q} frame {}", p.pts);
+                assert_eq!(*d.state, p.state, "{name} quality {q} frame {}", p.pts);
             }
             let out = pixels(&decoder, &decoded, w, h);
+            // the fixed-point latents as the stream decoders' renderer hands them over (the
+            // browser's and `vqcodec decode`'s path, which leaves an enhancement that holds
+            // nothing out of the upload): the very same frames; at the default the enhancement
+            // holds nothing, at 90 it holds the coefficients
+            let (d, e) = (decoder.config().code_dim, decoder.config().enhance_dims);
+            let mut enhanced = 0;
+            for (f, want) in decoded.iter().zip(&out) {
+                let z = &f.state.latent;
+                enhanced += usize::from(
+                    z.chunks_exact(d)
+                        .any(|p| p[d - e..].iter().any(|&v| v != 0)),
+                );
+                let got = block_on(decoder.decode_fixed(&[z], w, h)).unwrap();
+                assert_eq!(got[0], *want, "{name} quality {q} frame {}", f.pts);
+            }
+            assert_eq!(enhanced > 0, q > vqc::DEFAULT_QUALITY, "{name} quality {q}");
             quality.push(mean_psnr(&out, &frames));
         }
         eprintln!(
@@ -338,7 +354,7 @@ fn the_device_search_makes_streams_any_decoder_reads_near_the_hosts_size_and_qua
         assert!(errors.is_empty(), "{name}: {errors:?}");
         assert_eq!(decoded.len(), frames.len(), "{name}");
         for (d, p) in decoded.iter().zip(&packets) {
-            assert_eq!(d.state, p.state, "{name} frame {}", p.pts);
+            assert_eq!(*d.state, p.state, "{name} frame {}", p.pts);
         }
         // the delta frames predict: most positions copy or code a residual
         for p in packets.iter().filter(|p| p.kind == FrameKind::Delta) {
@@ -474,7 +490,7 @@ fn a_flipped_bit_costs_its_chunk_and_decoding_resumes_at_the_next_keyframe() {
             .collect();
         assert_eq!(got, want, "bit {bit} in chunk {hit}");
         for d in &decoded {
-            assert_eq!(d.state, packets[d.pts as usize].state);
+            assert_eq!(*d.state, packets[d.pts as usize].state);
         }
     }
     // the header has its own CRC
@@ -501,7 +517,7 @@ fn a_cut_stream_decodes_every_frame_before_the_cut_and_names_it() {
             "cut {cut}"
         );
         for d in &decoded {
-            assert_eq!(d.state, packets[d.pts as usize].state);
+            assert_eq!(*d.state, packets[d.pts as usize].state);
         }
         let at_boundary = cut == HEADER_LEN || map.iter().any(|m| m.1 == cut);
         if at_boundary {
@@ -556,7 +572,7 @@ fn a_repeated_frame_costs_a_few_bytes() {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(decoded.len(), still.len());
     for (d, p) in decoded.iter().zip(&packets) {
-        assert_eq!(d.state, p.state);
+        assert_eq!(*d.state, p.state);
         assert_eq!(d.bytes, p.data.len());
     }
 }
@@ -910,7 +926,7 @@ fn a_live_lookahead_codes_whole_windows_as_a_whole_clip_does() {
     let (decoded, errors) = decode_all(&engine, &whole);
     assert!(errors.is_empty(), "{errors:?}");
     for (f, p) in decoded.iter().zip(&packets) {
-        assert_eq!(f.state, p.state);
+        assert_eq!(*f.state, p.state);
     }
     // a keyframe asked for mid-window: the frames held before it are coded first
     let mut enc = block_on(Encoder::new(&engine, cfg)).unwrap();

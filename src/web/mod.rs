@@ -345,9 +345,8 @@ impl VqCodec {
                     ),
                 ));
             }
-            let z = vqc::latent_f32(&latent);
             let rgba = engine
-                .decode_latents_rgba(&[&z], w, h)
+                .decode_fixed_rgba(&[&latent], w, h)
                 .await
                 .map_err(js_err)?;
             Ok(js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default()).into())

@@ -1,6 +1,8 @@
 //! The stream decoder: chunks in, code indices (and, given the model's codebooks, the latent
 //! they reconstruct) out. Pure integer work; no model needed beyond its id, sizes and codebooks.
 
+use std::sync::Arc;
+
 use crate::ModelInfo;
 use crate::codebook::Codebooks;
 use crate::container::{Chunk, ChunkReader, FrameKind, Header, Limits};
@@ -13,7 +15,9 @@ pub struct Decoder {
     header: Header,
     grid: (usize, usize),
     ctx: Contexts,
-    prev: Option<TokenState>,
+    /// The last frame decoded: the reference of the next, shared with whoever took it from
+    /// [`Decoder::decode_shared`].
+    prev: Option<Arc<TokenState>>,
     books: Option<Codebooks>,
 }
 
@@ -98,6 +102,28 @@ impl Decoder {
     /// [`StreamError::BadPayload`] for symbols that do not make a frame. Either way the
     /// reference is dropped and decoding resumes at the next keyframe.
     pub fn decode(&mut self, chunk: &Chunk<'_>) -> Result<&TokenState, StreamError> {
+        self.decode_frame(chunk)?;
+        Ok(self
+            .prev
+            .as_deref()
+            .expect("a decoded frame is the reference"))
+    }
+
+    /// [`Decoder::decode`], the frame shared with the decoder, which keeps it as the next
+    /// frame's reference: no copy of its latent (a base 1920×1080 frame's is 8 MB).
+    ///
+    /// # Errors
+    /// As [`Decoder::decode`].
+    pub fn decode_shared(&mut self, chunk: &Chunk<'_>) -> Result<Arc<TokenState>, StreamError> {
+        self.decode_frame(chunk)?;
+        Ok(Arc::clone(
+            self.prev
+                .as_ref()
+                .expect("a decoded frame is the reference"),
+        ))
+    }
+
+    fn decode_frame(&mut self, chunk: &Chunk<'_>) -> Result<(), StreamError> {
         let levels = usize::from(self.header.levels);
         if chunk.kind == FrameKind::Delta && self.prev.is_none() {
             return Err(StreamError::NeedKeyframe {
@@ -121,7 +147,8 @@ impl Decoder {
                     let prev = self.prev.as_ref().map(|s| s.latent.as_slice());
                     state.reconstruct(books, prev);
                 }
-                Ok(&*self.prev.insert(state))
+                self.prev = Some(Arc::new(state));
+                Ok(())
             }
             Err(reason) => {
                 self.prev = None;
@@ -145,8 +172,8 @@ pub struct DecodedFrame {
     pub offset: u64,
     /// Chunk bytes (header + payload).
     pub bytes: usize,
-    /// The indices.
-    pub state: TokenState,
+    /// The indices (shared with the decoder, which keeps them as the next frame's reference).
+    pub state: Arc<TokenState>,
 }
 
 /// Decodes a whole stream held in memory: yields each frame's indices, or the error that cost
@@ -198,12 +225,16 @@ impl Iterator for StreamDecoder<'_> {
                 return Some(Err(e));
             }
         };
-        Some(self.decoder.decode(&chunk).map(|state| DecodedFrame {
-            kind: chunk.kind,
-            pts: chunk.pts,
-            offset: chunk.offset,
-            bytes: chunk.len,
-            state: state.clone(),
-        }))
+        Some(
+            self.decoder
+                .decode_shared(&chunk)
+                .map(|state| DecodedFrame {
+                    kind: chunk.kind,
+                    pts: chunk.pts,
+                    offset: chunk.offset,
+                    bytes: chunk.len,
+                    state,
+                }),
+        )
     }
 }

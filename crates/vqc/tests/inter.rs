@@ -138,7 +138,7 @@ fn decoders_reconstruct_the_encoders_latents_exactly() {
         let mut predicted = 0;
         for (f, p) in decoded.iter().zip(&packets) {
             assert_eq!(f.kind, p.kind);
-            assert_eq!(f.state, p.state, "quality {quality}, frame {}", p.pts);
+            assert_eq!(*f.state, p.state, "quality {quality}, frame {}", p.pts);
             assert_eq!(f.state.latent.len(), rows * cols * DIM);
             predicted += f.state.copies() + f.state.inters();
         }
@@ -189,7 +189,7 @@ fn slices_decode_to_the_encoders_symbols_and_latents() {
         let decoded = decode(&stream);
         assert_eq!(decoded.len(), 3);
         for (f, p) in decoded.iter().zip(&packets) {
-            assert_eq!(f.state, p.state, "{expected} slices, frame {}", p.pts);
+            assert_eq!(*f.state, p.state, "{expected} slices, frame {}", p.pts);
         }
         assert!(
             packets[1..]
@@ -314,7 +314,7 @@ fn a_field_that_moves_one_position_is_predicted_with_motion() {
     assert!(mse[1..].iter().all(|&e| e <= mse[0] * 1.05), "{mse:?}");
     let decoded = decode(&stream);
     for (f, p) in decoded.iter().zip(&packets) {
-        assert_eq!(f.state, p.state);
+        assert_eq!(*f.state, p.state);
     }
 }
 
@@ -380,7 +380,7 @@ fn a_field_that_moves_three_positions_is_predicted_with_far_motion() {
     assert!(sizes[4] * 4 < key * 3, "{sizes:?}");
     let decoded = decode(&stream);
     for (f, p) in decoded.iter().zip(&packets) {
-        assert_eq!(f.state, p.state);
+        assert_eq!(*f.state, p.state);
     }
 }
 
@@ -594,7 +594,7 @@ fn fine_motion_predicts_a_field_moving_by_pixels_and_decodes_exactly() {
         .collect();
     assert_eq!(decoded.len(), packets.len());
     for (f, p) in decoded.iter().zip(&packets) {
-        assert_eq!(f.state, p.state, "frame {}", p.pts);
+        assert_eq!(*f.state, p.state, "frame {}", p.pts);
         assert_eq!(f.state.latent.len(), rows * cols * DIM);
     }
     // in bands on several threads: the same integers (fine motions, copies, residuals)
@@ -710,7 +710,7 @@ fn a_lookahead_spends_the_keyframes_bits_where_later_frames_reuse_them() {
     let decoded = decode(&stream);
     assert_eq!(decoded.len(), ahead.len());
     for (f, p) in decoded.iter().zip(&ahead) {
-        assert_eq!(f.state, p.state);
+        assert_eq!(*f.state, p.state);
     }
     // windows end before each planned keyframe: keyframes stay every fifth frame
     let (_, short) = encode_ahead(16, 5, &frames, rows, cols);
