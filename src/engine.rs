@@ -179,11 +179,14 @@ impl Engine {
     /// The decoder network's `[B, 3, H, W]` output in [0, 1] for latents (as
     /// [`Engine::decode_latents`] takes them, or fixed point as [`Engine::decode_fixed`]), not
     /// yet read back.
+    /// `empty`: the caller knows that every latent's enhancement values are zero (a stream
+    /// decoder's [`vqc::TokenState::zero_tail`]); else they are looked at.
     fn decoder_output<T: LatentValue>(
         &self,
         latents: &[&[T]],
         width: usize,
         height: usize,
+        empty: bool,
     ) -> Result<Tensor<4>, Error> {
         let (lh, lw) = self.model.latent_size(height, width);
         let d = self.config.code_dim;
@@ -199,10 +202,11 @@ impl Engine {
         // values alone
         let net = d - self.config.enhance_dims;
         let plain = net < d
-            && latents.iter().all(|z| {
-                z.chunks_exact(d)
-                    .all(|p| p[net..].iter().all(|&v| v == T::ZERO))
-            });
+            && (empty
+                || latents.iter().all(|z| {
+                    z.chunks_exact(d)
+                        .all(|p| p[net..].iter().all(|&v| v == T::ZERO))
+                }));
         let dd = if plain { net } else { d };
         // one pass into a vector of the batch's size (a `flat_map` into `collect` grew element
         // by element: 1.2 ms of a lite 1080p frame in the WebGPU module's wasm)
@@ -243,7 +247,7 @@ impl Engine {
         width: usize,
         height: usize,
     ) -> Result<Vec<Frame>, Error> {
-        let out = self.decoder_output(latents, width, height)?;
+        let out = self.decoder_output(latents, width, height, false)?;
         self.read_frames(out).await
     }
 
@@ -260,12 +264,12 @@ impl Engine {
         width: usize,
         height: usize,
     ) -> Result<RgbaFrames, Error> {
-        let out = self.decoder_output(latents, width, height)?;
+        let out = self.decoder_output(latents, width, height, false)?;
         self.rgba_output(out).await
     }
 
     /// The decoder network's output read back as RGBA bytes.
-    async fn rgba_output(&self, out: Tensor<4>) -> Result<RgbaFrames, Error> {
+    pub(crate) async fn rgba_output(&self, out: Tensor<4>) -> Result<RgbaFrames, Error> {
         let [b, _, h, w] = out.dims();
         if self.backend.kind == BackendKind::Gpu {
             let data = pack_rgb8(out)
@@ -292,7 +296,7 @@ impl Engine {
         width: usize,
         height: usize,
     ) -> Result<Vec<Frame>, Error> {
-        let out = self.decoder_output(latents, width, height)?;
+        let out = self.decoder_output(latents, width, height, false)?;
         self.read_frames(out).await
     }
 
@@ -306,8 +310,27 @@ impl Engine {
         width: usize,
         height: usize,
     ) -> Result<RgbaFrames, Error> {
-        let out = self.decoder_output(latents, width, height)?;
+        let out = self.decoder_output(latents, width, height, false)?;
         self.rgba_output(out).await
+    }
+
+    /// [`Engine::decode_fixed`] (`rgba`: [`Engine::decode_fixed_rgba`]) of a stream decoder's
+    /// state, whose [`vqc::TokenState::zero_tail`] spares looking at the enhancement's values
+    /// when it covers them.
+    pub(crate) fn state_output(
+        &self,
+        state: &vqc::TokenState,
+        width: usize,
+        height: usize,
+    ) -> Result<Tensor<4>, Error> {
+        let empty = state.zero_tail >= self.config.enhance_dims;
+        self.decoder_output(&[&state.latent], width, height, empty)
+    }
+
+    /// The decoder network's output read back as frames ([`Engine::decode_latents`]) or RGBA
+    /// bytes ([`Engine::decode_latents_rgba`]).
+    pub(crate) async fn read_output(&self, out: Tensor<4>) -> Result<Vec<Frame>, Error> {
+        self.read_frames(out).await
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.

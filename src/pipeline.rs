@@ -534,9 +534,9 @@ impl Renderer {
     /// [`Error::InvalidTokens`] if the state holds no latent (decoded without codebooks) or
     /// one that does not fit the stream's size; [`Error::Backend`] if the device fails.
     pub async fn frame(&self, state: &TokenState) -> Result<Frame, Error> {
-        let z = self.latent(state)?;
+        let out = self.output(state)?;
         self.engine
-            .decode_fixed(&[z], self.width, self.height)
+            .read_output(out)
             .await?
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
@@ -550,11 +550,8 @@ impl Renderer {
     /// # Errors
     /// As [`Renderer::frame`].
     pub async fn frame_rgba(&self, state: &TokenState) -> Result<RgbaFrames, Error> {
-        let z = self.latent(state)?;
-        let frames = self
-            .engine
-            .decode_fixed_rgba(&[z], self.width, self.height)
-            .await?;
+        let out = self.output(state)?;
+        let frames = self.engine.rgba_output(out).await?;
         if frames.len() == 1 {
             Ok(frames)
         } else {
@@ -562,13 +559,14 @@ impl Renderer {
         }
     }
 
-    fn latent<'s>(&self, state: &'s TokenState) -> Result<&'s [i32], Error> {
+    /// The decoder network's output for `state`'s latent, not yet read back.
+    fn output(&self, state: &TokenState) -> Result<burn::tensor::Tensor<4>, Error> {
         if state.latent.is_empty() {
             return Err(Error::InvalidTokens(
                 "the state holds no latent (decoded without codebooks)".into(),
             ));
         }
-        Ok(&state.latent)
+        self.engine.state_output(state, self.width, self.height)
     }
 }
 

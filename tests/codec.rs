@@ -284,20 +284,36 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
                 assert_eq!(*d.state, p.state, "{name} quality {q} frame {}", p.pts);
             }
             let out = pixels(&decoder, &decoded, w, h);
-            // the fixed-point latents as the stream decoders' renderer hands them over (the
-            // browser's and `vqcodec decode`'s path, which leaves an enhancement that holds
-            // nothing out of the upload): the very same frames; at the default the enhancement
-            // holds nothing, at 90 it holds the coefficients
+            // the fixed-point latents as the browser's and `vqcodec decode`'s decoders render
+            // them (the stream decoder's state, whose empty enhancement is left out of the
+            // upload; a latent alone, looked at first): the very same frames. At the default
+            // every frame's enhancement is empty, at 90 a frame with coefficients' is not
             let (d, e) = (decoder.config().code_dim, decoder.config().enhance_dims);
+            let mut dec = Decoder::new(&decoder, &stream, Limits::default()).unwrap();
             let mut enhanced = 0;
-            for (f, want) in decoded.iter().zip(&out) {
-                let z = &f.state.latent;
-                enhanced += usize::from(
-                    z.chunks_exact(d)
-                        .any(|p| p[d - e..].iter().any(|&v| v != 0)),
-                );
+            for (p, want) in packets.iter().zip(&out) {
+                let s = dec.symbols(&p.data).unwrap();
+                let got = block_on(dec.renderer().frame(&s.state)).unwrap();
+                assert_eq!(got, *want, "{name} quality {q} frame {}", p.pts);
+                // known empty: all of them at the default, none that coded coefficients
+                let empty = s.state.zero_tail == e;
+                assert!(s.state.zero_tail == 0 || empty);
+                if q <= vqc::DEFAULT_QUALITY || s.state.step > 0 {
+                    assert_eq!(
+                        empty,
+                        q <= vqc::DEFAULT_QUALITY,
+                        "{name} quality {q} frame {}",
+                        p.pts
+                    );
+                }
+                let z = &s.state.latent;
+                let nonzero = z
+                    .chunks_exact(d)
+                    .any(|v| v[d - e..].iter().any(|&v| v != 0));
+                assert!(!(nonzero && empty), "{name} quality {q} frame {}", p.pts);
+                enhanced += usize::from(nonzero);
                 let got = block_on(decoder.decode_fixed(&[z], w, h)).unwrap();
-                assert_eq!(got[0], *want, "{name} quality {q} frame {}", f.pts);
+                assert_eq!(got[0], *want, "{name} quality {q} frame {}", p.pts);
             }
             assert_eq!(enhanced > 0, q > vqc::DEFAULT_QUALITY, "{name} quality {q}");
             quality.push(mean_psnr(&out, &frames));

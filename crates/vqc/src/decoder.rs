@@ -144,8 +144,7 @@ impl Decoder {
         match result {
             Ok(mut state) => {
                 if let Some(books) = &self.books {
-                    let prev = self.prev.as_ref().map(|s| s.latent.as_slice());
-                    state.reconstruct(books, prev);
+                    state.reconstruct_after(books, self.prev.as_deref());
                 }
                 self.prev = Some(Arc::new(state));
                 Ok(())

@@ -904,9 +904,9 @@ impl Encoder {
         let ctx = self.frame_contexts(plan.kind);
         let reference = match plan.kind {
             FrameKind::Key => None,
-            FrameKind::Delta => self.prev.as_ref().map(|s| s.latent.as_slice()),
+            FrameKind::Delta => self.prev.as_ref(),
         };
-        state.reconstruct(&self.books, reference);
+        state.reconstruct_after(&self.books, reference);
         let (_, lambda) = searched_params(plan.quality, &self.books, plan.kind);
         let searched = Searched {
             frame: CodedFrame {

@@ -140,6 +140,14 @@ pub struct TokenState {
     /// Enhancement coefficients, `height × width × enh_dims` (position-major; zeros where a
     /// position coded none); empty when the frame has no step (`step` 0).
     pub coef: Vec<i32>,
+    /// How many of the last values of every position of [`TokenState::latent`] are known to be
+    /// zero because nothing put any there: the model's enhancement values (the codebooks' from
+    /// [`Codebooks::net_dim`] on) when neither this frame nor those it predicts from since the
+    /// keyframe coded a coefficient and the levels' codes hold none there (every stream of a
+    /// shipped model up to the default quality), else 0. The reconstruction then works on the
+    /// other values only, and a renderer may leave them out. Set by
+    /// [`TokenState::reconstruct`]; 0 when the state holds no latent.
+    pub zero_tail: usize,
 }
 
 /// A fixed-point latent (a [`TokenState::latent`], here or sent elsewhere) as `f32`: the value
@@ -164,6 +172,7 @@ impl TokenState {
             enh_dims: 0,
             step: 0,
             coef: Vec::new(),
+            zero_tail: 0,
         }
     }
 
@@ -272,14 +281,34 @@ impl TokenState {
         self.reconstruct_on(books, prev, band_threads(self.height * self.width));
     }
 
+    /// [`TokenState::reconstruct`] predicting from `prev`'s latent, whose
+    /// [`TokenState::zero_tail`] saves reading its enhancement values (what a stream's decoder
+    /// and encoder do frame after frame). The same latent.
+    pub fn reconstruct_after(&mut self, books: &Codebooks, prev: Option<&TokenState>) {
+        let prev = prev.map(|s| (s.latent.as_slice(), Some(s.zero_tail)));
+        self.reconstruct_with(books, prev, band_threads(self.height * self.width));
+    }
+
     /// [`TokenState::reconstruct`] on `threads` threads (one: on the caller's), each computing
     /// a band of positions: every position reads only `prev` and its own symbols, so the result
     /// is the same for any number. [`TokenState::reconstruct`] picks the number by the latent's
     /// size: one for small frames and in WebAssembly, up to four from 8,192 positions on.
     pub fn reconstruct_on(&mut self, books: &Codebooks, prev: Option<&[i32]>, threads: usize) {
+        self.reconstruct_with(books, prev.map(|p| (p, None)), threads);
+    }
+
+    /// The reconstruction from `prev`'s latent and, when known, its [`TokenState::zero_tail`]
+    /// (else its enhancement values are read).
+    fn reconstruct_with(
+        &mut self,
+        books: &Codebooks,
+        prev: Option<(&[i32], Option<usize>)>,
+        threads: usize,
+    ) {
         let (n, dim) = (self.height * self.width, books.dim());
         assert_eq!(books.levels(), self.levels, "codebook levels");
-        let prev = prev.filter(|p| p.len() == n * dim);
+        self.zero_tail = 0;
+        let prev = prev.filter(|p| p.0.len() == n * dim);
         let predicts = self.mode.iter().any(|&m| m != Mode::Intra);
         let ops = books.motion();
         let motions = usize::from(FIRST_FINE) + ops.map_or(0, |o| fine_count(o.range()));
@@ -291,26 +320,51 @@ impl TokenState {
             self.latent.clear();
             return;
         }
+        // nothing in the enhancement's values (the last `tail` of each position): no step here,
+        // none in the codes this frame adds (a few thousand values to look at) and none in what
+        // it predicts from
+        let tail = dim - books.net_dim().min(dim);
+        let empty = tail > 0
+            && (!enhancement
+                && (0..self.coded).all(|l| {
+                    (0..books.size())
+                        .all(|c| books.fixed_code(l, c)[dim - tail..].iter().all(|&v| v == 0))
+                })
+                && (!predicts
+                    || prev.is_none_or(|(p, known)| {
+                        known.map_or_else(
+                            || {
+                                p.chunks_exact(dim)
+                                    .all(|v| v[dim - tail..].iter().all(|&v| v == 0))
+                            },
+                            |k| k >= tail,
+                        )
+                    })));
+        let values = if empty { dim - tail } else { dim };
+        let prev = prev.map(|p| p.0);
         let mut latent = vec![0i32; n * dim];
         let band = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
         if band >= n {
-            self.reconstruct_band(books, prev, 0, &mut latent);
+            self.reconstruct_band(books, prev, values, 0, &mut latent);
         } else {
             let this = &*self;
             std::thread::scope(|scope| {
                 for (k, out) in latent.chunks_mut(band * dim).enumerate() {
-                    scope.spawn(move || this.reconstruct_band(books, prev, k * band, out));
+                    scope.spawn(move || this.reconstruct_band(books, prev, values, k * band, out));
                 }
             });
         }
         self.latent = latent;
+        self.zero_tail = if empty { tail } else { 0 };
     }
 
-    /// The latent of the positions from `first` on, as many as `out` holds.
+    /// The latent of the positions from `first` on, as many as `out` holds (zeros on entry):
+    /// the first `values` of each position (the rest stay zero: an empty enhancement).
     fn reconstruct_band(
         &self,
         books: &Codebooks,
         prev: Option<&[i32]>,
+        values: usize,
         first: usize,
         out: &mut [i32],
     ) {
@@ -330,9 +384,10 @@ impl TokenState {
                     ops.predict(prev, (self.width, self.height), at, d, out);
                 } else {
                     let q = shifted(b, self.width, self.height, m);
-                    out.copy_from_slice(&prev[q * dim..(q + 1) * dim]);
+                    out[..values].copy_from_slice(&prev[q * dim..q * dim + values]);
                 }
             }
+            let out = &mut out[..values];
             for l in 0..self.coded {
                 let v = self.idx[l * n + p];
                 if v != NONE {
@@ -1485,7 +1540,7 @@ pub fn encode_frame(
         distortion += d;
         bits += b;
     }
-    state.reconstruct(books, reference.map(|s| s.latent.as_slice()));
+    state.reconstruct_after(books, reference);
     FrameCode {
         payload: join_slices(payloads),
         state,
