@@ -314,9 +314,9 @@ impl Engine {
         self.rgba_output(out).await
     }
 
-    /// [`Engine::decode_fixed`] (`rgba`: [`Engine::decode_fixed_rgba`]) of a stream decoder's
-    /// state, whose [`vqc::TokenState::zero_tail`] spares looking at the enhancement's values
-    /// when it covers them.
+    /// The decoder network's output (as [`Engine::decode_fixed`] makes it, not yet read back)
+    /// for a stream decoder's state, whose [`vqc::TokenState::zero_tail`] spares looking at the
+    /// enhancement's values when it covers them.
     pub(crate) fn state_output(
         &self,
         state: &vqc::TokenState,
@@ -325,12 +325,6 @@ impl Engine {
     ) -> Result<Tensor<4>, Error> {
         let empty = state.zero_tail >= self.config.enhance_dims;
         self.decoder_output(&[&state.latent], width, height, empty)
-    }
-
-    /// The decoder network's output read back as frames ([`Engine::decode_latents`]) or RGBA
-    /// bytes ([`Engine::decode_latents_rgba`]).
-    pub(crate) async fn read_output(&self, out: Tensor<4>) -> Result<Vec<Frame>, Error> {
-        self.read_frames(out).await
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.
@@ -576,7 +570,7 @@ impl Engine {
     /// conversion runs on the device and a pixel crosses as one 32-bit word (a third of the
     /// f32 planes' bytes, and no conversion pass on the host); on the CPU backends the host's
     /// vectorised loop is faster than tensor ops. Both round `v · 255 + 0.5` down.
-    async fn read_frames(&self, out: Tensor<4>) -> Result<Vec<Frame>, Error> {
+    pub(crate) async fn read_frames(&self, out: Tensor<4>) -> Result<Vec<Frame>, Error> {
         let [b, _, h, w] = out.dims();
         if self.backend.kind == BackendKind::Gpu {
             let words = read_i32(pack_rgb8(out)).await?;

@@ -536,7 +536,7 @@ impl Renderer {
     pub async fn frame(&self, state: &TokenState) -> Result<Frame, Error> {
         let out = self.output(state)?;
         self.engine
-            .read_output(out)
+            .read_frames(out)
             .await?
             .pop()
             .ok_or_else(|| Error::Backend("the model returned no frame".into()))
@@ -967,8 +967,9 @@ pub struct DecodedVideoFrame {
     pub kind: FrameKind,
     /// Presentation timestamp.
     pub pts: u32,
-    /// The code indices.
-    pub state: TokenState,
+    /// The code indices (shared with the decoder, which keeps them as the next frame's
+    /// reference).
+    pub state: Arc<TokenState>,
 }
 
 /// Decodes the chunks of one stream, one at a time (as a browser receives them).
@@ -1060,7 +1061,7 @@ impl Decoder {
             frame,
             kind: s.kind,
             pts: s.pts,
-            state: Arc::unwrap_or_clone(s.state),
+            state: s.state,
         })
     }
 }

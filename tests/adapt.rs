@@ -102,7 +102,7 @@ fn the_stream_carries_the_codebook_and_every_decoder_uses_it() {
     for (span, expected) in spans.iter().zip(&whole) {
         let f = block_on(dec.decode(&adapted[span.start..span.end])).unwrap();
         // the same symbols reconstructed with the model's own codebooks
-        let mut own = f.state.clone();
+        let mut own = (*f.state).clone();
         own.reconstruct(s.engine.codebooks(), own_prev.as_deref());
         let own_latent = own.latent_f32();
         own_prev = Some(own.latent);

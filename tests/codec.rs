@@ -870,7 +870,7 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
     let mut dec = Decoder::new(&e, &header, Limits::default()).unwrap();
     for (i, p) in packets.iter().enumerate() {
         let f = block_on(dec.decode(&p.data)).unwrap();
-        assert_eq!(f.state, p.state);
+        assert_eq!(*f.state, p.state);
         assert_eq!(f.pts, i as u32);
         assert_eq!(f.frame.rgb(), reference[i].rgb());
     }
@@ -893,7 +893,7 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
         .position(|p| p.kind == FrameKind::Key && p.pts > 2)
         .unwrap();
     assert_eq!(
-        block_on(dec.decode(&packets[kf].data)).unwrap().state,
+        *block_on(dec.decode(&packets[kf].data)).unwrap().state,
         packets[kf].state
     );
     // frames of another size are refused

@@ -78,6 +78,8 @@ pub struct MotionOps {
     /// when all of its weights are zero. Both blocks' products are the full product's values,
     /// bit for bit: a zero weight adds nothing to a wrapping sum.
     rest: Option<Box<Block>>,
+    /// `closed[k]`: the values from `k` on read no bias and no earlier value (`dim + 1` of them).
+    closed: Vec<bool>,
 }
 
 /// The trailing block of [`MotionOps`].
@@ -252,6 +254,26 @@ impl MotionOps {
                 }
             }
         }
+        // for each `k`, whether the outputs from `k` on read no bias and no input before `k`
+        // (of either latent): the first input each output reads, and which outputs have a bias
+        let mut first_input = vec![dim; dim];
+        for (mo, row) in weights.chunks_exact(2 * dim).enumerate() {
+            if let Some(i) = row
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w != 0)
+                .map(|(i, _)| i % dim)
+                .min()
+            {
+                first_input[mo % dim] = first_input[mo % dim].min(i);
+            }
+        }
+        let biased: Vec<bool> = (0..dim)
+            .map(|j| bias.chunks_exact(dim).any(|b| b[j] != 0))
+            .collect();
+        let closed = (0..=dim)
+            .map(|k| (k..dim).all(|j| !biased[j] && first_input[j] >= k))
+            .collect();
         // `weights` is `[map][out][2·dim]`: the first split with no weight across it and no
         // bias after it
         let split = (1..=dim)
@@ -327,7 +349,15 @@ impl MotionOps {
             weights_f32,
             bias_f32,
             rest,
+            closed,
         })
+    }
+
+    /// Whether the maps keep the values from `k` on at zero when both latents they read hold
+    /// zeros there: no bias and no earlier value reaches them (an enhanced model's maps and its
+    /// empty enhancement, [`crate::TokenState::zero_tail`]). True for `k` from `dim` on.
+    pub fn keeps_zero_from(&self, k: usize) -> bool {
+        self.closed.get(k).copied().unwrap_or(true)
     }
 
     /// The largest shift per axis, in pixels.
@@ -597,6 +627,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_values_a_map_keeps_empty_are_those_no_bias_or_earlier_value_reaches() {
+        // 6 values; every output reads itself; output 4 also reads input 1 of the second latent
+        let (dim, rows) = (6, 13);
+        let mut data = vec![0.0; 4 * rows * dim];
+        for m in 0..4 {
+            for j in 0..dim {
+                data[(m * rows + j) * dim + j] = 0.5;
+                data[(m * rows + dim + j) * dim + j] = 0.5;
+            }
+            data[(m * rows + dim + 1) * dim + 4] = 0.25;
+        }
+        let ops = MotionOps::new(1, dim, &data).unwrap();
+        let keeps: Vec<bool> = (0..=dim + 1).map(|k| ops.keeps_zero_from(k)).collect();
+        assert_eq!(keeps, [true, true, false, false, false, true, true, true]);
+        // a bias on output 5: no values from 5 or before stay empty, only the none beyond the end
+        for m in 0..4 {
+            data[(m * rows + 2 * dim) * dim + 5] = 1.0;
+        }
+        let ops = MotionOps::new(1, dim, &data).unwrap();
+        let keeps: Vec<bool> = (0..=dim).map(|k| ops.keeps_zero_from(k)).collect();
+        assert_eq!(keeps, [false, false, false, false, false, false, true]);
     }
 
     #[test]

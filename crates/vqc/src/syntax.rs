@@ -109,7 +109,7 @@ impl Mode {
 /// The code indices a decoder holds after a frame: `levels × height × width`, with [`NONE`]
 /// for levels the frame did not code, each position's [`Mode`], and the reconstructed latent
 /// when the decoder has the codebooks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TokenState {
     /// The model's RVQ levels.
     pub levels: usize,
@@ -145,10 +145,44 @@ pub struct TokenState {
     /// [`Codebooks::net_dim`] on) when neither this frame nor those it predicts from since the
     /// keyframe coded a coefficient and the levels' codes hold none there (every stream of a
     /// shipped model up to the default quality), else 0. The reconstruction then works on the
-    /// other values only, and a renderer may leave them out. Set by
-    /// [`TokenState::reconstruct`]; 0 when the state holds no latent.
+    /// other values only, and a renderer may leave them out (it trusts this field). Set by
+    /// [`TokenState::reconstruct`] and [`TokenState::reconstruct_after`]; 0 when the state holds
+    /// no latent. A hint about the latent, not part of the state: equality leaves it out (the
+    /// two reconstructions may know more or less of the same latent).
     pub zero_tail: usize,
 }
+
+impl PartialEq for TokenState {
+    /// Every field but [`TokenState::zero_tail`] (a hint about `latent`).
+    fn eq(&self, o: &Self) -> bool {
+        // every field named, so that a new one cannot be left out unnoticed
+        let Self {
+            levels,
+            height,
+            width,
+            coded,
+            idx,
+            mode,
+            motion,
+            far,
+            latent,
+            enh_dims,
+            step,
+            coef,
+            zero_tail: _,
+        } = self;
+        (*levels, *height, *width, *coded) == (o.levels, o.height, o.width, o.coded)
+            && *idx == o.idx
+            && *mode == o.mode
+            && *motion == o.motion
+            && *far == o.far
+            && *latent == o.latent
+            && (*enh_dims, *step) == (o.enh_dims, o.step)
+            && *coef == o.coef
+    }
+}
+
+impl Eq for TokenState {}
 
 /// A fixed-point latent (a [`TokenState::latent`], here or sent elsewhere) as `f32`: the value
 /// each entry stands for, what the decoder network reads.
@@ -181,7 +215,7 @@ impl TokenState {
     fn with_enhancement(mut self, dims: usize, step: u8) -> Self {
         self.enh_dims = dims;
         self.step = if dims == 0 { 0 } else { step };
-        // a frame without a step holds no coefficients (a base 1920×1080 frame's would be 6 MB
+        // a frame without a step holds no coefficients (a base 1920×1080 frame's would be 8 MB
         // of zeros to make, copy and clone for every frame)
         self.coef = if self.step > 0 {
             vec![0; self.height * self.width * dims]
@@ -321,8 +355,8 @@ impl TokenState {
             return;
         }
         // nothing in the enhancement's values (the last `tail` of each position): no step here,
-        // none in the codes this frame adds (a few thousand values to look at) and none in what
-        // it predicts from
+        // fine-motion maps that put nothing there, none in the codes this frame adds (18,432
+        // values to look at for the shipped models) and none in what it predicts from
         let tail = dim - books.net_dim().min(dim);
         let empty = tail > 0
             && (!enhancement
@@ -331,15 +365,16 @@ impl TokenState {
                         .all(|c| books.fixed_code(l, c)[dim - tail..].iter().all(|&v| v == 0))
                 })
                 && (!predicts
-                    || prev.is_none_or(|(p, known)| {
-                        known.map_or_else(
-                            || {
-                                p.chunks_exact(dim)
-                                    .all(|v| v[dim - tail..].iter().all(|&v| v == 0))
-                            },
-                            |k| k >= tail,
-                        )
-                    })));
+                    || books.motion().is_none_or(|o| o.keeps_zero_from(dim - tail))
+                        && prev.is_none_or(|(p, known)| {
+                            known.map_or_else(
+                                || {
+                                    p.chunks_exact(dim)
+                                        .all(|v| v[dim - tail..].iter().all(|&v| v == 0))
+                                },
+                                |k| k >= tail,
+                            )
+                        })));
         let values = if empty { dim - tail } else { dim };
         let prev = prev.map(|p| p.0);
         let mut latent = vec![0i32; n * dim];
@@ -397,7 +432,7 @@ impl TokenState {
                 }
             }
             let s = crate::coefs::step_units(self.step);
-            if s != 0 {
+            if s != 0 && self.enh_dims > 0 {
                 let d = self.enh_dims;
                 let tail = &mut out[dim - d..];
                 for (o, &c) in tail.iter_mut().zip(&self.coef[p * d..(p + 1) * d]) {

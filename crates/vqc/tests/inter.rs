@@ -526,6 +526,11 @@ fn the_encoders_beam_and_metric_buy_what_they_promise() {
 /// position straddles: a shift of `d` pixels takes `|d|/8` of the neighbour and the rest of the
 /// position itself (exact for a field that is linear between positions).
 fn interpolating_maps(r: u8) -> MotionOps {
+    MotionOps::new(r, DIM, &interpolating_data(r)).unwrap()
+}
+
+/// The values of [`interpolating_maps`] (`2 × 2r × (2·DIM + 1) × DIM`).
+fn interpolating_data(r: u8) -> Vec<f32> {
     let rows = 2 * DIM + 1;
     let mut data = vec![0f32; 4 * usize::from(r) * rows * DIM];
     for m in 0..4 * usize::from(r) {
@@ -543,7 +548,7 @@ fn interpolating_maps(r: u8) -> MotionOps {
             data[(m * rows + DIM + j) * DIM + j] = wb;
         }
     }
-    MotionOps::new(r, DIM, &data).unwrap()
+    data
 }
 
 /// A smooth field that moves `speed` pixels to the right per frame (8 pixels per position).
@@ -596,6 +601,69 @@ fn fine_motion_predicts_a_field_moving_by_pixels_and_decodes_exactly() {
     for (f, p) in decoded.iter().zip(&packets) {
         assert_eq!(*f.state, p.state, "frame {}", p.pts);
         assert_eq!(f.state.latent.len(), rows * cols * DIM);
+    }
+    // an enhanced model's empty enhancement (`zero_tail`: here the last 2 values, which no code
+    // fills): known from frame to frame only through maps that put nothing there; the latent
+    // is the one a reconstruction that looks at the reference computes, either way
+    let tail = 2;
+    let mut r = noise(7);
+    let tail_free: Vec<f32> = (0..LEVELS * SIZE * DIM)
+        .map(|i| {
+            let v = r() * 0.5f32.powi((i / (SIZE * DIM)) as i32);
+            if i % DIM >= DIM - tail { 0.0 } else { v }
+        })
+        .collect();
+    for mixing in [false, true] {
+        let mut data = interpolating_data(2);
+        if mixing {
+            // every map reads the first value into the last one
+            for m in 0..8 {
+                data[m * (2 * DIM + 1) * DIM + DIM - 1] = 0.5;
+            }
+        }
+        let ops = MotionOps::new(2, DIM, &data).unwrap();
+        assert_eq!(ops.keeps_zero_from(DIM - tail), !mixing);
+        let enhanced = Codebooks::new(LEVELS, SIZE, DIM, tail_free.clone())
+            .unwrap()
+            .with_motion(ops)
+            .unwrap()
+            .with_enhancement(LEVELS, DIM - tail)
+            .unwrap();
+        let mut prev: Option<vqc::TokenState> = None;
+        let mut filled = 0;
+        for p in &packets {
+            let mut known = p.state.clone();
+            known.latent.clear();
+            known.reconstruct_after(&enhanced, prev.as_ref());
+            let mut looked = p.state.clone();
+            looked.latent.clear();
+            looked.reconstruct(&enhanced, prev.as_ref().map(|s| s.latent.as_slice()));
+            assert_eq!(
+                known.latent, looked.latent,
+                "mixing {mixing}, frame {}",
+                p.pts
+            );
+            let empty = known
+                .latent
+                .chunks_exact(DIM)
+                .all(|v| v[DIM - tail..].iter().all(|&x| x == 0));
+            assert_eq!(
+                known.zero_tail,
+                if mixing {
+                    usize::from(p.pts == 0) * tail
+                } else {
+                    tail
+                }
+            );
+            assert!(
+                known.zero_tail == 0 || empty,
+                "mixing {mixing}, frame {}",
+                p.pts
+            );
+            filled += usize::from(!empty);
+            prev = Some(known);
+        }
+        assert_eq!(filled > 0, mixing, "the mixing maps fill the enhancement");
     }
     // in bands on several threads: the same integers (fine motions, copies, residuals)
     for p in &packets[1..] {
