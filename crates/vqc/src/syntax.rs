@@ -143,8 +143,9 @@ pub struct TokenState {
     /// How many of the last values of every position of [`TokenState::latent`] are known to be
     /// zero because nothing put any there: the model's enhancement values (the codebooks' from
     /// [`Codebooks::net_dim`] on) when neither this frame nor those it predicts from since the
-    /// keyframe coded a coefficient and the levels' codes hold none there (every stream of a
-    /// shipped model up to the default quality), else 0. The reconstruction then works on the
+    /// keyframe coded a coefficient, the levels' codes hold none there and the fine-motion maps
+    /// put none there ([`crate::MotionOps::keeps_zero_from`]; every stream of a shipped model up
+    /// to the default quality), else 0. The reconstruction then works on the
     /// other values only, and a renderer may leave them out (it trusts this field). Set by
     /// [`TokenState::reconstruct`] and [`TokenState::reconstruct_after`]; 0 when the state holds
     /// no latent. A hint about the latent, not part of the state: equality leaves it out (the
