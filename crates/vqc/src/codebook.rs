@@ -180,6 +180,14 @@ impl Codebooks {
         self.net_dim
     }
 
+    /// Whether every code of the first `levels` levels is zero from value `k` on: those levels
+    /// put nothing there (a scalar enhancement's values, which no level codes).
+    pub fn codes_zero_from(&self, k: usize, levels: usize) -> bool {
+        self.data[..levels.min(self.levels) * self.size * self.dim]
+            .chunks_exact(self.dim)
+            .all(|c| c[k.min(self.dim)..].iter().all(|&v| v == 0.0))
+    }
+
     /// The same codebooks with the model's fine-motion maps (docs/bitstream.md, "Fine motion").
     ///
     /// # Errors

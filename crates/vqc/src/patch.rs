@@ -173,11 +173,8 @@ impl CodebookPatch {
         let (net, dim) = (books.net_dim(), books.dim());
         // every code zero past the networks' values (an enhancement trained with the rest, whose
         // codes are not, also reads as all base levels: it gets every value)
-        let scalar = books.base_levels() == books.levels()
-            && books
-                .data()
-                .chunks_exact(dim)
-                .all(|c| c[net..].iter().all(|&v| v == 0.0));
+        let scalar =
+            books.base_levels() == books.levels() && books.codes_zero_from(net, books.levels());
         if scalar { net } else { dim }
     }
 

@@ -359,23 +359,17 @@ impl TokenState {
         // fine-motion maps that put nothing there, none in the codes this frame adds (18,432
         // values to look at for the shipped models) and none in what it predicts from
         let tail = dim - books.net_dim().min(dim);
+        let prev_empty = |(p, known): (&[i32], Option<usize>)| match known {
+            Some(k) => k >= tail,
+            None => p
+                .chunks_exact(dim)
+                .all(|v| v[dim - tail..].iter().all(|&v| v == 0)),
+        };
+        let maps_keep = || books.motion().is_none_or(|o| o.keeps_zero_from(dim - tail));
         let empty = tail > 0
-            && (!enhancement
-                && (0..self.coded).all(|l| {
-                    (0..books.size())
-                        .all(|c| books.fixed_code(l, c)[dim - tail..].iter().all(|&v| v == 0))
-                })
-                && (!predicts
-                    || books.motion().is_none_or(|o| o.keeps_zero_from(dim - tail))
-                        && prev.is_none_or(|(p, known)| {
-                            known.map_or_else(
-                                || {
-                                    p.chunks_exact(dim)
-                                        .all(|v| v[dim - tail..].iter().all(|&v| v == 0))
-                                },
-                                |k| k >= tail,
-                            )
-                        })));
+            && !enhancement
+            && books.codes_zero_from(dim - tail, self.coded)
+            && (!predicts || (maps_keep() && prev.is_none_or(prev_empty)));
         let values = if empty { dim - tail } else { dim };
         let prev = prev.map(|p| p.0);
         let mut latent = vec![0i32; n * dim];
