@@ -9,10 +9,13 @@
 //   vqcodec encode CLIP.y4m -o /tmp/s.vqc --model lite --quality 80
 //   node benches/dawn-host.mjs /tmp/webgpu/package PKG_DIR /tmp/s.vqc lite
 // PKG_DIR: a package with the WebGPU module (vqcodec.js, vqcodec_bg.wasm), format/ and
-// weights/ (scripts/build-wasm.sh's pkg). Prints ms per frame for six passes (the first warms up).
-import { readFileSync } from 'node:fs';
+// weights/ (scripts/build-wasm.sh's pkg), and where it has cpu/ (the CPU module) the same stream
+// with the symbols on a worker thread (benches/symbols-thread.mjs). Prints ms per frame for six
+// passes (the first warms up).
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { splitStreamMs, symbolsThread } from './symbols-thread.mjs';
 const [dawnDir, pkgDir, streamPath, model] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
 Object.assign(globalThis, globals);
@@ -29,12 +32,18 @@ const l = fmt.layout(bytes);
 const header = bytes.subarray(0, l.header.headerLength);
 const chunks = l.chunks.map((c) => bytes.subarray(c.start, c.end));
 const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
+const thread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm')) ? await symbolsThread(pkgDir, model) : null;
 for (let pass = 0; pass < 6; pass++) {
   const dec = codec.decoder(header);
   const t = performance.now();
   const pending = [];
   for (const c of chunks) { pending.push(dec.decode(c)); if (pending.length >= 3) await pending.shift(); }
   while (pending.length) await pending.shift();
-  console.log(`pass ${pass}: ${((performance.now() - t) / chunks.length).toFixed(2)} ms/frame`);
+  const whole = (performance.now() - t) / chunks.length;
   dec.free();
+  // the same with the symbols on a thread of the CPU module (pkg/cpu), as the package's
+  // worker decodes 1280x720 and more
+  const apart = thread ? await splitStreamMs(thread, codec, header, chunks, 3, 1) : NaN;
+  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame`);
 }
+thread?.close();

@@ -14,9 +14,10 @@
 // (inspector, sampling every VQ_DAWN_INTERVAL_US, 100 µs) written to DIR/CASE.cpuprofile.
 // DIR/counts.json holds the counts; scripts/cpuprofile-summary.mjs reads both. (For a quick
 // check where there is no GPU: VQ_DAWN_FLAGS=backend=null, Dawn's null device; no numbers.)
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { splitStreamMs, symbolsThread } from './symbols-thread.mjs';
 
 const [dawnDir, pkgDir, models = 'lite,base', sizes = '640x360,1920x1080'] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
@@ -77,12 +78,16 @@ async function streamMs(codec, header, chunks, k) {
   }
   return per;
 }
-console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | model round trip ms |`);
-console.log('|---|---|---|---|---|---|---|');
+// where PKG_DIR has the CPU module (cpu/), the stream again with its symbols on a worker thread
+// of that module, as the package's worker decodes 1280x720 and more (benches/symbols-thread.mjs)
+const withThread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm'));
+console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | ${IN_FLIGHT} in flight, symbols on a thread, ms per frame (fps) | model round trip ms |`);
+console.log('|---|---|---|---|---|---|---|---|');
 for (const model of models.split(',')) {
   const t0 = performance.now();
   const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
   console.error(`${model}: ${codec.backend} (${codec.reason}), created in ${ms(t0).toFixed(0)} ms`);
+  const thread = withThread ? await symbolsThread(pkgDir, model) : null;
   for (const size of sizes.split(',')) {
     const [w, h] = size.split('x').map(Number);
     const frames = Array.from({ length: 8 }, (_, t) => frame(w, h, t));
@@ -111,12 +116,14 @@ for (const model of models.split(',')) {
     }
     const [e, eD, d, r] = [median(te), median(tD), median(td), median(tr)];
     const [s1, sk] = [await streamMs(codec, enc.header, chunks, 1), await streamMs(codec, enc.header, chunks, IN_FLIGHT)];
+    const st = thread ? await splitStreamMs(thread, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
     const fps = (x) => `${x.toFixed(1)} (${(1000 / x).toFixed(1)})`;
-    console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${r.toFixed(1)} |`);
+    console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${r.toFixed(1)} |`);
     enc.free();
     encD.free();
     dec.free();
   }
+  thread?.close();
   codec.free();
 }
 process.exit(0);

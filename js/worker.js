@@ -9,6 +9,8 @@ import { createCodec, forgetModule, loadModule, loadedModules, moduleFor, setWei
 
 const codecs = new Map();   // "backend/model" -> Promise<VqCodec>
 const sessions = new Map(); // session id -> {enc | dec, gpu, ...}
+let symbolsDecoder = Promise.reject(kindError('Internal', 'not opened')); // in a symbols worker
+symbolsDecoder.catch(() => {});
 let canvas = null;
 let ctx = null;
 
@@ -70,42 +72,54 @@ async function moduleOf(backend) {
 const MAX_RENDER_WORKERS = 8;
 let weightsUrl = null; // what 'weights-url' set, for render workers started later
 const renderers = []; // {call(op, msg, transfer), pending}
+const helpers = new Set(); // every worker this one started (render and symbols workers)
+
+/** This same script in a worker of its own (`name`: 'render' or 'symbols'): `{call(op, msg,
+ * transfer), pending, stop(why)}`. A worker that failed (it did not start, or its module
+ * trapped) rejects its calls, those to come too, with kind Internal; `onStop` is told. */
+function startHelper(name, onStop = () => {}) {
+  const worker = new Worker(new URL(import.meta.url), { type: 'module', name: `vqcodec-${name}` });
+  const calls = new Map();
+  let next = 0;
+  let stopped = null;
+  worker.onmessage = ({ data }) => {
+    const c = calls.get(data.id);
+    calls.delete(data.id);
+    if (data.ok) c?.resolve(data.result);
+    else c?.reject(kindError(data.error.kind, data.error.message));
+  };
+  const r = {
+    pending: 0,
+    stop(why) {
+      if (stopped) return;
+      stopped = kindError('Internal', `a ${name} worker failed: ${why}`);
+      for (const c of calls.values()) c.reject(stopped);
+      calls.clear();
+      worker.terminate();
+      helpers.delete(r);
+      onStop(r);
+    },
+    call(op, msg, transfer = []) {
+      if (stopped) return Promise.reject(stopped);
+      const id = ++next;
+      r.pending++;
+      const p = new Promise((resolve, reject) => {
+        calls.set(id, { resolve, reject });
+        worker.postMessage({ id, op, ...msg }, transfer);
+      });
+      return p.finally(() => { r.pending--; });
+    },
+  };
+  worker.onerror = (e) => { e.preventDefault?.(); r.stop(e.message ?? 'error'); };
+  if (weightsUrl) r.call('weights-url', { url: weightsUrl }).catch(() => {});
+  helpers.add(r);
+  return r;
+}
+
 function renderer(count) {
   while (renderers.length < count) {
-    const worker = new Worker(new URL(import.meta.url), { type: 'module', name: 'vqcodec-render' });
-    const calls = new Map();
-    let next = 0;
-    const fail = (why) => {
-      for (const c of calls.values()) c.reject(kindError('Internal', `a render worker failed: ${why}`));
-      calls.clear();
-    };
-    worker.onmessage = ({ data }) => {
-      const c = calls.get(data.id);
-      calls.delete(data.id);
-      if (data.ok) c?.resolve(data.result);
-      else c?.reject(kindError(data.error.kind, data.error.message));
-    };
-    const r = {
-      pending: 0,
-      // a worker that failed (it did not start, or its module trapped) is replaced
-      retire(why) {
-        fail(why);
-        worker.terminate();
-        renderers.splice(renderers.indexOf(r) >>> 0, 1);
-      },
-      call(op, msg, transfer = []) {
-        const id = ++next;
-        r.pending++;
-        const p = new Promise((resolve, reject) => {
-          calls.set(id, { resolve, reject });
-          worker.postMessage({ id, op, ...msg }, transfer);
-        });
-        return p.finally(() => { r.pending--; });
-      },
-    };
-    worker.onerror = (e) => { e.preventDefault?.(); r.retire(e.message ?? 'error'); };
-    if (weightsUrl) r.call('weights-url', { url: weightsUrl }).catch(() => {});
-    renderers.push(r);
+    // a worker that failed is replaced
+    renderers.push(startHelper('render', (r) => renderers.splice(renderers.indexOf(r) >>> 0, 1)));
   }
   return renderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
 }
@@ -117,13 +131,13 @@ function renderWorkersFor(n) {
   return Math.max(0, Math.min(Math.floor(Number(n) || 0), MAX_RENDER_WORKERS));
 }
 
-/** `op` on one of `count` render workers (the least busy); one whose module trapped is retired. */
+/** `op` on one of `count` render workers (the least busy); one whose module trapped is stopped. */
 async function onRenderer(count, op, msg, transfer) {
   const r = renderer(count);
   try {
     return await r.call(op, msg, transfer);
   } catch (e) {
-    if (e.kind === 'Internal') r.retire(e.message); // a trap leaves its module unusable
+    if (e.kind === 'Internal') r.stop(e.message); // a trap leaves its module unusable
     throw e;
   }
 }
@@ -140,6 +154,32 @@ function analyseElsewhere(rgba, s) {
 async function renderElsewhere(sym, model, count) {
   const { latent, ...rest } = sym;
   const rgba = await onRenderer(count, 'render', { model, latent, width: sym.width, height: sym.height }, [latent.buffer]);
+  return { ...rest, rgba };
+}
+
+// Decoding on WebGPU, large frames: the symbols in a worker of their own. This worker's one
+// thread reads a frame's symbols (entropy decoding, the latent's reconstruction) and then hands
+// the latent to the device, uploads it, reads the frame back and copies it out; at 1920×1080
+// the symbols are about half of that (docs/results/wasm-host.md). A decoder session with its
+// own symbols worker (this script, the CPU module: the same integers) reads chunk n+1's symbols
+// there while this worker has chunk n rendered, so a stream's frames come at the pace of the
+// slower half instead of the sum. Small frames keep it all here: a message each way costs more
+// than they would gain.
+const SYMBOLS_WORKER_PIXELS = 1280 * 720;
+
+/** The frame of the symbols a session's symbols worker reads (`symbols`, a promise of what
+ * `VqStreamDecoder.symbols` answers), rendered on this session's GPU codec: what its decoder's
+ * `decode` would resolve to. A failure of the worker itself is marked (`symbolsWorker`). */
+async function renderSymbols(s, symbols) {
+  let sym;
+  try {
+    sym = await symbols;
+  } catch (e) {
+    if (e.kind === 'Internal') e.symbolsWorker = true;
+    throw e;
+  }
+  const { latent, ...rest } = sym;
+  const rgba = await s.codec.render(latent, sym.width, sym.height);
   return { ...rest, rgba };
 }
 
@@ -276,10 +316,16 @@ const ops = {
     // render workers only make sense where this worker would run the network on the CPU itself
     // (and where a worker may start workers)
     const renderWorkers = gpu ? 0 : renderWorkersFor(cpuWorkers);
-    sessions.set(session, { dec, gpu, model: name, header: new Uint8Array(header), sinceKey: [],
-      peek: m.peekChunk, tail: Promise.resolve(), renderWorkers });
+    const s = { dec, gpu, codec, model: name, header: new Uint8Array(header), sinceKey: [],
+      peek: m.peekChunk, tail: Promise.resolve(), renderWorkers, symbols: null };
+    if (gpu && renderWorkersFor(cpuWorkers) > 0 && dec.width * dec.height >= SYMBOLS_WORKER_PIXELS) {
+      // its own, for the stream's state; a failure is met at the first chunk
+      s.symbols = startHelper('symbols');
+      s.symbols.call('symbols-open', { model: name, header: s.header }).catch(() => {});
+    }
+    sessions.set(session, s);
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-      ...describe(codec, backend), modelId: codec.modelId, renderWorkers };
+      ...describe(codec, backend), modelId: codec.modelId, renderWorkers, symbolsWorker: !!s.symbols };
   },
   // One chunk. On the GPU its symbols are read now, in message order, and the answer comes when
   // its frame is ready (`later`), so with a few chunks in flight (the page's decoder keeps up
@@ -305,26 +351,47 @@ const ops = {
     }
     let rendered = null; // the GPU's promise of this frame
     let replay = null;   // the chunks since the keyframe, before this one
+    let viaWorker = false; // its symbols read by the session's symbols worker
     if (s.gpu) {
       if (s.peek(chunk)?.type === 'key') s.sinceKey = [];
       replay = { list: s.sinceKey, upTo: s.sinceKey.length };
       s.sinceKey.push(chunk.slice());
-      try {
-        rendered = onGpu(s.dec.decode(chunk));
-      } catch (e) {
-        rendered = Promise.reject(e); // a trap in the GPU module: handled as a loss below
+      viaWorker = !!s.symbols;
+      // after its symbols worker failed a session reads them here, in the answers' order: the
+      // chunks that were in flight there come first
+      if (!s.inOrder) {
+        try {
+          rendered = onGpu(viaWorker ? renderSymbols(s, s.symbols.call('symbols', { data: chunk })) : s.dec.decode(chunk));
+        } catch (e) {
+          rendered = Promise.reject(e); // a trap in the GPU module: handled as a loss below
+        }
+        rendered.catch(() => {}); // answered in order below
       }
-      rendered.catch(() => {}); // answered in order below
     }
     const answer = s.tail.then(async () => {
-      if (!rendered) return s.dec.decode(chunk);
+      if (!rendered && !s.gpu) return s.dec.decode(chunk);
       try {
+        if (s.gpu && s.inOrder && (!rendered || viaWorker)) rendered = onGpu(s.dec.decode(chunk));
         const out = await rendered;
         // a frame the GPU finished after an earlier chunk handed the stream to the CPU: the
         // CPU decoder reads its symbols too, to stay in step
         if (!s.gpu) { try { s.dec.advance(chunk); } catch { /* as the replay */ } }
         return out;
       } catch (e) {
+        if (e.symbolsWorker && s.gpu) {
+          // the symbols worker failed (it did not start, or its module trapped): a decoder here
+          // takes over, brought up to this chunk as a CPU decoder would be after a GPU loss
+          s.symbols?.stop('replaced');
+          s.symbols = null;
+          s.inOrder = true;
+          const dec = s.codec.decoder(s.header);
+          for (const c of replay.list.slice(0, replay.upTo)) {
+            try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
+          }
+          try { s.dec.free(); } catch { /* never used */ }
+          s.dec = dec;
+          return await onGpu(dec.decode(chunk));
+        }
         if (!(await gpuFailed(e))) {
           if (!s.gpu) { try { s.dec.advance(chunk); } catch { /* damaged there too */ } }
           throw e;
@@ -337,7 +404,8 @@ const ops = {
         try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
       }
       try { s.dec.free(); } catch { /* its module may be gone */ }
-      Object.assign(s, { dec, gpu: false, sinceKey: [] });
+      s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
+      Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
       const out = await dec.decode(chunk);
       out.info = describe(codec, 'webgpu');
       return out;
@@ -348,6 +416,7 @@ const ops = {
   async close({ session }) {
     const s = sessions.get(session);
     await s?.tail; // the decodes still in flight
+    s?.symbols?.stop('closed');
     s?.enc?.free();
     s?.dec?.free();
     s?.trainer?.free();
@@ -388,15 +457,31 @@ const ops = {
     let wasmBytes = 0;
     const modules = loadedModules();
     for (const [, p] of modules) wasmBytes += (await p).wasm.memory.buffer.byteLength;
-    // the render workers' own modules (decoding on the CPU), each with its wasm memory
-    const rendering = await Promise.all(renderers.map((r) => r.call('memory')));
+    // the render and symbols workers' own modules, each with its wasm memory
+    const rendering = await Promise.all([...helpers].map((r) => r.call('memory').catch(() => ({ wasmBytes: 0 }))));
     const renderWasmBytes = rendering.reduce((sum, m) => sum + m.wasmBytes, 0);
     return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name),
-      renderWorkers: renderers.length, renderWasmBytes };
+      renderWorkers: renderers.length, symbolsWorkers: helpers.size - renderers.length, renderWasmBytes };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
     return { ...describe(codec, backend), modelId: codec.modelId };
+  },
+  // A symbols worker's jobs (see renderSymbols), on the CPU module: one stream's decoder, whose
+  // chunks come in order.
+  async 'symbols-open'({ model, header }) {
+    symbolsDecoder = codecFor('cpu', model).then((codec) => codec.decoder(new Uint8Array(header)));
+    await symbolsDecoder;
+  },
+  async symbols({ data }) {
+    let dec;
+    try {
+      dec = await symbolsDecoder;
+    } catch (e) {
+      throw kindError('Internal', `the symbols worker has no decoder: ${e?.message ?? e}`);
+    }
+    const sym = dec.symbols(new Uint8Array(data));
+    return [sym, [sym.latent.buffer, sym.tokens.buffer]];
   },
   // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
   // of a latent, and the encoder network's analysis of a frame.
@@ -414,7 +499,7 @@ const ops = {
   async 'weights-url'({ url }) {
     setWeightsBase(url); // files already fetched stay: they were checked
     weightsUrl = url;
-    for (const r of renderers) r.call('weights-url', { url }).catch(() => {});
+    for (const r of helpers) r.call('weights-url', { url }).catch(() => {});
   },
   // testing: destroys the GPUDevice burn-wgpu uses, a real device loss
   async 'lose-gpu'() {

@@ -5,7 +5,8 @@
 # of the CPU, wgpu- and CPU-encoded streams decoding to their symbols, the device search.
 # When $CARRY holds Dawn (node.xz and webgpu/, as scripts/device-dawn.sh describes), each WebGPU
 # module there ($CARRY/pkg*/: vqcodec.js, vqcodec_bg.wasm.gz, weights/) also runs through it
-# (benches/dawn.mjs), e.g. pkg/ of this build and pkg-direct/ of the previous one.
+# (benches/dawn.mjs), e.g. pkg/ of this build and pkg-direct/ of the previous one; a module with
+# cpu/ beside it (the CPU module) also times the stream with its symbols on a worker thread.
 # Needs, carried: .gl/ (Vulkan loader .debs) and $CARRY/ (default .carry2, git-ignored):
 # vqcodec-lab.xz (the stripped lab binary of `cargo build --release --workspace`, xz), and for
 # the tests codectest.xz (the stripped test binary of `cargo test --release --workspace --test
@@ -38,6 +39,12 @@ if [ -f "$CARRY/node.xz" ] && [ "${DAWN:-1}" = 1 ]; then
     mkdir -p "/tmp/$name" && cp -r "$p/vqcodec.js" "/tmp/$name/"
     cp -r "$( [ -d "$p/weights" ] && echo "$p" || echo "$CARRY/pkg")/weights" "/tmp/$name/"
     gunzip -c "$p/vqcodec_bg.wasm.gz" > "/tmp/$name/vqcodec_bg.wasm"
+    # with the CPU module (cpu/: vqcodec.js, vqcodec_bg.wasm.gz) the stream is also timed with
+    # its symbols on a worker thread
+    if [ -f "$p/cpu/vqcodec_bg.wasm.gz" ]; then
+      mkdir -p "/tmp/$name/cpu" && cp "$p/cpu/vqcodec.js" "/tmp/$name/cpu/"
+      gunzip -c "$p/cpu/vqcodec_bg.wasm.gz" > "/tmp/$name/cpu/vqcodec_bg.wasm"
+    fi
     echo "== real WebGPU (Dawn under Node), the WebGPU module of $CARRY/$name"
     /tmp/node benches/dawn.mjs /tmp/webgpu "/tmp/$name" "$MODELS" "$SIZES"
   done

@@ -190,19 +190,29 @@ impl Engine {
     ) -> Result<Tensor<4>, Error> {
         let (lh, lw) = self.model.latent_size(height, width);
         let d = self.config.code_dim;
-        if latents.is_empty() || latents.iter().any(|z| z.len() != lh * lw * d) {
-            return Err(Error::InvalidTokens(format!(
-                "latents of {lh}x{lw}x{d} values expected for {width}x{height} frames"
-            )));
+        let net = d - self.config.enhance_dims;
+        // every latent whole (`d` values a position), or every one as the networks' values
+        // alone (`net`: an enhancement known to be empty, left out by the caller)
+        let given = latents.first().map_or(0, |z| z.len());
+        let stride = if given == lh * lw * net { net } else { d };
+        if latents.is_empty() || latents.iter().any(|z| z.len() != lh * lw * stride) {
+            return Err(Error::InvalidTokens(if net < d {
+                format!(
+                    "latents of {lh}x{lw}x{d} (or the networks' {lh}x{lw}x{net}) values expected \
+                     for {width}x{height} frames"
+                )
+            } else {
+                format!("latents of {lh}x{lw}x{d} values expected for {width}x{height} frames")
+            }));
         }
         let b = latents.len();
         // an enhanced model's latents with nothing in the enhancement (a stream that has not
         // opened its levels, or coded no coefficient since its keyframe): the networks' picture
         // alone, which is what the enhancement's 1×1 (no bias) would add nothing to, from their
         // values alone
-        let net = d - self.config.enhance_dims;
         let plain = net < d
             && (empty
+                || stride == net
                 || latents.iter().all(|z| {
                     z.chunks_exact(d)
                         .all(|p| p[net..].iter().all(|&v| v == T::ZERO))
@@ -212,10 +222,10 @@ impl Engine {
         // by element: 1.2 ms of a lite 1080p frame in the WebGPU module's wasm)
         let mut data = Vec::with_capacity(b * lh * lw * dd);
         for z in latents {
-            if dd == d {
+            if dd == stride {
                 data.extend(z.iter().map(|&v| v.value()));
             } else {
-                for p in z.chunks_exact(d) {
+                for p in z.chunks_exact(stride) {
                     data.extend(p[..dd].iter().map(|&v| v.value()));
                 }
             }
@@ -286,7 +296,9 @@ impl Engine {
     /// [`Engine::decode_latents`] of fixed-point latents as a stream's decoder reconstructs them
     /// ([`vqc::TokenState::latent`], units of 2^-[`vqc::LATENT_FRAC_BITS`]), converted on the
     /// way to the device: no `f32` copy of the whole latent first, and of an enhanced model's
-    /// values only the networks' where the enhancement holds nothing.
+    /// values only the networks' where the enhancement holds nothing. An enhanced model's
+    /// latents may also come as the networks' values alone, every one of them (as
+    /// [`crate::pipeline::Renderer::latent`] hands over a frame whose enhancement is empty).
     ///
     /// # Errors
     /// As [`Engine::decode_latents`].

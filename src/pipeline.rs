@@ -559,6 +559,24 @@ impl Renderer {
         }
     }
 
+    /// What of `state`'s latent the decoder network reads, for a renderer elsewhere (another
+    /// worker's [`Engine::decode_fixed`]): the whole latent, or, where the state knows its
+    /// enhancement holds nothing ([`TokenState::zero_tail`]), the networks' values of each
+    /// position alone — a quarter of a shipped model's latent.
+    pub fn latent<'a>(&self, state: &'a TokenState) -> std::borrow::Cow<'a, [i32]> {
+        let config = self.engine.config();
+        let (d, enh) = (config.code_dim, config.enhance_dims);
+        if enh == 0 || state.zero_tail < enh {
+            return std::borrow::Cow::Borrowed(&state.latent);
+        }
+        let net = d - enh;
+        let mut out = Vec::with_capacity(state.latent.len() / d * net);
+        for p in state.latent.chunks_exact(d) {
+            out.extend_from_slice(&p[..net]);
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
     /// The decoder network's output for `state`'s latent, not yet read back.
     fn output(&self, state: &TokenState) -> Result<burn::tensor::Tensor<4>, Error> {
         if state.latent.is_empty() {

@@ -314,6 +314,13 @@ fn streams_from_the_gpu_and_the_cpu_decode_to_the_symbols_their_encoders_chose()
                 enhanced += usize::from(nonzero);
                 let got = block_on(decoder.decode_fixed(&[z], w, h)).unwrap();
                 assert_eq!(got[0], *want, "{name} quality {q} frame {}", p.pts);
+                // what a worker hands to another for rendering: the networks' values alone
+                // where the enhancement is empty, the whole latent elsewhere; the same frame
+                let handed = dec.renderer().latent(&s.state);
+                let per = if empty { d - e } else { d };
+                assert_eq!(handed.len(), z.len() / d * per, "{name} quality {q}");
+                let got = block_on(decoder.decode_fixed(&[&handed], w, h)).unwrap();
+                assert_eq!(got[0], *want, "{name} quality {q} frame {}", p.pts);
             }
             assert_eq!(enhanced > 0, q > vqc::DEFAULT_QUALITY, "{name} quality {q}");
             quality.push(mean_psnr(&out, &frames));

@@ -329,7 +329,7 @@ impl VqCodec {
     /// chunk, given the same model on the same kind of module. What lets a page's worker read a
     /// stream's symbols in order and hand the networks' work to other workers, one frame each.
     /// Rejects with a `Config` error for a size beyond the format's limits or a latent of
-    /// another length than this model gives that size.
+    /// another length than this model gives that size (whole, or the networks' values alone).
     #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
     pub fn render(&self, latent: Vec<i32>, width: u32, height: u32) -> Promise {
         let engine = Rc::clone(&self.engine);
@@ -798,10 +798,12 @@ impl VqStreamDecoder {
     /// Reads one chunk's symbols and reconstructs its latent without making its frame (the
     /// integer half of [`VqStreamDecoder::decode`], in call order like it): `{type, pts, width,
     /// height, latent: Int32Array, levels, tokens}`; [`VqCodec::render`] of `latent`, in this
-    /// module or another with the same model, makes the frame. Throws as `decode` rejects.
+    /// module or another with the same model, makes the frame. `latent` holds what the decoder
+    /// network reads: of a frame whose enhancement is known empty, the networks' values of each
+    /// position alone (16 of a shipped model's 64). Throws as `decode` rejects.
     pub fn symbols(&self, chunk: &[u8]) -> Result<JsValue, JsValue> {
         let s = self.decoder.borrow_mut().symbols(chunk).map_err(js_err)?;
-        let latent = js_sys::Int32Array::from(s.state.latent.as_slice());
+        let latent = js_sys::Int32Array::from(&*self.renderer.latent(&s.state));
         Ok(decoded_js(
             &s,
             (self.header.width, self.header.height),

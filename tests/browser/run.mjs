@@ -28,6 +28,25 @@ function check(name, ok, detail = '') {
 const server = await serve(0, handleUpload);
 const port = server.address().port;
 const { context, close: closeChromium } = await launchChromium({ args: ['--js-flags=--expose-gc', '--enable-precise-memory-info'] });
+// In every page: a stream of `n` frames (`frame(t)`: an ImageData of w×h) from the package's
+// encoder on the CPU (lite, quality 80, a keyframe every `keyInterval`): {chunks, encTokens,
+// header, errors}, for the checks that decode one
+await context.addInitScript(() => {
+  window.vqTestStream = async ({ w, h, n, keyInterval }, frame) => {
+    const { VqVideoEncoder } = await import('../pkg/index.js');
+    const chunks = []; const encTokens = []; const errors = [];
+    let header = null;
+    const enc = new VqVideoEncoder({
+      output: (c, meta, extra) => { chunks.push(c); encTokens.push(Array.from(extra.tokens)); if (meta) header = meta.decoderConfig.description; },
+      error: (e) => errors.push(`encoder: ${e.message}`),
+    });
+    enc.configure({ width: w, height: h, backend: 'cpu', model: 'lite', quality: 80, keyInterval });
+    for (let t = 0; t < n; t++) enc.encode(frame(t));
+    await enc.flush();
+    enc.close();
+    return { chunks, encTokens, header, errors };
+  };
+});
 const page = context.pages()[0] ?? await context.newPage();
 const logs = [];
 page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
@@ -623,7 +642,7 @@ try {
       await inFlightTab.goto(`http://127.0.0.1:${port}/www/`);
       await inFlightTab.waitForFunction(() => window.vqDemo !== undefined);
       const fl = await inFlightTab.evaluate(async () => {
-        const { VqVideoEncoder, VqVideoDecoder, loseGpuForTesting } = await import('../pkg/index.js');
+        const { VqVideoDecoder, loseGpuForTesting } = await import('../pkg/index.js');
         const [w, h] = [64, 48];
         const frame = (t) => {
           const d = new Uint8ClampedArray(w * h * 4);
@@ -633,15 +652,7 @@ try {
           }
           return new ImageData(d, w, h);
         };
-        const chunks = []; const encTokens = []; const errors = [];
-        let header = null;
-        const enc = new VqVideoEncoder({
-          output: (c, meta, extra) => { chunks.push(c); encTokens.push(Array.from(extra.tokens)); if (meta) header = meta.decoderConfig.description; },
-          error: (e) => errors.push(`encoder: ${e.message}`),
-        });
-        enc.configure({ width: w, height: h, backend: 'cpu', model: 'lite', quality: 80, keyInterval: 5 });
-        for (let t = 0; t < 12; t++) enc.encode(frame(t));
-        await enc.flush();
+        const { chunks, encTokens, header, errors } = await window.vqTestStream({ w, h, n: 12, keyInterval: 5 }, frame);
         const decoded = []; const backends = [];
         const dec = new VqVideoDecoder({
           output: (f, meta) => { if (f) { decoded.push({ pts: meta.pts, tokens: Array.from(meta.tokens) }); backends.push(dec.info.backend); } else errors.push(`decoder: ${meta.error.message}`); },
@@ -666,6 +677,82 @@ try {
         `${fl.types.join(',')} | ${fl.backends.join(',')} | ${fl.errors.join('; ')} | first four frames ${fl.msFour.toFixed(0)} ms`);
     } finally {
       await inFlightTab.close();
+    }
+    // A 1280x720 stream on WebGPU reads its symbols in a worker of its own (cpuWorkers > 0): the
+    // same frames, indices and damaged chunks as the decoder's own worker reading them
+    // (cpuWorkers 0); a device loss among the chunks in flight hands the stream to the CPU
+    // without losing a frame. A fresh tab: the loss stays there.
+    const splitTab = await context.newPage();
+    try {
+      await splitTab.goto(`http://127.0.0.1:${port}/www/`);
+      await splitTab.waitForFunction(() => window.vqDemo !== undefined);
+      const sp = await splitTab.evaluate(async () => {
+        const { VqVideoDecoder, loseGpuForTesting, workerMemory } = await import('../pkg/index.js');
+        const [w, h] = [1280, 720];
+        const frame = (t) => {
+          const d = new Uint8ClampedArray(w * h * 4);
+          for (let i = 0; i < w * h; i++) {
+            const x = i % w; const y = (i / w) | 0;
+            d.set([128 + 100 * Math.sin((x + 3 * t) * 0.03), (x * 2 + y + t * 4) & 255, (x ^ y) & 255, 255], i * 4);
+          }
+          return new ImageData(d, w, h);
+        };
+        const { chunks, encTokens, header, errors } = await window.vqTestStream({ w, h, n: 6, keyInterval: 3 }, frame);
+        // chunk 1 damaged: it and the delta frame after it are lost, the keyframe at 3 resumes
+        const damaged = chunks.map((c, i) => {
+          const data = c.data.slice();
+          if (i === 1) data[data.length >> 1] ^= 0x40;
+          return { type: c.type, timestamp: c.timestamp, data };
+        });
+        const hash = (a) => { let x = 2166136261; for (let i = 0; i < a.length; i++) x = Math.imul(x ^ a[i], 16777619); return x >>> 0; };
+        // lose: the device is lost once the first frame is out, with the next ones in flight
+        const decodeAll = async (cpuWorkers, list, lose = false) => {
+          const out = []; const backends = [];
+          let first;
+          const firstOut = new Promise((r) => { first = r; });
+          const dec = new VqVideoDecoder({
+            output: (f, meta) => { out.push(f ? { pts: meta.pts, tokens: Array.from(meta.tokens).join(), hash: hash(f.data) } : { error: meta.error.kind }); backends.push(dec.info.backend); first(); },
+            error: (e) => errors.push(`decoder: ${e.message}`),
+          });
+          dec.configure({ codec: 'vqc1.lite', description: header, backend: 'webgpu', cpuWorkers });
+          for (const c of list) dec.decode(c);
+          const lost = lose ? firstOut.then(() => loseGpuForTesting()) : null;
+          await lost;
+          await dec.flush();
+          const mem = await workerMemory();
+          const info = dec.info;
+          dec.close();
+          return { out, backends, info, symbolsWorkers: mem.symbolsWorkers, lost: await lost };
+        };
+        const here = await decodeAll(0, damaged);
+        const apart = await decodeAll(2, damaged);
+        await new Promise((r) => setTimeout(r, 100));
+        const afterClose = (await workerMemory()).symbolsWorkers;
+        // a symbols worker that cannot start its decoder (no weights where it looks): the
+        // decoder's own worker reads the symbols from the first chunk on
+        const { init } = await import('../pkg/index.js');
+        await init({ weightsUrl: '/no-such-folder/' });
+        const noHelper = await decodeAll(2, damaged);
+        await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
+        const loss = await decodeAll(2, chunks, true);
+        return { here, apart, afterClose, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+      });
+      const same = sp.here.out.length === 6 && JSON.stringify(sp.here.out) === JSON.stringify(sp.apart.out);
+      const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
+      check('1280x720 on WebGPU: the symbols in a worker of their own give the same frames, indices and damaged chunks as in the decoder\'s worker',
+        sp.here.info.symbolsWorker === false && sp.apart.info.symbolsWorker === true && sp.here.symbolsWorkers === 0 && sp.apart.symbolsWorkers === 1
+        && sp.afterClose === 0 && same && errorsAt(sp.apart) === '1:Damaged,2:Damaged'
+        && [0, 3, 4, 5].every((i) => sp.apart.out[i].tokens === sp.encTokens[i]) && sp.apart.backends.every((b) => b === 'webgpu'),
+        `${sp.types.join(',')} | in its worker: ${errorsAt(sp.here)}, apart: ${errorsAt(sp.apart)}, symbols workers ${sp.here.symbolsWorkers}/${sp.apart.symbolsWorkers}/${sp.afterClose} | ${sp.errors.join('; ')}`);
+      check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
+        sp.noHelper.info.symbolsWorker === true && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
+        && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
+      check('1280x720 on WebGPU with a symbols worker: a device loss among the chunks in flight loses no frame, the CPU takes over',
+        sp.loss.lost && sp.loss.out.map((o) => o.pts).join() === '0,1,2,3,4,5' && sp.loss.out.every((o, i) => o.tokens === sp.encTokens[i])
+        && sp.loss.backends[0] === 'webgpu' && sp.loss.backends.at(-1) === 'cpu' && sp.errors.length === 0,
+        `${sp.loss.out.map((o) => o.pts ?? o.error).join(',')} | ${sp.loss.backends.join(',')} | ${sp.errors.join('; ')}`);
+    } finally {
+      await splitTab.close();
     }
     // an adapter whose device does not initialise: the WebGPU module has no CPU backend, so
     // 'auto' must go on with the CPU module and keep the reason (a fresh tab: the patch stays there)
