@@ -44,6 +44,19 @@ for (let pass = 0; pass < 6; pass++) {
   // the same with the symbols on a thread of the CPU module (pkg/cpu), as the package's
   // worker decodes 1280x720 and more
   const apart = thread ? await splitStreamMs(thread, codec, header, chunks, 3, 1) : NaN;
-  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame`);
+  // and its two halves alone: the symbols on the thread, then their frames rendered here
+  let halves = '';
+  if (thread) {
+    thread.open(header);
+    let t1 = performance.now();
+    const syms = [];
+    for (const c of chunks) syms.push(await thread.symbols(c));
+    const sym = (performance.now() - t1) / chunks.length;
+    t1 = performance.now();
+    for (const s of syms) pending.push(codec.render(s.latent, s.width, s.height));
+    while (pending.length) await pending.shift();
+    halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${((performance.now() - t1) / chunks.length).toFixed(2)})`;
+  }
+  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}`);
 }
 thread?.close();
