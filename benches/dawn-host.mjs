@@ -53,7 +53,7 @@ for (let pass = 0; pass < 6; pass++) {
     for (const c of chunks) syms.push(await thread.symbols(c));
     const sym = (performance.now() - t1) / chunks.length;
     t1 = performance.now();
-    for (const s of syms) pending.push(codec.render(s.latent, s.width, s.height));
+    for (const s of syms) { pending.push(codec.render(s.latent, s.width, s.height)); if (pending.length >= 3) await pending.shift(); }
     while (pending.length) await pending.shift();
     halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${((performance.now() - t1) / chunks.length).toFixed(2)})`;
   }

@@ -164,7 +164,7 @@ export interface VqDecoderConfig {
   description: BufferSource;
   backend?: Backend;
   output?: 'imagedata' | 'videoframe';
-  /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). On WebGPU, any number above 0 lets a stream of 1280×720 or more read its symbols in one worker beside the decoder's own, the next frame's while the device makes this one. The same frames for any number. */
+  /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). On WebGPU, any number above 0 lets a stream of 1280×720 pixels or more (width × height ≥ 921,600) read its symbols in one worker beside the decoder's own, the next frame's while the device makes this one. The same frames for any number. */
   cpuWorkers?: number;
 }
 
@@ -192,7 +192,7 @@ export declare class VqVideoDecoder extends EventTarget {
   readonly state: CodecState;
   readonly decodeQueueSize: number;
   ondequeue: ((event: Event) => void) | null;
-  /** `renderWorkers`: workers running the decoder network (on the CPU); `symbolsWorker`: whether a worker of its own reads the stream's symbols (on WebGPU, large frames). */
+  /** `renderWorkers`: workers running the decoder network (on the CPU); `symbolsWorker`: whether a worker of its own reads the stream's symbols (on WebGPU, large frames; false again once the decoder's own worker or the CPU took over). */
   readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string; renderWorkers: number; symbolsWorker: boolean } | null;
   static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig; reason?: string }>;
   configure(config: VqDecoderConfig): void;

@@ -211,6 +211,7 @@ class QueuedCodec extends EventTarget {
 
   _configure() {
     if (this._state === 'closed') throw invalidState(`the ${this._name} is closed`);
+    if (this._state === 'configured') this._closeSession(); // after the work queued for it
     this._state = 'configured';
     this._session = ++sessions;
     return [this._session, this._generation];
@@ -252,8 +253,15 @@ class QueuedCodec extends EventTarget {
   _drop() {
     this._generation++;
     this._queueSize = 0;
+    this._closeSession();
+  }
+
+  /** Closes the worker's session (its state, and a decoder's symbols worker) once the jobs
+   * queued before now have run. */
+  _closeSession() {
     if (this._session) {
       const session = this._session;
+      this._session = null;
       this._queue = this._queue.then(() => shared().call('close', { session })).catch(() => {});
     }
   }
@@ -281,6 +289,7 @@ class QueuedCodec extends EventTarget {
         if (generation !== this._generation) return;
         this._failure = e instanceof Error ? e : vqError(e);
         this._state = 'closed';
+        this._closeSession();
         this._error(this._failure);
       } finally {
         if (generation === this._generation) done();

@@ -160,11 +160,11 @@ async function renderElsewhere(sym, model, count) {
 // Decoding on WebGPU, large frames: the symbols in a worker of their own. This worker's one
 // thread reads a frame's symbols (entropy decoding, the latent's reconstruction) and then hands
 // the latent to the device, uploads it, reads the frame back and copies it out; at 1920×1080
-// the symbols are about half of that (docs/results/wasm-host.md). A decoder session with its
-// own symbols worker (this script, the CPU module: the same integers) reads chunk n+1's symbols
-// there while this worker has chunk n rendered, so a stream's frames come at the pace of the
-// slower half instead of the sum. Small frames keep it all here: a message each way costs more
-// than they would gain.
+// the symbols are about half of that (docs/results/wasm-host.md). A decoder session of as many
+// pixels as 1280×720 or more (any shape) with its own symbols worker (this script, the CPU
+// module: the same integers) reads chunk n+1's symbols there while this worker has chunk n
+// rendered, so a stream's frames come at the pace of the slower half instead of the sum. Small
+// frames keep it all here: a message each way costs more than they would gain.
 const SYMBOLS_WORKER_PIXELS = 1280 * 720;
 
 /** The frame of the symbols a session's symbols worker reads (`symbols`, a promise of what
@@ -378,23 +378,30 @@ const ops = {
         if (!s.gpu) { try { s.dec.advance(chunk); } catch { /* as the replay */ } }
         return out;
       } catch (e) {
+        let failed = e;
         if (e.symbolsWorker && s.gpu) {
           // the symbols worker failed (it did not start, or its module trapped): a decoder here
-          // takes over, brought up to this chunk as a CPU decoder would be after a GPU loss
+          // takes over, brought up to this chunk as a CPU decoder would be after a GPU loss, and
+          // reads the session's chunks from now on, in the answers' order (s.inOrder)
           s.symbols?.stop('replaced');
-          s.symbols = null;
-          s.inOrder = true;
-          const dec = s.codec.decoder(s.header);
-          for (const c of replay.list.slice(0, replay.upTo)) {
-            try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
+          Object.assign(s, { symbols: null, inOrder: true });
+          try {
+            const dec = s.codec.decoder(s.header);
+            for (const c of replay.list.slice(0, replay.upTo)) {
+              try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
+            }
+            try { s.dec.free(); } catch { /* never used */ }
+            s.dec = dec;
+            const out = await onGpu(dec.decode(chunk));
+            out.info = { symbolsWorker: false };
+            return out;
+          } catch (e2) {
+            failed = e2; // a damaged chunk, or the GPU lost meanwhile (then the CPU below)
           }
-          try { s.dec.free(); } catch { /* never used */ }
-          s.dec = dec;
-          return await onGpu(dec.decode(chunk));
         }
-        if (!(await gpuFailed(e))) {
+        if (!(await gpuFailed(failed))) {
           if (!s.gpu) { try { s.dec.advance(chunk); } catch { /* damaged there too */ } }
-          throw e;
+          throw failed;
         }
       }
       if (!s.gpu) return s.dec.decode(chunk); // taken over at an earlier chunk
@@ -407,7 +414,7 @@ const ops = {
       s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
       Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
       const out = await dec.decode(chunk);
-      out.info = describe(codec, 'webgpu');
+      out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false };
       return out;
     });
     s.tail = answer.then(() => {}, () => {});
