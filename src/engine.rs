@@ -194,7 +194,11 @@ impl Engine {
         // every latent whole (`d` values a position), or every one as the networks' values
         // alone (`net`: an enhancement known to be empty, left out by the caller)
         let given = latents.first().map_or(0, |z| z.len());
-        let stride = if given == lh * lw * net { net } else { d };
+        let stride = if net > 0 && given == lh * lw * net {
+            net
+        } else {
+            d
+        };
         if latents.is_empty() || latents.iter().any(|z| z.len() != lh * lw * stride) {
             return Err(Error::InvalidTokens(if net < d {
                 format!(
