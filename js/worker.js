@@ -183,6 +183,18 @@ async function renderSymbols(s, symbols) {
   return { ...rest, rgba };
 }
 
+/** A new decoder of session `s`'s stream on `codec`, brought up to the chunk that `replay`
+ * (`{list, upTo}`: the chunks since the keyframe before it) was taken for, in place of the
+ * session's decoder, which is freed. */
+function replayed(s, codec, replay) {
+  const dec = codec.decoder(s.header);
+  for (const c of replay.list.slice(0, replay.upTo)) {
+    try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
+  }
+  try { s.dec.free(); } catch { /* its module may be gone */ }
+  return dec;
+}
+
 function codecFor(backend, model) {
   const effective = gpuLost ? 'cpu' : backend;
   const key = `${effective}/${model}`;
@@ -386,13 +398,8 @@ const ops = {
           s.symbols?.stop('replaced');
           Object.assign(s, { symbols: null, inOrder: true });
           try {
-            const dec = s.codec.decoder(s.header);
-            for (const c of replay.list.slice(0, replay.upTo)) {
-              try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
-            }
-            try { s.dec.free(); } catch { /* never used */ }
-            s.dec = dec;
-            const out = await onGpu(dec.decode(chunk));
+            s.dec = replayed(s, s.codec, replay);
+            const out = await onGpu(s.dec.decode(chunk));
             out.info = { symbolsWorker: false };
             return out;
           } catch (e2) {
@@ -406,11 +413,7 @@ const ops = {
       }
       if (!s.gpu) return s.dec.decode(chunk); // taken over at an earlier chunk
       const codec = await codecFor('cpu', s.model);
-      const dec = codec.decoder(s.header);
-      for (const c of replay.list.slice(0, replay.upTo)) {
-        try { dec.advance(c); } catch { /* a damaged chunk fails here as it did there */ }
-      }
-      try { s.dec.free(); } catch { /* its module may be gone */ }
+      const dec = replayed(s, codec, replay);
       s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
       Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
       const out = await dec.decode(chunk);

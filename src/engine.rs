@@ -339,8 +339,15 @@ impl Engine {
         width: usize,
         height: usize,
     ) -> Result<Tensor<4>, Error> {
-        let empty = state.zero_tail >= self.config.enhance_dims;
+        let empty = self.enhancement_known_empty(state);
         self.decoder_output(&[&state.latent], width, height, empty)
+    }
+
+    /// Whether a stream decoder's state knows that its latent holds nothing in this model's
+    /// enhancement values ([`vqc::TokenState::zero_tail`] covers them; always, for a model
+    /// without any).
+    pub(crate) fn enhancement_known_empty(&self, state: &vqc::TokenState) -> bool {
+        state.zero_tail >= self.config.enhance_dims
     }
 
     /// Encoder → RVQ → decoder on a batch, one pass on the device.

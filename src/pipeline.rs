@@ -566,7 +566,7 @@ impl Renderer {
     pub fn latent<'a>(&self, state: &'a TokenState) -> std::borrow::Cow<'a, [i32]> {
         let config = self.engine.config();
         let (d, enh) = (config.code_dim, config.enhance_dims);
-        if enh == 0 || state.zero_tail < enh {
+        if enh == 0 || !self.engine.enhancement_known_empty(state) {
             return std::borrow::Cow::Borrowed(&state.latent);
         }
         let net = d - enh;
