@@ -33,6 +33,8 @@ const header = bytes.subarray(0, l.header.headerLength);
 const chunks = l.chunks.map((c) => bytes.subarray(c.start, c.end));
 const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
 const thread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm')) ? await symbolsThread(pkgDir, model) : null;
+// and with its slices on VQ_SLICE_THREADS (default 3) threads of their own
+const sliced = thread ? await symbolsThread(pkgDir, model, Number(process.env.VQ_SLICE_THREADS ?? 3)) : null;
 for (let pass = 0; pass < 6; pass++) {
   const dec = codec.decoder(header);
   const t = performance.now();
@@ -44,6 +46,7 @@ for (let pass = 0; pass < 6; pass++) {
   // the same with the symbols on a thread of the CPU module (pkg/cpu), as the package's
   // worker decodes 1280x720 and more
   const apart = thread ? await splitStreamMs(thread, codec, header, chunks, 3, 1) : NaN;
+  const slicedMs = sliced ? await splitStreamMs(sliced, codec, header, chunks, 3, 1) : NaN;
   // and its two halves alone: the symbols on the thread, then their frames rendered here
   let halves = '';
   if (thread) {
@@ -57,6 +60,7 @@ for (let pass = 0; pass < 6; pass++) {
     while (pending.length) await pending.shift();
     halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${((performance.now() - t1) / chunks.length).toFixed(2)})`;
   }
-  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}`);
+  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}; its slices on threads too ${slicedMs.toFixed(2)}`);
 }
 thread?.close();
+sliced?.close();

@@ -79,15 +79,19 @@ async function streamMs(codec, header, chunks, k) {
   return per;
 }
 // where PKG_DIR has the CPU module (cpu/), the stream again with its symbols on a worker thread
-// of that module, as the package's worker decodes 1280x720 and more (benches/symbols-thread.mjs)
+// of that module, as the package's worker decodes 1280x720 and more (benches/symbols-thread.mjs),
+// and again with that thread's slices read on VQ_SLICE_THREADS (3) threads of their own, as the
+// package's symbols worker reads them with the default cpuWorkers (4) on four cores or more
 const withThread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm'));
-console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | ${IN_FLIGHT} in flight, symbols on a thread, ms per frame (fps) | model round trip ms |`);
-console.log('|---|---|---|---|---|---|---|---|');
+const SLICE_THREADS = Number(process.env.VQ_SLICE_THREADS ?? 3);
+console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | ${IN_FLIGHT} in flight, symbols on a thread, ms per frame (fps) | the same, its slices on ${SLICE_THREADS} threads (fps) | model round trip ms |`);
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const model of models.split(',')) {
   const t0 = performance.now();
   const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
   console.error(`${model}: ${codec.backend} (${codec.reason}), created in ${ms(t0).toFixed(0)} ms`);
   const thread = withThread ? await symbolsThread(pkgDir, model) : null;
+  const sliced = withThread ? await symbolsThread(pkgDir, model, SLICE_THREADS) : null;
   for (const size of sizes.split(',')) {
     const [w, h] = size.split('x').map(Number);
     const frames = Array.from({ length: 8 }, (_, t) => frame(w, h, t));
@@ -117,13 +121,15 @@ for (const model of models.split(',')) {
     const [e, eD, d, r] = [median(te), median(tD), median(td), median(tr)];
     const [s1, sk] = [await streamMs(codec, enc.header, chunks, 1), await streamMs(codec, enc.header, chunks, IN_FLIGHT)];
     const st = thread ? await splitStreamMs(thread, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
+    const ss = sliced ? await splitStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
     const fps = (x) => `${x.toFixed(1)} (${(1000 / x).toFixed(1)})`;
-    console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${r.toFixed(1)} |`);
+    console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${fps(ss)} | ${r.toFixed(1)} |`);
     enc.free();
     encD.free();
     dec.free();
   }
   thread?.close();
+  sliced?.close();
   codec.free();
 }
 process.exit(0);

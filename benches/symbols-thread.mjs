@@ -1,11 +1,13 @@
 // A stream's symbols read on a Node worker thread by the CPU module (pkg/cpu), as the package's
 // worker reads them in a symbols worker when it decodes large frames on WebGPU (js/worker.js,
 // renderSymbols): the benches' stand-in for that Web Worker, which Node does not have.
-//   const t = await symbolsThread(pkgDir, model);
-//   t.open(header);                     // a new stream decoder there
+//   const t = await symbolsThread(pkgDir, model, slices);
+//   t.open(header);                     // a new stream decoder there (and its slice threads)
 //   const sym = await t.symbols(chunk); // {type, pts, width, height, latent, levels, tokens}
 //   t.close();
-// Requests are answered in order; each chunk is copied over, each latent transferred back.
+// Requests are answered in order; each chunk is copied over, each latent transferred back. With
+// `slices` > 0 the thread reads each chunk's slices on up to that many threads of its own, as the
+// package's symbols worker does with its slice workers (VqSliceReader, symbolsFrom).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,8 +33,9 @@ export async function splitStreamMs(t, codec, header, chunks, k, passes = 2) {
   return per;
 }
 
-export async function symbolsThread(pkgDir, model) {
-  const worker = new Worker(new URL(import.meta.url), { workerData: { pkgDir, model } });
+/** A thread of this module (`data.role`: 'symbols' or 'slices') answering requests in order. */
+async function thread(data) {
+  const worker = new Worker(new URL(import.meta.url), { workerData: data });
   const waiting = [];
   let failed = null;
   worker.on('message', (m) => {
@@ -44,37 +47,87 @@ export async function symbolsThread(pkgDir, model) {
     failed = e;
     for (const w of waiting.splice(0)) w.reject(e);
   });
-  const ask = (msg) => (failed ? Promise.reject(failed) : new Promise((resolve, reject) => {
+  const ask = (msg, transfer = []) => (failed ? Promise.reject(failed) : new Promise((resolve, reject) => {
     waiting.push({ resolve, reject });
-    if (msg !== undefined) worker.postMessage(msg);
+    if (msg !== undefined) worker.postMessage(msg, transfer);
   }));
   await ask(); // ready
+  return { ask, close() { worker.terminate(); } };
+}
+
+export async function symbolsThread(pkgDir, model, slices = 0) {
+  const t = await thread({ role: 'symbols', pkgDir, model, slices });
   return {
-    open(header) { ask({ header: new Uint8Array(header) }).catch(() => {}); },
-    symbols(chunk) { return ask({ chunk }); },
-    close() { worker.terminate(); },
+    open(header) { t.ask({ header: new Uint8Array(header) }).catch(() => {}); },
+    symbols(chunk) { return t.ask({ chunk }); },
+    close: t.close,
   };
 }
 
 if (!isMainThread) {
-  const { pkgDir, model } = workerData;
+  const { role, pkgDir, model, slices, first, count } = workerData;
   const m = await import(pathToFileURL(join(pkgDir, 'cpu', 'vqcodec.js')).href);
   m.initSync({ module: readFileSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm')) });
-  const codec = await m.VqCodec.create('cpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
-  let dec = null;
-  parentPort.postMessage({ ok: true, result: null }); // ready
-  parentPort.on('message', ({ header, chunk }) => {
+  const reply = (work) => {
     try {
-      if (header) {
-        dec?.free();
-        dec = codec.decoder(header);
-        parentPort.postMessage({ ok: true, result: null });
-        return;
-      }
-      const sym = dec.symbols(chunk);
-      parentPort.postMessage({ ok: true, result: sym }, [sym.latent.buffer, sym.tokens.buffer]);
+      const [result, transfer] = work();
+      parentPort.postMessage({ ok: true, result }, transfer);
     } catch (e) {
       parentPort.postMessage({ ok: false, error: String(e?.message ?? e) });
     }
-  });
+  };
+  if (role === 'slices') {
+    let reader = null;
+    parentPort.postMessage({ ok: true, result: null }); // ready
+    parentPort.on('message', ({ header, chunk }) => reply(() => {
+      if (header) {
+        reader = new m.VqSliceReader(header, first, count);
+        return [null, []];
+      }
+      const part = reader.part(chunk);
+      return [part, [part.buffer]];
+    }));
+  } else {
+    const codec = await m.VqCodec.create('cpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
+    let dec = null;
+    let readers = [];
+    let ready = Promise.resolve(); // the stream's decoder and slice threads, once opened
+    let chain = Promise.resolve(); // answers in order
+    parentPort.postMessage({ ok: true, result: null }); // ready
+    parentPort.on('message', ({ header, chunk }) => {
+      if (header) {
+        const before = ready;
+        ready = before.then(async () => {
+          dec?.free();
+          dec = codec.decoder(header);
+          const n = Math.min(slices, dec.slices);
+          const runs = Array.from({ length: n }, (_, k) => {
+            const f = Math.floor((k * dec.slices) / n);
+            return [f, Math.floor(((k + 1) * dec.slices) / n) - f];
+          });
+          // the threads of the last stream if it was cut the same way (a bench opens the same
+          // stream again and again: the threads' start is not what it times)
+          if (runs.join() !== readers.runs) {
+            for (const r of readers) r.close();
+            readers = await Promise.all(runs.map(([first, count]) => thread({ role: 'slices', pkgDir, first, count })));
+            readers.runs = runs.join();
+          }
+          await Promise.all(readers.map((r) => r.ask({ header })));
+        });
+        chain = chain.then(() => ready).then(() => reply(() => [null, []]));
+        return;
+      }
+      // the parts asked for as soon as the slice threads are there, put together in order
+      const parts = ready.then(() => Promise.all(readers.map((r) => r.ask({ chunk }))));
+      parts.catch(() => {});
+      chain = chain.then(async () => {
+        let got = [];
+        try { got = await parts; } catch (e) { reply(() => { throw e; }); return; }
+        reply(() => {
+          const sym = readers.length ? dec.symbolsFrom(chunk, got) : dec.symbols(chunk);
+          return [sym, [sym.latent.buffer, sym.tokens.buffer]];
+        });
+      });
+    });
+  }
 }

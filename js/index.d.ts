@@ -164,7 +164,7 @@ export interface VqDecoderConfig {
   description: BufferSource;
   backend?: Backend;
   output?: 'imagedata' | 'videoframe';
-  /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). On WebGPU, any number above 0 lets a stream of 1280×720 pixels or more (width × height ≥ 921,600) read its symbols in one worker beside the decoder's own, the next frame's while the device makes this one. The same frames for any number. */
+  /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). On WebGPU, any number above 0 lets a stream of 1280×720 pixels or more (width × height ≥ 921,600) read its symbols in one worker beside the decoder's own, the next frame's while the device makes this one; and any number n above 1 lets that worker read the frames' slices in up to n − 1 slice workers (at most the stream's slices; by default only as many as the cores beside the page, the decoder's worker and the symbols worker). The same frames for any number. */
   cpuWorkers?: number;
 }
 
@@ -192,8 +192,8 @@ export declare class VqVideoDecoder extends EventTarget {
   readonly state: CodecState;
   readonly decodeQueueSize: number;
   ondequeue: ((event: Event) => void) | null;
-  /** `renderWorkers`: workers running the decoder network (on the CPU); `symbolsWorker`: whether a worker of its own reads the stream's symbols (on WebGPU, large frames; false again once the decoder's own worker or the CPU took over). */
-  readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string; renderWorkers: number; symbolsWorker: boolean } | null;
+  /** `renderWorkers`: workers running the decoder network (on the CPU); `symbolsWorker`: whether a worker of its own reads the stream's symbols (on WebGPU, large frames; false again once the decoder's own worker or the CPU took over); `sliceWorkers`: workers of that symbols worker reading the frames' slices (up to `cpuWorkers` − 1, at most the stream's slices; 0 again after a takeover). */
+  readonly info: { width: number; height: number; framerate: number; model: Model; backend: string; reason: string; modelId: string; renderWorkers: number; symbolsWorker: boolean; sliceWorkers: number } | null;
   static isConfigSupported(config: VqDecoderConfig): Promise<{ supported: boolean; config: VqDecoderConfig; reason?: string }>;
   configure(config: VqDecoderConfig): void;
   decode(chunk: { type?: string; timestamp?: number; data?: Uint8Array; byteLength?: number; copyTo?(dest: Uint8Array): void }): void;
@@ -255,7 +255,7 @@ export declare function init(options?: { workerUrl?: string | URL; weightsUrl?: 
 /** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */
 export declare function loseGpuForTesting(): Promise<boolean>;
 /** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, the codec modules it loaded ('gpu', 'cpu'), and its render and symbols workers (their modules' memory in `renderWasmBytes`). */
-export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; symbolsWorkers: number; renderWasmBytes: number }>;
+export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; symbolsWorkers: number; sliceWorkers: number; renderWasmBytes: number }>;
 
 export interface CodebookReport {
   frames: number;

@@ -464,7 +464,8 @@ export class VqVideoDecoder extends QueuedCodec {
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
     this._inFlight = Math.max(DECODES_IN_FLIGHT, cpuWorkers + 1);
-    const configured = this._post(() => shared().call('configure-decoder', { session, backend, model, header, cpuWorkers }, [header]));
+    const configured = this._post(() => shared().call('configure-decoder',
+      { session, backend, model, header, cpuWorkers, cpuWorkersChosen: config.cpuWorkers !== undefined }, [header]));
     configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
       this.#info = await configured;

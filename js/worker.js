@@ -72,9 +72,9 @@ async function moduleOf(backend) {
 const MAX_RENDER_WORKERS = 8;
 let weightsUrl = null; // what 'weights-url' set, for render workers started later
 const renderers = []; // {call(op, msg, transfer), pending}
-const helpers = new Set(); // every worker this one started (render and symbols workers)
+const helpers = new Set(); // every worker this one started (render, symbols and slice workers)
 
-/** This same script in a worker of its own (`name`: 'render' or 'symbols'): `{call(op, msg,
+/** This same script in a worker of its own (`name`: 'render', 'symbols' or 'slices'): `{call(op, msg,
  * transfer), pending, stop(why)}`. A worker that failed (it did not start, or its module
  * trapped) rejects its calls, those to come too, with kind Internal; `onStop` is told. */
 function startHelper(name, onStop = () => {}) {
@@ -166,6 +166,29 @@ async function renderElsewhere(sym, model, count) {
 // rendered, so a stream's frames come at the pace of the slower half instead of the sum. Small
 // frames keep it all here: a message each way costs more than they would gain.
 const SYMBOLS_WORKER_PIXELS = 1280 * 720;
+
+// And the slices of such a frame (each coded with models of its own, so read apart as well):
+// a symbols worker of a session with cpuWorkers n starts up to n - 1 slice workers (this
+// script, the CPU module without a model), each reading a run of the stream's slices of every
+// chunk (VqSliceReader) while the symbols worker puts the previous chunk's parts together and
+// reconstructs its latent (VqStreamDecoder.symbolsFrom). A frame's entropy decoding, most of
+// its symbols' time, then runs on several cores, and beside the reconstruction.
+const sliceReaders = []; // in a symbols worker: its slice workers ({call, stop}), in slice order
+let partsChain = Promise.resolve(); // in a symbols worker: chunks put together in order
+let sliceReader = null; // in a slice worker: its VqSliceReader
+
+/** Slice workers a session may start unless its page chose `cpuWorkers`: the cores beside the
+ * page's thread, this worker and the symbols worker (none on two cores, where slice workers
+ * slowed a base 1920x1080 stream's symbols from 6-7 to 8-9 ms a frame: docs/results/wasm-host.md). */
+const SPARE_CORES = () => Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1) - 3;
+
+/** Slices `0..slices` cut into `n` runs as even as possible: `[first, count]` each. */
+function sliceRuns(slices, n) {
+  return Array.from({ length: n }, (_, k) => {
+    const first = Math.floor((k * slices) / n);
+    return [first, Math.floor(((k + 1) * slices) / n) - first];
+  });
+}
 
 /** The frame of the symbols a session's symbols worker reads (`symbols`, a promise of what
  * `VqStreamDecoder.symbols` answers), rendered on this session's GPU codec: what its decoder's
@@ -315,7 +338,7 @@ const ops = {
     await s.tail; // the frames still in render workers
     return sent(s, s.enc.flush(), 0);
   },
-  async 'configure-decoder'({ session, backend, header, cpuWorkers = 0 }) {
+  async 'configure-decoder'({ session, backend, header, cpuWorkers = 0, cpuWorkersChosen = false }) {
     const { m } = await moduleOf(backend);
     const want = m.headerInfo(new Uint8Array(header)).modelId;
     const ids = m.modelIds();
@@ -330,14 +353,17 @@ const ops = {
     const renderWorkers = gpu ? 0 : renderWorkersFor(cpuWorkers);
     const s = { dec, gpu, codec, model: name, header: new Uint8Array(header), sinceKey: [],
       peek: m.peekChunk, tail: Promise.resolve(), renderWorkers, symbols: null };
+    let sliceWorkers = 0;
     if (gpu && renderWorkersFor(cpuWorkers) > 0 && dec.width * dec.height >= SYMBOLS_WORKER_PIXELS) {
-      // its own, for the stream's state; a failure is met at the first chunk
+      // its own, for the stream's state, with its slice workers; a failure is met at the first chunk
+      sliceWorkers = Math.max(0, Math.min(renderWorkersFor(cpuWorkers) - 1, dec.slices,
+        cpuWorkersChosen ? Infinity : SPARE_CORES()));
       s.symbols = startHelper('symbols');
-      s.symbols.call('symbols-open', { model: name, header: s.header }).catch(() => {});
+      s.symbols.call('symbols-open', { model: name, header: s.header, sliceWorkers }).catch(() => {});
     }
     sessions.set(session, s);
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-      ...describe(codec, backend), modelId: codec.modelId, renderWorkers, symbolsWorker: !!s.symbols };
+      ...describe(codec, backend), modelId: codec.modelId, renderWorkers, symbolsWorker: !!s.symbols, sliceWorkers };
   },
   // One chunk. On the GPU its symbols are read now, in message order, and the answer comes when
   // its frame is ready (`later`), so with a few chunks in flight (the page's decoder keeps up
@@ -400,7 +426,7 @@ const ops = {
           try {
             s.dec = replayed(s, s.codec, replay);
             const out = await onGpu(s.dec.decode(chunk));
-            out.info = { symbolsWorker: false };
+            out.info = { symbolsWorker: false, sliceWorkers: 0 };
             return out;
           } catch (e2) {
             failed = e2; // a damaged chunk, or the GPU lost meanwhile (then the CPU below)
@@ -417,7 +443,7 @@ const ops = {
       s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
       Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
       const out = await dec.decode(chunk);
-      out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false };
+      out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false, sliceWorkers: 0 };
       return out;
     });
     s.tail = answer.then(() => {}, () => {});
@@ -469,19 +495,26 @@ const ops = {
     for (const [, p] of modules) wasmBytes += (await p).wasm.memory.buffer.byteLength;
     // the render and symbols workers' own modules, each with its wasm memory
     const rendering = await Promise.all([...helpers].map((r) => r.call('memory').catch(() => ({ wasmBytes: 0 }))));
-    const renderWasmBytes = rendering.reduce((sum, m) => sum + m.wasmBytes, 0);
+    const renderWasmBytes = rendering.reduce((sum, m) => sum + m.wasmBytes + (m.renderWasmBytes ?? 0), 0);
+    const sliceWorkers = rendering.reduce((sum, m) => sum + (m.sliceWorkers ?? 0), sliceReaders.length);
     return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name),
-      renderWorkers: renderers.length, symbolsWorkers: helpers.size - renderers.length, renderWasmBytes };
+      renderWorkers: renderers.length, symbolsWorkers: helpers.size - renderers.length - sliceReaders.length,
+      sliceWorkers, renderWasmBytes };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
     return { ...describe(codec, backend), modelId: codec.modelId };
   },
   // A symbols worker's jobs (see renderSymbols), on the CPU module: one stream's decoder, whose
-  // chunks come in order.
-  async 'symbols-open'({ model, header }) {
+  // chunks come in order, and its slice workers (see sliceRuns).
+  async 'symbols-open'({ model, header, sliceWorkers = 0 }) {
     symbolsDecoder = codecFor('cpu', model).then((codec) => codec.decoder(new Uint8Array(header)));
-    await symbolsDecoder;
+    const slices = (await symbolsDecoder).slices;
+    for (const [first, count] of sliceRuns(slices, Math.min(sliceWorkers, slices))) {
+      const r = startHelper('slices');
+      r.call('slices-open', { header, first, count }).catch(() => {}); // met at the first chunk
+      sliceReaders.push(r);
+    }
   },
   async symbols({ data }) {
     let dec;
@@ -490,8 +523,37 @@ const ops = {
     } catch (e) {
       throw kindError('Internal', `the symbols worker has no decoder: ${e?.message ?? e}`);
     }
-    const sym = dec.symbols(new Uint8Array(data));
-    return [sym, [sym.latent.buffer, sym.tokens.buffer]];
+    const chunk = new Uint8Array(data);
+    if (!sliceReaders.length) {
+      const sym = dec.symbols(chunk);
+      return [sym, [sym.latent.buffer, sym.tokens.buffer]];
+    }
+    // the parts now, on the slice workers; put together here in chunk order. A slice worker
+    // that failed fails the symbols worker (kind Internal): the session's worker takes over.
+    const parts = Promise.all(sliceReaders.map((r) => r.call('slice-part', { data: chunk })));
+    parts.catch(() => {});
+    const answer = partsChain.then(async () => {
+      let got;
+      try {
+        got = await parts;
+      } catch (e) {
+        throw kindError('Internal', e?.message ?? String(e));
+      }
+      const sym = dec.symbolsFrom(chunk, got);
+      return [sym, [sym.latent.buffer, sym.tokens.buffer]];
+    });
+    partsChain = answer.then(() => {}, () => {});
+    return { later: answer };
+  },
+  // A slice worker's jobs: its part of each chunk of one stream (VqSliceReader, no model).
+  async 'slices-open'({ header, first, count }) {
+    const { m } = await moduleOf('cpu');
+    sliceReader = new m.VqSliceReader(new Uint8Array(header), first, count);
+  },
+  async 'slice-part'({ data }) {
+    if (!sliceReader) throw kindError('Internal', 'the slice worker has no reader');
+    const part = sliceReader.part(new Uint8Array(data));
+    return [part, [part.buffer]];
   },
   // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
   // of a latent, and the encoder network's analysis of a frame.

@@ -1045,27 +1045,51 @@ impl Decoder {
     /// [`Error::Stream`] for a damaged chunk or a delta frame without its reference; either
     /// way the reference is dropped and chunks up to the next keyframe fail too.
     pub fn symbols(&mut self, chunk: &[u8]) -> Result<Symbols, Error> {
-        let parsed = match vqc::Chunk::parse(chunk, 0, &self.header, &self.limits) {
-            Ok((c, len)) if len == chunk.len() => c,
-            Ok((_, len)) => {
-                self.symbols.lose_reference();
-                return Err(vqc::StreamError::Malformed(format!(
-                    "{} stray bytes after the chunk",
-                    chunk.len() - len
-                ))
-                .into());
-            }
-            Err(e) => {
-                self.symbols.lose_reference();
-                return Err(e.into());
-            }
-        };
+        let parsed = self.parse(chunk)?;
         let state = self.symbols.decode_shared(&parsed)?;
         Ok(Symbols {
             kind: parsed.kind,
             pts: parsed.pts,
             state,
         })
+    }
+
+    /// [`Decoder::symbols`] of `chunk` with its entropy decoding done elsewhere: `parts` are
+    /// what [`SliceReader`]s of this stream made of it, together covering every slice
+    /// ([`vqc::Decoder::decode_parts`]). After this, delta chunks go through parts too, up to
+    /// the next keyframe.
+    ///
+    /// # Errors
+    /// As [`Decoder::symbols`]; [`Error::Config`] for parts that are not this chunk's (the
+    /// decoder is left as it was).
+    pub fn symbols_from(&mut self, chunk: &[u8], parts: &[&[u8]]) -> Result<Symbols, Error> {
+        let parsed = self.parse(chunk)?;
+        let state = self.symbols.decode_parts(&parsed, parts)??;
+        Ok(Symbols {
+            kind: parsed.kind,
+            pts: parsed.pts,
+            state,
+        })
+    }
+
+    /// `chunk` parsed and checked (CRC, limits, nothing after it); the reference is dropped
+    /// for one that fails.
+    fn parse<'c>(&mut self, chunk: &'c [u8]) -> Result<vqc::Chunk<'c>, Error> {
+        match vqc::Chunk::parse(chunk, 0, &self.header, &self.limits) {
+            Ok((c, len)) if len == chunk.len() => Ok(c),
+            Ok((_, len)) => {
+                self.symbols.lose_reference();
+                Err(vqc::StreamError::Malformed(format!(
+                    "{} stray bytes after the chunk",
+                    chunk.len() - len
+                ))
+                .into())
+            }
+            Err(e) => {
+                self.symbols.lose_reference();
+                Err(e.into())
+            }
+        }
     }
 
     /// Decodes one chunk to a frame: [`Decoder::symbols`], then [`Renderer::frame`].
@@ -1081,6 +1105,48 @@ impl Decoder {
             pts: s.pts,
             state: s.state,
         })
+    }
+}
+
+/// Reads some of the slices of each chunk of one stream, for a [`Decoder`] elsewhere
+/// ([`Decoder::symbols_from`]): the entropy decoding of a large frame spread over workers that
+/// share no memory. Needs no model.
+#[derive(Debug, Clone)]
+pub struct SliceReader {
+    header: Header,
+    limits: Limits,
+    slices: vqc::SliceDecoder,
+}
+
+impl SliceReader {
+    /// A reader of slices `slices` (of `0..header.slices`) of the stream whose header starts
+    /// `header_bytes`.
+    ///
+    /// # Errors
+    /// [`Error::Stream`] for a header that does not parse or fit `limits`; [`Error::Config`]
+    /// for slices the stream does not have.
+    pub fn new(
+        header_bytes: &[u8],
+        slices: std::ops::Range<usize>,
+        limits: Limits,
+    ) -> Result<Self, Error> {
+        let header = Header::parse(header_bytes, &limits)?;
+        let slices = vqc::SliceDecoder::new(&header, slices)?;
+        Ok(Self {
+            header,
+            limits,
+            slices,
+        })
+    }
+
+    /// Its part of `chunk` (as [`Decoder::symbols`] takes it), for [`Decoder::symbols_from`].
+    /// A chunk that does not parse gives an empty part: the decoder refuses that chunk before
+    /// it looks at any part.
+    pub fn part(&mut self, chunk: &[u8]) -> Vec<u8> {
+        match vqc::Chunk::parse(chunk, 0, &self.header, &self.limits) {
+            Ok((c, len)) if len == chunk.len() => self.slices.decode(&c),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use vqcodec::pipeline::{
-    Decoder, Encoded, Encoder, Overlap, Reconstruct, Search, StreamReader, encode_ordered,
-    render_ordered,
+    Decoder, Encoded, Encoder, Overlap, Reconstruct, Search, SliceReader, StreamReader,
+    encode_ordered, render_ordered,
 };
 use vqcodec::vqc::{
     self as vqc, DecodedFrame, EncoderConfig, FIRST_FINE, FrameKind, HEADER_LEN, Header, Limits,
@@ -909,6 +909,50 @@ fn the_frame_api_decodes_chunk_by_chunk_like_the_stream_reader() {
         block_on(enc.encode(&[small], false)),
         Err(vqcodec::Error::MixedSizes)
     ));
+}
+
+/// The symbols of a stream's chunks with their slices read apart (`SliceReader`, as the
+/// browser's slice workers read them) are those of the decoder that reads them itself: the
+/// same indices and the same reconstructed latent, with coefficients too; after a damaged
+/// chunk both wait for the keyframe.
+#[test]
+fn slices_read_apart_give_the_decoders_latents() {
+    let e = Engine::new(&Weights::embedded(ModelKind::Lite), Backend::cpu("test")).unwrap();
+    let frames = clip();
+    for quality in [70, 90] {
+        let cfg = EncoderConfig {
+            slices: 3,
+            ..config(&frames, RateControl::Quality(quality), 4)
+        };
+        let (stream, packets) = encode(&e, &frames, cfg);
+        let header = &stream[..stream.len() - packets.iter().map(|p| p.data.len()).sum::<usize>()];
+        let mut whole = Decoder::new(&e, header, Limits::default()).unwrap();
+        let mut apart = Decoder::new(&e, header, Limits::default()).unwrap();
+        let mut readers =
+            [0..1, 1..3].map(|r| SliceReader::new(header, r, Limits::default()).unwrap());
+        let mut chunks: Vec<Vec<u8>> = packets.iter().map(|p| p.data.clone()).collect();
+        let last = chunks[1].len() - 1;
+        chunks.insert(2, {
+            let mut bad = chunks[1].clone();
+            bad[last] ^= 0x10; // its CRC fails: frames wait for the keyframe at 4
+            bad
+        });
+        let mut coefficients = false;
+        for (i, c) in chunks.iter().enumerate() {
+            let parts: Vec<Vec<u8>> = readers.iter_mut().map(|r| r.part(c)).collect();
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            match (whole.symbols(c), apart.symbols_from(c, &refs)) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(*a.state, *b.state, "chunk {i} at {quality}");
+                    assert!(!b.state.latent.is_empty());
+                    coefficients |= b.state.step > 0;
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "chunk {i}"),
+                (a, b) => panic!("chunk {i} at {quality}: {:?} / {:?}", a.err(), b.err()),
+            }
+        }
+        assert_eq!(coefficients, quality > 80, "coefficients at {quality}");
+    }
 }
 
 #[test]

@@ -811,6 +811,39 @@ impl VqStreamDecoder {
         ))
     }
 
+    /// The slices each frame of the stream is coded in: a [`VqSliceReader`] may read some of
+    /// them apart, for [`VqStreamDecoder::symbols_from`].
+    #[wasm_bindgen(getter)]
+    pub fn slices(&self) -> u32 {
+        self.header.slices.into()
+    }
+
+    /// [`VqStreamDecoder::symbols`] of `chunk` with its entropy decoding done by
+    /// [`VqSliceReader`]s of this stream (in other workers): `parts` (`Uint8Array`s) are what
+    /// they made of this chunk, together covering every slice. The answer, the errors and the
+    /// resync are `symbols`'; from here on delta chunks go through parts too, up to the next
+    /// keyframe. Throws a `Config` error for parts that are not this chunk's (the decoder is
+    /// left as it was).
+    #[wasm_bindgen(js_name = symbolsFrom)]
+    pub fn symbols_from(&self, chunk: &[u8], parts: js_sys::Array) -> Result<JsValue, JsValue> {
+        let parts: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|p| js_sys::Uint8Array::new(&p).to_vec())
+            .collect();
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let s = self
+            .decoder
+            .borrow_mut()
+            .symbols_from(chunk, &refs)
+            .map_err(js_err)?;
+        let latent = js_sys::Int32Array::from(&*self.renderer.latent(&s.state));
+        Ok(decoded_js(
+            &s,
+            (self.header.width, self.header.height),
+            ("latent", latent.into()),
+        ))
+    }
+
     /// Decodes one chunk (as an encoder's `data`); resolves to
     /// `{type, pts, width, height, rgba: Uint8Array, levels, tokens}`. A damaged chunk, or a delta
     /// frame after one, rejects with a `Damaged` error; decoding resumes at the next keyframe.
@@ -826,6 +859,35 @@ impl VqStreamDecoder {
             let rgba = js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default());
             Ok(decoded_js(&s, size, ("rgba", rgba.into())))
         })
+    }
+}
+
+/// Reads some of the slices of each chunk of one stream (no model needed): the entropy
+/// decoding of a large frame spread over workers, which [`VqStreamDecoder::symbols_from`] puts
+/// together. Feed it every chunk of the stream, in order.
+#[wasm_bindgen]
+pub struct VqSliceReader {
+    reader: pipeline::SliceReader,
+}
+
+#[wasm_bindgen]
+impl VqSliceReader {
+    /// A reader of slices `first .. first + count` of the stream whose header starts `header`.
+    /// Throws a `Config` error for slices the stream does not have, a stream error for a header
+    /// that does not parse.
+    #[wasm_bindgen(constructor)]
+    pub fn new(header: &[u8], first: u32, count: u32) -> Result<VqSliceReader, JsValue> {
+        let (first, count) = (first as usize, count as usize);
+        let reader =
+            pipeline::SliceReader::new(header, first..first + count, vqc::Limits::default())
+                .map_err(js_err)?;
+        Ok(Self { reader })
+    }
+
+    /// Its part of `chunk`: bytes for [`VqStreamDecoder::symbols_from`], which only that
+    /// method reads.
+    pub fn part(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.reader.part(chunk)
     }
 }
 

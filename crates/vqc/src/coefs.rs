@@ -30,6 +30,9 @@ pub const MAX_STEP: u8 = 120;
 /// Longest Exp-Golomb prefix a decoder accepts: magnitudes stay below 2^22.
 const MAX_PREFIX: u32 = 22;
 
+/// Largest coefficient magnitude a decoder reads (what the longest prefix codes).
+pub(crate) const MAX_DECODED: i32 = (1 << MAX_PREFIX) + 1;
+
 /// Largest coefficient magnitude an encoder writes.
 pub(crate) const MAX_MAGNITUDE: i32 = (1 << 21) - 1;
 

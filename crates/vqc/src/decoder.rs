@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::ModelInfo;
 use crate::codebook::Codebooks;
 use crate::container::{Chunk, ChunkReader, FrameKind, Header, Limits};
-use crate::error::StreamError;
+use crate::error::{ConfigError, StreamError};
 use crate::syntax::{Contexts, TokenState, decode_frame};
 
 /// Decodes chunks of one stream into [`TokenState`]s.
@@ -19,6 +19,9 @@ pub struct Decoder {
     /// [`Decoder::decode_shared`].
     prev: Option<Arc<TokenState>>,
     books: Option<Codebooks>,
+    /// The models were not carried through the last frame ([`Decoder::decode_parts`]): delta
+    /// frames wait for a keyframe to decode here again.
+    stale_models: bool,
 }
 
 impl Decoder {
@@ -49,6 +52,7 @@ impl Decoder {
             header: header.clone(),
             prev: None,
             books: None,
+            stale_models: false,
         })
     }
 
@@ -123,15 +127,51 @@ impl Decoder {
         ))
     }
 
+    /// [`Decoder::decode_shared`] of `chunk` with its entropy decoding done by
+    /// [`SliceDecoder`](crate::SliceDecoder)s: `parts` are what they made of this chunk,
+    /// together covering every slice once, in any order. The frame, the reference, the errors
+    /// and the resync are those of [`Decoder::decode_shared`]. This decoder's own models are
+    /// not carried along: after this it decodes delta frames from parts only, or again itself
+    /// from the next keyframe it decodes (a delta chunk in between is refused with
+    /// [`StreamError::NeedKeyframe`]).
+    ///
+    /// # Errors
+    /// The outer [`ConfigError::SliceParts`] for parts that are not this chunk's (another
+    /// chunk's, slices missing or twice, bytes that are no part): nothing is decoded and the
+    /// decoder stays as it was. The inner [`StreamError`] as [`Decoder::decode_shared`].
+    pub fn decode_parts(
+        &mut self,
+        chunk: &Chunk<'_>,
+        parts: &[&[u8]],
+    ) -> Result<Result<Arc<TokenState>, StreamError>, ConfigError> {
+        if chunk.kind == FrameKind::Delta && self.prev.is_none() {
+            return Ok(Err(StreamError::NeedKeyframe {
+                offset: chunk.offset,
+            }));
+        }
+        let frame = crate::slices::join_parts(&self.header, chunk, parts)
+            .map_err(ConfigError::SliceParts)?;
+        self.stale_models = true;
+        Ok(self.take_frame(chunk, frame).map(|()| {
+            Arc::clone(
+                self.prev
+                    .as_ref()
+                    .expect("a decoded frame is the reference"),
+            )
+        }))
+    }
+
     fn decode_frame(&mut self, chunk: &Chunk<'_>) -> Result<(), StreamError> {
         let levels = usize::from(self.header.levels);
-        if chunk.kind == FrameKind::Delta && self.prev.is_none() {
+        if chunk.kind == FrameKind::Delta && (self.prev.is_none() || self.stale_models) {
+            self.prev = None;
             return Err(StreamError::NeedKeyframe {
                 offset: chunk.offset,
             });
         }
         if chunk.kind == FrameKind::Key {
             self.ctx = Contexts::for_header(&self.header);
+            self.stale_models = false;
         }
         let result = decode_frame(
             chunk.payload,
@@ -141,6 +181,16 @@ impl Decoder {
             1 << self.header.codebook_bits,
             &mut self.ctx,
         );
+        self.take_frame(chunk, result)
+    }
+
+    /// The frame of `chunk` decoded to `result`: reconstructed, the next reference; or the
+    /// stream's error, and no reference.
+    fn take_frame(
+        &mut self,
+        chunk: &Chunk<'_>,
+        result: Result<TokenState, String>,
+    ) -> Result<(), StreamError> {
         match result {
             Ok(mut state) => {
                 if let Some(books) = &self.books {

@@ -164,6 +164,10 @@ pub enum ConfigError {
         /// The model at hand.
         model: u64,
     },
+    /// Slices read apart ([`crate::SliceDecoder`]) that do not make the frame of the chunk
+    /// they are given with.
+    #[error("slice parts that do not make this chunk's frame: {0}")]
+    SliceParts(String),
     /// A latent of the wrong length for the configured frame size.
     #[error("latent of {got} values, expected {expected}")]
     Latent {

@@ -11,6 +11,8 @@
 //! * [`Encoder`] (with [`RateControl`]): latents → chunks. Only its *choices* use floating point
 //!   (distances to codes); the symbols it writes are integers every decoder reads identically.
 //!   The engine crate's pipeline is the one place that builds it.
+//! * [`SliceDecoder`] with [`Decoder::decode_parts`]: a frame's slices read apart, by decoders
+//!   that share no memory (the browser's workers).
 //! * [`CodebookPatch`]: a codebook adapted to some footage, as a stream header carries it.
 //! * [`layout`] / [`peek_chunk`]: where a stream's header and chunks are, for hosts that move
 //!   chunks around (the browser package) without knowing byte offsets.
@@ -38,6 +40,7 @@ mod patch;
 mod range;
 mod rate;
 mod search;
+mod slices;
 mod syntax;
 #[cfg(feature = "wasm")]
 pub mod wasm;
@@ -62,6 +65,7 @@ pub use options::{
 pub use patch::CodebookPatch;
 pub use rate::{DEFAULT_QUALITY, RateControl};
 pub use search::{SearchChoice, SearchPlan};
+pub use slices::SliceDecoder;
 pub use syntax::{
     FAR_COUNT, FAR_RANGE, FIRST_FINE, INTER_STARTS, MAX_SLICES, MOTIONS, Mode, NONE,
     SLICE_POSITIONS, SymbolBits, TokenState, default_slices, far_offset, latent_f32, slice_rows,

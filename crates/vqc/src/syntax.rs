@@ -193,7 +193,7 @@ pub fn latent_f32(latent: &[i32]) -> Vec<f32> {
 }
 
 impl TokenState {
-    fn empty(levels: usize, height: usize, width: usize, coded: usize) -> Self {
+    pub(crate) fn empty(levels: usize, height: usize, width: usize, coded: usize) -> Self {
         Self {
             levels,
             height,
@@ -213,7 +213,7 @@ impl TokenState {
 
     /// This state with room for `dims` enhancement coefficients a position and step index
     /// `step`.
-    fn with_enhancement(mut self, dims: usize, step: u8) -> Self {
+    pub(crate) fn with_enhancement(mut self, dims: usize, step: u8) -> Self {
         self.enh_dims = dims;
         self.step = if dims == 0 { 0 } else { step };
         // a frame without a step holds no coefficients (a base 1920×1080 frame's would be 8 MB
@@ -569,6 +569,11 @@ impl Contexts {
         self
     }
 
+    /// Each slice's models, in slice order.
+    pub(crate) fn slice_models(&mut self) -> &mut [Models] {
+        &mut self.slices
+    }
+
     /// Enhancement values a position may refine.
     pub fn enhance_dims(&self) -> usize {
         self.slices[0].coefs.dims()
@@ -598,7 +603,7 @@ impl Contexts {
 
 /// The adaptive models of one slice.
 #[derive(Debug, Clone)]
-struct Models {
+pub(crate) struct Models {
     levels: usize,
     copy: [BitModel; 3],
     intra: [BitModel; 3],
@@ -2304,13 +2309,8 @@ fn decode_frame_on(
 ) -> Result<TokenState, String> {
     let slices = ctx.slices.len();
     let dims = ctx.enhance_dims();
-    if step > crate::coefs::MAX_STEP || (step > 0 && dims == 0) {
-        return Err(format!(
-            "enhancement step {step} in a stream of {dims} refined values"
-        ));
-    }
-    let parts = split_slices(payload, slices)?;
-    let mut decoded = on_slices(&mut ctx.slices, threads, |k, models| {
+    let parts = frame_slices(payload, step, dims, slices)?;
+    let decoded = on_slices(&mut ctx.slices, threads, |k, models| {
         let rows = slice_rows(height, slices, k);
         decode_slice(
             parts[k],
@@ -2321,10 +2321,40 @@ fn decode_frame_on(
             models,
         )
     });
-    if slices == 1 {
-        return decoded.pop().unwrap_or_else(|| Err("no slice".into()));
+    join_states(decoded, (levels, height, width), (coded, step), dims)
+}
+
+/// A frame's payload cut into the coded bytes of its `slices` slices, after checking its step
+/// against the `dims` refined values of the stream; `Err` says why the payload makes no frame.
+pub(crate) fn frame_slices(
+    payload: &[u8],
+    step: u8,
+    dims: usize,
+    slices: usize,
+) -> Result<Vec<&[u8]>, String> {
+    if step > crate::coefs::MAX_STEP || (step > 0 && dims == 0) {
+        return Err(format!(
+            "enhancement step {step} in a stream of {dims} refined values"
+        ));
     }
-    // the slices' rows into one state
+    split_slices(payload, slices)
+}
+
+/// The frame of its slices' states (each of its own rows, in slice order), or the first
+/// slice's error, named by its slice when there are several.
+pub(crate) fn join_states(
+    decoded: Vec<Result<TokenState, String>>,
+    (levels, height, width): (usize, usize, usize),
+    (coded, step): (usize, u8),
+    dims: usize,
+) -> Result<TokenState, String> {
+    let slices = decoded.len();
+    if slices == 1 {
+        return decoded
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err("no slice".into()));
+    }
     let mut state = TokenState::empty(levels, height, width, coded.clamp(1, levels))
         .with_enhancement(dims, step);
     for (k, part) in decoded.into_iter().enumerate() {
@@ -2336,7 +2366,7 @@ fn decode_frame_on(
 
 /// One slice of [`decode_frame`]: its payload decoded with its models to the state of its
 /// `height` rows alone (positions counted from the slice's first).
-fn decode_slice(
+pub(crate) fn decode_slice(
     payload: &[u8],
     kind: FrameKind,
     (coded, step): (usize, u8),
