@@ -81,7 +81,7 @@ async function streamMs(codec, header, chunks, k) {
 // where PKG_DIR has the CPU module (cpu/), the stream again with its symbols on a worker thread
 // of that module, as the package's worker decodes 1280x720 and more (benches/symbols-thread.mjs),
 // and again with that thread's slices read on VQ_SLICE_THREADS (3) threads of their own, as the
-// package's symbols worker reads them with the default cpuWorkers (4) on four cores or more
+// package's symbols worker reads them by default on six cores or more
 const withThread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm'));
 const SLICE_THREADS = Number(process.env.VQ_SLICE_THREADS ?? 3);
 console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | ${IN_FLIGHT} in flight, symbols on a thread, ms per frame (fps) | the same, its slices on ${SLICE_THREADS} threads (fps) | model round trip ms |`);

@@ -114,7 +114,8 @@ if (!isMainThread) {
           }
           await Promise.all(readers.map((r) => r.ask({ header })));
         });
-        chain = chain.then(() => ready).then(() => reply(() => [null, []]));
+        ready.catch(() => {});
+        chain = chain.then(() => ready).then(() => reply(() => [null, []]), (e) => reply(() => { throw e; }));
         return;
       }
       // the parts asked for as soon as the slice threads are there, put together in order

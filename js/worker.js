@@ -178,8 +178,8 @@ let partsChain = Promise.resolve(); // in a symbols worker: chunks put together 
 let sliceReader = null; // in a slice worker: its VqSliceReader
 
 /** Slice workers a session may start unless its page chose `cpuWorkers`: the cores beside the
- * page's thread, this worker and the symbols worker (none on two cores, where slice workers
- * slowed a base 1920x1080 stream's symbols from 6-7 to 8-9 ms a frame: docs/results/wasm-host.md). */
+ * page's thread, this worker and the symbols worker (none on two or three cores: on two, slice
+ * workers made a base 1920x1080 stream slower, docs/results/wasm-host.md). */
 const SPARE_CORES = () => Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1) - 3;
 
 /** Slices `0..slices` cut into `n` runs as even as possible: `[first, count]` each. */
@@ -359,7 +359,7 @@ const ops = {
       sliceWorkers = Math.max(0, Math.min(renderWorkersFor(cpuWorkers) - 1, dec.slices,
         cpuWorkersChosen ? Infinity : SPARE_CORES()));
       s.symbols = startHelper('symbols');
-      s.symbols.call('symbols-open', { model: name, header: s.header, sliceWorkers }).catch(() => {});
+      s.symbols.call('symbols-open', { model: name, header: s.header, slices: dec.slices, sliceWorkers }).catch(() => {});
     }
     sessions.set(session, s);
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
@@ -507,14 +507,20 @@ const ops = {
   },
   // A symbols worker's jobs (see renderSymbols), on the CPU module: one stream's decoder, whose
   // chunks come in order, and its slice workers (see sliceRuns).
-  async 'symbols-open'({ model, header, sliceWorkers = 0 }) {
+  async 'symbols-open'({ model, header, slices = 1, sliceWorkers = 0 }) {
     symbolsDecoder = codecFor('cpu', model).then((codec) => codec.decoder(new Uint8Array(header)));
-    const slices = (await symbolsDecoder).slices;
-    for (const [first, count] of sliceRuns(slices, Math.min(sliceWorkers, slices))) {
-      const r = startHelper('slices');
-      r.call('slices-open', { header, first, count }).catch(() => {}); // met at the first chunk
-      sliceReaders.push(r);
+    // the slice workers start meanwhile (they need no model); a failure is met at the first chunk
+    try {
+      for (const [first, count] of sliceRuns(slices, Math.min(sliceWorkers, slices))) {
+        const r = startHelper('slices');
+        sliceReaders.push(r);
+        r.call('slices-open', { header, first, count }).catch(() => {});
+      }
+    } catch {
+      // a worker that cannot start workers of its own: this one reads every slice
+      for (const r of sliceReaders.splice(0)) r.stop('not every slice worker started');
     }
+    await symbolsDecoder;
   },
   async symbols({ data }) {
     let dec;
@@ -539,7 +545,13 @@ const ops = {
       } catch (e) {
         throw kindError('Internal', e?.message ?? String(e));
       }
-      const sym = dec.symbolsFrom(chunk, got);
+      let sym;
+      try {
+        sym = dec.symbolsFrom(chunk, got);
+      } catch (e) {
+        // parts that are not the chunk's: a fault of ours, which the session's worker takes over
+        throw e.kind === 'Config' ? kindError('Internal', e.message) : e;
+      }
       return [sym, [sym.latent.buffer, sym.tokens.buffer]];
     });
     partsChain = answer.then(() => {}, () => {});

@@ -1061,7 +1061,7 @@ impl Decoder {
     ///
     /// # Errors
     /// As [`Decoder::symbols`]; [`Error::Config`] for parts that are not this chunk's (the
-    /// decoder is left as it was).
+    /// reference is dropped: frames wait for a keyframe).
     pub fn symbols_from(&mut self, chunk: &[u8], parts: &[&[u8]]) -> Result<Symbols, Error> {
         let parsed = self.parse(chunk)?;
         let state = self.symbols.decode_parts(&parsed, parts)??;

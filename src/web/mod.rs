@@ -822,8 +822,8 @@ impl VqStreamDecoder {
     /// [`VqSliceReader`]s of this stream (in other workers): `parts` (`Uint8Array`s) are what
     /// they made of this chunk, together covering every slice. The answer, the errors and the
     /// resync are `symbols`'; from here on delta chunks go through parts too, up to the next
-    /// keyframe. Throws a `Config` error for parts that are not this chunk's (the decoder is
-    /// left as it was).
+    /// keyframe. Throws a `Config` error for parts that are not this chunk's (the reference is
+    /// dropped: frames wait for a keyframe).
     #[wasm_bindgen(js_name = symbolsFrom)]
     pub fn symbols_from(&self, chunk: &[u8], parts: js_sys::Array) -> Result<JsValue, JsValue> {
         let parts: Vec<Vec<u8>> = parts
@@ -878,9 +878,9 @@ impl VqSliceReader {
     #[wasm_bindgen(constructor)]
     pub fn new(header: &[u8], first: u32, count: u32) -> Result<VqSliceReader, JsValue> {
         let (first, count) = (first as usize, count as usize);
-        let reader =
-            pipeline::SliceReader::new(header, first..first + count, vqc::Limits::default())
-                .map_err(js_err)?;
+        let end = first.saturating_add(count); // refused as slices the stream does not have
+        let reader = pipeline::SliceReader::new(header, first..end, vqc::Limits::default())
+            .map_err(js_err)?;
         Ok(Self { reader })
     }
 

@@ -102,7 +102,8 @@ impl Decoder {
     /// Decodes one chunk.
     ///
     /// # Errors
-    /// [`StreamError::NeedKeyframe`] for a delta frame without a reference,
+    /// [`StreamError::NeedKeyframe`] for a delta frame without a reference (or after
+    /// [`Decoder::decode_parts`], whose frames did not carry this decoder's models),
     /// [`StreamError::BadPayload`] for symbols that do not make a frame. Either way the
     /// reference is dropped and decoding resumes at the next keyframe.
     pub fn decode(&mut self, chunk: &Chunk<'_>) -> Result<&TokenState, StreamError> {
@@ -137,8 +138,10 @@ impl Decoder {
     ///
     /// # Errors
     /// The outer [`ConfigError::SliceParts`] for parts that are not this chunk's (another
-    /// chunk's, slices missing or twice, bytes that are no part): nothing is decoded and the
-    /// decoder stays as it was. The inner [`StreamError`] as [`Decoder::decode_shared`].
+    /// chunk's, slices missing or twice, bytes that are no part): nothing is decoded, and the
+    /// reference is dropped (the slice decoders have read the chunk: their models and this
+    /// decoder's frames no longer go together before a keyframe). The inner [`StreamError`] as
+    /// [`Decoder::decode_shared`].
     pub fn decode_parts(
         &mut self,
         chunk: &Chunk<'_>,
@@ -149,8 +152,13 @@ impl Decoder {
                 offset: chunk.offset,
             }));
         }
-        let frame = crate::slices::join_parts(&self.header, chunk, parts)
-            .map_err(ConfigError::SliceParts)?;
+        let frame = match crate::slices::join_parts(&self.header, chunk, parts) {
+            Ok(frame) => frame,
+            Err(why) => {
+                self.prev = None;
+                return Err(ConfigError::SliceParts(why));
+            }
+        };
         self.stale_models = true;
         Ok(self.take_frame(chunk, frame).map(|()| {
             Arc::clone(

@@ -44,7 +44,10 @@ impl SliceDecoder {
     /// possible here: a header from [`Header::parse`] was checked.
     pub fn new(header: &Header, slices: Range<usize>) -> Result<Self, ConfigError> {
         let count = usize::from(header.slices);
-        if slices.is_empty() || slices.end > count || header.check_slices().is_err() {
+        if let Err(e) = header.check_slices() {
+            return Err(ConfigError::Option(format!("a header that says {e}")));
+        }
+        if slices.is_empty() || slices.end > count {
             return Err(ConfigError::Option(format!(
                 "slices {}..{} of a stream of {count}",
                 slices.start, slices.end
@@ -260,10 +263,10 @@ impl Frame<'_> {
             let d = self.dims;
             if !s.coef.is_empty() {
                 let cs = &s.coef[p * d..(p + 1) * d];
-                let most = crate::coefs::MAX_DECODED;
+                let most = crate::coefs::MAX_DECODED.unsigned_abs();
                 if cs
                     .iter()
-                    .any(|&v| v.abs() > most || (mode == Mode::Copy && v != 0))
+                    .any(|&v| v.unsigned_abs() > most || (mode == Mode::Copy && v != 0))
                 {
                     return Err(bad(p, "coefficients the frame cannot hold"));
                 }
@@ -292,8 +295,13 @@ pub(crate) fn join_parts(
         fine_range: header.fine_motion,
         dims: usize::from(header.enhance_dims),
     };
+    // whether the payload makes a frame at all is the chunk's to say, not the parts'
+    let whole = frame_slices(chunk.payload, chunk.step, frame.dims, frame.slices).map(|_| ());
     let decoded = frame.read_parts(parts)?;
-    Ok(decoded.and_then(|states| {
+    if whole.is_ok() != decoded.is_ok() {
+        return Err("the parts and the chunk disagree on whether it makes a frame".into());
+    }
+    Ok(whole.and(decoded).and_then(|states| {
         join_states(
             states,
             (frame.levels, height, width),

@@ -1,7 +1,7 @@
 //! A frame's slices read apart (`SliceDecoder`, as the browser's slice workers read them) and
 //! put together by `Decoder::decode_parts` make what `Decoder::decode_shared` makes of the
 //! same chunks: the same symbols, the same errors, the same resync; parts that are not the
-//! chunk's are refused and change nothing.
+//! chunk's are refused, and the frames after them wait for a keyframe.
 
 use std::ops::Range;
 
@@ -176,7 +176,12 @@ fn parts_that_are_not_the_chunks_are_refused_and_change_nothing() {
             .clone()
             .decode_parts(&chunks[1], &[p(1, 0), &changed, p(1, 2)]);
     }
-    // none of that changed the decoder: the stream decodes as the whole decoder reads it
+    // refused parts drop the reference: the next delta frame waits for a keyframe; from the
+    // keyframe on, the stream decodes as the whole decoder reads it
+    assert!(matches!(
+        apart.decode_parts(&chunks[1], &[p(1, 0), p(1, 1), p(1, 2)]),
+        Ok(Err(StreamError::NeedKeyframe { .. }))
+    ));
     for (k, c) in chunks.iter().enumerate() {
         let refs: Vec<&[u8]> = parts[k].iter().map(Vec::as_slice).collect();
         assert_eq!(
