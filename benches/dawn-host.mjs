@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { splitStreamMs, symbolsThread } from './symbols-thread.mjs';
+import { gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
 const [dawnDir, pkgDir, streamPath, model] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
 Object.assign(globalThis, globals);
@@ -35,6 +35,9 @@ const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 
 const thread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm')) ? await symbolsThread(pkgDir, model) : null;
 // and with its slices on VQ_SLICE_THREADS (default 3) threads of their own
 const sliced = thread ? await symbolsThread(pkgDir, model, Number(process.env.VQ_SLICE_THREADS ?? 3)) : null;
+// and its frames on VQ_GPU_THREADS (default 2) threads of their own, each with the WebGPU module and a device
+const gpuThreads = sliced ? await Promise.all(Array.from({ length: Number(process.env.VQ_GPU_THREADS ?? 2) },
+  () => gpuRenderThread(dawnDir, ['backend=null'], pkgDir, model))) : [];
 for (let pass = 0; pass < 6; pass++) {
   const dec = codec.decoder(header);
   const t = performance.now();
@@ -47,6 +50,7 @@ for (let pass = 0; pass < 6; pass++) {
   // worker decodes 1280x720 and more
   const apart = thread ? await splitStreamMs(thread, codec, header, chunks, 3, 1) : NaN;
   const slicedMs = sliced ? await splitStreamMs(sliced, codec, header, chunks, 3, 1) : NaN;
+  const spreadMs = gpuThreads.length ? await spreadStreamMs(sliced, gpuThreads, header, chunks, 4, 1) : NaN;
   // and its two halves alone: the symbols on the thread, then their frames rendered here
   let halves = '';
   if (thread) {
@@ -60,7 +64,8 @@ for (let pass = 0; pass < 6; pass++) {
     while (pending.length) await pending.shift();
     halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${((performance.now() - t1) / chunks.length).toFixed(2)})`;
   }
-  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}; its slices on threads too ${slicedMs.toFixed(2)}`);
+  console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}; its slices on threads too ${slicedMs.toFixed(2)}; its frames on ${gpuThreads.length} threads too, 4 in flight ${spreadMs.toFixed(2)}`);
 }
 thread?.close();
 sliced?.close();
+for (const g of gpuThreads) g.close();

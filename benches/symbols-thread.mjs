@@ -55,6 +55,37 @@ async function thread(data) {
   return { ask, close() { worker.terminate(); } };
 }
 
+/** ms per frame as `splitStreamMs`, each frame rendered by the next of `renderers` in turn
+ * (`gpuRenderThread`s: the WebGPU module on threads of their own, each with its own device)
+ * instead of on this thread: what a package whose worker handed its frames to WebGPU render
+ * workers would do. `k` decodes in flight in all. */
+export async function spreadStreamMs(t, renderers, header, chunks, k, passes = 2) {
+  let per = 0;
+  for (let pass = 0; pass < passes; pass++) {
+    t.open(header);
+    const t0 = performance.now();
+    const pending = [];
+    for (const [i, c] of chunks.entries()) {
+      const r = renderers[i % renderers.length];
+      pending.push(t.symbols(c).then((sym) => r.render(sym.latent, sym.width, sym.height)));
+      if (pending.length >= k) await pending.shift();
+    }
+    while (pending.length) await pending.shift();
+    per = (performance.now() - t0) / chunks.length;
+  }
+  return per;
+}
+
+/** The WebGPU module of `pkgDir` with `model` on a thread of its own, through Dawn (`dawnDir`,
+ * `flags` its create() flags): `render(latent, w, h)` answers the frame's RGBA (transferred). */
+export async function gpuRenderThread(dawnDir, flags, pkgDir, model) {
+  const t = await thread({ role: 'gpu-render', dawnDir, flags, pkgDir, model });
+  return {
+    render(latent, width, height) { return t.ask({ latent, width, height }, [latent.buffer]); },
+    close: t.close,
+  };
+}
+
 export async function symbolsThread(pkgDir, model, slices = 0) {
   const t = await thread({ role: 'symbols', pkgDir, model, slices });
   return {
@@ -64,7 +95,30 @@ export async function symbolsThread(pkgDir, model, slices = 0) {
   };
 }
 
-if (!isMainThread) {
+if (!isMainThread && workerData.role === 'gpu-render') {
+  const { dawnDir, flags, pkgDir, model } = workerData;
+  const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
+  Object.assign(globalThis, globals);
+  globalThis.navigator ??= {};
+  Object.defineProperty(globalThis.navigator, 'gpu', { value: create(flags), configurable: true });
+  globalThis.Window ??= class Window {};
+  const m = await import(pathToFileURL(join(pkgDir, 'vqcodec.js')).href);
+  m.initSync({ module: readFileSync(join(pkgDir, 'vqcodec_bg.wasm')) });
+  const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
+  parentPort.postMessage({ ok: true, result: null }); // ready
+  let chain = Promise.resolve();
+  parentPort.on('message', ({ latent, width, height }) => {
+    const frame = codec.render(latent, width, height); // at once: the device works while it waits
+    chain = chain.then(async () => {
+      try {
+        const rgba = await frame;
+        parentPort.postMessage({ ok: true, result: rgba }, [rgba.buffer]);
+      } catch (e) {
+        parentPort.postMessage({ ok: false, error: String(e?.message ?? e) });
+      }
+    });
+  });
+} else if (!isMainThread) {
   const { role, pkgDir, model, slices, first, count } = workerData;
   const m = await import(pathToFileURL(join(pkgDir, 'cpu', 'vqcodec.js')).href);
   m.initSync({ module: readFileSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm')) });
