@@ -40,8 +40,8 @@ impl SliceDecoder {
     /// with `header`.
     ///
     /// # Errors
-    /// [`ConfigError::Option`] for slices the stream does not have; [`StreamError`] is not
-    /// possible here: a header from [`Header::parse`] was checked.
+    /// [`ConfigError::Option`] for slices the stream does not have, or a header whose slice
+    /// count the format does not allow (one not from [`Header::parse`], which checks it).
     pub fn new(header: &Header, slices: Range<usize>) -> Result<Self, ConfigError> {
         let count = usize::from(header.slices);
         if let Err(e) = header.check_slices() {
