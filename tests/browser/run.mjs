@@ -730,6 +730,10 @@ try {
         const alone = await decodeAll(1, damaged);
         const apart = await decodeAll(2, damaged);
         const sliced = await decodeAll(4, damaged);
+        // no cpuWorkers: slice workers only on cores to spare (none on two or three)
+        const byDefault = await decodeAll(undefined, damaged);
+        const cores = navigator.hardwareConcurrency;
+        const defaultSlices = cores >= 2 ? Math.max(0, Math.min(Math.min(cores, 4) - 1, 2, cores - 3)) : 0;
         await new Promise((r) => setTimeout(r, 100));
         const afterClose = (await workerMemory()).symbolsWorkers + (await workerMemory()).sliceWorkers;
         // configured again without a close: the first session's symbols worker goes with it
@@ -749,9 +753,9 @@ try {
         const noHelper = await decodeAll(2, damaged);
         await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
         const loss = await decodeAll(2, chunks, true);
-        return { here, alone, apart, sliced, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+        return { here, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
       });
-      const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
+      const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced, sp.byDefault].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
       const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
       check('1280x720 on WebGPU: the symbols in a worker of their own give the same frames, indices and damaged chunks as in the decoder\'s worker',
         sp.here.info.symbolsWorker === false && sp.apart.info.symbolsWorker === true && sp.here.symbolsWorkers === 0 && sp.apart.symbolsWorkers === 1
@@ -760,8 +764,9 @@ try {
         `${sp.types.join(',')} | in its worker: ${errorsAt(sp.here)}, apart: ${errorsAt(sp.apart)}, symbols workers ${sp.here.symbolsWorkers}/${sp.apart.symbolsWorkers}/${sp.afterClose}, configured twice ${sp.reconfigured} | ${sp.errors.join('; ')}`);
       check('1280x720 on WebGPU: the slices read in slice workers of the symbols worker give the same frames, indices and damaged chunks',
         same && [[sp.alone, 0], [sp.apart, 1], [sp.sliced, 2]].every(([r, n]) => r.info.sliceWorkers === n && r.sliceWorkers === n && r.symbolsWorkers === 1)
+        && sp.byDefault.info.sliceWorkers === sp.defaultSlices && sp.byDefault.sliceWorkers === sp.defaultSlices
         && sp.afterClose === 0 && errorsAt(sp.sliced) === '1:Damaged,2:Damaged',
-        `slice workers ${[sp.alone, sp.apart, sp.sliced].map((r) => `${r.info.sliceWorkers}/${r.sliceWorkers}`).join(', ')} | ${errorsAt(sp.sliced)}`);
+        `slice workers ${[sp.alone, sp.apart, sp.sliced].map((r) => `${r.info.sliceWorkers}/${r.sliceWorkers}`).join(', ')}, by default on ${sp.cores} cores ${sp.byDefault.info.sliceWorkers} (expected ${sp.defaultSlices}) | ${errorsAt(sp.sliced)}`);
       check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
         sp.noHelper.info.symbolsWorker === false && sp.noHelper.symbolsWorkers === 0 && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
         && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
