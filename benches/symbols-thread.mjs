@@ -17,23 +17,11 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
  * symbols on the thread `t` (`symbolsThread`) and each frame rendered by `codec` (the WebGPU
  * module's `VqCodec.render`): the package's worker with a symbols worker. The last of `passes`
  * passes, each from a new decoder (the first ones warm the thread's module up). */
-export async function splitStreamMs(t, codec, header, chunks, k, passes = 2) {
-  let per = 0;
-  for (let pass = 0; pass < passes; pass++) {
-    t.open(header);
-    const t0 = performance.now();
-    const pending = [];
-    for (const c of chunks) {
-      pending.push(t.symbols(c).then((sym) => codec.render(sym.latent, sym.width, sym.height)));
-      if (pending.length >= k) await pending.shift();
-    }
-    while (pending.length) await pending.shift();
-    per = (performance.now() - t0) / chunks.length;
-  }
-  return per;
+export function splitStreamMs(t, codec, header, chunks, k, passes = 2) {
+  return spreadStreamMs(t, [codec], header, chunks, k, passes);
 }
 
-/** A thread of this module (`data.role`: 'symbols' or 'slices') answering requests in order. */
+/** A thread of this module (`data.role`: 'symbols', 'slices' or 'gpu-render') answering requests in order. */
 async function thread(data) {
   const worker = new Worker(new URL(import.meta.url), { workerData: data });
   const waiting = [];
@@ -56,9 +44,9 @@ async function thread(data) {
 }
 
 /** ms per frame as `splitStreamMs`, each frame rendered by the next of `renderers` in turn
- * (`gpuRenderThread`s: the WebGPU module on threads of their own, each with its own device)
- * instead of on this thread: what a package whose worker handed its frames to WebGPU render
- * workers would do. `k` decodes in flight in all. */
+ * (anything with `render(latent, width, height)`: `gpuRenderThread`s, the WebGPU module on
+ * threads of their own, each with its own device, are what a package whose worker handed its
+ * frames to WebGPU render workers would do). `k` decodes in flight in all. */
 export async function spreadStreamMs(t, renderers, header, chunks, k, passes = 2) {
   let per = 0;
   for (let pass = 0; pass < passes; pass++) {

@@ -350,13 +350,14 @@ const ops = {
     const gpu = codec.backend === 'webgpu';
     // render workers only make sense where this worker would run the network on the CPU itself
     // (and where a worker may start workers)
-    const renderWorkers = gpu ? 0 : renderWorkersFor(cpuWorkers);
+    const allowed = renderWorkersFor(cpuWorkers); // workers this session may start
+    const renderWorkers = gpu ? 0 : allowed;
     const s = { dec, gpu, codec, model: name, header: new Uint8Array(header), sinceKey: [],
       peek: m.peekChunk, tail: Promise.resolve(), renderWorkers, symbols: null };
     let sliceWorkers = 0;
-    if (gpu && renderWorkersFor(cpuWorkers) > 0 && dec.width * dec.height >= SYMBOLS_WORKER_PIXELS) {
+    if (gpu && allowed > 0 && dec.width * dec.height >= SYMBOLS_WORKER_PIXELS) {
       // its own, for the stream's state, with its slice workers; a failure is met at the first chunk
-      sliceWorkers = Math.max(0, Math.min(renderWorkersFor(cpuWorkers) - 1, dec.slices,
+      sliceWorkers = Math.max(0, Math.min(allowed - 1, dec.slices,
         cpuWorkersChosen ? Infinity : SPARE_CORES()));
       s.symbols = startHelper('symbols');
       s.symbols.call('symbols-open', { model: name, header: s.header, slices: dec.slices, sliceWorkers }).catch(() => {});

@@ -803,12 +803,7 @@ impl VqStreamDecoder {
     /// position alone (16 of a shipped model's 64). Throws as `decode` rejects.
     pub fn symbols(&self, chunk: &[u8]) -> Result<JsValue, JsValue> {
         let s = self.decoder.borrow_mut().symbols(chunk).map_err(js_err)?;
-        let latent = js_sys::Int32Array::from(&*self.renderer.latent(&s.state));
-        Ok(decoded_js(
-            &s,
-            (self.header.width, self.header.height),
-            ("latent", latent.into()),
-        ))
+        Ok(self.symbols_js(&s))
     }
 
     /// The slices each frame of the stream is coded in: a [`VqSliceReader`] may read some of
@@ -836,12 +831,7 @@ impl VqStreamDecoder {
             .borrow_mut()
             .symbols_from(chunk, &refs)
             .map_err(js_err)?;
-        let latent = js_sys::Int32Array::from(&*self.renderer.latent(&s.state));
-        Ok(decoded_js(
-            &s,
-            (self.header.width, self.header.height),
-            ("latent", latent.into()),
-        ))
+        Ok(self.symbols_js(&s))
     }
 
     /// Decodes one chunk (as an encoder's `data`); resolves to
@@ -859,6 +849,19 @@ impl VqStreamDecoder {
             let rgba = js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default());
             Ok(decoded_js(&s, size, ("rgba", rgba.into())))
         })
+    }
+}
+
+impl VqStreamDecoder {
+    /// A chunk's symbols as `symbols` and `symbolsFrom` answer them: with the latent the
+    /// decoder network reads ([`pipeline::Renderer::latent`]).
+    fn symbols_js(&self, s: &pipeline::Symbols) -> JsValue {
+        let latent = js_sys::Int32Array::from(&*self.renderer.latent(&s.state));
+        decoded_js(
+            s,
+            (self.header.width, self.header.height),
+            ("latent", latent.into()),
+        )
     }
 }
 

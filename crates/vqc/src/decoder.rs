@@ -120,12 +120,7 @@ impl Decoder {
     /// # Errors
     /// As [`Decoder::decode`].
     pub fn decode_shared(&mut self, chunk: &Chunk<'_>) -> Result<Arc<TokenState>, StreamError> {
-        self.decode_frame(chunk)?;
-        Ok(Arc::clone(
-            self.prev
-                .as_ref()
-                .expect("a decoded frame is the reference"),
-        ))
+        self.decode_frame(chunk)
     }
 
     /// [`Decoder::decode_shared`] of `chunk` with its entropy decoding done by
@@ -160,16 +155,10 @@ impl Decoder {
             }
         };
         self.stale_models = true;
-        Ok(self.take_frame(chunk, frame).map(|()| {
-            Arc::clone(
-                self.prev
-                    .as_ref()
-                    .expect("a decoded frame is the reference"),
-            )
-        }))
+        Ok(self.take_frame(chunk, frame))
     }
 
-    fn decode_frame(&mut self, chunk: &Chunk<'_>) -> Result<(), StreamError> {
+    fn decode_frame(&mut self, chunk: &Chunk<'_>) -> Result<Arc<TokenState>, StreamError> {
         let levels = usize::from(self.header.levels);
         if chunk.kind == FrameKind::Delta && (self.prev.is_none() || self.stale_models) {
             self.prev = None;
@@ -192,20 +181,21 @@ impl Decoder {
         self.take_frame(chunk, result)
     }
 
-    /// The frame of `chunk` decoded to `result`: reconstructed, the next reference; or the
-    /// stream's error, and no reference.
+    /// The frame of `chunk` decoded to `result`: reconstructed, the next reference (shared with
+    /// the caller); or the stream's error, and no reference.
     fn take_frame(
         &mut self,
         chunk: &Chunk<'_>,
         result: Result<TokenState, String>,
-    ) -> Result<(), StreamError> {
+    ) -> Result<Arc<TokenState>, StreamError> {
         match result {
             Ok(mut state) => {
                 if let Some(books) = &self.books {
                     state.reconstruct_after(books, self.prev.as_deref());
                 }
-                self.prev = Some(Arc::new(state));
-                Ok(())
+                let state = Arc::new(state);
+                self.prev = Some(Arc::clone(&state));
+                Ok(state)
             }
             Err(reason) => {
                 self.prev = None;

@@ -20,8 +20,8 @@ use std::ops::Range;
 use crate::container::{Chunk, FrameKind, Header};
 use crate::error::ConfigError;
 use crate::syntax::{
-    Contexts, FAR_COUNT, FIRST_FINE, Mode, NONE, TokenState, decode_slice, frame_slices,
-    join_states, slice_rows, starts,
+    Contexts, FAR_COUNT, FIRST_FINE, Mode, NONE, TokenState, decode_slice, first_level,
+    frame_slices, join_states, slice_rows, starts,
 };
 
 /// What a part starts with.
@@ -245,11 +245,7 @@ impl Frame<'_> {
                 return Err(bad(p, "a motion the frame cannot hold"));
             }
             // indices from the mode's first level on, at least one, then none
-            let first = match mode {
-                Mode::Intra => Some(0),
-                Mode::Copy => None,
-                Mode::Inter(t) => Some(usize::from(t)),
-            };
+            let first = first_level(mode);
             let mut end = first.unwrap_or(0);
             for l in 0..self.levels {
                 let v = s.idx[l * m + p];

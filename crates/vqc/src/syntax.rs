@@ -935,7 +935,7 @@ fn read_mode(dec: &mut RangeDecoder<'_>, ctx: &mut Models, mc: ModeCtx, starts: 
 
 /// The first level a position of `mode` codes (none for a copy).
 #[inline]
-fn first_level(mode: Mode) -> Option<usize> {
+pub(crate) fn first_level(mode: Mode) -> Option<usize> {
     match mode {
         Mode::Intra => Some(0),
         Mode::Copy => None,
