@@ -62,7 +62,19 @@ for (let pass = 0; pass < 6; pass++) {
     t1 = performance.now();
     for (const s of syms) { pending.push(codec.render(s.latent, s.width, s.height)); if (pending.length >= 3) await pending.shift(); }
     while (pending.length) await pending.shift();
-    halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${((performance.now() - t1) / chunks.length).toFixed(2)})`;
+    const frames = (performance.now() - t1) / chunks.length;
+    // the same frames read from the module's memory into one buffer (VqCodec.renderFrame,
+    // VqFrame.copyTo), where render copies each into a new array (benches/symbols-thread.mjs's
+    // viewStreamMs)
+    const out = new Uint8Array(syms[0].width * syms[0].height * 4);
+    t1 = performance.now();
+    for (const s of syms) {
+      pending.push(codec.renderFrame(s.latent, s.width, s.height).then((f) => { f.copyTo(out); f.free(); }));
+      if (pending.length >= 3) await pending.shift();
+    }
+    while (pending.length) await pending.shift();
+    const viewed = (performance.now() - t1) / chunks.length;
+    halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${frames.toFixed(2)}, into one buffer ${viewed.toFixed(2)})`;
   }
   console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}; its slices on threads too ${slicedMs.toFixed(2)}; its frames on ${gpuThreads.length} threads too, 4 in flight ${spreadMs.toFixed(2)}`);
 }

@@ -17,7 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
+import { gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread, viewStreamMs } from './symbols-thread.mjs';
 
 const [dawnDir, pkgDir, models = 'lite,base', sizes = '640x360,1920x1080'] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
@@ -84,13 +84,15 @@ async function streamMs(codec, header, chunks, k) {
 // package's symbols worker reads them by default on six cores or more
 const withThread = existsSync(join(pkgDir, 'cpu', 'vqcodec_bg.wasm'));
 const SLICE_THREADS = Number(process.env.VQ_SLICE_THREADS ?? 3);
+// and again with each frame read from the module's memory into one buffer (VqCodec.renderFrame,
+// VqFrame.copyTo: what a VideoFrame made of its view would cost), not copied into a new array;
 // and, a lab experiment the package does not do (yet): those frames rendered on VQ_GPU_THREADS (2)
 // threads of their own, each with the WebGPU module, the model and its own device, round robin,
 // VQ_GPU_IN_FLIGHT (4) decodes in flight in all
 const GPU_THREADS = Number(process.env.VQ_GPU_THREADS ?? 2);
 const GPU_IN_FLIGHT = Number(process.env.VQ_GPU_IN_FLIGHT ?? 4);
-console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | ${IN_FLIGHT} in flight, symbols on a thread, ms per frame (fps) | the same, its slices on ${SLICE_THREADS} threads (fps) | the same, its frames on ${GPU_THREADS} threads, ${GPU_IN_FLIGHT} in flight (fps) | model round trip ms |`);
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log(`| model | size | encode ms (fps) | encode, search on the device, ms (fps) | decode ms (fps) | the stream, 1 / ${IN_FLIGHT} decodes in flight, ms per frame (fps) | ${IN_FLIGHT} in flight, symbols on a thread, ms per frame (fps) | the same, its slices on ${SLICE_THREADS} threads (fps) | the same, its frames read into one buffer (fps) | the same, its frames on ${GPU_THREADS} threads, ${GPU_IN_FLIGHT} in flight (fps) | model round trip ms |`);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const model of models.split(',')) {
   const t0 = performance.now();
   const codec = await m.VqCodec.create('webgpu', model, readFileSync(join(pkgDir, 'weights', `${model}.vqw`)));
@@ -129,9 +131,10 @@ for (const model of models.split(',')) {
     const [s1, sk] = [await streamMs(codec, enc.header, chunks, 1), await streamMs(codec, enc.header, chunks, IN_FLIGHT)];
     const st = thread ? await splitStreamMs(thread, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
     const ss = sliced ? await splitStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
+    const sv = sliced ? await viewStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
     const sg = gpuThreads.length ? await spreadStreamMs(sliced, gpuThreads, enc.header, chunks, GPU_IN_FLIGHT, 3) : NaN;
     const fps = (x) => `${x.toFixed(1)} (${(1000 / x).toFixed(1)})`;
-    console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${fps(ss)} | ${fps(sg)} | ${r.toFixed(1)} |`);
+    console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${fps(ss)} | ${fps(sv)} | ${fps(sg)} | ${r.toFixed(1)} |`);
     enc.free();
     encD.free();
     dec.free();

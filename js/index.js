@@ -280,9 +280,9 @@ class QueuedCodec extends EventTarget {
     return posted.then(({ reply }) => reply);
   }
 
-  _enqueue(generation, job, done = () => {}) {
+  _enqueue(generation, job, done = () => {}, dropped = () => {}) {
     this._queue = this._queue.then(async () => {
-      if (generation !== this._generation || this._failure) return;
+      if (generation !== this._generation || this._failure) { dropped(); return; }
       try {
         await job();
       } catch (e) {
@@ -481,7 +481,7 @@ export class VqVideoDecoder extends QueuedCodec {
     else throw configError('decode() takes a chunk with `data` or `copyTo`');
     const wantFrames = this.#config.output === 'videoframe' && typeof VideoFrame !== 'undefined';
     this._queueSize++;
-    const reply = this._post(() => shared().call('decode', { session, data: bytes.buffer }, [bytes.buffer]), true);
+    const reply = this._post(() => shared().call('decode', { session, data: bytes.buffer, videoFrame: wantFrames }, [bytes.buffer]), true);
     reply.catch(() => {}); // handled by the job below
     this._enqueue(generation, async () => {
       let r;
@@ -492,14 +492,21 @@ export class VqVideoDecoder extends QueuedCodec {
         this._output(null, { error: e, timestamp: chunk.timestamp });
         return;
       }
-      if (generation !== this._generation) return;
+      if (generation !== this._generation) { r.frame?.close(); return; }
       if (r.info && this.#info) Object.assign(this.#info, r.info); // the CPU took over from a lost GPU
       const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? encoderDefaults.framerate));
-      const frame = wantFrames
-        ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })
-        : new ImageData(new Uint8ClampedArray(r.rgba.buffer, r.rgba.byteOffset, r.rgba.byteLength), r.width, r.height);
+      let frame;
+      if (r.frame) {
+        // the worker made it (WebGPU, large frames): the same pixels under this timestamp
+        frame = new VideoFrame(r.frame, { timestamp });
+        r.frame.close();
+      } else {
+        frame = wantFrames
+          ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })
+          : new ImageData(new Uint8ClampedArray(r.rgba.buffer, r.rgba.byteOffset, r.rgba.byteLength), r.width, r.height);
+      }
       this._output(frame, { type: r.type, timestamp, pts: r.pts, levels: r.levels, tokens: r.tokens });
-    }, () => this._dequeued());
+    }, () => this._dequeued(), () => reply.then((r) => r.frame?.close(), () => {}));
   }
 }
 

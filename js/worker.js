@@ -192,8 +192,11 @@ function sliceRuns(slices, n) {
 
 /** The frame of the symbols a session's symbols worker reads (`symbols`, a promise of what
  * `VqStreamDecoder.symbols` answers), rendered on this session's GPU codec: what its decoder's
- * `decode` would resolve to. A failure of the worker itself is marked (`symbolsWorker`). */
-async function renderSymbols(s, symbols) {
+ * `decode` would resolve to, or with `videoFrame` (where this worker has VideoFrame) the same
+ * with a `frame` (a VideoFrame, timestamp 0) in place of `rgba`: made of the module's memory
+ * directly, it saves the frame a copy into a new array here and another on the page's thread
+ * (docs/results/wasm-host.md). A failure of the worker itself is marked (`symbolsWorker`). */
+async function renderSymbols(s, symbols, videoFrame) {
   let sym;
   try {
     sym = await symbols;
@@ -202,9 +205,20 @@ async function renderSymbols(s, symbols) {
     throw e;
   }
   const { latent, ...rest } = sym;
-  const rgba = await s.codec.render(latent, sym.width, sym.height);
-  return { ...rest, rgba };
+  if (!videoFrame || typeof VideoFrame !== 'function') {
+    return { ...rest, rgba: await s.codec.render(latent, sym.width, sym.height) };
+  }
+  const f = await s.codec.renderFrame(latent, sym.width, sym.height);
+  try {
+    // the view is read at once: nothing runs in the module before VideoFrame has copied it
+    return { ...rest, frame: new VideoFrame(f.view(), { format: 'RGBA', codedWidth: f.width, codedHeight: f.height, timestamp: 0 }) };
+  } finally {
+    f.free();
+  }
 }
+
+/** A decoded frame's answer and what it transfers: its VideoFrame or its RGBA bytes. */
+const frameTransfer = (out) => [out, [out.frame ?? out.rgba.buffer]];
 
 /** A new decoder of session `s`'s stream on `codec`, brought up to the chunk that `replay`
  * (`{list, upTo}`: the chunks since the keyframe before it) was taken for, in place of the
@@ -371,7 +385,7 @@ const ops = {
   // to three) the device renders while the next ones arrive. Answers are made in chunk order
   // (s.tail): the order in which a CPU decoder that takes over after a GPU loss must see the
   // chunks, replaying those since the keyframe before the first one the GPU lost.
-  async decode({ session, data }) {
+  async decode({ session, data, videoFrame = false }) {
     const s = sessions.get(session);
     if (!s?.dec) throw kindError('Config', 'decoder is not configured');
     const chunk = new Uint8Array(data);
@@ -386,7 +400,7 @@ const ops = {
       rendered.catch(() => {});
       const answer = s.tail.then(() => rendered);
       s.tail = answer.then(() => {}, () => {});
-      return { later: answer.then((out) => [out, [out.rgba.buffer]]) };
+      return { later: answer.then(frameTransfer) };
     }
     let rendered = null; // the GPU's promise of this frame
     let replay = null;   // the chunks since the keyframe, before this one
@@ -400,7 +414,7 @@ const ops = {
       // chunks that were in flight there come first
       if (!s.inOrder) {
         try {
-          rendered = onGpu(viaWorker ? renderSymbols(s, s.symbols.call('symbols', { data: chunk })) : s.dec.decode(chunk));
+          rendered = onGpu(viaWorker ? renderSymbols(s, s.symbols.call('symbols', { data: chunk }), videoFrame) : s.dec.decode(chunk));
         } catch (e) {
           rendered = Promise.reject(e); // a trap in the GPU module: handled as a loss below
         }
@@ -448,7 +462,7 @@ const ops = {
       return out;
     });
     s.tail = answer.then(() => {}, () => {});
-    return { later: answer.then((out) => [out, [out.rgba.buffer]]) };
+    return { later: answer.then(frameTransfer) };
   },
   async close({ session }) {
     const s = sessions.get(session);

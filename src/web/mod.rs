@@ -25,7 +25,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::adapt::{AdaptOptions, Trainer};
 use crate::backend::{Backend, BackendRequest};
-use crate::engine::Engine;
+use crate::engine::{Engine, RgbaFrames};
 use crate::error::Error;
 use crate::frame::{Frame, psnr_rgb, psnr_y};
 use crate::model::{ModelKind, Weights};
@@ -175,6 +175,88 @@ fn cpu_backend(_reason: String) -> Result<Backend, String> {
 #[wasm_bindgen]
 pub struct VqCodec {
     engine: Rc<Engine>,
+}
+
+/// [`VqCodec::render`]'s work: the latent's frame, checked against the format's limits first.
+async fn render_latent(
+    engine: &Engine,
+    latent: Vec<i32>,
+    width: u32,
+    height: u32,
+) -> Result<VqFrame, JsValue> {
+    let limits = vqc::Limits::default();
+    let (w, h) = (width as usize, height as usize);
+    if w == 0 || h == 0 || width > limits.max_width || height > limits.max_height {
+        return Err(js_msg(
+            ErrorKind::Config,
+            format!(
+                "frame size {width}x{height} (expected 1..={} by 1..={})",
+                limits.max_width, limits.max_height
+            ),
+        ));
+    }
+    let rgba = engine
+        .decode_fixed_rgba(&[&latent], w, h)
+        .await
+        .map_err(js_err)?;
+    Ok(VqFrame {
+        rgba,
+        width,
+        height,
+    })
+}
+
+/// A decoded RGBA frame held in the module's memory ([`VqCodec::render_frame`]).
+#[wasm_bindgen]
+pub struct VqFrame {
+    rgba: RgbaFrames,
+    width: u32,
+    height: u32,
+}
+
+impl VqFrame {
+    fn bytes(&self) -> &[u8] {
+        self.rgba.frame(0).unwrap_or_default()
+    }
+}
+
+#[wasm_bindgen]
+impl VqFrame {
+    /// Width in pixels.
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    /// Height in pixels.
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    /// The RGBA bytes (`width × height × 4`, opaque alpha) as a view of the module's memory:
+    /// valid only until the next call into the module (which may move that memory), so read it
+    /// at once — `new VideoFrame(f.view(), …)` copies it — then `free()` the frame.
+    pub fn view(&self) -> js_sys::Uint8Array {
+        // SAFETY: the view is handed out for an immediate synchronous read, as documented; no
+        // allocation in this module happens before the caller is done with it
+        unsafe { js_sys::Uint8Array::view(self.bytes()) }
+    }
+    /// The RGBA bytes copied into `out` (`width × height × 4` bytes, else a `Config` error).
+    #[wasm_bindgen(js_name = copyTo)]
+    pub fn copy_to(&self, out: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        let bytes = self.bytes();
+        if out.length() as usize != bytes.len() {
+            return Err(js_msg(
+                ErrorKind::Config,
+                format!(
+                    "a buffer of {} bytes for a frame of {}",
+                    out.length(),
+                    bytes.len()
+                ),
+            ));
+        }
+        out.copy_from(bytes);
+        Ok(())
+    }
 }
 
 /// One frame through encoder → RVQ → decoder.
@@ -334,23 +416,20 @@ impl VqCodec {
     pub fn render(&self, latent: Vec<i32>, width: u32, height: u32) -> Promise {
         let engine = Rc::clone(&self.engine);
         future_to_promise(async move {
-            let limits = vqc::Limits::default();
-            let (w, h) = (width as usize, height as usize);
-            if w == 0 || h == 0 || width > limits.max_width || height > limits.max_height {
-                return Err(js_msg(
-                    ErrorKind::Config,
-                    format!(
-                        "frame size {width}x{height} (expected 1..={} by 1..={})",
-                        limits.max_width, limits.max_height
-                    ),
-                ));
-            }
-            let rgba = engine
-                .decode_fixed_rgba(&[&latent], w, h)
-                .await
-                .map_err(js_err)?;
-            Ok(js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default()).into())
+            let frame = render_latent(&engine, latent, width, height).await?;
+            Ok(js_sys::Uint8Array::from(frame.bytes()).into())
         })
+    }
+
+    /// [`VqCodec::render`]'s frame kept in this module's memory (`VqFrame`): its bytes can be
+    /// read through a view (`VqFrame::view`) straight into what needs them — a `VideoFrame` —
+    /// without a copy on the JS heap first.
+    #[wasm_bindgen(js_name = renderFrame, unchecked_return_type = "Promise<VqFrame>")]
+    pub fn render_frame(&self, latent: Vec<i32>, width: u32, height: u32) -> Promise {
+        let engine = Rc::clone(&self.engine);
+        future_to_promise(
+            async move { Ok(render_latent(&engine, latent, width, height).await?.into()) },
+        )
     }
 
     /// The encoder network's analysis of one RGBA frame of `width × height`: `{latent:
