@@ -163,6 +163,7 @@ export interface VqDecoderConfig {
   codec: string;
   description: BufferSource;
   backend?: Backend;
+  /** What `output` gets: ImageData (the default) or VideoFrame. A VideoFrame is made in the decoder's worker of the module's memory, without the RGBA array an ImageData needs: the cheaper output for large frames. */
   output?: 'imagedata' | 'videoframe';
   /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). On WebGPU, any number above 0 lets a stream of 1280×720 pixels or more (width × height ≥ 921,600) read its symbols in one worker beside the decoder's own, the next frame's while the device makes this one; and any number n above 1 lets that worker read the frames' slices in up to n − 1 slice workers (at most the stream's slices; by default only as many as the cores beside the page, the decoder's worker and the symbols worker). The same frames for any number. */
   cpuWorkers?: number;

@@ -192,10 +192,8 @@ function sliceRuns(slices, n) {
 
 /** The frame of the symbols a session's symbols worker reads (`symbols`, a promise of what
  * `VqStreamDecoder.symbols` answers), rendered on this session's GPU codec: what its decoder's
- * `decode` would resolve to, or with `videoFrame` (where this worker has VideoFrame) the same
- * with a `frame` (a VideoFrame, timestamp 0) in place of `rgba`: made of the module's memory
- * directly, it saves the frame a copy into a new array here and another on the page's thread
- * (docs/results/wasm-host.md). A failure of the worker itself is marked (`symbolsWorker`). */
+ * `decode` would resolve to, with `videoFrame` as `decodeWith`. A failure of the worker itself is
+ * marked (`symbolsWorker`). */
 async function renderSymbols(s, symbols, videoFrame) {
   let sym;
   try {
@@ -205,16 +203,32 @@ async function renderSymbols(s, symbols, videoFrame) {
     throw e;
   }
   const { latent, ...rest } = sym;
-  if (!videoFrame || typeof VideoFrame !== 'function') {
-    return { ...rest, rgba: await s.codec.render(latent, sym.width, sym.height) };
-  }
-  const f = await s.codec.renderFrame(latent, sym.width, sym.height);
+  if (!wantsVideoFrame(videoFrame)) return { ...rest, rgba: await s.codec.render(latent, sym.width, sym.height) };
+  return videoFrameOf({ ...rest, frame: await s.codec.renderFrame(latent, sym.width, sym.height) });
+}
+
+/** Whether a decode asked for a VideoFrame (`decode`'s `videoFrame`) gets one from here. */
+const wantsVideoFrame = (videoFrame) => videoFrame && typeof VideoFrame === 'function';
+
+/** A decoded frame's answer whose `frame` (a VqFrame: the module's memory) made a VideoFrame
+ * (timestamp 0; the page sets it), the VqFrame freed. */
+function videoFrameOf(out) {
+  const f = out.frame;
   try {
     // the view is read at once: nothing runs in the module before VideoFrame has copied it
-    return { ...rest, frame: new VideoFrame(f.view(), { format: 'RGBA', codedWidth: f.width, codedHeight: f.height, timestamp: 0 }) };
+    out.frame = new VideoFrame(f.view(), { format: 'RGBA', codedWidth: f.width, codedHeight: f.height, timestamp: 0 });
   } finally {
     f.free();
   }
+  return out;
+}
+
+/** `dec.decode(chunk)`, or with `videoFrame` (where there is VideoFrame) the same answer with a
+ * VideoFrame `frame` in place of `rgba` (VqStreamDecoder.decodeFrame): made of the module's
+ * memory directly, it saves the frame a copy into a new array here and another on the page's
+ * thread (docs/results/wasm-host.md). */
+function decodeWith(dec, chunk, videoFrame) {
+  return wantsVideoFrame(videoFrame) ? dec.decodeFrame(chunk).then(videoFrameOf) : dec.decode(chunk);
 }
 
 /** A decoded frame's answer and what it transfers: its VideoFrame or its RGBA bytes. */
@@ -414,7 +428,7 @@ const ops = {
       // chunks that were in flight there come first
       if (!s.inOrder) {
         try {
-          rendered = onGpu(viaWorker ? renderSymbols(s, s.symbols.call('symbols', { data: chunk }), videoFrame) : s.dec.decode(chunk));
+          rendered = onGpu(viaWorker ? renderSymbols(s, s.symbols.call('symbols', { data: chunk }), videoFrame) : decodeWith(s.dec, chunk, videoFrame));
         } catch (e) {
           rendered = Promise.reject(e); // a trap in the GPU module: handled as a loss below
         }
@@ -422,9 +436,9 @@ const ops = {
       }
     }
     const answer = s.tail.then(async () => {
-      if (!rendered && !s.gpu) return s.dec.decode(chunk);
+      if (!rendered && !s.gpu) return decodeWith(s.dec, chunk, videoFrame);
       try {
-        if (s.gpu && s.inOrder && (!rendered || viaWorker)) rendered = onGpu(s.dec.decode(chunk));
+        if (s.gpu && s.inOrder && (!rendered || viaWorker)) rendered = onGpu(decodeWith(s.dec, chunk, videoFrame));
         const out = await rendered;
         // a frame the GPU finished after an earlier chunk handed the stream to the CPU: the
         // CPU decoder reads its symbols too, to stay in step
@@ -440,7 +454,7 @@ const ops = {
           Object.assign(s, { symbols: null, inOrder: true });
           try {
             s.dec = replayed(s, s.codec, replay);
-            const out = await onGpu(s.dec.decode(chunk));
+            const out = await onGpu(decodeWith(s.dec, chunk, videoFrame));
             out.info = { symbolsWorker: false, sliceWorkers: 0 };
             return out;
           } catch (e2) {
@@ -452,12 +466,12 @@ const ops = {
           throw failed;
         }
       }
-      if (!s.gpu) return s.dec.decode(chunk); // taken over at an earlier chunk
+      if (!s.gpu) return decodeWith(s.dec, chunk, videoFrame); // taken over at an earlier chunk
       const codec = await codecFor('cpu', s.model);
       const dec = replayed(s, codec, replay);
       s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
       Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
-      const out = await dec.decode(chunk);
+      const out = await decodeWith(dec, chunk, videoFrame);
       out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false, sliceWorkers: 0 };
       return out;
     });

@@ -918,20 +918,43 @@ impl VqStreamDecoder {
     /// frame after one, rejects with a `Damaged` error; decoding resumes at the next keyframe.
     #[wasm_bindgen(unchecked_return_type = "Promise<any>")]
     pub fn decode(&self, chunk: &[u8]) -> Promise {
-        // the integer phase now, in call order; the network phase on the renderer's clone
-        let parsed = self.decoder.borrow_mut().symbols(chunk);
-        let renderer = self.renderer.clone();
-        let size = (self.header.width, self.header.height);
-        future_to_promise(async move {
-            let s = parsed.map_err(js_err)?;
-            let rgba = renderer.frame_rgba(&s.state).await.map_err(js_err)?;
-            let rgba = js_sys::Uint8Array::from(rgba.frame(0).unwrap_or_default());
-            Ok(decoded_js(&s, size, ("rgba", rgba.into())))
+        self.decode_then(chunk, |frame| {
+            ("rgba", js_sys::Uint8Array::from(frame.bytes()).into())
         })
+    }
+
+    /// [`VqStreamDecoder::decode`] with the frame kept in the module's memory: resolves to
+    /// `{type, pts, width, height, frame: VqFrame, levels, tokens}` — read the frame through its
+    /// view at once (a `VideoFrame` of it) and free it — with the same errors.
+    #[wasm_bindgen(js_name = decodeFrame, unchecked_return_type = "Promise<any>")]
+    pub fn decode_frame(&self, chunk: &[u8]) -> Promise {
+        self.decode_then(chunk, |frame| ("frame", frame.into()))
     }
 }
 
 impl VqStreamDecoder {
+    /// A chunk decoded: its symbols now, in call order; the network phase on the renderer's
+    /// clone, whose frame `payload` makes the answer's frame field.
+    fn decode_then(
+        &self,
+        chunk: &[u8],
+        payload: impl FnOnce(VqFrame) -> (&'static str, JsValue) + 'static,
+    ) -> Promise {
+        let parsed = self.decoder.borrow_mut().symbols(chunk);
+        let renderer = self.renderer.clone();
+        let (width, height) = (self.header.width, self.header.height);
+        future_to_promise(async move {
+            let s = parsed.map_err(js_err)?;
+            let rgba = renderer.frame_rgba(&s.state).await.map_err(js_err)?;
+            let frame = VqFrame {
+                rgba,
+                width,
+                height,
+            };
+            Ok(decoded_js(&s, (width, height), payload(frame)))
+        })
+    }
+
     /// A chunk's symbols as `symbols` and `symbolsFrom` answer them: with the latent the
     /// decoder network reads ([`pipeline::Renderer::latent`]).
     fn symbols_js(&self, s: &pipeline::Symbols) -> JsValue {

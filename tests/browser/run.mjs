@@ -708,7 +708,7 @@ try {
         // lose: the device is lost once the first frame is out, with the next ones in flight
         // output 'videoframe': the frames' bytes (VideoFrame.copyTo) and what they say
         const frameCopies = [];
-        const decodeAll = async (cpuWorkers, list, lose = false, output = undefined) => {
+        const decodeAll = async (cpuWorkers, list, lose = false, output = undefined, backend = 'webgpu') => {
           const out = []; const backends = []; const described = [];
           let first;
           const firstOut = new Promise((r) => { first = r; });
@@ -727,7 +727,7 @@ try {
             },
             error: (e) => errors.push(`decoder: ${e.message}`),
           });
-          dec.configure({ codec: 'vqc1.lite', description: header, backend: 'webgpu', cpuWorkers, output });
+          dec.configure({ codec: 'vqc1.lite', description: header, backend, cpuWorkers, output });
           for (const c of list) dec.decode(c);
           const lost = lose ? firstOut.then(() => loseGpuForTesting()) : null;
           await lost;
@@ -739,11 +739,14 @@ try {
           return { out, backends, info, described, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
         };
         const here = await decodeAll(0, damaged);
-        // VideoFrames, made by the decoder's worker of the module's memory where a symbols worker
-        // reads the symbols, else on the page's thread of the bytes
+        // VideoFrames, made by the decoder's worker of the module's memory, with a symbols worker
+        // reading the symbols and without
         const framesApart = await decodeAll(2, damaged, false, 'videoframe');
         const framesHere = await decodeAll(0, damaged, false, 'videoframe');
         const timestamps = damaged.map((c) => c.timestamp);
+        // and on the CPU module (its own worker: cpuWorkers 0), against its ImageData
+        const cpuImages = await decodeAll(0, damaged, false, undefined, 'cpu');
+        const cpuFrames = await decodeAll(0, damaged, false, 'videoframe', 'cpu');
         // the symbols worker alone (cpuWorkers 1), with one slice worker (2), with one for each
         // of the stream's two slices (4: three asked for)
         const alone = await decodeAll(1, damaged);
@@ -772,7 +775,7 @@ try {
         const noHelper = await decodeAll(2, damaged);
         await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
         const loss = await decodeAll(2, chunks, true);
-        return { here, framesApart, framesHere, timestamps, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
       });
       const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced, sp.byDefault].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
       const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
@@ -786,11 +789,12 @@ try {
         && sp.byDefault.info.sliceWorkers === sp.defaultSlices && sp.byDefault.sliceWorkers === sp.defaultSlices
         && sp.afterClose === 0 && errorsAt(sp.sliced) === '1:Damaged,2:Damaged',
         `slice workers ${[sp.alone, sp.apart, sp.sliced].map((r) => `${r.info.sliceWorkers}/${r.sliceWorkers}`).join(', ')}, by default on ${sp.cores} cores ${sp.byDefault.info.sliceWorkers} (expected ${sp.defaultSlices}) | ${errorsAt(sp.sliced)}`);
-      const framesOk = (r) => JSON.stringify(r.out) === JSON.stringify(sp.here.out)
+      const framesOk = (r, images = sp.here) => JSON.stringify(r.out) === JSON.stringify(images.out)
         && r.described.join() === [0, 3, 4, 5].map((i) => `RGBA 1280x720 at ${sp.timestamps[i]} (${sp.timestamps[i]})`).join();
-      check('1280x720 on WebGPU, output \'videoframe\': the VideoFrames made in the decoder\'s worker (a symbols worker) and on the page\'s thread hold the same pixels and timestamps',
-        framesOk(sp.framesApart) && framesOk(sp.framesHere) && sp.framesApart.info.symbolsWorker === true,
-        `${sp.framesApart.described.join(', ')} | ${errorsAt(sp.framesApart)} | ${sp.framesHere.described.length} on the page's thread`);
+      check('1280x720, output \'videoframe\': the VideoFrames made in the decoder\'s worker (WebGPU with a symbols worker and without; the CPU module) hold the ImageData\'s pixels and the chunks\' timestamps',
+        framesOk(sp.framesApart) && framesOk(sp.framesHere) && sp.framesApart.info.symbolsWorker === true
+        && framesOk(sp.cpuFrames, sp.cpuImages) && sp.cpuFrames.backends.every((b) => b === 'cpu'),
+        `${sp.framesApart.described.join(', ')} | ${errorsAt(sp.framesApart)} | ${sp.framesHere.described.length} without a symbols worker, ${sp.cpuFrames.described.length} on the CPU (${sp.cpuFrames.backends.join()})`);
       check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
         sp.noHelper.info.symbolsWorker === false && sp.noHelper.symbolsWorkers === 0 && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
         && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
