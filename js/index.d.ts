@@ -255,8 +255,8 @@ export declare function init(options?: { workerUrl?: string | URL; weightsUrl?: 
 
 /** Testing only: destroys the worker's WebGPU device; resolves to whether it saw the loss. */
 export declare function loseGpuForTesting(): Promise<boolean>;
-/** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, the codec modules it loaded ('gpu', 'cpu'), and its render, symbols and slice workers (all their modules' memory in `renderWasmBytes`). */
-export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; symbolsWorkers: number; sliceWorkers: number; renderWasmBytes: number }>;
+/** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, the codec modules it loaded ('gpu', 'cpu'), and its render, symbols and slice workers (all their modules' memory in `renderWasmBytes`); `videoFramesMade`: the VideoFrames made in these workers of a module's memory (output 'videoframe') since they started. */
+export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; symbolsWorkers: number; sliceWorkers: number; renderWasmBytes: number; videoFramesMade: number }>;
 
 export interface CodebookReport {
   frames: number;

@@ -497,9 +497,12 @@ export class VqVideoDecoder extends QueuedCodec {
       const timestamp = chunk.timestamp ?? Math.round((r.pts * 1e6) / (this.#info?.framerate ?? encoderDefaults.framerate));
       let frame;
       if (r.frame) {
-        // the worker made it (WebGPU, large frames): the same pixels under this timestamp
-        frame = new VideoFrame(r.frame, { timestamp });
-        r.frame.close();
+        // the worker made it of the module's memory: the same pixels under this timestamp
+        try {
+          frame = new VideoFrame(r.frame, { timestamp });
+        } finally {
+          r.frame.close();
+        }
       } else {
         frame = wantFrames
           ? new VideoFrame(r.rgba, { format: 'RGBA', codedWidth: r.width, codedHeight: r.height, timestamp })

@@ -39,9 +39,18 @@ if (self.GPUAdapter) {
   };
 }
 
-/** `work` from a GPU session, or an error as soon as the device is lost. */
+/** `work` from a GPU session, or an error as soon as the device is lost (then a VideoFrame
+ * the work still makes is closed: nobody will take it). */
 function onGpu(work) {
-  return Promise.race([work, lost.then((reason) => { throw new GpuLost(reason); })]);
+  return Promise.race([work, lost.then((reason) => { throw new GpuLost(reason); })]).catch((e) => {
+    if (e instanceof GpuLost) dropFrame(work);
+    throw e;
+  });
+}
+
+/** Closes the VideoFrame that `answer` (a promise of a decoded frame's answer) may bring. */
+function dropFrame(answer) {
+  Promise.resolve(answer).then((out) => out?.frame?.close?.(), () => {});
 }
 class GpuLost extends Error {}
 
@@ -150,11 +159,12 @@ function analyseElsewhere(rgba, s) {
 }
 
 /** The frame of the symbols `sym` a session's decoder read, made by one of `count` render
- * workers: what that decoder's `decode` resolves to. */
-async function renderElsewhere(sym, model, count) {
+ * workers: what that decoder's `decode` resolves to (with `videoFrame`, as `decodeWith`: the
+ * render worker makes the VideoFrame). */
+async function renderElsewhere(sym, model, count, videoFrame) {
   const { latent, ...rest } = sym;
-  const rgba = await onRenderer(count, 'render', { model, latent, width: sym.width, height: sym.height }, [latent.buffer]);
-  return { ...rest, rgba };
+  const pixels = await onRenderer(count, 'render', { model, latent, width: sym.width, height: sym.height, videoFrame }, [latent.buffer]);
+  return pixels instanceof Uint8Array ? { ...rest, rgba: pixels } : { ...rest, frame: pixels };
 }
 
 // Decoding on WebGPU, large frames: the symbols in a worker of their own. This worker's one
@@ -210,15 +220,19 @@ async function renderSymbols(s, symbols, videoFrame) {
 /** Whether a decode asked for a VideoFrame (`decode`'s `videoFrame`) gets one from here. */
 const wantsVideoFrame = (videoFrame) => videoFrame && typeof VideoFrame === 'function';
 
+let videoFramesMade = 0; // by videoFrameOf, for workerMemory()
+
 /** A decoded frame's answer whose `frame` (a VqFrame: the module's memory) made a VideoFrame
  * (timestamp 0; the page sets it), the VqFrame freed. */
 function videoFrameOf(out) {
   const f = out.frame;
   try {
-    // the view is read at once: nothing runs in the module before VideoFrame has copied it
-    out.frame = new VideoFrame(f.view(), { format: 'RGBA', codedWidth: f.width, codedHeight: f.height, timestamp: 0 });
+    const { width, height } = f;
+    // nothing calls into the module between the view and VideoFrame's copy of it
+    out.frame = new VideoFrame(f.view(), { format: 'RGBA', codedWidth: width, codedHeight: height, timestamp: 0 });
+    videoFramesMade++;
   } finally {
-    f.free();
+    try { f.free(); } catch { /* a trapped module: its memory goes with it */ }
   }
   return out;
 }
@@ -407,7 +421,7 @@ const ops = {
       // the symbols now, in message order; the frame in a render worker; answers in chunk order
       let rendered;
       try {
-        rendered = renderElsewhere(s.dec.symbols(chunk), s.model, s.renderWorkers);
+        rendered = renderElsewhere(s.dec.symbols(chunk), s.model, s.renderWorkers, videoFrame);
       } catch (e) {
         rendered = Promise.reject(e); // a damaged chunk: answered in its turn
       }
@@ -438,7 +452,10 @@ const ops = {
     const answer = s.tail.then(async () => {
       if (!rendered && !s.gpu) return decodeWith(s.dec, chunk, videoFrame);
       try {
-        if (s.gpu && s.inOrder && (!rendered || viaWorker)) rendered = onGpu(decodeWith(s.dec, chunk, videoFrame));
+        if (s.gpu && s.inOrder && (!rendered || viaWorker)) {
+          if (rendered) dropFrame(rendered); // the failed symbols worker's: this decoder reads it again
+          rendered = onGpu(decodeWith(s.dec, chunk, videoFrame));
+        }
         const out = await rendered;
         // a frame the GPU finished after an earlier chunk handed the stream to the CPU: the
         // CPU decoder reads its symbols too, to stay in step
@@ -526,9 +543,11 @@ const ops = {
     const rendering = await Promise.all([...helpers].map((r) => r.call('memory').catch(() => ({ wasmBytes: 0 }))));
     const renderWasmBytes = rendering.reduce((sum, m) => sum + m.wasmBytes + (m.renderWasmBytes ?? 0), 0);
     const sliceWorkers = rendering.reduce((sum, m) => sum + (m.sliceWorkers ?? 0), sliceReaders.length);
+    // VideoFrames made of a module's memory, here and in the helpers (since they started)
+    const framesMade = rendering.reduce((sum, m) => sum + (m.videoFramesMade ?? 0), videoFramesMade);
     return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name),
       renderWorkers: renderers.length, symbolsWorkers: helpers.size - renderers.length - sliceReaders.length,
-      sliceWorkers, renderWasmBytes };
+      sliceWorkers, renderWasmBytes, videoFramesMade: framesMade };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
@@ -598,8 +617,12 @@ const ops = {
   },
   // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
   // of a latent, and the encoder network's analysis of a frame.
-  async render({ model, latent, width, height }) {
+  async render({ model, latent, width, height, videoFrame = false }) {
     const codec = await codecFor('cpu', model);
+    if (wantsVideoFrame(videoFrame)) {
+      const { frame } = videoFrameOf({ frame: await codec.renderFrame(new Int32Array(latent), width, height) });
+      return [frame, [frame]];
+    }
     const rgba = await codec.render(new Int32Array(latent), width, height);
     return [rgba, [rgba.buffer]];
   },

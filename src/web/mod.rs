@@ -233,11 +233,13 @@ impl VqFrame {
         self.height
     }
     /// The RGBA bytes (`width × height × 4`, opaque alpha) as a view of the module's memory:
-    /// valid only until the next call into the module (which may move that memory), so read it
-    /// at once — `new VideoFrame(f.view(), …)` copies it — then `free()` the frame.
+    /// valid only until the next call into the module (one that grows the memory detaches the
+    /// view's buffer), so read it at once — `new VideoFrame(f.view(), …)` copies it — then
+    /// `free()` the frame.
     pub fn view(&self) -> js_sys::Uint8Array {
-        // SAFETY: the view is handed out for an immediate synchronous read, as documented; no
-        // allocation in this module happens before the caller is done with it
+        // SAFETY: the bytes live as long as this frame, which only `free()` ends; the caller's
+        // part, as documented, is to read the view before calling into the module again (the
+        // worker's videoFrameOf does), since a memory growth would detach it
         unsafe { js_sys::Uint8Array::view(self.bytes()) }
     }
     /// The RGBA bytes copied into `out` (`width × height × 4` bytes, else a `Config` error).

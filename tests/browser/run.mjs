@@ -710,6 +710,7 @@ try {
         const frameCopies = [];
         const decodeAll = async (cpuWorkers, list, lose = false, output = undefined, backend = 'webgpu') => {
           const out = []; const backends = []; const described = [];
+          const madeBefore = (await workerMemory()).videoFramesMade;
           let first;
           const firstOut = new Promise((r) => { first = r; });
           const dec = new VqVideoDecoder({
@@ -736,7 +737,7 @@ try {
           const mem = await workerMemory();
           const info = dec.info;
           dec.close();
-          return { out, backends, info, described, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
+          return { out, backends, info, described, made: mem.videoFramesMade - madeBefore, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
         };
         const here = await decodeAll(0, damaged);
         // VideoFrames, made by the decoder's worker of the module's memory, with a symbols worker
@@ -747,6 +748,8 @@ try {
         // and on the CPU module (its own worker: cpuWorkers 0), against its ImageData
         const cpuImages = await decodeAll(0, damaged, false, undefined, 'cpu');
         const cpuFrames = await decodeAll(0, damaged, false, 'videoframe', 'cpu');
+        // and in its render workers (cpuWorkers 2)
+        const cpuFramesApart = await decodeAll(2, damaged, false, 'videoframe', 'cpu');
         // the symbols worker alone (cpuWorkers 1), with one slice worker (2), with one for each
         // of the stream's two slices (4: three asked for)
         const alone = await decodeAll(1, damaged);
@@ -775,7 +778,7 @@ try {
         const noHelper = await decodeAll(2, damaged);
         await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
         const loss = await decodeAll(2, chunks, true);
-        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
       });
       const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced, sp.byDefault].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
       const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
@@ -791,10 +794,13 @@ try {
         `slice workers ${[sp.alone, sp.apart, sp.sliced].map((r) => `${r.info.sliceWorkers}/${r.sliceWorkers}`).join(', ')}, by default on ${sp.cores} cores ${sp.byDefault.info.sliceWorkers} (expected ${sp.defaultSlices}) | ${errorsAt(sp.sliced)}`);
       const framesOk = (r, images = sp.here) => JSON.stringify(r.out) === JSON.stringify(images.out)
         && r.described.join() === [0, 3, 4, 5].map((i) => `RGBA 1280x720 at ${sp.timestamps[i]} (${sp.timestamps[i]})`).join();
-      check('1280x720, output \'videoframe\': the VideoFrames made in the decoder\'s worker (WebGPU with a symbols worker and without; the CPU module) hold the ImageData\'s pixels and the chunks\' timestamps',
+      check('1280x720, output \'videoframe\': VideoFrames made in the workers of the module\'s memory (WebGPU with a symbols worker and without; the CPU module, with render workers and without) hold the ImageData\'s pixels and the chunks\' timestamps',
         framesOk(sp.framesApart) && framesOk(sp.framesHere) && sp.framesApart.info.symbolsWorker === true
-        && framesOk(sp.cpuFrames, sp.cpuImages) && sp.cpuFrames.backends.every((b) => b === 'cpu'),
-        `${sp.framesApart.described.join(', ')} | ${errorsAt(sp.framesApart)} | ${sp.framesHere.described.length} without a symbols worker, ${sp.cpuFrames.described.length} on the CPU (${sp.cpuFrames.backends.join()})`);
+        && framesOk(sp.cpuFrames, sp.cpuImages) && framesOk(sp.cpuFramesApart, sp.cpuImages) && sp.cpuFramesApart.info.renderWorkers === 2
+        && [sp.cpuFrames, sp.cpuFramesApart].every((r) => r.backends.every((b) => b === 'cpu'))
+        // made in the workers, not on the page's thread of RGBA bytes
+        && [sp.framesApart, sp.framesHere, sp.cpuFrames, sp.cpuFramesApart].every((r) => r.made === 4) && sp.here.made === 0 && sp.cpuImages.made === 0,
+        `${sp.framesApart.described.join(', ')} | ${errorsAt(sp.framesApart)} | made in workers ${[sp.framesApart, sp.framesHere, sp.cpuFrames, sp.cpuFramesApart, sp.here, sp.cpuImages].map((r) => r.made).join('/')}, render workers ${sp.cpuFramesApart.info.renderWorkers}`);
       check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
         sp.noHelper.info.symbolsWorker === false && sp.noHelper.symbolsWorkers === 0 && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
         && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
