@@ -113,10 +113,12 @@ export async function init({ workerUrl, weightsUrl, probe } = {}) {
 
 /**
  * Testing only: destroys the worker's WebGPU device (a real device loss). Resolves to whether
- * the worker saw the loss; sessions on the GPU then go on on the CPU.
+ * the worker saw the loss; sessions on the GPU then go on on the CPU. With `{gpuWorkers: true}`
+ * the devices of the decoders' GPU render workers instead (their sessions go on in the
+ * decoder's worker, on its device).
  */
-export async function loseGpuForTesting() {
-  return shared().call('lose-gpu');
+export async function loseGpuForTesting(options = {}) {
+  return shared().call('lose-gpu', { gpuWorkers: !!options.gpuWorkers });
 }
 
 /** The worker's wasm memory size and open sessions (for monitoring long encodes). */
@@ -449,23 +451,29 @@ export class VqVideoDecoder extends QueuedCodec {
   }
 
   /**
-   * @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe', cpuWorkers?: number}} config
-   * Throws a TypeError (kind 'Config') without a header, and the header's VqError (kind
+   * @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe', cpuWorkers?: number, gpuWorkers?: number}} config
+   * Throws a TypeError (kind 'Config') without a header or with a `gpuWorkers` out of 0..=4,
+   * and the header's VqError (kind
    * 'Format', 'Damaged', 'Limits' or 'Unsupported') when it is not a valid one.
    */
   configure(config) {
     if (!config?.description) throw configError('configure() needs the stream header as `description`');
     fmt('headerInfo', bytesOf(config.description)); // a header that does not parse fails here, not later
     const cpuWorkers = cpuWorkersOf(config);
+    const gpuWorkers = config.gpuWorkers ?? 0;
+    if (!Number.isInteger(gpuWorkers) || gpuWorkers < 0 || gpuWorkers > 4) {
+      throw configError(`gpuWorkers must be an integer from 0 to 4 (got ${gpuWorkers})`);
+    }
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#info = null;
     const header = bytesOf(config.description).slice().buffer;
     const backend = config.backend ?? 'auto';
     const model = String(config.codec).split('.')[1] ?? 'lite';
-    this._inFlight = Math.max(DECODES_IN_FLIGHT, cpuWorkers + 1);
+    // two frames in flight for each GPU render worker keep every device busy
+    this._inFlight = Math.max(DECODES_IN_FLIGHT, cpuWorkers + 1, 2 * gpuWorkers);
     const configured = this._post(() => shared().call('configure-decoder',
-      { session, backend, model, header, cpuWorkers, cpuWorkersChosen: config.cpuWorkers !== undefined }, [header]));
+      { session, backend, model, header, cpuWorkers, cpuWorkersChosen: config.cpuWorkers !== undefined, gpuWorkers }, [header]));
     configured.catch(() => {}); // reported by the job below
     this._enqueue(generation, async () => {
       this.#info = await configured;

@@ -133,6 +133,26 @@ function renderer(count) {
   return renderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
 }
 
+// Decoding large frames on WebGPU, the frames on several devices (a page's opt-in: gpuWorkers).
+// With a symbols worker, this worker's one thread still uploads each frame, has it rendered, reads
+// it back and hands it over: the bound through Dawn once the symbols are apart. GPU render
+// workers (this same script, each with the WebGPU module, the model and a device of its own)
+// take the frames in turn instead (VqCodec.render of the latent the symbols worker made), each
+// its own thread and queue: through Dawn on an H100, base 1920x1080 9.7 -> 8.2-9.1 ms a frame
+// with two (docs/results/wasm-host.md). Each holds its own copy of the model on the GPU.
+// Should one fail (no device there, a loss, a trap), the session's own worker takes over as
+// after a symbols worker's failure. They stop when no session uses them.
+const MAX_GPU_WORKERS = 4;
+const gpuRenderers = []; // {call, pending, stop}
+let gpuWorkerSessions = 0; // open sessions that asked for them
+
+function gpuRenderer(count) {
+  while (gpuRenderers.length < count) {
+    gpuRenderers.push(startHelper('gpu-render', (r) => gpuRenderers.splice(gpuRenderers.indexOf(r) >>> 0, 1)));
+  }
+  return gpuRenderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
+}
+
 /** How many render workers a CPU session asking for `n` uses (none where a worker cannot start
  * workers). */
 function renderWorkersFor(n) {
@@ -213,6 +233,20 @@ async function renderSymbols(s, symbols, videoFrame) {
     throw e;
   }
   const { latent, ...rest } = sym;
+  if (s.gpuWorkers > 0) {
+    const r = gpuRenderer(s.gpuWorkers);
+    try {
+      const pixels = await r.call('render',
+        { model: s.model, latent, width: sym.width, height: sym.height, videoFrame, backend: 'webgpu' }, [latent.buffer]);
+      return pixels instanceof Uint8Array ? { ...rest, rgba: pixels } : { ...rest, frame: pixels };
+    } catch (e) {
+      // a GPU render worker failed (no device, a loss, a trap): it stops, and the session's own
+      // worker takes over as after its symbols worker's failure
+      r.stop(e.message);
+      e.symbolsWorker = true;
+      throw e;
+    }
+  }
   if (!wantsVideoFrame(videoFrame)) return { ...rest, rgba: await s.codec.render(latent, sym.width, sym.height) };
   return videoFrameOf({ ...rest, frame: await s.codec.renderFrame(latent, sym.width, sym.height) });
 }
@@ -380,7 +414,7 @@ const ops = {
     await s.tail; // the frames still in render workers
     return sent(s, s.enc.flush(), 0);
   },
-  async 'configure-decoder'({ session, backend, header, cpuWorkers = 0, cpuWorkersChosen = false }) {
+  async 'configure-decoder'({ session, backend, header, cpuWorkers = 0, cpuWorkersChosen = false, gpuWorkers = 0 }) {
     const { m } = await moduleOf(backend);
     const want = m.headerInfo(new Uint8Array(header)).modelId;
     const ids = m.modelIds();
@@ -403,10 +437,15 @@ const ops = {
         cpuWorkersChosen ? Infinity : SPARE_CORES()));
       s.symbols = startHelper('symbols');
       s.symbols.call('symbols-open', { model: name, header: s.header, slices: dec.slices, sliceWorkers }).catch(() => {});
+      // GPU render workers, started now: each makes its device and loads the model meanwhile
+      s.gpuWorkers = Math.max(0, Math.min(Math.floor(Number(gpuWorkers) || 0), MAX_GPU_WORKERS));
+      for (let k = 1; k <= s.gpuWorkers; k++) gpuRenderer(k).call('probe', { backend: 'webgpu', model: name }).catch(() => {});
+      if (s.gpuWorkers > 0) { s.usesGpuWorkers = true; gpuWorkerSessions++; }
     }
     sessions.set(session, s);
     return { width: dec.width, height: dec.height, framerate: dec.framerate, model: name,
-      ...describe(codec, backend), modelId: codec.modelId, renderWorkers, symbolsWorker: !!s.symbols, sliceWorkers };
+      ...describe(codec, backend), modelId: codec.modelId, renderWorkers, symbolsWorker: !!s.symbols, sliceWorkers,
+      gpuWorkers: s.gpuWorkers ?? 0 };
   },
   // One chunk. On the GPU its symbols are read now, in message order, and the answer comes when
   // its frame is ready (`later`), so with a few chunks in flight (the page's decoder keeps up
@@ -468,11 +507,11 @@ const ops = {
           // takes over, brought up to this chunk as a CPU decoder would be after a GPU loss, and
           // reads the session's chunks from now on, in the answers' order (s.inOrder)
           s.symbols?.stop('replaced');
-          Object.assign(s, { symbols: null, inOrder: true });
+          Object.assign(s, { symbols: null, inOrder: true, gpuWorkers: 0 });
           try {
             s.dec = replayed(s, s.codec, replay);
             const out = await onGpu(decodeWith(s.dec, chunk, videoFrame));
-            out.info = { symbolsWorker: false, sliceWorkers: 0 };
+            out.info = { symbolsWorker: false, sliceWorkers: 0, gpuWorkers: 0 };
             return out;
           } catch (e2) {
             failed = e2; // a damaged chunk, or the GPU lost meanwhile (then the CPU below)
@@ -487,9 +526,9 @@ const ops = {
       const codec = await codecFor('cpu', s.model);
       const dec = replayed(s, codec, replay);
       s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
-      Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
+      Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null, gpuWorkers: 0 });
       const out = await decodeWith(dec, chunk, videoFrame);
-      out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false, sliceWorkers: 0 };
+      out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false, sliceWorkers: 0, gpuWorkers: 0 };
       return out;
     });
     s.tail = answer.then(() => {}, () => {});
@@ -499,6 +538,9 @@ const ops = {
     const s = sessions.get(session);
     await s?.tail; // the decodes still in flight
     s?.symbols?.stop('closed');
+    if (s?.usesGpuWorkers && --gpuWorkerSessions === 0) {
+      for (const r of gpuRenderers.splice(0)) r.stop('no session uses it');
+    }
     s?.enc?.free();
     s?.dec?.free();
     s?.trainer?.free();
@@ -546,7 +588,8 @@ const ops = {
     // VideoFrames made of a module's memory, here and in the helpers (since they started)
     const framesMade = rendering.reduce((sum, m) => sum + (m.videoFramesMade ?? 0), videoFramesMade);
     return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name),
-      renderWorkers: renderers.length, symbolsWorkers: helpers.size - renderers.length - sliceReaders.length,
+      renderWorkers: renderers.length, gpuRenderWorkers: gpuRenderers.length,
+      symbolsWorkers: helpers.size - renderers.length - gpuRenderers.length - sliceReaders.length,
       sliceWorkers, renderWasmBytes, videoFramesMade: framesMade };
   },
   async probe({ backend, model }) {
@@ -617,8 +660,12 @@ const ops = {
   },
   // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
   // of a latent, and the encoder network's analysis of a frame.
-  async render({ model, latent, width, height, videoFrame = false }) {
-    const codec = await codecFor('cpu', model);
+  async render({ model, latent, width, height, videoFrame = false, backend = 'cpu' }) {
+    const codec = await codecFor(backend, model);
+    if (codec.backend !== backend) {
+      // a GPU render worker without a device of its own renders nothing on the CPU
+      throw kindError('Internal', `this render worker has no ${backend} device (${describe(codec, backend).reason})`);
+    }
     if (wantsVideoFrame(videoFrame)) {
       const { frame } = videoFrameOf({ frame: await codec.renderFrame(new Int32Array(latent), width, height) });
       return [frame, [frame]];
@@ -638,7 +685,9 @@ const ops = {
     for (const r of helpers) r.call('weights-url', { url }).catch(() => {});
   },
   // testing: destroys the GPUDevice burn-wgpu uses, a real device loss
-  async 'lose-gpu'() {
+  async 'lose-gpu'({ gpuWorkers = false } = {}) {
+    // testing the GPU render workers: their devices, not this worker's
+    if (gpuWorkers) return (await Promise.all(gpuRenderers.map((r) => r.call('lose-gpu').catch(() => false)))).some(Boolean);
     if (!gpuDevice) return false;
     gpuDevice.destroy();
     await Promise.race([lost, new Promise((r) => setTimeout(r, 2000))]);

@@ -708,7 +708,7 @@ try {
         // lose: the device is lost once the first frame is out, with the next ones in flight
         // output 'videoframe': the frames' bytes (VideoFrame.copyTo) and what they say
         const frameCopies = [];
-        const decodeAll = async (cpuWorkers, list, lose = false, output = undefined, backend = 'webgpu') => {
+        const decodeAll = async (cpuWorkers, list, lose = false, output = undefined, backend = 'webgpu', gpuWorkers = undefined) => {
           const out = []; const backends = []; const described = [];
           const madeBefore = (await workerMemory()).videoFramesMade;
           let first;
@@ -728,16 +728,17 @@ try {
             },
             error: (e) => errors.push(`decoder: ${e.message}`),
           });
-          dec.configure({ codec: 'vqc1.lite', description: header, backend, cpuWorkers, output });
+          dec.configure({ codec: 'vqc1.lite', description: header, backend, cpuWorkers, output, gpuWorkers });
           for (const c of list) dec.decode(c);
-          const lost = lose ? firstOut.then(() => loseGpuForTesting()) : null;
+          // lose: true, this worker's device; 'gpuWorkers', its GPU render workers' devices
+          const lost = lose ? firstOut.then(() => loseGpuForTesting({ gpuWorkers: lose === 'gpuWorkers' })) : null;
           await lost;
           await dec.flush();
           await Promise.all(frameCopies.splice(0));
           const mem = await workerMemory();
           const info = dec.info;
           dec.close();
-          return { out, backends, info, described, made: mem.videoFramesMade - madeBefore, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
+          return { out, backends, info, described, made: mem.videoFramesMade - madeBefore, gpuRenderWorkers: mem.gpuRenderWorkers, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
         };
         const here = await decodeAll(0, damaged);
         // VideoFrames, made by the decoder's worker of the module's memory, with a symbols worker
@@ -750,6 +751,14 @@ try {
         const cpuFrames = await decodeAll(0, damaged, false, 'videoframe', 'cpu');
         // and in its render workers (cpuWorkers 2)
         const cpuFramesApart = await decodeAll(2, damaged, false, 'videoframe', 'cpu');
+        // the frames on two GPU render workers (each its own device), as ImageData and VideoFrames;
+        // they stop with the last session that used them; their devices lost midway, the
+        // decoder's own worker renders the rest
+        const gpuApart = await decodeAll(2, damaged, false, undefined, 'webgpu', 2);
+        const gpuFrames = await decodeAll(2, damaged, false, 'videoframe', 'webgpu', 2);
+        await new Promise((r) => setTimeout(r, 100));
+        const gpuAfterClose = (await workerMemory()).gpuRenderWorkers;
+        const gpuLoss = await decodeAll(2, chunks, 'gpuWorkers', undefined, 'webgpu', 2);
         // the symbols worker alone (cpuWorkers 1), with one slice worker (2), with one for each
         // of the stream's two slices (4: three asked for)
         const alone = await decodeAll(1, damaged);
@@ -778,7 +787,7 @@ try {
         const noHelper = await decodeAll(2, damaged);
         await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
         const loss = await decodeAll(2, chunks, true);
-        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, gpuApart, gpuFrames, gpuAfterClose, gpuLoss, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
       });
       const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced, sp.byDefault].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
       const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
@@ -801,6 +810,15 @@ try {
         // made in the workers, not on the page's thread of RGBA bytes
         && [sp.framesApart, sp.framesHere, sp.cpuFrames, sp.cpuFramesApart].every((r) => r.made === 4) && sp.here.made === 0 && sp.cpuImages.made === 0,
         `${sp.framesApart.described.join(', ')} | ${errorsAt(sp.framesApart)} | made in workers ${[sp.framesApart, sp.framesHere, sp.cpuFrames, sp.cpuFramesApart, sp.here, sp.cpuImages].map((r) => r.made).join('/')}, render workers ${sp.cpuFramesApart.info.renderWorkers}`);
+      check('1280x720 on WebGPU with gpuWorkers 2: the frames rendered by two GPU render workers are the decoder\'s own, as ImageData and as VideoFrames made there; the workers stop with the session',
+        JSON.stringify(sp.gpuApart.out) === JSON.stringify(sp.here.out) && framesOk(sp.gpuFrames) && sp.gpuFrames.made === 4
+        && [sp.gpuApart, sp.gpuFrames].every((r) => r.info.gpuWorkers === 2 && r.gpuRenderWorkers === 2 && r.info.symbolsWorker === true && r.backends.every((b) => b === 'webgpu'))
+        && sp.gpuAfterClose === 0,
+        `${errorsAt(sp.gpuApart)} | GPU render workers ${sp.gpuApart.gpuRenderWorkers}/${sp.gpuFrames.gpuRenderWorkers}, after close ${sp.gpuAfterClose}, VideoFrames made ${sp.gpuFrames.made}`);
+      check('1280x720 on WebGPU with gpuWorkers 2: their devices lost among the chunks in flight, the decoder\'s own worker renders the rest on its device, every frame in order with the encoder\'s indices',
+        sp.gpuLoss.lost && sp.gpuLoss.out.map((o) => o.pts).join() === '0,1,2,3,4,5' && sp.gpuLoss.out.every((o, i) => o.tokens === sp.encTokens[i])
+        && sp.gpuLoss.backends.every((b) => b === 'webgpu') && sp.gpuLoss.info.gpuWorkers === 0 && sp.gpuLoss.info.symbolsWorker === false,
+        `${sp.gpuLoss.out.map((o) => o.pts ?? o.error).join(',')} | ${sp.gpuLoss.backends.join(',')} | lost ${sp.gpuLoss.lost}, gpuWorkers ${sp.gpuLoss.info.gpuWorkers}`);
       check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
         sp.noHelper.info.symbolsWorker === false && sp.noHelper.symbolsWorkers === 0 && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
         && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
