@@ -165,7 +165,7 @@ export interface VqDecoderConfig {
   backend?: Backend;
   /** What `output` gets: ImageData (the default) or VideoFrame. A VideoFrame is made in the decoder's worker of the module's memory, without the RGBA array an ImageData needs: the cheaper output for large frames. */
   output?: 'imagedata' | 'videoframe';
-  /** On WebGPU, a stream that reads its symbols in a worker of its own (`cpuWorkers`, below) may have its frames rendered by up to 4 GPU render workers in turn (0..=4, default 0): each a worker with the WebGPU module, the model and a GPU device of its own (GPU memory for each), so that no one thread drives every frame through the device — through Dawn on an H100, base 1920×1080 9.7 → 8.2–9.1 ms a frame with 2. Should one fail, the decoder's own worker renders the rest on its device. The same frames for any number. */
+  /** On WebGPU, a stream that reads its symbols in a worker of its own (`cpuWorkers`, below) may have its frames rendered by up to 4 GPU render workers in turn (0..=4, default 0): each a worker with the WebGPU module, the model and a GPU device of its own (GPU memory for each), so that no one thread drives every frame through the device — through Dawn on an H100, base 1920×1080 9.7 → 8.2–9.1 ms a frame with 2. Should one fail, the decoder's own worker reads and renders the rest itself on its device (its symbols worker stops too). The same frames for any number. */
   gpuWorkers?: number;
   /** On the CPU, how many workers besides the decoder's own run the decoder network, one frame each (0..=8; default: one per core up to 4, none on one core). On WebGPU, any number above 0 lets a stream of 1280×720 pixels or more (width × height ≥ 921,600) read its symbols in one worker beside the decoder's own, the next frame's while the device makes this one; and any number n above 1 lets that worker read the frames' slices in up to n − 1 slice workers (at most the stream's slices; by default only as many as the cores beside the page, the decoder's worker and the symbols worker). The same frames for any number. */
   cpuWorkers?: number;
@@ -257,8 +257,8 @@ export declare function init(options?: { workerUrl?: string | URL; weightsUrl?: 
 
 /** Testing only: destroys the worker's WebGPU device (with `gpuWorkers`, the GPU render workers' devices instead); resolves to whether it saw the loss. */
 export declare function loseGpuForTesting(options?: { gpuWorkers?: boolean }): Promise<boolean>;
-/** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, the codec modules it loaded ('gpu', 'cpu'), and its render, symbols and slice workers (all their modules' memory in `renderWasmBytes`); `videoFramesMade`: the VideoFrames made in these workers of a module's memory (output 'videoframe') since they started. */
-export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; gpuRenderWorkers: number; symbolsWorkers: number; sliceWorkers: number; renderWasmBytes: number; videoFramesMade: number }>;
+/** The worker's wasm memory (bytes), its open encoder/decoder/trainer sessions, the codec modules it loaded ('gpu', 'cpu'), and its render, symbols and slice workers (all their modules' memory in `renderWasmBytes`); `videoFramesMade`: the VideoFrames made in these workers of a module's memory (output 'videoframe') since they started; `gpuFramesRendered`: the frames GPU render workers (`gpuWorkers`) rendered for this worker's decoders. */
+export declare function workerMemory(): Promise<{ wasmBytes: number; sessions: number; modules: ('gpu' | 'cpu')[]; renderWorkers: number; gpuRenderWorkers: number; symbolsWorkers: number; sliceWorkers: number; renderWasmBytes: number; videoFramesMade: number; gpuFramesRendered: number }>;
 
 export interface CodebookReport {
   frames: number;

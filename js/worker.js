@@ -144,7 +144,17 @@ function renderer(count) {
 // after a symbols worker's failure. They stop when no session uses them.
 const MAX_GPU_WORKERS = 4;
 const gpuRenderers = []; // {call, pending, stop}
-let gpuWorkerSessions = 0; // open sessions that asked for them
+let gpuWorkerSessions = 0; // open sessions using them
+let gpuFramesRendered = 0; // frames GPU render workers rendered for this worker's sessions (workerMemory)
+
+/** Session `s` no longer uses GPU render workers (it took over, or closed); they stop with the
+ * last session that did. */
+function releaseGpuWorkers(s) {
+  s.gpuWorkers = 0;
+  if (!s.usesGpuWorkers) return;
+  s.usesGpuWorkers = false;
+  if (--gpuWorkerSessions === 0) for (const r of gpuRenderers.splice(0)) r.stop('no session uses it');
+}
 
 function gpuRenderer(count) {
   while (gpuRenderers.length < count) {
@@ -233,16 +243,19 @@ async function renderSymbols(s, symbols, videoFrame) {
     throw e;
   }
   const { latent, ...rest } = sym;
+  if (s.gpuFailed) throw Object.assign(kindError('Internal', s.gpuFailed), { symbolsWorker: true });
   if (s.gpuWorkers > 0) {
     const r = gpuRenderer(s.gpuWorkers);
     try {
       const pixels = await r.call('render',
         { model: s.model, latent, width: sym.width, height: sym.height, videoFrame, backend: 'webgpu' }, [latent.buffer]);
+      gpuFramesRendered++;
       return pixels instanceof Uint8Array ? { ...rest, rgba: pixels } : { ...rest, frame: pixels };
     } catch (e) {
       // a GPU render worker failed (no device, a loss, a trap): it stops, and the session's own
       // worker takes over as after its symbols worker's failure
       r.stop(e.message);
+      s.gpuFailed = e.message; // the chunks after it fail at once, not on workers started anew
       e.symbolsWorker = true;
       throw e;
     }
@@ -507,7 +520,8 @@ const ops = {
           // takes over, brought up to this chunk as a CPU decoder would be after a GPU loss, and
           // reads the session's chunks from now on, in the answers' order (s.inOrder)
           s.symbols?.stop('replaced');
-          Object.assign(s, { symbols: null, inOrder: true, gpuWorkers: 0 });
+          releaseGpuWorkers(s);
+          Object.assign(s, { symbols: null, inOrder: true });
           try {
             s.dec = replayed(s, s.codec, replay);
             const out = await onGpu(decodeWith(s.dec, chunk, videoFrame));
@@ -526,7 +540,8 @@ const ops = {
       const codec = await codecFor('cpu', s.model);
       const dec = replayed(s, codec, replay);
       s.symbols?.stop('the CPU took over'); // the chunks in flight there are decoded here
-      Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null, gpuWorkers: 0 });
+      releaseGpuWorkers(s);
+      Object.assign(s, { dec, gpu: false, sinceKey: [], symbols: null });
       const out = await decodeWith(dec, chunk, videoFrame);
       out.info = { ...describe(codec, 'webgpu'), symbolsWorker: false, sliceWorkers: 0, gpuWorkers: 0 };
       return out;
@@ -538,9 +553,7 @@ const ops = {
     const s = sessions.get(session);
     await s?.tail; // the decodes still in flight
     s?.symbols?.stop('closed');
-    if (s?.usesGpuWorkers && --gpuWorkerSessions === 0) {
-      for (const r of gpuRenderers.splice(0)) r.stop('no session uses it');
-    }
+    if (s) releaseGpuWorkers(s);
     s?.enc?.free();
     s?.dec?.free();
     s?.trainer?.free();
@@ -590,7 +603,7 @@ const ops = {
     return { wasmBytes, sessions: sessions.size, modules: modules.map(([name]) => name),
       renderWorkers: renderers.length, gpuRenderWorkers: gpuRenderers.length,
       symbolsWorkers: helpers.size - renderers.length - gpuRenderers.length - sliceReaders.length,
-      sliceWorkers, renderWasmBytes, videoFramesMade: framesMade };
+      sliceWorkers, renderWasmBytes, videoFramesMade: framesMade, gpuFramesRendered };
   },
   async probe({ backend, model }) {
     const codec = await codecFor(backend, model);
@@ -661,17 +674,18 @@ const ops = {
   // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
   // of a latent, and the encoder network's analysis of a frame.
   async render({ model, latent, width, height, videoFrame = false, backend = 'cpu' }) {
+    const gpu = backend !== 'cpu';
+    // a GPU render worker without a device of its own (none, or lost) renders nothing on the CPU
+    const noDevice = (why) => kindError('Internal', `this render worker has no ${backend} device (${why})`);
+    if (gpu && gpuLost) throw noDevice(gpuLost);
     const codec = await codecFor(backend, model);
-    if (codec.backend !== backend) {
-      // a GPU render worker without a device of its own renders nothing on the CPU
-      throw kindError('Internal', `this render worker has no ${backend} device (${describe(codec, backend).reason})`);
-    }
-    if (wantsVideoFrame(videoFrame)) {
-      const { frame } = videoFrameOf({ frame: await codec.renderFrame(new Int32Array(latent), width, height) });
-      return [frame, [frame]];
-    }
-    const rgba = await codec.render(new Int32Array(latent), width, height);
-    return [rgba, [rgba.buffer]];
+    if (codec.backend !== backend) throw noDevice(describe(codec, backend).reason);
+    // on a device, the work races its loss, so that a caller never waits on a lost device
+    const work = wantsVideoFrame(videoFrame)
+      ? codec.renderFrame(new Int32Array(latent), width, height).then((frame) => videoFrameOf({ frame }))
+      : codec.render(new Int32Array(latent), width, height).then((rgba) => ({ rgba }));
+    const out = await (gpu ? onGpu(work) : work);
+    return [out.frame ?? out.rgba, [out.frame ?? out.rgba.buffer]];
   },
   async analyse({ model, rgba, width, height, enhancement }) {
     const codec = await codecFor('cpu', model);

@@ -710,7 +710,7 @@ try {
         const frameCopies = [];
         const decodeAll = async (cpuWorkers, list, lose = false, output = undefined, backend = 'webgpu', gpuWorkers = undefined) => {
           const out = []; const backends = []; const described = [];
-          const madeBefore = (await workerMemory()).videoFramesMade;
+          const memBefore = await workerMemory();
           let first;
           const firstOut = new Promise((r) => { first = r; });
           const dec = new VqVideoDecoder({
@@ -738,7 +738,8 @@ try {
           const mem = await workerMemory();
           const info = dec.info;
           dec.close();
-          return { out, backends, info, described, made: mem.videoFramesMade - madeBefore, gpuRenderWorkers: mem.gpuRenderWorkers, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
+          return { out, backends, info, described, made: mem.videoFramesMade - memBefore.videoFramesMade, gpuRenderWorkers: mem.gpuRenderWorkers,
+            gpuRendered: mem.gpuFramesRendered - memBefore.gpuFramesRendered, symbolsWorkers: mem.symbolsWorkers, sliceWorkers: mem.sliceWorkers, lost: await lost };
         };
         const here = await decodeAll(0, damaged);
         // VideoFrames, made by the decoder's worker of the module's memory, with a symbols worker
@@ -759,6 +760,7 @@ try {
         await new Promise((r) => setTimeout(r, 100));
         const gpuAfterClose = (await workerMemory()).gpuRenderWorkers;
         const gpuLoss = await decodeAll(2, chunks, 'gpuWorkers', undefined, 'webgpu', 2);
+        const clean = await decodeAll(0, chunks);
         // the symbols worker alone (cpuWorkers 1), with one slice worker (2), with one for each
         // of the stream's two slices (4: three asked for)
         const alone = await decodeAll(1, damaged);
@@ -787,7 +789,7 @@ try {
         const noHelper = await decodeAll(2, damaged);
         await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
         const loss = await decodeAll(2, chunks, true);
-        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, gpuApart, gpuFrames, gpuAfterClose, gpuLoss, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, gpuApart, gpuFrames, gpuAfterClose, gpuLoss, clean, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
       });
       const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced, sp.byDefault].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
       const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
@@ -812,13 +814,14 @@ try {
         `${sp.framesApart.described.join(', ')} | ${errorsAt(sp.framesApart)} | made in workers ${[sp.framesApart, sp.framesHere, sp.cpuFrames, sp.cpuFramesApart, sp.here, sp.cpuImages].map((r) => r.made).join('/')}, render workers ${sp.cpuFramesApart.info.renderWorkers}`);
       check('1280x720 on WebGPU with gpuWorkers 2: the frames rendered by two GPU render workers are the decoder\'s own, as ImageData and as VideoFrames made there; the workers stop with the session',
         JSON.stringify(sp.gpuApart.out) === JSON.stringify(sp.here.out) && framesOk(sp.gpuFrames) && sp.gpuFrames.made === 4
-        && [sp.gpuApart, sp.gpuFrames].every((r) => r.info.gpuWorkers === 2 && r.gpuRenderWorkers === 2 && r.info.symbolsWorker === true && r.backends.every((b) => b === 'webgpu'))
+        && [sp.gpuApart, sp.gpuFrames].every((r) => r.info.gpuWorkers === 2 && r.gpuRenderWorkers === 2 && r.gpuRendered === 4 && r.info.symbolsWorker === true && r.backends.every((b) => b === 'webgpu'))
         && sp.gpuAfterClose === 0,
-        `${errorsAt(sp.gpuApart)} | GPU render workers ${sp.gpuApart.gpuRenderWorkers}/${sp.gpuFrames.gpuRenderWorkers}, after close ${sp.gpuAfterClose}, VideoFrames made ${sp.gpuFrames.made}`);
-      check('1280x720 on WebGPU with gpuWorkers 2: their devices lost among the chunks in flight, the decoder\'s own worker renders the rest on its device, every frame in order with the encoder\'s indices',
+        `${errorsAt(sp.gpuApart)} | GPU render workers ${sp.gpuApart.gpuRenderWorkers}/${sp.gpuFrames.gpuRenderWorkers}, frames they rendered ${sp.gpuApart.gpuRendered}/${sp.gpuFrames.gpuRendered}, after close ${sp.gpuAfterClose}, VideoFrames made ${sp.gpuFrames.made}`);
+      check('1280x720 on WebGPU with gpuWorkers 2: their devices lost among the chunks in flight, the decoder\'s own worker reads and renders the rest on its device, every frame in order with the encoder\'s indices and pixels',
         sp.gpuLoss.lost && sp.gpuLoss.out.map((o) => o.pts).join() === '0,1,2,3,4,5' && sp.gpuLoss.out.every((o, i) => o.tokens === sp.encTokens[i])
+        && JSON.stringify(sp.gpuLoss.out) === JSON.stringify(sp.clean.out) && sp.gpuLoss.gpuRendered >= 1
         && sp.gpuLoss.backends.every((b) => b === 'webgpu') && sp.gpuLoss.info.gpuWorkers === 0 && sp.gpuLoss.info.symbolsWorker === false,
-        `${sp.gpuLoss.out.map((o) => o.pts ?? o.error).join(',')} | ${sp.gpuLoss.backends.join(',')} | lost ${sp.gpuLoss.lost}, gpuWorkers ${sp.gpuLoss.info.gpuWorkers}`);
+        `${sp.gpuLoss.out.map((o) => o.pts ?? o.error).join(',')} | ${sp.gpuLoss.backends.join(',')} | lost ${sp.gpuLoss.lost}, gpuWorkers ${sp.gpuLoss.info.gpuWorkers}, frames they rendered ${sp.gpuLoss.gpuRendered}`);
       check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
         sp.noHelper.info.symbolsWorker === false && sp.noHelper.symbolsWorkers === 0 && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
         && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
