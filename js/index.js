@@ -453,8 +453,8 @@ export class VqVideoDecoder extends QueuedCodec {
   /**
    * @param {{codec: string, description: BufferSource, backend?: string, output?: 'imagedata'|'videoframe', cpuWorkers?: number, gpuWorkers?: number}} config
    * Throws a TypeError (kind 'Config') without a header or with a `gpuWorkers` out of 0..=4,
-   * and the header's VqError (kind
-   * 'Format', 'Damaged', 'Limits' or 'Unsupported') when it is not a valid one.
+   * and the header's VqError (kind 'Format', 'Damaged', 'Limits' or 'Unsupported') when it is
+   * not a valid one.
    */
   configure(config) {
     if (!config?.description) throw configError('configure() needs the stream header as `description`');

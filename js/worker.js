@@ -672,7 +672,8 @@ const ops = {
     return [part, [part.buffer]];
   },
   // A render worker's jobs (see renderElsewhere, analyseElsewhere), on the CPU module: the frame
-  // of a latent, and the encoder network's analysis of a frame.
+  // of a latent, and the encoder network's analysis of a frame; a GPU render worker's (see
+  // renderSymbols): the frame of a latent on its own device (backend 'webgpu').
   async render({ model, latent, width, height, videoFrame = false, backend = 'cpu' }) {
     const gpu = backend !== 'cpu';
     // a GPU render worker without a device of its own (none, or lost) renders nothing on the CPU
