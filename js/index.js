@@ -444,7 +444,11 @@ export class VqVideoDecoder extends QueuedCodec {
     let reason = null;
     if (!config || typeof config.codec !== 'string' || !config.codec.startsWith('vqc1')) reason = "codec must be 'vqc1' or 'vqc1.<model>'";
     else if (!config.description) reason = 'description must be the stream header';
-    else {
+    else if (config.cpuWorkers !== undefined && !(Number.isInteger(config.cpuWorkers) && config.cpuWorkers >= 0 && config.cpuWorkers <= 8)) {
+      reason = `cpuWorkers must be an integer from 0 to 8 (got ${config.cpuWorkers})`;
+    } else if (config.gpuWorkers !== undefined && !(Number.isInteger(config.gpuWorkers) && config.gpuWorkers >= 0 && config.gpuWorkers <= 4)) {
+      reason = `gpuWorkers must be an integer from 0 to 4 (got ${config.gpuWorkers})`;
+    } else {
       try { fmt('headerInfo', bytesOf(config.description)); } catch (e) { reason = e.message; }
     }
     return { supported: reason === null, config: { ...config }, ...(reason ? { reason } : {}) };

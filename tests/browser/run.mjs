@@ -327,11 +327,12 @@ try {
     && api.encodeWorkers.bad.kind === 'Config' && api.encodeWorkers.bad.name === 'TypeError' && api.encodeWorkers.supported === false,
     `default ${api.encodeWorkers.defaultWorkers} | ${api.encodeWorkers.bad.message}`);
   const wk = api.workers;
-  check('package: on the CPU the decoder network runs in render workers (default one per core, up to 4), the very same frames in order for 0, 1 or 3 of them; cpuWorkers 9 is a Config error',
+  check('package: on the CPU the decoder network runs in render workers (default one per core, up to 4), the very same frames in order for 0, 1 or 3 of them; cpuWorkers 9 and gpuWorkers 5 are Config errors, and not supported',
     wk.defaultWorkers === Math.min(wk.cores, 4) * (wk.cores >= 2 ? 1 : 0)
     && [0, 1, 3].every((n) => wk.byWorkers[n].workers === n && wk.byWorkers[n].pts === '0,1,2,3,4,5' && wk.byWorkers[n].pixels === wk.defaultPixels)
-    && wk.bad.kind === 'Config' && wk.bad.name === 'TypeError',
-    `default ${wk.defaultWorkers} on ${wk.cores} cores | ${wk.bad.message}`);
+    && wk.bad.kind === 'Config' && wk.bad.name === 'TypeError' && wk.badGpu.kind === 'Config' && wk.badGpu.name === 'TypeError'
+    && wk.supported.join() === 'false,false,true',
+    `default ${wk.defaultWorkers} on ${wk.cores} cores | ${wk.bad.message} | ${wk.badGpu.message} | supported ${wk.supported.join()}`);
   check('package: a cut file gives its whole chunks and says it was cut (kind Damaged)', api.cut.chunks === 5 && api.cut.kind === 'Damaged', JSON.stringify(api.cut));
   const la = api.lookahead;
   check('package: with a lookahead the encoder outputs a window of chunks at a time, in order, with their timestamps, and the stream decodes to its indices',
