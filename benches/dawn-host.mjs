@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
+import { bufferRenderer, gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
 const [dawnDir, pkgDir, streamPath, model] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
 Object.assign(globalThis, globals);
@@ -59,21 +59,17 @@ for (let pass = 0; pass < 6; pass++) {
     const syms = [];
     for (const c of chunks) syms.push(await thread.symbols(c));
     const sym = (performance.now() - t1) / chunks.length;
-    t1 = performance.now();
-    for (const s of syms) { pending.push(codec.render(s.latent, s.width, s.height)); if (pending.length >= 3) await pending.shift(); }
-    while (pending.length) await pending.shift();
-    const frames = (performance.now() - t1) / chunks.length;
+    // ms a frame of those frames rendered by `r`, 3 in flight
+    const framesMs = async (r) => {
+      const t2 = performance.now();
+      for (const s of syms) { pending.push(r.render(s.latent, s.width, s.height)); if (pending.length >= 3) await pending.shift(); }
+      while (pending.length) await pending.shift();
+      return (performance.now() - t2) / chunks.length;
+    };
+    const frames = await framesMs(codec);
     // the same frames read from the module's memory into one buffer (VqCodec.renderFrame,
-    // VqFrame.copyTo), where render copies each into a new array (benches/symbols-thread.mjs's
-    // viewStreamMs)
-    const out = new Uint8Array(syms[0].width * syms[0].height * 4);
-    t1 = performance.now();
-    for (const s of syms) {
-      pending.push(codec.renderFrame(s.latent, s.width, s.height).then((f) => { f.copyTo(out); f.free(); }));
-      if (pending.length >= 3) await pending.shift();
-    }
-    while (pending.length) await pending.shift();
-    const viewed = (performance.now() - t1) / chunks.length;
+    // VqFrame.copyTo), where render copies each into a new array
+    const viewed = await framesMs(bufferRenderer(codec));
     halves = ` (its symbols alone ${sym.toFixed(2)}, its frames alone ${frames.toFixed(2)}, into one buffer ${viewed.toFixed(2)})`;
   }
   console.log(`pass ${pass}: ${whole.toFixed(2)} ms/frame; symbols on a thread ${apart.toFixed(2)} ms/frame${halves}; its slices on threads too ${slicedMs.toFixed(2)}; its frames on ${gpuThreads.length} threads too, 4 in flight ${spreadMs.toFixed(2)}`);

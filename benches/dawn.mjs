@@ -17,7 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread, viewStreamMs } from './symbols-thread.mjs';
+import { bufferRenderer, gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
 
 const [dawnDir, pkgDir, models = 'lite,base', sizes = '640x360,1920x1080'] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
@@ -131,7 +131,7 @@ for (const model of models.split(',')) {
     const [s1, sk] = [await streamMs(codec, enc.header, chunks, 1), await streamMs(codec, enc.header, chunks, IN_FLIGHT)];
     const st = thread ? await splitStreamMs(thread, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
     const ss = sliced ? await splitStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
-    const sv = sliced ? await viewStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
+    const sv = sliced ? await spreadStreamMs(sliced, [bufferRenderer(codec)], enc.header, chunks, IN_FLIGHT, 3) : NaN;
     const sg = gpuThreads.length ? await spreadStreamMs(sliced, gpuThreads, enc.header, chunks, GPU_IN_FLIGHT, 3) : NaN;
     const fps = (x) => `${x.toFixed(1)} (${(1000 / x).toFixed(1)})`;
     console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${fps(ss)} | ${fps(sv)} | ${fps(sg)} | ${r.toFixed(1)} |`);

@@ -64,30 +64,20 @@ export async function spreadStreamMs(t, renderers, header, chunks, k, passes = 2
   return per;
 }
 
-/** `splitStreamMs` with each frame made by `codec.renderFrame` and its bytes read from the
- * module's memory into one buffer reused for every frame (`VqFrame.copyTo`), where `render`
- * copies them into a new array each time: what a worker that made a `VideoFrame` of the
- * module's view (`new VideoFrame(f.view(), …)`, one copy into memory outside the JS heap)
+/** A renderer for `spreadStreamMs` that makes each frame with `codec.renderFrame` and reads its
+ * bytes from the module's memory into one buffer reused for every frame (`VqFrame.copyTo`),
+ * where `render` copies them into a new array each time: what a worker that made a `VideoFrame`
+ * of the module's view (`new VideoFrame(f.view(), …)`, one copy into memory outside the JS heap)
  * would spend, Node having no VideoFrame. */
-export async function viewStreamMs(t, codec, header, chunks, k, passes = 2) {
-  let per = 0;
+export function bufferRenderer(codec) {
   let out = null;
-  for (let pass = 0; pass < passes; pass++) {
-    t.open(header);
-    const t0 = performance.now();
-    const pending = [];
-    for (const c of chunks) {
-      pending.push(t.symbols(c).then((sym) => codec.renderFrame(sym.latent, sym.width, sym.height)).then((f) => {
-        out ??= new Uint8Array(f.width * f.height * 4);
-        f.copyTo(out);
-        f.free();
-      }));
-      if (pending.length >= k) await pending.shift();
-    }
-    while (pending.length) await pending.shift();
-    per = (performance.now() - t0) / chunks.length;
-  }
-  return per;
+  return {
+    render: (latent, width, height) => codec.renderFrame(latent, width, height).then((f) => {
+      out ??= new Uint8Array(f.width * f.height * 4);
+      f.copyTo(out);
+      f.free();
+    }),
+  };
 }
 
 /** The WebGPU module of `pkgDir` with `model` on a thread of its own, through Dawn (`dawnDir`,

@@ -194,7 +194,7 @@ function analyseElsewhere(rgba, s) {
 async function renderElsewhere(sym, model, count, videoFrame) {
   const { latent, ...rest } = sym;
   const pixels = await onRenderer(count, 'render', { model, latent, width: sym.width, height: sym.height, videoFrame }, [latent.buffer]);
-  return pixels instanceof Uint8Array ? { ...rest, rgba: pixels } : { ...rest, frame: pixels };
+  return { ...rest, ...pixelsOf(pixels) };
 }
 
 // Decoding on WebGPU, large frames: the symbols in a worker of their own. This worker's one
@@ -250,7 +250,7 @@ async function renderSymbols(s, symbols, videoFrame) {
       const pixels = await r.call('render',
         { model: s.model, latent, width: sym.width, height: sym.height, videoFrame, backend: 'webgpu' }, [latent.buffer]);
       gpuFramesRendered++;
-      return pixels instanceof Uint8Array ? { ...rest, rgba: pixels } : { ...rest, frame: pixels };
+      return { ...rest, ...pixelsOf(pixels) };
     } catch (e) {
       // a GPU render worker failed (no device, a loss, a trap): it stops, and the session's own
       // worker takes over as after its symbols worker's failure
@@ -260,8 +260,18 @@ async function renderSymbols(s, symbols, videoFrame) {
       throw e;
     }
   }
-  if (!wantsVideoFrame(videoFrame)) return { ...rest, rgba: await s.codec.render(latent, sym.width, sym.height) };
-  return videoFrameOf({ ...rest, frame: await s.codec.renderFrame(latent, sym.width, sym.height) });
+  return { ...rest, ...(await renderOn(s.codec, latent, sym.width, sym.height, videoFrame)) };
+}
+
+/** A render worker's answer (`render` op: RGBA bytes or a VideoFrame) as a decoded frame's field. */
+const pixelsOf = (pixels) => (pixels instanceof Uint8Array ? { rgba: pixels } : { frame: pixels });
+
+/** The frame of `latent` on `codec`: `{rgba}`, or with `videoFrame` (where there is VideoFrame)
+ * `{frame}`, a VideoFrame made of the module's memory (as `decodeWith`). */
+function renderOn(codec, latent, width, height, videoFrame) {
+  return wantsVideoFrame(videoFrame)
+    ? codec.renderFrame(latent, width, height).then((frame) => videoFrameOf({ frame }))
+    : codec.render(latent, width, height).then((rgba) => ({ rgba }));
 }
 
 /** Whether a decode asked for a VideoFrame (`decode`'s `videoFrame`) gets one from here. */
@@ -682,9 +692,7 @@ const ops = {
     const codec = await codecFor(backend, model);
     if (codec.backend !== backend) throw noDevice(describe(codec, backend).reason);
     // on a device, the work races its loss, so that a caller never waits on a lost device
-    const work = wantsVideoFrame(videoFrame)
-      ? codec.renderFrame(new Int32Array(latent), width, height).then((frame) => videoFrameOf({ frame }))
-      : codec.render(new Int32Array(latent), width, height).then((rgba) => ({ rgba }));
+    const work = renderOn(codec, new Int32Array(latent), width, height, videoFrame);
     const out = await (gpu ? onGpu(work) : work);
     return [out.frame ?? out.rgba, [out.frame ?? out.rgba.buffer]];
   },
