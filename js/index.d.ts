@@ -241,11 +241,23 @@ export declare function videoFrameRate(video: HTMLVideoElement, fallback?: numbe
 /** Seeks a paused `<video>` to `t` seconds; resolves once the frame there is the one `drawImage` draws (`seeked` and the frame's presentation). */
 export declare function seekFrame(video: HTMLVideoElement, t: number): Promise<void>;
 
+/**
+ * Plays a `.vqc` file into a canvas, decoding as it plays: at most `ahead` frames are decoded
+ * ahead of the one shown (default: 64 MiB of RGBA, 2–16 frames), so memory does not grow with
+ * the file. When decoding is slower than the frame rate, playback waits for the next frame.
+ */
 export declare class VqcPlayer {
-  constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; onframe?: (index: number, frame: ImageData) => void; onended?: () => void });
+  /** `onframe`: each frame shown, with its index in the file (a VideoFrame is closed when onframe returns). `output: 'videoframe'` draws VideoFrames instead of ImageData (faster for large frames). */
+  constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options?: { backend?: Backend; output?: 'imagedata' | 'videoframe'; ahead?: number; onframe?: (index: number, frame: ImageData | VideoFrame) => void; onended?: () => void });
+  /** Shows the first frame; `frames`: the frames the file holds (0 when none decodes); `errors`: what damaged chunks cost, filled as playback reaches them. Rejects when the header cannot be read or the decoder cannot start. */
   load(source: Blob | ArrayBuffer | Uint8Array): Promise<{ width: number; height: number; framerate: number; frames: number; bytes: number; errors: Error[]; truncated: VqError | null }>;
+  /** Plays from where it stands; after the end, from the start (decoding the file again). */
   play(): void;
   pause(): void;
+  /** Stops and releases the decoder and the frames held. */
+  close(): void;
+  /** Frames decoded or being decoded ahead of the one shown. */
+  readonly buffered: number;
 }
 
 /**

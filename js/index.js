@@ -870,14 +870,36 @@ export async function compressVideo(source, options = {}, onProgress) {
   }
 }
 
-/** Plays a `.vqc` stream into a canvas at its frame rate. */
+/** Decoded frames a player holds ahead of the one it shows (queued or being decoded), at most:
+ * 64 MiB of RGBA, from 2 (4K) to 16 (640×360 and smaller). */
+const PLAYER_BUFFER_BYTES = 64 * 1024 * 1024;
+const PLAYER_AHEAD_MAX = 16;
+
+/**
+ * Plays a `.vqc` stream into a canvas at its frame rate. It decodes as it plays, a few frames
+ * ahead of the clock (`ahead`), so a long or large file takes no more memory than a short one;
+ * when decoding is slower than the frame rate, playback waits for the next frame instead of
+ * skipping it. Replaying decodes the file again.
+ */
 export class VqcPlayer {
-  #canvas; #ctx; #options; #stream = null; #frames = []; #timer = null; #index = 0;
+  #canvas; #ctx; #options;
+  #stream = null; #errors = []; #decoder = null;
+  // the frames decoded ahead, in order: {index, frame} (frame null for a frame a damaged chunk cost)
+  #queue = [];
+  #fed = 0; // chunks given to the decoder
+  #outputs = 0; // chunks it answered (a frame, or none for a damaged chunk)
+  #shown = -1; // index of the frame on the canvas
+  #pos = 0; // the clock, in frames
+  #ahead = 2; #timer = null; #ended = false; #wake = null;
+  #failure = null; // why the decoder could not start
 
   /**
    * @param {HTMLCanvasElement|OffscreenCanvas} canvas
-   * @param {{backend?: string, onframe?: (index: number, frame: ImageData) => void, onended?: () => void}} [options]
-   *   `onended`: the last frame was shown (play() again replays from the start).
+   * @param {{backend?: string, output?: 'imagedata'|'videoframe', ahead?: number, onframe?: (index: number, frame: ImageData|VideoFrame) => void, onended?: () => void}} [options]
+   *   `onframe`: each frame as it is shown, with its index in the file (a VideoFrame is closed
+   *   when onframe returns). `output: 'videoframe'` draws VideoFrames (no copy into an
+   *   ImageData: faster for large frames). `ahead`: frames decoded ahead at most (default: 64 MiB
+   *   of RGBA, 2–16). `onended`: the last frame was shown (play() again replays from the start).
    */
   constructor(canvas, options = {}) {
     this.#canvas = canvas;
@@ -885,53 +907,138 @@ export class VqcPlayer {
     this.#options = options;
   }
 
+  /** Frames decoded or being decoded ahead of the one shown (never more than `ahead`). */
+  get buffered() { return this.#fed - this.#shown - 1; }
+
   /**
-   * Decodes every frame of `source` (a Blob, ArrayBuffer or Uint8Array); resolves with the
-   * stream info: `errors` holds what damaged chunks cost (VqErrors), `truncated` why a cut file
-   * ends early (or null). Rejects with a VqError when the header cannot be read.
+   * Reads `source` (a Blob, ArrayBuffer or Uint8Array), shows its first frame and resolves
+   * with the stream info: `frames` is how many the file holds (0 when none of them decodes),
+   * `truncated` why a cut file ends early (or null), `errors` what damaged chunks cost
+   * (VqErrors), filled as playback reaches them. Rejects with a VqError when the header cannot
+   * be read or the decoder cannot start.
    */
   async load(source) {
-    this.pause();
+    this.close();
     const bytes = source instanceof Blob ? new Uint8Array(await source.arrayBuffer()) : new Uint8Array(source.buffer ?? source);
     const stream = splitStream(bytes);
-    const frames = [];
-    const errors = [];
-    const decoder = new VqVideoDecoder({
-      output: (frame, meta) => (frame ? frames.push(frame) : errors.push(meta.error)),
-      error: (e) => errors.push(e),
-    });
-    decoder.configure({ codec: 'vqc1', description: stream.header, backend: this.#options.backend });
-    for (const c of stream.chunks) decoder.decode({ type: c.type, data: c.data });
-    await decoder.flush().catch((e) => errors.push(e));
-    decoder.close();
     this.#stream = stream;
-    this.#frames = frames;
-    this.#index = 0;
+    this.#errors = [];
     this.#canvas.width = stream.width;
     this.#canvas.height = stream.height;
-    if (frames.length) this.#show(0);
-    return { width: stream.width, height: stream.height, framerate: stream.framerate,
-      frames: frames.length, bytes: bytes.byteLength, errors, truncated: stream.truncated };
+    const info = { width: stream.width, height: stream.height, framerate: stream.framerate,
+      frames: stream.chunks.length, bytes: bytes.byteLength, errors: this.#errors, truncated: stream.truncated };
+    const frameBytes = Math.max(1, stream.width * stream.height * 4);
+    this.#ahead = Math.max(1, Math.floor(this.#options.ahead
+      ?? Math.min(PLAYER_AHEAD_MAX, Math.max(2, Math.floor(PLAYER_BUFFER_BYTES / frameBytes)))));
+    this.#start();
+    // the first frame that decodes, or the end of the stream (frames lost before it are passed)
+    for (;;) {
+      while (this.#queue.length && !this.#queue[0].frame) this.#shown = this.#queue.shift().index;
+      if (this.#stream !== stream || this.#queue.length || this.#outputs >= stream.chunks.length) break;
+      this.#feed();
+      await new Promise((resolve) => { this.#wake = resolve; });
+    }
+    if (this.#stream !== stream) return info; // another load() came first
+    if (this.#failure) {
+      const e = this.#failure;
+      this.close();
+      throw e;
+    }
+    if (this.#queue.length) this.#showUpTo(this.#queue[0].index);
+    else info.frames = 0;
+    this.#pos = Math.max(0, this.#shown);
+    return info;
   }
 
-  #show(i) {
-    this.#ctx.putImageData(this.#frames[i], 0, 0);
-    this.#options.onframe?.(i, this.#frames[i]);
+  /** A new decoder from the stream's first chunk. */
+  #start() {
+    this.#stopDecoder();
+    this.#failure = null;
+    this.#errors.length = 0; // filled again as playback reaches them
+    this.#fed = 0;
+    this.#outputs = 0;
+    this.#shown = -1;
+    this.#pos = 0;
+    this.#ended = false;
+    const stream = this.#stream;
+    const decoder = new VqVideoDecoder({
+      output: (frame, meta) => {
+        if (this.#decoder !== decoder) { frame?.close?.(); return; }
+        if (!frame) this.#errors.push(meta.error);
+        this.#queue.push({ index: this.#outputs++, frame });
+        this.#notify();
+      },
+      error: (e) => {
+        if (this.#decoder !== decoder) return;
+        // nothing more comes: the rest of the file is lost (before any frame, load() rejects)
+        this.#errors.push(e);
+        if (this.#outputs === 0 && !this.#queue.length) this.#failure = e;
+        this.#outputs = stream.chunks.length;
+        this.#notify();
+      },
+    });
+    this.#decoder = decoder;
+    decoder.configure({ codec: 'vqc1', description: stream.header, backend: this.#options.backend,
+      ...(this.#options.output ? { output: this.#options.output } : {}) });
+    this.#feed();
+  }
+
+  #notify() {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** Keeps `ahead` frames decoded or in the decoder past the one shown. */
+  #feed() {
+    const chunks = this.#stream.chunks;
+    while (this.#decoder?.state === 'configured' && this.#fed < chunks.length && this.#fed - this.#shown - 1 < this.#ahead) {
+      const c = chunks[this.#fed++];
+      this.#decoder.decode({ type: c.type, data: c.data });
+    }
+  }
+
+  /** Shows the latest decoded frame up to `i` that is not on the canvas yet; frames before it are dropped. */
+  #showUpTo(i) {
+    let show = null;
+    while (this.#queue.length && this.#queue[0].index <= i) {
+      const e = this.#queue.shift();
+      if (!e.frame) continue;
+      if (show) closeFrame(show.frame);
+      show = e;
+    }
+    if (i > this.#shown) this.#shown = i;
+    if (!show) return;
+    const { index, frame } = show;
+    if (frame instanceof ImageData) this.#ctx.putImageData(frame, 0, 0);
+    else this.#ctx.drawImage(frame, 0, 0);
+    try {
+      this.#options.onframe?.(index, frame);
+    } finally {
+      closeFrame(frame);
+    }
   }
 
   play() {
-    if (!this.#stream || this.#timer) return;
+    if (!this.#stream || this.#timer || !this.#stream.chunks.length) return;
+    if (this.#ended) this.#start(); // replay: decode the file again from its start
+    const total = this.#stream.chunks.length;
     const period = 1000 / this.#stream.framerate;
-    const start = performance.now() - this.#index * period;
-    const tick = () => {
-      const i = Math.floor((performance.now() - start) / period);
-      if (i >= this.#frames.length) {
+    let last = performance.now();
+    const tick = (now) => {
+      // the clock runs at the frame rate but never past the frames decoded so far
+      this.#pos = Math.min(this.#pos + Math.max(0, now - last) / period, this.#outputs);
+      last = now;
+      if (this.#pos >= total) {
+        this.#showUpTo(total - 1);
         this.#timer = null;
-        this.#index = 0;
+        this.#ended = true;
+        this.#stopDecoder();
         this.#options.onended?.();
         return;
       }
-      if (i !== this.#index || i === 0) { this.#index = i; this.#show(i); }
+      this.#showUpTo(Math.min(Math.floor(this.#pos), this.#outputs - 1));
+      this.#feed();
       this.#timer = requestAnimationFrame(tick);
     };
     this.#timer = requestAnimationFrame(tick);
@@ -941,4 +1048,24 @@ export class VqcPlayer {
     if (this.#timer) cancelAnimationFrame(this.#timer);
     this.#timer = null;
   }
+
+  /** Stops playback and releases the decoder and the frames held (load() again to play). */
+  close() {
+    this.pause();
+    this.#stopDecoder();
+    this.#stream = null;
+    this.#notify();
+  }
+
+  #stopDecoder() {
+    const d = this.#decoder;
+    this.#decoder = null;
+    if (d && d.state !== 'closed') d.close();
+    for (const e of this.#queue.splice(0)) closeFrame(e.frame);
+  }
+}
+
+/** Closes a VideoFrame (an ImageData needs nothing). */
+function closeFrame(frame) {
+  if (frame && typeof frame.close === 'function') frame.close();
 }

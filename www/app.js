@@ -489,7 +489,10 @@ const player = new VqcPlayer(document.createElement('canvas'), {
   backend: 'cpu',
   onframe: (i, f) => showSplit(i, f),
   onended: () => {
-    setStream('played', 'off', `${played.note} · "Replay" plays it again`);
+    // damaged chunks are found as playback reaches them
+    played.note = describePlayed(played.info);
+    $('vqccaption').textContent = played.note;
+    setStream('played', played.info.errors.length ? 'error' : 'off', `${played.note} · "Replay" plays it again`);
     $('playvqc').textContent = 'Replay';
     $('playvqc').disabled = false;
   },

@@ -554,6 +554,51 @@ try {
     JSON.stringify(ended18.ended));
   await page.screenshot({ path: join(outDir, 'issue18.png'), fullPage: true });
 
+  // the player decodes as it plays: a bounded number of frames ahead, every frame shown in
+  // order, a damaged chunk's frames passed over (its error reported when playback reaches it),
+  // and the same pictures drawn from VideoFrames
+  await page.evaluate(() => window.vqDemo.encodeClip({ frames: 24, quality: 40, keyInterval: 8, backend: 'cpu', model: 'lite', width: 160, height: 96 }));
+  const streamed = await page.evaluate(async () => {
+    const { VqcPlayer, splitStream } = await import('../pkg/index.js');
+    const good = new Uint8Array(window.vqDemo.lastVqc());
+    const play = (bytes, options) => new Promise((resolve, reject) => {
+      const canvas = document.createElement('canvas');
+      const shown = [];
+      let maxBuffered = 0;
+      let info = null;
+      let first = null;
+      const player = new VqcPlayer(canvas, { backend: 'cpu', ...options,
+        onframe: (i, f) => { shown.push({ i, type: f.constructor.name }); maxBuffered = Math.max(maxBuffered, player.buffered); },
+        onended: () => { player.close(); resolve({ shown, maxBuffered, first, frames: info.frames, errors: info.errors.map((e) => e.kind ?? String(e)) }); } });
+      player.load(bytes).then((i) => {
+        info = i;
+        first = Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data);
+        player.play();
+      }, reject);
+    });
+    const plain = await play(good, { ahead: 3 });
+    const frames = await play(good, { ahead: 3, output: 'videoframe' });
+    // chunk 10's payload damaged: frames 10-15 are lost until the keyframe at 16
+    const damaged = good.slice();
+    const c = splitStream(good).chunks[10];
+    damaged[c.data.byteOffset + c.data.byteLength - 2] ^= 0x40;
+    const lost = await play(damaged, { ahead: 3 });
+    let diff = 0;
+    for (let k = 0; k < plain.first.length; k++) diff = Math.max(diff, Math.abs(plain.first[k] - frames.first[k]));
+    return { plain, frames, lost, diff };
+  });
+  const order = (r) => r.shown.every((s, k) => k === 0 || s.i > r.shown[k - 1].i);
+  const idx = (r) => r.shown.map((s) => s.i);
+  check('the player decodes as it plays: at most `ahead` (3) frames ahead of the one shown, all 24 frames shown in order, as ImageData or as VideoFrames (the same first picture)',
+    streamed.plain.frames === 24 && streamed.plain.maxBuffered <= 3 && streamed.plain.shown.length === 24 && order(streamed.plain)
+      && streamed.plain.shown[0].type === 'ImageData' && streamed.frames.maxBuffered <= 3 && streamed.frames.shown.length === 24
+      && order(streamed.frames) && streamed.frames.shown[0].type === 'VideoFrame' && streamed.diff <= 1,
+    `ImageData: ${streamed.plain.shown.length} shown, ${streamed.plain.maxBuffered} at most ahead; VideoFrame: ${streamed.frames.shown.length} shown, ${streamed.frames.maxBuffered} ahead; first picture differs by ${streamed.diff}`);
+  check('a damaged chunk in a played file: its frames up to the next keyframe are passed over, the rest shown, its errors reported by the end',
+    streamed.lost.frames === 24 && order(streamed.lost) && idx(streamed.lost).join() === [...Array(10).keys(), 16, 17, 18, 19, 20, 21, 22, 23].join()
+      && streamed.lost.errors.length === 6 && streamed.lost.errors.every((k) => k === 'Damaged'),
+    `shown ${idx(streamed.lost).join(',')}; errors ${streamed.lost.errors.join(',')}`);
+
   // WebGPU backend, where the flags give an adapter
   if (adapter) {
     const gpu = await run({ backend: 'webgpu', model: 'base', time: 1.0, width: W, height: H, repeat: 2 });
