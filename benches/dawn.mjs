@@ -17,7 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bufferRenderer, gpuRenderThread, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
+import { bufferRenderer, gpuRenderThread, medianAfterFirst, splitStreamMs, spreadStreamMs, symbolsThread } from './symbols-thread.mjs';
 
 const [dawnDir, pkgDir, models = 'lite,base', sizes = '640x360,1920x1080'] = process.argv.slice(2);
 const { create, globals } = await import(pathToFileURL(join(dawnDir, 'index.js')).href);
@@ -59,12 +59,14 @@ if (prof) {
 // K decodes in flight: the API reads a chunk's symbols when it is called and returns a promise
 // of the frame, so a caller that awaits frames in order while it passes the next chunks keeps
 // the device busy during the readbacks and the symbols of the frames after (a file's or a
-// player's throughput, as `vqcodec decode` overlaps natively); the 16 chunks, twice, from a
-// new decoder each time, the second pass timed
+// player's throughput, as `vqcodec decode` overlaps natively); the 16 chunks, VQ_DAWN_PASSES
+// (default 3) times, from a new decoder each time, the median of the passes after the first
+// timed (the same in every stream column: a single 16-frame pass moves by a tenth from run to run)
 const IN_FLIGHT = Number(process.env.VQ_DAWN_IN_FLIGHT ?? 3);
+const PASSES = Number(process.env.VQ_DAWN_PASSES ?? 3);
 async function streamMs(codec, header, chunks, k) {
-  let per = 0;
-  for (let pass = 0; pass < 2; pass++) {
+  const times = [];
+  for (let pass = 0; pass < PASSES; pass++) {
     const dec = codec.decoder(header);
     const t = performance.now();
     const pending = [];
@@ -73,10 +75,10 @@ async function streamMs(codec, header, chunks, k) {
       if (pending.length >= k) await pending.shift();
     }
     while (pending.length) await pending.shift();
-    per = ms(t) / chunks.length;
+    times.push(ms(t) / chunks.length);
     dec.free();
   }
-  return per;
+  return medianAfterFirst(times);
 }
 // where PKG_DIR has the CPU module (cpu/), the stream again with its symbols on a worker thread
 // of that module, as the package's worker decodes 1280x720 and more (benches/symbols-thread.mjs),
@@ -129,10 +131,10 @@ for (const model of models.split(',')) {
     }
     const [e, eD, d, r] = [median(te), median(tD), median(td), median(tr)];
     const [s1, sk] = [await streamMs(codec, enc.header, chunks, 1), await streamMs(codec, enc.header, chunks, IN_FLIGHT)];
-    const st = thread ? await splitStreamMs(thread, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
-    const ss = sliced ? await splitStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, 3) : NaN;
-    const sv = sliced ? await spreadStreamMs(sliced, [bufferRenderer(codec)], enc.header, chunks, IN_FLIGHT, 3) : NaN;
-    const sg = gpuThreads.length ? await spreadStreamMs(sliced, gpuThreads, enc.header, chunks, GPU_IN_FLIGHT, 3) : NaN;
+    const st = thread ? await splitStreamMs(thread, codec, enc.header, chunks, IN_FLIGHT, PASSES) : NaN;
+    const ss = sliced ? await splitStreamMs(sliced, codec, enc.header, chunks, IN_FLIGHT, PASSES) : NaN;
+    const sv = sliced ? await spreadStreamMs(sliced, [bufferRenderer(codec)], enc.header, chunks, IN_FLIGHT, PASSES) : NaN;
+    const sg = gpuThreads.length ? await spreadStreamMs(sliced, gpuThreads, enc.header, chunks, GPU_IN_FLIGHT, PASSES) : NaN;
     const fps = (x) => `${x.toFixed(1)} (${(1000 / x).toFixed(1)})`;
     console.log(`| ${model} | ${w}×${h} | ${fps(e)} | ${fps(eD)} | ${fps(d)} | ${fps(s1)} / ${fps(sk)} | ${fps(st)} | ${fps(ss)} | ${fps(sv)} | ${fps(sg)} | ${r.toFixed(1)} |`);
     enc.free();

@@ -15,8 +15,9 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 
 /** ms per frame of a stream decode (`chunks` after `header`) with `k` decodes in flight, the
  * symbols on the thread `t` (`symbolsThread`) and each frame rendered by `codec` (the WebGPU
- * module's `VqCodec.render`): the package's worker with a symbols worker. The last of `passes`
- * passes, each from a new decoder (the first ones warm the thread's module up). */
+ * module's `VqCodec.render`): the package's worker with a symbols worker. The median of
+ * `passes` passes after the first, each from a new decoder (the first warms the thread's module
+ * up). */
 export function splitStreamMs(t, codec, header, chunks, k, passes = 2) {
   return spreadStreamMs(t, [codec], header, chunks, k, passes);
 }
@@ -46,9 +47,10 @@ async function thread(data) {
 /** ms per frame as `splitStreamMs`, each frame rendered by the next of `renderers` in turn
  * (anything with `render(latent, width, height)`: `gpuRenderThread`s, the WebGPU module on
  * threads of their own, each with its own device, are what a package whose worker handed its
- * frames to WebGPU render workers would do). `k` decodes in flight in all. */
+ * frames to WebGPU render workers would do). `k` decodes in flight in all. The median of the
+ * passes after the first (which warms up), or the one pass. */
 export async function spreadStreamMs(t, renderers, header, chunks, k, passes = 2) {
-  let per = 0;
+  const times = [];
   for (let pass = 0; pass < passes; pass++) {
     t.open(header);
     const t0 = performance.now();
@@ -59,9 +61,16 @@ export async function spreadStreamMs(t, renderers, header, chunks, k, passes = 2
       if (pending.length >= k) await pending.shift();
     }
     while (pending.length) await pending.shift();
-    per = (performance.now() - t0) / chunks.length;
+    times.push((performance.now() - t0) / chunks.length);
   }
-  return per;
+  return medianAfterFirst(times);
+}
+
+/** The median of `times` after the first (a warm-up), or the first alone. */
+export function medianAfterFirst(times) {
+  const rest = (times.length > 1 ? times.slice(1) : times).sort((a, b) => a - b);
+  const mid = rest.length >> 1;
+  return rest.length % 2 ? rest[mid] : (rest[mid - 1] + rest[mid]) / 2;
 }
 
 /** A renderer for `spreadStreamMs` that makes each frame with `codec.renderFrame` and reads its
