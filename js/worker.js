@@ -140,8 +140,9 @@ function renderer(count) {
 // take the frames in turn instead (VqCodec.render of the latent the symbols worker made), each
 // its own thread and queue: through Dawn on an H100, base 1920x1080 9.7 -> 8.2-9.1 ms a frame
 // with two (docs/results/wasm-host.md). Each holds its own copy of the model on the GPU.
-// Should one fail (no device there, a loss, a trap), the session's own worker takes over as
-// after a symbols worker's failure. They stop when no session uses them.
+// Should one fail (no device there, a loss, a trap), it stops, the session lets go of them and
+// renders that frame and the rest on its own device, its symbols worker still reading the
+// symbols. They stop when no session uses them.
 const MAX_GPU_WORKERS = 4;
 const gpuRenderers = []; // {call, pending, stop}
 let gpuWorkerSessions = 0; // open sessions using them
@@ -243,21 +244,23 @@ async function renderSymbols(s, symbols, videoFrame) {
     throw e;
   }
   const { latent, ...rest } = sym;
-  if (s.gpuFailed) throw Object.assign(kindError('Internal', s.gpuFailed), { symbolsWorker: true });
   if (s.gpuWorkers > 0) {
     const r = gpuRenderer(s.gpuWorkers);
     try {
+      // copied over, not transferred: should that worker fail, the latent is still here
       const pixels = await r.call('render',
-        { model: s.model, latent, width: sym.width, height: sym.height, videoFrame, backend: 'webgpu' }, [latent.buffer]);
+        { model: s.model, latent, width: sym.width, height: sym.height, videoFrame, backend: 'webgpu' });
       gpuFramesRendered++;
       return { ...rest, ...pixelsOf(pixels) };
     } catch (e) {
-      // a GPU render worker failed (no device, a loss, a trap): it stops, and the session's own
-      // worker takes over as after its symbols worker's failure
+      // a GPU render worker failed (no device, a loss, a trap): it stops, the session lets go of
+      // them, and this frame and the rest are rendered on its own device, its symbols worker
+      // going on (that device lost too is the session's GPU loss, as anywhere)
       r.stop(e.message);
-      s.gpuFailed = e.message; // the chunks after it fail at once, not on workers started anew
-      e.symbolsWorker = true;
-      throw e;
+      releaseGpuWorkers(s);
+      const out = { ...rest, ...(await renderOn(s.codec, latent, sym.width, sym.height, videoFrame)) };
+      out.info = { gpuWorkers: 0 };
+      return out;
     }
   }
   return { ...rest, ...(await renderOn(s.codec, latent, sym.width, sym.height, videoFrame)) };
