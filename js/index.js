@@ -423,6 +423,18 @@ const defaultCpuWorkers = () => {
   return cores >= 2 ? Math.min(cores, 4) : 0;
 };
 
+/** GPU render workers a decoder uses by default (`gpuWorkers`): 3 for frames of 1920×1080 or
+ * more on 8 cores or more, else none. They apply only where the session runs on WebGPU with a
+ * symbols worker. Through Dawn on an H100 (Node's worker threads standing in for Web Workers),
+ * base 1920×1080 went from 6.5–7.1 ms a frame to 4.7 with its frames on 3 devices (native
+ * burn-wgpu: 3.6–3.8), each device beside the decoder's own holding ~25 MiB more of GPU memory
+ * (docs/results/wasm-host.md). Not yet measured in a browser on a GPU. */
+const GPU_WORKERS_PIXELS = 1920 * 1080;
+const defaultGpuWorkers = (width, height) => {
+  const cores = Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1);
+  return width * height >= GPU_WORKERS_PIXELS && cores >= 8 ? 3 : 0;
+};
+
 /** A config's `cpuWorkers`, or the default; a TypeError of kind Config out of 0..=8. */
 function cpuWorkersOf(config) {
   const n = config.cpuWorkers ?? defaultCpuWorkers();
@@ -462,9 +474,10 @@ export class VqVideoDecoder extends QueuedCodec {
    */
   configure(config) {
     if (!config?.description) throw configError('configure() needs the stream header as `description`');
-    fmt('headerInfo', bytesOf(config.description)); // a header that does not parse fails here, not later
+    // a header that does not parse fails here, not later
+    const stream = fmt('headerInfo', bytesOf(config.description));
     const cpuWorkers = cpuWorkersOf(config);
-    const gpuWorkers = config.gpuWorkers ?? 0;
+    const gpuWorkers = config.gpuWorkers ?? defaultGpuWorkers(stream.width, stream.height);
     if (!Number.isInteger(gpuWorkers) || gpuWorkers < 0 || gpuWorkers > 4) {
       throw configError(`gpuWorkers must be an integer from 0 to 4 (got ${gpuWorkers})`);
     }

@@ -880,6 +880,48 @@ try {
     } finally {
       await splitTab.close();
     }
+    // the default GPU render workers: 3 for frames of 1920x1080 on a page with 8 cores or more (a
+    // tab that says it has 16: the page decides), none when asked for none; the same frames
+    const coresTab = await context.newPage();
+    try {
+      await coresTab.addInitScript(() => Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => 16, configurable: true }));
+      await coresTab.goto(`http://127.0.0.1:${port}/www/`);
+      await coresTab.waitForFunction(() => window.vqDemo !== undefined);
+      const t1 = Date.now();
+      const many = await coresTab.evaluate(async () => {
+        const { VqVideoDecoder, workerMemory } = await import('../pkg/index.js');
+        const [w, h] = [1920, 1080];
+        const frame = (t) => {
+          const d = new Uint8ClampedArray(w * h * 4);
+          for (let i = 0; i < w * h; i++) {
+            const x = i % w; const y = (i / w) | 0;
+            d.set([(x + t * 8) & 255, (y * 2) & 255, (x ^ y) & 255, 255], i * 4);
+          }
+          return new ImageData(d, w, h);
+        };
+        const { chunks, header, errors } = await window.vqTestStream({ w, h, n: 2, keyInterval: 2 }, frame);
+        const hash = (a) => { let x = 2166136261; for (let i = 0; i < a.length; i++) x = Math.imul(x ^ a[i], 16777619); return x >>> 0; };
+        const decodeAll = async (config) => {
+          const out = [];
+          const before = (await workerMemory()).gpuFramesRendered;
+          const dec = new VqVideoDecoder({ output: (f, meta) => out.push(f ? hash(f.data) : meta.error.kind), error: (e) => errors.push(`decoder: ${e.message}`) });
+          dec.configure({ codec: 'vqc1.lite', description: header, backend: 'webgpu', ...config });
+          for (const c of chunks) dec.decode(c);
+          await dec.flush();
+          const { gpuWorkers, symbolsWorker, backend } = dec.info;
+          dec.close();
+          return { out, gpuWorkers, symbolsWorker, backend, rendered: (await workerMemory()).gpuFramesRendered - before };
+        };
+        return { cores: navigator.hardwareConcurrency, byDefault: await decodeAll({}), none: await decodeAll({ gpuWorkers: 0 }), errors };
+      });
+      check('1920x1080 on WebGPU on a page with 16 cores: 3 GPU render workers by default render its frames, the same as none (gpuWorkers 0)',
+        many.cores === 16 && many.byDefault.gpuWorkers === 3 && many.byDefault.symbolsWorker === true && many.byDefault.rendered === 2
+        && many.none.gpuWorkers === 0 && many.none.rendered === 0 && many.byDefault.out.length === 2
+        && JSON.stringify(many.byDefault.out) === JSON.stringify(many.none.out) && many.byDefault.backend === 'webgpu' && many.errors.length === 0,
+        `default: gpuWorkers ${many.byDefault.gpuWorkers}, ${many.byDefault.rendered} rendered by them; gpuWorkers 0: ${many.none.rendered}; frames ${many.byDefault.out.join(',')} / ${many.none.out.join(',')}; ${many.errors.join('; ')} (${Date.now() - t1} ms)`);
+    } finally {
+      await coresTab.close();
+    }
     // an adapter whose device does not initialise: the WebGPU module has no CPU backend, so
     // 'auto' must go on with the CPU module and keep the reason (a fresh tab: the patch stays there)
     const tab = await context.newPage();
