@@ -133,13 +133,14 @@ function renderer(count) {
   return renderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
 }
 
-// Decoding large frames on WebGPU, the frames on several devices (a page's opt-in: gpuWorkers).
+// Decoding large frames on WebGPU, the frames on several devices (gpuWorkers: by default 3 for
+// 1920x1080 or more on 8 cores or more, the page decides).
 // With a symbols worker, this worker's one thread still uploads each frame, has it rendered, reads
 // it back and hands it over: the bound through Dawn once the symbols are apart. GPU render
 // workers (this same script, each with the WebGPU module, the model and a device of its own)
 // take the frames in turn instead (VqCodec.render of the latent the symbols worker made), each
-// its own thread and queue: through Dawn on an H100, base 1920x1080 9.7 -> 8.2-9.1 ms a frame
-// with two (docs/results/wasm-host.md). Each holds its own copy of the model on the GPU.
+// its own thread and queue: through Dawn on an H100, base 1920x1080 6.5-7.1 -> 4.7 ms a frame
+// with three (docs/results/wasm-host.md). Each holds its own copy of the model on the GPU.
 // Should one fail (no device there, a loss, a trap), it stops, the session lets go of them and
 // renders that frame and the rest on its own device, its symbols worker still reading the
 // symbols. They stop when no session uses them.
