@@ -1027,6 +1027,8 @@ export class VqcPlayer {
     else this.#ctx.drawImage(frame, 0, 0);
     try {
       this.#options.onframe?.(index, frame);
+    } catch (e) {
+      queueMicrotask(() => { throw e; }); // the page's error, reported; playback goes on
     } finally {
       closeFrame(frame);
     }
