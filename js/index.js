@@ -40,6 +40,9 @@ export class VqError extends Error {
 }
 
 /** An error from the format module or the worker (`{kind, message}`) as a VqError. */
+/** Where a worker's error carries what it changed in a decoder's `info` (not the page's to see). */
+const INFO = Symbol('info');
+
 function vqError(e) {
   return e instanceof VqError ? e : new VqError(e?.kind ?? 'Internal', String(e?.message ?? e));
 }
@@ -73,7 +76,7 @@ class Client {
       if (!p) return;
       this.pending.delete(data.id);
       if (data.ok) p.resolve(data.result);
-      else p.reject(vqError(data.error));
+      else p.reject(data.error.info ? Object.assign(vqError(data.error), { [INFO]: data.error.info }) : vqError(data.error));
     };
     this.worker.onerror = (e) => {
       const err = new VqError('Internal', `vqcodec worker failed: ${e.message ?? e}`);
@@ -513,7 +516,9 @@ export class VqVideoDecoder extends QueuedCodec {
       try {
         r = await reply;
       } catch (e) {
-        // a damaged chunk costs frames up to the next keyframe, not the decoder
+        // a damaged chunk costs frames up to the next keyframe, not the decoder (whose worker
+        // may have taken over at it: what that changed)
+        if (generation === this._generation && e?.[INFO] && this.#info) Object.assign(this.#info, e[INFO]);
         this._output(null, { error: e, timestamp: chunk.timestamp });
         return;
       }

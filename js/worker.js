@@ -536,13 +536,17 @@ const ops = {
           s.symbols?.stop('replaced');
           releaseGpuWorkers(s);
           Object.assign(s, { symbols: null, inOrder: true });
+          const tookOver = { symbolsWorker: false, sliceWorkers: 0, gpuWorkers: 0 };
           try {
             s.dec = replayed(s, s.codec, replay);
             const out = await onGpu(decodeWith(s.dec, chunk, videoFrame));
-            out.info = { symbolsWorker: false, sliceWorkers: 0, gpuWorkers: 0 };
+            out.info = tookOver;
             return out;
           } catch (e2) {
-            failed = e2; // a damaged chunk, or the GPU lost meanwhile (then the CPU below)
+            // a damaged chunk (its error says the decoder took over), or the GPU lost meanwhile
+            // (then the CPU below)
+            failed = e2;
+            if (failed && typeof failed === 'object') failed.info = tookOver;
           }
         }
         if (!(await gpuFailed(failed))) {
@@ -734,7 +738,8 @@ self.onmessage = (event) => {
       self.postMessage({ id, ok: true, result }, transfer);
     } catch (e) {
       // a wasm error carries its kind; anything else here is a fault of ours
-      self.postMessage({ id, ok: false, error: { kind: e?.kind ?? 'Internal', message: String(e?.message ?? e) } });
+      // (`info`: what a session's failed chunk changed, a decoder's takeover, for its `info`)
+      self.postMessage({ id, ok: false, error: { kind: e?.kind ?? 'Internal', message: String(e?.message ?? e), ...(e?.info ? { info: e.info } : {}) } });
     }
   };
   chain = chain.then(async () => {

@@ -833,9 +833,17 @@ try {
         const { init } = await import('../pkg/index.js');
         await init({ weightsUrl: '/no-such-folder/' });
         const noHelper = await decodeAll(2, damaged);
+        // the same with the first chunk damaged: the takeover's first answer is that chunk's
+        // error, which still tells the decoder that its own worker reads the stream now
+        const damagedFirst = chunks.map((c, i) => {
+          const data = c.data.slice();
+          if (i === 0) data[data.length >> 1] ^= 0x40;
+          return { type: c.type, timestamp: c.timestamp, data };
+        });
+        const noHelperDamaged = await decodeAll(2, damagedFirst);
         await init({ weightsUrl: new URL('../pkg/weights/', location.href).href });
         const loss = await decodeAll(2, chunks, true);
-        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, gpuApart, gpuFrames, gpuAfterClose, gpuLoss, clean, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
+        return { here, framesApart, framesHere, timestamps, cpuImages, cpuFrames, cpuFramesApart, gpuApart, gpuFrames, gpuAfterClose, gpuLoss, clean, alone, apart, sliced, byDefault, cores, defaultSlices, afterClose, reconfigured, noHelper, noHelperDamaged, loss, errors, encTokens: encTokens.map((t) => t.join()), types: chunks.map((c) => c.type) };
       });
       const same = sp.here.out.length === 6 && [sp.alone, sp.apart, sp.sliced, sp.byDefault].every((r) => JSON.stringify(sp.here.out) === JSON.stringify(r.out));
       const errorsAt = (r) => r.out.map((o, i) => (o.error ? `${i}:${o.error}` : '')).filter(Boolean).join();
@@ -872,6 +880,11 @@ try {
       check('1280x720 on WebGPU, a symbols worker that fails: the decoder\'s own worker takes over, the same frames',
         sp.noHelper.info.symbolsWorker === false && sp.noHelper.symbolsWorkers === 0 && JSON.stringify(sp.noHelper.out) === JSON.stringify(sp.here.out)
         && sp.noHelper.backends.every((b) => b === 'webgpu'), `${errorsAt(sp.noHelper)} | ${sp.noHelper.backends.join(',')}`);
+      check('1280x720 on WebGPU, a symbols worker that fails at a damaged chunk: the decoder\'s info says its own worker took over (symbolsWorker false), the frames from the next keyframe on are the encoder\'s',
+        sp.noHelperDamaged.info.symbolsWorker === false && sp.noHelperDamaged.info.sliceWorkers === 0
+        && sp.noHelperDamaged.out.slice(0, 3).every((o) => o.error) && sp.noHelperDamaged.out.slice(3).map((o) => o.pts).join() === '3,4,5'
+        && sp.noHelperDamaged.out.slice(3).every((o, i) => o.tokens === sp.encTokens[i + 3]),
+        `${sp.noHelperDamaged.out.map((o) => o.error ?? o.pts).join(',')} | symbolsWorker ${sp.noHelperDamaged.info.symbolsWorker}`);
       check('1280x720 on WebGPU with a symbols worker: a device loss among the chunks in flight loses no frame, the CPU takes over',
         sp.loss.lost && sp.loss.out.map((o) => o.pts).join() === '0,1,2,3,4,5' && sp.loss.out.every((o, i) => o.tokens === sp.encTokens[i])
         && sp.loss.backends[0] === 'webgpu' && sp.loss.backends.at(-1) === 'cpu' && sp.loss.info.symbolsWorker === false
