@@ -2,9 +2,10 @@
 // What `VqcPlayer` holds while it plays a file, in headless Chromium on this machine (the CPU
 // module): the page's renderer process's peak resident memory (VmHWM, which includes the
 // decoder's worker and its wasm memory) after the player loaded the file and played it to the
-// end, how long until its first frame showed (load() resolved) and how many frames it showed, for the package's player and, with --before, another
-// build of the package's index.js (a file under the repository, e.g. an older one copied into
-// pkg/: `git show REV:js/index.js > pkg/index-before.js`). Each player in a browser of its own.
+// end, how long until its first frame showed (load() resolved) and how many frames it showed;
+// for the package's player and, with --before, another build of the package's index.js (a file
+// under the repository, e.g. an older one copied into pkg/: `git show REV:js/index.js >
+// pkg/index-before.js`). Each player in a browser of its own.
 //   node benches/player-memory.mjs FILE.vqc [--before=pkg/index-before.js] [--runs=2]
 import { readFileSync } from 'node:fs';
 import { launchChromium } from '../scripts/chromium.mjs';

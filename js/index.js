@@ -39,10 +39,10 @@ export class VqError extends Error {
   }
 }
 
-/** An error from the format module or the worker (`{kind, message}`) as a VqError. */
 /** Where a worker's error carries what it changed in a decoder's `info` (not the page's to see). */
 const INFO = Symbol('info');
 
+/** An error from the format module or the worker (`{kind, message}`) as a VqError. */
 function vqError(e) {
   return e instanceof VqError ? e : new VqError(e?.kind ?? 'Internal', String(e?.message ?? e));
 }
