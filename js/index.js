@@ -148,9 +148,8 @@ function checkEncoderConfig(c) {
   if (problem) return { kind: problem.kind, message: problem.message };
   if (c.backend !== undefined && !BACKENDS.includes(c.backend)) return config(`backend must be one of ${BACKENDS.join(', ')}`);
   if (c.model !== undefined && !MODELS.includes(c.model)) return config(`model must be one of ${MODELS.join(', ')}`);
-  if (c.cpuWorkers !== undefined && !(Number.isInteger(c.cpuWorkers) && c.cpuWorkers >= 0 && c.cpuWorkers <= 8)) {
-    return config(`cpuWorkers must be an integer from 0 to 8 (got ${c.cpuWorkers})`);
-  }
+  const workers = c.cpuWorkers === undefined ? null : workersProblem('cpuWorkers', c.cpuWorkers, MAX_CPU_WORKERS);
+  if (workers) return config(workers);
   if (c.codebook !== undefined && c.codebook !== null) {
     if (!(c.codebook instanceof Codebook)) return config('codebook must be a Codebook (from trainCodebook() or Codebook.from())');
     const mismatch = (message) => ({ kind: 'ModelMismatch', message });
@@ -438,12 +437,24 @@ const defaultGpuWorkers = (width, height) => {
   return width * height >= GPU_WORKERS_PIXELS && cores >= 8 ? 3 : 0;
 };
 
-/** A config's `cpuWorkers`, or the default; a TypeError of kind Config out of 0..=8. */
-function cpuWorkersOf(config) {
-  const n = config.cpuWorkers ?? defaultCpuWorkers();
-  if (!Number.isInteger(n) || n < 0 || n > 8) throw configError(`cpuWorkers must be an integer from 0 to 8 (got ${n})`);
+/** The most workers of each kind a config may ask for (`cpuWorkers`, a decoder's `gpuWorkers`). */
+const MAX_CPU_WORKERS = 8;
+const MAX_GPU_WORKERS = 4;
+
+/** What is wrong with a worker count `n` given as `name` (0..=`max`), or null. */
+function workersProblem(name, n, max) {
+  return Number.isInteger(n) && n >= 0 && n <= max ? null : `${name} must be an integer from 0 to ${max} (got ${n})`;
+}
+
+/** Worker count `n` (`name`, 0..=`max`), or a TypeError of kind Config. */
+function workersOf(name, n, max) {
+  const problem = workersProblem(name, n, max);
+  if (problem) throw configError(problem);
   return n;
 }
+
+/** A config's `cpuWorkers`, or the default; a TypeError of kind Config out of 0..=8. */
+const cpuWorkersOf = (config) => workersOf('cpuWorkers', config.cpuWorkers ?? defaultCpuWorkers(), MAX_CPU_WORKERS);
 
 /** A WebCodecs-shaped decoder of `.vqc` chunks; outputs ImageData (or VideoFrame). */
 export class VqVideoDecoder extends QueuedCodec {
@@ -459,12 +470,13 @@ export class VqVideoDecoder extends QueuedCodec {
     let reason = null;
     if (!config || typeof config.codec !== 'string' || !config.codec.startsWith('vqc1')) reason = "codec must be 'vqc1' or 'vqc1.<model>'";
     else if (!config.description) reason = 'description must be the stream header';
-    else if (config.cpuWorkers !== undefined && !(Number.isInteger(config.cpuWorkers) && config.cpuWorkers >= 0 && config.cpuWorkers <= 8)) {
-      reason = `cpuWorkers must be an integer from 0 to 8 (got ${config.cpuWorkers})`;
-    } else if (config.gpuWorkers !== undefined && !(Number.isInteger(config.gpuWorkers) && config.gpuWorkers >= 0 && config.gpuWorkers <= 4)) {
-      reason = `gpuWorkers must be an integer from 0 to 4 (got ${config.gpuWorkers})`;
-    } else {
-      try { fmt('headerInfo', bytesOf(config.description)); } catch (e) { reason = e.message; }
+    else {
+      // as configure() throws: the worker counts asked for, then the header
+      reason = (config.cpuWorkers !== undefined && workersProblem('cpuWorkers', config.cpuWorkers, MAX_CPU_WORKERS))
+        || (config.gpuWorkers !== undefined && workersProblem('gpuWorkers', config.gpuWorkers, MAX_GPU_WORKERS)) || null;
+      if (!reason) {
+        try { fmt('headerInfo', bytesOf(config.description)); } catch (e) { reason = e.message; }
+      }
     }
     return { supported: reason === null, config: { ...config }, ...(reason ? { reason } : {}) };
   }
@@ -480,10 +492,7 @@ export class VqVideoDecoder extends QueuedCodec {
     // a header that does not parse fails here, not later
     const stream = fmt('headerInfo', bytesOf(config.description));
     const cpuWorkers = cpuWorkersOf(config);
-    const gpuWorkers = config.gpuWorkers ?? defaultGpuWorkers(stream.width, stream.height);
-    if (!Number.isInteger(gpuWorkers) || gpuWorkers < 0 || gpuWorkers > 4) {
-      throw configError(`gpuWorkers must be an integer from 0 to 4 (got ${gpuWorkers})`);
-    }
+    const gpuWorkers = workersOf('gpuWorkers', config.gpuWorkers ?? defaultGpuWorkers(stream.width, stream.height), MAX_GPU_WORKERS);
     const [session, generation] = this._configure();
     this.#config = { ...config };
     this.#info = null;

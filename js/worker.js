@@ -125,13 +125,14 @@ function startHelper(name, onStop = () => {}) {
   return r;
 }
 
-function renderer(count) {
-  while (renderers.length < count) {
-    // a worker that failed is replaced
-    renderers.push(startHelper('render', (r) => renderers.splice(renderers.indexOf(r) >>> 0, 1)));
-  }
-  return renderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
+/** The least busy of the first `count` workers of `pool` (this script as helper `name`), started
+ * as needed; one that stops leaves the pool, so a later call starts another in its place. */
+function leastBusy(pool, name, count) {
+  while (pool.length < count) pool.push(startHelper(name, (r) => pool.splice(pool.indexOf(r) >>> 0, 1)));
+  return pool.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
 }
+
+const renderer = (count) => leastBusy(renderers, 'render', count);
 
 // Decoding large frames on WebGPU, the frames on several devices (gpuWorkers: by default 3 for
 // 1920x1080 or more on 8 cores or more, the page decides).
@@ -158,12 +159,7 @@ function releaseGpuWorkers(s) {
   if (--gpuWorkerSessions === 0) for (const r of gpuRenderers.splice(0)) r.stop('no session uses it');
 }
 
-function gpuRenderer(count) {
-  while (gpuRenderers.length < count) {
-    gpuRenderers.push(startHelper('gpu-render', (r) => gpuRenderers.splice(gpuRenderers.indexOf(r) >>> 0, 1)));
-  }
-  return gpuRenderers.slice(0, count).reduce((a, b) => (b.pending < a.pending ? b : a));
-}
+const gpuRenderer = (count) => leastBusy(gpuRenderers, 'gpu-render', count);
 
 /** How many render workers a CPU session asking for `n` uses (none where a worker cannot start
  * workers). */
