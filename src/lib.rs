@@ -27,6 +27,8 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 mod search;
+#[cfg(feature = "wgpu")]
+mod search_kernel;
 #[cfg(feature = "y4m")]
 pub mod y4m_io;
 
@@ -40,6 +42,7 @@ pub use engine::{Engine, RgbaFrames, RoundTrip, Tokens};
 pub use error::{Error, ErrorKind};
 pub use frame::{Chroma, Frame, psnr_rgb, psnr_y};
 pub use model::{ModelId, ModelKind, VqVae, VqVaeConfig, Weights};
+pub use search::set_search_operations;
 /// The `.vqc` format crate, re-exported so that callers name one version of it.
 pub use vqc;
 

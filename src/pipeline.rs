@@ -207,6 +207,18 @@ impl Searcher {
     pub async fn search(&self, planned: &Planned) -> Result<vqc::SearchChoice, Error> {
         self.engine.search(&planned.plan, &planned.latent).await
     }
+
+    /// [`Searcher::search`] as burn tensor operations, whatever the device: what the CPU
+    /// backends run, and what a GPU ran before its search became one kernel of our own (to
+    /// compare the two: [`crate::set_search_operations`] makes every search do this).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the device fails.
+    pub async fn search_operations(&self, planned: &Planned) -> Result<vqc::SearchChoice, Error> {
+        self.engine
+            .search_operations(&planned.plan, &planned.latent)
+            .await
+    }
 }
 
 /// Where an [`Encoder`] makes its choices ([`Encoder::code_with`]).

@@ -1,7 +1,9 @@
-//! The encoder's search on the device: every position of a frame decided at once, as matrix
-//! products and argmins ([`vqc::SearchPlan`] says what it leaves out against the coder's own
-//! search). One upload of the latent, the reference and a few cost tables, one readback of
-//! the choices: `3 + L'` values per position.
+//! The encoder's search on the device: every position of a frame decided at once
+//! ([`vqc::SearchPlan`] says what it leaves out against the coder's own search). On a GPU it is
+//! one kernel of ours (`crate::search_kernel`: a unit per position, one dispatch); on the CPU
+//! backends, and on a GPU with [`set_search_operations`], burn tensor operations: matrix
+//! products and argmins. Either way the latent, the reference and a few cost tables go up and
+//! the choices come back in one readback: `3 + L'` values per position.
 //!
 //! Per position and candidate (intra; copy and inter from each start, each with the five
 //! whole-position motions) the residual is quantised greedily level by level, each level's
@@ -10,10 +12,23 @@
 //! `error + λ·(mode + motion + index bits)`. Ties go to the first candidate, the nearest code,
 //! the shallowest depth.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use vqc::{FrameKind, MOTIONS, SearchChoice, SearchPlan};
 
 use crate::{Engine, Error};
+
+/// Whether GPU devices run the search as tensor operations too ([`set_search_operations`]).
+static OPERATIONS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every device run the search as burn tensor operations (`true`), as the CPU backends
+/// do, instead of the one kernel GPU devices run by default (`crate::search_kernel`): for
+/// comparisons (`vqcodec-lab bench --search-operations`). Process-wide, as
+/// [`crate::model::set_conv_kernels`] is.
+pub fn set_search_operations(on: bool) {
+    OPERATIONS.store(on, Ordering::Relaxed);
+}
 
 /// The plan's tables on the device.
 struct Tables {
@@ -121,6 +136,68 @@ fn upload(data: &[f32], shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(data.to_vec(), shape), device)
 }
 
+/// `Error::InvalidTokens` unless `plan`'s arrays and `latent` agree in size.
+fn check_sizes(plan: &SearchPlan, latent: &[f32]) -> Result<(), Error> {
+    let (n, dim, size, coded) = (plan.positions(), plan.dim, plan.size, plan.coded);
+    let levels = plan.search_books.len() / (size * dim).max(1);
+    let delta = plan.kind == FrameKind::Delta;
+    let sizes_ok = latent.len() == n * dim
+        && n > 0
+        && coded >= 1
+        && coded <= levels
+        && plan.search_books.len() == levels * size * dim
+        && plan.lambda.len() == n
+        && plan.index_bits.len() == 3 * coded * size
+        && plan.stop_bits.len() == 3 * coded * 2
+        && plan
+            .search_matrix
+            .as_ref()
+            .is_none_or(|a| a.len() == dim * dim)
+        && (!delta
+            || (plan.mode_bits.len() == n * (2 + plan.starts.len())
+                && plan.motion_bits.len() == n * MOTIONS.len()
+                && plan.reference.as_ref().is_some_and(|r| r.len() == n * dim)));
+    if sizes_ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidTokens(
+            "a search plan whose sizes disagree with the latent".into(),
+        ))
+    }
+}
+
+/// The search's one readback: per position the candidate, the end, the squared error, then the
+/// indices (`[n, 3 + coded]`, f32: exact for these small integers).
+async fn read_choices(out: Tensor<2>, n: usize, coded: usize) -> Result<SearchChoice, Error> {
+    let data = out
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Backend(format!("{e:?}")))?;
+    let values: Vec<f32> = data.iter::<f32>().collect();
+    let width = 3 + coded;
+    if values.len() != n * width {
+        return Err(Error::Backend(format!(
+            "the search returned {} values for {n} positions",
+            values.len()
+        )));
+    }
+    let mut choice = SearchChoice {
+        candidate: Vec::with_capacity(n),
+        end: Vec::with_capacity(n),
+        idx: vec![0; coded * n],
+        distortion: 0.0,
+    };
+    for (p, row) in values.chunks_exact(width).enumerate() {
+        choice.candidate.push(row[0] as u8);
+        choice.end.push(row[1] as u8);
+        choice.distortion += f64::from(row[2]);
+        for l in 0..coded {
+            choice.idx[l * n + p] = row[3 + l] as u16;
+        }
+    }
+    Ok(choice)
+}
+
 impl Engine {
     /// Decides the frame `plan` describes for `latent` (`n × dim`, position-major, the encoder
     /// network's output) on this engine's device.
@@ -133,32 +210,89 @@ impl Engine {
         plan: &SearchPlan,
         latent: &[f32],
     ) -> Result<SearchChoice, Error> {
+        #[cfg(feature = "wgpu")]
+        if self.backend().kind == crate::BackendKind::Gpu
+            && !OPERATIONS.load(Ordering::Relaxed)
+            && crate::search_kernel::fits(plan.positions())
+        {
+            return self.search_kernel(plan, latent).await;
+        }
+        self.search_operations(plan, latent).await
+    }
+
+    /// [`Engine::search`] on the GPU as one kernel (`crate::search_kernel`): three uploads,
+    /// the search matrix's product, one dispatch, one readback.
+    #[cfg(feature = "wgpu")]
+    async fn search_kernel(
+        &self,
+        plan: &SearchPlan,
+        latent: &[f32],
+    ) -> Result<SearchChoice, Error> {
+        use crate::search_kernel::{SearchFrame, search_positions};
+        check_sizes(plan, latent)?;
         let device = &self.backend().device;
         let (n, dim, size, coded) = (plan.positions(), plan.dim, plan.size, plan.coded);
+        let delta = plan.kind == FrameKind::Delta;
+        let one = |v: Vec<f32>| {
+            let len = v.len();
+            Tensor::<1>::from_data(TensorData::new(v, [len]), device)
+        };
+        // the latent, then a delta frame's reference, in the search space
+        let mut rows = latent.to_vec();
+        let mut positions = plan.lambda.clone();
+        if delta {
+            rows.extend_from_slice(plan.reference.as_deref().unwrap_or_default());
+            positions.extend_from_slice(&plan.mode_bits);
+            positions.extend_from_slice(&plan.motion_bits);
+        }
+        let count = rows.len() / dim;
+        let mut latents = Tensor::<2>::from_data(TensorData::new(rows, [count, dim]), device);
+        if let Some(a) = &plan.search_matrix {
+            latents = latents.matmul(upload(a, [dim, dim], device).transpose());
+        }
+        let mut tables = plan.search_books[..coded * size * dim].to_vec();
+        tables.extend_from_slice(&plan.index_bits);
+        tables.extend_from_slice(&plan.stop_bits);
+        if delta {
+            tables.extend(plan.starts.iter().map(|&s| f32::from(s)));
+        }
+        tables.extend(
+            MOTIONS
+                .iter()
+                .flat_map(|&(dx, dy)| [f32::from(dx), f32::from(dy)]),
+        );
+        let out = search_positions(
+            latents,
+            one(positions),
+            one(tables),
+            SearchFrame {
+                grid: plan.grid,
+                size,
+                coded,
+                starts: if delta { plan.starts.len() } else { 0 },
+                delta,
+                depth_by_rd: plan.lambda.iter().any(|&l| l > 0.0),
+            },
+        );
+        read_choices(out, n, coded).await
+    }
+
+    /// [`Engine::search`] as burn tensor operations, on any device: what the CPU backends run
+    /// (and GPU devices with [`set_search_operations`]).
+    ///
+    /// # Errors
+    /// As [`Engine::search`].
+    pub(crate) async fn search_operations(
+        &self,
+        plan: &SearchPlan,
+        latent: &[f32],
+    ) -> Result<SearchChoice, Error> {
+        let device = &self.backend().device;
+        let (n, dim, size, coded) = (plan.positions(), plan.dim, plan.size, plan.coded);
+        check_sizes(plan, latent)?;
         let levels = plan.search_books.len() / (size * dim).max(1);
         let t_starts = plan.starts.len();
         let delta = plan.kind == FrameKind::Delta;
-        let sizes_ok = latent.len() == n * dim
-            && n > 0
-            && coded >= 1
-            && coded <= levels
-            && plan.search_books.len() == levels * size * dim
-            && plan.lambda.len() == n
-            && plan.index_bits.len() == 3 * coded * size
-            && plan.stop_bits.len() == 3 * coded * 2
-            && plan
-                .search_matrix
-                .as_ref()
-                .is_none_or(|a| a.len() == dim * dim)
-            && (!delta
-                || (plan.mode_bits.len() == n * (2 + t_starts)
-                    && plan.motion_bits.len() == n * MOTIONS.len()
-                    && plan.reference.as_ref().is_some_and(|r| r.len() == n * dim)));
-        if !sizes_ok {
-            return Err(Error::InvalidTokens(
-                "a search plan whose sizes disagree with the latent".into(),
-            ));
-        }
         let books = upload(&plan.search_books, [levels * size, dim], device);
         let books: Vec<Tensor<2>> = (0..coded)
             .map(|l| books.clone().narrow(0, l * size, size))
@@ -284,33 +418,6 @@ impl Engine {
             let picked = Tensor::cat(all, 1).gather(1, at);
             Tensor::cat(vec![which.float(), picked], 1)
         };
-        let data = out
-            .into_data_async()
-            .await
-            .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        // per position: candidate, end, squared error, then the indices
-        let values: Vec<f32> = data.iter::<f32>().collect();
-        let width = 3 + coded;
-        if values.len() != n * width {
-            return Err(Error::Backend(format!(
-                "the search returned {} values for {n} positions",
-                values.len()
-            )));
-        }
-        let mut choice = SearchChoice {
-            candidate: Vec::with_capacity(n),
-            end: Vec::with_capacity(n),
-            idx: vec![0; coded * n],
-            distortion: 0.0,
-        };
-        for (p, row) in values.chunks_exact(width).enumerate() {
-            choice.candidate.push(row[0] as u8);
-            choice.end.push(row[1] as u8);
-            choice.distortion += f64::from(row[2]);
-            for l in 0..coded {
-                choice.idx[l * n + p] = row[3 + l] as u16;
-            }
-        }
-        Ok(choice)
+        read_choices(out, n, coded).await
     }
 }

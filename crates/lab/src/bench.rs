@@ -56,6 +56,10 @@ pub struct BenchArgs {
     /// (burn's convolution), gemm (matrix products) or tiled (one tiled kernel of our own).
     #[arg(long, default_value = "auto", value_parser = parse_conv)]
     pub conv: ConvKernels,
+    /// Run the search on the device as burn tensor operations on a GPU too (as before it was
+    /// one kernel of our own; the CPU backends always do), to compare the two.
+    #[arg(long)]
+    pub search_operations: bool,
 }
 
 pub fn parse_conv(s: &str) -> Result<ConvKernels, String> {
@@ -358,6 +362,10 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     println!("backend {} ({})", backend.kind, backend.reason);
     set_conv_kernels(a.conv);
     println!("convolutions {:?}", a.conv);
+    vqcodec::set_search_operations(a.search_operations);
+    if a.search_operations {
+        println!("the search on the device as tensor operations");
+    }
     for model in &a.models {
         let engine = Engine::new(&model.weights()?, backend.clone())?;
         let model = model.label();

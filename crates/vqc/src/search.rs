@@ -5,7 +5,7 @@
 //! The encoder's own search ([`crate::Encoder::encode_latent`]) decides position after position
 //! in raster order with the adaptive models' exact costs; every decision reads the ones before
 //! it, so it runs on one CPU core. A searched frame is decided at every position at once — by
-//! the engine on the GPU, as matrix products and argmins — with the costs the models had
+//! the engine on the GPU, in one kernel of a unit per position — with the costs the models had
 //! before the previous frame (so that the previous frame's entropy coding can run beside this
 //! frame's search: [`crate::Encoder::accept_searched`]), and only the entropy coding stays
 //! sequential. Its streams are ordinary
