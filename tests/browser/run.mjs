@@ -680,6 +680,60 @@ try {
     check('GPU loss: the native CLI reads the whole stream (6 chunks, pts 0..5, no errors)',
       lossInfo.chunks.length === 6 && lossInfo.chunks.map((c) => c.pts).join() === '0,1,2,3,4,5' && (lossInfo.errors ?? []).length === 0,
       `${lossInfo.chunks.length} chunks`);
+    // The search on the device on WebGPU: one kernel of ours (src/search_kernel.rs) compiled to
+    // WGSL and run by the browser's WebGPU (SwiftShader here), in a fresh tab. Its stream decodes
+    // on the CPU to the encoder's indices, and it chooses what the CPU module's search chooses:
+    // the same file but where the encoder networks' latents differ by rounding.
+    const searchTab = await context.newPage();
+    try {
+      await searchTab.goto(`http://127.0.0.1:${port}/www/`);
+      await searchTab.waitForFunction(() => window.vqDemo !== undefined);
+      const ds = await searchTab.evaluate(async () => {
+        const { VqVideoEncoder, VqVideoDecoder } = await import('../pkg/index.js');
+        const [w, h] = [64, 48];
+        const frame = (t) => {
+          const d = new Uint8ClampedArray(w * h * 4);
+          for (let i = 0; i < w * h; i++) {
+            const x = i % w; const y = (i / w) | 0;
+            d.set([(x * 4 + t * 2) & 255, (y * 5 + t) & 255, ((x ^ y) * 3) & 255, 255], i * 4);
+          }
+          return new ImageData(d, w, h);
+        };
+        const encodeOn = async (backend) => {
+          const out = { chunks: [], tokens: [], header: null, errors: [] };
+          const enc = new VqVideoEncoder({
+            output: (c, meta, extra) => { out.chunks.push(c); out.tokens.push(Array.from(extra.tokens)); if (meta) out.header = meta.decoderConfig.description; },
+            error: (e) => out.errors.push(e.message),
+          });
+          enc.configure({ width: w, height: h, backend, model: 'lite', quality: 70, keyInterval: 4, search: 'device' });
+          for (let t = 0; t < 6; t++) enc.encode(frame(t), { timestamp: 1000 * t });
+          await enc.flush();
+          out.backend = enc.info.backend;
+          enc.close();
+          out.bytes = [new Uint8Array(out.header), ...out.chunks.map((c) => c.data)].reduce((n, p) => n + p.length, 0);
+          return out;
+        };
+        const gpu = await encodeOn('webgpu');
+        const cpu = await encodeOn('cpu');
+        const decoded = [];
+        const dec = new VqVideoDecoder({
+          output: (f, meta) => { if (f) decoded.push(Array.from(meta.tokens)); },
+          error: (e) => gpu.errors.push(`decoder: ${e.message}`),
+        });
+        dec.configure({ codec: 'vqc1.lite', description: gpu.header, backend: 'cpu' });
+        for (const c of gpu.chunks) dec.decode(c);
+        await dec.flush();
+        const same = gpu.tokens.map((t, i) => t.filter((v, j) => v === cpu.tokens[i][j]).length / t.length);
+        return { backend: gpu.backend, errors: [...gpu.errors, ...cpu.errors], types: gpu.chunks.map((c) => c.type).join(),
+          tokensMatch: decoded.length === 6 && decoded.every((t, i) => t.join() === gpu.tokens[i].join()),
+          bytes: [gpu.bytes, cpu.bytes], same: Math.min(...same) };
+      });
+      check("search 'device' on WebGPU (the search kernel): its stream decodes on the CPU to the encoder's indices, and its indices are the CPU module's search's (≥ 95% of each frame's; the networks' latents differ by rounding)",
+        ds.backend === 'webgpu' && ds.errors.length === 0 && ds.types === 'key,delta,delta,delta,key,delta' && ds.tokensMatch && ds.same >= 0.95,
+        `${ds.backend}, ${ds.types}, ${ds.bytes[0]} bytes on WebGPU, ${ds.bytes[1]} on the CPU, indices alike ${(ds.same * 100).toFixed(1)}% (least frame) ${ds.errors.join('; ')}`);
+    } finally {
+      await searchTab.close();
+    }
     // The decoder keeps three chunks in flight on WebGPU; a device loss while they are (a fresh
     // tab: a new worker and device) must still give every frame, in order, with the encoder's
     // indices: the in-flight chunks the GPU loses are decoded again on the CPU in chunk order.
