@@ -251,6 +251,11 @@ impl Engine {
             latents = latents.matmul(upload(a, [dim, dim], device).transpose());
         }
         let mut tables = plan.search_books[..coded * size * dim].to_vec();
+        let norms: Vec<f32> = tables
+            .chunks_exact(dim)
+            .map(|c| c.iter().map(|v| v * v).sum())
+            .collect();
+        tables.extend(norms);
         tables.extend_from_slice(&plan.index_bits);
         tables.extend_from_slice(&plan.stop_bits);
         if delta {

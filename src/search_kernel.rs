@@ -59,7 +59,8 @@ pub trait SearchKernel: Backend {
     /// `latents` (`[n, D]` the frame's latent in the search space, then for a delta frame `[n, D]`
     /// the reference), `positions` (λ `[n]`, then for a delta frame the mode bits
     /// `[n, 2 + starts]` and the motion bits `[n, 5]`) and `tables` (the codes
-    /// `[coded, size, D]`, their bits `[3, coded, size]` per class and level, the stop bits
+    /// `[coded, size, D]`, their squared norms `[coded, size]`, their bits `[3, coded, size]` per
+    /// class and level, the stop bits
     /// `[3, coded, 2]`, the start levels, the motions' `(dx, dy)`).
     #[fusion(dtype = latents, shape = Shape::new([frame.grid.0 * frame.grid.1, 3 + frame.coded]))]
     fn search_positions(
@@ -129,14 +130,15 @@ impl SearchKernel for CubeBackend {
 /// A greedy RVQ of `r` from level `first` with class `class`'s bits, starting from `bits0`:
 /// `(cost, squared error, end)` of the depth of least cost (shallowest on ties), `r` left as
 /// the residual after every level and `idx` holding each level's code from `first` on.
-/// `tables` as [`SearchKernel::search_positions`] lays it out, its bits from `at_bits`, its stop
-/// bits from `at_stop`.
+/// `tables` as [`SearchKernel::search_positions`] lays it out: the codes' squared norms from
+/// `at_norms`, their bits from `at_bits`, the stop bits from `at_stop`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn chain(
     r: &mut Array<f32>,
     idx: &mut Array<u32>,
     tables: &[f32],
+    at_norms: usize,
     at_bits: usize,
     at_stop: usize,
     first: usize,
@@ -173,15 +175,20 @@ fn chain(
         }
         let book = l * size * dim;
         let row = at_bits + (class * coded + l) * size;
+        // ‖r − c‖² − ‖r‖² = ‖c‖² − 2·r·c: one multiply-add a value
+        let mut t = Array::<f32>::new(dim);
+        #[unroll]
+        for d in 0..dim {
+            t[d] = r[d] * -2.0f32;
+        }
         let mut best_k = 0usize;
         let mut best_d = 3.0e38f32;
         for k in 0..size {
             let c0 = book + k * dim;
-            let mut acc = 0.0f32;
+            let mut acc = tables[at_norms + l * size + k];
             #[unroll]
             for d in 0..dim {
-                let c = tables[c0 + d];
-                acc += c * (c - 2.0 * r[d]);
+                acc += tables[c0 + d] * t[d];
             }
             let v = acc + lam * tables[row + k];
             if v < best_d {
@@ -236,7 +243,8 @@ fn search_kernel(
     let width = 2 + starts;
     let at_modes = n;
     let at_motions = n + n * width;
-    let at_bits = coded * size * dim;
+    let at_norms = coded * size * dim;
+    let at_bits = at_norms + coded * size;
     let at_stop = at_bits + 3 * coded * size;
     let at_starts = at_stop + 3 * coded * 2;
     let at_shifts = at_starts + starts;
@@ -263,6 +271,7 @@ fn search_kernel(
         &mut r,
         &mut idx,
         tables,
+        at_norms,
         at_bits,
         at_stop,
         0,
@@ -325,6 +334,7 @@ fn search_kernel(
                     &mut r,
                     &mut idx,
                     tables,
+                    at_norms,
                     at_bits,
                     at_stop,
                     s,
