@@ -4,8 +4,8 @@
 //! Why a kernel of our own: [`crate::search`] states the search as burn tensor operations —
 //! matrix products, argmins, gathers, concatenations —, about 250 of them for a delta frame,
 //! each a dispatch (natively, fusion merges only the element-wise ones; the WebGPU module has no
-//! fusion). On an H100 the search took 11–20 ms of a 1080p frame that way, most of it launching
-//! those operations, and bounded base's encode with the search on the device below 60 fps
+//! fusion). On an H100 the search took 11–20 ms of a 1080p frame that way, in many small device
+//! calls, and held base's encode with the search on the device to 42–68 fps by host
 //! (docs/results/device-profile.md, tiled-conv.md); through Dawn it took ~480 ms a frame. Here
 //! one unit decides one position: every candidate's greedy RVQ, depth and cost in registers, the
 //! codebooks read by every unit alike (one cached broadcast per load), one dispatch per frame.
