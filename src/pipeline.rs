@@ -209,7 +209,7 @@ impl Searcher {
     }
 
     /// [`Searcher::search`] as burn tensor operations, whatever the device: what the CPU
-    /// backends run, and what a GPU ran before its search became one kernel of our own (to
+    /// backends run, and what a GPU ran before its search became kernels of our own (to
     /// compare the two: [`crate::set_search_operations`] makes every search do this).
     ///
     /// # Errors

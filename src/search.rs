@@ -1,6 +1,7 @@
 //! The encoder's search on the device: every position of a frame decided at once
 //! ([`vqc::SearchPlan`] says what it leaves out against the coder's own search). On a GPU it is
-//! one kernel of ours (`crate::search_kernel`: a unit per position, one dispatch); on the CPU
+//! two kernels of ours (`crate::search_kernel`: a unit per position and candidate, then one
+//! per position picking the cheapest); on the CPU
 //! backends, and on a GPU with [`set_search_operations`], burn tensor operations: matrix
 //! products and argmins. Either way the latent, the reference and a few cost tables go up and
 //! the choices come back in one readback: `3 + L'` values per position.
@@ -23,7 +24,7 @@ use crate::{Engine, Error};
 static OPERATIONS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every device run the search as burn tensor operations (`true`), as the CPU backends
-/// do, instead of the one kernel GPU devices run by default (`crate::search_kernel`): for
+/// do, instead of the kernels GPU devices run by default (`crate::search_kernel`): for
 /// comparisons (`vqcodec-lab bench --search-operations`). Process-wide, as
 /// [`crate::model::set_conv_kernels`] is.
 pub fn set_search_operations(on: bool) {
@@ -213,15 +214,15 @@ impl Engine {
         #[cfg(feature = "wgpu")]
         if self.backend().kind == crate::BackendKind::Gpu
             && !OPERATIONS.load(Ordering::Relaxed)
-            && crate::search_kernel::fits(plan.positions())
+            && crate::search_kernel::fits(plan.positions(), plan.dim)
         {
             return self.search_kernel(plan, latent).await;
         }
         self.search_operations(plan, latent).await
     }
 
-    /// [`Engine::search`] on the GPU as one kernel (`crate::search_kernel`): three uploads,
-    /// the search matrix's product, one dispatch, one readback.
+    /// [`Engine::search`] on the GPU as kernels of ours (`crate::search_kernel`): three
+    /// uploads, the search matrix's product, two dispatches, one readback.
     #[cfg(feature = "wgpu")]
     async fn search_kernel(
         &self,

@@ -1,14 +1,17 @@
-//! The encoder's search on the device as one kernel of our own, on cubecl's GPU runtimes
+//! The encoder's search on the device as two kernels of our own, on cubecl's GPU runtimes
 //! (burn-wgpu natively, the WebGPU module in the browser): [`search_positions`].
 //!
-//! Why a kernel of our own: [`crate::search`] states the search as burn tensor operations —
+//! Why kernels of our own: [`crate::search`] states the search as burn tensor operations —
 //! matrix products, argmins, gathers, concatenations —, about 250 of them for a delta frame,
 //! each a dispatch (natively, fusion merges only the element-wise ones; the WebGPU module has no
-//! fusion). On an H100 the search took 11–20 ms of a 1080p frame that way, in many small device
-//! calls, and held base's encode with the search on the device to 42–68 fps by host
-//! (docs/results/device-profile.md, tiled-conv.md); through Dawn it took ~480 ms a frame. Here
-//! one unit decides one position: every candidate's greedy RVQ, depth and cost in registers, the
-//! codebooks read by every unit alike (one cached broadcast per load), one dispatch per frame.
+//! fusion). Through Dawn that took ~480 ms a 1080p frame. Here a frame is two dispatches:
+//! `search_candidates` weighs every candidate of every position — a cube is one candidate of 64
+//! positions, so a warp's units walk the same chain over the same codes, and each level's codes
+//! pass through shared memory once a cube, read by all its units alike (a broadcast) —, and
+//! `pick_candidates` takes each position's cheapest. (A first version gave one unit a whole
+//! position, every candidate in turn, reading the codes from global memory: on an H100 it took
+//! ~4.2 ms a 1080p slice's delta frame, no faster than the operations; one unit a candidate
+//! without shared memory, 10.9 ms: a warp's units then read different levels' codes.)
 //!
 //! It decides what the operations decide, in the same order (candidates as
 //! [`vqc::SearchPlan::candidate`] counts them, codes nearest first, depths shallowest first; ties
@@ -24,14 +27,31 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
-/// Positions (units) a cube decides.
+/// Positions a cube decides (one candidate of each).
 const UNITS: usize = 64;
 /// Workgroups a dispatch may count along one dimension (WebGPU's default limit).
 const MAX_GROUPS: usize = 65_535;
-/// Whether a frame of `positions` latent positions fits one dispatch (4.19 M positions: a
-/// 16K frame at the models' stride of 8 is 2.1 M).
-pub fn fits(positions: usize) -> bool {
-    positions.div_ceil(UNITS) <= MAX_GROUPS
+/// Floats a cube keeps in shared memory (WebGPU's default limit: 16 KiB): one level's codes,
+/// their squared norms and their bits.
+const MAX_SHARED: usize = 4096;
+
+/// Candidates a position weighs, as the kernel counts them: the intra chain, then for a delta
+/// frame the five copies (one unit) and each inter chain (start × motion).
+fn candidate_units(frame: &SearchFrame) -> usize {
+    if frame.delta { 2 + 5 * frame.starts } else { 1 }
+}
+
+/// Whether a frame of `positions` latent positions with codes of `dim` values fits the
+/// kernel: 4.19 M positions (a 16K frame at the models' stride of 8 is 2.1 M).
+pub fn fits(positions: usize, dim: usize) -> bool {
+    positions.div_ceil(UNITS) <= MAX_GROUPS && dim + 2 <= MAX_SHARED
+}
+
+/// Codes a cube holds in shared memory at once, of a level's `size`: the most that fit
+/// [`MAX_SHARED`] and divide `size` (128 of 16 values; 32 of 64).
+fn chunk(size: usize, dim: usize) -> usize {
+    let most = (MAX_SHARED / (dim + 2)).min(size).max(1);
+    (1..=most).rev().find(|c| size % c == 0).unwrap_or(1)
 }
 
 /// The frame's shape and what it offers: ordinary arguments of [`SearchKernel::search_positions`].
@@ -51,7 +71,7 @@ pub struct SearchFrame {
     pub depth_by_rd: bool,
 }
 
-/// The search as one kernel (see the module's documentation).
+/// The search as kernels of our own (see the module's documentation).
 #[backend_extension(Fusion: cfg(feature = "fusion"), Cube: cfg(feature = "wgpu"))]
 pub trait SearchKernel: Backend {
     /// Per position `[candidate, end, squared error, index per level…]` (`[n, 3 + coded]`, f32)
@@ -95,68 +115,155 @@ impl SearchKernel for CubeBackend {
     ) -> CubeTensor {
         let [_, dim] = latents.meta.shape().dims::<2>();
         let n = frame.grid.0 * frame.grid.1;
-        assert!(fits(n), "search_positions: too many positions");
+        assert!(
+            fits(n, dim),
+            "search_positions: a frame the kernel does not fit"
+        );
+        let units = candidate_units(&frame);
+        let chunk = chunk(frame.size, dim);
         let latents = into_contiguous(latents);
         let positions = into_contiguous(positions);
         let tables = into_contiguous(tables);
-        let out = empty_device_dtype(
-            latents.client.clone(),
-            latents.device.clone(),
-            Shape::new([n, 3 + frame.coded]),
-            DType::F32,
-        );
-        search_kernel::launch(
+        let empty = |dims: [usize; 2]| {
+            empty_device_dtype(
+                latents.client.clone(),
+                latents.device.clone(),
+                Shape::new(dims),
+                DType::F32,
+            )
+        };
+        let each = empty([units * n, 4 + frame.coded]);
+        let out = empty([n, 3 + frame.coded]);
+        let groups = n.div_ceil(UNITS) as u32;
+        search_candidates::launch(
             &latents.client,
-            CubeCount::Static(n.div_ceil(UNITS) as u32, 1, 1),
+            CubeCount::Static(groups, units as u32, 1),
             CubeDim::new_1d(UNITS as u32),
             latents.clone().into_buffer_arg(),
             positions.into_buffer_arg(),
             tables.into_buffer_arg(),
-            out.clone().into_buffer_arg(),
+            each.clone().into_buffer_arg(),
             n,
             frame.grid.0,
             frame.grid.1,
-            frame.size,
             frame.starts,
             u32::from(frame.delta),
             u32::from(frame.depth_by_rd),
             dim,
+            frame.coded,
+            frame.size,
+            chunk,
+            frame.size / chunk,
+        );
+        pick_candidates::launch(
+            &latents.client,
+            CubeCount::Static(groups, 1, 1),
+            CubeDim::new_1d(UNITS as u32),
+            each.into_buffer_arg(),
+            out.clone().into_buffer_arg(),
+            n,
+            units,
             frame.coded,
         );
         out
     }
 }
 
-/// A greedy RVQ of `r` from level `first` with class `class`'s bits, starting from `bits0`:
-/// `(cost, squared error, end)` of the depth of least cost (shallowest on ties), `r` left as
-/// the residual after every level and `idx` holding each level's code from `first` on.
-/// `tables` as [`SearchKernel::search_positions`] lays it out: the codes' squared norms from
-/// `at_norms`, their bits from `at_bits`, the stop bits from `at_stop`.
-#[cube]
+/// One candidate (`CUBE_POS_Y`: 0 intra, 1 the five copies, 2 + si·5 + m inter from start
+/// `si` with motion `m`) of `UNITS` positions a cube: `[cost, candidate, end, squared error,
+/// index per level…]` per position into `each` (`[units · n, 4 + coded]`). A chain is a greedy
+/// RVQ from its first level with its class's bits; its depth the one of least cost
+/// (shallowest on ties). Level by level, the cube reads the level's codes, norms and bits
+/// into shared memory once and every unit reads them from there (the same address across the
+/// cube: a broadcast).
+#[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-fn chain(
-    r: &mut Array<f32>,
-    idx: &mut Array<u32>,
+fn search_candidates(
+    latents: &[f32],
+    positions: &[f32],
     tables: &[f32],
-    at_norms: usize,
-    at_bits: usize,
-    at_stop: usize,
-    first: usize,
-    class: usize,
-    lam: f32,
-    bits0: f32,
-    size: usize,
+    each: &mut [f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    starts: usize,
+    delta: u32,
     depth_by_rd: u32,
     #[comptime] dim: usize,
     #[comptime] coded: usize,
-) -> (f32, f32, usize) {
-    let mut b = bits0;
+    #[comptime] size: usize,
+    #[comptime] chunk: usize,
+    #[comptime] chunks: usize,
+) {
+    let u = CUBE_POS_Y as usize;
+    let tid = UNIT_POS_X as usize;
+    let p = CUBE_POS_X as usize * UNITS + tid;
+    let inside = p < n;
+    // units past the end compute for the last position (every unit meets the barriers)
+    let mut q_p = p;
+    if q_p >= n {
+        q_p = n - 1;
+    }
+    // where each part of `positions` and `tables` starts
+    let width = 2 + starts;
+    let at_modes = n;
+    let at_motions = n + n * width;
+    let at_norms = coded * size * dim;
+    let at_bits = at_norms + coded * size;
+    let at_stop = at_bits + 3 * coded * size;
+    let at_starts = at_stop + 3 * coded * 2;
+    let at_shifts = at_starts + starts;
+    let lam = positions[q_p];
+    let y = q_p / w;
+    let x = q_p % w;
+    let mut r = Array::<f32>::new(dim);
+    #[unroll]
+    for d in 0..dim {
+        r[d] = latents[q_p * dim + d];
+    }
+    // this cube's chain: its first level (`coded`: none, the copies), class and bits so far
+    let mut first = 0usize;
+    let mut class = 0usize;
+    let mut b = 0.0f32;
+
+    let mut cand = 0usize;
+    if delta != 0 {
+        class = 1;
+        b = positions[at_modes + q_p * width + 1];
+        if u == 1 {
+            first = coded;
+        } else if u > 1 {
+            let i = u - 2;
+            let si = i / 5;
+            let m = i % 5;
+            first = u32::cast_from(tables[at_starts + si]) as usize;
+            class = 2;
+            // (the residual from the moved reference, here: a boolean set in a branch and
+            // read after it did not reach the subtraction in cubecl's expansion)
+            let q = n + moved(tables, at_shifts, m, y, x, h, w);
+            #[unroll]
+            for d in 0..dim {
+                r[d] -= latents[q * dim + d];
+            }
+            b = positions[at_motions + q_p * 5 + m] + positions[at_modes + q_p * width + 2 + si];
+            cand = 6 + i;
+        }
+    }
+    let mut idx = Array::<u32>::new(coded);
+    #[unroll]
+    for l in 0..coded {
+        idx[l] = 0u32;
+    }
+    let mut book = Shared::<[f32]>::new_slice(chunk * dim);
+    let mut norms = Shared::<[f32]>::new_slice(chunk);
+    let mut bits = Shared::<[f32]>::new_slice(chunk);
     let mut best_j = 3.0e38f32;
     let mut best_e = 0.0f32;
     // set below: by a shallower depth, or by the last level
     let mut best_end = first;
-    for l in first..coded {
-        if l > first {
+    for l in 0..coded {
+        let active = l >= first;
+        if active && l > first {
             let so = at_stop + (class * coded + l) * 2;
             if depth_by_rd != 0 {
                 let mut e = 0.0f32;
@@ -173,8 +280,6 @@ fn chain(
             }
             b += tables[so + 1];
         }
-        let book = l * size * dim;
-        let row = at_bits + (class * coded + l) * size;
         // ‖r − c‖² − ‖r‖² = ‖c‖² − 2·r·c: one multiply-add a value
         let mut t = Array::<f32>::new(dim);
         #[unroll]
@@ -183,189 +288,119 @@ fn chain(
         }
         let mut best_k = 0usize;
         let mut best_d = 3.0e38f32;
-        for k in 0..size {
-            let c0 = book + k * dim;
-            let mut acc = tables[at_norms + l * size + k];
+        // the level's codes `chunk` at a time through shared memory
+        for c in 0..chunks {
+            let k0 = c * chunk;
+            sync_cube();
+            let mut i = tid;
+            while i < chunk * dim {
+                book[i] = tables[(l * size + k0) * dim + i];
+                i += UNITS;
+            }
+            i = tid;
+            while i < chunk {
+                norms[i] = tables[at_norms + l * size + k0 + i];
+                bits[i] = tables[at_bits + (class * coded + l) * size + k0 + i];
+                i += UNITS;
+            }
+            sync_cube();
+            if active {
+                for k in 0..chunk {
+                    let mut acc = norms[k];
+                    #[unroll]
+                    for d in 0..dim {
+                        acc += book[k * dim + d] * t[d];
+                    }
+                    let v = acc + lam * bits[k];
+                    if v < best_d {
+                        best_d = v;
+                        best_k = k0 + k;
+                    }
+                }
+            }
+        }
+        if active {
+            let c0 = (l * size + best_k) * dim;
             #[unroll]
             for d in 0..dim {
-                acc += tables[c0 + d] * t[d];
+                r[d] -= tables[c0 + d];
             }
-            let v = acc + lam * tables[row + k];
-            if v < best_d {
-                best_d = v;
-                best_k = k;
-            }
+            b += tables[at_bits + (class * coded + l) * size + best_k];
+            idx[l] = best_k as u32;
         }
-        let c0 = book + best_k * dim;
+    }
+    if first < coded {
+        let mut e = 0.0f32;
         #[unroll]
         for d in 0..dim {
-            r[d] -= tables[c0 + d];
+            e += r[d] * r[d];
         }
-        b += tables[row + best_k];
-        idx[l] = best_k as u32;
+        let j = e + b * lam;
+        if depth_by_rd == 0 || j < best_j {
+            best_j = j;
+            best_e = e;
+            best_end = coded;
+        }
+    } else {
+        // copy with each motion: nothing coded
+        let copy_bits = positions[at_modes + q_p * width];
+        best_end = 0;
+        for m in 0..5usize {
+            let qm = n + moved(tables, at_shifts, m, y, x, h, w);
+            let mut e = 0.0f32;
+            #[unroll]
+            for d in 0..dim {
+                let v = latents[q_p * dim + d] - latents[qm * dim + d];
+                e += v * v;
+            }
+            let j = e + (copy_bits + positions[at_motions + q_p * 5 + m]) * lam;
+            if j < best_j {
+                best_j = j;
+                best_e = e;
+                cand = 1 + m;
+            }
+        }
     }
-    let mut e = 0.0f32;
-    #[unroll]
-    for d in 0..dim {
-        e += r[d] * r[d];
+    if inside {
+        let o = (u * n + p) * (4 + coded);
+        each[o] = best_j;
+        each[o + 1] = f32::cast_from(cand as u32);
+        each[o + 2] = f32::cast_from(best_end as u32);
+        each[o + 3] = best_e;
+        #[unroll]
+        for l in 0..coded {
+            each[o + 4 + l] = f32::cast_from(idx[l]);
+        }
     }
-    let j = e + b * lam;
-    if depth_by_rd == 0 || j < best_j {
-        best_j = j;
-        best_e = e;
-        best_end = coded;
-    }
-    (best_j, best_e, best_end)
 }
 
+/// Per position the first of `units` candidates of least cost, in the order they are counted
+/// (a NaN never wins): `[candidate, end, squared error, index per level…]` into `out`.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
-fn search_kernel(
-    latents: &[f32],
-    positions: &[f32],
-    tables: &[f32],
+fn pick_candidates(
+    each: &[f32],
     out: &mut [f32],
     n: usize,
-    h: usize,
-    w: usize,
-    size: usize,
-    starts: usize,
-    delta: u32,
-    depth_by_rd: u32,
-    #[comptime] dim: usize,
+    units: usize,
     #[comptime] coded: usize,
 ) {
     let p = CUBE_POS_X as usize * UNITS + UNIT_POS_X as usize;
     if p >= n {
         terminate!();
     }
-    // where each part of `positions` and `tables` starts
-    let width = 2 + starts;
-    let at_modes = n;
-    let at_motions = n + n * width;
-    let at_norms = coded * size * dim;
-    let at_bits = at_norms + coded * size;
-    let at_stop = at_bits + 3 * coded * size;
-    let at_starts = at_stop + 3 * coded * 2;
-    let at_shifts = at_starts + starts;
-    let lam = positions[p];
-    let mut r = Array::<f32>::new(dim);
-    let mut idx = Array::<u32>::new(coded);
-    let mut best_idx = Array::<u32>::new(coded);
-    #[unroll]
-    for d in 0..dim {
-        r[d] = latents[p * dim + d];
-    }
-    #[unroll]
-    for l in 0..coded {
-        idx[l] = 0u32;
-    }
-    let mut class = 0usize;
-    let mut bits0 = 0.0f32;
-    if delta != 0 {
-        class = 1;
-        bits0 = positions[at_modes + p * width + 1];
-    }
-    // intra (a keyframe's only candidate)
-    let (j0, e0, end0) = chain(
-        &mut r,
-        &mut idx,
-        tables,
-        at_norms,
-        at_bits,
-        at_stop,
-        0,
-        class,
-        lam,
-        bits0,
-        size,
-        depth_by_rd,
-        dim,
-        coded,
-    );
-    let mut best_j = j0;
-    let mut best_e = e0;
-    let mut best_end = end0;
-    let mut best_c = 0usize;
-    #[unroll]
-    for l in 0..coded {
-        best_idx[l] = idx[l];
-    }
-    if delta != 0 {
-        let y = p / w;
-        let x = p % w;
-        let copy_bits = positions[at_modes + p * width];
-        // copy with each motion: nothing coded
-        for m in 0..5usize {
-            let q = n + moved(tables, at_shifts, m, y, x, h, w);
-            let mut e = 0.0f32;
-            #[unroll]
-            for d in 0..dim {
-                let v = latents[p * dim + d] - latents[q * dim + d];
-                e += v * v;
-            }
-            let j = e + (copy_bits + positions[at_motions + p * 5 + m]) * lam;
-            if j < best_j {
-                best_j = j;
-                best_e = e;
-                best_end = 0;
-                best_c = 1 + m;
-                #[unroll]
-                for l in 0..coded {
-                    best_idx[l] = 0u32;
-                }
-            }
-        }
-        // inter from each start with each motion
-        for si in 0..starts {
-            let s = u32::cast_from(tables[at_starts + si]) as usize;
-            let start_bits = positions[at_modes + p * width + 2 + si];
-            for m in 0..5usize {
-                let q = n + moved(tables, at_shifts, m, y, x, h, w);
-                #[unroll]
-                for d in 0..dim {
-                    r[d] = latents[p * dim + d] - latents[q * dim + d];
-                }
-                #[unroll]
-                for l in 0..coded {
-                    idx[l] = 0u32;
-                }
-                let (j, e, end) = chain(
-                    &mut r,
-                    &mut idx,
-                    tables,
-                    at_norms,
-                    at_bits,
-                    at_stop,
-                    s,
-                    2,
-                    lam,
-                    positions[at_motions + p * 5 + m] + start_bits,
-                    size,
-                    depth_by_rd,
-                    dim,
-                    coded,
-                );
-                if j < best_j {
-                    best_j = j;
-                    best_e = e;
-                    best_end = end;
-                    best_c = 6 + si * 5 + m;
-                    #[unroll]
-                    for l in 0..coded {
-                        best_idx[l] = idx[l];
-                    }
-                }
-            }
+    let stride = 4 + coded;
+    let mut at = p * stride;
+    let mut least = each[at];
+    for u in 1..units {
+        let o = (u * n + p) * stride;
+        if each[o] < least {
+            least = each[o];
+            at = o;
         }
     }
-    let o = p * (3 + coded);
-    out[o] = f32::cast_from(best_c as u32);
-    out[o + 1] = f32::cast_from(best_end as u32);
-    out[o + 2] = best_e;
     #[unroll]
-    for l in 0..coded {
-        out[o + 3 + l] = f32::cast_from(best_idx[l]);
+    for i in 0..3 + coded {
+        out[p * (3 + coded) + i] = each[at + 1 + i];
     }
 }
 

@@ -417,7 +417,7 @@ fn the_device_search_makes_streams_any_decoder_reads_near_the_hosts_size_and_qua
     }
 }
 
-/// On a GPU the search on the device is one kernel of our own (src/search_kernel.rs); it must
+/// On a GPU the search on the device is kernels of our own (src/search_kernel.rs); they must
 /// choose what the search chooses on the CPU backend (burn tensor operations) — the candidate,
 /// the depth and every index it codes — at every position of a keyframe and the delta frames
 /// that follow, at a quality that drops levels (5), one that picks depths by RD (55) and the
