@@ -34,6 +34,10 @@ pub struct Codebooks {
     /// blocks × dim × LANES`, the last block padded with zero codes): the search computes
     /// [`LANES`] codes' distances at once.
     lanes: Vec<f32>,
+    /// Per level, the values its codes use: 1 + the last value any of them holds not zero
+    /// (an enhanced model's base levels: its network values only). The search's dot products
+    /// stop where both these and the residual's end ([`Codebooks::each_block`]).
+    live: Vec<usize>,
     motion: Option<std::sync::Arc<MotionOps>>,
     metric: Option<std::sync::Arc<Metric>>,
     /// Levels open at every quality (all but an enhancement's; see
@@ -132,6 +136,7 @@ impl Codebooks {
         let data: Vec<f32> = fixed.iter().map(|&q| q as f32 / scale).collect();
         let norms = norms(&data, dim);
         let lanes = lanes(&data, levels, size, dim);
+        let live = live(&data, levels, dim);
         Ok(Self {
             levels,
             size,
@@ -140,6 +145,7 @@ impl Codebooks {
             fixed,
             norms,
             lanes,
+            live,
             motion: None,
             metric: None,
             base_levels: levels,
@@ -294,6 +300,7 @@ impl Codebooks {
         let data = metric.apply_all(&self.data);
         metric.search.norms = norms(&data, d);
         metric.search.lanes = lanes(&data, self.levels, self.size, d);
+        metric.search.live = live(&data, self.levels, d);
         metric.search.data = data;
         metric
     }
@@ -458,7 +465,15 @@ impl Codebooks {
     fn each_block(&self, level: usize, r: &[f32], mut f: impl FnMut(usize, &[f32])) {
         let (dim, size) = (self.dim, self.size);
         let blocks = size.div_ceil(LANES);
-        let (chunks, tail) = (dim / 8, dim % 8);
+        let (mut chunks, mut tail) = (dim / 8, dim % 8);
+        // Past the level's codes' last value and the residual's last (a NaN counts), every
+        // product is a zero, and adding a zero leaves each running sum as it is: those values
+        // are left out, the sums bit for bit the same. An enhanced model's base levels on a
+        // residual without enhancement (below quality 81) thus cost a quarter.
+        let used = self.live[level].max(r.iter().rposition(|&v| v != 0.0).map_or(0, |i| i + 1));
+        if used <= chunks * 8 {
+            (chunks, tail) = (used.div_ceil(8), 0);
+        }
         // the value `Iterator::sum` starts from (its sums here must round alike)
         let zero: f32 = std::iter::empty::<f32>().sum();
         let span = blocks * dim * LANES;
@@ -530,6 +545,21 @@ fn lanes(data: &[f32], levels: usize, size: usize, dim: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Per level of `data` (`levels × codes × dim`), 1 + the last value any of its codes holds not
+/// zero (0 for a level of zero codes).
+fn live(data: &[f32], levels: usize, dim: usize) -> Vec<usize> {
+    let per_level = data.len() / levels.max(1);
+    (0..levels)
+        .map(|l| {
+            data[l * per_level..(l + 1) * per_level]
+                .chunks_exact(dim)
+                .map(|c| c.iter().rposition(|&v| v != 0.0).map_or(0, |i| i + 1))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
 }
 
 /// Each code's squared norm (`data`: codes of `dim` values one after another).
@@ -720,6 +750,68 @@ mod tests {
                     assert_eq!(got, want, "{size} codes of {dim}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_lane_search_leaves_out_values_nobody_holds_and_still_sums_alike() {
+        // an enhanced model's base levels: codes zero past their network values; residuals
+        // zero past some value (or not): every distance bit for bit the full dot product's
+        for (size, dim, cut) in [(128usize, 64usize, 16usize), (37, 21, 5), (50, 24, 17)] {
+            let data: Vec<f32> = (0..2 * size * dim)
+                .map(|i| {
+                    let (level, v) = (i / (size * dim), i % dim);
+                    // level 0 holds nothing from `cut` on; level 1 everywhere
+                    if level == 0 && v >= cut {
+                        0.0
+                    } else {
+                        ((i * 7919) % 1013) as f32 / 331.0 - 1.5
+                    }
+                })
+                .collect();
+            let books = Codebooks::new(2, size, dim, data).unwrap();
+            assert_eq!(books.live, [cut, dim]);
+            for r_end in [0, 1, cut - 1, cut, cut + 3, dim] {
+                let r: Vec<f32> = (0..dim)
+                    .map(|i| {
+                        if i < r_end {
+                            (i * 31 % 29) as f32 / 7.0 - 2.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                for level in 0..2 {
+                    let mut got = Vec::new();
+                    books.each_block(level, &r, |first, block| {
+                        got.extend(
+                            block
+                                .iter()
+                                .enumerate()
+                                .map(|(l, d)| (first + l, d.to_bits())),
+                        );
+                    });
+                    let want: Vec<(usize, u32)> = (0..size)
+                        .map(|k| {
+                            let d =
+                                books.norms[level * size + k] - 2.0 * dot(books.code(level, k), &r);
+                            (k, d.to_bits())
+                        })
+                        .collect();
+                    assert_eq!(
+                        got, want,
+                        "{size} codes of {dim}, level {level}, r to {r_end}"
+                    );
+                }
+            }
+            // a residual that is not finite past the codes' values still reaches the sums
+            let mut r = vec![0.5f32; dim];
+            r[dim - 1] = f32::NAN;
+            let mut any_nan = false;
+            books.each_block(0, &r, |_, block| {
+                any_nan |= block.iter().any(|d| d.is_nan())
+            });
+            assert!(any_nan, "{size} codes of {dim}");
         }
     }
 
