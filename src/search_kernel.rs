@@ -225,7 +225,6 @@ fn search_candidates(
     let mut first = 0usize;
     let mut class = 0usize;
     let mut b = 0.0f32;
-
     let mut cand = 0usize;
     if delta != 0 {
         class = 1;
@@ -238,8 +237,7 @@ fn search_candidates(
             let m = i % 5;
             first = u32::cast_from(tables[at_starts + si]) as usize;
             class = 2;
-            // (the residual from the moved reference, here: a boolean set in a branch and
-            // read after it did not reach the subtraction in cubecl's expansion)
+            // the residual from the moved reference
             let q = n + moved(tables, at_shifts, m, y, x, h, w);
             #[unroll]
             for d in 0..dim {
@@ -375,7 +373,8 @@ fn search_candidates(
 }
 
 /// Per position the first of `units` candidates of least cost, in the order they are counted
-/// (a NaN never wins): `[candidate, end, squared error, index per level…]` into `out`.
+/// (as the operations compare: a later NaN never wins): `[candidate, end, squared error, index
+/// per level…]` into `out`.
 #[cube(launch)]
 fn pick_candidates(
     each: &[f32],
