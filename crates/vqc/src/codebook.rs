@@ -718,6 +718,32 @@ mod tests {
         }
     }
 
+    /// Every code's distance term of `level` for `r` as the lane search computes it and as
+    /// a code-by-code loop does (`‖c‖² − 2·c·r`), each as `(code, bits)`.
+    fn lane_and_loop_distances(
+        books: &Codebooks,
+        level: usize,
+        r: &[f32],
+    ) -> (Vec<(usize, u32)>, Vec<(usize, u32)>) {
+        let size = books.size;
+        let mut lanes = Vec::new();
+        books.each_block(level, r, |first, block| {
+            lanes.extend(
+                block
+                    .iter()
+                    .enumerate()
+                    .map(|(l, d)| (first + l, d.to_bits())),
+            );
+        });
+        let loop_ = (0..size)
+            .map(|k| {
+                let d = books.norms[level * size + k] - 2.0 * dot(books.code(level, k), r);
+                (k, d.to_bits())
+            })
+            .collect();
+        (lanes, loop_)
+    }
+
     #[test]
     fn the_lane_search_computes_every_distance_as_a_code_by_code_loop_does() {
         // bit for bit: the encoder's choices (and so its streams) must not depend on the layout
@@ -731,22 +757,7 @@ mod tests {
                     .map(|i| ((i * 31 + t * 17) % 29) as f32 / 7.0 - 2.0)
                     .collect();
                 for level in 0..2 {
-                    let mut got = Vec::new();
-                    books.each_block(level, &r, |first, block| {
-                        got.extend(
-                            block
-                                .iter()
-                                .enumerate()
-                                .map(|(l, d)| (first + l, d.to_bits())),
-                        );
-                    });
-                    let want: Vec<(usize, u32)> = (0..size)
-                        .map(|k| {
-                            let d =
-                                books.norms[level * size + k] - 2.0 * dot(books.code(level, k), &r);
-                            (k, d.to_bits())
-                        })
-                        .collect();
+                    let (got, want) = lane_and_loop_distances(&books, level, &r);
                     assert_eq!(got, want, "{size} codes of {dim}");
                 }
             }
@@ -782,22 +793,7 @@ mod tests {
                     })
                     .collect();
                 for level in 0..2 {
-                    let mut got = Vec::new();
-                    books.each_block(level, &r, |first, block| {
-                        got.extend(
-                            block
-                                .iter()
-                                .enumerate()
-                                .map(|(l, d)| (first + l, d.to_bits())),
-                        );
-                    });
-                    let want: Vec<(usize, u32)> = (0..size)
-                        .map(|k| {
-                            let d =
-                                books.norms[level * size + k] - 2.0 * dot(books.code(level, k), &r);
-                            (k, d.to_bits())
-                        })
-                        .collect();
+                    let (got, want) = lane_and_loop_distances(&books, level, &r);
                     assert_eq!(
                         got, want,
                         "{size} codes of {dim}, level {level}, r to {r_end}"
